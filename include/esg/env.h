@@ -1,0 +1,44 @@
+/* An environment: a map of strings that configures applications and
+ * persistence, looked up the way the Python eventsourcing library does. */
+#ifndef ESG_ENV_H
+#define ESG_ENV_H
+
+#include "esg/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct esg_env esg_env;
+
+/* A new empty environment, or NULL when out of memory. Free with esg_env_free. */
+esg_env *esg_env_new(void);
+
+/* A copy of the process environment (environ), or NULL when out of memory. */
+esg_env *esg_env_from_process(void);
+
+/* A deep copy of env, or NULL when out of memory. */
+esg_env *esg_env_copy(const esg_env *env);
+
+/* Sets key to value (both copied; a later set replaces the value). */
+esg_status esg_env_set(esg_env *env, const char *key, const char *value, esg_error *err);
+
+/* Removes key if present. */
+void esg_env_unset(esg_env *env, const char *key);
+
+/* The value of key, or NULL when unset. Borrowed: valid until the key is set,
+ * unset or the environment freed. */
+const char *esg_env_get(const esg_env *env, const char *key);
+
+/* Looks up "<NAME>_<KEY>" (NAME upper-cased) and then "<KEY>", as the Python
+ * library's Environment does; the first that is set wins, even if empty.
+ * name may be NULL or "" for an unprefixed lookup. Borrowed, or NULL. */
+const char *esg_env_lookup(const esg_env *env, const char *name, const char *key);
+
+/* Frees env and its strings. NULL is allowed. */
+void esg_env_free(esg_env *env);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

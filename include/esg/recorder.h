@@ -1,0 +1,104 @@
+/* Persistence: one recorder interface, with backends in memory
+ * ("eventsourcing.popo") and in SQLite ("eventsourcing.sqlite").
+ *
+ * A recorder keeps one sequence of stored events per aggregate (optimistic
+ * concurrency: recording a version that exists fails with ESG_ECONFLICT and
+ * writes nothing of that call), one application sequence of notifications
+ * (ids 1, 2, 3, ... without gaps, in commit order) and tracking records of the
+ * upstream notifications a process application has processed, written in the
+ * same transaction as the events they caused. Every function is safe to call
+ * from several threads at once. */
+#ifndef ESG_RECORDER_H
+#define ESG_RECORDER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "esg/domain.h"
+#include "esg/env.h"
+#include "esg/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct esg_recorder esg_recorder;
+
+typedef struct esg_tracking {
+    const char *application_name; /* the upstream application, borrowed */
+    int64_t notification_id;      /* the upstream notification processed */
+} esg_tracking;
+
+/* Options of esg_recorder_select_events; a zeroed struct selects all events
+ * in ascending version order. */
+typedef struct esg_select_events_options {
+    bool has_gt; /* only versions > gt */
+    int64_t gt;
+    bool has_lte; /* only versions <= lte */
+    int64_t lte;
+    bool desc;     /* newest first */
+    int64_t limit; /* at most this many; 0 for no limit */
+} esg_select_events_options;
+
+/* Opens the recorder the environment names, as the Python library does:
+ * PERSISTENCE_MODULE ("eventsourcing.popo", the default, or
+ * "eventsourcing.sqlite" with SQLITE_DBNAME and SQLITE_LOCK_TIMEOUT), each
+ * looked up with "<APP_NAME>_" first (app_name may be NULL). A missing or bad
+ * setting is ESG_ECONFIG with the keys that were tried. */
+esg_status esg_recorder_open(const esg_env *env, const char *app_name, esg_recorder **out,
+                             esg_error *err);
+
+/* An empty in-memory recorder. */
+esg_status esg_recorder_open_popo(esg_recorder **out, esg_error *err);
+
+/* A recorder on the SQLite database db_name (a path, ":memory:" or a "file:"
+ * URI), in WAL mode, creating the tables of eventsourcing 9.2's SQLite process
+ * recorder if they do not exist. lock_timeout_ms bounds the wait for another
+ * writer (0 for the default of 5 s). */
+esg_status esg_recorder_open_sqlite(const char *db_name, int lock_timeout_ms, esg_recorder **out,
+                                    esg_error *err);
+
+/* The backend's name: "eventsourcing.popo" or "eventsourcing.sqlite". */
+const char *esg_recorder_backend(const esg_recorder *recorder);
+
+/* Records events (borrowed; any number, possibly of several aggregates) and,
+ * if tracking is not NULL, the tracking record, all in one transaction. When
+ * notification_ids is not NULL it receives the id given to each event. A
+ * version or tracking record that exists is ESG_ECONFLICT and nothing is
+ * written. */
+esg_status esg_recorder_insert_events(esg_recorder *recorder, const esg_stored_event *events,
+                                      size_t n_events, const esg_tracking *tracking,
+                                      int64_t *notification_ids, esg_error *err);
+
+/* Appends the stored events of one aggregate to out (which the caller owns). */
+esg_status esg_recorder_select_events(esg_recorder *recorder, const esg_uuid *originator_id,
+                                      const esg_select_events_options *options,
+                                      esg_stored_event_list *out, esg_error *err);
+
+/* Appends to out up to limit notifications with start <= id (and id <= stop
+ * when stop > 0), whose topic is one of topics when n_topics > 0, in id
+ * order. start must be >= 1 and limit >= 1 (ESG_EINVAL otherwise). */
+esg_status esg_recorder_select_notifications(esg_recorder *recorder, int64_t start, int64_t limit,
+                                             int64_t stop, const char *const *topics,
+                                             size_t n_topics, esg_notification_list *out,
+                                             esg_error *err);
+
+/* The highest notification id, 0 when there is none. */
+esg_status esg_recorder_max_notification_id(esg_recorder *recorder, int64_t *out, esg_error *err);
+
+/* The highest tracked notification id of an upstream application, 0 if none. */
+esg_status esg_recorder_max_tracking_id(esg_recorder *recorder, const char *application_name,
+                                        int64_t *out, esg_error *err);
+
+/* Whether a tracking record (application_name, notification_id) exists. */
+esg_status esg_recorder_has_tracking_id(esg_recorder *recorder, const char *application_name,
+                                        int64_t notification_id, bool *out, esg_error *err);
+
+/* Closes the recorder and frees it. NULL is allowed. */
+void esg_recorder_close(esg_recorder *recorder);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,5 @@
+#!/usr/bin/env bash
+# Reformats every C file with .clang-format.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+git ls-files '*.c' '*.h' | xargs clang-format -i

@@ -1,0 +1,35 @@
+/* The interface every persistence backend implements (one file each), behind
+ * the public esg_recorder_* functions in recorder.c. recorder.c validates the
+ * arguments before calling a backend, so backends may assume them sane:
+ * start >= 1, limit >= 1, n_events > 0 or tracking != NULL, no NULL pointers
+ * where the public API forbids them. */
+#ifndef ESG_RECORDER_BACKEND_H
+#define ESG_RECORDER_BACKEND_H
+
+#include "esg/recorder.h"
+
+typedef struct esg_recorder_ops {
+    const char *name; /* "eventsourcing.popo", "eventsourcing.sqlite" */
+    esg_status (*insert_events)(esg_recorder *recorder, const esg_stored_event *events,
+                                size_t n_events, const esg_tracking *tracking,
+                                int64_t *notification_ids, esg_error *err);
+    esg_status (*select_events)(esg_recorder *recorder, const esg_uuid *originator_id,
+                                const esg_select_events_options *options,
+                                esg_stored_event_list *out, esg_error *err);
+    esg_status (*select_notifications)(esg_recorder *recorder, int64_t start, int64_t limit,
+                                       int64_t stop, const char *const *topics, size_t n_topics,
+                                       esg_notification_list *out, esg_error *err);
+    esg_status (*max_notification_id)(esg_recorder *recorder, int64_t *out, esg_error *err);
+    esg_status (*max_tracking_id)(esg_recorder *recorder, const char *application_name,
+                                  int64_t *out, esg_error *err);
+    esg_status (*has_tracking_id)(esg_recorder *recorder, const char *application_name,
+                                  int64_t notification_id, bool *out, esg_error *err);
+    void (*close)(esg_recorder *recorder);
+} esg_recorder_ops;
+
+/* Every backend's recorder struct starts with this. */
+struct esg_recorder {
+    const esg_recorder_ops *ops;
+};
+
+#endif

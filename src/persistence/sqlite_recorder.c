@@ -1,0 +1,797 @@
+/* The SQLite backend ("eventsourcing.sqlite"): the tables and SQL of eventsourcing 9.2's SQLite
+ * process recorder, so that a database written by either implementation is read by the other,
+ * behind a small pool of connections that each keep their prepared statements. */
+#include "persistence/recorder_backend.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "core/buffer.h"
+
+#define BACKEND_NAME "eventsourcing.sqlite"
+#define MAX_FILE_CONNECTIONS 8
+#define DEFAULT_LOCK_TIMEOUT_MS 5000
+/* Notification queries with up to this many topics keep a prepared statement per shape; longer
+ * topic lists are rare and are prepared per call. */
+#define MAX_CACHED_TOPICS 8
+#define OPEN_FLAGS                                                                                 \
+    (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX)
+
+/* Exactly the text Python's SQLiteProcessRecorder uses: the notification id is the rowid. */
+static const char create_tables_sql[] =
+    "CREATE TABLE IF NOT EXISTS stored_events (originator_id TEXT, originator_version INTEGER, "
+    "topic TEXT, state BLOB, PRIMARY KEY (originator_id, originator_version));"
+    "CREATE TABLE IF NOT EXISTS tracking (application_name TEXT, notification_id INTEGER, "
+    "PRIMARY KEY (application_name, notification_id)) WITHOUT ROWID";
+
+/* Both selects read these columns, so that one function reads their rows. */
+#define SELECT_COLUMNS "SELECT rowid, originator_id, originator_version, topic, state "
+
+enum fixed_statement {
+    STMT_BEGIN,
+    STMT_COMMIT,
+    STMT_ROLLBACK,
+    STMT_INSERT_EVENT,
+    STMT_INSERT_TRACKING,
+    STMT_MAX_NOTIFICATION_ID,
+    STMT_MAX_TRACKING_ID,
+    STMT_HAS_TRACKING_ID,
+    N_FIXED_STATEMENTS
+};
+
+static const char *const fixed_sql[N_FIXED_STATEMENTS] = {
+    /* IMMEDIATE takes the write lock at once: a deferred transaction that reads first and then
+     * upgrades can fail with SQLITE_BUSY whatever the busy timeout. */
+    [STMT_BEGIN] = "BEGIN IMMEDIATE",
+    [STMT_COMMIT] = "COMMIT",
+    [STMT_ROLLBACK] = "ROLLBACK",
+    [STMT_INSERT_EVENT] = "INSERT INTO stored_events VALUES (?,?,?,?)",
+    [STMT_INSERT_TRACKING] = "INSERT INTO tracking VALUES (?,?)",
+    [STMT_MAX_NOTIFICATION_ID] = "SELECT MAX(rowid) FROM stored_events",
+    [STMT_MAX_TRACKING_ID] = "SELECT MAX(notification_id) FROM tracking WHERE application_name=?",
+    [STMT_HAS_TRACKING_ID] =
+        "SELECT 1 FROM tracking WHERE application_name=? AND notification_id=?",
+};
+
+/* The shapes of the events query, as flags: which optional clauses it has. */
+enum events_shape {
+    EVENTS_GT = 1,
+    EVENTS_LTE = 2,
+    EVENTS_DESC = 4,
+    EVENTS_LIMIT = 8,
+    N_EVENTS_SHAPES = 16
+};
+
+/* The shapes of the notifications query: n_topics * 2 + has_stop. */
+#define N_NOTIFICATION_SHAPES (2 * (MAX_CACHED_TOPICS + 1))
+
+typedef struct sqlite_connection {
+    sqlite3 *db;                             /* used by one thread at a time, lent by the pool */
+    sqlite3_stmt *fixed[N_FIXED_STATEMENTS]; /* prepared when the connection opens */
+    sqlite3_stmt *events[N_EVENTS_SHAPES];   /* by events_shape flags, prepared on first use */
+    sqlite3_stmt *notifications[N_NOTIFICATION_SHAPES]; /* by shape, prepared on first use */
+} sqlite_connection;
+
+typedef struct sqlite_recorder {
+    esg_recorder base;           /* first, so that an esg_recorder * is a sqlite_recorder * */
+    char *db_name;               /* owned copy: more connections are opened lazily */
+    bool is_memory;              /* a memory database lives in one connection, never reopened */
+    int lock_timeout_ms;         /* the longest wait for another writer */
+    size_t max_connections;      /* 1 for a memory database, else MAX_FILE_CONNECTIONS */
+    pthread_mutex_t write_lock;  /* one writer of this process at a time asks SQLite to write */
+    pthread_mutex_t pool_lock;   /* guards the pool: the fields below */
+    pthread_cond_t pool_changed; /* signalled when a connection comes back or a slot frees */
+    size_t n_connections;        /* open or being opened, at most max_connections */
+    size_t n_idle;               /* connections in idle[] */
+    sqlite_connection *idle[MAX_FILE_CONNECTIONS]; /* ready to lend, last returned last */
+} sqlite_recorder;
+
+/* ---- Errors ---------------------------------------------------------------------------------- */
+
+/* Maps a SQLite result code (extended codes too) to a status, with what was being done and
+ * SQLite's own message. db may be NULL when SQLite could not allocate one. */
+static esg_status sqlite_error(esg_error *err, sqlite3 *db, int rc, const char *doing)
+{
+    const char *message = db != NULL ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return esg_error_set(err, ESG_EUNAVAILABLE, "%s: database is locked, retry (%s)", doing,
+                             message);
+    case SQLITE_NOMEM:
+        return esg_error_set(err, ESG_ENOMEM, "%s: out of memory (%s)", doing, message);
+    case SQLITE_CONSTRAINT:
+        return esg_error_set(err, ESG_ECONFLICT, "%s: %s", doing, message);
+    default:
+        /* SQLITE_FULL, IOERR, CORRUPT, NOTADB, CANTOPEN, READONLY and the rest: the database
+         * failed, and retrying the same call will not help. */
+        return esg_error_set(err, ESG_EIO, "%s: %s", doing, message);
+    }
+}
+
+/* ---- Connections ----------------------------------------------------------------------------- */
+
+/* Resets a statement for its next use and drops its bindings, which may point at the caller's
+ * memory (they are bound SQLITE_STATIC, without a copy). */
+static void finish(sqlite3_stmt *stmt)
+{
+    sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt);
+}
+
+static void connection_close(const sqlite_recorder *rec, sqlite_connection *conn)
+{
+    if (conn == NULL)
+        return;
+    for (size_t i = 0; i < N_FIXED_STATEMENTS; i++)
+        sqlite3_finalize(conn->fixed[i]);
+    for (size_t i = 0; i < N_EVENTS_SHAPES; i++)
+        sqlite3_finalize(conn->events[i]);
+    for (size_t i = 0; i < N_NOTIFICATION_SHAPES; i++)
+        sqlite3_finalize(conn->notifications[i]);
+    int rc = sqlite3_close(conn->db);
+    if (rc != SQLITE_OK) {
+        /* Only a statement we forgot keeps it open: say so (close cannot return an error),
+         * and let SQLite free the connection when that statement goes. */
+        fprintf(stderr, "esg: closing SQLite database '%s': %s\n", rec->db_name,
+                sqlite3_errmsg(conn->db));
+        sqlite3_close_v2(conn->db);
+    }
+    free(conn);
+}
+
+/* Switches the connection's database to WAL mode, so that readers never wait for the writer, and
+ * checks that it took (it does not on file systems without shared memory, for one). */
+static esg_status use_wal(const sqlite_recorder *rec, sqlite3 *db, esg_error *err)
+{
+    esg_status status = ESG_OK;
+    sqlite3_stmt *pragma = NULL;
+    int rc = sqlite3_prepare_v2(db, "PRAGMA journal_mode=WAL", -1, &pragma, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(pragma);
+    if (rc != SQLITE_ROW) {
+        char doing[ESG_ERROR_MESSAGE_SIZE];
+        snprintf(doing, sizeof doing, "cannot use SQLite database '%s'", rec->db_name);
+        status = sqlite_error(err, db, rc, doing);
+        goto out;
+    }
+    const char *mode = (const char *)sqlite3_column_text(pragma, 0);
+    if (mode == NULL || strcasecmp(mode, "wal") != 0) {
+        status = esg_error_set(err, ESG_EIO,
+                               "cannot switch SQLite database '%s' to WAL mode: its journal mode "
+                               "stays '%s'",
+                               rec->db_name, mode != NULL ? mode : "unknown");
+        goto out;
+    }
+out:
+    sqlite3_finalize(pragma);
+    return status;
+}
+
+/* Opens one more connection to the recorder's database, creating the tables when asked (the
+ * first connection) and preparing the fixed statements. */
+static esg_status connection_open(const sqlite_recorder *rec, bool create_tables,
+                                  sqlite_connection **out, esg_error *err)
+{
+    esg_status status = ESG_OK;
+    char doing[ESG_ERROR_MESSAGE_SIZE];
+    sqlite_connection *conn = calloc(1, sizeof *conn);
+    if (conn == NULL) {
+        status = esg_error_set(err, ESG_ENOMEM, "out of memory opening SQLite database '%s'",
+                               rec->db_name);
+        goto out;
+    }
+    int rc = sqlite3_open_v2(rec->db_name, &conn->db, OPEN_FLAGS, NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(doing, sizeof doing, "cannot open SQLite database '%s'", rec->db_name);
+        status = sqlite_error(err, conn->db, rc, doing);
+        goto out;
+    }
+    sqlite3_extended_result_codes(conn->db, 1);
+    /* Another process (or a shared-cache connection) may hold the write lock: wait for it. */
+    sqlite3_busy_timeout(conn->db, rec->lock_timeout_ms);
+    if (!rec->is_memory) {
+        status = use_wal(rec, conn->db, err);
+        if (status != ESG_OK)
+            goto out;
+        /* FULL syncs the WAL at every commit, so that a committed transaction survives a power
+         * loss; WAL's usual NORMAL only survives a crash of the process. */
+        rc = sqlite3_exec(conn->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
+        if (rc != SQLITE_OK) {
+            snprintf(doing, sizeof doing, "cannot make SQLite database '%s' synchronous",
+                     rec->db_name);
+            status = sqlite_error(err, conn->db, rc, doing);
+            goto out;
+        }
+    }
+    if (create_tables) {
+        rc = sqlite3_exec(conn->db, create_tables_sql, NULL, NULL, NULL);
+        if (rc != SQLITE_OK) {
+            snprintf(doing, sizeof doing, "cannot create the tables in SQLite database '%s'",
+                     rec->db_name);
+            status = sqlite_error(err, conn->db, rc, doing);
+            goto out;
+        }
+    }
+    for (size_t i = 0; i < N_FIXED_STATEMENTS; i++) {
+        rc = sqlite3_prepare_v3(conn->db, fixed_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+                                &conn->fixed[i], NULL);
+        if (rc != SQLITE_OK) {
+            snprintf(doing, sizeof doing, "cannot prepare '%s' in SQLite database '%s'",
+                     fixed_sql[i], rec->db_name);
+            status = sqlite_error(err, conn->db, rc, doing);
+            goto out;
+        }
+    }
+    *out = conn;
+    conn = NULL;
+out:
+    /* sqlite3_open_v2 gives a handle to close even when it fails. */
+    connection_close(rec, conn);
+    return status;
+}
+
+/* Prepares a statement of a variable shape into its cache slot, unless it is there already. */
+static esg_status prepare_cached(sqlite_connection *conn, sqlite3_stmt **slot, const char *sql,
+                                 esg_error *err)
+{
+    if (*slot != NULL)
+        return ESG_OK;
+    int rc = sqlite3_prepare_v3(conn->db, sql, -1, SQLITE_PREPARE_PERSISTENT, slot, NULL);
+    if (rc != SQLITE_OK)
+        return sqlite_error(err, conn->db, rc, "cannot prepare a query");
+    return ESG_OK;
+}
+
+/* ---- The pool -------------------------------------------------------------------------------- */
+
+/* Lends a connection for one operation: an idle one, else a new one while the pool has room,
+ * else the next one to come back. */
+static esg_status pool_borrow(sqlite_recorder *rec, sqlite_connection **out, esg_error *err)
+{
+    *out = NULL;
+    pthread_mutex_lock(&rec->pool_lock);
+    while (rec->n_idle == 0 && rec->n_connections >= rec->max_connections)
+        pthread_cond_wait(&rec->pool_changed, &rec->pool_lock);
+    if (rec->n_idle > 0) {
+        *out = rec->idle[--rec->n_idle];
+        pthread_mutex_unlock(&rec->pool_lock);
+        return ESG_OK;
+    }
+    /* Reserve the slot, and open the file outside the lock: opening can wait on the disk. */
+    rec->n_connections++;
+    pthread_mutex_unlock(&rec->pool_lock);
+    esg_status status = connection_open(rec, false, out, err);
+    if (status != ESG_OK) {
+        pthread_mutex_lock(&rec->pool_lock);
+        rec->n_connections--;
+        pthread_cond_signal(&rec->pool_changed);
+        pthread_mutex_unlock(&rec->pool_lock);
+    }
+    return status;
+}
+
+/* Takes a lent connection back. One that is no longer sane (a transaction that would not roll
+ * back) is closed instead, unless it holds a memory database, which would be lost with it. */
+static void pool_give_back(sqlite_recorder *rec, sqlite_connection *conn, bool is_sane)
+{
+    if (conn == NULL)
+        return;
+    bool is_closing = !is_sane && !rec->is_memory;
+    if (is_closing)
+        connection_close(rec, conn);
+    pthread_mutex_lock(&rec->pool_lock);
+    if (is_closing)
+        rec->n_connections--;
+    else
+        rec->idle[rec->n_idle++] = conn;
+    pthread_cond_signal(&rec->pool_changed);
+    pthread_mutex_unlock(&rec->pool_lock);
+}
+
+/* Waits up to the lock timeout for this process's turn to write. SQLite's busy handler polls
+ * with sleeps of up to 100 ms, so threads of one process queue here instead and commit back to
+ * back; other processes still meet them at SQLite's lock, under the busy timeout. */
+static esg_status lock_writer(sqlite_recorder *rec, esg_error *err)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += rec->lock_timeout_ms / 1000;
+    deadline.tv_nsec += (long)(rec->lock_timeout_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    int rc = pthread_mutex_timedlock(&rec->write_lock, &deadline);
+    if (rc == ETIMEDOUT)
+        return esg_error_set(err, ESG_EUNAVAILABLE,
+                             "cannot record events: database is locked, retry (other writers "
+                             "of this process held it for %d ms)",
+                             rec->lock_timeout_ms);
+    if (rc != 0)
+        return esg_error_set(err, ESG_EINTERNAL, "cannot record events: locking failed (%d)", rc);
+    return ESG_OK;
+}
+
+/* ---- Writing --------------------------------------------------------------------------------- */
+
+/* Runs BEGIN IMMEDIATE or COMMIT. */
+static esg_status run_fixed(sqlite_connection *conn, enum fixed_statement which, const char *doing,
+                            esg_error *err)
+{
+    esg_status status = ESG_OK;
+    int rc = sqlite3_step(conn->fixed[which]);
+    if (rc != SQLITE_DONE)
+        status = sqlite_error(err, conn->db, rc, doing);
+    sqlite3_reset(conn->fixed[which]);
+    return status;
+}
+
+/* Rolls back the open transaction; false when even that failed and the connection is not to be
+ * trusted any more. */
+static bool rollback(sqlite_connection *conn)
+{
+    int rc = sqlite3_step(conn->fixed[STMT_ROLLBACK]);
+    sqlite3_reset(conn->fixed[STMT_ROLLBACK]);
+    return rc == SQLITE_DONE || sqlite3_get_autocommit(conn->db);
+}
+
+static esg_status insert_event(sqlite_connection *conn, const esg_stored_event *event,
+                               esg_error *err)
+{
+    esg_status status = ESG_OK;
+    sqlite3_stmt *stmt = conn->fixed[STMT_INSERT_EVENT];
+    char hex[ESG_UUID_HEX_SIZE];
+    esg_uuid_hex(&event->originator_id, hex);
+    /* Bound without copies: finish() unbinds them before hex goes out of scope. An empty state
+     * is bound as an empty blob, not NULL (a NULL pointer would bind NULL). */
+    const void *state = event->state != NULL ? (const void *)event->state : "";
+    int rc = sqlite3_bind_text(stmt, 1, hex, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(stmt, 2, event->originator_version);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_text(stmt, 3, event->topic, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_blob64(stmt, 4, state, event->state_len, SQLITE_STATIC);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(stmt);
+        if (rc == SQLITE_DONE)
+            rc = SQLITE_OK;
+    }
+    if ((rc & 0xff) == SQLITE_CONSTRAINT)
+        status = esg_error_set(err, ESG_ECONFLICT,
+                               "cannot record events: version %lld of aggregate %s is already "
+                               "recorded (%s)",
+                               (long long)event->originator_version, hex, sqlite3_errmsg(conn->db));
+    else if (rc != SQLITE_OK)
+        status = sqlite_error(err, conn->db, rc, "cannot record events");
+    finish(stmt);
+    return status;
+}
+
+static esg_status insert_tracking(sqlite_connection *conn, const esg_tracking *tracking,
+                                  esg_error *err)
+{
+    esg_status status = ESG_OK;
+    sqlite3_stmt *stmt = conn->fixed[STMT_INSERT_TRACKING];
+    int rc = sqlite3_bind_text(stmt, 1, tracking->application_name, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(stmt, 2, tracking->notification_id);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(stmt);
+        if (rc == SQLITE_DONE)
+            rc = SQLITE_OK;
+    }
+    if ((rc & 0xff) == SQLITE_CONSTRAINT)
+        status = esg_error_set(err, ESG_ECONFLICT,
+                               "cannot record events: notification %lld of %s is already tracked "
+                               "(%s)",
+                               (long long)tracking->notification_id, tracking->application_name,
+                               sqlite3_errmsg(conn->db));
+    else if (rc != SQLITE_OK)
+        status = sqlite_error(err, conn->db, rc, "cannot record a tracking record");
+    finish(stmt);
+    return status;
+}
+
+/* All events and the tracking record in one write transaction. The rowid SQLite gives each new
+ * row is one more than the highest, and writers take turns, so the ids follow commit order
+ * without gaps; a rolled-back insert gives its rowid back (the table has no AUTOINCREMENT). */
+static esg_status sqlite_recorder_insert_events(esg_recorder *recorder,
+                                                const esg_stored_event *events, size_t n_events,
+                                                const esg_tracking *tracking,
+                                                int64_t *notification_ids, esg_error *err)
+{
+    sqlite_recorder *rec = (sqlite_recorder *)recorder;
+    sqlite_connection *conn = NULL;
+    bool is_sane = true;
+    esg_status status = lock_writer(rec, err);
+    if (status != ESG_OK)
+        return status;
+    status = pool_borrow(rec, &conn, err);
+    if (status != ESG_OK)
+        goto out;
+    status = run_fixed(conn, STMT_BEGIN, "cannot begin a transaction to record events", err);
+    for (size_t i = 0; status == ESG_OK && i < n_events; i++) {
+        status = insert_event(conn, &events[i], err);
+        if (status == ESG_OK && notification_ids != NULL)
+            notification_ids[i] = sqlite3_last_insert_rowid(conn->db);
+    }
+    if (status == ESG_OK && tracking != NULL)
+        status = insert_tracking(conn, tracking, err);
+    if (status == ESG_OK)
+        status = run_fixed(conn, STMT_COMMIT, "cannot commit recorded events", err);
+out:
+    /* Some failures (a full disk, an I/O error) end the transaction already. */
+    if (status != ESG_OK && conn != NULL && !sqlite3_get_autocommit(conn->db))
+        is_sane = rollback(conn);
+    pool_give_back(rec, conn, is_sane);
+    pthread_mutex_unlock(&rec->write_lock);
+    return status;
+}
+
+/* ---- Reading --------------------------------------------------------------------------------- */
+
+/* Reads a row of SELECT_COLUMNS. stored points into the statement's memory, valid until its next
+ * step. Python never writes NULLs, so any is a corrupt row. */
+static esg_status read_row(sqlite_connection *conn, sqlite3_stmt *stmt, int64_t *id,
+                           esg_stored_event *stored, esg_error *err)
+{
+    *id = sqlite3_column_int64(stmt, 0);
+    static const char *const names[] = {"rowid", "originator_id", "originator_version", "topic",
+                                        "state"};
+    for (int column = 1; column <= 4; column++)
+        if (sqlite3_column_type(stmt, column) == SQLITE_NULL)
+            return esg_error_set(err, ESG_EIO, "corrupt row at notification id %lld: %s is NULL",
+                                 (long long)*id, names[column]);
+    const char *originator_id = (const char *)sqlite3_column_text(stmt, 1);
+    int originator_id_len = sqlite3_column_bytes(stmt, 1);
+    const char *topic = (const char *)sqlite3_column_text(stmt, 3);
+    const void *state = sqlite3_column_blob(stmt, 4);
+    int state_len = sqlite3_column_bytes(stmt, 4);
+    /* NULL from a non-NULL column is a failed conversion (an empty blob is NULL too). */
+    if (originator_id == NULL || topic == NULL ||
+        (state == NULL && sqlite3_errcode(conn->db) == SQLITE_NOMEM))
+        return esg_error_set(err, ESG_ENOMEM, "out of memory reading notification id %lld",
+                             (long long)*id);
+    esg_status status =
+        esg_uuid_parse(originator_id, (size_t)originator_id_len, &stored->originator_id, NULL);
+    if (status != ESG_OK)
+        return esg_error_set(err, ESG_EIO,
+                             "corrupt row at notification id %lld: originator_id '%.40s' is not "
+                             "a UUID",
+                             (long long)*id, originator_id);
+    stored->originator_version = sqlite3_column_int64(stmt, 2);
+    stored->topic = (char *)topic;
+    stored->state = (uint8_t *)state;
+    stored->state_len = (size_t)state_len;
+    return ESG_OK;
+}
+
+/* Drops the items a failed select appended, so that the caller's list is as it was. */
+static void truncate_events(esg_stored_event_list *list, size_t n_items)
+{
+    while (list->n_items > n_items)
+        esg_stored_event_clear(&list->items[--list->n_items]);
+}
+
+static void truncate_notifications(esg_notification_list *list, size_t n_items)
+{
+    while (list->n_items > n_items)
+        esg_stored_event_clear(&list->items[--list->n_items].event);
+}
+
+static esg_status sqlite_recorder_select_events(esg_recorder *recorder,
+                                                const esg_uuid *originator_id,
+                                                const esg_select_events_options *options,
+                                                esg_stored_event_list *out, esg_error *err)
+{
+    sqlite_recorder *rec = (sqlite_recorder *)recorder;
+    sqlite_connection *conn = NULL;
+    sqlite3_stmt *stmt = NULL;
+    size_t n_before = out->n_items;
+    unsigned shape = (options->has_gt ? EVENTS_GT : 0) | (options->has_lte ? EVENTS_LTE : 0) |
+                     (options->desc ? EVENTS_DESC : 0) | (options->limit > 0 ? EVENTS_LIMIT : 0);
+    char sql[320];
+    snprintf(sql, sizeof sql,
+             SELECT_COLUMNS "FROM stored_events WHERE originator_id=?%s%s "
+                            "ORDER BY originator_version %s%s",
+             shape & EVENTS_GT ? " AND originator_version>?" : "",
+             shape & EVENTS_LTE ? " AND originator_version<=?" : "",
+             shape & EVENTS_DESC ? "DESC" : "ASC", shape & EVENTS_LIMIT ? " LIMIT ?" : "");
+    char hex[ESG_UUID_HEX_SIZE];
+    esg_uuid_hex(originator_id, hex);
+
+    esg_status status = pool_borrow(rec, &conn, err);
+    if (status != ESG_OK)
+        goto out;
+    status = prepare_cached(conn, &conn->events[shape], sql, err);
+    if (status != ESG_OK)
+        goto out;
+    stmt = conn->events[shape];
+    int param = 1;
+    int rc = sqlite3_bind_text(stmt, param++, hex, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK && options->has_gt)
+        rc = sqlite3_bind_int64(stmt, param++, options->gt);
+    if (rc == SQLITE_OK && options->has_lte)
+        rc = sqlite3_bind_int64(stmt, param++, options->lte);
+    if (rc == SQLITE_OK && options->limit > 0)
+        rc = sqlite3_bind_int64(stmt, param++, options->limit);
+    if (rc == SQLITE_OK) {
+        while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+            int64_t id = 0;
+            esg_stored_event stored;
+            status = read_row(conn, stmt, &id, &stored, err);
+            if (status == ESG_OK)
+                status = esg_stored_event_list_push(out, &stored, err);
+            if (status != ESG_OK)
+                goto out;
+        }
+    }
+    if (rc != SQLITE_DONE)
+        status = sqlite_error(err, conn->db, rc, "cannot read the events of an aggregate");
+out:
+    if (stmt != NULL)
+        finish(stmt);
+    if (status != ESG_OK)
+        truncate_events(out, n_before);
+    pool_give_back(rec, conn, true);
+    return status;
+}
+
+/* The notifications query of one shape; the caller frees it. */
+static char *notifications_sql(bool has_stop, size_t n_topics)
+{
+    esg_buffer sql = {0};
+    esg_buffer_put_str(&sql, SELECT_COLUMNS "FROM stored_events WHERE rowid>=?");
+    if (has_stop)
+        esg_buffer_put_str(&sql, " AND rowid<=?");
+    if (n_topics > 0) {
+        /* Topics are always bound, never written into the SQL. */
+        esg_buffer_put_str(&sql, " AND topic IN (?");
+        for (size_t i = 1; i < n_topics; i++)
+            esg_buffer_put_str(&sql, ",?");
+        esg_buffer_put_str(&sql, ")");
+    }
+    esg_buffer_put_str(&sql, " ORDER BY rowid LIMIT ?");
+    return esg_buffer_take(&sql, NULL);
+}
+
+static esg_status sqlite_recorder_select_notifications(esg_recorder *recorder, int64_t start,
+                                                       int64_t limit, int64_t stop,
+                                                       const char *const *topics, size_t n_topics,
+                                                       esg_notification_list *out, esg_error *err)
+{
+    sqlite_recorder *rec = (sqlite_recorder *)recorder;
+    sqlite_connection *conn = NULL;
+    sqlite3_stmt *stmt = NULL;
+    bool is_cached = n_topics <= MAX_CACHED_TOPICS;
+    char *sql = NULL;
+    size_t n_before = out->n_items;
+
+    esg_status status = pool_borrow(rec, &conn, err);
+    if (status != ESG_OK)
+        goto out;
+    int max_params = sqlite3_limit(conn->db, SQLITE_LIMIT_VARIABLE_NUMBER, -1);
+    if (max_params < 3 || n_topics > (size_t)max_params - 3) {
+        status = esg_error_set(err, ESG_EINVAL,
+                               "cannot select notifications of %zu topics: SQLite takes at most "
+                               "%d",
+                               n_topics, max_params - 3);
+        goto out;
+    }
+    sqlite3_stmt **slot = is_cached ? &conn->notifications[n_topics * 2 + (stop > 0)] : &stmt;
+    if (*slot == NULL) {
+        sql = notifications_sql(stop > 0, n_topics);
+        if (sql == NULL) {
+            status = esg_error_set(err, ESG_ENOMEM, "out of memory selecting notifications");
+            goto out;
+        }
+        int rc = sqlite3_prepare_v3(conn->db, sql, -1, is_cached ? SQLITE_PREPARE_PERSISTENT : 0,
+                                    slot, NULL);
+        if (rc != SQLITE_OK) {
+            status = sqlite_error(err, conn->db, rc, "cannot prepare a query of notifications");
+            goto out;
+        }
+    }
+    stmt = *slot;
+    int param = 1;
+    int rc = sqlite3_bind_int64(stmt, param++, start);
+    if (rc == SQLITE_OK && stop > 0)
+        rc = sqlite3_bind_int64(stmt, param++, stop);
+    for (size_t i = 0; rc == SQLITE_OK && i < n_topics; i++)
+        rc = sqlite3_bind_text(stmt, param++, topics[i], -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(stmt, param++, limit);
+    if (rc == SQLITE_OK) {
+        while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+            int64_t id = 0;
+            esg_stored_event stored;
+            status = read_row(conn, stmt, &id, &stored, err);
+            if (status == ESG_OK)
+                status = esg_notification_list_push(out, id, &stored, err);
+            if (status != ESG_OK)
+                goto out;
+        }
+    }
+    if (rc != SQLITE_DONE)
+        status = sqlite_error(err, conn->db, rc, "cannot read notifications");
+out:
+    if (is_cached && stmt != NULL)
+        finish(stmt);
+    if (!is_cached)
+        sqlite3_finalize(stmt);
+    free(sql);
+    if (status != ESG_OK)
+        truncate_notifications(out, n_before);
+    pool_give_back(rec, conn, true);
+    return status;
+}
+
+/* Steps a one-row query of one integer (NULL read as 0) and resets it. */
+static esg_status select_int(sqlite_connection *conn, sqlite3_stmt *stmt, int64_t *out,
+                             const char *doing, esg_error *err)
+{
+    esg_status status = ESG_OK;
+    int rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW)
+        *out = sqlite3_column_type(stmt, 0) == SQLITE_NULL ? 0 : sqlite3_column_int64(stmt, 0);
+    else
+        status = sqlite_error(err, conn->db, rc, doing);
+    finish(stmt);
+    return status;
+}
+
+static esg_status sqlite_recorder_max_notification_id(esg_recorder *recorder, int64_t *out,
+                                                      esg_error *err)
+{
+    sqlite_recorder *rec = (sqlite_recorder *)recorder;
+    sqlite_connection *conn = NULL;
+    esg_status status = pool_borrow(rec, &conn, err);
+    if (status != ESG_OK)
+        return status;
+    status = select_int(conn, conn->fixed[STMT_MAX_NOTIFICATION_ID], out,
+                        "cannot read the highest notification id", err);
+    pool_give_back(rec, conn, true);
+    return status;
+}
+
+static esg_status sqlite_recorder_max_tracking_id(esg_recorder *recorder,
+                                                  const char *application_name, int64_t *out,
+                                                  esg_error *err)
+{
+    sqlite_recorder *rec = (sqlite_recorder *)recorder;
+    sqlite_connection *conn = NULL;
+    esg_status status = pool_borrow(rec, &conn, err);
+    if (status != ESG_OK)
+        return status;
+    sqlite3_stmt *stmt = conn->fixed[STMT_MAX_TRACKING_ID];
+    int rc = sqlite3_bind_text(stmt, 1, application_name, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK) {
+        status =
+            select_int(conn, stmt, out, "cannot read the highest tracked notification id", err);
+    } else {
+        status = sqlite_error(err, conn->db, rc, "cannot read the highest tracked notification id");
+        finish(stmt);
+    }
+    pool_give_back(rec, conn, true);
+    return status;
+}
+
+static esg_status sqlite_recorder_has_tracking_id(esg_recorder *recorder,
+                                                  const char *application_name,
+                                                  int64_t notification_id, bool *out,
+                                                  esg_error *err)
+{
+    sqlite_recorder *rec = (sqlite_recorder *)recorder;
+    sqlite_connection *conn = NULL;
+    esg_status status = pool_borrow(rec, &conn, err);
+    if (status != ESG_OK)
+        return status;
+    sqlite3_stmt *stmt = conn->fixed[STMT_HAS_TRACKING_ID];
+    int rc = sqlite3_bind_text(stmt, 1, application_name, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(stmt, 2, notification_id);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+        *out = rc == SQLITE_ROW;
+    else
+        status = sqlite_error(err, conn->db, rc, "cannot read a tracking record");
+    finish(stmt);
+    pool_give_back(rec, conn, true);
+    return status;
+}
+
+/* ---- Opening and closing --------------------------------------------------------------------- */
+
+/* Every connection is idle by now: closing while a call is running is the caller's bug. */
+static void sqlite_recorder_close(esg_recorder *recorder)
+{
+    sqlite_recorder *rec = (sqlite_recorder *)recorder;
+    for (size_t i = 0; i < rec->n_idle; i++)
+        connection_close(rec, rec->idle[i]);
+    pthread_cond_destroy(&rec->pool_changed);
+    pthread_mutex_destroy(&rec->pool_lock);
+    pthread_mutex_destroy(&rec->write_lock);
+    free(rec->db_name);
+    free(rec);
+}
+
+static const esg_recorder_ops sqlite_ops = {
+    .name = BACKEND_NAME,
+    .insert_events = sqlite_recorder_insert_events,
+    .select_events = sqlite_recorder_select_events,
+    .select_notifications = sqlite_recorder_select_notifications,
+    .max_notification_id = sqlite_recorder_max_notification_id,
+    .max_tracking_id = sqlite_recorder_max_tracking_id,
+    .has_tracking_id = sqlite_recorder_has_tracking_id,
+    .close = sqlite_recorder_close,
+};
+
+esg_status esg_recorder_open_sqlite(const char *db_name, int lock_timeout_ms, esg_recorder **out,
+                                    esg_error *err)
+{
+    if (out == NULL)
+        return esg_error_set(err, ESG_EINVAL, "out is NULL");
+    *out = NULL;
+    /* "" would give each connection its own private temporary database. */
+    if (db_name == NULL || db_name[0] == '\0')
+        return esg_error_set(err, ESG_EINVAL, "the SQLite database name is empty");
+    if (lock_timeout_ms < 0)
+        return esg_error_set(err, ESG_EINVAL, "the SQLite lock timeout must be >= 0, not %d ms",
+                             lock_timeout_ms);
+
+    esg_status status = ESG_OK;
+    int n_locks = 0; /* how many of the three locks below are initialised */
+    sqlite_connection *conn = NULL;
+    sqlite_recorder *rec = calloc(1, sizeof *rec);
+    if (rec == NULL || (rec->db_name = strdup(db_name)) == NULL) {
+        status =
+            esg_error_set(err, ESG_ENOMEM, "out of memory opening SQLite database '%s'", db_name);
+        goto out;
+    }
+    rec->base.ops = &sqlite_ops;
+    /* As Python detects it: every connection to ":memory:" would be a database of its own. */
+    rec->is_memory = strstr(db_name, ":memory:") != NULL || strstr(db_name, "mode=memory") != NULL;
+    rec->lock_timeout_ms = lock_timeout_ms > 0 ? lock_timeout_ms : DEFAULT_LOCK_TIMEOUT_MS;
+    rec->max_connections = rec->is_memory ? 1 : MAX_FILE_CONNECTIONS;
+    if (pthread_mutex_init(&rec->write_lock, NULL) == 0)
+        n_locks++;
+    if (n_locks == 1 && pthread_mutex_init(&rec->pool_lock, NULL) == 0)
+        n_locks++;
+    if (n_locks == 2 && pthread_cond_init(&rec->pool_changed, NULL) == 0)
+        n_locks++;
+    if (n_locks < 3) {
+        status = esg_error_set(err, ESG_ENOMEM, "cannot create the locks of SQLite database '%s'",
+                               db_name);
+        goto out;
+    }
+
+    /* The first connection creates the tables and, for a memory database, is the database. */
+    status = connection_open(rec, true, &conn, err);
+    if (status != ESG_OK)
+        goto out;
+    rec->idle[rec->n_idle++] = conn;
+    rec->n_connections = 1;
+    *out = &rec->base;
+    rec = NULL;
+out:
+    if (rec != NULL) {
+        if (n_locks > 2)
+            pthread_cond_destroy(&rec->pool_changed);
+        if (n_locks > 1)
+            pthread_mutex_destroy(&rec->pool_lock);
+        if (n_locks > 0)
+            pthread_mutex_destroy(&rec->write_lock);
+        free(rec->db_name);
+        free(rec);
+    }
+    return status;
+}

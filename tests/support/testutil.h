@@ -1,0 +1,36 @@
+/* Helpers shared by the test programs: cmocka, the vectors copied from the
+ * Python reference (tests/vectors), hex, and temporary folders. */
+#ifndef ESG_TESTUTIL_H
+#define ESG_TESTUTIL_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "esg.h"
+
+/* Loads tests/vectors/<name> as a jansson tree (the caller json_decref's it);
+ * fails the test when it cannot. */
+json_t *testutil_load_vector(const char *name);
+
+/* Decodes lowercase or uppercase hex into a malloc'ed buffer (NUL-terminated,
+ * the NUL not counted in *len); fails the test on bad hex. */
+uint8_t *testutil_unhex(const char *hex, size_t *len);
+
+/* Asserts that a call returned ESG_OK, printing the error message when not. */
+#define assert_esg_ok(call, err_ptr)                                                               \
+    do {                                                                                           \
+        esg_status rc_ = (call);                                                                   \
+        if (rc_ != ESG_OK)                                                                         \
+            fail_msg("%s failed: %s: %s", #call, esg_status_name(rc_), (err_ptr)->message);        \
+    } while (0)
+
+/* A new empty folder under $TMPDIR (or /tmp), malloc'ed path; removed with
+ * testutil_remove_tree. */
+char *testutil_make_temp_dir(void);
+void testutil_remove_tree(const char *path);
+
+#endif

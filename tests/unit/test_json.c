@@ -1,0 +1,204 @@
+/* Tests of JSON encoding and decoding beyond the reference vectors: floats in
+ * Python's repr, escapes, custom types, limits and clear errors. */
+#include "testutil.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void assert_encodes(esg_value *value, const char *expected)
+{
+    char *json = NULL;
+    size_t len = 0;
+    esg_error err;
+    assert_esg_ok(esg_json_encode(value, &json, &len, &err), &err);
+    assert_string_equal(json, expected);
+    assert_int_equal(len, strlen(expected));
+    free(json);
+    esg_value_free(value);
+}
+
+static void test_floats_like_python_repr(void **state)
+{
+    (void)state;
+    /* Expected texts are Python 3.11's json.dumps of the same doubles. */
+    const struct {
+        double value;
+        const char *text;
+    } cases[] = {
+        {100.0, "100.0"},
+        {1e16, "1e+16"},
+        {1e15, "1000000000000000.0"},
+        {0.0001, "0.0001"},
+        {0.00001, "1e-05"},
+        {-0.0, "-0.0"},
+        {123456789.123, "123456789.123"},
+        {5e-324, "5e-324"},
+        {1.7976931348623157e308, "1.7976931348623157e+308"},
+        {2.5e-5, "2.5e-05"},
+        {1.0 / 3.0, "0.3333333333333333"},
+        {0.1, "0.1"},
+        {1e22, "1e+22"},
+        {1.5, "1.5"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        assert_encodes(esg_value_float(cases[i].value), cases[i].text);
+}
+
+static void test_non_finite_floats_are_refused(void **state)
+{
+    (void)state;
+    char *json = NULL;
+    esg_error err;
+    esg_value *value = esg_value_float(INFINITY);
+    assert_int_equal(esg_json_encode(value, &json, NULL, &err), ESG_EINVAL);
+    assert_null(json);
+    esg_value_free(value);
+    value = esg_value_float(NAN);
+    assert_int_equal(esg_json_encode(value, &json, NULL, &err), ESG_EINVAL);
+    esg_value_free(value);
+}
+
+static void test_strings_escape_like_python(void **state)
+{
+    (void)state;
+    assert_encodes(esg_value_string_n("\x00\x1f\x7f/\b\f\r", 7),
+                   "\"\\u0000\\u001f\x7f/\\b\\f\\r\"");
+    assert_encodes(esg_value_string("caf\xc3\xa9 \xe2\x80\xa8"), "\"caf\xc3\xa9 \xe2\x80\xa8\"");
+}
+
+static void test_invalid_utf8_is_refused(void **state)
+{
+    (void)state;
+    const char *bad[] = {"\xc3", "\xc0\x80", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xff"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char *json = NULL;
+        esg_error err;
+        esg_value *value = esg_value_string(bad[i]);
+        assert_int_equal(esg_json_encode(value, &json, NULL, &err), ESG_EINVAL);
+        assert_non_null(strstr(err.message, "UTF-8"));
+        esg_value_free(value);
+    }
+}
+
+static void test_decode_custom_types_and_roundtrip(void **state)
+{
+    (void)state;
+    const char *text = "{\"a\":[1,-2,1.5,true,false,null,\"s\\u00e9\"],"
+                       "\"u\":{\"_type_\":\"uuid_hex\",\"_data_\":\"12345678-1234-5678-1234-"
+                       "567812345678\"},"
+                       "\"d\":{\"_type_\":\"decimal_str\",\"_data_\":\"1e2\"},"
+                       "\"t\":{\"_type_\":\"datetime_iso\",\"_data_\":\"2024-01-02T03:04:05Z\"},"
+                       "\"x\":{\"_type_\":\"uuid_hex\",\"_data_\":\"x\",\"extra\":1}}";
+    const char *expected = "{\"a\":[1,-2,1.5,true,false,null,\"s\xc3\xa9\"],"
+                           "\"u\":{\"_type_\":\"uuid_hex\",\"_data_\":"
+                           "\"12345678123456781234567812345678\"},"
+                           "\"d\":{\"_type_\":\"decimal_str\",\"_data_\":\"1E+2\"},"
+                           "\"t\":{\"_type_\":\"datetime_iso\",\"_data_\":"
+                           "\"2024-01-02T03:04:05+00:00\"},"
+                           "\"x\":{\"_type_\":\"uuid_hex\",\"_data_\":\"x\",\"extra\":1}}";
+    esg_value *value = NULL;
+    esg_error err;
+    assert_esg_ok(esg_json_decode(text, strlen(text), &value, &err), &err);
+    assert_int_equal(esg_value_type(esg_object_get(value, "u")), ESG_TYPE_UUID);
+    assert_int_equal(esg_value_type(esg_object_get(value, "d")), ESG_TYPE_DECIMAL);
+    assert_int_equal(esg_value_type(esg_object_get(value, "t")), ESG_TYPE_DATETIME);
+    assert_int_equal(esg_value_type(esg_object_get(value, "x")), ESG_TYPE_OBJECT);
+    assert_encodes(value, expected);
+}
+
+static void test_duplicate_keys_last_wins_in_first_place(void **state)
+{
+    (void)state;
+    esg_value *value = NULL;
+    esg_error err;
+    const char *text = "{\"a\":1,\"b\":2,\"a\":3}";
+    assert_esg_ok(esg_json_decode(text, strlen(text), &value, &err), &err);
+    assert_encodes(value, "{\"a\":3,\"b\":2}");
+}
+
+static void expect_decode_error(const char *text, size_t len, const char *fragment)
+{
+    esg_value *value = NULL;
+    esg_error err;
+    assert_int_equal(esg_json_decode(text, len, &value, &err), ESG_EINVAL);
+    assert_null(value);
+    if (strstr(err.message, fragment) == NULL)
+        fail_msg("error for %.40s was '%s', expected it to mention '%s'", text, err.message,
+                 fragment);
+}
+
+static void test_decode_errors_are_clear(void **state)
+{
+    (void)state;
+    expect_decode_error("", 0, "invalid JSON");
+    expect_decode_error("[1,", 3, "invalid JSON");
+    expect_decode_error("[1] x", 5, "invalid JSON");
+    expect_decode_error("\"\xff\"", 3, "invalid JSON");
+    expect_decode_error("18446744073709551616", 20, "64 bits");
+    expect_decode_error("{\"_type_\":\"nope\",\"_data_\":1}", 28, "not deserializable");
+    expect_decode_error("{\"_type_\":\"uuid_hex\",\"_data_\":\"zz\"}", 35, "badly formed");
+    expect_decode_error("{\"_type_\":\"uuid_hex\",\"_data_\":1}", 32, "must be a string");
+    expect_decode_error("{\"_type_\":\"datetime_iso\",\"_data_\":\"2024\"}", 41, "isoformat");
+    expect_decode_error("{\"_type_\":\"decimal_str\",\"_data_\":\"x\"}", 37, "Decimal");
+    expect_decode_error("{\"_type_\":1,\"_data_\":1}", 23, "_type_");
+}
+
+static void test_depth_is_limited_both_ways(void **state)
+{
+    (void)state;
+    size_t depth = ESG_JSON_MAX_DEPTH + 10;
+    char *text = malloc(2 * depth + 1);
+    for (size_t i = 0; i < depth; i++) {
+        text[i] = '[';
+        text[depth + i] = ']';
+    }
+    text[2 * depth] = '\0';
+    expect_decode_error(text, 2 * depth, "deeper");
+    free(text);
+
+    esg_value *root = esg_value_array(), *inner = root;
+    for (size_t i = 0; i < depth; i++) {
+        esg_value *child = esg_value_array();
+        assert_int_equal(esg_array_append(inner, child), ESG_OK);
+        inner = child;
+    }
+    char *json = NULL;
+    esg_error err;
+    assert_int_equal(esg_json_encode(root, &json, NULL, &err), ESG_EINVAL);
+    assert_null(json);
+    esg_value_free(root);
+}
+
+static void test_scalars_and_nul_in_strings(void **state)
+{
+    (void)state;
+    esg_value *value = NULL;
+    esg_error err;
+    assert_esg_ok(esg_json_decode("\"a\\u0000b\"", 10, &value, &err), &err);
+    size_t len = 0;
+    const char *s = esg_value_as_string(value, &len);
+    assert_int_equal(len, 3);
+    assert_memory_equal(s, "a\0b", 3);
+    assert_encodes(value, "\"a\\u0000b\"");
+    assert_esg_ok(esg_json_decode(" true ", 6, &value, &err), &err);
+    assert_encodes(value, "true");
+    assert_esg_ok(esg_json_decode("-9223372036854775808", 20, &value, &err), &err);
+    assert_encodes(value, "-9223372036854775808");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_floats_like_python_repr),
+        cmocka_unit_test(test_non_finite_floats_are_refused),
+        cmocka_unit_test(test_strings_escape_like_python),
+        cmocka_unit_test(test_invalid_utf8_is_refused),
+        cmocka_unit_test(test_decode_custom_types_and_roundtrip),
+        cmocka_unit_test(test_duplicate_keys_last_wins_in_first_place),
+        cmocka_unit_test(test_decode_errors_are_clear),
+        cmocka_unit_test(test_depth_is_limited_both_ways),
+        cmocka_unit_test(test_scalars_and_nul_in_strings),
+    };
+    return cmocka_run_group_tests_name("json", tests, NULL, NULL);
+}
