@@ -1,4 +1,5 @@
-/* eventsourcing-grpc for C: the event-sourcing core (no gRPC here).
+/* eventsourcing-grpc for C: the event-sourcing core (no gRPC here; that is
+ * esg/grpc.h).
  * Include this, or the headers under esg/ one by one. */
 #ifndef ESG_H
 #define ESG_H
@@ -8,5 +9,9 @@
 #include "esg/value.h"
 #include "esg/domain.h"
 #include "esg/recorder.h"
+#include "esg/application.h"
+#include "esg/system.h"
+#include "esg/topic.h"
+#include "esg/example.h"
 
 #endif

@@ -13,14 +13,18 @@ extern "C" {
 
 typedef enum esg_status {
     ESG_OK = 0,
-    ESG_EINVAL = -1,       /* bad input: malformed JSON, wrong type, value out of range */
-    ESG_ENOTFOUND = -2,    /* no such aggregate, method, topic or key */
-    ESG_ECONFLICT = -3,    /* integrity error: version or tracking record already recorded */
-    ESG_ENOMEM = -4,       /* an allocation failed */
-    ESG_EIO = -5,          /* the database failed (disk full, I/O error, corrupt file) */
-    ESG_ECONFIG = -6,      /* the environment configuration is missing or invalid */
-    ESG_EUNAVAILABLE = -7, /* a resource is busy or unreachable; retrying may work */
-    ESG_EINTERNAL = -8     /* a bug or an unexpected state */
+    ESG_EINVAL = -1,         /* bad input: malformed JSON, wrong type, value out of range */
+    ESG_ENOTFOUND = -2,      /* no such aggregate, method, topic or key */
+    ESG_ECONFLICT = -3,      /* integrity error: version or tracking record already recorded */
+    ESG_ENOMEM = -4,         /* an allocation failed */
+    ESG_EIO = -5,            /* the database failed (disk full, I/O error, corrupt file) */
+    ESG_ECONFIG = -6,        /* the environment configuration is missing or invalid */
+    ESG_EUNAVAILABLE = -7,   /* a resource is busy or unreachable; retrying may work */
+    ESG_EINTERNAL = -8,      /* a bug or an unexpected state */
+    ESG_EUNIMPLEMENTED = -9, /* no such method or operation */
+    ESG_ETIMEDOUT = -10,     /* a deadline passed */
+    ESG_ECLOSED = -11,       /* the object was closed */
+    ESG_EREMOTE = -12        /* a remote server failed with a status of its own */
 } esg_status;
 
 #define ESG_ERROR_MESSAGE_SIZE 256

@@ -66,7 +66,7 @@ const char *esg_recorder_backend(const esg_recorder *recorder);
  * if tracking is not NULL, the tracking record, all in one transaction. When
  * notification_ids is not NULL it receives the id given to each event. A
  * version or tracking record that exists is ESG_ECONFLICT and nothing is
- * written. */
+ * written; after any failure notification_ids is undefined. */
 esg_status esg_recorder_insert_events(esg_recorder *recorder, const esg_stored_event *events,
                                       size_t n_events, const esg_tracking *tracking,
                                       int64_t *notification_ids, esg_error *err);

@@ -45,6 +45,14 @@ const char *esg_status_name(esg_status status)
         return "ESG_EUNAVAILABLE";
     case ESG_EINTERNAL:
         return "ESG_EINTERNAL";
+    case ESG_EUNIMPLEMENTED:
+        return "ESG_EUNIMPLEMENTED";
+    case ESG_ETIMEDOUT:
+        return "ESG_ETIMEDOUT";
+    case ESG_ECLOSED:
+        return "ESG_ECLOSED";
+    case ESG_EREMOTE:
+        return "ESG_EREMOTE";
     }
     return "ESG_UNKNOWN_STATUS";
 }

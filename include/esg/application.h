@@ -1,0 +1,148 @@
+/* Applications: a recorder, a repository of aggregates, command and query
+ * methods callable by name with transcoded arguments, and a notification log.
+ * Process applications also have a policy that turns the domain events of
+ * the applications they follow into new events, exactly once per upstream
+ * notification (the tracking record is written with the new events). */
+#ifndef ESG_APPLICATION_H
+#define ESG_APPLICATION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "esg/domain.h"
+#include "esg/env.h"
+#include "esg/error.h"
+#include "esg/recorder.h"
+#include "esg/value.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct esg_application esg_application;
+typedef struct esg_processing_event esg_processing_event;
+
+/* A method: params[i] is the value bound to the i-th parameter name, from
+ * the positional arguments or the keyword arguments, or NULL for an optional
+ * parameter that was not given (all borrowed). *result is a new value the
+ * caller then owns; methods that return nothing return esg_value_null(). */
+typedef esg_status (*esg_method_fn)(esg_application *app, esg_value *const *params,
+                                    esg_value **result, esg_error *err);
+
+typedef struct esg_method {
+    const char *name;          /* e.g. "get_order" */
+    const char *const *params; /* parameter names in order; NULL when none */
+    size_t n_params;
+    size_t n_required; /* the first n_required parameters must be given */
+    esg_method_fn call;
+} esg_method;
+
+/* A policy: called with each domain event of an application this one follows
+ * (borrowed); new or changed aggregates are handed to processing with
+ * esg_processing_event_collect. A failure leaves the notification
+ * unprocessed, to be tried again on the next pull. */
+typedef esg_status (*esg_policy_fn)(esg_application *app, const esg_event *event,
+                                    esg_processing_event *processing, esg_error *err);
+
+#define ESG_APPLICATION_TYPE_MAGIC 0x45534741u /* "ESGA": checked when loaded by topic */
+
+typedef struct esg_application_type {
+    uint32_t magic;    /* ESG_APPLICATION_TYPE_MAGIC */
+    const char *name;  /* e.g. "Orders"; upper-cased it prefixes the environment keys */
+    const char *topic; /* e.g. "eventsourcing_grpc.example:Orders" */
+    const esg_aggregate_type *const *aggregate_types; /* those its repository rebuilds */
+    size_t n_aggregate_types;
+    const esg_method *methods; /* the only methods callable by name */
+    size_t n_methods;
+    esg_policy_fn policy; /* NULL unless it is a process application */
+} esg_application_type;
+
+/* Builds an application: its recorder from env (borrowed; NULL for the
+ * process environment), looked up with the type's name as prefix. */
+esg_status esg_application_new(const esg_application_type *type, const esg_env *env,
+                               esg_application **out, esg_error *err);
+
+/* Frees the application and closes its recorder. NULL is allowed. */
+void esg_application_free(esg_application *app);
+
+const esg_application_type *esg_application_get_type(const esg_application *app);
+const char *esg_application_name(const esg_application *app);
+esg_recorder *esg_application_recorder(esg_application *app); /* borrowed */
+
+/* Records the pending events of the aggregates (borrowed) in one atomic write.
+ * The events are collected whether or not the write succeeds; after a failure
+ * (ESG_ECONFLICT when another writer got there first) discard the aggregates
+ * and get them again. */
+esg_status esg_application_save(esg_application *app, esg_aggregate *const *aggregates,
+                                size_t n_aggregates, esg_error *err);
+
+/* Rebuilds an aggregate from its events; version 0 for the latest, or the
+ * state at an older version. ESG_ENOTFOUND when there is no such aggregate.
+ * *out is the caller's, freed with esg_aggregate_free. */
+esg_status esg_application_get(esg_application *app, const esg_uuid *id, int64_t version,
+                               esg_aggregate **out, esg_error *err);
+
+/* Calls a method by name with args (an array, NULL for none) and kwargs (an
+ * object, NULL for none), both borrowed, binding them to parameter names as
+ * Python does. ESG_EUNIMPLEMENTED when the type has no such method,
+ * ESG_EINVAL for arguments that do not fit. *result is the caller's. */
+esg_status esg_application_call(esg_application *app, const char *method_name,
+                                const esg_value *args, const esg_value *kwargs, esg_value **result,
+                                esg_error *err);
+
+/* Calls a method with args and kwargs given as JSON text, and returns the
+ * result as JSON text (malloc'ed, the caller frees): the shape of a remote
+ * call. Undecodable arguments are ESG_EINVAL. */
+esg_status esg_application_call_json(esg_application *app, const char *method_name,
+                                     const char *args_json, size_t args_len,
+                                     const char *kwargs_json, size_t kwargs_len, char **result,
+                                     size_t *result_len, esg_error *err);
+
+/* The notification log: see esg_recorder_select_notifications. */
+esg_status esg_application_select_notifications(esg_application *app, int64_t start, int64_t limit,
+                                                int64_t stop, const char *const *topics,
+                                                size_t n_topics, esg_notification_list *out,
+                                                esg_error *err);
+
+/* Called after every successful write, with the highest notification id
+ * written, so that followers can be told (the gRPC layer sends a Prompt).
+ * Called on the writing thread; must not call back into save. fn may be NULL. */
+typedef void (*esg_recorded_fn)(void *ctx, esg_application *app, int64_t max_notification_id);
+void esg_application_set_recorded_listener(esg_application *app, esg_recorded_fn fn, void *ctx);
+
+/* ---- Process applications ------------------------------------------------- */
+
+/* Takes the pending events of aggregate (borrowed) into the processing event:
+ * they are recorded with the tracking record when the policy returns. */
+esg_status esg_processing_event_collect(esg_processing_event *processing, esg_aggregate *aggregate,
+                                        esg_error *err);
+
+/* A leader's notification log as a follower reads it: in process, or over
+ * gRPC. select appends up to limit notifications from start to out. */
+typedef struct esg_notification_log {
+    const char *leader_name; /* the upstream application's name, for tracking */
+    int64_t page_size;       /* notifications asked for per select; 0 for 100 */
+    bool pages_may_be_short; /* true when a short page is not the end (a remote
+                              * server may cap pages): read until an empty one */
+    esg_status (*select)(void *ctx, int64_t start, int64_t limit, esg_notification_list *out,
+                         esg_error *err);
+    void *ctx; /* passed to select */
+} esg_notification_log;
+
+/* A log that reads leader (borrowed, must outlive the log) in process. */
+void esg_application_local_log(esg_application *leader, esg_notification_log *out);
+
+/* Reads the leader's log after the last tracked position, page by page until
+ * the end, and processes each notification with the policy, recording
+ * its new events with its tracking record in one transaction. Calls on one
+ * application are serialised; a notification already tracked (by another
+ * thread or process) is skipped. *n_processed (may be NULL) counts the
+ * notifications this call processed. ESG_EINVAL if the application has no policy. */
+esg_status esg_application_pull_and_process(esg_application *app, const esg_notification_log *log,
+                                            int64_t *n_processed, esg_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

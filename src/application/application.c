@@ -1,0 +1,398 @@
+/* Applications: a recorder, a repository that rebuilds aggregates from their
+ * events, methods called by name, and, for process applications, pulling and
+ * processing a leader's notifications exactly once. */
+#include "esg/application.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "application/arguments.h"
+
+/* Notifications read from a leader per select call, unless the log says. */
+#define DEFAULT_PAGE_SIZE 100
+/* Attempts at one notification when a concurrent writer changed the same
+ * aggregate (the policy runs again on fresh state each time). */
+#define PROCESS_ATTEMPTS 10
+
+struct esg_application {
+    const esg_application_type *type; /* borrowed; static in practice */
+    esg_recorder *recorder;           /* owned */
+    pthread_mutex_t processing_lock;  /* serialises pull_and_process; recursive, see below */
+    esg_recorded_fn on_recorded;      /* told after each successful write; may be NULL */
+    void *on_recorded_ctx;            /* passed to on_recorded */
+};
+
+struct esg_processing_event {
+    esg_event **events; /* owned: collected from the policy's aggregates */
+    size_t n_events;
+    size_t capacity;
+};
+
+esg_status esg_application_new(const esg_application_type *type, const esg_env *env,
+                               esg_application **out, esg_error *err)
+{
+    *out = NULL;
+    if (type == NULL || type->magic != ESG_APPLICATION_TYPE_MAGIC || type->name == NULL)
+        return esg_error_set(err, ESG_EINVAL, "not an application type");
+    esg_env *process_env = NULL;
+    if (env == NULL) {
+        process_env = esg_env_from_process();
+        if (process_env == NULL)
+            return esg_error_set(err, ESG_ENOMEM, "out of memory reading the environment");
+        env = process_env;
+    }
+    esg_application *app = calloc(1, sizeof *app);
+    esg_status rc = ESG_OK;
+    if (app == NULL) {
+        rc = esg_error_set(err, ESG_ENOMEM, "out of memory making application %s", type->name);
+        goto out;
+    }
+    app->type = type;
+    rc = esg_recorder_open(env, type->name, &app->recorder, err);
+    if (rc != ESG_OK)
+        goto out;
+    /* Recursive: a listener may make the runner process this same application
+     * again from inside its own pull (a system where it follows itself). */
+    pthread_mutexattr_t attributes;
+    pthread_mutexattr_init(&attributes);
+    pthread_mutexattr_settype(&attributes, PTHREAD_MUTEX_RECURSIVE);
+    int init_rc = pthread_mutex_init(&app->processing_lock, &attributes);
+    pthread_mutexattr_destroy(&attributes);
+    if (init_rc != 0) {
+        rc = esg_error_set(err, ESG_ENOMEM, "cannot make the lock of %s", type->name);
+        goto out;
+    }
+    *out = app;
+    app = NULL;
+out:
+    if (app != NULL) {
+        esg_recorder_close(app->recorder);
+        free(app);
+    }
+    esg_env_free(process_env);
+    return rc;
+}
+
+void esg_application_free(esg_application *app)
+{
+    if (app == NULL)
+        return;
+    esg_recorder_close(app->recorder);
+    pthread_mutex_destroy(&app->processing_lock);
+    free(app);
+}
+
+const esg_application_type *esg_application_get_type(const esg_application *app)
+{
+    return app->type;
+}
+
+const char *esg_application_name(const esg_application *app)
+{
+    return app->type->name;
+}
+
+esg_recorder *esg_application_recorder(esg_application *app)
+{
+    return app->recorder;
+}
+
+void esg_application_set_recorded_listener(esg_application *app, esg_recorded_fn fn, void *ctx)
+{
+    app->on_recorded = fn;
+    app->on_recorded_ctx = ctx;
+}
+
+/* Stores and records events (borrowed) with an optional tracking record, and
+ * tells the listener. */
+static esg_status record(esg_application *app, esg_event *const *events, size_t n_events,
+                         const esg_tracking *tracking, esg_error *err)
+{
+    if (n_events == 0 && tracking == NULL)
+        return ESG_OK;
+    esg_status rc = ESG_OK;
+    size_t n_stored = 0;
+    esg_stored_event *stored = calloc(n_events ? n_events : 1, sizeof *stored);
+    int64_t *ids = calloc(n_events ? n_events : 1, sizeof *ids);
+    if (stored == NULL || ids == NULL) {
+        rc = esg_error_set(err, ESG_ENOMEM, "out of memory recording events");
+        goto out;
+    }
+    for (; n_stored < n_events && rc == ESG_OK; n_stored++)
+        rc = esg_event_to_stored(events[n_stored], &stored[n_stored], err);
+    if (rc == ESG_OK)
+        rc = esg_recorder_insert_events(app->recorder, stored, n_events, tracking, ids, err);
+    if (rc == ESG_OK && n_events > 0 && app->on_recorded != NULL)
+        app->on_recorded(app->on_recorded_ctx, app, ids[n_events - 1]);
+out:
+    for (size_t i = 0; stored != NULL && i < n_stored; i++)
+        esg_stored_event_clear(&stored[i]);
+    free(stored);
+    free(ids);
+    return rc;
+}
+
+/* Appends an aggregate's pending events to a growable array. */
+static esg_status collect_into(esg_event ***events, size_t *n_events, size_t *capacity,
+                               esg_aggregate *aggregate, esg_error *err)
+{
+    esg_event **pending = NULL;
+    size_t n_pending = 0;
+    esg_aggregate_collect(aggregate, &pending, &n_pending);
+    if (*n_events + n_pending > *capacity) {
+        size_t new_capacity = *capacity ? *capacity : 8;
+        while (new_capacity < *n_events + n_pending)
+            new_capacity *= 2;
+        esg_event **bigger = realloc(*events, new_capacity * sizeof *bigger);
+        if (bigger == NULL) {
+            for (size_t i = 0; i < n_pending; i++)
+                esg_event_free(pending[i]);
+            free(pending);
+            return esg_error_set(err, ESG_ENOMEM, "out of memory collecting events");
+        }
+        *events = bigger;
+        *capacity = new_capacity;
+    }
+    if (n_pending > 0)
+        memcpy(*events + *n_events, pending, n_pending * sizeof *pending);
+    *n_events += n_pending;
+    free(pending);
+    return ESG_OK;
+}
+
+static void free_events(esg_event **events, size_t n_events)
+{
+    for (size_t i = 0; i < n_events; i++)
+        esg_event_free(events[i]);
+    free(events);
+}
+
+esg_status esg_application_save(esg_application *app, esg_aggregate *const *aggregates,
+                                size_t n_aggregates, esg_error *err)
+{
+    esg_event **events = NULL;
+    size_t n_events = 0, capacity = 0;
+    esg_status rc = ESG_OK;
+    for (size_t i = 0; i < n_aggregates && rc == ESG_OK; i++)
+        rc = collect_into(&events, &n_events, &capacity, aggregates[i], err);
+    if (rc == ESG_OK)
+        rc = record(app, events, n_events, NULL, err);
+    free_events(events, n_events);
+    return rc;
+}
+
+static const esg_aggregate_type *find_aggregate_type(const esg_application_type *type,
+                                                     const char *topic)
+{
+    for (size_t i = 0; i < type->n_aggregate_types; i++)
+        if (strcmp(type->aggregate_types[i]->topic, topic) == 0)
+            return type->aggregate_types[i];
+    return NULL;
+}
+
+esg_status esg_application_get(esg_application *app, const esg_uuid *id, int64_t version,
+                               esg_aggregate **out, esg_error *err)
+{
+    *out = NULL;
+    esg_select_events_options options = {.has_lte = version > 0, .lte = version};
+    esg_stored_event_list stored = {0};
+    esg_event **events = NULL;
+    size_t n_events = 0;
+    char text[ESG_UUID_STR_SIZE];
+    esg_status rc = esg_recorder_select_events(app->recorder, id, &options, &stored, err);
+    if (rc != ESG_OK)
+        goto out;
+    if (stored.n_items == 0) {
+        esg_uuid_str(id, text);
+        rc = esg_error_set(err, ESG_ENOTFOUND, "aggregate %s not found in %s", text,
+                           app->type->name);
+        goto out;
+    }
+    events = calloc(stored.n_items, sizeof *events);
+    if (events == NULL) {
+        rc = esg_error_set(err, ESG_ENOMEM, "out of memory reading an aggregate");
+        goto out;
+    }
+    for (; n_events < stored.n_items && rc == ESG_OK; n_events++)
+        rc = esg_event_from_stored(&stored.items[n_events], &events[n_events], err);
+    if (rc != ESG_OK) {
+        n_events--;
+        goto out;
+    }
+    const char *topic = esg_value_as_string(esg_event_get(events[0], "originator_topic"), NULL);
+    const esg_aggregate_type *type = topic ? find_aggregate_type(app->type, topic) : NULL;
+    if (type == NULL) {
+        esg_uuid_str(id, text);
+        rc = esg_error_set(err, ESG_EINVAL, "aggregate %s has type %s, which %s does not know",
+                           text, topic ? topic : "(no originator_topic)", app->type->name);
+        goto out;
+    }
+    rc = esg_aggregate_replay(type, events, n_events, out, err);
+out:
+    free_events(events, n_events);
+    esg_stored_event_list_clear(&stored);
+    return rc;
+}
+
+esg_status esg_application_call(esg_application *app, const char *method_name,
+                                const esg_value *args, const esg_value *kwargs, esg_value **result,
+                                esg_error *err)
+{
+    *result = NULL;
+    const esg_method *method = NULL;
+    for (size_t i = 0; i < app->type->n_methods && method == NULL; i++)
+        if (strcmp(app->type->methods[i].name, method_name) == 0)
+            method = &app->type->methods[i];
+    if (method == NULL)
+        return esg_error_set(err, ESG_EUNIMPLEMENTED, "%s has no method '%.100s'", app->type->name,
+                             method_name);
+    esg_value *stack_params[8];
+    esg_value **params = stack_params;
+    if (method->n_params > 8) {
+        params = calloc(method->n_params, sizeof *params);
+        if (params == NULL)
+            return esg_error_set(err, ESG_ENOMEM, "out of memory calling %s", method_name);
+    }
+    esg_status rc = esg_bind_arguments(method, args, kwargs, params, err);
+    if (rc == ESG_OK)
+        rc = method->call(app, params, result, err);
+    if (rc == ESG_OK && *result == NULL)
+        rc = esg_error_set(err, ESG_EINTERNAL, "%s() returned no value", method_name);
+    if (rc != ESG_OK) {
+        esg_value_free(*result);
+        *result = NULL;
+    }
+    if (params != stack_params)
+        free(params);
+    return rc;
+}
+
+esg_status esg_application_call_json(esg_application *app, const char *method_name,
+                                     const char *args_json, size_t args_len,
+                                     const char *kwargs_json, size_t kwargs_len, char **result,
+                                     size_t *result_len, esg_error *err)
+{
+    esg_value *args = NULL, *kwargs = NULL, *value = NULL;
+    *result = NULL;
+    esg_status rc = ESG_OK;
+    if (args_json != NULL && args_len > 0)
+        rc = esg_json_decode(args_json, args_len, &args, err);
+    if (rc == ESG_OK && kwargs_json != NULL && kwargs_len > 0)
+        rc = esg_json_decode(kwargs_json, kwargs_len, &kwargs, err);
+    if (rc == ESG_OK)
+        rc = esg_application_call(app, method_name, args, kwargs, &value, err);
+    if (rc == ESG_OK)
+        rc = esg_json_encode(value, result, result_len, err);
+    esg_value_free(args);
+    esg_value_free(kwargs);
+    esg_value_free(value);
+    return rc;
+}
+
+esg_status esg_application_select_notifications(esg_application *app, int64_t start, int64_t limit,
+                                                int64_t stop, const char *const *topics,
+                                                size_t n_topics, esg_notification_list *out,
+                                                esg_error *err)
+{
+    return esg_recorder_select_notifications(app->recorder, start, limit, stop, topics, n_topics,
+                                             out, err);
+}
+
+/* ---- Process applications ---- */
+
+esg_status esg_processing_event_collect(esg_processing_event *processing, esg_aggregate *aggregate,
+                                        esg_error *err)
+{
+    return collect_into(&processing->events, &processing->n_events, &processing->capacity,
+                        aggregate, err);
+}
+
+static esg_status local_select(void *ctx, int64_t start, int64_t limit, esg_notification_list *out,
+                               esg_error *err)
+{
+    return esg_application_select_notifications(ctx, start, limit, 0, NULL, 0, out, err);
+}
+
+void esg_application_local_log(esg_application *leader, esg_notification_log *out)
+{
+    out->leader_name = leader->type->name;
+    out->page_size = DEFAULT_PAGE_SIZE;
+    out->pages_may_be_short = false;
+    out->select = local_select;
+    out->ctx = leader;
+}
+
+/* Runs the policy on one notification and records its events with the
+ * tracking record; *is_skipped when another writer processed it meanwhile. */
+static esg_status process_one(esg_application *app, const char *leader_name,
+                              const esg_notification *notification, bool *is_skipped,
+                              esg_error *err)
+{
+    *is_skipped = false;
+    esg_tracking tracking = {leader_name, notification->id};
+    esg_status rc = ESG_OK;
+    for (int attempt = 0; attempt < PROCESS_ATTEMPTS; attempt++) {
+        esg_event *event = NULL;
+        esg_processing_event processing = {0};
+        rc = esg_event_from_stored(&notification->event, &event, err);
+        if (rc == ESG_OK)
+            rc = app->type->policy(app, event, &processing, err);
+        if (rc == ESG_OK)
+            rc = record(app, processing.events, processing.n_events, &tracking, err);
+        free_events(processing.events, processing.n_events);
+        esg_event_free(event);
+        if (rc != ESG_ECONFLICT)
+            return rc;
+        /* Either the notification was processed meanwhile (then it is done),
+         * or an aggregate changed under the policy (then run it again). */
+        bool is_tracked = false;
+        esg_error check_err;
+        if (esg_recorder_has_tracking_id(app->recorder, leader_name, notification->id, &is_tracked,
+                                         &check_err) == ESG_OK &&
+            is_tracked) {
+            *is_skipped = true;
+            return ESG_OK;
+        }
+    }
+    return rc;
+}
+
+esg_status esg_application_pull_and_process(esg_application *app, const esg_notification_log *log,
+                                            int64_t *n_processed, esg_error *err)
+{
+    if (n_processed != NULL)
+        *n_processed = 0;
+    if (app->type->policy == NULL)
+        return esg_error_set(err, ESG_EINVAL, "%s is not a process application (no policy)",
+                             app->type->name);
+    pthread_mutex_lock(&app->processing_lock);
+    int64_t last = 0;
+    esg_status rc = esg_recorder_max_tracking_id(app->recorder, log->leader_name, &last, err);
+    int64_t page_size = log->page_size > 0 ? log->page_size : DEFAULT_PAGE_SIZE;
+    esg_notification_list batch = {0};
+    while (rc == ESG_OK) {
+        esg_notification_list_clear(&batch);
+        rc = log->select(log->ctx, last + 1, page_size, &batch, err);
+        bool is_progress = false;
+        for (size_t i = 0; rc == ESG_OK && i < batch.n_items; i++) {
+            if (batch.items[i].id <= last)
+                continue; /* a log that ignored start; never process twice */
+            is_progress = true;
+            bool is_skipped = false;
+            rc = process_one(app, log->leader_name, &batch.items[i], &is_skipped, err);
+            if (rc == ESG_OK) {
+                last = batch.items[i].id;
+                if (n_processed != NULL && !is_skipped)
+                    (*n_processed)++;
+            }
+        }
+        /* The end: an empty page, a short one where short means the end, or
+         * a page with nothing new (which would otherwise loop forever). */
+        if (!is_progress || (!log->pages_may_be_short && (int64_t)batch.n_items < page_size))
+            break;
+    }
+    esg_notification_list_clear(&batch);
+    pthread_mutex_unlock(&app->processing_lock);
+    return rc;
+}

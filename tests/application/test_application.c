@@ -1,0 +1,414 @@
+/* Tests of applications: methods by name with Python's argument binding,
+ * the repository (save, get, versions, not found, conflicts), the recorded
+ * listener, configuration by prefix, and exactly-once pull_and_process. */
+#include "testutil.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "esg/application.h"
+
+#define NOTE "tests:Note"
+#define NOTE_CREATED "tests:Note.Created"
+#define NOTE_EDITED "tests:Note.Edited"
+#define ECHO "tests:Echo"
+#define ECHO_CREATED "tests:Echo.Created"
+
+typedef struct note {
+    char text[64]; /* the latest text */
+} note;
+
+static esg_status note_set_text(void *state, const esg_event *event, esg_error *err)
+{
+    const char *text = esg_value_as_string(esg_event_get(event, "text"), NULL);
+    if (text == NULL)
+        return esg_error_set(err, ESG_EINVAL, "a note's text must be a string");
+    snprintf(((note *)state)->text, sizeof((note *)state)->text, "%s", text);
+    return ESG_OK;
+}
+
+static const esg_event_type note_events[] = {{NOTE_CREATED, note_set_text},
+                                             {NOTE_EDITED, note_set_text}};
+static const esg_aggregate_type note_type = {
+    .topic = NOTE, .state_size = sizeof(note), .event_types = note_events, .n_event_types = 2};
+static const esg_event_type echo_events[] = {{ECHO_CREATED, NULL}};
+static const esg_aggregate_type echo_type = {
+    .topic = ECHO, .event_types = echo_events, .n_event_types = 1};
+
+static esg_value *text_attributes(const esg_value *text)
+{
+    esg_value *attributes = esg_value_object();
+    if (esg_object_set(attributes, "text", esg_value_copy(text)) != ESG_OK)
+        return NULL;
+    return attributes;
+}
+
+static esg_status create_note(esg_application *app, esg_value *const *params, esg_value **result,
+                              esg_error *err)
+{
+    esg_aggregate *aggregate = NULL;
+    esg_status rc = esg_aggregate_create(&note_type, NOTE_CREATED, NULL, text_attributes(params[0]),
+                                         &aggregate, err);
+    if (rc == ESG_OK)
+        rc = esg_application_save(app, &aggregate, 1, err);
+    if (rc == ESG_OK)
+        *result = esg_value_uuid(esg_aggregate_id(aggregate));
+    esg_aggregate_free(aggregate);
+    return rc;
+}
+
+/* edit(note_id, text, times=1) */
+static esg_status edit(esg_application *app, esg_value *const *params, esg_value **result,
+                       esg_error *err)
+{
+    const esg_uuid *id = esg_value_as_uuid(params[0]);
+    int64_t times = params[2] ? esg_value_as_int(params[2]) : 1;
+    if (id == NULL)
+        return esg_error_set(err, ESG_EINVAL, "note_id must be a UUID");
+    esg_aggregate *aggregate = NULL;
+    esg_status rc = esg_application_get(app, id, 0, &aggregate, err);
+    for (int64_t i = 0; rc == ESG_OK && i < times; i++)
+        rc = esg_aggregate_trigger(aggregate, NOTE_EDITED, text_attributes(params[1]), err);
+    if (rc == ESG_OK)
+        rc = esg_application_save(app, &aggregate, 1, err);
+    if (rc == ESG_OK)
+        *result = esg_value_int(esg_aggregate_version(aggregate));
+    esg_aggregate_free(aggregate);
+    return rc;
+}
+
+/* get_text(note_id, version=None) */
+static esg_status get_text(esg_application *app, esg_value *const *params, esg_value **result,
+                           esg_error *err)
+{
+    const esg_uuid *id = esg_value_as_uuid(params[0]);
+    if (id == NULL)
+        return esg_error_set(err, ESG_EINVAL, "note_id must be a UUID");
+    esg_aggregate *aggregate = NULL;
+    esg_status rc =
+        esg_application_get(app, id, params[1] ? esg_value_as_int(params[1]) : 0, &aggregate, err);
+    if (rc == ESG_OK)
+        *result = esg_value_string(((note *)esg_aggregate_state(aggregate))->text);
+    esg_aggregate_free(aggregate);
+    return rc;
+}
+
+static const char *const one_text[] = {"text"};
+static const char *const edit_params[] = {"note_id", "text", "times"};
+static const char *const get_params[] = {"note_id", "version"};
+static const esg_method notes_methods[] = {
+    {"create_note", one_text, 1, 1, create_note},
+    {"edit", edit_params, 3, 2, edit},
+    {"get_text", get_params, 2, 1, get_text},
+};
+static const esg_aggregate_type *const notes_aggregates[] = {&note_type};
+static const esg_application_type notes_app = {
+    .magic = ESG_APPLICATION_TYPE_MAGIC,
+    .name = "Notes",
+    .topic = "tests:Notes",
+    .aggregate_types = notes_aggregates,
+    .n_aggregate_types = 1,
+    .methods = notes_methods,
+    .n_methods = 3,
+};
+
+/* Echoes: one Echo per note created upstream; fails on a note whose text is "fail". */
+static esg_status echoes_policy(esg_application *app, const esg_event *event,
+                                esg_processing_event *processing, esg_error *err)
+{
+    (void)app;
+    if (strcmp(event->topic, NOTE_CREATED) != 0)
+        return ESG_OK;
+    const char *text = esg_value_as_string(esg_event_get(event, "text"), NULL);
+    if (text != NULL && strcmp(text, "fail") == 0)
+        return esg_error_set(err, ESG_EINVAL, "the policy refuses 'fail'");
+    char name[64];
+    esg_uuid id;
+    esg_uuid_str(&event->originator_id, name + snprintf(name, sizeof name, "/echoes/"));
+    esg_uuid5_url(&id, name);
+    esg_aggregate *echo = NULL;
+    esg_status rc = esg_aggregate_create(&echo_type, ECHO_CREATED, &id, NULL, &echo, err);
+    if (rc == ESG_OK)
+        rc = esg_processing_event_collect(processing, echo, err);
+    esg_aggregate_free(echo);
+    return rc;
+}
+
+static const esg_aggregate_type *const echoes_aggregates[] = {&echo_type};
+static const esg_application_type echoes_app = {
+    .magic = ESG_APPLICATION_TYPE_MAGIC,
+    .name = "Echoes",
+    .topic = "tests:Echoes",
+    .aggregate_types = echoes_aggregates,
+    .n_aggregate_types = 1,
+    .policy = echoes_policy,
+};
+
+typedef struct fixture {
+    esg_env *env; /* in memory unless a test changes it */
+    esg_application *notes;
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    esg_error err;
+    f->env = esg_env_new();
+    assert_esg_ok(esg_application_new(&notes_app, f->env, &f->notes, &err), &err);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    esg_application_free(f->notes);
+    esg_env_free(f->env);
+    free(f);
+    return 0;
+}
+
+/* Calls method with JSON args and kwargs; returns the status, *json the result. */
+static esg_status call(esg_application *app, const char *method, const char *args,
+                       const char *kwargs, char **json, esg_error *err)
+{
+    size_t len;
+    return esg_application_call_json(app, method, args, args ? strlen(args) : 0, kwargs,
+                                     kwargs ? strlen(kwargs) : 0, json, &len, err);
+}
+
+static char *create(esg_application *app, const char *text)
+{
+    char args[128], *id = NULL;
+    esg_error err;
+    snprintf(args, sizeof args, "[\"%s\"]", text);
+    assert_esg_ok(call(app, "create_note", args, "{}", &id, &err), &err);
+    return id; /* {"_type_":"uuid_hex",...} */
+}
+
+static void expect_call_error(esg_application *app, const char *method, const char *args,
+                              const char *kwargs, esg_status status, const char *message)
+{
+    char *json = NULL;
+    esg_error err;
+    esg_status rc = call(app, method, args, kwargs, &json, &err);
+    if (rc != status || strstr(err.message, message) == NULL)
+        fail_msg("%s(%s, %s): %s '%s', expected %s '%s'", method, args, kwargs, esg_status_name(rc),
+                 err.message, esg_status_name(status), message);
+    assert_null(json);
+}
+
+static void test_methods_bind_arguments_like_python(void **state)
+{
+    fixture *f = *state;
+    char *id = create(f->notes, "hello");
+    char args[256], kwargs[256], *json = NULL;
+    esg_error err;
+
+    snprintf(args, sizeof args, "[%s]", id);
+    assert_esg_ok(call(f->notes, "get_text", args, NULL, &json, &err), &err);
+    assert_string_equal(json, "\"hello\"");
+    free(json);
+    snprintf(kwargs, sizeof kwargs, "{\"note_id\":%s}", id);
+    assert_esg_ok(call(f->notes, "get_text", "[]", kwargs, &json, &err), &err);
+    assert_string_equal(json, "\"hello\"");
+    free(json);
+    snprintf(args, sizeof args, "[%s,\"bye\"]", id);
+    assert_esg_ok(call(f->notes, "edit", args, "{\"times\":2}", &json, &err), &err);
+    assert_string_equal(json, "3");
+    free(json);
+
+    expect_call_error(f->notes, "get_text", "[]", "{}", ESG_EINVAL,
+                      "get_text() missing 1 required positional argument: 'note_id'");
+    snprintf(args, sizeof args, "[%s,1,2]", id);
+    expect_call_error(f->notes, "get_text", args, "{}", ESG_EINVAL,
+                      "get_text() takes from 1 to 2 positional arguments but 3 were given");
+    expect_call_error(f->notes, "create_note", "[\"a\",\"b\"]", "{}", ESG_EINVAL,
+                      "create_note() takes 1 positional argument but 2 were given");
+    snprintf(args, sizeof args, "[%s]", id);
+    expect_call_error(f->notes, "get_text", args, kwargs, ESG_EINVAL,
+                      "get_text() got multiple values for argument 'note_id'");
+    expect_call_error(f->notes, "get_text", "[]", "{\"nope\":1}", ESG_EINVAL,
+                      "get_text() got an unexpected keyword argument 'nope'");
+    expect_call_error(f->notes, "get_text", "{}", "{}", ESG_EINVAL, "args must be a JSON array");
+    expect_call_error(f->notes, "get_text", "[]", "[]", ESG_EINVAL, "kwargs must be a JSON object");
+    expect_call_error(f->notes, "get_text", "[1,", "{}", ESG_EINVAL, "invalid JSON");
+    expect_call_error(f->notes, "nope", "[]", "{}", ESG_EUNIMPLEMENTED,
+                      "Notes has no method 'nope'");
+    expect_call_error(f->notes, "get_text", "[\"x\"]", "{}", ESG_EINVAL, "note_id must be a UUID");
+    free(id);
+}
+
+static void test_repository_get_versions_and_not_found(void **state)
+{
+    fixture *f = *state;
+    char *id = create(f->notes, "v1");
+    char args[256], *json = NULL;
+    esg_error err;
+    snprintf(args, sizeof args, "[%s,\"v2\"]", id);
+    assert_esg_ok(call(f->notes, "edit", args, NULL, &json, &err), &err);
+    free(json);
+    snprintf(args, sizeof args, "[%s,1]", id);
+    assert_esg_ok(call(f->notes, "get_text", args, NULL, &json, &err), &err);
+    assert_string_equal(json, "\"v1\"");
+    free(json);
+    snprintf(args, sizeof args, "[%s]", id);
+    assert_esg_ok(call(f->notes, "get_text", args, NULL, &json, &err), &err);
+    assert_string_equal(json, "\"v2\"");
+    free(json);
+    expect_call_error(f->notes, "get_text",
+                      "[{\"_type_\":\"uuid_hex\",\"_data_\":\"00000000000000000000000000000001\"}]",
+                      NULL, ESG_ENOTFOUND,
+                      "aggregate 00000000-0000-0000-0000-000000000001 not found in Notes");
+    free(id);
+}
+
+static void test_concurrent_change_is_a_conflict(void **state)
+{
+    fixture *f = *state;
+    esg_aggregate *first = NULL, *second = NULL;
+    esg_error err;
+    esg_value *text = esg_value_string("x");
+    assert_esg_ok(
+        esg_aggregate_create(&note_type, NOTE_CREATED, NULL, text_attributes(text), &first, &err),
+        &err);
+    assert_esg_ok(esg_application_save(f->notes, &first, 1, &err), &err);
+    assert_esg_ok(esg_application_get(f->notes, esg_aggregate_id(first), 0, &second, &err), &err);
+    assert_esg_ok(esg_aggregate_trigger(first, NOTE_EDITED, text_attributes(text), &err), &err);
+    assert_esg_ok(esg_aggregate_trigger(second, NOTE_EDITED, text_attributes(text), &err), &err);
+    assert_esg_ok(esg_application_save(f->notes, &first, 1, &err), &err);
+    assert_int_equal(esg_application_save(f->notes, &second, 1, &err), ESG_ECONFLICT);
+    assert_int_equal(esg_aggregate_n_pending(second), 0);
+    esg_value_free(text);
+    esg_aggregate_free(first);
+    esg_aggregate_free(second);
+}
+
+static void on_recorded(void *ctx, esg_application *app, int64_t max_id)
+{
+    (void)app;
+    *(int64_t *)ctx = max_id;
+}
+
+static void test_listener_hears_each_write(void **state)
+{
+    fixture *f = *state;
+    int64_t heard = 0;
+    esg_application_set_recorded_listener(f->notes, on_recorded, &heard);
+    free(create(f->notes, "a"));
+    assert_int_equal(heard, 1);
+    free(create(f->notes, "b"));
+    assert_int_equal(heard, 2);
+    esg_application_set_recorded_listener(f->notes, NULL, NULL);
+    free(create(f->notes, "c"));
+    assert_int_equal(heard, 2);
+}
+
+static void test_persistence_settings_use_the_name_as_prefix(void **state)
+{
+    (void)state;
+    char *dir = testutil_make_temp_dir(), path[1100];
+    snprintf(path, sizeof path, "%s/notes.db", dir);
+    esg_env *env = esg_env_new();
+    esg_error err;
+    assert_esg_ok(esg_env_set(env, "PERSISTENCE_MODULE", "eventsourcing.popo", &err), &err);
+    assert_esg_ok(esg_env_set(env, "NOTES_PERSISTENCE_MODULE", "eventsourcing.sqlite", &err), &err);
+    assert_esg_ok(esg_env_set(env, "NOTES_SQLITE_DBNAME", path, &err), &err);
+    esg_application *notes = NULL, *echoes = NULL;
+    assert_esg_ok(esg_application_new(&notes_app, env, &notes, &err), &err);
+    assert_esg_ok(esg_application_new(&echoes_app, env, &echoes, &err), &err);
+    assert_string_equal(esg_recorder_backend(esg_application_recorder(notes)),
+                        "eventsourcing.sqlite");
+    assert_string_equal(esg_recorder_backend(esg_application_recorder(echoes)),
+                        "eventsourcing.popo");
+    esg_application_free(notes);
+    esg_application_free(echoes);
+    esg_env_unset(env, "NOTES_SQLITE_DBNAME");
+    assert_int_equal(esg_application_new(&notes_app, env, &notes, &err), ESG_ECONFIG);
+    assert_non_null(strstr(err.message, "NOTES_SQLITE_DBNAME"));
+    esg_env_free(env);
+    testutil_remove_tree(dir);
+    free(dir);
+}
+
+/* A log over a leader that returns every notification whatever start says. */
+static esg_status careless_select(void *ctx, int64_t start, int64_t limit,
+                                  esg_notification_list *out, esg_error *err)
+{
+    (void)start;
+    return esg_application_select_notifications(ctx, 1, limit, 0, NULL, 0, out, err);
+}
+
+static int64_t count_notifications(esg_application *app)
+{
+    int64_t max = 0;
+    esg_error err;
+    assert_esg_ok(esg_recorder_max_notification_id(esg_application_recorder(app), &max, &err),
+                  &err);
+    return max;
+}
+
+static void test_pull_and_process_exactly_once(void **state)
+{
+    fixture *f = *state;
+    esg_application *echoes = NULL;
+    esg_error err;
+    assert_esg_ok(esg_application_new(&echoes_app, f->env, &echoes, &err), &err);
+    esg_notification_log log;
+    esg_application_local_log(f->notes, &log);
+    assert_string_equal(log.leader_name, "Notes");
+
+    for (int i = 0; i < 150; i++)
+        free(create(f->notes, "n")); /* more than one batch */
+    char *id = create(f->notes, "edited");
+    char args[256], *json = NULL;
+    snprintf(args, sizeof args, "[%s,\"e\"]", id);
+    assert_esg_ok(call(f->notes, "edit", args, NULL, &json, &err), &err);
+    free(json);
+    free(id);
+
+    int64_t n = -1, tracked = 0;
+    assert_esg_ok(esg_application_pull_and_process(echoes, &log, &n, &err), &err);
+    assert_int_equal(n, 152);
+    assert_int_equal(count_notifications(echoes), 151); /* the edit makes no echo */
+    assert_esg_ok(
+        esg_recorder_max_tracking_id(esg_application_recorder(echoes), "Notes", &tracked, &err),
+        &err);
+    assert_int_equal(tracked, 152);
+
+    assert_esg_ok(esg_application_pull_and_process(echoes, &log, &n, &err), &err);
+    assert_int_equal(n, 0);
+    esg_notification_log careless = {
+        .leader_name = "Notes", .select = careless_select, .ctx = f->notes};
+    assert_esg_ok(esg_application_pull_and_process(echoes, &careless, &n, &err), &err);
+    assert_int_equal(n, 0);
+    assert_int_equal(count_notifications(echoes), 151);
+
+    /* A policy failure stops at that notification and records nothing for it. */
+    free(create(f->notes, "fail"));
+    assert_int_equal(esg_application_pull_and_process(echoes, &log, &n, &err), ESG_EINVAL);
+    assert_non_null(strstr(err.message, "refuses"));
+    assert_int_equal(count_notifications(echoes), 151);
+    assert_esg_ok(
+        esg_recorder_max_tracking_id(esg_application_recorder(echoes), "Notes", &tracked, &err),
+        &err);
+    assert_int_equal(tracked, 152);
+
+    /* Not a process application. */
+    assert_int_equal(esg_application_pull_and_process(f->notes, &log, &n, &err), ESG_EINVAL);
+    esg_application_free(echoes);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_methods_bind_arguments_like_python, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_repository_get_versions_and_not_found, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_change_is_a_conflict, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_listener_hears_each_write, setup, teardown),
+        cmocka_unit_test(test_persistence_settings_use_the_name_as_prefix),
+        cmocka_unit_test_setup_teardown(test_pull_and_process_exactly_once, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("application", tests, NULL, NULL);
+}
