@@ -20,6 +20,10 @@ packages=(
   libsqlite3-dev                     # the SQLite backend
   uuid-dev                           # UUID generation (util-linux libuuid)
   libcmocka-dev                      # the C test framework
+  libgrpc-dev                        # gRPC C core
+  libprotobuf-c-dev protobuf-c-compiler   # protobuf-c and protoc-c
+  protobuf-compiler python3-grpcio python3-protobuf   # the Python interoperability tests
+  openssl                            # scripts/make-ssl.sh
   clang-format                       # the formatting check of scripts/lint.sh
 )
 missing=()

@@ -1,0 +1,31 @@
+# Developer commands, as the seed lists them (each a thin wrapper of scripts/).
+.PHONY: all install build run test test-asan test-tsan lint fmt ssl clean
+
+all: build
+
+install build:         ## install the Debian packages needed and build into build/
+	scripts/setup.sh
+
+run:                   ## the main example
+	scripts/run-example.sh
+
+test:                  ## the whole suite
+	scripts/test.sh
+
+test-asan:             ## the suite under AddressSanitizer + UndefinedBehaviorSanitizer
+	scripts/test.sh --sanitize=address,undefined
+
+test-tsan:             ## the suite under ThreadSanitizer
+	scripts/test.sh --sanitize=thread
+
+lint:                  ## formatting check
+	scripts/lint.sh
+
+fmt:                   ## reformat the C code
+	scripts/fmt.sh
+
+ssl:                   ## a test PKI in ./ssl (root CA; orders, reservations, payments, localhost)
+	scripts/make-ssl.sh ssl
+
+clean:
+	rm -rf build build-address-undefined build-thread

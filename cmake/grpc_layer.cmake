@@ -1,0 +1,44 @@
+# ---- The gRPC layer: protocol, server, client ----
+pkg_check_modules(GRPC REQUIRED IMPORTED_TARGET grpc)
+pkg_check_modules(PROTOBUF_C REQUIRED IMPORTED_TARGET libprotobuf-c)
+find_program(PROTOC_C protoc-c REQUIRED)
+set(ESG_PROTO_DIR ${PROJECT_SOURCE_DIR}/proto)
+set(ESG_GENERATED_DIR ${PROJECT_BINARY_DIR}/generated)
+set(ESG_PROTO_SOURCES
+  ${ESG_GENERATED_DIR}/eventsourcing_grpc/protos/application.pb-c.c
+  ${ESG_GENERATED_DIR}/grpc/health/v1/health.pb-c.c)
+add_custom_command(
+  OUTPUT ${ESG_PROTO_SOURCES}
+         ${ESG_GENERATED_DIR}/eventsourcing_grpc/protos/application.pb-c.h
+         ${ESG_GENERATED_DIR}/grpc/health/v1/health.pb-c.h
+  COMMAND ${CMAKE_COMMAND} -E make_directory ${ESG_GENERATED_DIR}
+  COMMAND ${PROTOC_C} --proto_path=${ESG_PROTO_DIR} --c_out=${ESG_GENERATED_DIR}
+          eventsourcing_grpc/protos/application.proto grpc/health/v1/health.proto
+  DEPENDS ${ESG_PROTO_DIR}/eventsourcing_grpc/protos/application.proto
+          ${ESG_PROTO_DIR}/grpc/health/v1/health.proto
+  COMMENT "Generating protobuf-c code from proto/")
+
+add_library(esg_grpc STATIC
+  src/grpc/wire.c
+  src/grpc/credentials.c
+  src/grpc/server.c
+  src/grpc/client.c
+  ${ESG_PROTO_SOURCES}
+)
+target_include_directories(esg_grpc
+  PUBLIC $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/include>
+  PRIVATE ${PROJECT_SOURCE_DIR}/src ${ESG_GENERATED_DIR})
+target_link_libraries(esg_grpc PUBLIC esg_core PkgConfig::GRPC PRIVATE PkgConfig::PROTOBUF_C)
+set_target_properties(esg_grpc PROPERTIES POSITION_INDEPENDENT_CODE ON)
+
+# ---- Console programs ----
+add_executable(eventsourcing_grpc_server src/cli/server_main.c)
+target_include_directories(eventsourcing_grpc_server PRIVATE ${PROJECT_SOURCE_DIR}/src)
+target_link_libraries(eventsourcing_grpc_server PRIVATE esg_grpc)
+set_target_properties(eventsourcing_grpc_server PROPERTIES ENABLE_EXPORTS ON)
+target_link_options(eventsourcing_grpc_server PRIVATE
+  "LINKER:--whole-archive,$<TARGET_FILE:esg_core>,--no-whole-archive")
+
+
+add_executable(eventsourcing_grpc_client src/cli/client_main.c)
+target_link_libraries(eventsourcing_grpc_client PRIVATE esg_grpc)

@@ -1,0 +1,125 @@
+/* The gRPC layer: an application served over the protocol of
+ * eventsourcing-grpc 0.1.2 (service eventsourcing_grpc.Application, plus the
+ * standard grpc.health.v1.Health), and a client with an application proxy.
+ *
+ * Credentials follow the address: "localhost:PORT", "127.0.0.1:PORT" and
+ * "[::1]:PORT" use gRPC local credentials (loopback only); any other address
+ * uses mutual TLS from GRPC_SSL_PRIVATE_KEY_PATH, GRPC_SSL_CERTIFICATE_PATH
+ * and GRPC_SSL_ROOT_CERTIFICATE_PATH, client certificates required and
+ * verified on both sides. */
+#ifndef ESG_GRPC_H
+#define ESG_GRPC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "esg/application.h"
+#include "esg/env.h"
+#include "esg/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* GetNotifications pages hold at most this many notifications, and at most
+ * ESG_GRPC_MAX_PAGE_BYTES of state, whatever limit a client asks for. */
+#define ESG_GRPC_MAX_PAGE_NOTIFICATIONS 1000
+#define ESG_GRPC_MAX_PAGE_BYTES (3 * 1024 * 1024)
+/* Requests larger than this are refused by gRPC with RESOURCE_EXHAUSTED. */
+#define ESG_GRPC_MAX_MESSAGE_BYTES (4 * 1024 * 1024)
+
+/* ---- Server ---------------------------------------------------------------- */
+
+typedef struct esg_server esg_server;
+
+/* Called on a worker thread when a leader named leader_name sent a Prompt. */
+typedef void (*esg_prompt_fn)(void *ctx, const char *leader_name);
+
+typedef struct esg_server_options {
+    const char *address; /* "host:port"; port 0 picks a free one (see esg_server_port) */
+    const esg_env *env;  /* GRPC_SSL_* paths; NULL for the process environment; borrowed */
+    int n_threads;       /* workers draining the completion queue; 0 for the default (2) */
+    const char *const *leader_names; /* the applications allowed to Prompt (borrowed) */
+    size_t n_leader_names;
+    esg_prompt_fn on_prompt; /* may be NULL */
+    void *on_prompt_ctx;
+} esg_server_options;
+
+/* Serves app (borrowed; must outlive the server) on options->address. A bad
+ * address, a port in use or an unreadable certificate is ESG_ECONFIG (or
+ * ESG_EUNAVAILABLE for a busy port), with the reason. The health service
+ * answers SERVING once this returns. */
+esg_status esg_server_start(esg_application *app, const esg_server_options *options,
+                            esg_server **out, esg_error *err);
+
+/* The port the server listens on. */
+int esg_server_port(const esg_server *server);
+
+/* Calls in flight (received and not yet finished), for monitoring and tests. */
+size_t esg_server_n_calls(const esg_server *server);
+
+/* Stops the server: health turns NOT_SERVING, new calls are refused, calls in
+ * flight finish (up to a grace of 1 s, then they are cancelled), and
+ * everything is freed. NULL is allowed. */
+void esg_server_stop(esg_server *server);
+
+/* ---- Client ---------------------------------------------------------------- */
+
+typedef struct esg_client esg_client;
+
+typedef struct esg_client_options {
+    const esg_env *env;    /* <APP>_GRPC_SERVER_ADDRESS and GRPC_SSL_*; NULL: process env */
+    int max_attempts;      /* connection attempts (Ping) before giving up; 0: 10 */
+    int64_t backoff_ms;    /* first wait between attempts, doubled up to 1 s; 0: 100 */
+    int64_t deadline_ms;   /* per call; 0: 5000 */
+    int max_call_attempts; /* tries of an idempotent call on UNAVAILABLE/DEADLINE_EXCEEDED; 0: 3 */
+} esg_client_options;
+
+/* Connects to the application called app_name at <APP_NAME>_GRPC_SERVER_ADDRESS
+ * and pings it until it answers, honouring max_attempts with backoff.
+ * ESG_EUNAVAILABLE when it never answered; ESG_ECONFIG for a missing address
+ * or certificate. options may be NULL. */
+esg_status esg_client_connect(const char *app_name, const esg_client_options *options,
+                              esg_client **out, esg_error *err);
+
+/* The same with an explicit address. */
+esg_status esg_client_connect_address(const char *address, const esg_client_options *options,
+                                      esg_client **out, esg_error *err);
+
+/* Errors of the calls below: ESG_EUNAVAILABLE (server unreachable),
+ * ESG_ETIMEDOUT (deadline exceeded), ESG_ECLOSED (client closed), or the
+ * server's status mapped back (NOT_FOUND -> ESG_ENOTFOUND, INVALID_ARGUMENT ->
+ * ESG_EINVAL, UNIMPLEMENTED -> ESG_EUNIMPLEMENTED, ABORTED -> ESG_ECONFLICT,
+ * others -> ESG_EREMOTE) with the server's message. */
+esg_status esg_client_ping(esg_client *client, esg_error *err);
+
+/* Calls a method with args (array) and kwargs (object), both borrowed and
+ * may be NULL for none; *result is the caller's. Not retried: a command may
+ * not be idempotent. */
+esg_status esg_client_call(esg_client *client, const char *method_name, const esg_value *args,
+                           const esg_value *kwargs, esg_value **result, esg_error *err);
+
+/* Sends Prompt(upstream_name). */
+esg_status esg_client_prompt(esg_client *client, const char *upstream_name, esg_error *err);
+
+/* GetNotifications: appends to out (the caller's). stop 0 for none. */
+esg_status esg_client_select_notifications(esg_client *client, int64_t start, int64_t limit,
+                                           int64_t stop, const char *const *topics, size_t n_topics,
+                                           esg_notification_list *out, esg_error *err);
+
+/* The server's notification log as a follower reads it; the client must
+ * outlive the log. */
+void esg_client_notification_log(esg_client *client, const char *leader_name,
+                                 esg_notification_log *out);
+
+/* Closes the channel; calls made afterwards fail with ESG_ECLOSED. */
+void esg_client_close(esg_client *client);
+
+/* Frees a closed (or open) client. NULL is allowed. */
+void esg_client_free(esg_client *client);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

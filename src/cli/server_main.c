@@ -1,0 +1,151 @@
+/* eventsourcing_grpc_server [TOPIC]: runs one application as a gRPC server.
+ * The topic comes from the argument or APPLICATION_TOPIC; the address from
+ * <APP>_GRPC_SERVER_ADDRESS; with SYSTEM_TOPIC set, the application takes its
+ * place in that system (the applications it follows may Prompt it). */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "esg.h"
+#include "esg/grpc.h"
+
+#define EXIT_USAGE 2  /* bad command line */
+#define EXIT_CONFIG 3 /* bad or missing configuration: topic, address, certificates */
+#define EXIT_SERVE 4  /* could not serve: the address is in use, the database failed */
+
+static const char usage[] =
+    "usage: eventsourcing_grpc_server [TOPIC]\n"
+    "\n"
+    "Runs the event-sourced application TOPIC (\"module:Name\") as a gRPC server.\n"
+    "\n"
+    "Environment:\n"
+    "  APPLICATION_TOPIC               the topic, when no argument is given\n"
+    "  <APP>_GRPC_SERVER_ADDRESS       host:port to listen on (APP is the application's\n"
+    "                                  name in upper case, e.g. ORDERS_GRPC_SERVER_ADDRESS)\n"
+    "  SYSTEM_TOPIC                    a system the application is part of\n"
+    "  GRPC_SSL_PRIVATE_KEY_PATH       mutual TLS, for addresses other than localhost,\n"
+    "  GRPC_SSL_CERTIFICATE_PATH         127.0.0.1 and [::1] (which use local credentials)\n"
+    "  GRPC_SSL_ROOT_CERTIFICATE_PATH\n"
+    "  PERSISTENCE_MODULE              eventsourcing.popo (default) or eventsourcing.sqlite\n"
+    "  SQLITE_DBNAME, SQLITE_LOCK_TIMEOUT   SQLite settings (each also <APP>_-prefixed)\n"
+    "  ESG_TOPIC_PATH                  folders of shared libraries that define topics\n"
+    "\n"
+    "Stops cleanly on SIGINT and SIGTERM.\n";
+
+static int exit_code_for(esg_status rc)
+{
+    switch (rc) {
+    case ESG_EINVAL:
+    case ESG_ENOTFOUND:
+    case ESG_ECONFIG:
+        return EXIT_CONFIG;
+    default:
+        return EXIT_SERVE;
+    }
+}
+
+static char *address_key(const char *app_name)
+{
+    size_t n = strlen(app_name);
+    char *key = malloc(n + sizeof "_GRPC_SERVER_ADDRESS");
+    if (key == NULL)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        key[i] = (char)(app_name[i] >= 'a' && app_name[i] <= 'z' ? app_name[i] - 32 : app_name[i]);
+    strcpy(key + n, "_GRPC_SERVER_ADDRESS");
+    return key;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 2 || (argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0))) {
+        fputs(usage, argc > 2 ? stderr : stdout);
+        return argc > 2 ? EXIT_USAGE : 0;
+    }
+    if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+        printf("eventsourcing_grpc_server (eventsourcing-grpc for C) 0.1.0\n");
+        return 0;
+    }
+    /* Block the stop signals before any thread exists, and wait for them here. */
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+
+    esg_error err = {0};
+    esg_env *env = esg_env_from_process();
+    const esg_application_type *type = NULL;
+    const esg_system_def *system_def = NULL;
+    esg_system *system = NULL;
+    esg_application *app = NULL;
+    esg_server *server = NULL;
+    char *key = NULL;
+    int exit_code = 0;
+    if (env == NULL) {
+        fprintf(stderr, "eventsourcing_grpc_server: out of memory\n");
+        return 1;
+    }
+    const char *topic = argc == 2 ? argv[1] : esg_env_get(env, "APPLICATION_TOPIC");
+    if (topic == NULL || topic[0] == '\0') {
+        fprintf(stderr,
+                "eventsourcing_grpc_server: no application topic: give it as the "
+                "argument or set APPLICATION_TOPIC\n\n%s",
+                usage);
+        exit_code = EXIT_USAGE;
+        goto out;
+    }
+    esg_status rc = esg_topic_resolve_application(topic, env, &type, &err);
+    if (rc != ESG_OK)
+        fprintf(stderr, "eventsourcing_grpc_server: application topic '%s':\n", topic);
+    const char *system_topic = esg_env_get(env, "SYSTEM_TOPIC");
+    if (rc == ESG_OK && system_topic != NULL && system_topic[0] != '\0') {
+        rc = esg_topic_resolve_system(system_topic, env, &system_def, &err);
+        if (rc != ESG_OK)
+            fprintf(stderr, "eventsourcing_grpc_server: SYSTEM_TOPIC '%s':\n", system_topic);
+        if (rc == ESG_OK)
+            rc = esg_system_new(system_def, &system, &err);
+        if (rc == ESG_OK && esg_system_get_type(system, type->name) != type)
+            rc = esg_error_set(&err, ESG_ECONFIG, "%s is not an application of system %s", topic,
+                               system_topic);
+    }
+    const char *address = NULL;
+    if (rc == ESG_OK) {
+        key = address_key(type->name);
+        address = key ? esg_env_get(env, key) : NULL;
+        if (address == NULL || address[0] == '\0')
+            rc = esg_error_set(&err, ESG_ECONFIG, "%s is not set: the address to listen on",
+                               key ? key : "<APP>_GRPC_SERVER_ADDRESS");
+    }
+    if (rc == ESG_OK)
+        rc = esg_application_new(type, env, &app, &err);
+    if (rc == ESG_OK) {
+        esg_server_options options = {.address = address, .env = env};
+        if (system != NULL)
+            options.leader_names = esg_system_follows(system, type->name, &options.n_leader_names);
+        rc = esg_server_start(app, &options, &server, &err);
+    }
+    if (rc != ESG_OK) {
+        fprintf(stderr, "eventsourcing_grpc_server: %s\n", err.message);
+        exit_code = exit_code_for(rc);
+        goto out;
+    }
+    printf("eventsourcing_grpc_server: %s (%s) listening on %s (port %d), persistence %s\n",
+           type->name, topic, address, esg_server_port(server),
+           esg_recorder_backend(esg_application_recorder(app)));
+    fflush(stdout);
+
+    int signal_number = 0;
+    sigwait(&stop_signals, &signal_number);
+    printf("eventsourcing_grpc_server: %s, stopping\n",
+           signal_number == SIGINT ? "SIGINT" : "SIGTERM");
+    fflush(stdout);
+out:
+    esg_server_stop(server);
+    esg_application_free(app);
+    esg_system_free(system);
+    free(key);
+    esg_env_free(env);
+    return exit_code;
+}

@@ -1,0 +1,775 @@
+/* The gRPC client: a blocking client of eventsourcing_grpc.Application that
+ * many threads may share. Each call gets its own completion queue and one
+ * batch; idempotent calls (Ping, Prompt, GetNotifications) are retried on
+ * UNAVAILABLE and DEADLINE_EXCEEDED, CallApplicationMethod never is.
+ *
+ * Lifetime: threads inside a public call are counted (n_active) and the
+ * grpc_call of each attempt is linked in a list, so that esg_client_close can
+ * cancel the calls in flight, wake the threads waiting between retries, and
+ * destroy the channel only once the last of them has left. */
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+#include <grpc/support/time.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "esg/grpc.h"
+#include "eventsourcing_grpc/protos/application.pb-c.h"
+#include "grpc/credentials.h"
+#include "grpc/wire.h"
+
+#define DEFAULT_MAX_ATTEMPTS 10
+#define DEFAULT_BACKOFF_MS 100
+#define DEFAULT_DEADLINE_MS 5000
+#define DEFAULT_MAX_CALL_ATTEMPTS 3
+#define MAX_BACKOFF_MS 1000 /* backoff doubles up to this (or backoff_ms, if larger) */
+
+/* A follower's pages: 100 notifications, or the Python reference's section
+ * size when a server refuses more than that. */
+#define LOG_PAGE_SIZE 100
+#define REFERENCE_SECTION_SIZE 10
+
+/* One attempt of a call, linked in its client while its grpc_call lives. */
+typedef struct live_call {
+    grpc_call *call;        /* the attempt's call; cancelled by esg_client_close */
+    struct live_call *prev; /* neighbours in client->live_calls */
+    struct live_call *next;
+} live_call;
+
+struct esg_client {
+    char *address;          /* the server's "host:port", owned */
+    grpc_channel *channel;  /* NULL once closed */
+    int max_attempts;       /* connection attempts (options, defaults applied) */
+    int64_t backoff_ms;     /* first wait between attempts */
+    int64_t deadline_ms;    /* per attempt of a call */
+    int max_call_attempts;  /* tries of an idempotent call */
+    pthread_mutex_t lock;   /* guards the fields below */
+    pthread_cond_t changed; /* closed, or n_active fell to 0 */
+    bool is_closed;         /* set by esg_client_close; later calls get ESG_ECLOSED */
+    int n_active;           /* threads inside a public call */
+    live_call *live_calls;  /* attempts whose grpc_call exists */
+    bool is_page_capped;    /* the server refused pages above REFERENCE_SECTION_SIZE */
+};
+
+/* ---- Helpers ---------------------------------------------------------------- */
+
+static int64_t next_backoff(const esg_client *client, int64_t wait_ms)
+{
+    int64_t cap = client->backoff_ms > MAX_BACKOFF_MS ? client->backoff_ms : MAX_BACKOFF_MS;
+    return wait_ms * 2 > cap ? cap : wait_ms * 2;
+}
+
+/* Waits wait_ms unless the client is closed first; false when it was closed. */
+static bool sleep_unless_closed(esg_client *client, int64_t wait_ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += (time_t)(wait_ms / 1000);
+    until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&client->lock);
+    int rc = 0;
+    while (!client->is_closed && rc == 0)
+        rc = pthread_cond_timedwait(&client->changed, &client->lock, &until);
+    bool is_open = !client->is_closed;
+    pthread_mutex_unlock(&client->lock);
+    return is_open;
+}
+
+/* Counts the calling thread in, unless the client is closed. */
+static esg_status enter(esg_client *client, esg_error *err)
+{
+    if (client == NULL)
+        return esg_error_set(err, ESG_EINVAL, "no client");
+    pthread_mutex_lock(&client->lock);
+    bool is_closed = client->is_closed;
+    if (!is_closed)
+        client->n_active++;
+    pthread_mutex_unlock(&client->lock);
+    if (is_closed)
+        return esg_error_set(err, ESG_ECLOSED, "the client of %s is closed", client->address);
+    return ESG_OK;
+}
+
+static void leave(esg_client *client)
+{
+    pthread_mutex_lock(&client->lock);
+    if (--client->n_active == 0)
+        pthread_cond_broadcast(&client->changed);
+    pthread_mutex_unlock(&client->lock);
+}
+
+/* The method's name from its path, for messages. */
+static const char *method_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+/* The result of a call from its gRPC status: ESG_OK, our own view of
+ * transport failures, or the server's status with its message. */
+static esg_status status_to_result(esg_client *client, const char *method, grpc_status_code status,
+                                   grpc_slice details, esg_error *err)
+{
+    const char *text = (const char *)GRPC_SLICE_START_PTR(details);
+    int text_len = (int)GRPC_SLICE_LENGTH(details);
+    switch (status) {
+    case GRPC_STATUS_OK:
+        return ESG_OK;
+    case GRPC_STATUS_CANCELLED: {
+        pthread_mutex_lock(&client->lock);
+        bool is_closed = client->is_closed;
+        pthread_mutex_unlock(&client->lock);
+        if (is_closed)
+            return esg_error_set(err, ESG_ECLOSED,
+                                 "%s: the client of %s was closed during the call", method,
+                                 client->address);
+        return esg_error_set(err, ESG_EREMOTE, "%s: cancelled: %.*s", method, text_len, text);
+    }
+    case GRPC_STATUS_UNAVAILABLE:
+        return esg_error_set(err, ESG_EUNAVAILABLE, "%s: server at %s unavailable: %.*s", method,
+                             client->address, text_len, text);
+    case GRPC_STATUS_DEADLINE_EXCEEDED:
+        /* A call that waited for a connection that never came met an
+         * unreachable server, not a slow one. */
+        if (grpc_channel_check_connectivity_state(client->channel, 0) != GRPC_CHANNEL_READY)
+            return esg_error_set(err, ESG_EUNAVAILABLE, "%s: no connection to %s within %lld ms",
+                                 method, client->address, (long long)client->deadline_ms);
+        return esg_error_set(err, ESG_ETIMEDOUT, "%s: no reply from %s within %lld ms", method,
+                             client->address, (long long)client->deadline_ms);
+    default:
+        if (text_len > 0)
+            return esg_error_set(err, esg_wire_status_from_grpc(status), "%.*s", text_len, text);
+        return esg_error_set(err, esg_wire_status_from_grpc(status),
+                             "%s failed with gRPC status %d", method, (int)status);
+    }
+}
+
+/* ---- One attempt of a unary call --------------------------------------------- */
+
+/* Sends request to path and waits for the reply or the deadline. On ESG_OK,
+ * *reply (malloc'ed, never NULL) holds the reply's bytes. wait_for_ready
+ * makes a call wait for the connection rather than fail while connecting. */
+static esg_status call_once(esg_client *client, const char *path, const uint8_t *request,
+                            size_t request_len, bool wait_for_ready, uint8_t **reply,
+                            size_t *reply_len, esg_error *err)
+{
+    esg_status rc = ESG_OK;
+    *reply = NULL;
+    *reply_len = 0;
+    const char *method = method_of(path);
+    live_call live = {0}; /* its address is the batch's tag */
+    grpc_byte_buffer *recv_buffer = NULL;
+    grpc_metadata_array initial_metadata, trailing_metadata;
+    grpc_metadata_array_init(&initial_metadata);
+    grpc_metadata_array_init(&trailing_metadata);
+    grpc_status_code status = GRPC_STATUS_UNKNOWN;
+    grpc_slice details = grpc_empty_slice();
+    grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
+    grpc_byte_buffer *send_buffer = esg_wire_buffer(request, request_len);
+    if (cq == NULL || send_buffer == NULL) {
+        rc = esg_error_set(err, ESG_ENOMEM, "out of memory calling %s", method);
+        goto out;
+    }
+
+    /* Created under the lock so that close either sees it to cancel it or
+     * refuses it. */
+    gpr_timespec deadline = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                                         gpr_time_from_millis(client->deadline_ms, GPR_TIMESPAN));
+    pthread_mutex_lock(&client->lock);
+    bool is_closed = client->is_closed;
+    if (!is_closed) {
+        live.call =
+            grpc_channel_create_call(client->channel, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
+                                     grpc_slice_from_static_string(path), NULL, deadline, NULL);
+        if (live.call != NULL) {
+            live.next = client->live_calls;
+            if (live.next != NULL)
+                live.next->prev = &live;
+            client->live_calls = &live;
+        }
+    }
+    pthread_mutex_unlock(&client->lock);
+    if (is_closed) {
+        rc = esg_error_set(err, ESG_ECLOSED, "the client of %s is closed", client->address);
+        goto out;
+    }
+    if (live.call == NULL) {
+        rc = esg_error_set(err, ESG_EINTERNAL, "cannot create a call to %s", path);
+        goto out;
+    }
+
+    grpc_op ops[6];
+    memset(ops, 0, sizeof ops);
+    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[0].flags = GRPC_INITIAL_METADATA_WAIT_FOR_READY_EXPLICITLY_SET |
+                   (wait_for_ready ? GRPC_INITIAL_METADATA_WAIT_FOR_READY : 0u);
+    ops[1].op = GRPC_OP_SEND_MESSAGE;
+    ops[1].data.send_message.send_message = send_buffer;
+    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+    ops[3].data.recv_initial_metadata.recv_initial_metadata = &initial_metadata;
+    ops[4].op = GRPC_OP_RECV_MESSAGE;
+    ops[4].data.recv_message.recv_message = &recv_buffer;
+    ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+    ops[5].data.recv_status_on_client.trailing_metadata = &trailing_metadata;
+    ops[5].data.recv_status_on_client.status = &status;
+    ops[5].data.recv_status_on_client.status_details = &details;
+    if (grpc_call_start_batch(live.call, ops, 6, &live, NULL) != GRPC_CALL_OK) {
+        rc = esg_error_set(err, ESG_EINTERNAL, "cannot start a call to %s", path);
+        goto out;
+    }
+    grpc_event event =
+        grpc_completion_queue_pluck(cq, &live, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+    if (event.type != GRPC_OP_COMPLETE) {
+        rc = esg_error_set(err, ESG_EINTERNAL, "%s: the completion queue failed", method);
+        goto out;
+    }
+    rc = status_to_result(client, method, status, details, err);
+    if (rc == ESG_OK)
+        rc = esg_wire_read(recv_buffer, reply, reply_len, err);
+
+out:
+    if (live.call != NULL) {
+        pthread_mutex_lock(&client->lock);
+        if (live.prev != NULL)
+            live.prev->next = live.next;
+        else
+            client->live_calls = live.next;
+        if (live.next != NULL)
+            live.next->prev = live.prev;
+        grpc_call_unref(live.call);
+        pthread_mutex_unlock(&client->lock);
+    }
+    grpc_slice_unref(details);
+    grpc_metadata_array_destroy(&initial_metadata);
+    grpc_metadata_array_destroy(&trailing_metadata);
+    if (recv_buffer != NULL)
+        grpc_byte_buffer_destroy(recv_buffer);
+    if (send_buffer != NULL)
+        grpc_byte_buffer_destroy(send_buffer);
+    if (cq != NULL) {
+        grpc_completion_queue_shutdown(cq);
+        /* Our only batch was plucked: this returns GRPC_QUEUE_SHUTDOWN at once. */
+        while (
+            grpc_completion_queue_pluck(cq, &live, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
+            GRPC_QUEUE_SHUTDOWN) {
+        }
+        grpc_completion_queue_destroy(cq);
+    }
+    return rc;
+}
+
+/* Calls path up to max_tries times while it fails with ESG_EUNAVAILABLE or
+ * ESG_ETIMEDOUT, waiting with backoff between tries. */
+static esg_status call_with_retries(esg_client *client, const char *path, const uint8_t *request,
+                                    size_t request_len, int max_tries, uint8_t **reply,
+                                    size_t *reply_len, esg_error *err)
+{
+    int64_t wait_ms = client->backoff_ms;
+    for (int attempt = 1;; attempt++) {
+        esg_status rc = call_once(client, path, request, request_len, true, reply, reply_len, err);
+        if (rc != ESG_EUNAVAILABLE && rc != ESG_ETIMEDOUT)
+            return rc;
+        if (attempt >= max_tries)
+            return rc;
+        if (!sleep_unless_closed(client, wait_ms))
+            return esg_error_set(err, ESG_ECLOSED, "%s: the client of %s was closed",
+                                 method_of(path), client->address);
+        wait_ms = next_backoff(client, wait_ms);
+    }
+}
+
+/* A reply that does not decode is the server's fault, not the caller's. */
+static esg_status malformed_reply(const char *path, esg_error *err)
+{
+    return esg_error_set(err, ESG_EREMOTE, "%s: malformed reply", method_of(path));
+}
+
+/* Packs a protobuf-c message into a new buffer (never NULL on ESG_OK). */
+static esg_status pack_message(const ProtobufCMessage *message, uint8_t **out, size_t *out_len,
+                               esg_error *err)
+{
+    size_t len = protobuf_c_message_get_packed_size(message);
+    uint8_t *bytes = malloc(len + 1);
+    if (bytes == NULL)
+        return esg_error_set(err, ESG_ENOMEM, "out of memory packing a request");
+    *out_len = protobuf_c_message_pack(message, bytes);
+    *out = bytes;
+    return ESG_OK;
+}
+
+/* A call whose reply is Empty: Ping and Prompt. */
+static esg_status call_for_empty(esg_client *client, const char *path, const uint8_t *request,
+                                 size_t request_len, bool wait_for_ready, int max_tries,
+                                 esg_error *err)
+{
+    uint8_t *reply = NULL;
+    size_t reply_len = 0;
+    esg_status rc = wait_for_ready ? call_with_retries(client, path, request, request_len,
+                                                       max_tries, &reply, &reply_len, err)
+                                   : call_once(client, path, request, request_len, false, &reply,
+                                               &reply_len, err);
+    if (rc == ESG_OK) {
+        EventsourcingGrpc__Empty *empty = eventsourcing_grpc__empty__unpack(NULL, reply_len, reply);
+        if (empty == NULL)
+            rc = malformed_reply(path, err);
+        else
+            eventsourcing_grpc__empty__free_unpacked(empty, NULL);
+    }
+    free(reply);
+    return rc;
+}
+
+/* ---- Connecting -------------------------------------------------------------- */
+
+static esg_client *client_new(const char *address, const esg_client_options *options)
+{
+    esg_client *client = calloc(1, sizeof *client);
+    if (client == NULL)
+        return NULL;
+    client->address = strdup(address);
+    if (client->address == NULL) {
+        free(client);
+        return NULL;
+    }
+    client->max_attempts = DEFAULT_MAX_ATTEMPTS;
+    client->backoff_ms = DEFAULT_BACKOFF_MS;
+    client->deadline_ms = DEFAULT_DEADLINE_MS;
+    client->max_call_attempts = DEFAULT_MAX_CALL_ATTEMPTS;
+    if (options != NULL) {
+        if (options->max_attempts > 0)
+            client->max_attempts = options->max_attempts;
+        if (options->backoff_ms > 0)
+            client->backoff_ms = options->backoff_ms;
+        if (options->deadline_ms > 0)
+            client->deadline_ms = options->deadline_ms;
+        if (options->max_call_attempts > 0)
+            client->max_call_attempts = options->max_call_attempts;
+    }
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&client->changed, &attr);
+    pthread_condattr_destroy(&attr);
+    pthread_mutex_init(&client->lock, NULL);
+    return client;
+}
+
+/* Frees what client_new made, and the channel if any (no call may be live). */
+static void client_destroy(esg_client *client)
+{
+    if (client->channel != NULL)
+        grpc_channel_destroy(client->channel);
+    pthread_cond_destroy(&client->changed);
+    pthread_mutex_destroy(&client->lock);
+    free(client->address);
+    free(client);
+}
+
+static int clamp_int(int64_t value)
+{
+    return value > INT32_MAX ? INT32_MAX : (int)value;
+}
+
+/* The channel, reconnecting with our backoff rather than gRPC's default
+ * (1 s growing to 2 min), so that a restarted server is found again soon. */
+static esg_status open_channel(esg_client *client, const esg_env *env, esg_error *err)
+{
+    grpc_channel_credentials *creds = NULL;
+    esg_status rc = esg_channel_credentials_create(client->address, env, &creds, err);
+    if (rc != ESG_OK)
+        return rc;
+    int64_t max_backoff_ms =
+        client->backoff_ms > MAX_BACKOFF_MS ? client->backoff_ms : MAX_BACKOFF_MS;
+    grpc_arg args[2];
+    args[0].type = GRPC_ARG_INTEGER;
+    args[0].key = (char *)GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS;
+    args[0].value.integer = clamp_int(client->backoff_ms);
+    args[1].type = GRPC_ARG_INTEGER;
+    args[1].key = (char *)GRPC_ARG_MAX_RECONNECT_BACKOFF_MS;
+    args[1].value.integer = clamp_int(max_backoff_ms);
+    grpc_channel_args channel_args = {.num_args = 2, .args = args};
+    client->channel = grpc_channel_create(client->address, creds, &channel_args);
+    grpc_channel_credentials_release(creds);
+    if (client->channel == NULL)
+        return esg_error_set(err, ESG_EINTERNAL, "cannot create a channel to %s", client->address);
+    return ESG_OK;
+}
+
+/* Pings until the server answers. Pings do not wait for the connection:
+ * each attempt is one try to connect (gRPC's own reconnect backoff is reset
+ * first), and a refused connection fails it at once. */
+static esg_status ping_until_answered(esg_client *client, esg_error *err)
+{
+    esg_error last = {0};
+    int64_t wait_ms = client->backoff_ms;
+    for (int attempt = 1; attempt <= client->max_attempts; attempt++) {
+        if (attempt > 1) {
+            struct timespec pause = {.tv_sec = (time_t)(wait_ms / 1000),
+                                     .tv_nsec = (long)(wait_ms % 1000) * 1000000L};
+            while (nanosleep(&pause, &pause) != 0) {
+            }
+            wait_ms = next_backoff(client, wait_ms);
+            grpc_channel_reset_connect_backoff(client->channel);
+        }
+        esg_status rc = call_for_empty(client, ESG_PATH_PING, NULL, 0, false, 1, &last);
+        if (rc == ESG_OK)
+            return ESG_OK;
+        if (rc != ESG_EUNAVAILABLE && rc != ESG_ETIMEDOUT) {
+            /* Something answered, but not as our server would. */
+            return esg_error_set(err, rc, "%s answered Ping with an error: %s", client->address,
+                                 last.message);
+        }
+    }
+    return esg_error_set(err, ESG_EUNAVAILABLE, "no answer from %s after %d attempt%s: %s",
+                         client->address, client->max_attempts,
+                         client->max_attempts == 1 ? "" : "s", last.message);
+}
+
+esg_status esg_client_connect_address(const char *address, const esg_client_options *options,
+                                      esg_client **out, esg_error *err)
+{
+    *out = NULL;
+    if (address == NULL || address[0] == '\0')
+        return esg_error_set(err, ESG_ECONFIG, "no server address to connect to");
+    char host[256];
+    int port = 0;
+    esg_status rc = esg_address_split(address, host, sizeof host, &port, err);
+    if (rc != ESG_OK)
+        return rc;
+    esg_env *process_env = NULL;
+    const esg_env *env = options != NULL ? options->env : NULL;
+    if (env == NULL) {
+        process_env = esg_env_from_process();
+        if (process_env == NULL)
+            return esg_error_set(err, ESG_ENOMEM, "out of memory reading the environment");
+        env = process_env;
+    }
+    esg_client *client = client_new(address, options);
+    if (client == NULL) {
+        esg_env_free(process_env);
+        return esg_error_set(err, ESG_ENOMEM, "out of memory connecting to %s", address);
+    }
+    grpc_init();
+    rc = open_channel(client, env, err);
+    if (rc == ESG_OK)
+        rc = ping_until_answered(client, err);
+    esg_env_free(process_env);
+    if (rc != ESG_OK) {
+        client_destroy(client);
+        grpc_shutdown();
+        return rc;
+    }
+    *out = client;
+    return ESG_OK;
+}
+
+esg_status esg_client_connect(const char *app_name, const esg_client_options *options,
+                              esg_client **out, esg_error *err)
+{
+    *out = NULL;
+    if (app_name == NULL || app_name[0] == '\0')
+        return esg_error_set(err, ESG_ECONFIG, "no application name to connect to");
+    esg_env *process_env = NULL;
+    const esg_env *env = options != NULL ? options->env : NULL;
+    if (env == NULL) {
+        process_env = esg_env_from_process();
+        if (process_env == NULL)
+            return esg_error_set(err, ESG_ENOMEM, "out of memory reading the environment");
+        env = process_env;
+    }
+    esg_status rc;
+    const char *address = esg_env_lookup(env, app_name, "GRPC_SERVER_ADDRESS");
+    if (address == NULL || address[0] == '\0') {
+        char upper[128];
+        size_t i = 0;
+        for (; app_name[i] != '\0' && i + 1 < sizeof upper; i++)
+            upper[i] =
+                (char)(app_name[i] >= 'a' && app_name[i] <= 'z' ? app_name[i] - 32 : app_name[i]);
+        upper[i] = '\0';
+        rc = esg_error_set(err, ESG_ECONFIG, "%s_GRPC_SERVER_ADDRESS is not set", upper);
+    } else {
+        /* The address is borrowed from env: connect with the same env. */
+        esg_client_options with_env = {0};
+        if (options != NULL)
+            with_env = *options;
+        with_env.env = env;
+        rc = esg_client_connect_address(address, &with_env, out, err);
+    }
+    esg_env_free(process_env);
+    return rc;
+}
+
+/* ---- Calls ------------------------------------------------------------------- */
+
+esg_status esg_client_ping(esg_client *client, esg_error *err)
+{
+    esg_status rc = enter(client, err);
+    if (rc != ESG_OK)
+        return rc;
+    rc = call_for_empty(client, ESG_PATH_PING, NULL, 0, true, client->max_call_attempts, err);
+    leave(client);
+    return rc;
+}
+
+esg_status esg_client_prompt(esg_client *client, const char *upstream_name, esg_error *err)
+{
+    if (upstream_name == NULL)
+        return esg_error_set(err, ESG_EINVAL, "Prompt needs an upstream name");
+    esg_status rc = enter(client, err);
+    if (rc != ESG_OK)
+        return rc;
+    EventsourcingGrpc__PromptRequest request = EVENTSOURCING_GRPC__PROMPT_REQUEST__INIT;
+    request.upstream_name = (char *)upstream_name;
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    rc = pack_message(&request.base, &bytes, &len, err);
+    if (rc == ESG_OK)
+        rc = call_for_empty(client, ESG_PATH_PROMPT, bytes, len, true, client->max_call_attempts,
+                            err);
+    free(bytes);
+    leave(client);
+    return rc;
+}
+
+/* JSON of args (an array) or kwargs (an object), or empty_json for NULL. */
+static esg_status encode_arguments(const esg_value *value, esg_type type, const char *empty_json,
+                                   char **out, size_t *out_len, esg_error *err)
+{
+    if (value == NULL) {
+        *out = strdup(empty_json);
+        if (*out == NULL)
+            return esg_error_set(err, ESG_ENOMEM, "out of memory encoding arguments");
+        *out_len = strlen(empty_json);
+        return ESG_OK;
+    }
+    if (esg_value_type(value) != type)
+        return esg_error_set(err, ESG_EINVAL, "%s must be an %s, not %s",
+                             type == ESG_TYPE_ARRAY ? "args" : "kwargs", esg_type_name(type),
+                             esg_type_name(esg_value_type(value)));
+    return esg_json_encode(value, out, out_len, err);
+}
+
+esg_status esg_client_call(esg_client *client, const char *method_name, const esg_value *args,
+                           const esg_value *kwargs, esg_value **result, esg_error *err)
+{
+    *result = NULL;
+    if (method_name == NULL)
+        return esg_error_set(err, ESG_EINVAL, "no method name to call");
+    char *args_json = NULL, *kwargs_json = NULL;
+    size_t args_len = 0, kwargs_len = 0;
+    uint8_t *request_bytes = NULL, *reply_bytes = NULL;
+    size_t request_len = 0, reply_len = 0;
+    EventsourcingGrpc__MethodRequest request = EVENTSOURCING_GRPC__METHOD_REQUEST__INIT;
+    EventsourcingGrpc__MethodReply *reply = NULL;
+    esg_error decode_err = {0};
+
+    esg_status rc = encode_arguments(args, ESG_TYPE_ARRAY, "[]", &args_json, &args_len, err);
+    if (rc == ESG_OK)
+        rc = encode_arguments(kwargs, ESG_TYPE_OBJECT, "{}", &kwargs_json, &kwargs_len, err);
+    if (rc != ESG_OK)
+        goto out;
+    request.method_name = (char *)method_name;
+    request.args.data = (uint8_t *)args_json;
+    request.args.len = args_len;
+    request.kwargs.data = (uint8_t *)kwargs_json;
+    request.kwargs.len = kwargs_len;
+    rc = pack_message(&request.base, &request_bytes, &request_len, err);
+    if (rc != ESG_OK)
+        goto out;
+
+    rc = enter(client, err);
+    if (rc != ESG_OK)
+        goto out;
+    /* Never retried: the command may have run although the reply was lost. */
+    rc = call_once(client, ESG_PATH_CALL, request_bytes, request_len, true, &reply_bytes,
+                   &reply_len, err);
+    leave(client);
+    if (rc != ESG_OK)
+        goto out;
+    reply = eventsourcing_grpc__method_reply__unpack(NULL, reply_len, reply_bytes);
+    if (reply == NULL) {
+        rc = malformed_reply(ESG_PATH_CALL, err);
+        goto out;
+    }
+    if (esg_json_decode((const char *)reply->data.data, reply->data.len, result, &decode_err) !=
+        ESG_OK)
+        rc = esg_error_set(err, ESG_EREMOTE, "%s: malformed reply: %s", method_name,
+                           decode_err.message);
+
+out:
+    if (reply != NULL)
+        eventsourcing_grpc__method_reply__free_unpacked(reply, NULL);
+    free(reply_bytes);
+    free(request_bytes);
+    free(args_json);
+    free(kwargs_json);
+    return rc;
+}
+
+/* Appends the notifications of a reply to out, all or none. */
+static esg_status append_notifications(const EventsourcingGrpc__NotificationsReply *reply,
+                                       esg_notification_list *out, esg_error *err)
+{
+    size_t n_before = out->n_items;
+    esg_status rc = ESG_OK;
+    for (size_t i = 0; rc == ESG_OK && i < reply->n_notifications; i++) {
+        const EventsourcingGrpc__Notification *item = reply->notifications[i];
+        int64_t id = 0;
+        esg_stored_event stored = {0};
+        if (!esg_wire_parse_int(item->id, &id) ||
+            !esg_wire_parse_int(item->originator_version, &stored.originator_version) ||
+            esg_uuid_parse(item->originator_id, strlen(item->originator_id), &stored.originator_id,
+                           NULL) != ESG_OK) {
+            rc = malformed_reply(ESG_PATH_GET_NOTIFICATIONS, err);
+            break;
+        }
+        /* Borrowed for the push, which copies them. */
+        stored.topic = item->topic;
+        stored.state = item->state.data;
+        stored.state_len = item->state.len;
+        rc = esg_notification_list_push(out, id, &stored, err);
+    }
+    if (rc != ESG_OK) {
+        for (size_t i = n_before; i < out->n_items; i++)
+            esg_stored_event_clear(&out->items[i].event);
+        out->n_items = n_before;
+    }
+    return rc;
+}
+
+esg_status esg_client_select_notifications(esg_client *client, int64_t start, int64_t limit,
+                                           int64_t stop, const char *const *topics, size_t n_topics,
+                                           esg_notification_list *out, esg_error *err)
+{
+    if (out == NULL || (n_topics > 0 && topics == NULL))
+        return esg_error_set(err, ESG_EINVAL, "GetNotifications needs a list and its topics");
+    char start_text[24], limit_text[24], stop_text[24] = "";
+    snprintf(start_text, sizeof start_text, "%lld", (long long)start);
+    snprintf(limit_text, sizeof limit_text, "%lld", (long long)limit);
+    if (stop != 0)
+        snprintf(stop_text, sizeof stop_text, "%lld", (long long)stop);
+    EventsourcingGrpc__NotificationsRequest request =
+        EVENTSOURCING_GRPC__NOTIFICATIONS_REQUEST__INIT;
+    request.start = start_text;
+    request.limit = limit_text;
+    request.stop = stop_text;
+    request.n_topics = n_topics;
+    request.topics = (char **)topics;
+    uint8_t *request_bytes = NULL, *reply_bytes = NULL;
+    size_t request_len = 0, reply_len = 0;
+    EventsourcingGrpc__NotificationsReply *reply = NULL;
+
+    esg_status rc = pack_message(&request.base, &request_bytes, &request_len, err);
+    if (rc != ESG_OK)
+        goto out;
+    rc = enter(client, err);
+    if (rc != ESG_OK)
+        goto out;
+    rc = call_with_retries(client, ESG_PATH_GET_NOTIFICATIONS, request_bytes, request_len,
+                           client->max_call_attempts, &reply_bytes, &reply_len, err);
+    leave(client);
+    if (rc != ESG_OK)
+        goto out;
+    reply = eventsourcing_grpc__notifications_reply__unpack(NULL, reply_len, reply_bytes);
+    if (reply == NULL) {
+        rc = malformed_reply(ESG_PATH_GET_NOTIFICATIONS, err);
+        goto out;
+    }
+    rc = append_notifications(reply, out, err);
+
+out:
+    if (reply != NULL)
+        eventsourcing_grpc__notifications_reply__free_unpacked(reply, NULL);
+    free(reply_bytes);
+    free(request_bytes);
+    return rc;
+}
+
+/* ---- The remote notification log ------------------------------------------- */
+
+static bool is_page_capped(esg_client *client)
+{
+    pthread_mutex_lock(&client->lock);
+    bool is_capped = client->is_page_capped;
+    pthread_mutex_unlock(&client->lock);
+    return is_capped;
+}
+
+/* True when a server refused a page size: ours answers INVALID_ARGUMENT, the
+ * Python reference UNKNOWN with "Requested limit N greater than section size 10". */
+static bool is_limit_refused(esg_status rc, const esg_error *err)
+{
+    return rc == ESG_EINVAL ||
+           (rc == ESG_EREMOTE && strstr(err->message, "greater than section size") != NULL);
+}
+
+static esg_status remote_log_select(void *ctx, int64_t start, int64_t limit,
+                                    esg_notification_list *out, esg_error *err)
+{
+    esg_client *client = ctx;
+    bool was_capped = is_page_capped(client);
+    if (was_capped && limit > REFERENCE_SECTION_SIZE)
+        limit = REFERENCE_SECTION_SIZE;
+    esg_error local = {0};
+    esg_status rc = esg_client_select_notifications(client, start, limit, 0, NULL, 0, out, &local);
+    if (!was_capped && limit > REFERENCE_SECTION_SIZE && is_limit_refused(rc, &local)) {
+        pthread_mutex_lock(&client->lock);
+        client->is_page_capped = true;
+        pthread_mutex_unlock(&client->lock);
+        rc = esg_client_select_notifications(client, start, REFERENCE_SECTION_SIZE, 0, NULL, 0, out,
+                                             &local);
+    }
+    if (rc != ESG_OK)
+        esg_error_set(err, rc, "%s", local.message);
+    return rc;
+}
+
+void esg_client_notification_log(esg_client *client, const char *leader_name,
+                                 esg_notification_log *out)
+{
+    memset(out, 0, sizeof *out);
+    out->leader_name = leader_name;
+    out->page_size = is_page_capped(client) ? REFERENCE_SECTION_SIZE : LOG_PAGE_SIZE;
+    out->pages_may_be_short = true;
+    out->select = remote_log_select;
+    out->ctx = client;
+}
+
+/* ---- Closing ----------------------------------------------------------------- */
+
+void esg_client_close(esg_client *client)
+{
+    if (client == NULL)
+        return;
+    pthread_mutex_lock(&client->lock);
+    client->is_closed = true;
+    for (live_call *live = client->live_calls; live != NULL; live = live->next)
+        grpc_call_cancel(live->call, NULL);
+    pthread_cond_broadcast(&client->changed); /* wakes the threads waiting to retry */
+    while (client->n_active > 0)
+        pthread_cond_wait(&client->changed, &client->lock);
+    grpc_channel *channel = client->channel;
+    client->channel = NULL;
+    pthread_mutex_unlock(&client->lock);
+    if (channel != NULL)
+        grpc_channel_destroy(channel);
+}
+
+void esg_client_free(esg_client *client)
+{
+    if (client == NULL)
+        return;
+    esg_client_close(client);
+    client_destroy(client);
+    grpc_shutdown();
+}

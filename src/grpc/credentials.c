@@ -1,0 +1,298 @@
+/* Credentials follow the address: loopback addresses get gRPC local credentials,
+ * anything else mutual TLS from the three GRPC_SSL_* files, checked here so that
+ * a bad path or a swapped file is a clear ESG_ECONFIG, not a failed handshake.
+ * The caller must have called grpc_init() before creating credentials. */
+#include "grpc/credentials.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Certificates and keys are a few KiB; a cap keeps a wrong path (a log, a
+ * device) from being read into memory whole. */
+#define PEM_MAX_BYTES (1024 * 1024)
+
+#define KEY_VARIABLE "GRPC_SSL_PRIVATE_KEY_PATH"
+#define CERTIFICATE_VARIABLE "GRPC_SSL_CERTIFICATE_PATH"
+#define ROOT_VARIABLE "GRPC_SSL_ROOT_CERTIFICATE_PATH"
+
+/* The three PEM texts for mutual TLS, NUL-terminated as gRPC wants them. */
+typedef struct tls_files {
+    char *private_key; /* secret: wiped before it is freed */
+    size_t private_key_len;
+    char *certificate; /* this side's certificate chain */
+    size_t certificate_len;
+    char *root; /* the CA that the other side's certificate must chain to */
+    size_t root_len;
+} tls_files;
+
+esg_status esg_address_split(const char *address, char *host_out, size_t host_size, int *port,
+                             esg_error *err)
+{
+    if (address == NULL || *address == '\0')
+        return esg_error_set(err, ESG_ECONFIG, "empty address: expected 'host:port'");
+
+    const char *host, *host_end, *port_text;
+    if (address[0] == '[') {
+        host = address + 1;
+        host_end = strchr(host, ']');
+        if (host_end == NULL)
+            return esg_error_set(err, ESG_ECONFIG, "address '%s' has no closing ']'", address);
+        if (host_end[1] != ':')
+            return esg_error_set(err, ESG_ECONFIG,
+                                 "address '%s' has no port: expected '[host]:port'", address);
+        port_text = host_end + 2;
+    } else {
+        const char *colon = strrchr(address, ':');
+        if (colon == NULL)
+            return esg_error_set(err, ESG_ECONFIG, "address '%s' has no port: expected 'host:port'",
+                                 address);
+        host = address;
+        host_end = colon;
+        port_text = colon + 1;
+        /* gRPC reads "::1:50051" as a host without a port; refuse the guess. */
+        if (memchr(host, ':', (size_t)(host_end - host)) != NULL)
+            return esg_error_set(err, ESG_ECONFIG,
+                                 "address '%s': an IPv6 host needs brackets, e.g. '[::1]:50051'",
+                                 address);
+    }
+
+    size_t host_len = (size_t)(host_end - host);
+    if (host_len == 0)
+        return esg_error_set(err, ESG_ECONFIG, "address '%s' has an empty host", address);
+    for (size_t i = 0; i < host_len; i++) {
+        unsigned char c = (unsigned char)host[i];
+        if (isspace(c) || iscntrl(c) || c == '[' || c == ']' || c == '/')
+            return esg_error_set(err, ESG_ECONFIG, "address '%s' has a bad character in its host",
+                                 address);
+    }
+
+    if (*port_text == '\0')
+        return esg_error_set(err, ESG_ECONFIG, "address '%s' has an empty port", address);
+    long port_value = 0;
+    for (const char *p = port_text; *p != '\0'; p++) {
+        if (*p < '0' || *p > '9')
+            return esg_error_set(err, ESG_ECONFIG,
+                                 "address '%s': the port must be a number from 0 to 65535",
+                                 address);
+        port_value = port_value * 10 + (*p - '0');
+        if (port_value > 65535)
+            return esg_error_set(err, ESG_ECONFIG,
+                                 "address '%s': the port must be a number from 0 to 65535",
+                                 address);
+    }
+
+    if (host_out != NULL) {
+        if (host_len >= host_size)
+            return esg_error_set(err, ESG_ECONFIG, "address '%s' has a host longer than %zu bytes",
+                                 address, host_size ? host_size - 1 : 0);
+        memcpy(host_out, host, host_len);
+        host_out[host_len] = '\0';
+    }
+    if (port != NULL)
+        *port = (int)port_value;
+    return ESG_OK;
+}
+
+bool esg_address_is_local(const char *address)
+{
+    char host[256];
+    if (esg_address_split(address, host, sizeof host, NULL, NULL) != ESG_OK)
+        return false;
+    if (strcasecmp(host, "localhost") == 0)
+        return true;
+    /* inet_pton takes only full dotted quads, so "127.1" or "127.0.0.1.example" is not local. */
+    struct in_addr v4;
+    if (inet_pton(AF_INET, host, &v4) == 1)
+        return (ntohl(v4.s_addr) >> 24) == 127;
+    struct in6_addr v6;
+    if (address[0] == '[' && inet_pton(AF_INET6, host, &v6) == 1)
+        return memcmp(&v6, &in6addr_loopback, sizeof v6) == 0;
+    return false;
+}
+
+static const char *env_value(const esg_env *env, const char *key)
+{
+    return env != NULL ? esg_env_get(env, key) : getenv(key);
+}
+
+static void wipe_and_free(char *data, size_t len)
+{
+    if (data == NULL)
+        return;
+    explicit_bzero(data, len);
+    free(data);
+}
+
+/* Reads the PEM file named by variable into *out (NUL-terminated, *out_len
+ * bytes). marker is a text every file of its kind holds, e.g. "PRIVATE KEY-----",
+ * so that a key and a certificate given the wrong way round are caught here. */
+static esg_status read_pem_file(const esg_env *env, const char *address, const char *variable,
+                                const char *marker, char **out, size_t *out_len, esg_error *err)
+{
+    esg_status rc = ESG_OK;
+    char *data = NULL;
+    size_t len = 0;
+    int fd = -1;
+
+    *out = NULL;
+    *out_len = 0;
+    const char *path = env_value(env, variable);
+    if (path == NULL || *path == '\0') {
+        rc = esg_error_set(err, ESG_ECONFIG,
+                           "%s is not set (address '%s' is not loopback, so it needs mutual TLS)",
+                           variable, address);
+        goto out;
+    }
+
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        rc = esg_error_set(err, ESG_ECONFIG, "cannot read %s '%s': %s", variable, path,
+                           strerror(errno));
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        rc = esg_error_set(err, ESG_ECONFIG, "cannot read %s '%s': not a regular file", variable,
+                           path);
+        goto out;
+    }
+    if (st.st_size > PEM_MAX_BYTES) {
+        rc = esg_error_set(err, ESG_ECONFIG, "%s '%s' is larger than %d bytes: not a PEM file",
+                           variable, path, PEM_MAX_BYTES);
+        goto out;
+    }
+
+    size_t capacity = (size_t)st.st_size;
+    data = malloc(capacity + 1);
+    if (data == NULL) {
+        rc = esg_error_set(err, ESG_ENOMEM, "out of memory reading %s", variable);
+        goto out;
+    }
+    while (len < capacity) {
+        ssize_t n = read(fd, data + len, capacity - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = esg_error_set(err, ESG_ECONFIG, "cannot read %s '%s': %s", variable, path,
+                               strerror(errno));
+            goto out;
+        }
+        if (n == 0)
+            break; /* the file shrank meanwhile: what was read is checked below */
+        len += (size_t)n;
+    }
+    data[len] = '\0';
+
+    /* gRPC takes the PEM as a C string: an embedded NUL would cut it silently. */
+    if (strlen(data) != len || strstr(data, "-----BEGIN ") == NULL ||
+        strstr(data, "-----END ") == NULL) {
+        rc = esg_error_set(err, ESG_ECONFIG, "%s '%s' does not look like PEM", variable, path);
+        goto out;
+    }
+    if (strstr(data, marker) == NULL) {
+        rc = esg_error_set(err, ESG_ECONFIG, "%s '%s' does not look like PEM: no '%s' in it",
+                           variable, path, marker);
+        goto out;
+    }
+
+    *out = data;
+    *out_len = len;
+    data = NULL;
+out:
+    if (fd >= 0)
+        close(fd);
+    wipe_and_free(data, len);
+    return rc;
+}
+
+static void tls_files_free(tls_files *files)
+{
+    wipe_and_free(files->private_key, files->private_key_len);
+    wipe_and_free(files->certificate, files->certificate_len);
+    wipe_and_free(files->root, files->root_len);
+    *files = (tls_files){0};
+}
+
+static esg_status tls_files_read(const esg_env *env, const char *address, tls_files *files,
+                                 esg_error *err)
+{
+    *files = (tls_files){0};
+    esg_status rc = read_pem_file(env, address, KEY_VARIABLE, "PRIVATE KEY-----",
+                                  &files->private_key, &files->private_key_len, err);
+    if (rc == ESG_OK)
+        rc = read_pem_file(env, address, CERTIFICATE_VARIABLE, "-----BEGIN CERTIFICATE-----",
+                           &files->certificate, &files->certificate_len, err);
+    if (rc == ESG_OK)
+        rc = read_pem_file(env, address, ROOT_VARIABLE, "-----BEGIN CERTIFICATE-----", &files->root,
+                           &files->root_len, err);
+    if (rc != ESG_OK)
+        tls_files_free(files);
+    return rc;
+}
+
+esg_status esg_server_credentials_create(const char *address, const esg_env *env,
+                                         grpc_server_credentials **out, esg_error *err)
+{
+    *out = NULL;
+    esg_status rc = esg_address_split(address, NULL, 0, NULL, err);
+    if (rc != ESG_OK)
+        return rc;
+
+    if (esg_address_is_local(address)) {
+        *out = grpc_local_server_credentials_create(LOCAL_TCP);
+        if (*out == NULL)
+            return esg_error_set(err, ESG_EINTERNAL, "gRPC made no local server credentials");
+        return ESG_OK;
+    }
+
+    tls_files files;
+    rc = tls_files_read(env, address, &files, err);
+    if (rc != ESG_OK)
+        return rc;
+    /* gRPC copies the PEM strings, so ours can be wiped as soon as this returns. */
+    grpc_ssl_pem_key_cert_pair pair = {files.private_key, files.certificate};
+    *out = grpc_ssl_server_credentials_create_ex(
+        files.root, &pair, 1, GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY, NULL);
+    if (*out == NULL)
+        rc =
+            esg_error_set(err, ESG_ECONFIG, "gRPC refused the TLS files for address '%s'", address);
+    tls_files_free(&files);
+    return rc;
+}
+
+esg_status esg_channel_credentials_create(const char *address, const esg_env *env,
+                                          grpc_channel_credentials **out, esg_error *err)
+{
+    *out = NULL;
+    esg_status rc = esg_address_split(address, NULL, 0, NULL, err);
+    if (rc != ESG_OK)
+        return rc;
+
+    if (esg_address_is_local(address)) {
+        *out = grpc_local_credentials_create(LOCAL_TCP);
+        if (*out == NULL)
+            return esg_error_set(err, ESG_EINTERNAL, "gRPC made no local channel credentials");
+        return ESG_OK;
+    }
+
+    tls_files files;
+    rc = tls_files_read(env, address, &files, err);
+    if (rc != ESG_OK)
+        return rc;
+    /* The client presents its own certificate: servers require one (mutual TLS). */
+    grpc_ssl_pem_key_cert_pair pair = {files.private_key, files.certificate};
+    *out = grpc_ssl_credentials_create(files.root, &pair, NULL, NULL);
+    if (*out == NULL)
+        rc =
+            esg_error_set(err, ESG_ECONFIG, "gRPC refused the TLS files for address '%s'", address);
+    tls_files_free(&files);
+    return rc;
+}

@@ -1,0 +1,866 @@
+/* The gRPC application server: eventsourcing_grpc.Application and
+ * grpc.health.v1.Health on gRPC's C core. One completion queue is drained by
+ * a few worker threads; each call in flight is one server_call object whose
+ * address (or the address of its close field) is the tag of its batches. */
+#include <grpc/grpc.h>
+#include <grpc/support/time.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "esg/grpc.h"
+#include "eventsourcing_grpc/protos/application.pb-c.h"
+#include "grpc/credentials.h"
+#include "grpc/health/v1/health.pb-c.h"
+#include "grpc/wire.h"
+
+/* Requests kept posted per method, so that bursts find one waiting. */
+#define REQUESTS_PER_METHOD 8
+/* How long stop lets calls in flight finish before cancelling them. */
+#define STOP_GRACE_MS 1000
+
+typedef enum call_kind {
+    KIND_PING,
+    KIND_CALL,
+    KIND_PROMPT,
+    KIND_GET_NOTIFICATIONS,
+    KIND_HEALTH_CHECK,
+    KIND_HEALTH_WATCH,
+    KIND_UNKNOWN, /* any other path: answered UNIMPLEMENTED */
+    N_KINDS
+} call_kind;
+
+static const char *const kind_paths[N_KINDS] = {
+    ESG_PATH_PING,
+    ESG_PATH_CALL,
+    ESG_PATH_PROMPT,
+    ESG_PATH_GET_NOTIFICATIONS,
+    ESG_PATH_HEALTH_CHECK,
+    ESG_PATH_HEALTH_WATCH,
+    NULL,
+};
+
+typedef struct server_call server_call;
+
+struct esg_server {
+    esg_application *app;      /* borrowed */
+    grpc_server *grpc;         /* owned */
+    grpc_completion_queue *cq; /* owned; every call and request uses it */
+    void *methods[N_KINDS];    /* registered method handles (NULL for KIND_UNKNOWN) */
+    pthread_t *workers;        /* owned */
+    int n_workers;
+    int port;            /* the port listened on */
+    char **leader_names; /* owned copies; who may Prompt */
+    size_t n_leader_names;
+    esg_prompt_fn on_prompt; /* may be NULL */
+    void *on_prompt_ctx;
+    pthread_mutex_t lock;    /* guards the fields below */
+    pthread_cond_t changed;  /* signalled when is_shut_down is set */
+    bool is_stopping;        /* no more requests are posted */
+    bool is_shut_down;       /* the shutdown tag arrived */
+    bool is_serving;         /* the health status */
+    server_call *watchers;   /* health Watch calls waiting for a change, linked */
+    atomic_size_t n_calls;   /* received calls not yet freed */
+    atomic_size_t n_objects; /* call objects alive, requests included */
+    int shutdown_tag;        /* its address tags the shutdown notification */
+};
+
+/* What a completed batch was: the tag of each batch points at one of these,
+ * embedded in its call object. */
+typedef enum batch_step {
+    STEP_REQUEST,    /* a call arrived (or the request ended by shutdown) */
+    STEP_REPLY,      /* a unary reply and the client's close */
+    STEP_WATCH_READ, /* a Watch's request message was read */
+    STEP_WATCH_SENT, /* a Watch's first status was sent */
+    STEP_WATCH_END,  /* a Watch's last status and end were sent */
+    STEP_WATCH_CLOSE /* a Watch's client closed or the call ended */
+} batch_step;
+
+typedef struct batch_tag {
+    server_call *call; /* the call object it belongs to */
+    batch_step step;
+    atomic_uint handoffs; /* released before gRPC gets the tag, acquired when it returns:
+                           * makes the hand-over between workers visible to ThreadSanitizer,
+                           * which cannot see gRPC's own synchronisation */
+} batch_tag;
+
+struct server_call {
+    esg_server *server;
+    call_kind kind;
+    bool is_received;             /* the request completed: a call exists */
+    atomic_int n_batches;         /* batches in flight; freed at 0 once received */
+    grpc_call *call;              /* owned once received */
+    grpc_call_details details;    /* path and host, for KIND_UNKNOWN */
+    grpc_metadata_array metadata; /* the request's metadata */
+    gpr_timespec deadline;
+    grpc_byte_buffer *request;  /* received payload, may be NULL */
+    grpc_byte_buffer *response; /* sent payload, until its batch completes */
+    grpc_slice status_details;  /* sent status message, until its batch completes */
+    bool has_status_details;
+    int is_cancelled;          /* filled by RECV_CLOSE_ON_SERVER */
+    batch_tag tags[6];         /* one per batch_step */
+    server_call *next_watcher; /* in server->watchers, under server->lock */
+};
+
+/* ---- Call objects ---- */
+
+/* The tag for a batch or request of c, with everything written so far
+ * released to the worker that will see it complete. */
+static void *hand_over(server_call *c, batch_step step)
+{
+    atomic_fetch_add_explicit(&c->tags[step].handoffs, 1, memory_order_release);
+    return &c->tags[step];
+}
+
+static void post_request(esg_server *server, call_kind kind);
+
+static server_call *new_call(esg_server *server, call_kind kind)
+{
+    server_call *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return NULL;
+    c->server = server;
+    c->kind = kind;
+    for (int i = 0; i < 6; i++) {
+        c->tags[i].call = c;
+        c->tags[i].step = (batch_step)i;
+        atomic_init(&c->tags[i].handoffs, 0);
+    }
+    grpc_metadata_array_init(&c->metadata);
+    grpc_call_details_init(&c->details);
+    atomic_fetch_add(&server->n_objects, 1);
+    return c;
+}
+
+static void free_call(server_call *c)
+{
+    esg_server *server = c->server;
+    if (c->call != NULL)
+        grpc_call_unref(c->call);
+    if (c->request != NULL)
+        grpc_byte_buffer_destroy(c->request);
+    if (c->response != NULL)
+        grpc_byte_buffer_destroy(c->response);
+    if (c->has_status_details)
+        grpc_slice_unref(c->status_details);
+    grpc_metadata_array_destroy(&c->metadata);
+    grpc_call_details_destroy(&c->details);
+    if (c->is_received)
+        atomic_fetch_sub(&server->n_calls, 1);
+    atomic_fetch_sub(&server->n_objects, 1);
+    free(c);
+}
+
+static void post_request(esg_server *server, call_kind kind)
+{
+    pthread_mutex_lock(&server->lock);
+    bool is_stopping = server->is_stopping;
+    pthread_mutex_unlock(&server->lock);
+    if (is_stopping)
+        return;
+    server_call *c = new_call(server, kind);
+    if (c == NULL) {
+        fprintf(stderr, "eventsourcing_grpc server: out of memory posting a request\n");
+        return;
+    }
+    grpc_call_error rc;
+    if (kind == KIND_UNKNOWN)
+        rc = grpc_server_request_call(server->grpc, &c->call, &c->details, &c->metadata, server->cq,
+                                      server->cq, hand_over(c, STEP_REQUEST));
+    else
+        rc = grpc_server_request_registered_call(
+            server->grpc, server->methods[kind], &c->call, &c->deadline, &c->metadata,
+            kind == KIND_HEALTH_WATCH ? NULL : &c->request, server->cq, server->cq,
+            hand_over(c, STEP_REQUEST));
+    if (rc != GRPC_CALL_OK)
+        free_call(c);
+}
+
+/* ---- Replies ---- */
+
+/* Starts a batch of c tagged with step, counted while in flight. */
+static void start_batch(server_call *c, const grpc_op *ops, size_t n, batch_step step)
+{
+    atomic_fetch_add(&c->n_batches, 1);
+    grpc_call_error rc = grpc_call_start_batch(c->call, ops, n, hand_over(c, step), NULL);
+    if (rc != GRPC_CALL_OK) {
+        fprintf(stderr, "eventsourcing_grpc server: cannot start a batch (error %d)\n", (int)rc);
+        atomic_fetch_sub(&c->n_batches, 1);
+    }
+}
+
+/* Sends the reply (payload may be NULL for an error) and the status, and
+ * waits for the client's close. Takes payload (malloc'ed) in all cases. */
+static void reply(server_call *c, grpc_status_code code, const char *message, uint8_t *payload,
+                  size_t payload_len)
+{
+    grpc_op ops[4];
+    memset(ops, 0, sizeof ops);
+    size_t n = 0;
+    ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA; /* also for errors, or no status is sent */
+    if (code == GRPC_STATUS_OK) {
+        c->response = esg_wire_buffer(payload ? payload : (const uint8_t *)"", payload_len);
+        if (c->response == NULL) {
+            code = GRPC_STATUS_RESOURCE_EXHAUSTED;
+            message = "out of memory";
+        } else {
+            ops[n].op = GRPC_OP_SEND_MESSAGE;
+            ops[n++].data.send_message.send_message = c->response;
+        }
+    }
+    free(payload);
+    ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+    ops[n].data.send_status_from_server.status = code;
+    if (message != NULL && code != GRPC_STATUS_OK) {
+        c->status_details = grpc_slice_from_copied_string(message);
+        c->has_status_details = true;
+        ops[n].data.send_status_from_server.status_details = &c->status_details;
+    }
+    n++;
+    ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+    ops[n++].data.recv_close_on_server.cancelled = &c->is_cancelled;
+    start_batch(c, ops, n, STEP_REPLY);
+}
+
+/* Replies with a protobuf-c message (packed here) or an error status. */
+static void reply_message(server_call *c, esg_status rc, const esg_error *err,
+                          const ProtobufCMessage *message)
+{
+    if (rc != ESG_OK) {
+        reply(c, esg_wire_status_to_grpc(rc), err->message, NULL, 0);
+        return;
+    }
+    size_t len = protobuf_c_message_get_packed_size(message);
+    uint8_t *payload = malloc(len ? len : 1);
+    if (payload == NULL) {
+        reply(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory", NULL, 0);
+        return;
+    }
+    protobuf_c_message_pack(message, payload);
+    reply(c, GRPC_STATUS_OK, NULL, payload, len);
+}
+
+/* Reads and unpacks the request; NULL (and an INVALID_ARGUMENT reply) if malformed. */
+static ProtobufCMessage *unpack_request(server_call *c, const ProtobufCMessageDescriptor *type)
+{
+    uint8_t *data = NULL;
+    size_t len = 0;
+    esg_error err = {0};
+    if (esg_wire_read(c->request, &data, &len, &err) != ESG_OK) {
+        reply(c, GRPC_STATUS_INVALID_ARGUMENT, err.message, NULL, 0);
+        return NULL;
+    }
+    ProtobufCMessage *message = protobuf_c_message_unpack(type, NULL, len, data);
+    free(data);
+    if (message == NULL) {
+        char text[160];
+        snprintf(text, sizeof text, "malformed request: not a valid %s message", type->name);
+        reply(c, GRPC_STATUS_INVALID_ARGUMENT, text, NULL, 0);
+    }
+    return message;
+}
+
+/* ---- The Application service ---- */
+
+static void handle_ping(server_call *c)
+{
+    ProtobufCMessage *request = unpack_request(c, &eventsourcing_grpc__empty__descriptor);
+    if (request == NULL)
+        return;
+    protobuf_c_message_free_unpacked(request, NULL);
+    EventsourcingGrpc__Empty empty = EVENTSOURCING_GRPC__EMPTY__INIT;
+    reply_message(c, ESG_OK, NULL, &empty.base);
+}
+
+static void handle_call(server_call *c)
+{
+    EventsourcingGrpc__MethodRequest *request = (EventsourcingGrpc__MethodRequest *)unpack_request(
+        c, &eventsourcing_grpc__method_request__descriptor);
+    if (request == NULL)
+        return;
+    esg_error err = {0};
+    char *result = NULL;
+    size_t result_len = 0;
+    /* Missing args or kwargs mean none (the reference fails on them instead). */
+    esg_status rc = esg_application_call_json(
+        c->server->app, request->method_name, (const char *)request->args.data, request->args.len,
+        (const char *)request->kwargs.data, request->kwargs.len, &result, &result_len, &err);
+    EventsourcingGrpc__MethodReply method_reply = EVENTSOURCING_GRPC__METHOD_REPLY__INIT;
+    method_reply.data.data = (uint8_t *)result;
+    method_reply.data.len = result_len;
+    reply_message(c, rc, &err, &method_reply.base);
+    free(result);
+    protobuf_c_message_free_unpacked(&request->base, NULL);
+}
+
+static void handle_prompt(server_call *c)
+{
+    EventsourcingGrpc__PromptRequest *request = (EventsourcingGrpc__PromptRequest *)unpack_request(
+        c, &eventsourcing_grpc__prompt_request__descriptor);
+    if (request == NULL)
+        return;
+    esg_server *server = c->server;
+    const char *name = request->upstream_name;
+    bool is_leader = false;
+    for (size_t i = 0; i < server->n_leader_names && !is_leader; i++)
+        is_leader = strcmp(server->leader_names[i], name) == 0;
+    esg_error err = {0};
+    esg_status rc = ESG_OK;
+    if (!is_leader) {
+        if (server->n_leader_names == 0)
+            rc = esg_error_set(&err, ESG_EINVAL, "'%.100s' is not a leader of %s: it follows none",
+                               name, esg_application_name(server->app));
+        else
+            rc = esg_error_set(&err, ESG_EINVAL, "'%.100s' is not a leader of %s", name,
+                               esg_application_name(server->app));
+    } else if (server->on_prompt != NULL) {
+        server->on_prompt(server->on_prompt_ctx, name);
+    }
+    EventsourcingGrpc__Empty empty = EVENTSOURCING_GRPC__EMPTY__INIT;
+    reply_message(c, rc, &err, &empty.base);
+    protobuf_c_message_free_unpacked(&request->base, NULL);
+}
+
+/* Parses a required (or, with allow_empty, optional: 0) number >= minimum. */
+static esg_status parse_number(const char *name, const char *text, int64_t minimum,
+                               bool allow_empty, int64_t *out, esg_error *err)
+{
+    if (text[0] == '\0' && allow_empty) {
+        *out = 0;
+        return ESG_OK;
+    }
+    if (!esg_wire_parse_int(text, out))
+        return esg_error_set(err, ESG_EINVAL, "%s must be a whole number, not '%.40s'", name, text);
+    if (*out < minimum)
+        return esg_error_set(err, ESG_EINVAL, "%s must be >= %lld, not %lld", name,
+                             (long long)minimum, (long long)*out);
+    return ESG_OK;
+}
+
+static void handle_get_notifications(server_call *c)
+{
+    EventsourcingGrpc__NotificationsRequest *request =
+        (EventsourcingGrpc__NotificationsRequest *)unpack_request(
+            c, &eventsourcing_grpc__notifications_request__descriptor);
+    if (request == NULL)
+        return;
+    esg_error err = {0};
+    int64_t start = 0, limit = 0, stop = 0;
+    esg_notification_list list = {0};
+    EventsourcingGrpc__Notification *items = NULL, **pointers = NULL;
+    char(*numbers)[3][ESG_UUID_HEX_SIZE] = NULL; /* id, originator id, version per item */
+    esg_status rc = parse_number("start", request->start, 1, false, &start, &err);
+    if (rc == ESG_OK)
+        rc = parse_number("limit", request->limit, 1, false, &limit, &err);
+    if (rc == ESG_OK)
+        rc = parse_number("stop", request->stop, 1, true, &stop, &err);
+    if (rc == ESG_OK && limit > ESG_GRPC_MAX_PAGE_NOTIFICATIONS)
+        limit = ESG_GRPC_MAX_PAGE_NOTIFICATIONS;
+    if (rc == ESG_OK)
+        rc = esg_application_select_notifications(c->server->app, start, limit, stop,
+                                                  (const char *const *)request->topics,
+                                                  request->n_topics, &list, &err);
+    size_t n = list.n_items;
+    if (rc == ESG_OK && n > 0) {
+        items = calloc(n, sizeof *items);
+        pointers = calloc(n, sizeof *pointers);
+        numbers = calloc(n, sizeof *numbers);
+        if (items == NULL || pointers == NULL || numbers == NULL)
+            rc = esg_error_set(&err, ESG_ENOMEM, "out of memory answering GetNotifications");
+    }
+    EventsourcingGrpc__NotificationsReply notifications_reply =
+        EVENTSOURCING_GRPC__NOTIFICATIONS_REPLY__INIT;
+    size_t page_bytes = 0;
+    for (size_t i = 0; rc == ESG_OK && i < n; i++) {
+        const esg_notification *notification = &list.items[i];
+        page_bytes += notification->event.state_len + strlen(notification->event.topic) + 64;
+        /* A page never exceeds the byte cap, but always holds at least one. */
+        if (i > 0 && page_bytes > ESG_GRPC_MAX_PAGE_BYTES)
+            break;
+        EventsourcingGrpc__Notification *item = &items[i];
+        eventsourcing_grpc__notification__init(item);
+        snprintf(numbers[i][0], ESG_UUID_HEX_SIZE, "%lld", (long long)notification->id);
+        esg_uuid_hex(&notification->event.originator_id, numbers[i][1]);
+        snprintf(numbers[i][2], ESG_UUID_HEX_SIZE, "%lld",
+                 (long long)notification->event.originator_version);
+        item->id = numbers[i][0];
+        item->originator_id = numbers[i][1];
+        item->originator_version = numbers[i][2];
+        item->topic = notification->event.topic;
+        item->state.data = notification->event.state;
+        item->state.len = notification->event.state_len;
+        pointers[i] = item;
+        notifications_reply.n_notifications = i + 1;
+    }
+    notifications_reply.notifications = pointers;
+    reply_message(c, rc, &err, &notifications_reply.base);
+    free(items);
+    free(pointers);
+    free(numbers);
+    esg_notification_list_clear(&list);
+    protobuf_c_message_free_unpacked(&request->base, NULL);
+}
+
+/* ---- The health service ---- */
+
+static bool is_known_service(const char *service)
+{
+    return service[0] == '\0' || strcmp(service, "eventsourcing_grpc.Application") == 0;
+}
+
+static bool is_serving(esg_server *server)
+{
+    pthread_mutex_lock(&server->lock);
+    bool serving = server->is_serving;
+    pthread_mutex_unlock(&server->lock);
+    return serving;
+}
+
+static void handle_health_check(server_call *c)
+{
+    Grpc__Health__V1__HealthCheckRequest *request =
+        (Grpc__Health__V1__HealthCheckRequest *)unpack_request(
+            c, &grpc__health__v1__health_check_request__descriptor);
+    if (request == NULL)
+        return;
+    esg_error err = {0};
+    esg_status rc = ESG_OK;
+    Grpc__Health__V1__HealthCheckResponse response = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
+    if (!is_known_service(request->service))
+        rc = esg_error_set(&err, ESG_ENOTFOUND, "unknown service '%.100s'", request->service);
+    else
+        response.status =
+            is_serving(c->server)
+                ? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING
+                : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING;
+    reply_message(c, rc, &err, &response.base);
+    protobuf_c_message_free_unpacked(&request->base, NULL);
+}
+
+/* Packs a health status into a new byte buffer, or NULL. */
+static grpc_byte_buffer *health_message(Grpc__Health__V1__HealthCheckResponse__ServingStatus s)
+{
+    Grpc__Health__V1__HealthCheckResponse response = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
+    response.status = s;
+    uint8_t packed[16];
+    size_t len = grpc__health__v1__health_check_response__pack(&response, packed);
+    return esg_wire_buffer(packed, len);
+}
+
+/* Watch streams the current status, then NOT_SERVING and the end of the
+ * stream when the server stops (the only change a running server makes).
+ * Batches: read the request (with the initial metadata), send the status,
+ * and, at stop, send the last status and end; the client's close has a batch
+ * of its own from the start. Only one send is ever in flight. */
+static void handle_health_watch(server_call *c)
+{
+    grpc_op ops[2];
+    memset(ops, 0, sizeof ops);
+    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[1].op = GRPC_OP_RECV_MESSAGE;
+    ops[1].data.recv_message.recv_message = &c->request;
+    start_batch(c, ops, 2, STEP_WATCH_READ);
+    memset(ops, 0, sizeof ops);
+    ops[0].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+    ops[0].data.recv_close_on_server.cancelled = &c->is_cancelled;
+    start_batch(c, ops, 1, STEP_WATCH_CLOSE);
+}
+
+static void watch_send_status(server_call *c)
+{
+    uint8_t *data = NULL;
+    size_t len = 0;
+    esg_error err = {0};
+    Grpc__Health__V1__HealthCheckResponse__ServingStatus status =
+        GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVICE_UNKNOWN;
+    if (esg_wire_read(c->request, &data, &len, &err) == ESG_OK) {
+        Grpc__Health__V1__HealthCheckRequest *request =
+            grpc__health__v1__health_check_request__unpack(NULL, len, data);
+        if (request != NULL && is_known_service(request->service))
+            status = is_serving(c->server)
+                         ? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING
+                         : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING;
+        if (request != NULL)
+            grpc__health__v1__health_check_request__free_unpacked(request, NULL);
+    }
+    free(data);
+    c->response = health_message(status);
+    if (c->response == NULL)
+        return;
+    grpc_op op;
+    memset(&op, 0, sizeof op);
+    op.op = GRPC_OP_SEND_MESSAGE;
+    op.data.send_message.send_message = c->response;
+    start_batch(c, &op, 1, STEP_WATCH_SENT);
+}
+
+/* Sends NOT_SERVING and ends the stream. */
+static void watch_end(server_call *c)
+{
+    if (c->response != NULL)
+        grpc_byte_buffer_destroy(c->response);
+    c->response =
+        health_message(GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING);
+    grpc_op ops[2];
+    memset(ops, 0, sizeof ops);
+    size_t n = 0;
+    if (c->response != NULL) {
+        ops[n].op = GRPC_OP_SEND_MESSAGE;
+        ops[n++].data.send_message.send_message = c->response;
+    }
+    ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+    ops[n++].data.send_status_from_server.status = GRPC_STATUS_OK;
+    start_batch(c, ops, n, STEP_WATCH_END);
+}
+
+/* After the first status went out: wait for a change, or end at once if stopping. */
+static void watch_sent(server_call *c, bool ok)
+{
+    esg_server *server = c->server;
+    grpc_byte_buffer_destroy(c->response);
+    c->response = NULL;
+    if (!ok)
+        return;
+    pthread_mutex_lock(&server->lock);
+    if (server->is_stopping) {
+        watch_end(c);
+    } else {
+        c->next_watcher = server->watchers;
+        server->watchers = c;
+    }
+    pthread_mutex_unlock(&server->lock);
+}
+
+static void watch_closed(server_call *c)
+{
+    esg_server *server = c->server;
+    pthread_mutex_lock(&server->lock);
+    for (server_call **p = &server->watchers; *p != NULL; p = &(*p)->next_watcher) {
+        if (*p == c) {
+            *p = c->next_watcher;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&server->lock);
+}
+
+/* ---- Dispatch ---- */
+
+static void handle_new_call(server_call *c)
+{
+    switch (c->kind) {
+    case KIND_PING:
+        handle_ping(c);
+        break;
+    case KIND_CALL:
+        handle_call(c);
+        break;
+    case KIND_PROMPT:
+        handle_prompt(c);
+        break;
+    case KIND_GET_NOTIFICATIONS:
+        handle_get_notifications(c);
+        break;
+    case KIND_HEALTH_CHECK:
+        handle_health_check(c);
+        break;
+    case KIND_HEALTH_WATCH:
+        handle_health_watch(c);
+        break;
+    default: {
+        /* details.method is a slice, not NUL-terminated. */
+        char text[300];
+        int len = (int)GRPC_SLICE_LENGTH(c->details.method);
+        snprintf(text, sizeof text, "Method not found: %.*s", len > 250 ? 250 : len,
+                 (const char *)GRPC_SLICE_START_PTR(c->details.method));
+        reply(c, GRPC_STATUS_UNIMPLEMENTED, text, NULL, 0);
+    }
+    }
+}
+
+static void on_event(esg_server *server, void *tag, bool ok)
+{
+    if (tag == &server->shutdown_tag) {
+        pthread_mutex_lock(&server->lock);
+        server->is_shut_down = true;
+        pthread_cond_broadcast(&server->changed);
+        pthread_mutex_unlock(&server->lock);
+        return;
+    }
+    batch_tag *batch = tag;
+    atomic_load_explicit(&batch->handoffs, memory_order_acquire);
+    server_call *c = batch->call;
+    switch (batch->step) {
+    case STEP_REQUEST:
+        if (!ok) {
+            free_call(c); /* a posted request ended by shutdown */
+            return;
+        }
+        c->is_received = true;
+        atomic_fetch_add(&server->n_calls, 1);
+        /* Hold a count while handling, so that no batch completing on another
+         * worker frees the call under our feet. */
+        atomic_fetch_add(&c->n_batches, 1);
+        post_request(server, c->kind); /* keep one waiting for the next call */
+        handle_new_call(c);
+        break;
+    case STEP_WATCH_READ:
+        if (ok)
+            watch_send_status(c);
+        break;
+    case STEP_WATCH_SENT:
+        watch_sent(c, ok);
+        break;
+    case STEP_WATCH_CLOSE:
+        watch_closed(c);
+        break;
+    case STEP_REPLY:
+    case STEP_WATCH_END:
+        break;
+    }
+    if (atomic_fetch_sub(&c->n_batches, 1) == 1)
+        free_call(c);
+}
+
+static void *worker_main(void *arg)
+{
+    esg_server *server = arg;
+    for (;;) {
+        grpc_event event =
+            grpc_completion_queue_next(server->cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+        if (event.type == GRPC_QUEUE_SHUTDOWN)
+            break;
+        if (event.type == GRPC_OP_COMPLETE)
+            on_event(server, event.tag, event.success != 0);
+    }
+    return NULL;
+}
+
+/* ---- Start and stop ---- */
+
+/* Listens on address (both loopback families for "localhost"). */
+static esg_status listen_on(esg_server *server, const char *address, const esg_env *env,
+                            esg_error *err)
+{
+    char host[256];
+    int port = 0;
+    grpc_server_credentials *credentials = NULL;
+    esg_status rc = esg_address_split(address, host, sizeof host, &port, err);
+    if (rc == ESG_OK)
+        rc = esg_server_credentials_create(address, env, &credentials, err);
+    if (rc != ESG_OK)
+        return rc;
+    if (strcmp(host, "localhost") == 0) {
+        /* "localhost" may resolve to either family: listen on both, the same port. */
+        char target[300];
+        snprintf(target, sizeof target, "127.0.0.1:%d", port);
+        server->port = grpc_server_add_http2_port(server->grpc, target, credentials);
+        if (server->port > 0) {
+            snprintf(target, sizeof target, "[::1]:%d", server->port);
+            if (grpc_server_add_http2_port(server->grpc, target, credentials) == 0)
+                fprintf(stderr,
+                        "eventsourcing_grpc server: IPv6 loopback unavailable, "
+                        "listening on 127.0.0.1:%d only\n",
+                        server->port);
+        }
+    } else {
+        server->port = grpc_server_add_http2_port(server->grpc, address, credentials);
+    }
+    grpc_server_credentials_release(credentials);
+    if (server->port <= 0 && !esg_address_is_local(address))
+        return esg_error_set(err, ESG_EUNAVAILABLE,
+                             "cannot listen on %s: the address is in use or not available "
+                             "here, or the TLS key and certificates do not match (gRPC's log "
+                             "says which)",
+                             address);
+    if (server->port <= 0)
+        return esg_error_set(err, ESG_EUNAVAILABLE,
+                             "cannot listen on %s: the address is in use or not available here",
+                             address);
+    return ESG_OK;
+}
+
+static esg_status copy_leader_names(esg_server *server, const esg_server_options *options,
+                                    esg_error *err)
+{
+    if (options->n_leader_names == 0)
+        return ESG_OK;
+    server->leader_names = calloc(options->n_leader_names, sizeof *server->leader_names);
+    if (server->leader_names == NULL)
+        return esg_error_set(err, ESG_ENOMEM, "out of memory starting a server");
+    for (size_t i = 0; i < options->n_leader_names; i++) {
+        server->leader_names[i] = strdup(options->leader_names[i]);
+        if (server->leader_names[i] == NULL)
+            return esg_error_set(err, ESG_ENOMEM, "out of memory starting a server");
+        server->n_leader_names = i + 1;
+    }
+    return ESG_OK;
+}
+
+static void free_server(esg_server *server)
+{
+    for (size_t i = 0; i < server->n_leader_names; i++)
+        free(server->leader_names[i]);
+    free(server->leader_names);
+    free(server->workers);
+    pthread_cond_destroy(&server->changed);
+    pthread_mutex_destroy(&server->lock);
+    free(server);
+    grpc_shutdown();
+}
+
+/* Shuts the gRPC server down and joins the workers (started or not). */
+static void shut_down(esg_server *server)
+{
+    pthread_mutex_lock(&server->lock);
+    server->is_stopping = true;
+    server->is_serving = false;
+    for (server_call *c = server->watchers; c != NULL; c = c->next_watcher)
+        watch_end(c);
+    server->watchers = NULL;
+    pthread_mutex_unlock(&server->lock);
+
+    grpc_server_shutdown_and_notify(server->grpc, server->cq, &server->shutdown_tag);
+    if (server->n_workers > 0) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += (long)STOP_GRACE_MS % 1000 * 1000000L;
+        until.tv_sec += STOP_GRACE_MS / 1000 + until.tv_nsec / 1000000000L;
+        until.tv_nsec %= 1000000000L;
+        pthread_mutex_lock(&server->lock);
+        while (!server->is_shut_down &&
+               pthread_cond_timedwait(&server->changed, &server->lock, &until) == 0) {
+        }
+        bool is_shut_down = server->is_shut_down;
+        pthread_mutex_unlock(&server->lock);
+        if (!is_shut_down)
+            grpc_server_cancel_all_calls(server->grpc); /* the grace is over */
+        pthread_mutex_lock(&server->lock);
+        while (!server->is_shut_down)
+            pthread_cond_wait(&server->changed, &server->lock);
+        pthread_mutex_unlock(&server->lock);
+    } else {
+        /* No workers (a failed start): wait for the shutdown tag here. */
+        grpc_server_cancel_all_calls(server->grpc);
+        while (!server->is_shut_down) {
+            grpc_event event =
+                grpc_completion_queue_next(server->cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+            if (event.type == GRPC_OP_COMPLETE)
+                on_event(server, event.tag, event.success != 0);
+        }
+    }
+    grpc_server_destroy(server->grpc);
+    grpc_completion_queue_shutdown(server->cq);
+    for (int i = 0; i < server->n_workers; i++)
+        pthread_join(server->workers[i], NULL);
+    if (server->n_workers == 0) {
+        /* Drain what is left ourselves (a failed start has no workers). */
+        for (;;) {
+            grpc_event event =
+                grpc_completion_queue_next(server->cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+            if (event.type == GRPC_QUEUE_SHUTDOWN)
+                break;
+            if (event.type == GRPC_OP_COMPLETE && event.tag != &server->shutdown_tag)
+                on_event(server, event.tag, event.success != 0);
+        }
+    }
+    grpc_completion_queue_destroy(server->cq);
+    size_t n_left = atomic_load(&server->n_objects);
+    if (n_left != 0)
+        fprintf(stderr, "eventsourcing_grpc server: %zu call objects left at stop\n", n_left);
+}
+
+esg_status esg_server_start(esg_application *app, const esg_server_options *options,
+                            esg_server **out, esg_error *err)
+{
+    *out = NULL;
+    if (options == NULL || options->address == NULL || options->address[0] == '\0')
+        return esg_error_set(err, ESG_ECONFIG, "a server needs an address (host:port)");
+    grpc_init();
+    esg_server *server = calloc(1, sizeof *server);
+    if (server == NULL) {
+        grpc_shutdown();
+        return esg_error_set(err, ESG_ENOMEM, "out of memory starting a server");
+    }
+    pthread_mutex_init(&server->lock, NULL);
+    pthread_cond_init(&server->changed, NULL);
+    server->app = app;
+    server->on_prompt = options->on_prompt;
+    server->on_prompt_ctx = options->on_prompt_ctx;
+    esg_status rc = copy_leader_names(server, options, err);
+    if (rc != ESG_OK) {
+        free_server(server);
+        return rc;
+    }
+
+    grpc_arg args[2];
+    memset(args, 0, sizeof args);
+    args[0].type = GRPC_ARG_INTEGER;
+    args[0].key = GRPC_ARG_ALLOW_REUSEPORT; /* a busy port is an error, not shared */
+    args[0].value.integer = 0;
+    args[1].type = GRPC_ARG_INTEGER;
+    args[1].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
+    args[1].value.integer = ESG_GRPC_MAX_MESSAGE_BYTES;
+    grpc_channel_args channel_args = {2, args};
+    server->grpc = grpc_server_create(&channel_args, NULL);
+    server->cq = grpc_completion_queue_create_for_next(NULL);
+    grpc_server_register_completion_queue(server->grpc, server->cq, NULL);
+    for (int kind = 0; kind < KIND_UNKNOWN; kind++)
+        server->methods[kind] = grpc_server_register_method(
+            server->grpc, kind_paths[kind], NULL,
+            kind == KIND_HEALTH_WATCH ? GRPC_SRM_PAYLOAD_NONE
+                                      : GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER,
+            0);
+    rc = listen_on(server, options->address, options->env, err);
+    if (rc != ESG_OK) {
+        /* Never started: destroy without the shutdown dance. */
+        grpc_server_destroy(server->grpc);
+        grpc_completion_queue_shutdown(server->cq);
+        while (grpc_completion_queue_next(server->cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL)
+                   .type != GRPC_QUEUE_SHUTDOWN) {
+        }
+        grpc_completion_queue_destroy(server->cq);
+        free_server(server);
+        return rc;
+    }
+    grpc_server_start(server->grpc);
+    server->is_serving = true;
+    for (int kind = 0; kind < N_KINDS; kind++)
+        for (int i = 0; i < REQUESTS_PER_METHOD; i++)
+            post_request(server, (call_kind)kind);
+
+    int n_threads = options->n_threads > 0 ? options->n_threads : 2;
+    server->workers = calloc((size_t)n_threads, sizeof *server->workers);
+    for (int i = 0; server->workers != NULL && i < n_threads; i++) {
+        if (pthread_create(&server->workers[i], NULL, worker_main, server) != 0)
+            break;
+        server->n_workers = i + 1;
+    }
+    if (server->n_workers == 0) {
+        shut_down(server);
+        free_server(server);
+        return esg_error_set(err, ESG_ENOMEM, "cannot start the server's worker threads");
+    }
+    *out = server;
+    return ESG_OK;
+}
+
+int esg_server_port(const esg_server *server)
+{
+    return server->port;
+}
+
+size_t esg_server_n_calls(const esg_server *server)
+{
+    return atomic_load(&((esg_server *)server)->n_calls);
+}
+
+void esg_server_stop(esg_server *server)
+{
+    if (server == NULL)
+        return;
+    shut_down(server);
+    free_server(server);
+}

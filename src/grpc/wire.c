@@ -1,0 +1,110 @@
+/* Byte buffers, status codes and numbers shared by the server and the client. */
+#include "grpc/wire.h"
+
+#include <errno.h>
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/slice.h>
+#include <stdlib.h>
+#include <string.h>
+
+esg_status esg_wire_read(grpc_byte_buffer *buffer, uint8_t **data, size_t *len, esg_error *err)
+{
+    *data = NULL;
+    *len = 0;
+    size_t total = buffer ? grpc_byte_buffer_length(buffer) : 0;
+    uint8_t *bytes = malloc(total + 1);
+    if (bytes == NULL)
+        return esg_error_set(err, ESG_ENOMEM, "out of memory reading a message");
+    if (buffer != NULL) {
+        grpc_byte_buffer_reader reader;
+        if (!grpc_byte_buffer_reader_init(&reader, buffer)) {
+            free(bytes);
+            return esg_error_set(err, ESG_EINVAL, "cannot read a compressed message");
+        }
+        grpc_slice slice = grpc_byte_buffer_reader_readall(&reader);
+        size_t n = GRPC_SLICE_LENGTH(slice);
+        if (n > total)
+            n = total;
+        memcpy(bytes, GRPC_SLICE_START_PTR(slice), n);
+        grpc_slice_unref(slice);
+        grpc_byte_buffer_reader_destroy(&reader);
+        total = n;
+    }
+    bytes[total] = 0;
+    *data = bytes;
+    *len = total;
+    return ESG_OK;
+}
+
+grpc_byte_buffer *esg_wire_buffer(const uint8_t *data, size_t len)
+{
+    grpc_slice slice = grpc_slice_from_copied_buffer((const char *)data, len);
+    grpc_byte_buffer *buffer = grpc_raw_byte_buffer_create(&slice, 1);
+    grpc_slice_unref(slice);
+    return buffer;
+}
+
+grpc_status_code esg_wire_status_to_grpc(esg_status status)
+{
+    switch (status) {
+    case ESG_OK:
+        return GRPC_STATUS_OK;
+    case ESG_EINVAL:
+        return GRPC_STATUS_INVALID_ARGUMENT;
+    case ESG_ENOTFOUND:
+        return GRPC_STATUS_NOT_FOUND;
+    case ESG_ECONFLICT:
+        return GRPC_STATUS_ABORTED;
+    case ESG_EUNIMPLEMENTED:
+        return GRPC_STATUS_UNIMPLEMENTED;
+    case ESG_EUNAVAILABLE:
+        return GRPC_STATUS_UNAVAILABLE;
+    case ESG_ETIMEDOUT:
+        return GRPC_STATUS_DEADLINE_EXCEEDED;
+    case ESG_ENOMEM:
+        return GRPC_STATUS_RESOURCE_EXHAUSTED;
+    default:
+        return GRPC_STATUS_INTERNAL;
+    }
+}
+
+esg_status esg_wire_status_from_grpc(grpc_status_code code)
+{
+    switch (code) {
+    case GRPC_STATUS_OK:
+        return ESG_OK;
+    case GRPC_STATUS_INVALID_ARGUMENT:
+        return ESG_EINVAL;
+    case GRPC_STATUS_NOT_FOUND:
+        return ESG_ENOTFOUND;
+    case GRPC_STATUS_ABORTED:
+        return ESG_ECONFLICT;
+    case GRPC_STATUS_UNIMPLEMENTED:
+        return ESG_EUNIMPLEMENTED;
+    case GRPC_STATUS_UNAVAILABLE:
+        return ESG_EUNAVAILABLE;
+    case GRPC_STATUS_DEADLINE_EXCEEDED:
+        return ESG_ETIMEDOUT;
+    default:
+        return ESG_EREMOTE;
+    }
+}
+
+bool esg_wire_parse_int(const char *text, int64_t *out)
+{
+    const char *p = text;
+    if (*p == '-')
+        p++;
+    if (*p == '\0')
+        return false;
+    for (const char *q = p; *q != '\0'; q++)
+        if (*q < '0' || *q > '9')
+            return false;
+    errno = 0;
+    char *end = NULL;
+    long long value = strtoll(text, &end, 10);
+    if (errno != 0 || end == NULL || *end != '\0')
+        return false;
+    *out = value;
+    return true;
+}

@@ -1,0 +1,38 @@
+/* What the server and the client share on the wire: gRPC byte buffers to and
+ * from flat bytes, status codes both ways, the method paths, and the
+ * notification messages. Internal to the gRPC layer. */
+#ifndef ESG_WIRE_H
+#define ESG_WIRE_H
+
+#include <grpc/byte_buffer.h>
+#include <grpc/grpc.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "esg/error.h"
+
+#define ESG_PATH_PING "/eventsourcing_grpc.Application/Ping"
+#define ESG_PATH_CALL "/eventsourcing_grpc.Application/CallApplicationMethod"
+#define ESG_PATH_PROMPT "/eventsourcing_grpc.Application/Prompt"
+#define ESG_PATH_GET_NOTIFICATIONS "/eventsourcing_grpc.Application/GetNotifications"
+#define ESG_PATH_HEALTH_CHECK "/grpc.health.v1.Health/Check"
+#define ESG_PATH_HEALTH_WATCH "/grpc.health.v1.Health/Watch"
+
+/* Copies a received byte buffer (NULL means an empty message) into a new
+ * malloc'ed array (*data is never NULL on success; free it). */
+esg_status esg_wire_read(grpc_byte_buffer *buffer, uint8_t **data, size_t *len, esg_error *err);
+
+/* A new byte buffer holding a copy of data (the caller destroys it with
+ * grpc_byte_buffer_destroy), or NULL when out of memory. */
+grpc_byte_buffer *esg_wire_buffer(const uint8_t *data, size_t len);
+
+/* The gRPC status for an esg_status, and back (a client reading a server). */
+grpc_status_code esg_wire_status_to_grpc(esg_status status);
+esg_status esg_wire_status_from_grpc(grpc_status_code code);
+
+/* Parses a decimal int64 written as a string on the wire ("start", "limit",
+ * ...): optional '-', digits only, no spaces, in range. */
+bool esg_wire_parse_int(const char *text, int64_t *out);
+
+#endif

@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Tests of the console programs as a user runs them: eventsourcing_grpc_server
+# (topics, addresses, SYSTEM_TOPIC, persistence, exit codes, SIGTERM) and
+# eventsourcing_grpc_client (commands and exit codes), against real servers.
+# Usage: test_console.sh SERVER_BINARY CLIENT_BINARY
+set -uo pipefail
+server_bin=$1
+client_bin=$2
+export GRPC_DNS_RESOLVER=native
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
+n_passed=0
+n_failed=0
+
+check() { # check DESCRIPTION COMMAND... : the command must succeed
+  local what=$1; shift
+  if "$@"; then n_passed=$((n_passed + 1)); else n_failed=$((n_failed + 1)); echo "FAILED: $what"; fi
+}
+
+free_port() {
+  /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# Runs the server in the background with the given environment; waits until it listens.
+start_server() { # start_server LOG ENV... -- ARGS...
+  local log=$1; shift
+  local envs=()
+  while [ "$1" != "--" ]; do envs+=("$1"); shift; done
+  shift
+  env "${envs[@]}" "$server_bin" "$@" >"$log" 2>&1 &
+  server_pid=$!
+  for _ in $(seq 100); do
+    grep -q "listening on" "$log" && return 0
+    kill -0 $server_pid 2>/dev/null || return 1
+    sleep 0.05
+  done
+  return 1
+}
+
+expect_exit() { # expect_exit CODE TEXT COMMAND... : exit code and a fragment of stderr+stdout
+  local code=$1 text=$2; shift 2
+  local out
+  out=$("$@" 2>&1)
+  local rc=$?
+  if [ $rc -ne "$code" ] || ! grep -qF -- "$text" <<<"$out"; then
+    echo "  got exit $rc, expected $code with '$text': $out" | head -c 400; echo
+    return 1
+  fi
+}
+
+# --- eventsourcing_grpc_server: configuration errors ---
+check "no topic" expect_exit 2 "APPLICATION_TOPIC" env -u APPLICATION_TOPIC "$server_bin"
+check "help lists the environment" expect_exit 0 "ORDERS_GRPC_SERVER_ADDRESS" "$server_bin" --help
+check "version" expect_exit 0 "0.1.0" "$server_bin" --version
+check "unknown topic" expect_exit 3 "has no Nope" "$server_bin" eventsourcing_grpc.example:Nope
+check "malformed topic" expect_exit 3 "topic" "$server_bin" not-a-topic
+check "no address" expect_exit 3 "ORDERS_GRPC_SERVER_ADDRESS is not set" \
+  env -u ORDERS_GRPC_SERVER_ADDRESS "$server_bin" eventsourcing_grpc.example:Orders
+check "TLS address without certificates" expect_exit 3 "GRPC_SSL_" \
+  env ORDERS_GRPC_SERVER_ADDRESS=0.0.0.0:0 "$server_bin" eventsourcing_grpc.example:Orders
+check "unknown system" expect_exit 3 "eventsourcing_grpc.example:nosystem" \
+  env ORDERS_GRPC_SERVER_ADDRESS=localhost:0 SYSTEM_TOPIC=eventsourcing_grpc.example:nosystem \
+  "$server_bin" eventsourcing_grpc.example:Orders
+check "SQLite without a database name" expect_exit 3 "ORDERS_SQLITE_DBNAME" \
+  env ORDERS_GRPC_SERVER_ADDRESS=localhost:0 PERSISTENCE_MODULE=eventsourcing.sqlite \
+  "$server_bin" eventsourcing_grpc.example:Orders
+
+# --- a server from APPLICATION_TOPIC, called with the client, stopped with SIGTERM ---
+port=$(free_port)
+address=127.0.0.1:$port
+if start_server "$work/orders.log" APPLICATION_TOPIC=eventsourcing_grpc.example:Orders \
+     ORDERS_GRPC_SERVER_ADDRESS=$address PERSISTENCE_MODULE=eventsourcing.sqlite \
+     SQLITE_DBNAME="$work/orders.db" --; then
+  n_passed=$((n_passed + 1))
+  check "ping" expect_exit 0 "ok" "$client_bin" "$address" ping
+  order=$("$client_bin" "$address" call create_new_order)
+  check "create_new_order returns a UUID" grep -q '"_type_":"uuid_hex"' <<<"$order"
+  check "get_order" expect_exit 0 '"is_paid":false' "$client_bin" "$address" call get_order "[$order]"
+  check "get_order by keyword" expect_exit 0 '"is_reserved":false' \
+    "$client_bin" "$address" call get_order '[]' "{\"order_id\":$order}"
+  check "client by application name" expect_exit 0 "Order.Created" \
+    env ORDERS_GRPC_SERVER_ADDRESS=$address "$client_bin" Orders notifications 1 10
+  check "unknown method" expect_exit 5 "no method 'nope'" "$client_bin" "$address" call nope
+  check "bad JSON" expect_exit 3 "not JSON" "$client_bin" "$address" call get_order '[x'
+  check "prompt without a system" expect_exit 5 "is not a leader" \
+    "$client_bin" "$address" prompt Reservations
+  check "a busy port" expect_exit 4 "in use" \
+    env ORDERS_GRPC_SERVER_ADDRESS=$address "$server_bin" eventsourcing_grpc.example:Orders
+  started=$(date +%s%N)
+  kill -TERM $server_pid
+  wait $server_pid
+  rc=$?
+  elapsed_ms=$(( ($(date +%s%N) - started) / 1000000 ))
+  check "SIGTERM stops with exit 0 (took ${elapsed_ms} ms)" test $rc -eq 0
+  check "says it stops" grep -q "SIGTERM, stopping" "$work/orders.log"
+  # The SQLite database keeps the order across a restart.
+  if start_server "$work/orders2.log" ORDERS_GRPC_SERVER_ADDRESS=$address \
+       PERSISTENCE_MODULE=eventsourcing.sqlite SQLITE_DBNAME="$work/orders.db" -- \
+       eventsourcing_grpc.example:Orders; then
+    check "events survive a restart" expect_exit 0 "Order.Created" \
+      "$client_bin" "$address" notifications
+    kill -INT $server_pid; wait $server_pid
+    check "SIGINT stops with exit 0" test $? -eq 0
+  else
+    n_failed=$((n_failed + 1)); echo "FAILED: restart"; cat "$work/orders2.log"
+  fi
+else
+  n_failed=$((n_failed + 1)); echo "FAILED: start"; cat "$work/orders.log"
+fi
+check "client: nobody listening" expect_exit 4 "unavailable" "$client_bin" "$address" ping
+
+# --- SYSTEM_TOPIC: the applications Orders follows may prompt it ---
+port=$(free_port)
+address=localhost:$port
+if start_server "$work/system.log" SYSTEM_TOPIC=eventsourcing_grpc.example:system \
+     ORDERS_GRPC_SERVER_ADDRESS=$address -- eventsourcing_grpc.example:Orders; then
+  check "a leader may prompt" expect_exit 0 "" "$client_bin" "$address" prompt Reservations
+  check "another leader may prompt" expect_exit 0 "" "$client_bin" "$address" prompt Payments
+  check "a non-leader may not" expect_exit 5 "'Orders' is not a leader of Orders" \
+    "$client_bin" "$address" prompt Orders
+  kill -TERM $server_pid; wait $server_pid
+else
+  n_failed=$((n_failed + 1)); echo "FAILED: start in a system"; cat "$work/system.log"
+fi
+
+echo "$n_passed passed, $n_failed failed"
+[ $n_failed -eq 0 ]

@@ -1,0 +1,552 @@
+/* Tests of the gRPC application server with raw gRPC calls: the reference's
+ * recorded requests and replies byte for byte, every error status, the page
+ * cap, Prompt, the health service, stopping with calls in flight, and many
+ * concurrent clients. */
+#include "testutil.h"
+
+#include <grpc/grpc.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "esg/grpc.h"
+#include "raw_call.h"
+
+#define PATH_PING "/eventsourcing_grpc.Application/Ping"
+#define PATH_CALL "/eventsourcing_grpc.Application/CallApplicationMethod"
+#define PATH_PROMPT "/eventsourcing_grpc.Application/Prompt"
+#define PATH_NOTIFICATIONS "/eventsourcing_grpc.Application/GetNotifications"
+
+/* ---- Protobuf by hand, so that the test does not share the server's codec ---- */
+
+typedef struct bytes {
+    uint8_t data[8192];
+    size_t len;
+} bytes;
+
+static void put_field(bytes *b, int field, const void *data, size_t len)
+{
+    b->data[b->len++] = (uint8_t)(field << 3 | 2);
+    size_t n = len;
+    do {
+        b->data[b->len++] = (uint8_t)((n & 0x7f) | (n > 0x7f ? 0x80 : 0));
+        n >>= 7;
+    } while (n > 0);
+    memcpy(b->data + b->len, data, len);
+    b->len += len;
+}
+
+static void put_string(bytes *b, int field, const char *s)
+{
+    if (s != NULL && s[0] != '\0')
+        put_field(b, field, s, strlen(s));
+}
+
+static bytes method_request(const char *name, const char *args, const char *kwargs)
+{
+    bytes b = {.len = 0};
+    put_string(&b, 1, name);
+    put_string(&b, 2, args);
+    put_string(&b, 3, kwargs);
+    return b;
+}
+
+static bytes notifications_request(const char *start, const char *limit, const char *stop,
+                                   const char *topic)
+{
+    bytes b = {.len = 0};
+    put_string(&b, 1, start);
+    put_string(&b, 2, limit);
+    put_string(&b, 3, stop);
+    put_string(&b, 4, topic);
+    return b;
+}
+
+/* Counts the notifications (field 1) of a NotificationsReply. */
+static size_t count_notifications(const raw_reply *reply)
+{
+    size_t n = 0, i = 0;
+    while (i < reply->len) {
+        assert_int_equal(reply->data[i++], 0x0a);
+        size_t len = 0;
+        int shift = 0;
+        while (reply->data[i] & 0x80)
+            len |= (size_t)(reply->data[i++] & 0x7f) << shift, shift += 7;
+        len |= (size_t)reply->data[i++] << shift;
+        i += len;
+        n++;
+    }
+    return n;
+}
+
+/* ---- A test application with a slow method, beside the example's Orders ---- */
+
+static esg_status sleep_ms(esg_application *app, esg_value *const *params, esg_value **result,
+                           esg_error *err)
+{
+    (void)app;
+    (void)err;
+    usleep((useconds_t)esg_value_as_int(params[0]) * 1000);
+    *result = esg_value_bool(true);
+    return ESG_OK;
+}
+
+static const char *const ms_param[] = {"ms"};
+static const esg_method slow_methods[] = {{"sleep", ms_param, 1, 1, sleep_ms}};
+static const esg_application_type slow_app = {
+    .magic = ESG_APPLICATION_TYPE_MAGIC,
+    .name = "Slow",
+    .topic = "tests:Slow",
+    .methods = slow_methods,
+    .n_methods = 1,
+};
+
+typedef struct fixture {
+    esg_env *env;
+    esg_application *app;
+    esg_server *server;
+    grpc_channel *channel;
+    char target[64];
+    pthread_mutex_t lock; /* guards the two below, written on a server worker */
+    char prompted[64];    /* the last leader name a Prompt carried */
+    int n_prompts;
+} fixture;
+
+static void on_prompt(void *ctx, const char *leader_name)
+{
+    fixture *f = ctx;
+    pthread_mutex_lock(&f->lock);
+    snprintf(f->prompted, sizeof f->prompted, "%s", leader_name);
+    f->n_prompts++;
+    pthread_mutex_unlock(&f->lock);
+}
+
+static int start(void **state, const esg_application_type *type)
+{
+    fixture *f = calloc(1, sizeof *f);
+    pthread_mutex_init(&f->lock, NULL);
+    esg_error err;
+    static const char *const leaders[] = {"Reservations", "Payments"};
+    f->env = esg_env_new();
+    assert_esg_ok(esg_application_new(type, f->env, &f->app, &err), &err);
+    esg_server_options options = {.address = "127.0.0.1:0",
+                                  .env = f->env,
+                                  .n_threads = 3,
+                                  .leader_names = leaders,
+                                  .n_leader_names = 2,
+                                  .on_prompt = on_prompt,
+                                  .on_prompt_ctx = f};
+    assert_esg_ok(esg_server_start(f->app, &options, &f->server, &err), &err);
+    snprintf(f->target, sizeof f->target, "127.0.0.1:%d", esg_server_port(f->server));
+    f->channel = raw_channel(f->target, NULL);
+    *state = f;
+    return 0;
+}
+
+static int setup_orders(void **state)
+{
+    return start(state, &esg_example_orders);
+}
+
+static int setup_slow(void **state)
+{
+    return start(state, &slow_app);
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    grpc_channel_destroy(f->channel);
+    esg_server_stop(f->server);
+    esg_application_free(f->app);
+    esg_env_free(f->env);
+    pthread_mutex_destroy(&f->lock);
+    free(f);
+    return 0;
+}
+
+static void call_ok(fixture *f, const char *path, const bytes *request, raw_reply *reply)
+{
+    raw_call(f->channel, path, request->data, request->len, 5000, reply);
+    if (reply->status != GRPC_STATUS_OK)
+        fail_msg("%s: status %d %s", path, reply->status, reply->details);
+}
+
+static void expect_status(fixture *f, const char *path, const bytes *request,
+                          grpc_status_code status, const char *fragment)
+{
+    raw_reply reply;
+    raw_call(f->channel, path, request->data, request->len, 5000, &reply);
+    if (reply.status != status || strstr(reply.details, fragment) == NULL)
+        fail_msg("%s: got %d '%s', expected %d with '%s'", path, reply.status, reply.details,
+                 status, fragment);
+    raw_reply_clear(&reply);
+}
+
+/* Replaces every occurrence of from (same length as to) in text. */
+static void substitute(char *text, const char *from, const char *to)
+{
+    size_t n = strlen(from);
+    assert_int_equal(n, strlen(to));
+    for (char *p = strstr(text, from); p != NULL; p = strstr(p + n, from))
+        memcpy(p, to, n);
+}
+
+/* The vector's fields.data utf8 of a call, with its order id and timestamps replaced. */
+static char *vector_reply(json_t *call, const char *recorded_id, const char *order_id,
+                          const char *timestamp)
+{
+    json_t *data =
+        json_object_get(json_object_get(json_object_get(call, "response"), "fields"), "data");
+    char *text = strdup(json_string_value(json_object_get(data, "utf8")));
+    substitute(text, recorded_id, order_id);
+    const char *marker = "\"datetime_iso\",\"_data_\":\"";
+    for (char *p = strstr(text, marker); p != NULL; p = strstr(p + 1, marker))
+        memcpy(p + strlen(marker), timestamp, strlen(timestamp));
+    return text;
+}
+
+static void test_reference_requests_get_reference_replies(void **state)
+{
+    fixture *f = *state;
+    json_t *root = testutil_load_vector("method_calls.json");
+    const char *recorded_id =
+        json_string_value(json_object_get(json_object_get(root, "order_id"), "hex"));
+    raw_reply reply;
+    bytes empty = {.len = 0};
+    call_ok(f, PATH_PING, &empty, &reply);
+    assert_int_equal(reply.len, 0); /* Empty, as recorded */
+    raw_reply_clear(&reply);
+
+    /* create_new_order: the recorded request bytes exactly. */
+    json_t *calls = json_object_get(root, "calls");
+    json_t *create = json_array_get(calls, 0);
+    size_t len;
+    uint8_t *request = testutil_unhex(
+        json_string_value(json_object_get(
+            json_object_get(json_object_get(create, "request"), "serialized"), "hex")),
+        &len);
+    raw_call(f->channel, PATH_CALL, request, len, 5000, &reply);
+    free(request);
+    assert_int_equal(reply.status, GRPC_STATUS_OK);
+    /* 0a 41 {"_type_":"uuid_hex","_data_":"<32 hex>"}: same length and shape. */
+    assert_int_equal(reply.len, 67);
+    assert_memory_equal(reply.data, "\x0a\x41{\"_type_\":\"uuid_hex\",\"_data_\":\"", 33);
+    char order_id[33];
+    memcpy(order_id, reply.data + 33, 32);
+    order_id[32] = '\0';
+    raw_reply_clear(&reply);
+
+    /* The other calls: recorded requests with our id; replies equal the
+     * recorded ones with our id and timestamps put in. */
+    for (size_t i = 1; i < json_array_size(calls); i++) {
+        json_t *call = json_array_get(calls, i);
+        char *hex = strdup(json_string_value(json_object_get(
+            json_object_get(json_object_get(call, "request"), "serialized"), "hex")));
+        char recorded_hex[65], order_hex[65];
+        for (int k = 0; k < 32; k++) {
+            snprintf(recorded_hex + 2 * k, 3, "%02x", (unsigned char)recorded_id[k]);
+            snprintf(order_hex + 2 * k, 3, "%02x", (unsigned char)order_id[k]);
+        }
+        substitute(hex, recorded_hex, order_hex);
+        request = testutil_unhex(hex, &len);
+        free(hex);
+        raw_call(f->channel, PATH_CALL, request, len, 5000, &reply);
+        free(request);
+        assert_int_equal(reply.status, GRPC_STATUS_OK);
+        /* Skip the MethodReply framing (tag and a 1- or 2-byte length). */
+        size_t skip = reply.data[1] & 0x80 ? 3 : 2;
+        char *text = (char *)reply.data + skip;
+        const char *ts = strstr(text, "\"datetime_iso\",\"_data_\":\"");
+        char timestamp[40] = "";
+        if (ts != NULL)
+            snprintf(timestamp, 33, "%s", ts + strlen("\"datetime_iso\",\"_data_\":\""));
+        char *expected = vector_reply(call, recorded_id, order_id, timestamp);
+        assert_string_equal(text, expected);
+        free(expected);
+        raw_reply_clear(&reply);
+    }
+    json_decref(root);
+}
+
+static void test_call_errors_have_clear_statuses(void **state)
+{
+    fixture *f = *state;
+    bytes request = method_request("nope", "[]", "{}");
+    expect_status(f, PATH_CALL, &request, GRPC_STATUS_UNIMPLEMENTED, "Orders has no method 'nope'");
+    request = method_request("", "[]", "{}");
+    expect_status(f, PATH_CALL, &request, GRPC_STATUS_UNIMPLEMENTED, "no method ''");
+    request = method_request("_get_order", "[]", "{}"); /* private ones are not callable */
+    expect_status(f, PATH_CALL, &request, GRPC_STATUS_UNIMPLEMENTED, "no method");
+    request = method_request("get_order", "[\"x\"]", "{}");
+    expect_status(f, PATH_CALL, &request, GRPC_STATUS_INVALID_ARGUMENT, "UUID");
+    request = method_request("get_order", "[1,2]", "{}");
+    expect_status(f, PATH_CALL, &request, GRPC_STATUS_INVALID_ARGUMENT, "positional argument");
+    request = method_request("get_order", "[]", "{}");
+    expect_status(f, PATH_CALL, &request, GRPC_STATUS_INVALID_ARGUMENT, "missing 1 required");
+    request = method_request("get_order", "[]", "{\"nope\":1}");
+    expect_status(f, PATH_CALL, &request, GRPC_STATUS_INVALID_ARGUMENT, "unexpected keyword");
+    request = method_request("get_order", "not json", "{}");
+    expect_status(f, PATH_CALL, &request, GRPC_STATUS_INVALID_ARGUMENT, "invalid JSON");
+    request = method_request("get_order", "[{\"_type_\":\"nope\",\"_data_\":1}]", "{}");
+    expect_status(f, PATH_CALL, &request, GRPC_STATUS_INVALID_ARGUMENT, "not deserializable");
+    request = method_request(
+        "get_order", "[{\"_type_\":\"uuid_hex\",\"_data_\":\"00000000000000000000000000000009\"}]",
+        "{}");
+    expect_status(f, PATH_CALL, &request, GRPC_STATUS_NOT_FOUND, "not found");
+    /* Missing args and kwargs mean none: create_new_order takes none. */
+    request = method_request("create_new_order", NULL, NULL);
+    raw_reply reply;
+    call_ok(f, PATH_CALL, &request, &reply);
+    raw_reply_clear(&reply);
+    /* Bytes that are not protobuf, and unknown paths. */
+    bytes garbage = {.data = {0xff, 0xff, 0xff}, .len = 3};
+    expect_status(f, PATH_CALL, &garbage, GRPC_STATUS_INVALID_ARGUMENT, "malformed request");
+    expect_status(f, PATH_NOTIFICATIONS, &garbage, GRPC_STATUS_INVALID_ARGUMENT, "malformed");
+    expect_status(f, "/eventsourcing_grpc.Application/Nope", &request, GRPC_STATUS_UNIMPLEMENTED,
+                  "Method not found: /eventsourcing_grpc.Application/Nope");
+}
+
+static void test_oversized_requests_are_refused(void **state)
+{
+    fixture *f = *state;
+    size_t len = ESG_GRPC_MAX_MESSAGE_BYTES + 1024;
+    uint8_t *big = calloc(1, len);
+    raw_reply reply;
+    raw_call(f->channel, PATH_CALL, big, len, 5000, &reply);
+    assert_int_equal(reply.status, GRPC_STATUS_RESOURCE_EXHAUSTED);
+    raw_reply_clear(&reply);
+    free(big);
+    bytes empty = {.len = 0};
+    call_ok(f, PATH_PING, &empty, &reply); /* still alive */
+    raw_reply_clear(&reply);
+}
+
+static void test_notifications_numbers_and_cap(void **state)
+{
+    fixture *f = *state;
+    bytes create = method_request("create_new_order", "[]", "{}");
+    raw_reply reply;
+    for (int i = 0; i < ESG_GRPC_MAX_PAGE_NOTIFICATIONS + 20; i++) {
+        call_ok(f, PATH_CALL, &create, &reply);
+        raw_reply_clear(&reply);
+    }
+    bytes request = notifications_request("1", "10", NULL, NULL);
+    call_ok(f, PATH_NOTIFICATIONS, &request, &reply);
+    assert_int_equal(count_notifications(&reply), 10);
+    raw_reply_clear(&reply);
+    request = notifications_request("1", "100000", NULL, NULL);
+    call_ok(f, PATH_NOTIFICATIONS, &request, &reply);
+    assert_int_equal(count_notifications(&reply), ESG_GRPC_MAX_PAGE_NOTIFICATIONS);
+    raw_reply_clear(&reply);
+    request = notifications_request("5", "10", "7", NULL);
+    call_ok(f, PATH_NOTIFICATIONS, &request, &reply);
+    assert_int_equal(count_notifications(&reply), 3);
+    raw_reply_clear(&reply);
+    request = notifications_request("3", "10", NULL, "eventsourcing_grpc.example:Order.Paid");
+    call_ok(f, PATH_NOTIFICATIONS, &request, &reply);
+    assert_int_equal(reply.len, 0); /* nothing paid here: an empty reply */
+    raw_reply_clear(&reply);
+    request = notifications_request("100000", "10", NULL, NULL);
+    call_ok(f, PATH_NOTIFICATIONS, &request, &reply);
+    assert_int_equal(reply.len, 0);
+    raw_reply_clear(&reply);
+
+    const char *bad[][3] = {{"0", "10", "start must be >= 1"},
+                            {"-1", "10", "start must be >= 1"},
+                            {"", "10", "start must be a whole number"},
+                            {"1", "", "limit must be a whole number"},
+                            {"1", "0", "limit must be >= 1"},
+                            {"1", "-5", "limit must be >= 1"},
+                            {"x", "10", "start must be a whole number"},
+                            {"1", "1e3", "limit must be a whole number"},
+                            {"1", " 10", "limit must be a whole number"},
+                            {"1", "99999999999999999999", "limit must be a whole number"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        request = notifications_request(bad[i][0], bad[i][1], NULL, NULL);
+        expect_status(f, PATH_NOTIFICATIONS, &request, GRPC_STATUS_INVALID_ARGUMENT, bad[i][2]);
+    }
+    request = notifications_request("1", "10", "0", NULL);
+    expect_status(f, PATH_NOTIFICATIONS, &request, GRPC_STATUS_INVALID_ARGUMENT,
+                  "stop must be >= 1");
+}
+
+static void test_prompt_only_from_leaders(void **state)
+{
+    fixture *f = *state;
+    bytes request = {.len = 0};
+    put_string(&request, 1, "Payments");
+    raw_reply reply;
+    call_ok(f, PATH_PROMPT, &request, &reply);
+    assert_int_equal(reply.len, 0);
+    raw_reply_clear(&reply);
+    pthread_mutex_lock(&f->lock);
+    assert_string_equal(f->prompted, "Payments");
+    assert_int_equal(f->n_prompts, 1);
+    pthread_mutex_unlock(&f->lock);
+    bytes other = {.len = 0};
+    put_string(&other, 1, "Orders");
+    expect_status(f, PATH_PROMPT, &other, GRPC_STATUS_INVALID_ARGUMENT,
+                  "'Orders' is not a leader of Orders");
+    bytes nameless = {.len = 0};
+    expect_status(f, PATH_PROMPT, &nameless, GRPC_STATUS_INVALID_ARGUMENT, "is not a leader");
+    pthread_mutex_lock(&f->lock);
+    assert_int_equal(f->n_prompts, 1);
+    pthread_mutex_unlock(&f->lock);
+}
+
+static void test_health_check(void **state)
+{
+    fixture *f = *state;
+    bytes request = {.len = 0};
+    raw_reply reply;
+    call_ok(f, "/grpc.health.v1.Health/Check", &request, &reply);
+    assert_int_equal(reply.len, 2);
+    assert_memory_equal(reply.data, "\x08\x01", 2); /* SERVING */
+    raw_reply_clear(&reply);
+    put_string(&request, 1, "eventsourcing_grpc.Application");
+    call_ok(f, "/grpc.health.v1.Health/Check", &request, &reply);
+    assert_memory_equal(reply.data, "\x08\x01", 2);
+    raw_reply_clear(&reply);
+    bytes unknown = {.len = 0};
+    put_string(&unknown, 1, "nope.Service");
+    expect_status(f, "/grpc.health.v1.Health/Check", &unknown, GRPC_STATUS_NOT_FOUND,
+                  "unknown service");
+}
+
+typedef struct sleeper {
+    fixture *f;
+    int ms;
+    raw_reply reply;
+} sleeper;
+
+static void *sleep_call(void *arg)
+{
+    sleeper *s = arg;
+    char args[32];
+    snprintf(args, sizeof args, "[%d]", s->ms);
+    bytes request = method_request("sleep", args, "{}");
+    raw_call(s->f->channel, PATH_CALL, request.data, request.len, 10000, &s->reply);
+    return NULL;
+}
+
+static void test_stop_finishes_calls_in_flight(void **state)
+{
+    fixture *f = *state;
+    sleeper sleepers[3];
+    pthread_t threads[3];
+    for (int i = 0; i < 3; i++) {
+        sleepers[i] = (sleeper){.f = f, .ms = 300};
+        pthread_create(&threads[i], NULL, sleep_call, &sleepers[i]);
+    }
+    for (int i = 0; i < 200 && esg_server_n_calls(f->server) < 3; i++)
+        usleep(10000);
+    assert_int_equal(esg_server_n_calls(f->server), 3);
+    esg_server_stop(f->server);
+    f->server = NULL;
+    for (int i = 0; i < 3; i++) {
+        pthread_join(threads[i], NULL);
+        assert_int_equal(sleepers[i].reply.status, GRPC_STATUS_OK);
+        assert_string_equal((char *)sleepers[i].reply.data + 2, "true");
+        raw_reply_clear(&sleepers[i].reply);
+    }
+    /* New calls find nobody. */
+    raw_reply reply;
+    bytes empty = {.len = 0};
+    raw_call(f->channel, PATH_PING, empty.data, 0, 300, &reply);
+    assert_int_not_equal(reply.status, GRPC_STATUS_OK);
+    raw_reply_clear(&reply);
+}
+
+typedef struct worker {
+    fixture *f;
+    int n_ok; /* create_new_order calls answered OK */
+} worker;
+
+static void *create_orders(void *arg)
+{
+    worker *w = arg;
+    bytes request = method_request("create_new_order", "[]", "{}");
+    for (int i = 0; i < 200; i++) {
+        raw_reply reply;
+        raw_call(w->f->channel, PATH_CALL, request.data, request.len, 10000, &reply);
+        w->n_ok += reply.status == GRPC_STATUS_OK;
+        raw_reply_clear(&reply);
+    }
+    return NULL;
+}
+
+static void test_many_concurrent_clients(void **state)
+{
+    fixture *f = *state;
+    worker workers[8];
+    pthread_t threads[8];
+    for (int i = 0; i < 8; i++) {
+        workers[i] = (worker){.f = f};
+        pthread_create(&threads[i], NULL, create_orders, &workers[i]);
+    }
+    for (int i = 0; i < 8; i++) {
+        pthread_join(threads[i], NULL);
+        assert_int_equal(workers[i].n_ok, 200);
+    }
+    int64_t max_id = 0;
+    esg_error err;
+    assert_esg_ok(esg_recorder_max_notification_id(esg_application_recorder(f->app), &max_id, &err),
+                  &err);
+    assert_int_equal(max_id, 1600);
+    for (int i = 0; i < 100 && esg_server_n_calls(f->server) > 0; i++)
+        usleep(10000);
+    assert_int_equal(esg_server_n_calls(f->server), 0);
+}
+
+static void test_start_errors(void **state)
+{
+    (void)state;
+    esg_env *env = esg_env_new();
+    esg_application *app = NULL;
+    esg_server *server = NULL, *second = NULL;
+    esg_error err;
+    assert_esg_ok(esg_application_new(&esg_example_orders, env, &app, &err), &err);
+    esg_server_options options = {.address = "127.0.0.1:0", .env = env};
+    assert_esg_ok(esg_server_start(app, &options, &server, &err), &err);
+    char busy[64];
+    snprintf(busy, sizeof busy, "127.0.0.1:%d", esg_server_port(server));
+    options.address = busy;
+    assert_int_equal(esg_server_start(app, &options, &second, &err), ESG_EUNAVAILABLE);
+    assert_non_null(strstr(err.message, "in use"));
+    assert_null(second);
+    options.address = "no-port";
+    assert_int_equal(esg_server_start(app, &options, &second, &err), ESG_ECONFIG);
+    options.address = "0.0.0.0:0"; /* not local: needs certificates */
+    assert_int_equal(esg_server_start(app, &options, &second, &err), ESG_ECONFIG);
+    assert_non_null(strstr(err.message, "GRPC_SSL_"));
+    options.address = "";
+    assert_int_equal(esg_server_start(app, &options, &second, &err), ESG_ECONFIG);
+    esg_server_stop(server);
+    esg_application_free(app);
+    esg_env_free(env);
+}
+
+int main(void)
+{
+    setenv("GRPC_DNS_RESOLVER", "native", 1);
+    grpc_init();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_reference_requests_get_reference_replies, setup_orders,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_call_errors_have_clear_statuses, setup_orders,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_oversized_requests_are_refused, setup_orders,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_notifications_numbers_and_cap, setup_orders, teardown),
+        cmocka_unit_test_setup_teardown(test_prompt_only_from_leaders, setup_orders, teardown),
+        cmocka_unit_test_setup_teardown(test_health_check, setup_orders, teardown),
+        cmocka_unit_test_setup_teardown(test_stop_finishes_calls_in_flight, setup_slow, teardown),
+        cmocka_unit_test_setup_teardown(test_many_concurrent_clients, setup_orders, teardown),
+        cmocka_unit_test(test_start_errors),
+    };
+    int failed = cmocka_run_group_tests_name("server", tests, NULL, NULL);
+    grpc_shutdown();
+    return failed;
+}
