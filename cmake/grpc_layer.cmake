@@ -23,6 +23,8 @@ add_library(esg_grpc STATIC
   src/grpc/credentials.c
   src/grpc/server.c
   src/grpc/client.c
+  src/grpc/node.c
+  src/grpc/runner.c
   ${ESG_PROTO_SOURCES}
 )
 target_include_directories(esg_grpc
@@ -42,3 +44,10 @@ target_link_options(eventsourcing_grpc_server PRIVATE
 
 add_executable(eventsourcing_grpc_client src/cli/client_main.c)
 target_link_libraries(eventsourcing_grpc_client PRIVATE esg_grpc)
+
+add_executable(eventsourcing_grpc_runner src/cli/runner_main.c)
+target_include_directories(eventsourcing_grpc_runner PRIVATE ${PROJECT_SOURCE_DIR}/src)
+target_link_libraries(eventsourcing_grpc_runner PRIVATE esg_grpc)
+set_target_properties(eventsourcing_grpc_runner PROPERTIES ENABLE_EXPORTS ON)
+target_link_options(eventsourcing_grpc_runner PRIVATE
+  "LINKER:--whole-archive,$<TARGET_FILE:esg_core>,--no-whole-archive")

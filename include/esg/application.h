@@ -107,7 +107,8 @@ esg_status esg_application_select_notifications(esg_application *app, int64_t st
 
 /* Called after every successful write, with the highest notification id
  * written, so that followers can be told (the gRPC layer sends a Prompt).
- * Called on the writing thread; must not call back into save. fn may be NULL. */
+ * Called on the writing thread; must not call back into save. fn may be NULL.
+ * Set it before other threads use the application (it is not locked). */
 typedef void (*esg_recorded_fn)(void *ctx, esg_application *app, int64_t max_notification_id);
 void esg_application_set_recorded_listener(esg_application *app, esg_recorded_fn fn, void *ctx);
 

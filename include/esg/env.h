@@ -3,6 +3,8 @@
 #ifndef ESG_ENV_H
 #define ESG_ENV_H
 
+#include <stddef.h>
+
 #include "esg/error.h"
 
 #ifdef __cplusplus
@@ -34,6 +36,12 @@ const char *esg_env_get(const esg_env *env, const char *key);
  * library's Environment does; the first that is set wins, even if empty.
  * name may be NULL or "" for an unprefixed lookup. Borrowed, or NULL. */
 const char *esg_env_lookup(const esg_env *env, const char *name, const char *key);
+
+/* Listing: the number of entries, and the key and value of entry i < len
+ * (borrowed, valid until the environment changes), in no particular order. */
+size_t esg_env_len(const esg_env *env);
+const char *esg_env_key_at(const esg_env *env, size_t i);
+const char *esg_env_value_at(const esg_env *env, size_t i);
 
 /* Frees env and its strings. NULL is allowed. */
 void esg_env_free(esg_env *env);

@@ -1,7 +1,8 @@
 /* eventsourcing_grpc_server [TOPIC]: runs one application as a gRPC server.
  * The topic comes from the argument or APPLICATION_TOPIC; the address from
  * <APP>_GRPC_SERVER_ADDRESS; with SYSTEM_TOPIC set, the application takes its
- * place in that system (the applications it follows may Prompt it). */
+ * place in that system as a node: it pulls from the applications it follows
+ * and prompts the ones it leads. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 
 #include "esg.h"
 #include "esg/grpc.h"
+#include "esg/runner.h"
 
 #define EXIT_USAGE 2  /* bad command line */
 #define EXIT_CONFIG 3 /* bad or missing configuration: topic, address, certificates */
@@ -23,7 +25,11 @@ static const char usage[] =
     "  APPLICATION_TOPIC               the topic, when no argument is given\n"
     "  <APP>_GRPC_SERVER_ADDRESS       host:port to listen on (APP is the application's\n"
     "                                  name in upper case, e.g. ORDERS_GRPC_SERVER_ADDRESS)\n"
-    "  SYSTEM_TOPIC                    a system the application is part of\n"
+    "  SYSTEM_TOPIC                    a system the application is part of: it then follows\n"
+    "                                  and leads the others (their <APP>_GRPC_SERVER_ADDRESS\n"
+    "                                  must be set too)\n"
+    "  MAX_PULL_INTERVAL               seconds between pulls without a Prompt (default 10;\n"
+    "                                  also <APP>_MAX_PULL_INTERVAL)\n"
     "  GRPC_SSL_PRIVATE_KEY_PATH       mutual TLS, for addresses other than localhost,\n"
     "  GRPC_SSL_CERTIFICATE_PATH         127.0.0.1 and [::1] (which use local credentials)\n"
     "  GRPC_SSL_ROOT_CERTIFICATE_PATH\n"
@@ -81,6 +87,7 @@ int main(int argc, char **argv)
     esg_system *system = NULL;
     esg_application *app = NULL;
     esg_server *server = NULL;
+    esg_node *node = NULL;
     char *key = NULL;
     int exit_code = 0;
     if (env == NULL) {
@@ -118,22 +125,24 @@ int main(int argc, char **argv)
             rc = esg_error_set(&err, ESG_ECONFIG, "%s is not set: the address to listen on",
                                key ? key : "<APP>_GRPC_SERVER_ADDRESS");
     }
-    if (rc == ESG_OK)
+    if (rc == ESG_OK && system != NULL) {
+        rc = esg_node_start(system_def, type->name, env, &node, &err);
+    } else if (rc == ESG_OK) {
         rc = esg_application_new(type, env, &app, &err);
-    if (rc == ESG_OK) {
         esg_server_options options = {.address = address, .env = env};
-        if (system != NULL)
-            options.leader_names = esg_system_follows(system, type->name, &options.n_leader_names);
-        rc = esg_server_start(app, &options, &server, &err);
+        if (rc == ESG_OK)
+            rc = esg_server_start(app, &options, &server, &err);
     }
     if (rc != ESG_OK) {
         fprintf(stderr, "eventsourcing_grpc_server: %s\n", err.message);
         exit_code = exit_code_for(rc);
         goto out;
     }
-    printf("eventsourcing_grpc_server: %s (%s) listening on %s (port %d), persistence %s\n",
-           type->name, topic, address, esg_server_port(server),
-           esg_recorder_backend(esg_application_recorder(app)));
+    esg_application *served = node ? esg_node_application(node) : app;
+    printf("eventsourcing_grpc_server: %s (%s) listening on %s (port %d), persistence %s%s%s\n",
+           type->name, topic, address, node ? esg_node_port(node) : esg_server_port(server),
+           esg_recorder_backend(esg_application_recorder(served)), node ? ", in system " : "",
+           node ? system_topic : "");
     fflush(stdout);
 
     int signal_number = 0;
@@ -142,6 +151,7 @@ int main(int argc, char **argv)
            signal_number == SIGINT ? "SIGINT" : "SIGTERM");
     fflush(stdout);
 out:
+    esg_node_stop(node);
     esg_server_stop(server);
     esg_application_free(app);
     esg_system_free(system);

@@ -131,6 +131,21 @@ const char *esg_env_lookup(const esg_env *env, const char *name, const char *key
     return esg_env_get(env, key);
 }
 
+size_t esg_env_len(const esg_env *env)
+{
+    return env->n_entries;
+}
+
+const char *esg_env_key_at(const esg_env *env, size_t i)
+{
+    return i < env->n_entries ? env->entries[i].key : NULL;
+}
+
+const char *esg_env_value_at(const esg_env *env, size_t i)
+{
+    return i < env->n_entries ? env->entries[i].value : NULL;
+}
+
 void esg_env_free(esg_env *env)
 {
     if (env == NULL)

@@ -112,13 +112,21 @@ check "client: nobody listening" expect_exit 4 "unavailable" "$client_bin" "$add
 # --- SYSTEM_TOPIC: the applications Orders follows may prompt it ---
 port=$(free_port)
 address=localhost:$port
+check "in a system, the others' addresses are needed" expect_exit 3 \
+  "RESERVATIONS_GRPC_SERVER_ADDRESS is not set" \
+  env SYSTEM_TOPIC=eventsourcing_grpc.example:system ORDERS_GRPC_SERVER_ADDRESS=$address \
+  "$server_bin" eventsourcing_grpc.example:Orders
+# Its leaders are not running: it starts all the same, and says it will retry.
 if start_server "$work/system.log" SYSTEM_TOPIC=eventsourcing_grpc.example:system \
-     ORDERS_GRPC_SERVER_ADDRESS=$address -- eventsourcing_grpc.example:Orders; then
+     ORDERS_GRPC_SERVER_ADDRESS=$address RESERVATIONS_GRPC_SERVER_ADDRESS=localhost:$(free_port) \
+     PAYMENTS_GRPC_SERVER_ADDRESS=localhost:$(free_port) -- eventsourcing_grpc.example:Orders; then
   check "a leader may prompt" expect_exit 0 "" "$client_bin" "$address" prompt Reservations
   check "another leader may prompt" expect_exit 0 "" "$client_bin" "$address" prompt Payments
   check "a non-leader may not" expect_exit 5 "'Orders' is not a leader of Orders" \
     "$client_bin" "$address" prompt Orders
   kill -TERM $server_pid; wait $server_pid
+  check "stops with exit 0 in a system" test $? -eq 0
+  check "logs an unreachable leader once" test "$(grep -c 'cannot pull from Reservations' "$work/system.log")" -eq 1
 else
   n_failed=$((n_failed + 1)); echo "FAILED: start in a system"; cat "$work/system.log"
 fi

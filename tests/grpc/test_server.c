@@ -4,7 +4,9 @@
  * concurrent clients. */
 #include "testutil.h"
 
+#include <grpc/byte_buffer_reader.h>
 #include <grpc/grpc.h>
+#include <grpc/support/time.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -415,6 +417,81 @@ static void test_health_check(void **state)
                   "unknown service");
 }
 
+/* Health Watch: the first message now, then NOT_SERVING and the end of the
+ * stream when the server stops. */
+static void test_health_watch_sees_the_stop(void **state)
+{
+    fixture *f = *state;
+    grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
+    gpr_timespec deadline =
+        gpr_time_add(gpr_now(GPR_CLOCK_REALTIME), gpr_time_from_millis(10000, GPR_TIMESPAN));
+    grpc_call *call = grpc_channel_create_call(
+        f->channel, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
+        grpc_slice_from_static_string("/grpc.health.v1.Health/Watch"), NULL, deadline, NULL);
+    grpc_slice empty = grpc_empty_slice();
+    grpc_byte_buffer *request = grpc_raw_byte_buffer_create(&empty, 1);
+    grpc_metadata_array initial, trailing;
+    grpc_metadata_array_init(&initial);
+    grpc_metadata_array_init(&trailing);
+    grpc_byte_buffer *messages[3] = {NULL, NULL, NULL};
+    grpc_status_code status = GRPC_STATUS_UNKNOWN;
+    grpc_slice details;
+    grpc_op ops[4];
+    memset(ops, 0, sizeof ops);
+    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[1].op = GRPC_OP_SEND_MESSAGE;
+    ops[1].data.send_message.send_message = request;
+    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+    ops[3].data.recv_initial_metadata.recv_initial_metadata = &initial;
+    int tags[5];
+    assert_int_equal(grpc_call_start_batch(call, ops, 4, &tags[0], NULL), GRPC_CALL_OK);
+    grpc_completion_queue_pluck(cq, &tags[0], gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+    for (int i = 0; i < 3; i++) {
+        memset(ops, 0, sizeof ops);
+        ops[0].op = GRPC_OP_RECV_MESSAGE;
+        ops[0].data.recv_message.recv_message = &messages[i];
+        assert_int_equal(grpc_call_start_batch(call, ops, 1, &tags[1 + i], NULL), GRPC_CALL_OK);
+        if (i == 1) {
+            esg_server_stop(f->server); /* the change the stream reports */
+            f->server = NULL;
+        }
+        grpc_completion_queue_pluck(cq, &tags[1 + i], gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+    }
+    memset(ops, 0, sizeof ops);
+    ops[0].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+    ops[0].data.recv_status_on_client.trailing_metadata = &trailing;
+    ops[0].data.recv_status_on_client.status = &status;
+    ops[0].data.recv_status_on_client.status_details = &details;
+    assert_int_equal(grpc_call_start_batch(call, ops, 1, &tags[4], NULL), GRPC_CALL_OK);
+    grpc_completion_queue_pluck(cq, &tags[4], gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+
+    uint8_t expected[2][2] = {{0x08, 0x01}, {0x08, 0x02}}; /* SERVING, then NOT_SERVING */
+    for (int i = 0; i < 2; i++) {
+        assert_non_null(messages[i]);
+        grpc_byte_buffer_reader reader;
+        grpc_byte_buffer_reader_init(&reader, messages[i]);
+        grpc_slice all = grpc_byte_buffer_reader_readall(&reader);
+        assert_int_equal(GRPC_SLICE_LENGTH(all), 2);
+        assert_memory_equal(GRPC_SLICE_START_PTR(all), expected[i], 2);
+        grpc_slice_unref(all);
+        grpc_byte_buffer_reader_destroy(&reader);
+        grpc_byte_buffer_destroy(messages[i]);
+    }
+    assert_null(messages[2]); /* the end of the stream */
+    assert_int_equal(status, GRPC_STATUS_OK);
+    grpc_slice_unref(details);
+    grpc_byte_buffer_destroy(request);
+    grpc_metadata_array_destroy(&initial);
+    grpc_metadata_array_destroy(&trailing);
+    grpc_call_unref(call);
+    grpc_completion_queue_shutdown(cq);
+    while (grpc_completion_queue_pluck(cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
+           GRPC_QUEUE_SHUTDOWN) {
+    }
+    grpc_completion_queue_destroy(cq);
+}
+
 typedef struct sleeper {
     fixture *f;
     int ms;
@@ -542,6 +619,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_notifications_numbers_and_cap, setup_orders, teardown),
         cmocka_unit_test_setup_teardown(test_prompt_only_from_leaders, setup_orders, teardown),
         cmocka_unit_test_setup_teardown(test_health_check, setup_orders, teardown),
+        cmocka_unit_test_setup_teardown(test_health_watch_sees_the_stop, setup_orders, teardown),
         cmocka_unit_test_setup_teardown(test_stop_finishes_calls_in_flight, setup_slow, teardown),
         cmocka_unit_test_setup_teardown(test_many_concurrent_clients, setup_orders, teardown),
         cmocka_unit_test(test_start_errors),

@@ -1,0 +1,154 @@
+/* eventsourcing_grpc_runner [SYSTEM_TOPIC]: runs a whole system, one
+ * eventsourcing_grpc_server subprocess per application, until SIGINT or
+ * SIGTERM, or until one of the servers dies (then the others are stopped). */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "esg.h"
+#include "esg/runner.h"
+
+#define EXIT_SERVER_DIED 1 /* a server died while the system was running */
+#define EXIT_USAGE 2       /* bad command line, or no system topic */
+#define EXIT_CONFIG 3      /* bad or missing configuration: topic, addresses, certificates */
+#define EXIT_SERVE 4       /* could not start: a server failed, an address was in use */
+
+/* How often the servers are checked while waiting for a stop signal. */
+#define WATCH_INTERVAL_MS 100
+
+static const char usage[] =
+    "usage: eventsourcing_grpc_runner [SYSTEM_TOPIC]\n"
+    "\n"
+    "Runs every application of the system SYSTEM_TOPIC (\"module:name\") as a gRPC\n"
+    "server, each in its own eventsourcing_grpc_server process (the one beside this\n"
+    "program, else the one found in PATH), each in its role in the system.\n"
+    "\n"
+    "Environment (read here and passed on to the servers):\n"
+    "  SYSTEM_TOPIC                    the system topic, when no argument is given\n"
+    "  <APP>_GRPC_SERVER_ADDRESS       host:port of each application (APP is its name in\n"
+    "                                  upper case, e.g. ORDERS_GRPC_SERVER_ADDRESS); those\n"
+    "                                  not set get localhost:50051, 50052, ... in order,\n"
+    "                                  skipping the ports already given\n"
+    "  MAX_PULL_INTERVAL               seconds a follower waits for a Prompt before it\n"
+    "                                  pulls anyway (default 10; also <APP>_-prefixed)\n"
+    "  GRPC_SSL_PRIVATE_KEY_PATH       mutual TLS, for addresses other than localhost,\n"
+    "  GRPC_SSL_CERTIFICATE_PATH         127.0.0.1 and [::1] (which use local credentials)\n"
+    "  GRPC_SSL_ROOT_CERTIFICATE_PATH\n"
+    "  PERSISTENCE_MODULE              eventsourcing.popo (default) or eventsourcing.sqlite\n"
+    "  SQLITE_DBNAME, SQLITE_LOCK_TIMEOUT   SQLite settings (each also <APP>_-prefixed;\n"
+    "                                  give each application its own database)\n"
+    "  ESG_TOPIC_PATH                  folders of shared libraries that define topics\n"
+    "\n"
+    "Each server also gets APPLICATION_TOPIC (its application) and SYSTEM_TOPIC.\n"
+    "Stops every server on SIGINT and SIGTERM (exit status 0). If a server dies, the\n"
+    "others are stopped and the exit status is 1; 2 is a bad command line, 3 a bad\n"
+    "configuration, 4 a system that could not start.\n";
+
+static int exit_code_for(esg_status rc)
+{
+    switch (rc) {
+    case ESG_EINVAL:
+    case ESG_ENOTFOUND:
+    case ESG_ECONFIG:
+        return EXIT_CONFIG;
+    default:
+        return EXIT_SERVE;
+    }
+}
+
+static const char *signal_name(int signal_number)
+{
+    return signal_number == SIGINT ? "SIGINT" : "SIGTERM";
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 2 || (argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0))) {
+        fputs(usage, argc > 2 ? stderr : stdout);
+        return argc > 2 ? EXIT_USAGE : 0;
+    }
+    if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+        printf("eventsourcing_grpc_runner (eventsourcing-grpc for C) 0.1.0\n");
+        return 0;
+    }
+    /* Block the stop signals before any thread exists, and wait for them here
+     * (the servers are started with them unblocked). */
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+
+    esg_error err = {0};
+    esg_env *env = esg_env_from_process();
+    const esg_system_def *def = NULL;
+    esg_system *system = NULL;
+    esg_grpc_runner *runner = NULL;
+    int exit_code = 0;
+    if (env == NULL) {
+        fprintf(stderr, "eventsourcing_grpc_runner: out of memory\n");
+        return 1;
+    }
+    const char *topic = argc == 2 ? argv[1] : esg_env_get(env, "SYSTEM_TOPIC");
+    if (topic == NULL || topic[0] == '\0') {
+        fprintf(stderr,
+                "eventsourcing_grpc_runner: no system topic: give it as the argument or set "
+                "SYSTEM_TOPIC\n\n%s",
+                usage);
+        exit_code = EXIT_USAGE;
+        goto out;
+    }
+    esg_status rc = esg_topic_resolve_system(topic, env, &def, &err);
+    if (rc != ESG_OK)
+        fprintf(stderr, "eventsourcing_grpc_runner: system topic '%s':\n", topic);
+    /* The graph, for the application names to print. */
+    if (rc == ESG_OK)
+        rc = esg_system_new(def, &system, &err);
+    if (rc == ESG_OK) {
+        esg_grpc_runner_options options = {.mode = ESG_RUNNER_SUBPROCESSES, .env = env};
+        rc = esg_grpc_runner_start(def, &options, &runner, &err);
+    }
+    if (rc != ESG_OK) {
+        fprintf(stderr, "eventsourcing_grpc_runner: %s\n", err.message);
+        exit_code = exit_code_for(rc);
+        goto out;
+    }
+    size_t n_nodes = 0;
+    const char *const *nodes = esg_system_nodes(system, &n_nodes);
+    for (size_t i = 0; i < n_nodes; i++)
+        printf("%s: %s\n", nodes[i], esg_grpc_runner_address(runner, nodes[i]));
+    printf("eventsourcing_grpc_runner: running %s\n", topic);
+    fflush(stdout);
+
+    const struct timespec interval = {.tv_sec = 0, .tv_nsec = WATCH_INTERVAL_MS * 1000000L};
+    const struct timespec no_wait = {0};
+    for (;;) {
+        int signal_number = sigtimedwait(&stop_signals, NULL, &interval);
+        if (signal_number < 0 && errno == EINTR)
+            continue;
+        if (signal_number < 0 && esg_grpc_runner_has_errored(runner, &err)) {
+            /* Ctrl-C reaches the servers too, and one may end before we see
+             * the signal: a stop signal now means a stop, not a failure. */
+            signal_number = sigtimedwait(&stop_signals, NULL, &no_wait);
+            if (signal_number < 0) {
+                fprintf(stderr, "eventsourcing_grpc_runner: %s; stopping the others\n",
+                        err.message);
+                exit_code = EXIT_SERVER_DIED;
+                break;
+            }
+        }
+        if (signal_number > 0) {
+            printf("eventsourcing_grpc_runner: %s, stopping\n", signal_name(signal_number));
+            fflush(stdout);
+            break;
+        }
+    }
+out:
+    esg_grpc_runner_stop(runner);
+    esg_system_free(system);
+    esg_env_free(env);
+    return exit_code;
+}

@@ -1,0 +1,475 @@
+/* A node: one application of a system served over gRPC in its role. A puller
+ * thread pulls and processes the notifications of the applications it
+ * follows (when prompted, at start, and every MAX_PULL_INTERVAL), and one
+ * prompter thread per application it leads sends it a Prompt after each
+ * write (at most one in flight, one more if more was written meanwhile). */
+#include <ctype.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "esg/runner.h"
+
+#define DEFAULT_PULL_INTERVAL_MS 10000
+#define FIRST_BACKOFF_MS 50
+#define MAX_BACKOFF_MS 1000
+
+typedef struct leader_link {
+    char *name;                /* the leader's application name, owned */
+    char *address;             /* its <NAME>_GRPC_SERVER_ADDRESS, owned */
+    esg_client *client;        /* connected on first use; owned */
+    bool is_prompted;          /* a pull is wanted (Prompt, start, interval, retry) */
+    int64_t retry_at_ms;       /* after a failure: not before this (monotonic ms) */
+    int64_t backoff_ms;        /* the next wait after a failure */
+    bool is_failing;           /* the outage was logged; log again when it ends */
+} leader_link;
+
+typedef struct follower_link {
+    esg_node *node;      /* back-pointer for the thread */
+    char *name;          /* the follower's application name, owned */
+    char *address;       /* its address, owned */
+    esg_client *client;  /* connected on first use; owned */
+    bool has_news;       /* written since the last Prompt was sent */
+    bool is_failing;     /* the failure to prompt was logged */
+    pthread_t thread;    /* its prompter */
+    bool has_thread;     /* thread was started */
+} follower_link;
+
+struct esg_node {
+    esg_env *env;                /* owned copy: addresses, GRPC_SSL_*, persistence */
+    esg_system *system;          /* owned */
+    esg_application *app;        /* owned */
+    esg_server *server;          /* owned */
+    int64_t pull_interval_ms;    /* MAX_PULL_INTERVAL */
+    leader_link *leaders;        /* owned, one per application followed */
+    size_t n_leaders;
+    follower_link *followers;    /* owned, one per application led */
+    size_t n_followers;
+    pthread_t puller;            /* pulls from the leaders */
+    bool has_puller;
+    pthread_mutex_t lock;        /* guards the flags of the links and the fields below */
+    pthread_cond_t wake;         /* a prompt, news for a follower, or stop */
+    bool is_stopping;
+    esg_error error;             /* the first processing error; status ESG_OK when none */
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+/* Waits on the node's condition until woken or until the monotonic time until_ms. */
+static void wait_until(esg_node *node, int64_t until_ms)
+{
+    struct timespec deadline;
+    int64_t wait_ms = until_ms - now_ms();
+    if (wait_ms <= 0)
+        return;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += wait_ms / 1000;
+    deadline.tv_nsec += (wait_ms % 1000) * 1000000;
+    if (deadline.tv_nsec >= 1000000000) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000;
+    }
+    pthread_cond_timedwait(&node->wake, &node->lock, &deadline);
+}
+
+static char *address_of(const esg_env *env, const char *app_name, esg_error *err)
+{
+    char key[256];
+    size_t n = strlen(app_name);
+    if (n > sizeof key - sizeof "_GRPC_SERVER_ADDRESS") {
+        esg_error_set(err, ESG_ECONFIG, "application name too long: %.40s...", app_name);
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++)
+        key[i] = (char)toupper((unsigned char)app_name[i]);
+    strcpy(key + n, "_GRPC_SERVER_ADDRESS");
+    const char *address = esg_env_get(env, key);
+    if (address == NULL || address[0] == '\0') {
+        esg_error_set(err, ESG_ECONFIG, "%s is not set: the address of %s", key, app_name);
+        return NULL;
+    }
+    char *copy = strdup(address);
+    if (copy == NULL)
+        esg_error_set(err, ESG_ENOMEM, "out of memory");
+    return copy;
+}
+
+/* Connects *client on first use. The pointer is published under the lock so
+ * that stop can close it (and so cancel a call in flight) from another thread. */
+static esg_status connect_to(esg_node *node, const char *address, esg_client **client,
+                             esg_error *err)
+{
+    pthread_mutex_lock(&node->lock);
+    bool is_connected = *client != NULL;
+    pthread_mutex_unlock(&node->lock);
+    if (is_connected)
+        return ESG_OK;
+    /* One attempt: the caller retries with its own backoff. A short deadline,
+     * because a connection attempt cannot be cancelled and stop waits for it. */
+    esg_client_options options = {.env = node->env, .max_attempts = 1, .deadline_ms = 1000};
+    esg_client *connected = NULL;
+    esg_status rc = esg_client_connect_address(address, &options, &connected, err);
+    if (rc != ESG_OK)
+        return rc;
+    pthread_mutex_lock(&node->lock);
+    *client = connected;
+    if (node->is_stopping)
+        esg_client_close(connected); /* freed by stop */
+    pthread_mutex_unlock(&node->lock);
+    return ESG_OK;
+}
+
+static bool is_unreachable(esg_status rc)
+{
+    return rc == ESG_EUNAVAILABLE || rc == ESG_ETIMEDOUT || rc == ESG_ECLOSED;
+}
+
+/* ---- Following ---- */
+
+static void on_prompt(void *ctx, const char *leader_name)
+{
+    esg_node *node = ctx;
+    pthread_mutex_lock(&node->lock);
+    for (size_t i = 0; i < node->n_leaders; i++) {
+        leader_link *leader = &node->leaders[i];
+        if (strcmp(leader->name, leader_name) == 0) {
+            leader->is_prompted = true;
+            leader->retry_at_ms = 0; /* it is up: no need to wait out a backoff */
+            leader->backoff_ms = 0;
+        }
+    }
+    pthread_cond_broadcast(&node->wake);
+    pthread_mutex_unlock(&node->lock);
+}
+
+/* Pulls and processes a leader's new notifications (called without the lock). */
+static esg_status pull(esg_node *node, leader_link *leader, esg_error *err)
+{
+    esg_status rc = connect_to(node, leader->address, &leader->client, err);
+    if (rc != ESG_OK)
+        return rc;
+    esg_notification_log log;
+    esg_client_notification_log(leader->client, leader->name, &log);
+    return esg_application_pull_and_process(node->app, &log, NULL, err);
+}
+
+/* After a pull (under the lock): log outages once, back off, keep the first
+ * processing error. */
+static void after_pull(esg_node *node, leader_link *leader, esg_status rc, const esg_error *err)
+{
+    const char *name = esg_application_name(node->app);
+    if (rc == ESG_OK) {
+        if (leader->is_failing)
+            fprintf(stderr, "%s: pulling from %s at %s works again\n", name, leader->name,
+                    leader->address);
+        leader->is_failing = false;
+        leader->backoff_ms = 0;
+        return;
+    }
+    if (node->is_stopping)
+        return;
+    if (!leader->is_failing)
+        fprintf(stderr, "%s: cannot pull from %s at %s (%s: %s); retrying\n", name, leader->name,
+                leader->address, esg_status_name(rc), err->message);
+    leader->is_failing = true;
+    if (!is_unreachable(rc) && node->error.status == ESG_OK)
+        esg_error_set(&node->error, rc, "%s following %s: %s", name, leader->name, err->message);
+    leader->is_prompted = true;
+    leader->backoff_ms = leader->backoff_ms ? leader->backoff_ms * 2 : FIRST_BACKOFF_MS;
+    int64_t cap = node->pull_interval_ms < MAX_BACKOFF_MS ? node->pull_interval_ms : MAX_BACKOFF_MS;
+    if (leader->backoff_ms > cap)
+        leader->backoff_ms = cap;
+    leader->retry_at_ms = now_ms() + leader->backoff_ms;
+}
+
+static void *puller_main(void *arg)
+{
+    esg_node *node = arg;
+    pthread_mutex_lock(&node->lock);
+    int64_t next_interval_ms = now_ms() + node->pull_interval_ms;
+    while (!node->is_stopping) {
+        int64_t now = now_ms();
+        if (now >= next_interval_ms) {
+            /* The interval: pull from every leader, in case a Prompt was lost. */
+            for (size_t i = 0; i < node->n_leaders; i++)
+                node->leaders[i].is_prompted = true;
+            next_interval_ms = now + node->pull_interval_ms;
+        }
+        leader_link *due = NULL;
+        int64_t wake_at = next_interval_ms;
+        for (size_t i = 0; i < node->n_leaders && due == NULL; i++) {
+            leader_link *leader = &node->leaders[i];
+            if (!leader->is_prompted)
+                continue;
+            if (leader->retry_at_ms <= now)
+                due = leader;
+            else if (leader->retry_at_ms < wake_at)
+                wake_at = leader->retry_at_ms;
+        }
+        if (due == NULL) {
+            wait_until(node, wake_at);
+            continue;
+        }
+        due->is_prompted = false;
+        pthread_mutex_unlock(&node->lock);
+        esg_error err = {0};
+        esg_status rc = pull(node, due, &err);
+        pthread_mutex_lock(&node->lock);
+        after_pull(node, due, rc, &err);
+    }
+    pthread_mutex_unlock(&node->lock);
+    return NULL;
+}
+
+/* ---- Leading ---- */
+
+static void on_recorded(void *ctx, esg_application *app, int64_t max_notification_id)
+{
+    (void)app;
+    (void)max_notification_id;
+    esg_node *node = ctx;
+    pthread_mutex_lock(&node->lock);
+    for (size_t i = 0; i < node->n_followers; i++)
+        node->followers[i].has_news = true;
+    pthread_cond_broadcast(&node->wake);
+    pthread_mutex_unlock(&node->lock);
+}
+
+static void *prompter_main(void *arg)
+{
+    follower_link *follower = arg;
+    esg_node *node = follower->node;
+    const char *name = esg_application_name(node->app);
+    int64_t backoff_ms = 0;
+    pthread_mutex_lock(&node->lock);
+    while (!node->is_stopping) {
+        if (!follower->has_news) {
+            pthread_cond_wait(&node->wake, &node->lock);
+            continue;
+        }
+        follower->has_news = false;
+        pthread_mutex_unlock(&node->lock);
+        esg_error err = {0};
+        esg_status rc = connect_to(node, follower->address, &follower->client, &err);
+        if (rc == ESG_OK)
+            rc = esg_client_prompt(follower->client, name, &err);
+        pthread_mutex_lock(&node->lock);
+        if (rc == ESG_OK) {
+            if (follower->is_failing)
+                fprintf(stderr, "%s: prompting %s at %s works again\n", name, follower->name,
+                        follower->address);
+            follower->is_failing = false;
+            backoff_ms = 0;
+            continue;
+        }
+        if (node->is_stopping)
+            break;
+        if (!follower->is_failing)
+            fprintf(stderr, "%s: cannot prompt %s at %s (%s: %s); retrying\n", name,
+                    follower->name, follower->address, esg_status_name(rc), err.message);
+        follower->is_failing = true;
+        /* Try again after a backoff: the follower may be starting. It also
+         * pulls by itself at start and every MAX_PULL_INTERVAL. */
+        follower->has_news = true;
+        backoff_ms = backoff_ms ? backoff_ms * 2 : FIRST_BACKOFF_MS;
+        if (backoff_ms > MAX_BACKOFF_MS)
+            backoff_ms = MAX_BACKOFF_MS;
+        int64_t until = now_ms() + backoff_ms;
+        while (!node->is_stopping && now_ms() < until)
+            wait_until(node, until);
+    }
+    pthread_mutex_unlock(&node->lock);
+    return NULL;
+}
+
+/* ---- Start and stop ---- */
+
+static esg_status parse_interval(const esg_env *env, const char *app_name, int64_t *out,
+                                 esg_error *err)
+{
+    const char *text = esg_env_lookup(env, app_name, "MAX_PULL_INTERVAL");
+    *out = DEFAULT_PULL_INTERVAL_MS;
+    if (text == NULL || text[0] == '\0')
+        return ESG_OK;
+    char *end = NULL;
+    double seconds = strtod(text, &end);
+    if (end == text || *end != '\0' || !(seconds > 0) || seconds > 86400)
+        return esg_error_set(err, ESG_ECONFIG,
+                             "MAX_PULL_INTERVAL must be a number of seconds > 0, not '%.40s'",
+                             text);
+    *out = (int64_t)(seconds * 1000);
+    if (*out < 1)
+        *out = 1;
+    return ESG_OK;
+}
+
+static esg_status make_links(esg_node *node, const char *app_name, esg_error *err)
+{
+    size_t n_follows = 0, n_leads = 0;
+    const char *const *follows = esg_system_follows(node->system, app_name, &n_follows);
+    const char *const *leads = esg_system_leads(node->system, app_name, &n_leads);
+    node->leaders = calloc(n_follows ? n_follows : 1, sizeof *node->leaders);
+    node->followers = calloc(n_leads ? n_leads : 1, sizeof *node->followers);
+    if (node->leaders == NULL || node->followers == NULL)
+        return esg_error_set(err, ESG_ENOMEM, "out of memory starting node %s", app_name);
+    for (size_t i = 0; i < n_follows; i++) {
+        leader_link *leader = &node->leaders[node->n_leaders++];
+        leader->is_prompted = true; /* catch up at start */
+        leader->name = strdup(follows[i]);
+        leader->address = address_of(node->env, follows[i], err);
+        if (leader->name == NULL || leader->address == NULL)
+            return err->status != ESG_OK ? err->status : ESG_ENOMEM;
+    }
+    for (size_t i = 0; i < n_leads; i++) {
+        follower_link *follower = &node->followers[node->n_followers++];
+        follower->node = node;
+        follower->name = strdup(leads[i]);
+        follower->address = address_of(node->env, leads[i], err);
+        if (follower->name == NULL || follower->address == NULL)
+            return err->status != ESG_OK ? err->status : ESG_ENOMEM;
+    }
+    return ESG_OK;
+}
+
+esg_status esg_node_start(const esg_system_def *def, const char *app_name, const esg_env *env,
+                          esg_node **out, esg_error *err)
+{
+    *out = NULL;
+    esg_node *node = calloc(1, sizeof *node);
+    if (node == NULL)
+        return esg_error_set(err, ESG_ENOMEM, "out of memory starting node %s", app_name);
+    pthread_mutex_init(&node->lock, NULL);
+    pthread_condattr_t attributes;
+    pthread_condattr_init(&attributes);
+    pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC);
+    pthread_cond_init(&node->wake, &attributes);
+    pthread_condattr_destroy(&attributes);
+    node->env = env ? esg_env_copy(env) : esg_env_from_process();
+    esg_status rc = node->env ? ESG_OK : esg_error_set(err, ESG_ENOMEM, "out of memory");
+    if (rc == ESG_OK)
+        rc = esg_system_new(def, &node->system, err);
+    const esg_application_type *type = NULL;
+    if (rc == ESG_OK && (type = esg_system_get_type(node->system, app_name)) == NULL)
+        rc = esg_error_set(err, ESG_ECONFIG, "%s is not an application of system %s", app_name,
+                           def->topic ? def->topic : "(no topic)");
+    if (rc == ESG_OK)
+        rc = parse_interval(node->env, app_name, &node->pull_interval_ms, err);
+    if (rc == ESG_OK)
+        rc = make_links(node, app_name, err);
+    char *address = rc == ESG_OK ? address_of(node->env, app_name, err) : NULL;
+    if (rc == ESG_OK && address == NULL)
+        rc = err->status;
+    if (rc == ESG_OK)
+        rc = esg_application_new(type, node->env, &node->app, err);
+    if (rc == ESG_OK && node->n_leaders > 0 && type->policy == NULL)
+        rc = esg_error_set(err, ESG_ECONFIG, "%s follows others but has no policy", app_name);
+    /* Before the server starts: its workers write, and so call the listener. */
+    if (rc == ESG_OK && node->n_followers > 0)
+        esg_application_set_recorded_listener(node->app, on_recorded, node);
+    if (rc == ESG_OK) {
+        const char **leader_names = calloc(node->n_leaders ? node->n_leaders : 1,
+                                           sizeof *leader_names);
+        for (size_t i = 0; leader_names != NULL && i < node->n_leaders; i++)
+            leader_names[i] = node->leaders[i].name;
+        esg_server_options options = {.address = address,
+                                      .env = node->env,
+                                      .leader_names = leader_names,
+                                      .n_leader_names = node->n_leaders,
+                                      .on_prompt = on_prompt,
+                                      .on_prompt_ctx = node};
+        rc = leader_names ? esg_server_start(node->app, &options, &node->server, err)
+                          : esg_error_set(err, ESG_ENOMEM, "out of memory");
+        free(leader_names);
+    }
+    free(address);
+    for (size_t i = 0; rc == ESG_OK && i < node->n_followers; i++) {
+        if (pthread_create(&node->followers[i].thread, NULL, prompter_main,
+                           &node->followers[i]) != 0)
+            rc = esg_error_set(err, ESG_ENOMEM, "cannot start a prompter thread");
+        else
+            node->followers[i].has_thread = true;
+    }
+    if (rc == ESG_OK && node->n_leaders > 0) {
+        if (pthread_create(&node->puller, NULL, puller_main, node) != 0)
+            rc = esg_error_set(err, ESG_ENOMEM, "cannot start the puller thread");
+        else
+            node->has_puller = true;
+    }
+    if (rc != ESG_OK) {
+        esg_node_stop(node);
+        return rc;
+    }
+    *out = node;
+    return ESG_OK;
+}
+
+esg_application *esg_node_application(esg_node *node)
+{
+    return node->app;
+}
+
+int esg_node_port(const esg_node *node)
+{
+    return node->server ? esg_server_port(node->server) : 0;
+}
+
+bool esg_node_has_errored(esg_node *node, esg_error *err)
+{
+    pthread_mutex_lock(&node->lock);
+    bool has_errored = node->error.status != ESG_OK;
+    if (has_errored && err != NULL)
+        *err = node->error;
+    pthread_mutex_unlock(&node->lock);
+    return has_errored;
+}
+
+void esg_node_stop(esg_node *node)
+{
+    if (node == NULL)
+        return;
+    /* Closing the clients cancels calls in flight, so the threads return at once. */
+    pthread_mutex_lock(&node->lock);
+    node->is_stopping = true;
+    pthread_cond_broadcast(&node->wake);
+    for (size_t i = 0; i < node->n_leaders; i++)
+        if (node->leaders[i].client != NULL)
+            esg_client_close(node->leaders[i].client);
+    for (size_t i = 0; i < node->n_followers; i++)
+        if (node->followers[i].client != NULL)
+            esg_client_close(node->followers[i].client);
+    pthread_mutex_unlock(&node->lock);
+    if (node->has_puller)
+        pthread_join(node->puller, NULL);
+    for (size_t i = 0; i < node->n_followers; i++)
+        if (node->followers[i].has_thread)
+            pthread_join(node->followers[i].thread, NULL);
+    /* No more writes: the server goes, then the application. */
+    esg_server_stop(node->server);
+    if (node->app != NULL)
+        esg_application_set_recorded_listener(node->app, NULL, NULL);
+    esg_application_free(node->app);
+    for (size_t i = 0; i < node->n_leaders; i++) {
+        esg_client_free(node->leaders[i].client);
+        free(node->leaders[i].name);
+        free(node->leaders[i].address);
+    }
+    for (size_t i = 0; i < node->n_followers; i++) {
+        esg_client_free(node->followers[i].client);
+        free(node->followers[i].name);
+        free(node->followers[i].address);
+    }
+    free(node->leaders);
+    free(node->followers);
+    esg_system_free(node->system);
+    esg_env_free(node->env);
+    pthread_cond_destroy(&node->wake);
+    pthread_mutex_destroy(&node->lock);
+    free(node);
+}

@@ -1,0 +1,275 @@
+#!/usr/bin/env bash
+# Tests of eventsourcing_grpc_runner as a user runs it: exit codes, the
+# addresses it prints (kept as set, or assigned), a system that pays an order
+# created with eventsourcing_grpc_client, stopping on SIGTERM, a server that
+# dies, and a system from a plugin found along ESG_TOPIC_PATH.
+# Usage: test_runner_cli.sh RUNNER_BINARY SERVER_BINARY CLIENT_BINARY PLUGIN_DIR
+set -uo pipefail
+runner_bin=$1
+server_bin=$2
+client_bin=$3
+plugin_dir=$4
+export GRPC_DNS_RESOLVER=native
+unset SYSTEM_TOPIC APPLICATION_TOPIC PERSISTENCE_MODULE SQLITE_DBNAME MAX_PULL_INTERVAL \
+  ORDERS_GRPC_SERVER_ADDRESS RESERVATIONS_GRPC_SERVER_ADDRESS PAYMENTS_GRPC_SERVER_ADDRESS
+work=$(mktemp -d)
+runner_pid=
+all_children=() # every server process seen, killed on exit if still there
+cleanup() {
+  [ -n "$runner_pid" ] && kill -KILL "$runner_pid" 2>/dev/null
+  for pid in "${all_children[@]}"; do kill -KILL "$pid" 2>/dev/null; done
+  wait 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+n_passed=0
+n_failed=0
+
+check() { # check DESCRIPTION COMMAND... : the command must succeed
+  local what=$1; shift
+  if "$@"; then n_passed=$((n_passed + 1)); [ -n "${VERBOSE:-}" ] && echo "ok: $what"; else n_failed=$((n_failed + 1)); echo "FAILED: $what"; fi
+}
+fail() { n_failed=$((n_failed + 1)); echo "FAILED: $1"; [ $# -gt 1 ] && cat "$2"; }
+
+free_ports() { # free_ports N: N distinct ports, free a moment ago
+  /usr/bin/python3 -c '
+import socket, sys
+socks = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in socks: s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in socks))' "$1"
+}
+
+port_is_free() { # port_is_free PORT: nothing listens on it, on IPv4 or IPv6 loopback
+  /usr/bin/python3 -c '
+import socket, sys
+for family, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+    s = socket.socket(family)
+    try: s.bind((host, int(sys.argv[1])))
+    except OSError as e:
+        if family == socket.AF_INET or e.errno != 99: sys.exit(1)
+    finally: s.close()' "$1"
+}
+
+expect_exit() { # expect_exit CODE TEXT COMMAND... : exit code and a fragment of stderr+stdout
+  local code=$1 text=$2; shift 2
+  local out
+  out=$(timeout 30 "$@" 2>&1)
+  local rc=$?
+  if [ $rc -ne "$code" ] || ! grep -qF -- "$text" <<<"$out"; then
+    echo "  got exit $rc, expected $code with '$text': $out" | head -c 400; echo
+    return 1
+  fi
+}
+
+alive() { # alive PID: the process exists and is not a zombie
+  local state
+  state=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
+  [ -n "$state" ] && [ "$state" != Z ]
+}
+
+# Starts the runner in the background with the given environment and waits
+# until it printed an address for each NAME; the log holds stdout and stderr.
+start_runner() { # start_runner LOG NAME... -- ENV... -- ARGS...
+  local log=$1; shift
+  local names=() envs=()
+  while [ "$1" != "--" ]; do names+=("$1"); shift; done
+  shift
+  while [ "$1" != "--" ]; do envs+=("$1"); shift; done
+  shift
+  env "${envs[@]}" "$runner_bin" "$@" >"$log" 2>&1 &
+  runner_pid=$!
+  for _ in $(seq 600); do
+    local n_printed=0
+    for name in "${names[@]}"; do grep -q "^$name: " "$log" && n_printed=$((n_printed + 1)); done
+    if [ $n_printed -eq ${#names[@]} ]; then
+      for pid in $(pgrep -P "$runner_pid"); do all_children+=("$pid"); done
+      return 0
+    fi
+    kill -0 "$runner_pid" 2>/dev/null || { wait "$runner_pid"; runner_pid=; return 1; }
+    sleep 0.05
+  done
+  return 1
+}
+
+says_address() { # says_address LOG NAME ADDRESS: the runner printed NAME's address as ADDRESS
+  local line
+  line=$(grep "^$2: " "$1")
+  if ! grep -qF -- "$3" <<<"$line"; then echo "  $2: printed '$line', expected $3"; return 1; fi
+}
+
+server_pid() { # server_pid APP_TOPIC: the runner's child serving that application
+  local pid
+  for pid in $(pgrep -P "$runner_pid"); do
+    if tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qx "APPLICATION_TOPIC=$1" ||
+       tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$1"; then
+      echo "$pid"
+      return 0
+    fi
+  done
+  return 1
+}
+
+children_are_servers() { # every child of the runner runs SERVER_BINARY
+  local pid n=0 expected
+  expected=$(readlink -f "$server_bin")
+  for pid in $(pgrep -P "$runner_pid"); do
+    [ "$(readlink -f "/proc/$pid/exe")" = "$expected" ] || { echo "  child $pid is not the server"; return 1; }
+    n=$((n + 1))
+  done
+  [ $n -eq "$1" ] || { echo "  $n children, expected $1"; return 1; }
+}
+
+none_alive() { # none_alive PID...: none of them is still running
+  local pid
+  for pid in "$@"; do
+    if alive "$pid"; then echo "  process $pid is still running: $(tr '\0' ' ' </proc/"$pid"/cmdline)"; return 1; fi
+  done
+}
+
+# Stops the runner with SIGTERM; checks exit 0, the time it took and that its servers are gone.
+stop_runner() { # stop_runner WHAT
+  local children started rc elapsed_ms
+  children=$(pgrep -P "$runner_pid")
+  started=$(date +%s%N)
+  kill -TERM "$runner_pid"
+  wait "$runner_pid"
+  rc=$?
+  runner_pid=
+  elapsed_ms=$(( ($(date +%s%N) - started) / 1000000 ))
+  check "$1: SIGTERM stops it with exit 0 (got $rc)" test $rc -eq 0
+  check "$1: stopping took ${elapsed_ms} ms, under 2 s" test $elapsed_ms -lt 2000
+  # shellcheck disable=SC2086
+  check "$1: no server left" none_alive $children
+}
+
+wait_until() { # wait_until SECONDS COMMAND...: retries every 50 ms until it succeeds
+  local deadline=$(( $(date +%s%N) + $1 * 1000000000 )); shift
+  until "$@" >/dev/null 2>&1; do
+    [ "$(date +%s%N)" -lt $deadline ] || return 1
+    sleep 0.05
+  done
+}
+
+is_paid() { # is_paid ADDRESS ORDER_JSON
+  [ "$("$client_bin" "$1" call is_order_paid "[$2]" 2>/dev/null)" = true ]
+}
+
+count_is() { # count_is ADDRESS N: the application's count() is N
+  [ "$("$client_bin" "$1" call count 2>/dev/null)" = "$2" ]
+}
+
+# --- configuration errors ---
+check "no topic" expect_exit 2 "SYSTEM_TOPIC" "$runner_bin"
+check "no topic, SYSTEM_TOPIC empty" expect_exit 2 "SYSTEM_TOPIC" env SYSTEM_TOPIC= "$runner_bin"
+check "unknown topic" expect_exit 3 "eventsourcing_grpc.example:nosystem" \
+  "$runner_bin" eventsourcing_grpc.example:nosystem
+check "unknown topic in SYSTEM_TOPIC" expect_exit 3 "nosuchmodule:system" \
+  env SYSTEM_TOPIC=nosuchmodule:system "$runner_bin"
+check "an application topic is not a system" expect_exit 3 "eventsourcing_grpc.example:Orders" \
+  "$runner_bin" eventsourcing_grpc.example:Orders
+check "help" expect_exit 0 "SYSTEM_TOPIC" "$runner_bin" --help
+
+# --- the example system with every address set: kept, an order paid, SIGTERM ---
+read -r p1 p2 p3 <<<"$(free_ports 3)"
+orders=127.0.0.1:$p1
+if start_runner "$work/system.log" Orders Reservations Payments -- \
+     ORDERS_GRPC_SERVER_ADDRESS=$orders RESERVATIONS_GRPC_SERVER_ADDRESS=127.0.0.1:$p2 \
+     PAYMENTS_GRPC_SERVER_ADDRESS=127.0.0.1:$p3 -- eventsourcing_grpc.example:system; then
+  n_passed=$((n_passed + 1))
+  check "Orders' address as set" says_address "$work/system.log" Orders "127.0.0.1:$p1"
+  check "Reservations' address as set" says_address "$work/system.log" Reservations "127.0.0.1:$p2"
+  check "Payments' address as set" says_address "$work/system.log" Payments "127.0.0.1:$p3"
+  check "three servers, all eventsourcing_grpc_server" children_are_servers 3
+  check "each server answers" expect_exit 0 "ok" "$client_bin" "127.0.0.1:$p3" ping
+  order=$("$client_bin" "$orders" call create_new_order)
+  check "create_new_order returns a UUID" grep -q '"_type_":"uuid_hex"' <<<"$order"
+  started=$(date +%s%N)
+  if wait_until 10 is_paid "$orders" "$order"; then
+    n_passed=$((n_passed + 1))
+    echo "order paid in $(( ($(date +%s%N) - started) / 1000000 )) ms"
+  else
+    fail "the order is paid within 10 s" "$work/system.log"
+  fi
+  order_hex=$(sed 's/.*"_data_":"\([0-9a-f]*\)".*/\1/' <<<"$order")
+  check "Orders' third notification: the order paid" \
+    expect_exit 0 "3 $order_hex 3 eventsourcing_grpc.example:Order.Paid" \
+    "$client_bin" "$orders" notifications 1 10
+  stop_runner "example system"
+  check "says it stops" grep -q "SIGTERM, stopping" "$work/system.log"
+else
+  fail "start the example system" "$work/system.log"
+fi
+
+# --- SYSTEM_TOPIC, with Payments' address left unset: it is assigned ---
+read -r p1 p2 <<<"$(free_ports 2)"
+if [ "$p1" != 50051 ] && [ "$p2" != 50051 ] && port_is_free 50051; then
+  if start_runner "$work/assigned.log" Orders Reservations Payments -- \
+       SYSTEM_TOPIC=eventsourcing_grpc.example:system ORDERS_GRPC_SERVER_ADDRESS=127.0.0.1:$p1 \
+       RESERVATIONS_GRPC_SERVER_ADDRESS=127.0.0.1:$p2 --; then
+    n_passed=$((n_passed + 1))
+    check "set addresses are not overwritten (Orders)" says_address "$work/assigned.log" Orders "127.0.0.1:$p1"
+    check "set addresses are not overwritten (Reservations)" \
+      says_address "$work/assigned.log" Reservations "127.0.0.1:$p2"
+    check "an unset address is assigned" says_address "$work/assigned.log" Payments "localhost:50051"
+    check "the assigned address answers" expect_exit 0 "ok" "$client_bin" localhost:50051 ping
+    order=$("$client_bin" "127.0.0.1:$p1" call create_new_order)
+    check "an order is paid through the assigned address" wait_until 10 is_paid "127.0.0.1:$p1" "$order"
+    stop_runner "assigned address"
+  else
+    fail "start with SYSTEM_TOPIC and one address unset" "$work/assigned.log"
+  fi
+else
+  echo "skipped: port 50051 is busy here, so the assigned-address case cannot run"
+fi
+
+# --- a server killed with SIGKILL: the runner says which, stops the others, fails ---
+read -r p1 p2 p3 <<<"$(free_ports 3)"
+if start_runner "$work/killed.log" Orders Reservations Payments -- \
+     ORDERS_GRPC_SERVER_ADDRESS=127.0.0.1:$p1 RESERVATIONS_GRPC_SERVER_ADDRESS=127.0.0.1:$p2 \
+     PAYMENTS_GRPC_SERVER_ADDRESS=127.0.0.1:$p3 -- eventsourcing_grpc.example:system; then
+  n_passed=$((n_passed + 1))
+  children=$(pgrep -P "$runner_pid")
+  payments_pid=$(server_pid eventsourcing_grpc.example:Payments)
+  if [ -n "$payments_pid" ]; then
+    n_passed=$((n_passed + 1))
+    n_lines=$(wc -l <"$work/killed.log")
+    kill -KILL "$payments_pid"
+    rc=
+    for _ in $(seq 200); do
+      if ! kill -0 "$runner_pid" 2>/dev/null; then wait "$runner_pid"; rc=$?; runner_pid=; break; fi
+      sleep 0.05
+    done
+    if [ -n "$rc" ]; then
+      n_passed=$((n_passed + 1))
+      check "exits non-zero (got $rc)" test "$rc" -ne 0
+      # The runner's own words, not a server's complaint about Payments.
+      check "says Payments died" grep -q "^eventsourcing_grpc_runner: .*Payments" \
+        <(tail -n +$((n_lines + 1)) "$work/killed.log")
+      # shellcheck disable=SC2086
+      check "no server left" none_alive $children
+    else
+      fail "the runner exits within 10 s of a server dying" "$work/killed.log"
+    fi
+  else
+    fail "find the Payments server among the runner's children"
+  fi
+else
+  fail "start the example system to kill" "$work/killed.log"
+fi
+
+# --- a system from a plugin: test_systems:chain, A -> B -> C -> D ---
+read -r pa pb pc pd <<<"$(free_ports 4)"
+if start_runner "$work/chain.log" A B C D -- ESG_TOPIC_PATH="$plugin_dir" \
+     A_GRPC_SERVER_ADDRESS=127.0.0.1:$pa B_GRPC_SERVER_ADDRESS=127.0.0.1:$pb \
+     C_GRPC_SERVER_ADDRESS=127.0.0.1:$pc D_GRPC_SERVER_ADDRESS=127.0.0.1:$pd -- test_systems:chain; then
+  n_passed=$((n_passed + 1))
+  check "A starts an item" expect_exit 0 "uuid_hex" "$client_bin" "127.0.0.1:$pa" call start
+  check "the item reaches D" wait_until 10 count_is "127.0.0.1:$pd" 1
+  check "B and C have one each" test "$("$client_bin" "127.0.0.1:$pb" call count)$("$client_bin" "127.0.0.1:$pc" call count)" = 11
+  stop_runner "chain"
+else
+  fail "start test_systems:chain" "$work/chain.log"
+fi
+
+echo "$n_passed passed, $n_failed failed"
+[ $n_failed -eq 0 ]
