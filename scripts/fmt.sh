@@ -2,4 +2,4 @@
 # Reformats every C file with .clang-format.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-git ls-files '*.c' '*.h' | xargs clang-format -i
+git ls-files --cached --others --exclude-standard '*.c' '*.h' | xargs clang-format -i

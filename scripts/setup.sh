@@ -24,7 +24,7 @@ packages=(
   libprotobuf-c-dev protobuf-c-compiler   # protobuf-c and protoc-c
   protobuf-compiler python3-grpcio python3-protobuf   # the Python interoperability tests
   openssl                            # scripts/make-ssl.sh
-  clang-format                       # the formatting check of scripts/lint.sh
+  clang-format cppcheck              # scripts/lint.sh: formatting and static analysis
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -194,6 +194,8 @@ static esg_status call_once(esg_client *client, const char *path, const uint8_t 
             live.next = client->live_calls;
             if (live.next != NULL)
                 live.next->prev = &live;
+            /* The node lives on this stack until it is unlinked at out:. */
+            /* cppcheck-suppress autoVariables */
             client->live_calls = &live;
         }
     }

@@ -17,42 +17,42 @@
 #define MAX_BACKOFF_MS 1000
 
 typedef struct leader_link {
-    char *name;                /* the leader's application name, owned */
-    char *address;             /* its <NAME>_GRPC_SERVER_ADDRESS, owned */
-    esg_client *client;        /* connected on first use; owned */
-    bool is_prompted;          /* a pull is wanted (Prompt, start, interval, retry) */
-    int64_t retry_at_ms;       /* after a failure: not before this (monotonic ms) */
-    int64_t backoff_ms;        /* the next wait after a failure */
-    bool is_failing;           /* the outage was logged; log again when it ends */
+    char *name;          /* the leader's application name, owned */
+    char *address;       /* its <NAME>_GRPC_SERVER_ADDRESS, owned */
+    esg_client *client;  /* connected on first use; owned */
+    bool is_prompted;    /* a pull is wanted (Prompt, start, interval, retry) */
+    int64_t retry_at_ms; /* after a failure: not before this (monotonic ms) */
+    int64_t backoff_ms;  /* the next wait after a failure */
+    bool is_failing;     /* the outage was logged; log again when it ends */
 } leader_link;
 
 typedef struct follower_link {
-    esg_node *node;      /* back-pointer for the thread */
-    char *name;          /* the follower's application name, owned */
-    char *address;       /* its address, owned */
-    esg_client *client;  /* connected on first use; owned */
-    bool has_news;       /* written since the last Prompt was sent */
-    bool is_failing;     /* the failure to prompt was logged */
-    pthread_t thread;    /* its prompter */
-    bool has_thread;     /* thread was started */
+    esg_node *node;     /* back-pointer for the thread */
+    char *name;         /* the follower's application name, owned */
+    char *address;      /* its address, owned */
+    esg_client *client; /* connected on first use; owned */
+    bool has_news;      /* written since the last Prompt was sent */
+    bool is_failing;    /* the failure to prompt was logged */
+    pthread_t thread;   /* its prompter */
+    bool has_thread;    /* thread was started */
 } follower_link;
 
 struct esg_node {
-    esg_env *env;                /* owned copy: addresses, GRPC_SSL_*, persistence */
-    esg_system *system;          /* owned */
-    esg_application *app;        /* owned */
-    esg_server *server;          /* owned */
-    int64_t pull_interval_ms;    /* MAX_PULL_INTERVAL */
-    leader_link *leaders;        /* owned, one per application followed */
+    esg_env *env;             /* owned copy: addresses, GRPC_SSL_*, persistence */
+    esg_system *system;       /* owned */
+    esg_application *app;     /* owned */
+    esg_server *server;       /* owned */
+    int64_t pull_interval_ms; /* MAX_PULL_INTERVAL */
+    leader_link *leaders;     /* owned, one per application followed */
     size_t n_leaders;
-    follower_link *followers;    /* owned, one per application led */
+    follower_link *followers; /* owned, one per application led */
     size_t n_followers;
-    pthread_t puller;            /* pulls from the leaders */
+    pthread_t puller; /* pulls from the leaders */
     bool has_puller;
-    pthread_mutex_t lock;        /* guards the flags of the links and the fields below */
-    pthread_cond_t wake;         /* a prompt, news for a follower, or stop */
+    pthread_mutex_t lock; /* guards the flags of the links and the fields below */
+    pthread_cond_t wake;  /* a prompt, news for a follower, or stop */
     bool is_stopping;
-    esg_error error;             /* the first processing error; status ESG_OK when none */
+    esg_error error; /* the first processing error; status ESG_OK when none */
 };
 
 static int64_t now_ms(void)
@@ -272,8 +272,8 @@ static void *prompter_main(void *arg)
         if (node->is_stopping)
             break;
         if (!follower->is_failing)
-            fprintf(stderr, "%s: cannot prompt %s at %s (%s: %s); retrying\n", name,
-                    follower->name, follower->address, esg_status_name(rc), err.message);
+            fprintf(stderr, "%s: cannot prompt %s at %s (%s: %s); retrying\n", name, follower->name,
+                    follower->address, esg_status_name(rc), err.message);
         follower->is_failing = true;
         /* Try again after a backoff: the follower may be starting. It also
          * pulls by itself at start and every MAX_PULL_INTERVAL. */
@@ -374,8 +374,8 @@ esg_status esg_node_start(const esg_system_def *def, const char *app_name, const
     if (rc == ESG_OK && node->n_followers > 0)
         esg_application_set_recorded_listener(node->app, on_recorded, node);
     if (rc == ESG_OK) {
-        const char **leader_names = calloc(node->n_leaders ? node->n_leaders : 1,
-                                           sizeof *leader_names);
+        const char **leader_names =
+            calloc(node->n_leaders ? node->n_leaders : 1, sizeof *leader_names);
         for (size_t i = 0; leader_names != NULL && i < node->n_leaders; i++)
             leader_names[i] = node->leaders[i].name;
         esg_server_options options = {.address = address,
@@ -390,8 +390,8 @@ esg_status esg_node_start(const esg_system_def *def, const char *app_name, const
     }
     free(address);
     for (size_t i = 0; rc == ESG_OK && i < node->n_followers; i++) {
-        if (pthread_create(&node->followers[i].thread, NULL, prompter_main,
-                           &node->followers[i]) != 0)
+        if (pthread_create(&node->followers[i].thread, NULL, prompter_main, &node->followers[i]) !=
+            0)
             rc = esg_error_set(err, ESG_ENOMEM, "cannot start a prompter thread");
         else
             node->followers[i].has_thread = true;

@@ -20,7 +20,6 @@
 #include "esg/runner.h"
 #include "grpc/credentials.h"
 
-
 #define SERVER_PROGRAM "eventsourcing_grpc_server"
 #define FIRST_PORT 50051
 /* Connecting: one Ping per attempt, backoff doubling up to a cap, so that a
