@@ -1,5 +1,5 @@
 # Developer commands, as the seed lists them (each a thin wrapper of scripts/).
-.PHONY: all install build run test test-asan test-tsan lint fmt ssl clean
+.PHONY: all install build run test test-asan test-tsan lint fmt ssl protos deb clean
 
 all: build
 
@@ -27,5 +27,11 @@ fmt:                   ## reformat the C code
 ssl:                   ## a test PKI in ./ssl (root CA; orders, reservations, payments, localhost)
 	scripts/make-ssl.sh ssl
 
+protos:                ## regenerate the protobuf-c code from proto/ (also done by every build)
+	cmake --build build --target esg_grpc
+
+deb:                   ## the Debian package, in build-deb/
+	scripts/make-deb.sh
+
 clean:
-	rm -rf build build-address-undefined build-thread
+	rm -rf build build-address-undefined build-thread build-deb

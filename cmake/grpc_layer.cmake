@@ -18,7 +18,7 @@ add_custom_command(
           ${ESG_PROTO_DIR}/grpc/health/v1/health.proto
   COMMENT "Generating protobuf-c code from proto/")
 
-add_library(esg_grpc STATIC
+set(ESG_GRPC_SOURCES
   src/grpc/wire.c
   src/grpc/credentials.c
   src/grpc/server.c
@@ -27,6 +27,7 @@ add_library(esg_grpc STATIC
   src/grpc/runner.c
   ${ESG_PROTO_SOURCES}
 )
+add_library(esg_grpc STATIC ${ESG_GRPC_SOURCES})
 target_include_directories(esg_grpc
   PUBLIC $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/include>
   PRIVATE ${PROJECT_SOURCE_DIR}/src ${ESG_GENERATED_DIR})
@@ -34,20 +35,12 @@ target_link_libraries(esg_grpc PUBLIC esg_core PkgConfig::GRPC PRIVATE PkgConfig
 set_target_properties(esg_grpc PROPERTIES POSITION_INDEPENDENT_CODE ON)
 
 # ---- Console programs ----
-add_executable(eventsourcing_grpc_server src/cli/server_main.c)
-target_include_directories(eventsourcing_grpc_server PRIVATE ${PROJECT_SOURCE_DIR}/src)
-target_link_libraries(eventsourcing_grpc_server PRIVATE esg_grpc)
-set_target_properties(eventsourcing_grpc_server PROPERTIES ENABLE_EXPORTS ON)
-target_link_options(eventsourcing_grpc_server PRIVATE
-  "LINKER:--whole-archive,$<TARGET_FILE:esg_core>,--no-whole-archive")
-
-
-add_executable(eventsourcing_grpc_client src/cli/client_main.c)
-target_link_libraries(eventsourcing_grpc_client PRIVATE esg_grpc)
-
-add_executable(eventsourcing_grpc_runner src/cli/runner_main.c)
-target_include_directories(eventsourcing_grpc_runner PRIVATE ${PROJECT_SOURCE_DIR}/src)
-target_link_libraries(eventsourcing_grpc_runner PRIVATE esg_grpc)
-set_target_properties(eventsourcing_grpc_runner PROPERTIES ENABLE_EXPORTS ON)
-target_link_options(eventsourcing_grpc_runner PRIVATE
-  "LINKER:--whole-archive,$<TARGET_FILE:esg_core>,--no-whole-archive")
+# They link the shared library, whose esg_ symbols the applications they load
+# by topic (user_counters.so, say) then find in the process.
+foreach(program eventsourcing_grpc_server eventsourcing_grpc_runner eventsourcing_grpc_client)
+  string(REPLACE "eventsourcing_grpc_" "" short ${program})
+  add_executable(${program} src/cli/${short}_main.c)
+  target_link_libraries(${program} PRIVATE eventsourcing_grpc)
+  # Installed under any prefix, they find the library beside them.
+  set_target_properties(${program} PROPERTIES INSTALL_RPATH "$ORIGIN/../${CMAKE_INSTALL_LIBDIR}")
+endforeach()

@@ -72,9 +72,8 @@ typedef struct esg_grpc_runner_options {
  * <APP>_GRPC_SERVER_ADDRESS where set; the others get localhost:50051,
  * localhost:50052, ... in node order (skipping ports already given). Returns
  * once every server answers a Ping. */
-esg_status esg_grpc_runner_start(const esg_system_def *def,
-                                 const esg_grpc_runner_options *options, esg_grpc_runner **out,
-                                 esg_error *err);
+esg_status esg_grpc_runner_start(const esg_system_def *def, const esg_grpc_runner_options *options,
+                                 esg_grpc_runner **out, esg_error *err);
 
 /* A connected client of the application called app_name (borrowed from the
  * runner, valid until stop), or NULL for an unknown name. */
