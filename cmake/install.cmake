@@ -31,7 +31,7 @@ foreach(kind SHARED STATIC)
     PRIVATE ${PROJECT_SOURCE_DIR}/src ${ESG_GENERATED_DIR})
   target_link_libraries(${target}
     PUBLIC Threads::Threads ${CMAKE_DL_LIBS}
-    PRIVATE PkgConfig::JANSSON PkgConfig::SQLITE3 PkgConfig::UUID PkgConfig::GRPC
+    PRIVATE PkgConfig::JANSSON PkgConfig::SQLITE3 PkgConfig::UUID PkgConfig::LIBPQ PkgConfig::GRPC
             PkgConfig::PROTOBUF_C)
   set_target_properties(${target} PROPERTIES OUTPUT_NAME eventsourcing_grpc
                                              POSITION_INDEPENDENT_CODE ON)

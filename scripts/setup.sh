@@ -18,6 +18,7 @@ packages=(
   build-essential cmake pkg-config   # the tool chain
   libjansson-dev                     # JSON parsing
   libsqlite3-dev                     # the SQLite backend
+  libpq-dev postgresql               # the PostgreSQL backend, and a server for its tests
   uuid-dev                           # UUID generation (util-linux libuuid)
   libcmocka-dev                      # the C test framework
   libgrpc-dev                        # gRPC C core

@@ -1,5 +1,6 @@
 /* Persistence: one recorder interface, with backends in memory
- * ("eventsourcing.popo") and in SQLite ("eventsourcing.sqlite").
+ * ("eventsourcing.popo"), in SQLite ("eventsourcing.sqlite") and in
+ * PostgreSQL ("eventsourcing.postgres").
  *
  * A recorder keeps one sequence of stored events per aggregate (optimistic
  * concurrency: recording a version that exists fails with ESG_ECONFLICT and
@@ -42,10 +43,15 @@ typedef struct esg_select_events_options {
 } esg_select_events_options;
 
 /* Opens the recorder the environment names, as the Python library does:
- * PERSISTENCE_MODULE ("eventsourcing.popo", the default, or
- * "eventsourcing.sqlite" with SQLITE_DBNAME and SQLITE_LOCK_TIMEOUT), each
- * looked up with "<APP_NAME>_" first (app_name may be NULL). A missing or bad
- * setting is ESG_ECONFIG with the keys that were tried. */
+ * PERSISTENCE_MODULE ("eventsourcing.popo", the default, "eventsourcing.sqlite"
+ * with SQLITE_DBNAME and SQLITE_LOCK_TIMEOUT, or "eventsourcing.postgres" with
+ * POSTGRES_DBNAME, POSTGRES_HOST, POSTGRES_USER, POSTGRES_PASSWORD and the
+ * optional POSTGRES_PORT, POSTGRES_CONNECT_TIMEOUT, POSTGRES_LOCK_TIMEOUT,
+ * POSTGRES_POOL_SIZE, POSTGRES_POOL_TIMEOUT,
+ * POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT, POSTGRES_SCHEMA and
+ * CREATE_TABLE), each looked up with "<APP_NAME>_" first (app_name may be
+ * NULL). A missing or bad setting is ESG_ECONFIG with the keys that were
+ * tried; a database server that cannot be reached is ESG_EUNAVAILABLE. */
 esg_status esg_recorder_open(const esg_env *env, const char *app_name, esg_recorder **out,
                              esg_error *err);
 
@@ -59,7 +65,7 @@ esg_status esg_recorder_open_popo(esg_recorder **out, esg_error *err);
 esg_status esg_recorder_open_sqlite(const char *db_name, int lock_timeout_ms, esg_recorder **out,
                                     esg_error *err);
 
-/* The backend's name: "eventsourcing.popo" or "eventsourcing.sqlite". */
+/* The backend's name: "eventsourcing.popo", "eventsourcing.sqlite" or "eventsourcing.postgres". */
 const char *esg_recorder_backend(const esg_recorder *recorder);
 
 /* Records events (borrowed; any number, possibly of several aggregates) and,

@@ -10,6 +10,7 @@
 
 #define POPO_MODULE "eventsourcing.popo"
 #define SQLITE_MODULE "eventsourcing.sqlite"
+#define POSTGRES_MODULE "eventsourcing.postgres"
 
 /* Parses a whole decimal int in [min, max]; false for anything else. */
 static bool parse_int(const char *text, long min, long max, long *out)
@@ -69,9 +70,11 @@ esg_status esg_recorder_open(const esg_env *env, const char *app_name, esg_recor
         return esg_recorder_open_popo(out, err);
     if (strcmp(module, SQLITE_MODULE) == 0)
         return open_sqlite_from_env(env, app_name, out, err);
+    if (strcmp(module, POSTGRES_MODULE) == 0)
+        return esg_recorder_open_postgres_env(env, app_name, out, err);
     return esg_error_set(err, ESG_ECONFIG,
                          "PERSISTENCE_MODULE '%s' is not supported: use '" POPO_MODULE
-                         "' (in memory, the default) or '" SQLITE_MODULE "'",
+                         "' (in memory, the default), '" SQLITE_MODULE "' or '" POSTGRES_MODULE "'",
                          module);
 }
 

@@ -9,7 +9,7 @@
 #include "esg/recorder.h"
 
 typedef struct esg_recorder_ops {
-    const char *name; /* "eventsourcing.popo", "eventsourcing.sqlite" */
+    const char *name; /* "eventsourcing.popo", "eventsourcing.sqlite", "eventsourcing.postgres" */
     esg_status (*insert_events)(esg_recorder *recorder, const esg_stored_event *events,
                                 size_t n_events, const esg_tracking *tracking,
                                 int64_t *notification_ids, esg_error *err);
@@ -26,6 +26,13 @@ typedef struct esg_recorder_ops {
                                   int64_t notification_id, bool *out, esg_error *err);
     void (*close)(esg_recorder *recorder);
 } esg_recorder_ops;
+
+/* The PostgreSQL backend ("eventsourcing.postgres", postgres_recorder.c), opened from the
+ * POSTGRES_* settings of the environment, each looked up with "<APP_NAME>_" first. A missing or
+ * bad setting is ESG_ECONFIG with the keys that were tried; a database that cannot be reached is
+ * ESG_EUNAVAILABLE. */
+esg_status esg_recorder_open_postgres_env(const esg_env *env, const char *app_name,
+                                          esg_recorder **out, esg_error *err);
 
 /* Every backend's recorder struct starts with this. */
 struct esg_recorder {

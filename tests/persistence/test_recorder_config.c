@@ -227,10 +227,10 @@ static void test_prefixed_keys_win_over_plain_ones(void **state)
 static void test_unknown_module_is_a_config_error(void **state)
 {
     fixture *f = *state;
-    set_env(f, "PERSISTENCE_MODULE", "eventsourcing.postgres");
+    set_env(f, "PERSISTENCE_MODULE", "eventsourcing.mysql");
     esg_error err = {0};
     open_expecting_config_error(f, NULL, &err);
-    assert_contains(err.message, "eventsourcing.postgres");
+    assert_contains(err.message, "eventsourcing.mysql");
 
     /* A bad prefixed setting is not rescued by a good plain one. */
     set_env(f, "PERSISTENCE_MODULE", POPO_MODULE);

@@ -1,8 +1,18 @@
 /* The persistence conformance suite: the same tests run against every recorder backend, named by
- * the program's one argument: "popo" (in memory), "sqlite" (a temporary file) or "sqlite-memory"
- * (":memory:"). A backend is conformant when every test passes. */
+ * the program's one argument: "popo" (in memory), "sqlite" (a temporary file), "sqlite-memory"
+ * (":memory:") or "postgres" (the server the POSTGRES_* variables name, as
+ * scripts/postgres-test-server.sh provides it; each test has tables of its own, dropped after).
+ * A backend is conformant when every test passes. */
 #include "testutil.h"
 
+/* libpq drops each postgres test's tables. A build that does not give its include path (one
+ * without the postgres backend's test wiring) still builds the other backends' suite. */
+#if defined(__has_include)
+#if __has_include(<libpq-fe.h>)
+#include <libpq-fe.h>
+#define HAVE_LIBPQ 1
+#endif
+#endif
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +27,7 @@ typedef enum backend_kind {
     BACKEND_POPO,
     BACKEND_SQLITE_FILE,
     BACKEND_SQLITE_MEMORY,
+    BACKEND_POSTGRES,
 } backend_kind;
 
 static backend_kind backend; /* from argv[1], fixed for the whole run */
@@ -25,6 +36,8 @@ typedef struct fixture {
     esg_recorder *recorder;
     char *temp_dir;    /* the sqlite file backend's folder, NULL for the others */
     char db_path[512]; /* the sqlite file, "" for the others */
+    esg_env *env;      /* postgres: the process environment with PERSISTENCE_MODULE set */
+    char app_name[64]; /* postgres: names this test's tables, "" for the others */
 } fixture;
 
 static bool is_sqlite(void)
@@ -32,33 +45,92 @@ static bool is_sqlite(void)
     return backend == BACKEND_SQLITE_FILE || backend == BACKEND_SQLITE_MEMORY;
 }
 
-/* Opens (or reopens, for the file backend) the recorder of the fixture's backend. */
+/* Opens (or reopens, for the persistent backends) the recorder of the fixture's backend, without
+ * asserting: child processes use it too. */
+static esg_status try_open_recorder(const fixture *f, esg_recorder **recorder, esg_error *err)
+{
+    switch (backend) {
+    case BACKEND_POPO:
+        return esg_recorder_open_popo(recorder, err);
+    case BACKEND_SQLITE_FILE:
+        return esg_recorder_open_sqlite(f->db_path, 0, recorder, err);
+    case BACKEND_SQLITE_MEMORY:
+        return esg_recorder_open_sqlite(":memory:", 0, recorder, err);
+    case BACKEND_POSTGRES:
+        return esg_recorder_open(f->env, f->app_name, recorder, err);
+    }
+    return ESG_EINTERNAL;
+}
+
 static esg_recorder *open_recorder(const fixture *f)
 {
     esg_error err = {0};
     esg_recorder *recorder = NULL;
-    switch (backend) {
-    case BACKEND_POPO:
-        assert_esg_ok(esg_recorder_open_popo(&recorder, &err), &err);
-        break;
-    case BACKEND_SQLITE_FILE:
-        assert_esg_ok(esg_recorder_open_sqlite(f->db_path, 0, &recorder, &err), &err);
-        break;
-    case BACKEND_SQLITE_MEMORY:
-        assert_esg_ok(esg_recorder_open_sqlite(":memory:", 0, &recorder, &err), &err);
-        break;
-    }
+    assert_esg_ok(try_open_recorder(f, &recorder, &err), &err);
     assert_non_null(recorder);
     return recorder;
 }
 
+/* Runs SQL on the test database as the POSTGRES_* variables say, failing the test if it fails. */
+static void postgres_exec(const char *sql)
+{
+#ifndef HAVE_LIBPQ
+    fail_msg("cannot run '%s': this test program was built without libpq", sql);
+#else
+    const char *keywords[] = {"host", "port", "dbname", "user", "password", "options", NULL};
+    const char *values[] = {getenv("POSTGRES_HOST"),
+                            getenv("POSTGRES_PORT"),
+                            getenv("POSTGRES_DBNAME"),
+                            getenv("POSTGRES_USER"),
+                            getenv("POSTGRES_PASSWORD"),
+                            "-c client_min_messages=warning",
+                            NULL};
+    PGconn *conn = PQconnectdbParams(keywords, values, 0);
+    if (PQstatus(conn) != CONNECTION_OK) {
+        char message[256];
+        snprintf(message, sizeof message, "%s", PQerrorMessage(conn));
+        PQfinish(conn);
+        fail_msg("cannot connect to PostgreSQL: %s", message);
+    }
+    PGresult *res = PQexec(conn, sql);
+    bool is_ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    char message[256];
+    snprintf(message, sizeof message, "%s", PQresultErrorMessage(res));
+    PQclear(res);
+    PQfinish(conn);
+    if (!is_ok)
+        fail_msg("'%s' failed: %s", sql, message);
+#endif
+}
+
+static void drop_postgres_tables(const fixture *f)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql, "DROP TABLE IF EXISTS %s_events, %s_tracking", f->app_name,
+             f->app_name);
+    postgres_exec(sql);
+}
+
 static int setup(void **state)
 {
+    static unsigned n_fixtures;
     fixture *f = calloc(1, sizeof *f);
     assert_non_null(f);
     if (backend == BACKEND_SQLITE_FILE) {
         f->temp_dir = testutil_make_temp_dir();
         snprintf(f->db_path, sizeof f->db_path, "%s/events.db", f->temp_dir);
+    }
+    if (backend == BACKEND_POSTGRES) {
+        /* Tables of their own ("conformance_<pid>_<n>_events"), so that tests start empty and
+         * runs do not meet. */
+        esg_error err = {0};
+        f->env = esg_env_from_process();
+        assert_non_null(f->env);
+        assert_esg_ok(esg_env_set(f->env, "PERSISTENCE_MODULE", "eventsourcing.postgres", &err),
+                      &err);
+        snprintf(f->app_name, sizeof f->app_name, "conformance_%ld_%u", (long)getpid(),
+                 n_fixtures++);
+        drop_postgres_tables(f);
     }
     f->recorder = open_recorder(f);
     *state = f;
@@ -72,6 +144,10 @@ static int teardown(void **state)
     if (f->temp_dir != NULL) {
         testutil_remove_tree(f->temp_dir);
         free(f->temp_dir);
+    }
+    if (f->env != NULL) {
+        drop_postgres_tables(f);
+        esg_env_free(f->env);
     }
     free(f);
     return 0;
@@ -964,18 +1040,18 @@ static void test_concurrent_writers(void **state)
     free(writers);
 }
 
-/* ---- The SQLite file backend only --------------------------------------- */
+/* ---- Persistent backends only (SQLite file, PostgreSQL) ------------------- */
 
-static void skip_unless_sqlite_file(void)
+static void skip_unless_persistent(void)
 {
-    if (backend != BACKEND_SQLITE_FILE)
+    if (backend != BACKEND_SQLITE_FILE && backend != BACKEND_POSTGRES)
         skip();
 }
 
 static void test_data_survives_close_and_reopen(void **state)
 {
     fixture *f = *state;
-    skip_unless_sqlite_file();
+    skip_unless_persistent();
     esg_error err = {0};
     esg_uuid id;
     esg_uuid4(&id);
@@ -1012,9 +1088,9 @@ static void test_data_survives_close_and_reopen(void **state)
 #define N_CHILDREN 3
 #define N_CHILD_EVENTS 200
 
-/* A child process's whole life: its own recorder on the shared file, N_CHILD_EVENTS single-event
- * calls, then _exit (no cmocka, no atexit handlers of the parent). */
-static void run_child(const char *db_path, const esg_uuid *id, int start_gate)
+/* A child process's whole life: its own recorder on the shared database, N_CHILD_EVENTS
+ * single-event calls, then _exit (no cmocka, no atexit handlers of the parent). */
+static void run_child(const fixture *f, const esg_uuid *id, int start_gate)
 {
     char go;
     if (read(start_gate, &go, 1) < 0)
@@ -1022,7 +1098,7 @@ static void run_child(const char *db_path, const esg_uuid *id, int start_gate)
     close(start_gate);
     esg_error err = {0};
     esg_recorder *recorder = NULL;
-    if (esg_recorder_open_sqlite(db_path, 0, &recorder, &err) != ESG_OK) {
+    if (try_open_recorder(f, &recorder, &err) != ESG_OK) {
         fprintf(stderr, "child: open failed: %s\n", err.message);
         _exit(4);
     }
@@ -1042,13 +1118,13 @@ static void run_child(const char *db_path, const esg_uuid *id, int start_gate)
     _exit(0);
 }
 
-static void test_several_processes_share_one_file(void **state)
+static void test_several_processes_write_at_once(void **state)
 {
     fixture *f = *state;
-    skip_unless_sqlite_file();
+    skip_unless_persistent();
     esg_error err = {0};
 
-    /* SQLite connections must not cross a fork: close ours and reopen after the children. */
+    /* Database connections must not cross a fork: close ours and reopen after the children. */
     esg_recorder_close(f->recorder);
     f->recorder = NULL;
 
@@ -1065,7 +1141,7 @@ static void test_several_processes_share_one_file(void **state)
         assert_true(children[i] >= 0);
         if (children[i] == 0) {
             close(gate[1]);
-            run_child(f->db_path, &ids[i], gate[0]);
+            run_child(f, &ids[i], gate[0]);
         }
     }
     /* Closing the write end lets all children start at once, so that their writes interleave. */
@@ -1117,8 +1193,10 @@ int main(int argc, char **argv)
         backend = BACKEND_SQLITE_FILE;
     } else if (strcmp(name, "sqlite-memory") == 0) {
         backend = BACKEND_SQLITE_MEMORY;
+    } else if (strcmp(name, "postgres") == 0) {
+        backend = BACKEND_POSTGRES;
     } else {
-        fprintf(stderr, "usage: %s popo|sqlite|sqlite-memory\n", argv[0]);
+        fprintf(stderr, "usage: %s popo|sqlite|sqlite-memory|postgres\n", argv[0]);
         return 2;
     }
 
@@ -1140,7 +1218,7 @@ int main(int argc, char **argv)
         CONFORMANCE_TEST(test_tracking_record_without_events),
         CONFORMANCE_TEST(test_concurrent_writers),
         CONFORMANCE_TEST(test_data_survives_close_and_reopen),
-        CONFORMANCE_TEST(test_several_processes_share_one_file),
+        CONFORMANCE_TEST(test_several_processes_write_at_once),
     };
 #undef CONFORMANCE_TEST
     char group_name[64];

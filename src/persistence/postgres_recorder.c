@@ -1,0 +1,1573 @@
+/* The PostgreSQL backend ("eventsourcing.postgres"): the tables of eventsourcing 9.2's PostgreSQL
+ * process recorder, on libpq, behind a pool of connections that each keep their prepared
+ * statements and are opened again after the database restarts. */
+#include "persistence/recorder_backend.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <libpq-fe.h>
+
+#include "core/buffer.h"
+
+#define BACKEND_NAME "eventsourcing.postgres"
+#define DEFAULT_PORT 5432
+#define DEFAULT_CONNECT_TIMEOUT_S 5
+#define DEFAULT_POOL_SIZE 5
+#define MAX_POOL_SIZE 1000
+#define DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT_S 5 /* as Python's default */
+#define MAX_IDENTIFIER_LEN 63                   /* PostgreSQL's NAMEDATALEN - 1 */
+#define MAX_TIMEOUT_S 86400                     /* a day: longer is a typo */
+
+/* The types of the parameters, all sent in binary. */
+#define OID_BYTEA 17
+#define OID_INT8 20
+#define OID_TEXT 25
+#define OID_TEXT_ARRAY 1009
+#define OID_UUID 2950
+
+/* SQLSTATE codes this backend tells apart. */
+#define SQLSTATE_UNIQUE_VIOLATION "23505"
+#define SQLSTATE_LOCK_NOT_AVAILABLE "55P03"
+
+/* The statements every connection prepares when it opens (all but STMT_INSERT_EVENT, which
+ * waits for the first write: see prepare_fixed). */
+enum fixed_statement {
+    STMT_BEGIN,
+    STMT_LOCK,
+    STMT_RESET_SEQUENCE,
+    STMT_INSERT_EVENT,
+    STMT_INSERT_TRACKING,
+    STMT_COMMIT,
+    STMT_MAX_NOTIFICATION_ID,
+    STMT_MAX_TRACKING_ID,
+    STMT_HAS_TRACKING_ID,
+    N_FIXED_STATEMENTS
+};
+
+static const char *const fixed_names[N_FIXED_STATEMENTS] = {
+    [STMT_BEGIN] = "esg_begin",
+    [STMT_LOCK] = "esg_lock",
+    [STMT_RESET_SEQUENCE] = "esg_reset_sequence",
+    [STMT_INSERT_EVENT] = "esg_insert_event",
+    [STMT_INSERT_TRACKING] = "esg_insert_tracking",
+    [STMT_COMMIT] = "esg_commit",
+    [STMT_MAX_NOTIFICATION_ID] = "esg_max_notification_id",
+    [STMT_MAX_TRACKING_ID] = "esg_max_tracking_id",
+    [STMT_HAS_TRACKING_ID] = "esg_has_tracking_id",
+};
+
+static const Oid insert_event_types[] = {OID_UUID, OID_INT8, OID_TEXT, OID_BYTEA};
+static const Oid tracking_types[] = {OID_TEXT, OID_INT8};
+
+/* The shapes of the events query, as flags: which optional clauses it has. */
+enum events_shape {
+    EVENTS_GT = 1,
+    EVENTS_LTE = 2,
+    EVENTS_DESC = 4,
+    EVENTS_LIMIT = 8,
+    N_EVENTS_SHAPES = 16
+};
+
+/* The shapes of the notifications query, as flags. */
+enum notifications_shape {
+    NOTIFICATIONS_STOP = 1,
+    NOTIFICATIONS_TOPICS = 2,
+    N_NOTIFICATIONS_SHAPES = 4
+};
+
+/* Both selects read these columns, so that one function reads their rows. */
+#define SELECT_COLUMNS "SELECT notification_id, originator_id, originator_version, topic, state "
+
+typedef struct pg_connection {
+    PGconn *conn;                    /* used by one thread at a time, lent by the pool */
+    bool is_insert_prepared;         /* STMT_INSERT_EVENT, prepared by the first write */
+    unsigned events_prepared;        /* bit per events_shape prepared on this connection */
+    unsigned notifications_prepared; /* bit per notifications_shape prepared */
+} pg_connection;
+
+/* The connection parameters, as libpq's keywords and values. */
+enum conn_param {
+    PARAM_HOST,
+    PARAM_PORT,
+    PARAM_DBNAME,
+    PARAM_USER,
+    PARAM_PASSWORD,
+    PARAM_CONNECT_TIMEOUT,
+    PARAM_OPTIONS,
+    PARAM_CLIENT_ENCODING,
+    PARAM_APPLICATION_NAME,
+    N_CONN_PARAMS
+};
+
+static const char *const conn_keywords[N_CONN_PARAMS + 1] = {
+    [PARAM_HOST] = "host",
+    [PARAM_PORT] = "port",
+    [PARAM_DBNAME] = "dbname",
+    [PARAM_USER] = "user",
+    [PARAM_PASSWORD] = "password",
+    [PARAM_CONNECT_TIMEOUT] = "connect_timeout",
+    [PARAM_OPTIONS] = "options",
+    [PARAM_CLIENT_ENCODING] = "client_encoding",
+    [PARAM_APPLICATION_NAME] = "fallback_application_name",
+    [N_CONN_PARAMS] = NULL,
+};
+
+typedef struct postgres_recorder {
+    esg_recorder base;                    /* first, so that an esg_recorder * is this */
+    char *conn_values[N_CONN_PARAMS + 1]; /* owned strings for conn_keywords, NULL-ended */
+    char *events_table;                   /* quoted and qualified: "schema"."app_events" */
+    char *tracking_table;                 /* likewise "schema"."app_tracking" */
+    char *fixed_sql[N_FIXED_STATEMENTS];  /* owned SQL of the fixed statements */
+    int lock_timeout_s;                   /* POSTGRES_LOCK_TIMEOUT, 0 for none */
+    int pool_timeout_ms;                  /* longest wait for a free connection, 0: none */
+    size_t pool_size;                     /* at most this many connections */
+    pthread_mutex_t pool_lock;            /* guards the pool: the fields below */
+    pthread_cond_t pool_changed;          /* signalled when a connection or a slot frees */
+    size_t n_connections;                 /* open or being opened, at most pool_size */
+    size_t n_idle;                        /* connections in idle[] */
+    pg_connection **idle;                 /* pool_size slots, ready to lend */
+} postgres_recorder;
+
+/* The settings read from the environment, before the recorder exists. */
+typedef struct pg_config {
+    const char *host, *dbname, *user, *password; /* borrowed from the environment */
+    int port;
+    int connect_timeout_s;     /* 0: wait for ever, as libpq */
+    int lock_timeout_s;        /* 0: none */
+    int idle_in_transaction_s; /* 0: none */
+    int pool_size;
+    int pool_timeout_ms;     /* 0: none */
+    const char *schema;      /* NULL or "" for the default (search_path) */
+    const char *app_name;    /* NULL or "" for Python's "stored" and "notification" */
+    bool is_creating_tables; /* CREATE_TABLE: false when the tables are made by others */
+} pg_config;
+
+/* ---- Errors ---------------------------------------------------------------------------------- */
+
+/* The first line of a libpq message, without its "ERROR:  " and trailing newline. */
+static void first_line(const char *message, char *out, size_t out_size)
+{
+    if (message == NULL || message[0] == '\0')
+        message = "no message from the server";
+    static const char *const prefixes[] = {"ERROR:  ", "FATAL:  ", "PANIC:  "};
+    for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++)
+        if (strncmp(message, prefixes[i], strlen(prefixes[i])) == 0)
+            message += strlen(prefixes[i]);
+    size_t len = strcspn(message, "\n");
+    snprintf(out, out_size, "%.*s", (int)len, message);
+}
+
+static bool sqlstate_is(const char *sqlstate, const char *code)
+{
+    return sqlstate != NULL && strcmp(sqlstate, code) == 0;
+}
+
+/* Whether a failure leaves the connection unusable: lost, or ended by the server (a shutdown,
+ * an administrator, an idle-in-transaction timeout). */
+static bool is_connection_failure(const PGconn *conn, const char *sqlstate)
+{
+    return PQstatus(conn) == CONNECTION_BAD ||
+           (sqlstate != NULL &&
+            (strncmp(sqlstate, "08", 2) == 0 || strncmp(sqlstate, "57P", 3) == 0 ||
+             strcmp(sqlstate, "25P03") == 0));
+}
+
+/* Maps a failed command (res may be NULL when libpq could not even send it) to a status, with
+ * what was being done and the server's message. Sets *is_broken when the connection is lost. */
+static esg_status pg_error(const postgres_recorder *rec, PGconn *conn, const PGresult *res,
+                           const char *doing, bool *is_broken, esg_error *err)
+{
+    const char *sqlstate = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    char message[ESG_ERROR_MESSAGE_SIZE];
+    first_line(res != NULL ? PQresultErrorMessage(res) : PQerrorMessage(conn), message,
+               sizeof message);
+    if (is_connection_failure(conn, sqlstate)) {
+        *is_broken = true;
+        return esg_error_set(err, ESG_EUNAVAILABLE, "%s: database connection lost, retry (%s)",
+                             doing, message);
+    }
+    if (sqlstate_is(sqlstate, SQLSTATE_LOCK_NOT_AVAILABLE))
+        return esg_error_set(err, ESG_EUNAVAILABLE,
+                             "%s: database is locked, retry (waited POSTGRES_LOCK_TIMEOUT, %d s: "
+                             "%s)",
+                             doing, rec->lock_timeout_s, message);
+    if (sqlstate_is(sqlstate, SQLSTATE_UNIQUE_VIOLATION))
+        return esg_error_set(err, ESG_ECONFLICT, "%s: %s", doing, message);
+    /* Serialization failures, deadlocks, cancelled statements, too many connections, the server
+     * out of memory: conditions that pass, so retrying is the answer. */
+    if (sqlstate_is(sqlstate, "40001") || sqlstate_is(sqlstate, "40P01") ||
+        sqlstate_is(sqlstate, "57014") || sqlstate_is(sqlstate, "53300") ||
+        sqlstate_is(sqlstate, "53200"))
+        return esg_error_set(err, ESG_EUNAVAILABLE, "%s: %s, retry", doing, message);
+    /* A full disk, a missing table or schema, a permission denied, a corrupt row: retrying the
+     * same call will not help. */
+    return esg_error_set(err, ESG_EIO, "%s: %s (SQLSTATE %s)", doing, message,
+                         sqlstate != NULL ? sqlstate : "none");
+}
+
+/* ---- Connections ----------------------------------------------------------------------------- */
+
+/* Notices ("relation already exists, skipping") and errors that arrive on an idle connection
+ * (a server shutting down) are not for the user's terminal: failures show up as results. */
+static void ignore_notice(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
+static void connection_close(pg_connection *c)
+{
+    if (c == NULL)
+        return;
+    PQfinish(c->conn);
+    free(c);
+}
+
+/* Runs one statement without parameters on a connection that is not in a pipeline. */
+static esg_status exec_simple(const postgres_recorder *rec, PGconn *conn, const char *sql,
+                              const char *doing, esg_error *err)
+{
+    bool is_broken = false;
+    PGresult *res = PQexec(conn, sql);
+    ExecStatusType status = PQresultStatus(res);
+    esg_status rc = ESG_OK;
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
+        rc = pg_error(rec, conn, res, doing, &is_broken, err);
+    PQclear(res);
+    return rc;
+}
+
+static esg_status prepare(const postgres_recorder *rec, PGconn *conn, const char *name,
+                          const char *sql, int n_params, const Oid *types, bool *is_broken,
+                          esg_error *err)
+{
+    esg_status rc = ESG_OK;
+    PGresult *res = PQprepare(conn, name, sql, n_params, types);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        char doing[96];
+        snprintf(doing, sizeof doing, "cannot prepare statement %s", name);
+        rc = pg_error(rec, conn, res, doing, is_broken, err);
+    }
+    PQclear(res);
+    return rc;
+}
+
+/* Prepares the fixed statements but the insert of events: preparing an INSERT locks its table
+ * (ROW EXCLUSIVE), so it would wait for a writer's EXCLUSIVE lock, and a reader that opens a
+ * connection must not. The first write prepares it, in its own transaction, under the lock. */
+static esg_status prepare_fixed(const postgres_recorder *rec, PGconn *conn, esg_error *err)
+{
+    bool is_broken = false;
+    esg_status rc = ESG_OK;
+    for (int i = 0; rc == ESG_OK && i < N_FIXED_STATEMENTS; i++) {
+        int n_params = 0;
+        const Oid *types = NULL;
+        switch ((enum fixed_statement)i) {
+        case STMT_INSERT_EVENT:
+            continue;
+        case STMT_INSERT_TRACKING:
+        case STMT_HAS_TRACKING_ID:
+            n_params = 2;
+            types = tracking_types;
+            break;
+        case STMT_MAX_TRACKING_ID:
+            n_params = 1;
+            types = tracking_types;
+            break;
+        default:
+            break;
+        }
+        rc =
+            prepare(rec, conn, fixed_names[i], rec->fixed_sql[i], n_params, types, &is_broken, err);
+    }
+    return rc;
+}
+
+/* Connects to the database: the caller prepares statements and creates tables. */
+static esg_status connect_db(const postgres_recorder *rec, pg_connection **out, esg_error *err)
+{
+    esg_status rc = ESG_OK;
+    pg_connection *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return esg_error_set(err, ESG_ENOMEM, "out of memory connecting to PostgreSQL");
+    c->conn = PQconnectdbParams(conn_keywords, (const char *const *)rec->conn_values, 0);
+    if (c->conn == NULL) {
+        rc = esg_error_set(err, ESG_ENOMEM, "out of memory connecting to PostgreSQL");
+        goto out;
+    }
+    if (PQstatus(c->conn) != CONNECTION_OK) {
+        char message[ESG_ERROR_MESSAGE_SIZE];
+        first_line(PQerrorMessage(c->conn), message, sizeof message);
+        rc = esg_error_set(err, ESG_EUNAVAILABLE,
+                           "cannot connect to PostgreSQL database '%s' at %s:%s, retry (%s)",
+                           rec->conn_values[PARAM_DBNAME], rec->conn_values[PARAM_HOST],
+                           rec->conn_values[PARAM_PORT], message);
+        goto out;
+    }
+    PQsetNoticeProcessor(c->conn, ignore_notice, NULL);
+    *out = c;
+    c = NULL;
+out:
+    connection_close(c);
+    return rc;
+}
+
+/* Opens one more connection, with its fixed statements prepared. */
+static esg_status connection_open(const postgres_recorder *rec, pg_connection **out, esg_error *err)
+{
+    pg_connection *c = NULL;
+    esg_status rc = connect_db(rec, &c, err);
+    if (rc == ESG_OK)
+        rc = prepare_fixed(rec, c->conn, err);
+    if (rc == ESG_OK) {
+        *out = c;
+        c = NULL;
+    }
+    connection_close(c);
+    return rc;
+}
+
+/* Whether an idle connection can be used. Nothing ever arrives on an idle connection but the
+ * server's farewell (a shutdown, an administrator's kill) or its end of file, so any byte to
+ * read, or a socket in error, means that it is gone, without a round trip to ask. */
+static bool connection_is_alive(pg_connection *c)
+{
+    if (PQstatus(c->conn) != CONNECTION_OK || PQtransactionStatus(c->conn) != PQTRANS_IDLE)
+        return false;
+    struct pollfd pfd = {.fd = PQsocket(c->conn), .events = POLLIN};
+    if (pfd.fd < 0)
+        return false;
+    int n = poll(&pfd, 1, 0);
+    return n == 0;
+}
+
+/* ---- The pool -------------------------------------------------------------------------------- */
+
+static void deadline_after_ms(struct timespec *deadline, int ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, deadline);
+    deadline->tv_sec += ms / 1000;
+    deadline->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (deadline->tv_nsec >= 1000000000L) {
+        deadline->tv_sec++;
+        deadline->tv_nsec -= 1000000000L;
+    }
+}
+
+/* Lends a connection for one operation: an idle one that is still alive, else a new one while
+ * the pool has room, else the next one to come back, waiting at most the pool timeout. A dead
+ * idle connection (the database restarted) is replaced here, before anything is sent on it. */
+static esg_status pool_borrow(postgres_recorder *rec, pg_connection **out, esg_error *err)
+{
+    *out = NULL;
+    struct timespec deadline;
+    if (rec->pool_timeout_ms > 0)
+        deadline_after_ms(&deadline, rec->pool_timeout_ms);
+    pthread_mutex_lock(&rec->pool_lock);
+    while (rec->n_idle == 0 && rec->n_connections >= rec->pool_size) {
+        if (rec->pool_timeout_ms == 0) {
+            pthread_cond_wait(&rec->pool_changed, &rec->pool_lock);
+            continue;
+        }
+        int rc = pthread_cond_timedwait(&rec->pool_changed, &rec->pool_lock, &deadline);
+        if (rc == ETIMEDOUT && rec->n_idle == 0 && rec->n_connections >= rec->pool_size) {
+            pthread_mutex_unlock(&rec->pool_lock);
+            return esg_error_set(err, ESG_EUNAVAILABLE,
+                                 "no database connection free within %g s (all %zu of "
+                                 "POSTGRES_POOL_SIZE are in use), retry",
+                                 rec->pool_timeout_ms / 1000.0, rec->pool_size);
+        }
+    }
+    pg_connection *c = NULL;
+    if (rec->n_idle > 0)
+        c = rec->idle[--rec->n_idle];
+    else
+        rec->n_connections++; /* reserve the slot, and connect outside the lock */
+    pthread_mutex_unlock(&rec->pool_lock);
+
+    if (c != NULL && connection_is_alive(c)) {
+        *out = c;
+        return ESG_OK;
+    }
+    connection_close(c); /* keeps its slot for the new one */
+    esg_status status = connection_open(rec, out, err);
+    if (status != ESG_OK) {
+        pthread_mutex_lock(&rec->pool_lock);
+        rec->n_connections--;
+        pthread_cond_signal(&rec->pool_changed);
+        pthread_mutex_unlock(&rec->pool_lock);
+    }
+    return status;
+}
+
+/* Takes a lent connection back; a broken one is closed, and its slot freed for a new one. */
+static void pool_give_back(postgres_recorder *rec, pg_connection *c, bool is_broken)
+{
+    if (c == NULL)
+        return;
+    if (is_broken || PQstatus(c->conn) != CONNECTION_OK) {
+        connection_close(c);
+        c = NULL;
+    }
+    pthread_mutex_lock(&rec->pool_lock);
+    if (c == NULL)
+        rec->n_connections--;
+    else
+        rec->idle[rec->n_idle++] = c;
+    pthread_cond_signal(&rec->pool_changed);
+    pthread_mutex_unlock(&rec->pool_lock);
+}
+
+/* ---- Binary values --------------------------------------------------------------------------- */
+
+static void put_be64(uint8_t out[8], int64_t value)
+{
+    uint64_t v = (uint64_t)value;
+    for (int i = 7; i >= 0; i--) {
+        out[i] = (uint8_t)(v & 0xff);
+        v >>= 8;
+    }
+}
+
+static void put_be32(uint8_t *out, uint32_t v)
+{
+    out[0] = (uint8_t)(v >> 24);
+    out[1] = (uint8_t)(v >> 16);
+    out[2] = (uint8_t)(v >> 8);
+    out[3] = (uint8_t)v;
+}
+
+/* Reads a binary integer column of 2, 4 or 8 bytes; false for any other length. */
+static bool get_int(const PGresult *res, int row, int column, int64_t *out)
+{
+    const uint8_t *p = (const uint8_t *)PQgetvalue(res, row, column);
+    int len = PQgetlength(res, row, column);
+    if (len != 2 && len != 4 && len != 8)
+        return false;
+    uint64_t v = 0;
+    for (int i = 0; i < len; i++)
+        v = (v << 8) | p[i];
+    if (len == 2)
+        *out = (int16_t)(uint16_t)v;
+    else if (len == 4)
+        *out = (int32_t)(uint32_t)v;
+    else
+        *out = (int64_t)v;
+    return true;
+}
+
+/* ---- Writing --------------------------------------------------------------------------------- */
+
+/* What one statement of the insert pipeline is. */
+typedef enum step_kind {
+    STEP_BEGIN,
+    STEP_LOCK,
+    STEP_RESET_SEQUENCE,
+    STEP_PREPARE_INSERT,
+    STEP_EVENT,
+    STEP_TRACKING,
+    STEP_COMMIT
+} step_kind;
+
+/* The statements of one insert pipeline, in order: BEGIN, then with events LOCK, the sequence
+ * reset, the preparation of the insert (on a connection's first write) and an insert per event,
+ * then the tracking record if any, and COMMIT. */
+typedef struct pipeline_shape {
+    size_t n_events;
+    bool has_prepare;
+    bool has_tracking;
+} pipeline_shape;
+
+static size_t pipeline_length(const pipeline_shape *p)
+{
+    return 1 + (p->n_events > 0 ? 2 + p->has_prepare + p->n_events : 0) + p->has_tracking + 1;
+}
+
+static step_kind step_at(const pipeline_shape *p, size_t step, size_t *event_index)
+{
+    if (step-- == 0)
+        return STEP_BEGIN;
+    if (p->n_events > 0) {
+        if (step == 0)
+            return STEP_LOCK;
+        if (step == 1)
+            return STEP_RESET_SEQUENCE;
+        step -= 2;
+        if (p->has_prepare && step-- == 0)
+            return STEP_PREPARE_INSERT;
+        if (step < p->n_events) {
+            *event_index = step;
+            return STEP_EVENT;
+        }
+        step -= p->n_events;
+    }
+    if (p->has_tracking && step == 0)
+        return STEP_TRACKING;
+    return STEP_COMMIT;
+}
+
+static esg_status send_prepared(PGconn *conn, enum fixed_statement which, int n_params,
+                                const char *const *values, const int *lengths)
+{
+    static const int binary[4] = {1, 1, 1, 1};
+    return PQsendQueryPrepared(conn, fixed_names[which], n_params, values, lengths,
+                               n_params > 0 ? binary : NULL, 1)
+               ? ESG_OK
+               : ESG_EUNAVAILABLE;
+}
+
+/* Sends every statement of the transaction without waiting for a reply, ending with a sync. */
+static esg_status send_insert_pipeline(const postgres_recorder *rec, PGconn *conn,
+                                       const pipeline_shape *shape, const esg_stored_event *events,
+                                       size_t n_events, const esg_tracking *tracking)
+{
+    esg_status rc = send_prepared(conn, STMT_BEGIN, 0, NULL, NULL);
+    if (rc == ESG_OK && n_events > 0)
+        rc = send_prepared(conn, STMT_LOCK, 0, NULL, NULL);
+    if (rc == ESG_OK && n_events > 0)
+        rc = send_prepared(conn, STMT_RESET_SEQUENCE, 0, NULL, NULL);
+    if (rc == ESG_OK && shape->has_prepare &&
+        !PQsendPrepare(conn, fixed_names[STMT_INSERT_EVENT], rec->fixed_sql[STMT_INSERT_EVENT], 4,
+                       insert_event_types))
+        rc = ESG_EUNAVAILABLE;
+    for (size_t i = 0; rc == ESG_OK && i < n_events; i++) {
+        /* libpq copies the values into its output buffer, so these can live on the stack. An
+         * empty state is an empty bytea, never NULL (a NULL pointer would send SQL NULL). */
+        uint8_t version[8];
+        put_be64(version, events[i].originator_version);
+        const char *values[4] = {
+            (const char *)events[i].originator_id.bytes,
+            (const char *)version,
+            events[i].topic,
+            events[i].state != NULL ? (const char *)events[i].state : "",
+        };
+        size_t topic_len = strlen(events[i].topic);
+        if (topic_len > INT_MAX || events[i].state_len > INT_MAX)
+            return ESG_EINVAL;
+        const int lengths[4] = {16, 8, (int)topic_len, (int)events[i].state_len};
+        rc = send_prepared(conn, STMT_INSERT_EVENT, 4, values, lengths);
+    }
+    if (rc == ESG_OK && tracking != NULL) {
+        uint8_t notification_id[8];
+        put_be64(notification_id, tracking->notification_id);
+        size_t name_len = strlen(tracking->application_name);
+        if (name_len > INT_MAX)
+            return ESG_EINVAL;
+        const char *values[2] = {tracking->application_name, (const char *)notification_id};
+        const int lengths[2] = {(int)name_len, 8};
+        rc = send_prepared(conn, STMT_INSERT_TRACKING, 2, values, lengths);
+    }
+    if (rc == ESG_OK)
+        rc = send_prepared(conn, STMT_COMMIT, 0, NULL, NULL);
+    if (rc == ESG_OK && !PQpipelineSync(conn))
+        rc = ESG_EUNAVAILABLE;
+    return rc;
+}
+
+/* Sends what libpq holds, reading replies meanwhile so that the server never blocks writing
+ * them while we block writing to it (the deadlock that libpq warns pipelines about). */
+static bool flush_pipeline(PGconn *conn)
+{
+    int rc;
+    while ((rc = PQflush(conn)) == 1) {
+        struct pollfd pfd = {.fd = PQsocket(conn), .events = POLLIN | POLLOUT};
+        if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
+            return false;
+        if ((pfd.revents & (POLLIN | POLLERR | POLLHUP)) && !PQconsumeInput(conn))
+            return false;
+    }
+    return rc == 0;
+}
+
+/* A message for a version or tracking record that is already there, naming it. */
+static esg_status conflict_error(const esg_stored_event *events, size_t event_index, step_kind kind,
+                                 const esg_tracking *tracking, esg_error *err)
+{
+    if (kind == STEP_TRACKING)
+        return esg_error_set(err, ESG_ECONFLICT,
+                             "cannot record events: notification %lld of %s is already tracked",
+                             (long long)tracking->notification_id, tracking->application_name);
+    char hex[ESG_UUID_HEX_SIZE];
+    esg_uuid_hex(&events[event_index].originator_id, hex);
+    return esg_error_set(err, ESG_ECONFLICT,
+                         "cannot record events: version %lld of aggregate %s is already recorded",
+                         (long long)events[event_index].originator_version, hex);
+}
+
+/* All events and the tracking record in one transaction, sent as one pipeline (one round trip).
+ * The transaction takes eventsourcing 9.2's EXCLUSIVE lock on the events table first, so that
+ * writers (of this library or of Python's) take turns from before their ids are drawn until they
+ * commit, and then sets the id sequence to one past the highest committed id: ids are given in
+ * commit order, and a rolled-back transaction gives its ids back instead of leaving a gap. */
+static esg_status postgres_recorder_insert_events(esg_recorder *recorder,
+                                                  const esg_stored_event *events, size_t n_events,
+                                                  const esg_tracking *tracking,
+                                                  int64_t *notification_ids, esg_error *err)
+{
+    postgres_recorder *rec = (postgres_recorder *)recorder;
+    pg_connection *c = NULL;
+    bool is_broken = false;
+    bool is_in_pipeline = false;
+    bool is_committed = false;
+    /* The connection went before the server said how the transaction ended: it may have
+     * committed. Once the server reports an error, nothing after it ran, COMMIT included. */
+    bool is_outcome_unknown = false;
+    const char *doing = "cannot record events";
+    esg_status status = pool_borrow(rec, &c, err);
+    if (status != ESG_OK)
+        return status;
+    PGconn *conn = c->conn;
+
+    if (!PQenterPipelineMode(conn)) {
+        status = pg_error(rec, conn, NULL, doing, &is_broken, err);
+        is_broken = true;
+        goto out;
+    }
+    is_in_pipeline = true;
+    if (PQsetnonblocking(conn, 1) != 0) {
+        status = pg_error(rec, conn, NULL, doing, &is_broken, err);
+        is_broken = true;
+        goto out;
+    }
+    pipeline_shape shape = {
+        .n_events = n_events,
+        .has_prepare = n_events > 0 && !c->is_insert_prepared,
+        .has_tracking = tracking != NULL,
+    };
+    status = send_insert_pipeline(rec, conn, &shape, events, n_events, tracking);
+    if (status == ESG_EINVAL) {
+        /* Nothing reached the server but some of the pipeline: throw the connection away. */
+        is_broken = true;
+        status = esg_error_set(err, ESG_EINVAL, "%s: a topic or state is over 2 GiB", doing);
+        goto out;
+    }
+    if (status != ESG_OK || !flush_pipeline(conn)) {
+        status = pg_error(rec, conn, NULL, doing, &is_broken, err);
+        is_broken = true;
+        is_outcome_unknown = true;
+        goto out;
+    }
+
+    /* Each statement's result, then NULL; after the first failure the rest are "aborted". */
+    size_t n_steps = pipeline_length(&shape);
+    for (size_t step = 0; step < n_steps; step++) {
+        size_t event_index = 0;
+        step_kind kind = step_at(&shape, step, &event_index);
+        PGresult *res = PQgetResult(conn);
+        if (res == NULL) {
+            if (status == ESG_OK) {
+                status = pg_error(rec, conn, NULL, doing, &is_broken, err);
+                is_outcome_unknown = true;
+            }
+            is_broken = true;
+            goto out;
+        }
+        ExecStatusType result = PQresultStatus(res);
+        if (result == PGRES_PIPELINE_ABORTED) {
+            PQclear(res);
+        } else if (result == PGRES_COMMAND_OK || result == PGRES_TUPLES_OK) {
+            if (kind == STEP_EVENT) {
+                int64_t id = 0;
+                if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0) || !get_int(res, 0, 0, &id)) {
+                    status = esg_error_set(err, ESG_EIO, "%s: the database gave no notification id",
+                                           doing);
+                } else if (notification_ids != NULL) {
+                    notification_ids[event_index] = id;
+                }
+            }
+            if (kind == STEP_PREPARE_INSERT)
+                c->is_insert_prepared = true; /* prepared statements outlive transactions */
+            is_committed = kind == STEP_COMMIT;
+            PQclear(res);
+        } else {
+            const char *sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+            if (status == ESG_OK) {
+                if (sqlstate_is(sqlstate, SQLSTATE_UNIQUE_VIOLATION))
+                    status = conflict_error(events, event_index, kind, tracking, err);
+                else
+                    status = pg_error(rec, conn, res, doing, &is_broken, err);
+                /* libpq's own report of a lost connection has no SQLSTATE. */
+                is_outcome_unknown = sqlstate == NULL;
+            }
+            bool is_lost = is_connection_failure(conn, sqlstate);
+            PQclear(res); /* sqlstate points into it */
+            if (is_lost) {
+                is_broken = true;
+                goto out;
+            }
+        }
+        /* The NULL that ends each statement's results. */
+        res = PQgetResult(conn);
+        if (res != NULL) {
+            PQclear(res);
+            if (status == ESG_OK)
+                status = esg_error_set(err, ESG_EINTERNAL, "%s: unexpected extra result", doing);
+            is_broken = true;
+            goto out;
+        }
+    }
+    PGresult *sync = PQgetResult(conn);
+    bool is_synced = sync != NULL && PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
+    PQclear(sync);
+    if (!is_synced) {
+        /* After a commit that succeeded the call did too: only the connection is lost. */
+        if (status == ESG_OK && !is_committed)
+            status = pg_error(rec, conn, NULL, doing, &is_broken, err);
+        is_broken = true;
+        goto out;
+    }
+    if (status == ESG_OK && !is_committed)
+        status = esg_error_set(err, ESG_EINTERNAL, "%s: the commit gave no result", doing);
+
+out:
+    if (is_in_pipeline && !is_broken) {
+        if (PQsetnonblocking(conn, 0) != 0 || !PQexitPipelineMode(conn))
+            is_broken = true;
+    }
+    /* A failed statement leaves the transaction open and aborted: end it. */
+    if (!is_broken && PQtransactionStatus(conn) != PQTRANS_IDLE) {
+        PGresult *res = PQexec(conn, "ROLLBACK");
+        if (PQresultStatus(res) != PGRES_COMMAND_OK)
+            is_broken = true;
+        PQclear(res);
+    }
+    if (is_outcome_unknown && !is_committed && status == ESG_EUNAVAILABLE && err != NULL) {
+        size_t len = strlen(err->message);
+        snprintf(err->message + len, sizeof err->message - len,
+                 "; the events may have been recorded if the commit reached the database");
+    }
+    pool_give_back(rec, c, is_broken);
+    return status;
+}
+
+/* ---- Reading --------------------------------------------------------------------------------- */
+
+/* Reads a row of SELECT_COLUMNS (binary). stored points into the result, valid until it is
+ * cleared. Python never writes NULLs, so any is a corrupt row. */
+static esg_status read_row(const PGresult *res, int row, int64_t *id, esg_stored_event *stored,
+                           esg_error *err)
+{
+    static const char *const names[] = {"notification_id", "originator_id", "originator_version",
+                                        "topic", "state"};
+    for (int column = 0; column < 5; column++)
+        if (PQgetisnull(res, row, column))
+            return esg_error_set(err, ESG_EIO, "corrupt row: %s is NULL", names[column]);
+    if (!get_int(res, row, 0, id))
+        return esg_error_set(err, ESG_EIO, "corrupt row: notification_id is not an integer");
+    if (PQgetlength(res, row, 1) != 16)
+        return esg_error_set(err, ESG_EIO,
+                             "corrupt row at notification id %lld: originator_id is "
+                             "not a uuid",
+                             (long long)*id);
+    memcpy(stored->originator_id.bytes, PQgetvalue(res, row, 1), 16);
+    if (!get_int(res, row, 2, &stored->originator_version))
+        return esg_error_set(err, ESG_EIO,
+                             "corrupt row at notification id %lld: originator_version is not an "
+                             "integer",
+                             (long long)*id);
+    /* libpq ends every value with a NUL, binary ones too. */
+    stored->topic = PQgetvalue(res, row, 3);
+    stored->state = (uint8_t *)PQgetvalue(res, row, 4);
+    stored->state_len = (size_t)PQgetlength(res, row, 4);
+    return ESG_OK;
+}
+
+/* Drops the items a failed select appended, so that the caller's list is as it was. */
+static void truncate_events(esg_stored_event_list *list, size_t n_items)
+{
+    while (list->n_items > n_items)
+        esg_stored_event_clear(&list->items[--list->n_items]);
+}
+
+static void truncate_notifications(esg_notification_list *list, size_t n_items)
+{
+    while (list->n_items > n_items)
+        esg_stored_event_clear(&list->items[--list->n_items].event);
+}
+
+/* Runs a prepared query (binary parameters and results) and checks that it gave rows. */
+static esg_status exec_query(const postgres_recorder *rec, pg_connection *c, const char *name,
+                             int n_params, const char *const *values, const int *lengths,
+                             const char *doing, PGresult **out, bool *is_broken, esg_error *err)
+{
+    static const int binary[8] = {1, 1, 1, 1, 1, 1, 1, 1};
+    PGresult *res = PQexecPrepared(c->conn, name, n_params, values, lengths, binary, 1);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        esg_status status = pg_error(rec, c->conn, res, doing, is_broken, err);
+        PQclear(res);
+        return status;
+    }
+    *out = res;
+    return ESG_OK;
+}
+
+static esg_status postgres_recorder_select_events(esg_recorder *recorder,
+                                                  const esg_uuid *originator_id,
+                                                  const esg_select_events_options *options,
+                                                  esg_stored_event_list *out, esg_error *err)
+{
+    postgres_recorder *rec = (postgres_recorder *)recorder;
+    pg_connection *c = NULL;
+    PGresult *res = NULL;
+    bool is_broken = false;
+    size_t n_before = out->n_items;
+    const char *doing = "cannot read the events of an aggregate";
+    unsigned shape = (options->has_gt ? EVENTS_GT : 0) | (options->has_lte ? EVENTS_LTE : 0) |
+                     (options->desc ? EVENTS_DESC : 0) | (options->limit > 0 ? EVENTS_LIMIT : 0);
+    char name[32];
+    snprintf(name, sizeof name, "esg_events_%u", shape);
+
+    esg_status status = pool_borrow(rec, &c, err);
+    if (status != ESG_OK)
+        return status;
+    if (!(c->events_prepared & (1u << shape))) {
+        char sql[512];
+        int n_params = 1;
+        char gt[48] = "", lte[48] = "", limit[24] = "";
+        if (shape & EVENTS_GT)
+            snprintf(gt, sizeof gt, " AND originator_version > $%d", ++n_params);
+        if (shape & EVENTS_LTE)
+            snprintf(lte, sizeof lte, " AND originator_version <= $%d", ++n_params);
+        if (shape & EVENTS_LIMIT)
+            snprintf(limit, sizeof limit, " LIMIT $%d", ++n_params);
+        snprintf(sql, sizeof sql,
+                 SELECT_COLUMNS "FROM %s WHERE originator_id = $1%s%s ORDER BY originator_version "
+                                "%s%s",
+                 rec->events_table, gt, lte, shape & EVENTS_DESC ? "DESC" : "ASC", limit);
+        static const Oid types[] = {OID_UUID, OID_INT8, OID_INT8, OID_INT8};
+        status = prepare(rec, c->conn, name, sql, n_params, types, &is_broken, err);
+        if (status != ESG_OK)
+            goto out;
+        c->events_prepared |= 1u << shape;
+    }
+    const char *values[4] = {(const char *)originator_id->bytes};
+    int lengths[4] = {16};
+    uint8_t numbers[3][8];
+    int n_params = 1;
+    if (options->has_gt) {
+        put_be64(numbers[0], options->gt);
+        values[n_params] = (const char *)numbers[0];
+        lengths[n_params++] = 8;
+    }
+    if (options->has_lte) {
+        put_be64(numbers[1], options->lte);
+        values[n_params] = (const char *)numbers[1];
+        lengths[n_params++] = 8;
+    }
+    if (options->limit > 0) {
+        put_be64(numbers[2], options->limit);
+        values[n_params] = (const char *)numbers[2];
+        lengths[n_params++] = 8;
+    }
+    status = exec_query(rec, c, name, n_params, values, lengths, doing, &res, &is_broken, err);
+    for (int row = 0; status == ESG_OK && row < PQntuples(res); row++) {
+        int64_t id = 0;
+        esg_stored_event stored;
+        status = read_row(res, row, &id, &stored, err);
+        if (status == ESG_OK)
+            status = esg_stored_event_list_push(out, &stored, err);
+    }
+out:
+    PQclear(res);
+    if (status != ESG_OK)
+        truncate_events(out, n_before);
+    pool_give_back(rec, c, is_broken);
+    return status;
+}
+
+/* Topics as a binary text[]: dimensions, then each element's length and bytes. */
+static uint8_t *topics_array(const char *const *topics, size_t n_topics, int *len)
+{
+    size_t size = 20;
+    for (size_t i = 0; i < n_topics; i++) {
+        size_t topic_len = strlen(topics[i]);
+        if (topic_len > INT_MAX || size + 4 + topic_len > INT_MAX)
+            return NULL;
+        size += 4 + topic_len;
+    }
+    uint8_t *array = malloc(size);
+    if (array == NULL)
+        return NULL;
+    put_be32(array, 1);            /* one dimension */
+    put_be32(array + 4, 0);        /* no NULLs */
+    put_be32(array + 8, OID_TEXT); /* of text */
+    put_be32(array + 12, (uint32_t)n_topics);
+    put_be32(array + 16, 1); /* indexed from 1 */
+    size_t at = 20;
+    for (size_t i = 0; i < n_topics; i++) {
+        size_t topic_len = strlen(topics[i]);
+        put_be32(array + at, (uint32_t)topic_len);
+        memcpy(array + at + 4, topics[i], topic_len);
+        at += 4 + topic_len;
+    }
+    *len = (int)size;
+    return array;
+}
+
+static esg_status postgres_recorder_select_notifications(esg_recorder *recorder, int64_t start,
+                                                         int64_t limit, int64_t stop,
+                                                         const char *const *topics, size_t n_topics,
+                                                         esg_notification_list *out, esg_error *err)
+{
+    postgres_recorder *rec = (postgres_recorder *)recorder;
+    pg_connection *c = NULL;
+    PGresult *res = NULL;
+    bool is_broken = false;
+    size_t n_before = out->n_items;
+    const char *doing = "cannot read notifications";
+    unsigned shape =
+        (stop > 0 ? NOTIFICATIONS_STOP : 0) | (n_topics > 0 ? NOTIFICATIONS_TOPICS : 0);
+    char name[32];
+    snprintf(name, sizeof name, "esg_notifications_%u", shape);
+    int array_len = 0;
+    uint8_t *array = NULL;
+    if (n_topics > 0 && (array = topics_array(topics, n_topics, &array_len)) == NULL)
+        return esg_error_set(err, ESG_ENOMEM,
+                             "out of memory selecting notifications of %zu "
+                             "topics",
+                             n_topics);
+
+    esg_status status = pool_borrow(rec, &c, err);
+    if (status != ESG_OK)
+        goto out;
+    if (!(c->notifications_prepared & (1u << shape))) {
+        char sql[512];
+        int n_params = 1;
+        char stop_clause[40] = "", topics_clause[40] = "";
+        Oid types[4] = {OID_INT8};
+        if (shape & NOTIFICATIONS_STOP) {
+            types[n_params] = OID_INT8;
+            snprintf(stop_clause, sizeof stop_clause, " AND notification_id <= $%d", ++n_params);
+        }
+        if (shape & NOTIFICATIONS_TOPICS) {
+            types[n_params] = OID_TEXT_ARRAY;
+            snprintf(topics_clause, sizeof topics_clause, " AND topic = ANY($%d)", ++n_params);
+        }
+        types[n_params] = OID_INT8;
+        snprintf(sql, sizeof sql,
+                 SELECT_COLUMNS "FROM %s WHERE notification_id >= $1%s%s ORDER BY notification_id "
+                                "LIMIT $%d",
+                 rec->events_table, stop_clause, topics_clause, n_params + 1);
+        status = prepare(rec, c->conn, name, sql, n_params + 1, types, &is_broken, err);
+        if (status != ESG_OK)
+            goto out;
+        c->notifications_prepared |= 1u << shape;
+    }
+    uint8_t start_be[8], stop_be[8], limit_be[8];
+    put_be64(start_be, start);
+    put_be64(stop_be, stop);
+    put_be64(limit_be, limit);
+    const char *values[4] = {(const char *)start_be};
+    int lengths[4] = {8};
+    int n_params = 1;
+    if (stop > 0) {
+        values[n_params] = (const char *)stop_be;
+        lengths[n_params++] = 8;
+    }
+    if (n_topics > 0) {
+        values[n_params] = (const char *)array;
+        lengths[n_params++] = array_len;
+    }
+    values[n_params] = (const char *)limit_be;
+    lengths[n_params++] = 8;
+    status = exec_query(rec, c, name, n_params, values, lengths, doing, &res, &is_broken, err);
+    for (int row = 0; status == ESG_OK && row < PQntuples(res); row++) {
+        int64_t id = 0;
+        esg_stored_event stored;
+        status = read_row(res, row, &id, &stored, err);
+        if (status == ESG_OK)
+            status = esg_notification_list_push(out, id, &stored, err);
+    }
+out:
+    PQclear(res);
+    free(array);
+    if (status != ESG_OK)
+        truncate_notifications(out, n_before);
+    pool_give_back(rec, c, is_broken);
+    return status;
+}
+
+/* Runs a fixed one-row query of one integer (NULL read as 0, no row as -1). */
+static esg_status select_int(postgres_recorder *rec, enum fixed_statement which, int n_params,
+                             const char *const *values, const int *lengths, int64_t *out,
+                             const char *doing, esg_error *err)
+{
+    pg_connection *c = NULL;
+    PGresult *res = NULL;
+    bool is_broken = false;
+    esg_status status = pool_borrow(rec, &c, err);
+    if (status != ESG_OK)
+        return status;
+    status = exec_query(rec, c, fixed_names[which], n_params, values, lengths, doing, &res,
+                        &is_broken, err);
+    if (status == ESG_OK) {
+        if (PQntuples(res) == 0)
+            *out = -1;
+        else if (PQgetisnull(res, 0, 0))
+            *out = 0;
+        else if (!get_int(res, 0, 0, out))
+            status = esg_error_set(err, ESG_EIO, "%s: the database gave no integer", doing);
+    }
+    PQclear(res);
+    pool_give_back(rec, c, is_broken);
+    return status;
+}
+
+static esg_status postgres_recorder_max_notification_id(esg_recorder *recorder, int64_t *out,
+                                                        esg_error *err)
+{
+    int64_t max_id = 0;
+    esg_status status = select_int((postgres_recorder *)recorder, STMT_MAX_NOTIFICATION_ID, 0, NULL,
+                                   NULL, &max_id, "cannot read the highest notification id", err);
+    if (status == ESG_OK)
+        *out = max_id < 0 ? 0 : max_id;
+    return status;
+}
+
+static esg_status postgres_recorder_max_tracking_id(esg_recorder *recorder,
+                                                    const char *application_name, int64_t *out,
+                                                    esg_error *err)
+{
+    size_t name_len = strlen(application_name);
+    if (name_len > INT_MAX)
+        return esg_error_set(err, ESG_EINVAL, "the application name is over 2 GiB");
+    const char *values[1] = {application_name};
+    const int lengths[1] = {(int)name_len};
+    int64_t max_id = 0;
+    esg_status status =
+        select_int((postgres_recorder *)recorder, STMT_MAX_TRACKING_ID, 1, values, lengths, &max_id,
+                   "cannot read the highest tracked notification id", err);
+    if (status == ESG_OK)
+        *out = max_id < 0 ? 0 : max_id;
+    return status;
+}
+
+static esg_status postgres_recorder_has_tracking_id(esg_recorder *recorder,
+                                                    const char *application_name,
+                                                    int64_t notification_id, bool *out,
+                                                    esg_error *err)
+{
+    size_t name_len = strlen(application_name);
+    if (name_len > INT_MAX)
+        return esg_error_set(err, ESG_EINVAL, "the application name is over 2 GiB");
+    uint8_t id_be[8];
+    put_be64(id_be, notification_id);
+    const char *values[2] = {application_name, (const char *)id_be};
+    const int lengths[2] = {(int)name_len, 8};
+    int64_t found = 0;
+    esg_status status = select_int((postgres_recorder *)recorder, STMT_HAS_TRACKING_ID, 2, values,
+                                   lengths, &found, "cannot read a tracking record", err);
+    if (status == ESG_OK)
+        *out = found > 0;
+    return status;
+}
+
+/* ---- Opening and closing --------------------------------------------------------------------- */
+
+/* Every connection is idle by now: closing while a call is running is the caller's bug. */
+static void postgres_recorder_close(esg_recorder *recorder)
+{
+    postgres_recorder *rec = (postgres_recorder *)recorder;
+    for (size_t i = 0; i < rec->n_idle; i++)
+        connection_close(rec->idle[i]);
+    free(rec->idle);
+    pthread_cond_destroy(&rec->pool_changed);
+    pthread_mutex_destroy(&rec->pool_lock);
+    for (size_t i = 0; i < N_CONN_PARAMS; i++)
+        free(rec->conn_values[i]);
+    for (size_t i = 0; i < N_FIXED_STATEMENTS; i++)
+        free(rec->fixed_sql[i]);
+    free(rec->events_table);
+    free(rec->tracking_table);
+    free(rec);
+}
+
+static const esg_recorder_ops postgres_ops = {
+    .name = BACKEND_NAME,
+    .insert_events = postgres_recorder_insert_events,
+    .select_events = postgres_recorder_select_events,
+    .select_notifications = postgres_recorder_select_notifications,
+    .max_notification_id = postgres_recorder_max_notification_id,
+    .max_tracking_id = postgres_recorder_max_tracking_id,
+    .has_tracking_id = postgres_recorder_has_tracking_id,
+    .close = postgres_recorder_close,
+};
+
+/* Appends an identifier in double quotes (doubling any inside), as PostgreSQL reads it. */
+static void put_identifier(esg_buffer *buf, const char *name)
+{
+    esg_buffer_put_char(buf, '"');
+    for (const char *p = name; *p != '\0'; p++) {
+        if (*p == '"')
+            esg_buffer_put_char(buf, '"');
+        esg_buffer_put_char(buf, *p);
+    }
+    esg_buffer_put_char(buf, '"');
+}
+
+/* Python's table names: "<app name lowercased>_<purpose>", or "<fallback>_<purpose>" for no app
+ * name, unquoted there and so folded to lower case by PostgreSQL; quoted here to the same name.
+ * With a schema: "<schema>"."<name>". Sets *name_out to the unqualified name (owned). */
+static esg_status table_name(const pg_config *cfg, const char *fallback, const char *purpose,
+                             char **qualified_out, char **name_out, esg_error *err)
+{
+    esg_buffer name = {0};
+    const char *app = cfg->app_name != NULL && cfg->app_name[0] != '\0' ? cfg->app_name : fallback;
+    for (const char *p = app; *p != '\0'; p++)
+        esg_buffer_put_char(&name, (char)tolower((unsigned char)*p));
+    esg_buffer_put_char(&name, '_');
+    esg_buffer_put_str(&name, purpose);
+    size_t len = 0;
+    char *unqualified = esg_buffer_take(&name, &len);
+    if (unqualified == NULL)
+        return esg_error_set(err, ESG_ENOMEM, "out of memory naming a table");
+    if (len > MAX_IDENTIFIER_LEN) {
+        esg_status status = esg_error_set(err, ESG_ECONFIG,
+                                          "PostgreSQL table name '%.80s' is too long: at most %d "
+                                          "bytes (the application name makes it)",
+                                          unqualified, MAX_IDENTIFIER_LEN);
+        free(unqualified);
+        return status;
+    }
+    esg_buffer qualified = {0};
+    if (cfg->schema != NULL && cfg->schema[0] != '\0') {
+        put_identifier(&qualified, cfg->schema);
+        esg_buffer_put_char(&qualified, '.');
+    }
+    put_identifier(&qualified, unqualified);
+    *qualified_out = esg_buffer_take(&qualified, NULL);
+    if (*qualified_out == NULL) {
+        free(unqualified);
+        return esg_error_set(err, ESG_ENOMEM, "out of memory naming a table");
+    }
+    *name_out = unqualified;
+    return ESG_OK;
+}
+
+/* Exactly the tables and index of Python's PostgresProcessRecorder (9.2), created once: the
+ * advisory lock keeps several processes that start together from racing to create them (a
+ * race CREATE ... IF NOT EXISTS loses with a unique violation in the catalogue). */
+static esg_status create_tables(const postgres_recorder *rec, PGconn *conn, const char *events_name,
+                                esg_error *err)
+{
+    esg_buffer sql = {0};
+    esg_buffer_put_str(&sql, "SELECT pg_advisory_xact_lock(hashtext('eventsourcing create ");
+    for (const char *p = rec->events_table; *p != '\0'; p++) {
+        if (*p == '\'')
+            esg_buffer_put_char(&sql, '\'');
+        esg_buffer_put_char(&sql, *p);
+    }
+    esg_buffer_put_str(&sql, "'));CREATE TABLE IF NOT EXISTS ");
+    esg_buffer_put_str(&sql, rec->events_table);
+    esg_buffer_put_str(&sql, " (originator_id uuid NOT NULL, originator_version bigint NOT NULL, "
+                             "topic text, state bytea, notification_id bigserial, PRIMARY KEY "
+                             "(originator_id, originator_version)) WITH "
+                             "(autovacuum_enabled=false);CREATE UNIQUE INDEX IF NOT EXISTS ");
+    char *index_name = NULL;
+    size_t len = strlen(events_name);
+    if ((index_name = malloc(len + sizeof "_notification_id_idx")) != NULL) {
+        memcpy(index_name, events_name, len);
+        memcpy(index_name + len, "_notification_id_idx", sizeof "_notification_id_idx");
+        put_identifier(&sql, index_name);
+    }
+    esg_buffer_put_str(&sql, " ON ");
+    esg_buffer_put_str(&sql, rec->events_table);
+    esg_buffer_put_str(&sql, " (notification_id ASC);CREATE TABLE IF NOT EXISTS ");
+    esg_buffer_put_str(&sql, rec->tracking_table);
+    esg_buffer_put_str(&sql, " (application_name text, notification_id bigint, PRIMARY KEY "
+                             "(application_name, notification_id))");
+    char *text = esg_buffer_take(&sql, NULL);
+    esg_status status = ESG_OK;
+    if (text == NULL || index_name == NULL)
+        status = esg_error_set(err, ESG_ENOMEM, "out of memory creating tables");
+    else
+        /* Several statements in one simple query run as one transaction. */
+        status = exec_simple(rec, conn, text, "cannot create the tables", err);
+    free(text);
+    free(index_name);
+    return status;
+}
+
+/* The sequence behind the events table's notification_id (bigserial), as a quoted name. */
+static esg_status find_sequence(const postgres_recorder *rec, PGconn *conn, char **out,
+                                esg_error *err)
+{
+    bool is_broken = false;
+    const char *values[1] = {rec->events_table};
+    PGresult *res = PQexecParams(conn, "SELECT pg_get_serial_sequence($1, 'notification_id')", 1,
+                                 NULL, values, NULL, NULL, 0);
+    esg_status status = ESG_OK;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        status =
+            pg_error(rec, conn, res, "cannot find the notification id sequence", &is_broken, err);
+    else if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0))
+        status = esg_error_set(err, ESG_EIO,
+                               "table %s has no sequence for notification_id: it is not the "
+                               "table eventsourcing 9.2 creates",
+                               rec->events_table);
+    else if ((*out = strdup(PQgetvalue(res, 0, 0))) == NULL)
+        status = esg_error_set(err, ESG_ENOMEM, "out of memory");
+    PQclear(res);
+    return status;
+}
+
+/* The SQL of the fixed statements, once the table and sequence names are known. */
+static esg_status build_fixed_sql(postgres_recorder *rec, const char *sequence, esg_error *err)
+{
+    esg_buffer b[N_FIXED_STATEMENTS] = {0};
+    esg_buffer_put_str(&b[STMT_BEGIN], "BEGIN");
+    esg_buffer_put_str(&b[STMT_COMMIT], "COMMIT");
+    esg_buffer_put_str(&b[STMT_LOCK], "LOCK TABLE ");
+    esg_buffer_put_str(&b[STMT_LOCK], rec->events_table);
+    esg_buffer_put_str(&b[STMT_LOCK], " IN EXCLUSIVE MODE");
+    /* The next id is one past the highest committed one, whatever the sequence says: ids drawn
+     * by rolled-back transactions are given again, so there are no gaps. */
+    esg_buffer_put_str(&b[STMT_RESET_SEQUENCE], "SELECT setval('");
+    for (const char *p = sequence; *p != '\0'; p++) {
+        if (*p == '\'')
+            esg_buffer_put_char(&b[STMT_RESET_SEQUENCE], '\'');
+        esg_buffer_put_char(&b[STMT_RESET_SEQUENCE], *p);
+    }
+    esg_buffer_put_str(&b[STMT_RESET_SEQUENCE],
+                       "'::regclass, COALESCE(MAX(notification_id), 0) + 1, false) FROM ");
+    esg_buffer_put_str(&b[STMT_RESET_SEQUENCE], rec->events_table);
+    esg_buffer_put_str(&b[STMT_INSERT_EVENT], "INSERT INTO ");
+    esg_buffer_put_str(&b[STMT_INSERT_EVENT], rec->events_table);
+    esg_buffer_put_str(&b[STMT_INSERT_EVENT], " (originator_id, originator_version, topic, state) "
+                                              "VALUES ($1, $2, $3, $4) RETURNING notification_id");
+    esg_buffer_put_str(&b[STMT_INSERT_TRACKING], "INSERT INTO ");
+    esg_buffer_put_str(&b[STMT_INSERT_TRACKING], rec->tracking_table);
+    esg_buffer_put_str(&b[STMT_INSERT_TRACKING],
+                       " (application_name, notification_id) VALUES ($1, $2)");
+    esg_buffer_put_str(&b[STMT_MAX_NOTIFICATION_ID], "SELECT MAX(notification_id) FROM ");
+    esg_buffer_put_str(&b[STMT_MAX_NOTIFICATION_ID], rec->events_table);
+    esg_buffer_put_str(&b[STMT_MAX_TRACKING_ID], "SELECT MAX(notification_id) FROM ");
+    esg_buffer_put_str(&b[STMT_MAX_TRACKING_ID], rec->tracking_table);
+    esg_buffer_put_str(&b[STMT_MAX_TRACKING_ID], " WHERE application_name = $1");
+    esg_buffer_put_str(&b[STMT_HAS_TRACKING_ID], "SELECT 1 FROM ");
+    esg_buffer_put_str(&b[STMT_HAS_TRACKING_ID], rec->tracking_table);
+    esg_buffer_put_str(&b[STMT_HAS_TRACKING_ID],
+                       " WHERE application_name = $1 AND notification_id = $2");
+    esg_status status = ESG_OK;
+    for (size_t i = 0; i < N_FIXED_STATEMENTS; i++) {
+        rec->fixed_sql[i] = esg_buffer_take(&b[i], NULL);
+        if (rec->fixed_sql[i] == NULL)
+            status = esg_error_set(err, ESG_ENOMEM, "out of memory preparing statements");
+    }
+    return status;
+}
+
+static char *format_int(int value)
+{
+    char text[24];
+    snprintf(text, sizeof text, "%d", value);
+    return strdup(text);
+}
+
+/* Opens the recorder: settings checked by the caller. */
+static esg_status open_postgres(const pg_config *cfg, esg_recorder **out, esg_error *err)
+{
+    esg_status status = ESG_OK;
+    int n_locks = 0; /* how many of the two pool locks are initialised */
+    char *events_name = NULL, *tracking_name = NULL, *sequence = NULL;
+    pg_connection *c = NULL;
+    postgres_recorder *rec = calloc(1, sizeof *rec);
+    if (rec == NULL)
+        return esg_error_set(err, ESG_ENOMEM, "out of memory opening a PostgreSQL recorder");
+    rec->base.ops = &postgres_ops;
+    rec->lock_timeout_s = cfg->lock_timeout_s;
+    rec->pool_timeout_ms = cfg->pool_timeout_ms;
+    rec->pool_size = (size_t)cfg->pool_size;
+
+    status = table_name(cfg, "stored", "events", &rec->events_table, &events_name, err);
+    if (status == ESG_OK)
+        status =
+            table_name(cfg, "notification", "tracking", &rec->tracking_table, &tracking_name, err);
+    if (status != ESG_OK)
+        goto out;
+
+    /* Session settings ride on the connection: no round trip per connection for them. */
+    char options[128];
+    snprintf(options, sizeof options,
+             "-c lock_timeout=%lld -c idle_in_transaction_session_timeout=%lld",
+             (long long)cfg->lock_timeout_s * 1000, (long long)cfg->idle_in_transaction_s * 1000);
+    rec->conn_values[PARAM_HOST] = strdup(cfg->host);
+    rec->conn_values[PARAM_PORT] = format_int(cfg->port);
+    rec->conn_values[PARAM_DBNAME] = strdup(cfg->dbname);
+    rec->conn_values[PARAM_USER] = strdup(cfg->user);
+    rec->conn_values[PARAM_PASSWORD] = strdup(cfg->password);
+    rec->conn_values[PARAM_CONNECT_TIMEOUT] = format_int(cfg->connect_timeout_s);
+    rec->conn_values[PARAM_OPTIONS] = strdup(options);
+    rec->conn_values[PARAM_CLIENT_ENCODING] = strdup("UTF8");
+    /* What pg_stat_activity shows for these connections, unless PGAPPNAME says otherwise. */
+    char application_name[MAX_IDENTIFIER_LEN + 1];
+    snprintf(application_name, sizeof application_name, "eventsourcing-grpc%s%s",
+             cfg->app_name != NULL && cfg->app_name[0] != '\0' ? "/" : "",
+             cfg->app_name != NULL ? cfg->app_name : "");
+    rec->conn_values[PARAM_APPLICATION_NAME] = strdup(application_name);
+    rec->idle = calloc(rec->pool_size, sizeof *rec->idle);
+    for (size_t i = 0; i < N_CONN_PARAMS; i++)
+        if (rec->conn_values[i] == NULL)
+            status = ESG_ENOMEM;
+    if (status != ESG_OK || rec->idle == NULL) {
+        status = esg_error_set(err, ESG_ENOMEM, "out of memory opening a PostgreSQL recorder");
+        goto out;
+    }
+    pthread_condattr_t attr;
+    if (pthread_mutex_init(&rec->pool_lock, NULL) == 0)
+        n_locks++;
+    if (n_locks == 1 && pthread_condattr_init(&attr) == 0) {
+        /* Timed waits are against the monotonic clock: a clock change must not stretch them. */
+        if (pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) == 0 &&
+            pthread_cond_init(&rec->pool_changed, &attr) == 0)
+            n_locks++;
+        pthread_condattr_destroy(&attr);
+    }
+    if (n_locks < 2) {
+        status = esg_error_set(err, ESG_ENOMEM, "cannot create the locks of a PostgreSQL recorder");
+        goto out;
+    }
+
+    /* The first connection creates the tables and finds the sequence that the statements of
+     * every connection name. */
+    status = connect_db(rec, &c, err);
+    if (status == ESG_OK && cfg->is_creating_tables)
+        status = create_tables(rec, c->conn, events_name, err);
+    if (status == ESG_OK)
+        status = find_sequence(rec, c->conn, &sequence, err);
+    if (status == ESG_OK)
+        status = build_fixed_sql(rec, sequence, err);
+    if (status == ESG_OK)
+        status = prepare_fixed(rec, c->conn, err);
+    if (status != ESG_OK)
+        goto out;
+    rec->idle[rec->n_idle++] = c;
+    rec->n_connections = 1;
+    c = NULL;
+    *out = &rec->base;
+    rec = NULL;
+out:
+    connection_close(c);
+    free(events_name);
+    free(tracking_name);
+    free(sequence);
+    if (rec != NULL) {
+        if (n_locks == 2) {
+            postgres_recorder_close(&rec->base); /* frees the rest too */
+        } else {
+            if (n_locks == 1)
+                pthread_mutex_destroy(&rec->pool_lock);
+            for (size_t i = 0; i < N_CONN_PARAMS; i++)
+                free(rec->conn_values[i]);
+            for (size_t i = 0; i < N_FIXED_STATEMENTS; i++)
+                free(rec->fixed_sql[i]);
+            free(rec->idle);
+            free(rec->events_table);
+            free(rec->tracking_table);
+            free(rec);
+        }
+    }
+    return status;
+}
+
+/* ---- Configuration from the environment ------------------------------------------------------ */
+
+/* One setting: its value and which key gave it, or the keys tried when none did. */
+typedef struct setting {
+    const char *value; /* borrowed from the environment, NULL when unset */
+    char key[128];     /* the key that was set, or "" */
+    char tried[272];   /* "<APP>_KEY, KEY" or "KEY" */
+} setting;
+
+/* Looks up key as esg_env_lookup does ("<APP>_KEY" first), remembering which key it was. */
+static void lookup(const esg_env *env, const char *app_name, const char *key, setting *out)
+{
+    out->value = NULL;
+    out->key[0] = '\0';
+    out->tried[0] = '\0';
+    if (app_name != NULL && app_name[0] != '\0') {
+        char prefixed[128];
+        size_t n = 0;
+        for (; n < 80 && app_name[n] != '\0'; n++)
+            prefixed[n] = (char)toupper((unsigned char)app_name[n]);
+        snprintf(prefixed + n, sizeof prefixed - n, "_%s", key);
+        snprintf(out->tried, sizeof out->tried, "%s, ", prefixed);
+        if (app_name[n] == '\0' && (out->value = esg_env_get(env, prefixed)) != NULL) {
+            snprintf(out->key, sizeof out->key, "%s", prefixed);
+            return;
+        }
+    }
+    size_t len = strlen(out->tried);
+    snprintf(out->tried + len, sizeof out->tried - len, "%s", key);
+    if ((out->value = esg_env_get(env, key)) != NULL)
+        snprintf(out->key, sizeof out->key, "%s", key);
+}
+
+static bool is_blank(const char *s)
+{
+    return s == NULL || s[strspn(s, " \t\r\n")] == '\0';
+}
+
+/* A required setting: as Python, only an unset key is missing (an empty password is one). */
+static esg_status require(const esg_env *env, const char *app_name, const char *key,
+                          const char *what, const char **out, esg_error *err)
+{
+    setting s;
+    lookup(env, app_name, key, &s);
+    if (s.value == NULL)
+        return esg_error_set(err, ESG_ECONFIG,
+                             "PostgreSQL %s not found in environment with keys: %s", what, s.tried);
+    *out = s.value;
+    return ESG_OK;
+}
+
+/* An optional whole number in [min, max], with default_value when unset or blank. */
+static esg_status optional_int(const esg_env *env, const char *app_name, const char *key,
+                               int default_value, long min, long max, int *out, esg_error *err)
+{
+    setting s;
+    lookup(env, app_name, key, &s);
+    if (is_blank(s.value)) {
+        *out = default_value;
+        return ESG_OK;
+    }
+    char *end = NULL;
+    errno = 0;
+    long value = strtol(s.value, &end, 10);
+    while (end != NULL && isspace((unsigned char)*end))
+        end++;
+    if (errno != 0 || end == s.value || *end != '\0' || value < min || value > max)
+        return esg_error_set(err, ESG_ECONFIG,
+                             "%s is invalid: expected a whole number from %ld to %ld or nothing, "
+                             "got '%.60s'",
+                             s.key, min, max, s.value);
+    *out = (int)value;
+    return ESG_OK;
+}
+
+/* A yes-or-no setting read as Python's strtobool reads it; default_value when unset or blank. */
+static esg_status optional_bool(const esg_env *env, const char *app_name, const char *key,
+                                bool default_value, bool *out, esg_error *err)
+{
+    static const char *const yes[] = {"y", "yes", "t", "true", "on", "1"};
+    static const char *const no[] = {"n", "no", "f", "false", "off", "0"};
+    setting s;
+    lookup(env, app_name, key, &s);
+    *out = default_value;
+    if (is_blank(s.value))
+        return ESG_OK;
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
+        if (strcasecmp(s.value, yes[i]) == 0) {
+            *out = true;
+            return ESG_OK;
+        }
+        if (strcasecmp(s.value, no[i]) == 0) {
+            *out = false;
+            return ESG_OK;
+        }
+    }
+    return esg_error_set(err, ESG_ECONFIG,
+                         "%s is invalid: expected y, yes, t, true, on, 1, n, no, f, false, off or "
+                         "0, got '%.60s'",
+                         s.key, s.value);
+}
+
+/* POSTGRES_POOL_TIMEOUT: seconds, fractions allowed as in Python; -1 when unset or blank. */
+static esg_status optional_seconds(const esg_env *env, const char *app_name, const char *key,
+                                   double *out, esg_error *err)
+{
+    setting s;
+    lookup(env, app_name, key, &s);
+    *out = -1;
+    if (is_blank(s.value))
+        return ESG_OK;
+    char *end = NULL;
+    errno = 0;
+    double value = strtod(s.value, &end);
+    while (end != NULL && isspace((unsigned char)*end))
+        end++;
+    if (errno != 0 || end == s.value || *end != '\0' || !isfinite(value) || value < 0 ||
+        value > MAX_TIMEOUT_S)
+        return esg_error_set(err, ESG_ECONFIG,
+                             "%s is invalid: expected a number of seconds from 0 to %d or "
+                             "nothing, got '%.60s'",
+                             s.key, MAX_TIMEOUT_S, s.value);
+    *out = value;
+    return ESG_OK;
+}
+
+esg_status esg_recorder_open_postgres_env(const esg_env *env, const char *app_name,
+                                          esg_recorder **out, esg_error *err)
+{
+    if (out == NULL)
+        return esg_error_set(err, ESG_EINVAL, "out is NULL");
+    *out = NULL;
+    pg_config cfg = {.app_name = app_name};
+    double pool_timeout_s = -1;
+    esg_status status =
+        require(env, app_name, "POSTGRES_DBNAME", "database name", &cfg.dbname, err);
+    if (status == ESG_OK)
+        status = require(env, app_name, "POSTGRES_HOST", "host", &cfg.host, err);
+    if (status == ESG_OK)
+        status = require(env, app_name, "POSTGRES_USER", "user", &cfg.user, err);
+    if (status == ESG_OK)
+        status = require(env, app_name, "POSTGRES_PASSWORD", "password", &cfg.password, err);
+    if (status == ESG_OK)
+        status =
+            optional_int(env, app_name, "POSTGRES_PORT", DEFAULT_PORT, 1, 65535, &cfg.port, err);
+    if (status == ESG_OK)
+        status = optional_int(env, app_name, "POSTGRES_CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT_S,
+                              0, MAX_TIMEOUT_S, &cfg.connect_timeout_s, err);
+    if (status == ESG_OK)
+        status = optional_int(env, app_name, "POSTGRES_LOCK_TIMEOUT", 0, 0, MAX_TIMEOUT_S,
+                              &cfg.lock_timeout_s, err);
+    if (status == ESG_OK)
+        status = optional_int(env, app_name, "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT",
+                              DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT_S, 0, MAX_TIMEOUT_S,
+                              &cfg.idle_in_transaction_s, err);
+    if (status == ESG_OK)
+        status = optional_int(env, app_name, "POSTGRES_POOL_SIZE", DEFAULT_POOL_SIZE, 1,
+                              MAX_POOL_SIZE, &cfg.pool_size, err);
+    if (status == ESG_OK)
+        status = optional_seconds(env, app_name, "POSTGRES_POOL_TIMEOUT", &pool_timeout_s, err);
+    if (status == ESG_OK)
+        status = optional_bool(env, app_name, "CREATE_TABLE", true, &cfg.is_creating_tables, err);
+    if (status != ESG_OK)
+        return status;
+    /* Without POSTGRES_POOL_TIMEOUT a caller waits for a connection as long as for connecting. */
+    if (pool_timeout_s < 0)
+        pool_timeout_s = cfg.connect_timeout_s;
+    cfg.pool_timeout_ms = (int)(pool_timeout_s * 1000 + 0.5);
+    if (pool_timeout_s > 0 && cfg.pool_timeout_ms == 0)
+        cfg.pool_timeout_ms = 1;
+
+    /* Python strips the schema; PostgreSQL folds it, unquoted there, to lower case. */
+    setting schema;
+    lookup(env, app_name, "POSTGRES_SCHEMA", &schema);
+    char schema_name[MAX_IDENTIFIER_LEN + 1] = "";
+    if (!is_blank(schema.value)) {
+        const char *start = schema.value + strspn(schema.value, " \t\r\n");
+        size_t len = strlen(start);
+        while (len > 0 && isspace((unsigned char)start[len - 1]))
+            len--;
+        if (len > MAX_IDENTIFIER_LEN)
+            return esg_error_set(err, ESG_ECONFIG,
+                                 "%s is invalid: a schema name has at most %d bytes, got '%.80s'",
+                                 schema.key, MAX_IDENTIFIER_LEN, schema.value);
+        for (size_t i = 0; i < len; i++)
+            schema_name[i] = (char)tolower((unsigned char)start[i]);
+        schema_name[len] = '\0';
+        cfg.schema = schema_name;
+    }
+    return open_postgres(&cfg, out, err);
+}
