@@ -25,6 +25,7 @@ packages=(
   libprotobuf-c-dev protobuf-c-compiler   # protobuf-c and protoc-c
   protobuf-compiler python3-grpcio python3-protobuf   # the Python interoperability tests
   openssl                            # scripts/make-ssl.sh
+  gnuplot-nox                        # bench/run.sh: the latency plot
   clang-format cppcheck              # scripts/lint.sh: formatting and static analysis
 )
 missing=()

@@ -22,8 +22,9 @@
 extern "C" {
 #endif
 
-/* GetNotifications pages hold at most this many notifications, and at most
- * ESG_GRPC_MAX_PAGE_BYTES of state, whatever limit a client asks for. */
+/* GetNotifications pages hold at most this many notifications, and no more
+ * than ESG_GRPC_MAX_PAGE_BYTES of state (but always at least one notification,
+ * however large), whatever limit a client asks for. */
 #define ESG_GRPC_MAX_PAGE_NOTIFICATIONS 1000
 #define ESG_GRPC_MAX_PAGE_BYTES (3 * 1024 * 1024)
 /* Requests larger than this are refused by gRPC with RESOURCE_EXHAUSTED. */

@@ -1,6 +1,7 @@
 /* eventsourcing_grpc_client: calls an application server from the command
  * line (ping, methods by name with JSON arguments, notifications, prompt),
  * for people and scripts, with the library's own client. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,8 +54,9 @@ static int exit_code_for(esg_status rc)
 static bool parse_number(const char *text, int64_t *out)
 {
     char *end = NULL;
+    errno = 0;
     long long value = strtoll(text, &end, 10);
-    if (end == text || *end != '\0')
+    if (errno != 0 || end == text || *end != '\0')
         return false;
     *out = value;
     return true;
@@ -69,8 +71,10 @@ static esg_status run_call(esg_client *client, int argc, char **argv, esg_error 
         rc = esg_json_decode(argv[1], strlen(argv[1]), &args, err);
     if (rc == ESG_OK && argc > 2)
         rc = esg_json_decode(argv[2], strlen(argv[2]), &kwargs, err);
-    if (rc != ESG_OK)
-        rc = esg_error_set(err, ESG_ECONFIG, "the arguments are not JSON: %s", err->message);
+    if (rc != ESG_OK) {
+        esg_error decode_err = *err; /* not the buffer being written */
+        rc = esg_error_set(err, ESG_ECONFIG, "the arguments are not JSON: %s", decode_err.message);
+    }
     if (rc == ESG_OK)
         rc = esg_client_call(client, argv[0], args, kwargs, &result, err);
     if (rc == ESG_OK)

@@ -33,8 +33,12 @@ static const char usage[] =
     "  GRPC_SSL_PRIVATE_KEY_PATH       mutual TLS, for addresses other than localhost,\n"
     "  GRPC_SSL_CERTIFICATE_PATH         127.0.0.1 and [::1] (which use local credentials)\n"
     "  GRPC_SSL_ROOT_CERTIFICATE_PATH\n"
-    "  PERSISTENCE_MODULE              eventsourcing.popo (default) or eventsourcing.sqlite\n"
+    "  PERSISTENCE_MODULE              eventsourcing.popo (default), eventsourcing.sqlite or\n"
+    "                                  eventsourcing.postgres\n"
     "  SQLITE_DBNAME, SQLITE_LOCK_TIMEOUT   SQLite settings (each also <APP>_-prefixed)\n"
+    "  POSTGRES_DBNAME, POSTGRES_HOST, POSTGRES_PORT, POSTGRES_USER, POSTGRES_PASSWORD,\n"
+    "  POSTGRES_CONNECT_TIMEOUT, POSTGRES_LOCK_TIMEOUT, POSTGRES_POOL_SIZE, POSTGRES_SCHEMA\n"
+    "                                  PostgreSQL settings (each also <APP>_-prefixed)\n"
     "  ESG_TOPIC_PATH                  folders of shared libraries that define topics\n"
     "\n"
     "Stops cleanly on SIGINT and SIGTERM.\n";

@@ -2,6 +2,7 @@
 #include "esg/env.h"
 
 #include <ctype.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -112,21 +113,23 @@ const char *esg_env_get(const esg_env *env, const char *key)
     return entry ? entry->value : NULL;
 }
 
+/* Whether entry_key is "<NAME>_<KEY>" with NAME upper-cased, compared in
+ * place so that a lookup never allocates (and so never fails). */
+static bool is_prefixed_key(const char *entry_key, const char *name, const char *key)
+{
+    const char *p = entry_key;
+    for (const char *q = name; *q != '\0'; q++, p++)
+        if (*p != (char)toupper((unsigned char)*q))
+            return false;
+    return *p == '_' && strcmp(p + 1, key) == 0;
+}
+
 const char *esg_env_lookup(const esg_env *env, const char *name, const char *key)
 {
     if (name != NULL && name[0] != '\0') {
-        size_t name_len = strlen(name), key_len = strlen(key);
-        char *prefixed = malloc(name_len + 1 + key_len + 1);
-        if (prefixed != NULL) {
-            for (size_t i = 0; i < name_len; i++)
-                prefixed[i] = (char)toupper((unsigned char)name[i]);
-            prefixed[name_len] = '_';
-            memcpy(prefixed + name_len + 1, key, key_len + 1);
-            const char *value = esg_env_get(env, prefixed);
-            free(prefixed);
-            if (value != NULL)
-                return value;
-        }
+        for (size_t i = 0; i < env->n_entries; i++)
+            if (is_prefixed_key(env->entries[i].key, name, key))
+                return env->entries[i].value;
     }
     return esg_env_get(env, key);
 }

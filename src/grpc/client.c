@@ -711,7 +711,8 @@ static bool is_page_capped(esg_client *client)
  * Python reference UNKNOWN with "Requested limit N greater than section size 10". */
 static bool is_limit_refused(esg_status rc, const esg_error *err)
 {
-    return rc == ESG_EINVAL ||
+    /* A server that refuses a limit names it; our server caps limits instead. */
+    return (rc == ESG_EINVAL && strstr(err->message, "limit") != NULL) ||
            (rc == ESG_EREMOTE && strstr(err->message, "greater than section size") != NULL);
 }
 

@@ -79,26 +79,24 @@ static void wait_until(esg_node *node, int64_t until_ms)
     pthread_cond_timedwait(&node->wake, &node->lock, &deadline);
 }
 
-static char *address_of(const esg_env *env, const char *app_name, esg_error *err)
+/* A copy of <APP>_GRPC_SERVER_ADDRESS (the caller frees it) in *out. */
+static esg_status address_of(const esg_env *env, const char *app_name, char **out, esg_error *err)
 {
     char key[256];
     size_t n = strlen(app_name);
-    if (n > sizeof key - sizeof "_GRPC_SERVER_ADDRESS") {
-        esg_error_set(err, ESG_ECONFIG, "application name too long: %.40s...", app_name);
-        return NULL;
-    }
+    *out = NULL;
+    if (n > sizeof key - sizeof "_GRPC_SERVER_ADDRESS")
+        return esg_error_set(err, ESG_ECONFIG, "application name too long: %.40s...", app_name);
     for (size_t i = 0; i < n; i++)
         key[i] = (char)toupper((unsigned char)app_name[i]);
     strcpy(key + n, "_GRPC_SERVER_ADDRESS");
     const char *address = esg_env_get(env, key);
-    if (address == NULL || address[0] == '\0') {
-        esg_error_set(err, ESG_ECONFIG, "%s is not set: the address of %s", key, app_name);
-        return NULL;
-    }
-    char *copy = strdup(address);
-    if (copy == NULL)
-        esg_error_set(err, ESG_ENOMEM, "out of memory");
-    return copy;
+    if (address == NULL || address[0] == '\0')
+        return esg_error_set(err, ESG_ECONFIG, "%s is not set: the address of %s", key, app_name);
+    *out = strdup(address);
+    if (*out == NULL)
+        return esg_error_set(err, ESG_ENOMEM, "out of memory");
+    return ESG_OK;
 }
 
 /* Connects *client on first use. The pointer is published under the lock so
@@ -323,17 +321,21 @@ static esg_status make_links(esg_node *node, const char *app_name, esg_error *er
         leader_link *leader = &node->leaders[node->n_leaders++];
         leader->is_prompted = true; /* catch up at start */
         leader->name = strdup(follows[i]);
-        leader->address = address_of(node->env, follows[i], err);
-        if (leader->name == NULL || leader->address == NULL)
-            return err->status != ESG_OK ? err->status : ESG_ENOMEM;
+        if (leader->name == NULL)
+            return esg_error_set(err, ESG_ENOMEM, "out of memory starting node %s", app_name);
+        esg_status rc = address_of(node->env, follows[i], &leader->address, err);
+        if (rc != ESG_OK)
+            return rc;
     }
     for (size_t i = 0; i < n_leads; i++) {
         follower_link *follower = &node->followers[node->n_followers++];
         follower->node = node;
         follower->name = strdup(leads[i]);
-        follower->address = address_of(node->env, leads[i], err);
-        if (follower->name == NULL || follower->address == NULL)
-            return err->status != ESG_OK ? err->status : ESG_ENOMEM;
+        if (follower->name == NULL)
+            return esg_error_set(err, ESG_ENOMEM, "out of memory starting node %s", app_name);
+        esg_status rc = address_of(node->env, leads[i], &follower->address, err);
+        if (rc != ESG_OK)
+            return rc;
     }
     return ESG_OK;
 }
@@ -363,9 +365,9 @@ esg_status esg_node_start(const esg_system_def *def, const char *app_name, const
         rc = parse_interval(node->env, app_name, &node->pull_interval_ms, err);
     if (rc == ESG_OK)
         rc = make_links(node, app_name, err);
-    char *address = rc == ESG_OK ? address_of(node->env, app_name, err) : NULL;
-    if (rc == ESG_OK && address == NULL)
-        rc = err->status;
+    char *address = NULL;
+    if (rc == ESG_OK)
+        rc = address_of(node->env, app_name, &address, err);
     if (rc == ESG_OK)
         rc = esg_application_new(type, node->env, &node->app, err);
     if (rc == ESG_OK && node->n_leaders > 0 && type->policy == NULL)

@@ -79,9 +79,9 @@ static esg_status convert_object(json_t *json, int depth, esg_value **out, esg_e
         esg_status rc = convert(json_object_iter_value(it), depth + 1, &member, err);
         if (rc == ESG_OK) {
             /* jansson has already merged duplicate keys (the last value wins, in
-             * the first one's place, as in Python). */
-            rc = esg_object_set_n(object, json_object_iter_key(it), json_object_iter_key_len(it),
-                                  member);
+             * the first one's place, as in Python), so no lookup is needed. */
+            rc = esg_object_append_new_n(object, json_object_iter_key(it),
+                                         json_object_iter_key_len(it), member);
             if (rc != ESG_OK)
                 esg_error_set(err, rc, "out of memory decoding JSON");
         }

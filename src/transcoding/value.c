@@ -258,19 +258,14 @@ static struct esg_member *find_member(const esg_value *object, const char *key, 
     return NULL;
 }
 
-esg_status esg_object_set_n(esg_value *object, const char *key, size_t key_len, esg_value *item)
+esg_status esg_object_append_new_n(esg_value *object, const char *key, size_t key_len,
+                                   esg_value *item)
 {
     if (item == NULL)
         return ESG_ENOMEM;
     if (object == NULL || object->type != ESG_TYPE_OBJECT) {
         esg_value_free(item);
         return ESG_EINVAL;
-    }
-    struct esg_member *existing = find_member(object, key, key_len);
-    if (existing != NULL) {
-        esg_value_free(existing->value);
-        existing->value = item;
-        return ESG_OK;
     }
     struct esg_object *o = &object->as.object;
     char *key_copy = malloc(key_len + 1);
@@ -292,6 +287,23 @@ nomem:
     free(key_copy);
     esg_value_free(item);
     return ESG_ENOMEM;
+}
+
+esg_status esg_object_set_n(esg_value *object, const char *key, size_t key_len, esg_value *item)
+{
+    if (item == NULL)
+        return ESG_ENOMEM;
+    if (object == NULL || object->type != ESG_TYPE_OBJECT) {
+        esg_value_free(item);
+        return ESG_EINVAL;
+    }
+    struct esg_member *existing = find_member(object, key, key_len);
+    if (existing != NULL) {
+        esg_value_free(existing->value);
+        existing->value = item;
+        return ESG_OK;
+    }
+    return esg_object_append_new_n(object, key, key_len, item);
 }
 
 esg_status esg_object_set(esg_value *object, const char *key, esg_value *item)
@@ -387,8 +399,8 @@ esg_value *esg_value_copy(const esg_value *value)
         esg_value *copy = esg_value_object();
         for (size_t i = 0; copy != NULL && i < value->as.object.n_members; i++) {
             const struct esg_member *member = &value->as.object.members[i];
-            if (esg_object_set_n(copy, member->key, member->key_len,
-                                 esg_value_copy(member->value)) != ESG_OK) {
+            if (esg_object_append_new_n(copy, member->key, member->key_len,
+                                        esg_value_copy(member->value)) != ESG_OK) {
                 esg_value_free(copy);
                 copy = NULL;
             }

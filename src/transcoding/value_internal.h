@@ -42,4 +42,10 @@ struct esg_value {
 /* esg_object_set with a key of known length (keys from JSON may hold NUL). */
 esg_status esg_object_set_n(esg_value *object, const char *key, size_t key_len, esg_value *item);
 
+/* Appends a member whose key the caller knows is new (no lookup: the JSON
+ * decoder's keys are unique already, and a lookup per key would make hostile
+ * objects with many keys quadratic). Takes item as esg_object_set does. */
+esg_status esg_object_append_new_n(esg_value *object, const char *key, size_t key_len,
+                                   esg_value *item);
+
 #endif
