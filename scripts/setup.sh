@@ -26,6 +26,7 @@ packages=(
   protobuf-compiler python3-grpcio python3-protobuf   # the Python interoperability tests
   openssl                            # scripts/make-ssl.sh
   gnuplot-nox                        # bench/run.sh: the latency plot
+  clang libclang-rt-14-dev           # fuzz/run.sh: libFuzzer and the sanitizer runtimes
   clang-format cppcheck              # scripts/lint.sh: formatting and static analysis
 )
 missing=()

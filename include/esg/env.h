@@ -37,6 +37,11 @@ const char *esg_env_get(const esg_env *env, const char *key);
  * name may be NULL or "" for an unprefixed lookup. Borrowed, or NULL. */
 const char *esg_env_lookup(const esg_env *env, const char *name, const char *key);
 
+/* "<NAME>_<KEY>" with NAME upper-cased (ASCII): the key esg_env_lookup tries
+ * first, and the form of every per-application key (ORDERS_GRPC_SERVER_ADDRESS).
+ * malloc'ed (the caller frees it), or NULL when out of memory. */
+char *esg_env_prefixed_key(const char *name, const char *key);
+
 /* Listing: the number of entries, and the key and value of entry i < len
  * (borrowed, valid until the environment changes), in no particular order. */
 size_t esg_env_len(const esg_env *env);

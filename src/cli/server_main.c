@@ -55,18 +55,6 @@ static int exit_code_for(esg_status rc)
     }
 }
 
-static char *address_key(const char *app_name)
-{
-    size_t n = strlen(app_name);
-    char *key = malloc(n + sizeof "_GRPC_SERVER_ADDRESS");
-    if (key == NULL)
-        return NULL;
-    for (size_t i = 0; i < n; i++)
-        key[i] = (char)(app_name[i] >= 'a' && app_name[i] <= 'z' ? app_name[i] - 32 : app_name[i]);
-    strcpy(key + n, "_GRPC_SERVER_ADDRESS");
-    return key;
-}
-
 int main(int argc, char **argv)
 {
     if (argc > 2 || (argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0))) {
@@ -123,7 +111,7 @@ int main(int argc, char **argv)
     }
     const char *address = NULL;
     if (rc == ESG_OK) {
-        key = address_key(type->name);
+        key = esg_env_prefixed_key(type->name, "GRPC_SERVER_ADDRESS");
         address = key ? esg_env_get(env, key) : NULL;
         if (address == NULL || address[0] == '\0')
             rc = esg_error_set(&err, ESG_ECONFIG, "%s is not set: the address to listen on",

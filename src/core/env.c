@@ -134,6 +134,19 @@ const char *esg_env_lookup(const esg_env *env, const char *name, const char *key
     return esg_env_get(env, key);
 }
 
+char *esg_env_prefixed_key(const char *name, const char *key)
+{
+    size_t name_len = strlen(name), key_len = strlen(key);
+    char *prefixed = malloc(name_len + 1 + key_len + 1);
+    if (prefixed == NULL)
+        return NULL;
+    for (size_t i = 0; i < name_len; i++)
+        prefixed[i] = (char)toupper((unsigned char)name[i]);
+    prefixed[name_len] = '_';
+    memcpy(prefixed + name_len + 1, key, key_len + 1);
+    return prefixed;
+}
+
 size_t esg_env_len(const esg_env *env)
 {
     return env->n_entries;

@@ -490,15 +490,13 @@ esg_status esg_client_connect(const char *app_name, const esg_client_options *op
         env = process_env;
     }
     esg_status rc;
-    const char *address = esg_env_lookup(env, app_name, "GRPC_SERVER_ADDRESS");
-    if (address == NULL || address[0] == '\0') {
-        char upper[128];
-        size_t i = 0;
-        for (; app_name[i] != '\0' && i + 1 < sizeof upper; i++)
-            upper[i] =
-                (char)(app_name[i] >= 'a' && app_name[i] <= 'z' ? app_name[i] - 32 : app_name[i]);
-        upper[i] = '\0';
-        rc = esg_error_set(err, ESG_ECONFIG, "%s_GRPC_SERVER_ADDRESS is not set", upper);
+    /* The exact key, as the server program, nodes and the runner read it. */
+    char *key = esg_env_prefixed_key(app_name, "GRPC_SERVER_ADDRESS");
+    const char *address = key ? esg_env_get(env, key) : NULL;
+    if (key == NULL) {
+        rc = esg_error_set(err, ESG_ENOMEM, "out of memory");
+    } else if (address == NULL || address[0] == '\0') {
+        rc = esg_error_set(err, ESG_ECONFIG, "%s is not set", key);
     } else {
         /* The address is borrowed from env: connect with the same env. */
         esg_client_options with_env = {0};
@@ -508,6 +506,7 @@ esg_status esg_client_connect(const char *app_name, const esg_client_options *op
         rc = esg_client_connect_address(address, &with_env, out, err);
     }
     esg_env_free(process_env);
+    free(key);
     return rc;
 }
 

@@ -3,7 +3,6 @@
  * follows (when prompted, at start, and every MAX_PULL_INTERVAL), and one
  * prompter thread per application it leads sends it a Prompt after each
  * write (at most one in flight, one more if more was written meanwhile). */
-#include <ctype.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,21 +81,18 @@ static void wait_until(esg_node *node, int64_t until_ms)
 /* A copy of <APP>_GRPC_SERVER_ADDRESS (the caller frees it) in *out. */
 static esg_status address_of(const esg_env *env, const char *app_name, char **out, esg_error *err)
 {
-    char key[256];
-    size_t n = strlen(app_name);
     *out = NULL;
-    if (n > sizeof key - sizeof "_GRPC_SERVER_ADDRESS")
-        return esg_error_set(err, ESG_ECONFIG, "application name too long: %.40s...", app_name);
-    for (size_t i = 0; i < n; i++)
-        key[i] = (char)toupper((unsigned char)app_name[i]);
-    strcpy(key + n, "_GRPC_SERVER_ADDRESS");
-    const char *address = esg_env_get(env, key);
-    if (address == NULL || address[0] == '\0')
-        return esg_error_set(err, ESG_ECONFIG, "%s is not set: the address of %s", key, app_name);
-    *out = strdup(address);
-    if (*out == NULL)
+    char *key = esg_env_prefixed_key(app_name, "GRPC_SERVER_ADDRESS");
+    if (key == NULL)
         return esg_error_set(err, ESG_ENOMEM, "out of memory");
-    return ESG_OK;
+    const char *address = esg_env_get(env, key);
+    esg_status rc = ESG_OK;
+    if (address == NULL || address[0] == '\0')
+        rc = esg_error_set(err, ESG_ECONFIG, "%s is not set: the address of %s", key, app_name);
+    else if ((*out = strdup(address)) == NULL)
+        rc = esg_error_set(err, ESG_ENOMEM, "out of memory");
+    free(key);
+    return rc;
 }
 
 /* Connects *client on first use. The pointer is published under the lock so

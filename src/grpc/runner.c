@@ -73,20 +73,6 @@ static void sleep_ms(int64_t ms)
     }
 }
 
-/* "<NAME>_<suffix>" with the name upper-cased (ASCII), malloc'ed, or NULL. */
-static char *prefixed_key(const char *name, const char *suffix)
-{
-    size_t n = strlen(name);
-    char *key = malloc(n + 1 + strlen(suffix) + 1);
-    if (key == NULL)
-        return NULL;
-    for (size_t i = 0; i < n; i++)
-        key[i] = (char)(name[i] >= 'a' && name[i] <= 'z' ? name[i] - 32 : name[i]);
-    key[n] = '_';
-    strcpy(key + n + 1, suffix);
-    return key;
-}
-
 static runner_app *find_app(const esg_grpc_runner *runner, const char *name)
 {
     if (runner == NULL || name == NULL)
@@ -200,7 +186,7 @@ static esg_status assign_addresses(esg_grpc_runner *runner, esg_error *err)
     /* Ports given to this system's applications, and to any other application
      * named in the environment. */
     for (size_t i = 0; i < runner->n_apps; i++) {
-        keys[i] = prefixed_key(runner->apps[i].name, "GRPC_SERVER_ADDRESS");
+        keys[i] = esg_env_prefixed_key(runner->apps[i].name, "GRPC_SERVER_ADDRESS");
         if (keys[i] == NULL) {
             rc = esg_error_set(err, ESG_ENOMEM, "out of memory assigning addresses");
             goto out;

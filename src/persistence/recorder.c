@@ -2,7 +2,6 @@
  * Also chooses the backend from the environment (PERSISTENCE_MODULE). */
 #include "persistence/recorder_backend.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -36,16 +35,13 @@ static esg_status open_sqlite_from_env(const esg_env *env, const char *app_name,
 {
     const char *db_name = esg_env_lookup(env, app_name, "SQLITE_DBNAME");
     if (db_name == NULL || db_name[0] == '\0') {
-        char prefix[64] = "";
-        size_t n = 0;
-        for (; app_name != NULL && app_name[n] != '\0' && n < sizeof prefix - 2; n++)
-            prefix[n] = (char)toupper((unsigned char)app_name[n]);
-        if (n > 0)
-            memcpy(prefix + n, "_", 2);
-        return esg_error_set(err, ESG_ECONFIG,
-                             "SQLite database name not found in environment with keys: "
-                             "%s%sSQLITE_DBNAME",
-                             n > 0 ? prefix : "", n > 0 ? "SQLITE_DBNAME, " : "");
+        char *prefixed =
+            app_name && app_name[0] ? esg_env_prefixed_key(app_name, "SQLITE_DBNAME") : NULL;
+        esg_error_set(err, ESG_ECONFIG,
+                      "SQLite database name not found in environment with keys: %s%sSQLITE_DBNAME",
+                      prefixed ? prefixed : "", prefixed ? ", " : "");
+        free(prefixed);
+        return ESG_ECONFIG;
     }
     const char *timeout_text = esg_env_lookup(env, app_name, "SQLITE_LOCK_TIMEOUT");
     long timeout_s = 0;

@@ -1,0 +1,78 @@
+/* The environment configuration parsers behind esg_recorder_open
+ * (PERSISTENCE_MODULE, SQLITE_*, POSTGRES_*, CREATE_TABLE, each with its
+ * "<APP>_" prefixed form). The input's first line is the application name
+ * (empty for none), the others KEY=VALUE. Nothing is written and nothing is
+ * reached over a network: a non-empty SQLITE_DBNAME becomes ":memory:", and
+ * PQconnectdbParams is wrapped (-Wl,--wrap=PQconnectdbParams) to connect to
+ * a Unix socket folder that does not exist, which fails at once. */
+#include "fuzz_common.h"
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+
+#include "esg/recorder.h"
+
+PGconn *__wrap_PQconnectdbParams(const char *const *keywords, const char *const *values,
+                                 int expand_dbname);
+PGconn *__real_PQconnectdbParams(const char *const *keywords, const char *const *values,
+                                 int expand_dbname);
+
+PGconn *__wrap_PQconnectdbParams(const char *const *keywords, const char *const *values,
+                                 int expand_dbname)
+{
+    (void)expand_dbname;
+    for (size_t i = 0; keywords[i] != NULL; i++)
+        FUZZ_CHECK(values[i] != NULL, "connection parameter %s is NULL", keywords[i]);
+    static const char *const fake_keywords[] = {"host", "dbname", "user", "password", NULL};
+    static const char *const fake_values[] = {"/nonexistent/esg-fuzz", "esg", "esg", "esg", NULL};
+    return __real_PQconnectdbParams(fake_keywords, fake_values, 0);
+}
+
+static bool ends_with(const char *text, const char *suffix)
+{
+    size_t len = strlen(text), suffix_len = strlen(suffix);
+    return len >= suffix_len && strcmp(text + len - suffix_len, suffix) == 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    char *text = fuzz_strndup(data, size);
+    esg_env *env = esg_env_new();
+    if (env == NULL)
+        abort();
+    char *app_name = text, *line = strchr(text, '\n');
+    if (line != NULL)
+        *line++ = '\0';
+    while (line != NULL) {
+        char *next = strchr(line, '\n');
+        if (next != NULL)
+            *next++ = '\0';
+        char *eq = strchr(line, '=');
+        if (eq != NULL) {
+            *eq = '\0';
+            const char *value = eq + 1;
+            if (ends_with(line, "SQLITE_DBNAME") && value[0] != '\0')
+                value = ":memory:"; /* never a file, nor a "file:" URI */
+            if (esg_env_set(env, line, value, NULL) != ESG_OK)
+                abort();
+        }
+        line = next;
+    }
+
+    esg_error err = {0};
+    esg_recorder *recorder = NULL;
+    esg_status rc = esg_recorder_open(env, app_name[0] ? app_name : NULL, &recorder, &err);
+    FUZZ_CHECK((rc == ESG_OK) == (recorder != NULL), "status %d with recorder %p", rc,
+               (void *)recorder);
+    FUZZ_CHECK(rc == ESG_OK || err.message[0] != '\0', "a failure without a message");
+    if (recorder != NULL) {
+        int64_t max_id = -1;
+        FUZZ_CHECK(esg_recorder_max_notification_id(recorder, &max_id, &err) == ESG_OK &&
+                       max_id == 0,
+                   "a new recorder is not empty (%s)", err.message);
+        esg_recorder_close(recorder);
+    }
+    esg_env_free(env);
+    free(text);
+    return 0;
+}

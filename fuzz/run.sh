@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Builds the fuzz targets (clang, libFuzzer, ASan+UBSan) and runs each for
+# SECONDS (default 30) on a copy of its seed corpus in fuzz/corpus/<target>.
+# Usage: fuzz/run.sh [SECONDS] [TARGET...]
+# Prints each target's executions and coverage (libFuzzer's final line) and
+# fails if any target crashes, leaks, times out or breaks a property; the
+# input that did is kept (its path is printed) to replay with
+#   <build>/<target> <input>
+# Builds in build-fuzz/ (or $ESG_FUZZ_BUILD_DIR); clang from $CC, else clang.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+seconds=${1:-30}
+shift || true
+case "$seconds" in
+  ''|*[!0-9]*) echo "usage: fuzz/run.sh [SECONDS] [TARGET...]" >&2; exit 2 ;;
+esac
+targets=("$@")
+if [ ${#targets[@]} -eq 0 ]; then
+  targets=(fuzz_json fuzz_event_state fuzz_uuid_datetime_decimal fuzz_topic fuzz_env_config
+           fuzz_requests)
+fi
+build_dir=${ESG_FUZZ_BUILD_DIR:-build-fuzz}
+compiler=${CC:-clang}
+case "$compiler" in *clang*) ;; *) compiler=clang ;; esac
+
+cmake -S fuzz -B "$build_dir" -DCMAKE_C_COMPILER="$compiler" >/dev/null
+cmake --build "$build_dir" -j"$(nproc)" --target "${targets[@]}" >/dev/null
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/esg-fuzz-run.XXXXXX")
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+failed=()
+summary=()
+for target in "${targets[@]}"; do
+  corpus="$work/$target/corpus"
+  artifacts="$work/$target/artifacts/"
+  mkdir -p "$corpus" "$artifacts"
+  cp fuzz/corpus/"$target"/* "$corpus"/
+  log="$work/$target/log.txt"
+  echo "== $target: ${seconds}s"
+  status=0
+  # -timeout: one input may take at most 10 s; -rss_limit_mb: memory per process.
+  "$build_dir/$target" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+    -print_final_stats=1 -artifact_prefix="$artifacts" "$corpus" >"$log" 2>&1 || status=$?
+  final=$(grep -E '^#[0-9]+[[:space:]]+DONE' "$log" | tail -n 1 || true)
+  runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
+  echo "   ${final:-no final stats line}"
+  if [ "$status" -ne 0 ] || [ -z "$final" ]; then
+    failed+=("$target")
+    grep -E 'ERROR|SUMMARY|fuzz property failed|runtime error|Test unit written' "$log" |
+      head -n 20 | sed 's/^/   /' || true
+    echo "   full log: $log; failing input: $(ls "$artifacts" | sed "s|^|$artifacts|" | head -n 1)"
+    summary+=("$target: FAILED (exit $status)")
+  else
+    cov=$(echo "$final" | sed -n 's/.*cov: \([0-9]*\).*ft: \([0-9]*\).*corp: \([0-9]*\).*/cov \1, ft \2, corpus \3/p')
+    summary+=("$target: ${runs:-?} executions in ${seconds}s, $cov")
+  fi
+done
+
+echo "== fuzzing summary (${seconds}s per target)"
+printf '   %s\n' "${summary[@]}"
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "fuzz: FAILED: ${failed[*]} (logs and inputs kept in $work)"
+  exit 1
+fi
+rm -rf "$work"
+echo "fuzz: all ${#targets[@]} targets ran clean"
