@@ -60,6 +60,7 @@ struct esg_server {
     pthread_cond_t changed;  /* signalled when is_shut_down is set */
     bool is_stopping;        /* no more requests are posted */
     bool is_shut_down;       /* the shutdown tag arrived */
+    bool is_queue_shut;      /* the completion queue is shut: no batch may start */
     bool is_serving;         /* the health status */
     server_call *watchers;   /* health Watch calls waiting for a change, linked */
     atomic_size_t n_calls;   /* received calls not yet freed */
@@ -155,14 +156,13 @@ static void free_call(server_call *c)
 
 static void post_request(esg_server *server, call_kind kind)
 {
+    /* Under the lock, so that stop cannot shut the queue between the check and the request. */
     pthread_mutex_lock(&server->lock);
-    bool is_stopping = server->is_stopping;
-    pthread_mutex_unlock(&server->lock);
-    if (is_stopping)
-        return;
-    server_call *c = new_call(server, kind);
+    server_call *c = server->is_stopping ? NULL : new_call(server, kind);
     if (c == NULL) {
-        fprintf(stderr, "eventsourcing_grpc server: out of memory posting a request\n");
+        if (!server->is_stopping)
+            fprintf(stderr, "eventsourcing_grpc server: out of memory posting a request\n");
+        pthread_mutex_unlock(&server->lock);
         return;
     }
     grpc_call_error rc;
@@ -174,6 +174,7 @@ static void post_request(esg_server *server, call_kind kind)
             server->grpc, server->methods[kind], &c->call, &c->deadline, &c->metadata,
             kind == KIND_HEALTH_WATCH ? NULL : &c->request, server->cq, server->cq,
             hand_over(c, STEP_REQUEST));
+    pthread_mutex_unlock(&server->lock);
     if (rc != GRPC_CALL_OK)
         free_call(c);
 }
@@ -181,14 +182,27 @@ static void post_request(esg_server *server, call_kind kind)
 /* ---- Replies ---- */
 
 /* Starts a batch of c tagged with step, counted while in flight. */
-static void start_batch(server_call *c, const grpc_op *ops, size_t n, batch_step step)
+/* The caller holds server->lock. Once stop has shut the completion queue no
+ * batch may start (gRPC asserts): a worker can still be finishing an event
+ * that arrived just before the shutdown tag, so the check and the start are
+ * made under the lock that stop holds while it shuts the queue. */
+static void start_batch_locked(server_call *c, const grpc_op *ops, size_t n, batch_step step)
 {
+    if (c->server->is_queue_shut)
+        return;
     atomic_fetch_add(&c->n_batches, 1);
     grpc_call_error rc = grpc_call_start_batch(c->call, ops, n, hand_over(c, step), NULL);
     if (rc != GRPC_CALL_OK) {
         fprintf(stderr, "eventsourcing_grpc server: cannot start a batch (error %d)\n", (int)rc);
         atomic_fetch_sub(&c->n_batches, 1);
     }
+}
+
+static void start_batch(server_call *c, const grpc_op *ops, size_t n, batch_step step)
+{
+    pthread_mutex_lock(&c->server->lock);
+    start_batch_locked(c, ops, n, step);
+    pthread_mutex_unlock(&c->server->lock);
 }
 
 /* Sends the reply (payload may be NULL for an error) and the status, and
@@ -496,7 +510,7 @@ static void watch_send_status(server_call *c)
     start_batch(c, &op, 1, STEP_WATCH_SENT);
 }
 
-/* Sends NOT_SERVING and ends the stream. */
+/* Sends NOT_SERVING and ends the stream (the caller holds server->lock). */
 static void watch_end(server_call *c)
 {
     if (c->response != NULL)
@@ -512,7 +526,7 @@ static void watch_end(server_call *c)
     }
     ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
     ops[n++].data.send_status_from_server.status = GRPC_STATUS_OK;
-    start_batch(c, ops, n, STEP_WATCH_END);
+    start_batch_locked(c, ops, n, STEP_WATCH_END);
 }
 
 /* After the first status went out: wait for a change, or end at once if stopping. */
@@ -751,8 +765,11 @@ static void shut_down(esg_server *server)
                 on_event(server, event.tag, event.success != 0);
         }
     }
+    pthread_mutex_lock(&server->lock);
+    server->is_queue_shut = true;
     grpc_server_destroy(server->grpc);
     grpc_completion_queue_shutdown(server->cq);
+    pthread_mutex_unlock(&server->lock);
     for (int i = 0; i < server->n_workers; i++)
         pthread_join(server->workers[i], NULL);
     if (server->n_workers == 0) {
