@@ -1,5 +1,5 @@
 # Developer commands, as the seed lists them (each a thin wrapper of scripts/).
-.PHONY: all install build run test test-asan test-tsan lint fmt ssl protos deb clean
+.PHONY: all install build run test test-asan test-tsan test-containers image lint fmt ssl protos deb clean
 
 all: build
 
@@ -18,6 +18,12 @@ test-asan:             ## the suite under AddressSanitizer + UndefinedBehaviorSa
 test-tsan:             ## the suite under ThreadSanitizer
 	scripts/test.sh --sanitize=thread
 
+test-containers:       ## the image, Compose and Kubernetes manifests run with podman (root)
+	scripts/test-containers.sh
+
+image:                 ## the server image, eventsourcing-grpc:v1 (podman, or docker with DOCKER=docker)
+	$${DOCKER:-podman} build -t eventsourcing-grpc:v1 -f docker/Dockerfile .
+
 lint:                  ## formatting check
 	scripts/lint.sh
 
@@ -34,4 +40,4 @@ deb:                   ## the Debian package, in build-deb/
 	scripts/make-deb.sh
 
 clean:
-	rm -rf build build-address-undefined build-thread build-deb
+	rm -rf build build-address-undefined build-thread build-deb build-containers

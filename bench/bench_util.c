@@ -181,11 +181,12 @@ long bench_rss_kb(pid_t pid)
     return bench_status_kb(pid, "VmRSS");
 }
 
-long bench_status_kb(pid_t pid, const char *field)
+/* A "Field: N kB" line of a /proc/PID file, or -1. */
+static long proc_field_kb(pid_t pid, const char *file, const char *field)
 {
-    char path[64], line[256];
+    char path[96], line[256];
     size_t field_len = strlen(field);
-    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, file);
     FILE *f = fopen(path, "r");
     if (f == NULL)
         return -1;
@@ -197,6 +198,16 @@ long bench_status_kb(pid_t pid, const char *field)
         }
     fclose(f);
     return kb;
+}
+
+long bench_status_kb(pid_t pid, const char *field)
+{
+    return proc_field_kb(pid, "status", field);
+}
+
+long bench_smaps_kb(pid_t pid, const char *field)
+{
+    return proc_field_kb(pid, "smaps_rollup", field);
 }
 
 int64_t bench_cpu_us(pid_t pid)

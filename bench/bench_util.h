@@ -54,6 +54,9 @@ long bench_rss_kb(pid_t pid);
 /* A field of /proc/PID/status in kB ("VmRSS", "RssAnon", "RssFile"), or -1. */
 long bench_status_kb(pid_t pid, const char *field);
 
+/* A field of /proc/PID/smaps_rollup in kB ("Pss", "Private_Clean", "Private_Dirty", ...), or -1. */
+long bench_smaps_kb(pid_t pid, const char *field);
+
 /* CPU time (user and system) pid has used, in microseconds, or -1. */
 int64_t bench_cpu_us(pid_t pid);
 

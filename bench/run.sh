@@ -9,8 +9,10 @@
 #   bench/run.sh --report-only   rewrites docs/benchmarks.md from the last full run's
 #                           results (after editing bench/analysis.md, say)
 # Other arguments go to esg_bench (e.g. --runs 3 --seconds 1). Builds Release in
-# build-bench/ when needed. PostgreSQL is measured when POSTGRES_DBNAME (and the
-# other POSTGRES_* settings) are in the environment.
+# build-bench/ when needed. PostgreSQL: a server of our own is started with
+# scripts/postgres-test-server.sh in build-bench/postgres (as the tests do, but with
+# fsync turned back on) and stopped at the end; POSTGRES_DBNAME in the environment
+# uses that server instead; ESG_BENCH_POSTGRES=0 skips PostgreSQL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,8 +29,52 @@ for arg in "$@"; do
 done
 
 build_dir=build-bench
+pg_script=scripts/postgres-test-server.sh
+pg_dir=$build_dir/postgres
 sudo_cmd=""
 [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+
+# Starts a PostgreSQL server in $pg_dir with scripts/postgres-test-server.sh and puts its
+# settings in our environment; on failure PostgreSQL is listed as skipped. The script turns
+# fsync off for the tests; the figures here are meant durable, so it is turned back on.
+start_postgres() {
+  if [ -f "$pg_dir/runtime" ]; then # what an earlier run left: stop it and start afresh
+    "$pg_script" stop "$pg_dir" >/dev/null 2>&1 || true
+    rm -rf "$(cat "$pg_dir/runtime")"
+  fi
+  rm -rf "$pg_dir"
+  if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v pg_ctl >/dev/null; then
+    echo "Installing postgresql (for the PostgreSQL figures)"
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends \
+      postgresql >/dev/null || { echo "bench/run.sh: no PostgreSQL: skipped" >&2; return 0; }
+  fi
+  if ! "$pg_script" start "$pg_dir" >/dev/null; then
+    echo "bench/run.sh: the PostgreSQL server did not start: skipped" >&2
+    return 0
+  fi
+  trap '"$pg_script" stop "$pg_dir" >/dev/null 2>&1 || true' EXIT
+  local runtime port psql_bin owner=()
+  runtime=$(cat "$pg_dir/runtime")
+  port=$(cat "$pg_dir/port")
+  psql_bin=$(printf '%s\n' /usr/lib/postgresql/*/bin/psql | sort -V | tail -n 1)
+  [ -x "$psql_bin" ] || psql_bin=psql
+  [ "$(id -u)" -ne 0 ] || owner=(runuser -u postgres --)
+  # The superuser's SQL over the server's own socket.
+  admin_sql() {
+    (cd "$runtime" && "${owner[@]}" "$psql_bin" -X -q -At -h "$runtime" -p "$port" -U postgres \
+      -d postgres "$@")
+  }
+  admin_sql -c "ALTER SYSTEM SET fsync = on" -c "SELECT pg_reload_conf()" >/dev/null ||
+    echo "bench/run.sh: could not turn fsync on in PostgreSQL (figures not durable)" >&2
+  eval "$("$pg_script" env "$pg_dir")"
+  ESG_POSTGRES_TEST_SERVER="$PWD/$pg_script"
+  ESG_POSTGRES_TEST_DIR="$PWD/$pg_dir"
+  export ESG_POSTGRES_TEST_SERVER ESG_POSTGRES_TEST_DIR
+  sleep 0.2 # the reload is asynchronous
+  admin_sql -c "SHOW fsync" -c "SHOW synchronous_commit" -c "SHOW server_version" |
+    tr '\n' '|' >"$work/postgres.txt"
+}
 
 if [ "$short" -eq 1 ]; then
   work="$build_dir/short"
@@ -56,6 +102,11 @@ if [ "$report_only" -eq 0 ]; then
 
   rm -rf "$work"
   mkdir -p "$work"
+
+  # PostgreSQL: a throwaway server of our own, started afresh (new databases every run).
+  if [ -z "${POSTGRES_DBNAME:-}" ] && [ "${ESG_BENCH_POSTGRES:-1}" != 0 ]; then
+    start_postgres
+  fi
   # The servers the runner starts print to our stdout; keep the whole log, show ours.
   load_before=$(cut -d' ' -f1-3 /proc/loadavg)
   set +e +o pipefail
@@ -73,6 +124,24 @@ if [ "$report_only" -eq 0 ]; then
     echo "bench/run.sh --short: the harness works (results in $work, not compared with anything)"
     exit 0
   fi
+  # Instruction counts (callgrind), which the machine's other work does not change: the
+  # application's path of create_new_order + get_order without gRPC, and what a process
+  # spends on loading and opening before the first call.
+  : >"$work/cpu.txt"
+  if command -v valgrind >/dev/null; then
+    echo "instruction counts (callgrind)"
+    for module in eventsourcing.popo eventsourcing.sqlite; do
+      counts=()
+      for n in 0 1000; do
+        rm -f "$work/cpu.db"*
+        counts+=("$(PERSISTENCE_MODULE=$module ORDERS_SQLITE_DBNAME="$work/cpu.db" \
+          valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.$module.$n.out" \
+          "$build_dir/esg_cpu_calls" "$n" 2>&1 | sed -n 's/.*refs: *//p' | tr -d ,)")
+      done
+      echo "$module|${counts[0]}|$(((counts[1] - counts[0]) / 1000))" >>"$work/cpu.txt"
+    done
+    rm -f "$work/cpu.db"*
+  fi
 fi
 if [ ! -f "$work/latest.json" ]; then
   echo "bench/run.sh: no results in $work: run bench/run.sh first" >&2
@@ -81,6 +150,14 @@ fi
 
 # ---- The report ----
 IFS='|' read -r load_before load_after < "$work/load.txt" || { load_before="?"; load_after="?"; }
+pg_text=""
+if [ -f "$work/postgres.txt" ]; then
+  IFS='|' read -r pg_fsync pg_sync pg_version < "$work/postgres.txt" || true
+  pg_text="PostgreSQL ${pg_version:-?}: a server of our own on loopback TCP, started by
+  \`scripts/postgres-test-server.sh\` in \`build-bench/postgres\` with fsync turned back on
+  (\`fsync=${pg_fsync:-?}\`, \`synchronous_commit=${pg_sync:-?}\`): a call that returned is on disk."
+  mkdir -p bench/results && cp "$work/postgres.txt" bench/results/postgres.txt
+fi
 mkdir -p bench/results
 cp "$work/latest.json" bench/results/latest.json
 gnuplot -e "dir='$work'; out='docs/benchmarks-latency.png'" bench/latency.gp
@@ -93,6 +170,7 @@ skipped=$(sed -n 's/.*"skipped": "\(.*\)",.*/\1/p' "$work/latest.json")
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 memory=$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)
 os=$(. /etc/os-release && echo "$PRETTY_NAME")
+thousands() { echo "$1" | sed ':a;s/\B[0-9]\{3\}\>/,&/;ta'; }
 pkg_version() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo "?"; }
 tmp_fs=$(df -T "${TMPDIR:-/tmp}" | awk 'NR == 2 {print $2}')
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo "?")
@@ -123,8 +201,11 @@ edit by hand: change \`bench/\` and run it again (about 8 minutes). Raw figures,
   the 1-client run.
 - **Start-up**: from \`posix_spawn\` to the first answered Ping, with a new client per attempt
   and 0.5 ms between attempts. **Memory**: VmRSS from \`/proc/PID/status\`, idle 100 ms after
-  the first Ping (200 ms after the first order for the system), and the peak sampled every
-  20 ms under load (8 clients calling \`create_new_order\`; the in-memory store grows with the
+  the first Ping (200 ms after the first order for the system), and beside it the pages that
+  are the process's own (Private_Clean + Private_Dirty of \`/proc/PID/smaps_rollup\`) and its
+  proportional share (Pss), since VmRSS also counts every page of the shared libraries it
+  touched (gRPC, abseil, OpenSSL, ...), pages any other process using them shares; the peak is
+  sampled every 20 ms under load (8 clients calling \`create_new_order\`; the in-memory store grows with the
   orders, so its peak includes the data).
 - **The example system** (Orders -> Reservations -> Orders -> Payments -> Orders) runs through
   \`esg_grpc_runner\` in subprocess mode: three \`eventsourcing_grpc_server\` processes.
@@ -144,8 +225,11 @@ edit by hand: change \`bench/\` and run it again (about 8 minutes). Raw figures,
   Python reference's range quoted in issue 8 (measured on a 2-core machine like this one, not in
   this run).
 - **Durability**: SQLite in WAL mode with \`synchronous=FULL\` (the library's setting): every
-  \`create_new_order\` that returned is on disk; the databases are in \`${TMPDIR:-/tmp}\`
-  (${tmp_fs}).
+  call that returned is on disk, and a crash (of the process or the machine) loses only calls
+  that had not returned; the databases are in \`${TMPDIR:-/tmp}\` (${tmp_fs}). ${pg_text}
+  Followers record a whole page of notifications (their new events and one tracking record per
+  notification) in one transaction on SQLite and PostgreSQL: a crash loses the page's work
+  together with its tracking records, which is then done again, never twice.
 - **Not measured**: ${skipped:-nothing skipped}.
 
 ## Machine
@@ -169,6 +253,20 @@ edit by hand: change \`bench/\` and run it again (about 8 minutes). Raw figures,
 
 EOF
   cat "$work/table.md"
+  if [ -s "$work/cpu.txt" ]; then
+    cat <<'EOF'
+
+Instructions counted by callgrind (`bench/cpu_calls.c`: N `create_new_order` then N
+`get_order` through `esg_application_call_json`, the server's path without gRPC; the same
+whatever else the machine runs, so they compare versions where wall-clock figures cannot):
+
+| backend | instructions to start, open and close (our library linked statically) | instructions per create_new_order + get_order |
+|---|--:|--:|
+EOF
+    while IFS='|' read -r module startup per_pair; do
+      printf '| %s | %s | %s |\n' "$module" "$(thousands "$startup")" "$(thousands "$per_pair")"
+    done <"$work/cpu.txt"
+  fi
   cat <<'EOF'
 
 ![Latency distributions](benchmarks-latency.png)

@@ -28,6 +28,7 @@ packages=(
   gnuplot-nox                        # bench/run.sh: the latency plot
   clang libclang-rt-14-dev           # fuzz/run.sh: libFuzzer and the sanitizer runtimes
   clang-format cppcheck              # scripts/lint.sh: formatting and static analysis
+  valgrind                           # tests/chaos: the soak's servers under memcheck
 )
 missing=()
 for p in "${packages[@]}"; do

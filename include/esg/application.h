@@ -122,10 +122,13 @@ esg_status esg_processing_event_collect(esg_processing_event *processing, esg_ag
 /* A leader's notification log as a follower reads it: in process, or over
  * gRPC. select appends up to limit notifications from start to out. */
 typedef struct esg_notification_log {
-    const char *leader_name; /* the upstream application's name, for tracking */
-    int64_t page_size;       /* notifications asked for per select; 0 for 100 */
-    bool pages_may_be_short; /* true when a short page is not the end (a remote
-                              * server may cap pages): read until an empty one */
+    const char *leader_name;  /* the upstream application's name, for tracking */
+    int64_t page_size;        /* notifications asked for per select; 0 for 100 */
+    bool pages_may_be_short;  /* true when a short page may not be the end (a
+                               * server that caps pages by bytes): see heavy_page_bytes */
+    int64_t heavy_page_bytes; /* with pages_may_be_short: a short page ends the pull
+                               * unless it holds at least this many bytes (state + topic
+                               * + 64 per notification); 0: read until an empty page */
     esg_status (*select)(void *ctx, int64_t start, int64_t limit, esg_notification_list *out,
                          esg_error *err);
     void *ctx; /* passed to select */

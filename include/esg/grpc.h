@@ -45,6 +45,9 @@ typedef struct esg_server_options {
     size_t n_leader_names;
     esg_prompt_fn on_prompt; /* may be NULL */
     void *on_prompt_ctx;
+    /* Also serves grpc.health.v1.Health alone here ("host:port"), in plaintext,
+     * for probes that cannot do TLS (Kubernetes' gRPC probes); NULL: no. */
+    const char *health_address;
 } esg_server_options;
 
 /* Serves app (borrowed; must outlive the server) on options->address. A bad
@@ -56,6 +59,9 @@ esg_status esg_server_start(esg_application *app, const esg_server_options *opti
 
 /* The port the server listens on. */
 int esg_server_port(const esg_server *server);
+
+/* The port of options->health_address, or 0 without one. */
+int esg_server_health_port(const esg_server *server);
 
 /* Calls in flight (received and not yet finished), for monitoring and tests. */
 size_t esg_server_n_calls(const esg_server *server);

@@ -77,6 +77,20 @@ esg_status esg_recorder_insert_events(esg_recorder *recorder, const esg_stored_e
                                       size_t n_events, const esg_tracking *tracking,
                                       int64_t *notification_ids, esg_error *err);
 
+/* Like esg_recorder_insert_events, with n_trackings tracking records (borrowed)
+ * instead of at most one, all in the same transaction: a follower records the
+ * work of several notifications with one commit. ESG_EUNIMPLEMENTED (nothing
+ * written) when n_trackings > 1 and the backend cannot: see
+ * esg_recorder_can_track_many. */
+esg_status esg_recorder_insert_events_tracked(esg_recorder *recorder,
+                                              const esg_stored_event *events, size_t n_events,
+                                              const esg_tracking *trackings, size_t n_trackings,
+                                              int64_t *notification_ids, esg_error *err);
+
+/* Whether esg_recorder_insert_events_tracked takes more than one tracking
+ * record (SQLite and PostgreSQL, where a commit waits for the disk). */
+bool esg_recorder_can_track_many(const esg_recorder *recorder);
+
 /* Appends the stored events of one aggregate to out (which the caller owns). */
 esg_status esg_recorder_select_events(esg_recorder *recorder, const esg_uuid *originator_id,
                                       const esg_select_events_options *options,

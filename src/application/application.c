@@ -29,6 +29,25 @@ struct esg_processing_event {
     size_t capacity;
 };
 
+/* A page of notifications processed by one pull, recorded with one commit when
+ * the recorder can (esg_recorder_can_track_many): every policy's new events
+ * and a tracking record per notification, in one transaction. Meanwhile
+ * esg_application_get on the pulling thread adds the batch's events to what
+ * the recorder holds, so each policy sees what the ones before it did, as if
+ * each notification had been recorded on its own. */
+typedef struct pending_batch {
+    esg_application *app;     /* whose gets see the batch */
+    esg_stored_event *events; /* owned, in the order the policies made them */
+    size_t n_events;
+    size_t events_capacity;
+    esg_tracking *trackings; /* one per notification; names borrowed from the log */
+    size_t n_trackings;
+    size_t trackings_capacity;
+} pending_batch;
+
+/* The batch whose policies run on this thread, or NULL. */
+static _Thread_local pending_batch *current_batch;
+
 esg_status esg_application_new(const esg_application_type *type, const esg_env *env,
                                esg_application **out, esg_error *err)
 {
@@ -191,6 +210,29 @@ static const esg_aggregate_type *find_aggregate_type(const esg_application_type 
     return NULL;
 }
 
+/* Appends the batch's events of aggregate id (up to version when > 0) to what the recorder
+ * holds of it. ESG_ECONFLICT when another writer recorded one of the batch's versions meanwhile:
+ * the batch can no longer be recorded, and its notifications are processed one by one. */
+static esg_status add_pending_events(const pending_batch *batch, const esg_uuid *id,
+                                     int64_t version, esg_stored_event_list *stored, esg_error *err)
+{
+    esg_status rc = ESG_OK;
+    for (size_t i = 0; rc == ESG_OK && i < batch->n_events; i++) {
+        const esg_stored_event *event = &batch->events[i];
+        if (!esg_uuid_equal(&event->originator_id, id) ||
+            (version > 0 && event->originator_version > version))
+            continue;
+        int64_t last =
+            stored->n_items > 0 ? stored->items[stored->n_items - 1].originator_version : 0;
+        if (event->originator_version <= last)
+            return esg_error_set(err, ESG_ECONFLICT,
+                                 "version %lld of an aggregate was recorded by another writer",
+                                 (long long)event->originator_version);
+        rc = esg_stored_event_list_push(stored, event, err);
+    }
+    return rc;
+}
+
 esg_status esg_application_get(esg_application *app, const esg_uuid *id, int64_t version,
                                esg_aggregate **out, esg_error *err)
 {
@@ -201,6 +243,8 @@ esg_status esg_application_get(esg_application *app, const esg_uuid *id, int64_t
     size_t n_events = 0;
     char text[ESG_UUID_STR_SIZE];
     esg_status rc = esg_recorder_select_events(app->recorder, id, &options, &stored, err);
+    if (rc == ESG_OK && current_batch != NULL && current_batch->app == app)
+        rc = add_pending_events(current_batch, id, version, &stored, err);
     if (rc != ESG_OK)
         goto out;
     if (stored.n_items == 0) {
@@ -358,6 +402,162 @@ static esg_status process_one(esg_application *app, const char *leader_name,
     return rc;
 }
 
+/* Whether page, the answer to a select of page_size, is the last one for now: a short page,
+ * unless the log's server may have cut it short by bytes (then an empty page is the end). */
+static bool is_last_page(const esg_notification_log *log, const esg_notification_list *page,
+                         int64_t page_size)
+{
+    if ((int64_t)page->n_items >= page_size)
+        return false;
+    if (!log->pages_may_be_short)
+        return true;
+    if (log->heavy_page_bytes <= 0)
+        return false;
+    int64_t n_bytes = 0;
+    for (size_t i = 0; i < page->n_items; i++)
+        n_bytes += (int64_t)page->items[i].event.state_len +
+                   (int64_t)strlen(page->items[i].event.topic) + 64;
+    return n_bytes < log->heavy_page_bytes;
+}
+
+static void batch_clear(pending_batch *batch)
+{
+    for (size_t i = 0; i < batch->n_events; i++)
+        esg_stored_event_clear(&batch->events[i]);
+    batch->n_events = 0;
+    batch->n_trackings = 0;
+}
+
+static void batch_free(pending_batch *batch)
+{
+    batch_clear(batch);
+    free(batch->events);
+    free(batch->trackings);
+}
+
+/* Runs the policy on one notification and adds its events and tracking record to the batch. */
+static esg_status batch_add(pending_batch *batch, const char *leader_name,
+                            const esg_notification *notification, esg_error *err)
+{
+    esg_event *event = NULL;
+    esg_processing_event processing = {0};
+    esg_status rc = esg_event_from_stored(&notification->event, &event, err);
+    if (rc == ESG_OK) {
+        pending_batch *outer = current_batch; /* a policy may make another application process */
+        current_batch = batch;
+        rc = batch->app->type->policy(batch->app, event, &processing, err);
+        current_batch = outer;
+    }
+    size_t n_new = processing.n_events;
+    if (rc == ESG_OK && batch->n_events + n_new > batch->events_capacity) {
+        size_t capacity = batch->events_capacity ? batch->events_capacity * 2 : 64;
+        while (capacity < batch->n_events + n_new)
+            capacity *= 2;
+        esg_stored_event *bigger = realloc(batch->events, capacity * sizeof *bigger);
+        if (bigger == NULL)
+            rc = esg_error_set(err, ESG_ENOMEM, "out of memory processing notifications");
+        else {
+            batch->events = bigger;
+            batch->events_capacity = capacity;
+        }
+    }
+    if (rc == ESG_OK && batch->n_trackings == batch->trackings_capacity) {
+        size_t capacity = batch->trackings_capacity ? batch->trackings_capacity * 2 : 64;
+        esg_tracking *bigger = realloc(batch->trackings, capacity * sizeof *bigger);
+        if (bigger == NULL)
+            rc = esg_error_set(err, ESG_ENOMEM, "out of memory processing notifications");
+        else {
+            batch->trackings = bigger;
+            batch->trackings_capacity = capacity;
+        }
+    }
+    size_t n_stored = 0;
+    for (; rc == ESG_OK && n_stored < n_new; n_stored++) {
+        rc = esg_event_to_stored(processing.events[n_stored],
+                                 &batch->events[batch->n_events + n_stored], err);
+        if (rc != ESG_OK)
+            break;
+    }
+    if (rc == ESG_OK) {
+        batch->n_events += n_new;
+        batch->trackings[batch->n_trackings++] = (esg_tracking){leader_name, notification->id};
+    } else {
+        for (size_t i = 0; i < n_stored; i++)
+            esg_stored_event_clear(&batch->events[batch->n_events + i]);
+    }
+    free_events(processing.events, processing.n_events);
+    esg_event_free(event);
+    return rc;
+}
+
+/* Records the batch in one transaction and tells the listener. */
+static esg_status batch_record(pending_batch *batch, esg_error *err)
+{
+    esg_application *app = batch->app;
+    int64_t *ids = calloc(batch->n_events ? batch->n_events : 1, sizeof *ids);
+    if (ids == NULL)
+        return esg_error_set(err, ESG_ENOMEM, "out of memory recording events");
+    esg_status rc =
+        esg_recorder_insert_events_tracked(app->recorder, batch->events, batch->n_events,
+                                           batch->trackings, batch->n_trackings, ids, err);
+    if (rc == ESG_OK && batch->n_events > 0 && app->on_recorded != NULL)
+        app->on_recorded(app->on_recorded_ctx, app, ids[batch->n_events - 1]);
+    free(ids);
+    return rc;
+}
+
+/* Processes the new notifications of page (those after *last) as one batch, one transaction;
+ * when that cannot be (another writer changed an aggregate or processed a notification
+ * meanwhile), one by one as process_one does. Advances *last over what is recorded. */
+static esg_status process_page(esg_application *app, const char *leader_name,
+                               const esg_notification_list *page, pending_batch *batch,
+                               int64_t *last, int64_t *n_processed, esg_error *err)
+{
+    batch_clear(batch);
+    esg_status rc = ESG_OK;
+    size_t i = 0;
+    for (; rc == ESG_OK && i < page->n_items; i++)
+        if (page->items[i].id > *last)
+            rc = batch_add(batch, leader_name, &page->items[i], err);
+    esg_error batch_err = {0};
+    bool is_policy_failed = rc != ESG_OK && rc != ESG_ECONFLICT;
+    esg_status policy_rc = rc;
+    if (rc != ESG_OK) {
+        /* What the policies did before the failure is still recorded, as one by one would. */
+        batch_err = *err;
+        rc = ESG_OK;
+    }
+    if (batch->n_trackings > 0 && (policy_rc == ESG_OK || is_policy_failed)) {
+        rc = batch_record(batch, err);
+        if (rc == ESG_OK) {
+            *last = batch->trackings[batch->n_trackings - 1].notification_id;
+            if (n_processed != NULL)
+                *n_processed += (int64_t)batch->n_trackings;
+        }
+    }
+    batch_clear(batch);
+    if (is_policy_failed && rc == ESG_OK) {
+        *err = batch_err;
+        return policy_rc;
+    }
+    if (rc != ESG_ECONFLICT && policy_rc != ESG_ECONFLICT)
+        return rc;
+    /* Nothing of the batch was recorded: go one by one from where it started. */
+    rc = ESG_OK;
+    for (i = 0; rc == ESG_OK && i < page->n_items; i++) {
+        if (page->items[i].id <= *last)
+            continue;
+        bool is_skipped = false;
+        rc = process_one(app, leader_name, &page->items[i], &is_skipped, err);
+        if (rc == ESG_OK) {
+            *last = page->items[i].id;
+            if (n_processed != NULL && !is_skipped)
+                (*n_processed)++;
+        }
+    }
+    return rc;
+}
+
 esg_status esg_application_pull_and_process(esg_application *app, const esg_notification_log *log,
                                             int64_t *n_processed, esg_error *err)
 {
@@ -370,15 +570,20 @@ esg_status esg_application_pull_and_process(esg_application *app, const esg_noti
     int64_t last = 0;
     esg_status rc = esg_recorder_max_tracking_id(app->recorder, log->leader_name, &last, err);
     int64_t page_size = log->page_size > 0 ? log->page_size : DEFAULT_PAGE_SIZE;
+    bool is_batched = esg_recorder_can_track_many(app->recorder);
+    pending_batch pending = {.app = app};
     esg_notification_list batch = {0};
     while (rc == ESG_OK) {
         esg_notification_list_clear(&batch);
         rc = log->select(log->ctx, last + 1, page_size, &batch, err);
         bool is_progress = false;
-        for (size_t i = 0; rc == ESG_OK && i < batch.n_items; i++) {
+        for (size_t i = 0; rc == ESG_OK && i < batch.n_items && !is_progress; i++)
+            is_progress = batch.items[i].id > last; /* a log that ignored start: never twice */
+        if (rc == ESG_OK && is_progress && is_batched)
+            rc = process_page(app, log->leader_name, &batch, &pending, &last, n_processed, err);
+        for (size_t i = 0; rc == ESG_OK && !is_batched && i < batch.n_items; i++) {
             if (batch.items[i].id <= last)
-                continue; /* a log that ignored start; never process twice */
-            is_progress = true;
+                continue;
             bool is_skipped = false;
             rc = process_one(app, log->leader_name, &batch.items[i], &is_skipped, err);
             if (rc == ESG_OK) {
@@ -389,10 +594,11 @@ esg_status esg_application_pull_and_process(esg_application *app, const esg_noti
         }
         /* The end: an empty page, a short one where short means the end, or
          * a page with nothing new (which would otherwise loop forever). */
-        if (!is_progress || (!log->pages_may_be_short && (int64_t)batch.n_items < page_size))
+        if (!is_progress || is_last_page(log, &batch, page_size))
             break;
     }
     esg_notification_list_clear(&batch);
+    batch_free(&pending);
     pthread_mutex_unlock(&app->processing_lock);
     return rc;
 }

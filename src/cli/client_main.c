@@ -116,7 +116,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (argc == 2 && strcmp(argv[1], "--version") == 0) {
-        printf("eventsourcing_grpc_client (eventsourcing-grpc for C) 0.1.0\n");
+        printf("eventsourcing_grpc_client (eventsourcing-grpc for C) " ESG_VERSION "\n");
         return 0;
     }
     if (argc < 3) {

@@ -71,7 +71,7 @@ int main(int argc, char **argv)
         return argc > 2 ? EXIT_USAGE : 0;
     }
     if (argc == 2 && strcmp(argv[1], "--version") == 0) {
-        printf("eventsourcing_grpc_runner (eventsourcing-grpc for C) 0.1.0\n");
+        printf("eventsourcing_grpc_runner (eventsourcing-grpc for C) " ESG_VERSION "\n");
         return 0;
     }
     /* Block the stop signals before any thread exists, and wait for them here

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 
 #include "esg.h"
 #include "esg/grpc.h"
@@ -15,6 +17,10 @@
 #define EXIT_USAGE 2  /* bad command line */
 #define EXIT_CONFIG 3 /* bad or missing configuration: topic, address, certificates */
 #define EXIT_SERVE 4  /* could not serve: the address is in use, the database failed */
+/* Server workers when the application keeps its events in a database. */
+#define DATABASE_SERVER_THREADS 8
+/* The most descriptors the server asks for (when the hard limit allows it). */
+#define MAX_FILES 1048576
 
 static const char usage[] =
     "usage: eventsourcing_grpc_server [TOPIC]\n"
@@ -39,6 +45,9 @@ static const char usage[] =
     "  POSTGRES_DBNAME, POSTGRES_HOST, POSTGRES_PORT, POSTGRES_USER, POSTGRES_PASSWORD,\n"
     "  POSTGRES_CONNECT_TIMEOUT, POSTGRES_LOCK_TIMEOUT, POSTGRES_POOL_SIZE, POSTGRES_SCHEMA\n"
     "                                  PostgreSQL settings (each also <APP>_-prefixed)\n"
+    "  GRPC_HEALTH_SERVER_ADDRESS      host:port where the health service alone is also\n"
+    "                                  served, in plaintext, for probes that cannot do TLS\n"
+    "                                  (Kubernetes' gRPC probes); also <APP>_-prefixed\n"
     "  ESG_TOPIC_PATH                  folders of shared libraries that define topics\n"
     "\n"
     "Stops cleanly on SIGINT and SIGTERM.\n";
@@ -62,9 +71,21 @@ int main(int argc, char **argv)
         return argc > 2 ? EXIT_USAGE : 0;
     }
     if (argc == 2 && strcmp(argv[1], "--version") == 0) {
-        printf("eventsourcing_grpc_server (eventsourcing-grpc for C) 0.1.0\n");
+        printf("eventsourcing_grpc_server (eventsourcing-grpc for C) " ESG_VERSION "\n");
         return 0;
     }
+    /* What the server writes (the SQLite database and its -wal and -shm files)
+     * holds the application's events: its owner's only, whatever the umask. */
+    umask(umask(077) | 077);
+    /* A connection is a descriptor, and gRPC 1.51 stops accepting for good
+     * once accept() fails with EMFILE (grpc/grpc#20418): allow as many as the
+     * hard limit does, not the soft limit's usual 1024. */
+    struct rlimit files;
+    if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+        files.rlim_cur = files.rlim_max < MAX_FILES ? files.rlim_max : MAX_FILES;
+        setrlimit(RLIMIT_NOFILE, &files);
+    }
+
     /* Block the stop signals before any thread exists, and wait for them here. */
     sigset_t stop_signals;
     sigemptyset(&stop_signals);
@@ -121,7 +142,15 @@ int main(int argc, char **argv)
         rc = esg_node_start(system_def, type->name, env, &node, &err);
     } else if (rc == ESG_OK) {
         rc = esg_application_new(type, env, &app, &err);
-        esg_server_options options = {.address = address, .env = env};
+        /* A database blocks a worker for each call in its commit: more workers
+         * let the recorder commit their writes together (as a node does). */
+        bool in_memory = rc != ESG_OK || strcmp(esg_recorder_backend(esg_application_recorder(app)),
+                                                "eventsourcing.popo") == 0;
+        esg_server_options options = {
+            .address = address,
+            .env = env,
+            .n_threads = in_memory ? 0 : DATABASE_SERVER_THREADS,
+            .health_address = esg_env_lookup(env, type->name, "GRPC_HEALTH_SERVER_ADDRESS")};
         if (rc == ESG_OK)
             rc = esg_server_start(app, &options, &server, &err);
     }
@@ -135,6 +164,9 @@ int main(int argc, char **argv)
            type->name, topic, address, node ? esg_node_port(node) : esg_server_port(server),
            esg_recorder_backend(esg_application_recorder(served)), node ? ", in system " : "",
            node ? system_topic : "");
+    const char *health_address = esg_env_lookup(env, type->name, "GRPC_HEALTH_SERVER_ADDRESS");
+    if (health_address != NULL && health_address[0] != '\0')
+        printf("eventsourcing_grpc_server: health checks (plaintext) on %s\n", health_address);
     fflush(stdout);
 
     int signal_number = 0;

@@ -715,21 +715,42 @@ static bool is_limit_refused(esg_status rc, const esg_error *err)
            (rc == ESG_EREMOTE && strstr(err->message, "greater than section size") != NULL);
 }
 
+/* Reads up to limit notifications from a server that refuses pages above
+ * REFERENCE_SECTION_SIZE, in sections of that size, so that the page comes back
+ * short only at the end of the log (the follower stops at a short page). */
+static esg_status select_in_sections(esg_client *client, int64_t start, int64_t limit,
+                                     esg_notification_list *out, esg_error *err)
+{
+    esg_status rc = ESG_OK;
+    while (rc == ESG_OK && limit > 0) {
+        size_t n_before = out->n_items;
+        int64_t section = limit < REFERENCE_SECTION_SIZE ? limit : REFERENCE_SECTION_SIZE;
+        rc = esg_client_select_notifications(client, start, section, 0, NULL, 0, out, err);
+        int64_t n_got = (int64_t)(out->n_items - n_before);
+        if (rc != ESG_OK || n_got < section)
+            break;
+        start = out->items[out->n_items - 1].id + 1;
+        limit -= n_got;
+    }
+    return rc;
+}
+
 static esg_status remote_log_select(void *ctx, int64_t start, int64_t limit,
                                     esg_notification_list *out, esg_error *err)
 {
     esg_client *client = ctx;
-    bool was_capped = is_page_capped(client);
-    if (was_capped && limit > REFERENCE_SECTION_SIZE)
-        limit = REFERENCE_SECTION_SIZE;
     esg_error local = {0};
-    esg_status rc = esg_client_select_notifications(client, start, limit, 0, NULL, 0, out, &local);
-    if (!was_capped && limit > REFERENCE_SECTION_SIZE && is_limit_refused(rc, &local)) {
-        pthread_mutex_lock(&client->lock);
-        client->is_page_capped = true;
-        pthread_mutex_unlock(&client->lock);
-        rc = esg_client_select_notifications(client, start, REFERENCE_SECTION_SIZE, 0, NULL, 0, out,
-                                             &local);
+    esg_status rc = ESG_OK;
+    if (is_page_capped(client) && limit > REFERENCE_SECTION_SIZE) {
+        rc = select_in_sections(client, start, limit, out, &local);
+    } else {
+        rc = esg_client_select_notifications(client, start, limit, 0, NULL, 0, out, &local);
+        if (limit > REFERENCE_SECTION_SIZE && is_limit_refused(rc, &local)) {
+            pthread_mutex_lock(&client->lock);
+            client->is_page_capped = true;
+            pthread_mutex_unlock(&client->lock);
+            rc = select_in_sections(client, start, limit, out, &local);
+        }
     }
     if (rc != ESG_OK)
         esg_error_set(err, rc, "%s", local.message);
@@ -742,7 +763,12 @@ void esg_client_notification_log(esg_client *client, const char *leader_name,
     memset(out, 0, sizeof *out);
     out->leader_name = leader_name;
     out->page_size = is_page_capped(client) ? REFERENCE_SECTION_SIZE : LOG_PAGE_SIZE;
+    /* Our server cuts a page short when its bytes would pass ESG_GRPC_MAX_PAGE_BYTES; a short
+     * page far below that is the end, which saves the follower a round trip per pull (a page
+     * cut short before one notification of over half the cap is read at the next prompt or
+     * MAX_PULL_INTERVAL). The reference's sections are read whole by remote_log_select. */
     out->pages_may_be_short = true;
+    out->heavy_page_bytes = ESG_GRPC_MAX_PAGE_BYTES / 2;
     out->select = remote_log_select;
     out->ctx = client;
 }

@@ -14,6 +14,11 @@
 #define DEFAULT_PULL_INTERVAL_MS 10000
 #define FIRST_BACKOFF_MS 50
 #define MAX_BACKOFF_MS 1000
+/* Server workers when the application's recorder is a database. */
+#define DATABASE_SERVER_THREADS 8
+/* Pages one pull may read: leaders are pulled in turn, so that one that keeps
+ * writing cannot starve the others (a follower of two leaders). */
+#define PAGES_PER_TURN 4
 
 typedef struct leader_link {
     char *name;          /* the leader's application name, owned */
@@ -48,6 +53,7 @@ struct esg_node {
     size_t n_followers;
     pthread_t puller; /* pulls from the leaders */
     bool has_puller;
+    size_t next_leader;   /* where the puller's next scan for a prompted leader starts */
     pthread_mutex_t lock; /* guards the flags of the links and the fields below */
     pthread_cond_t wake;  /* a prompt, news for a follower, or stop */
     bool is_stopping;
@@ -143,15 +149,42 @@ static void on_prompt(void *ctx, const char *leader_name)
     pthread_mutex_unlock(&node->lock);
 }
 
-/* Pulls and processes a leader's new notifications (called without the lock). */
-static esg_status pull(esg_node *node, leader_link *leader, esg_error *err)
+/* A leader's log read for one turn: after PAGES_PER_TURN pages it answers an
+ * empty page, which ends the pull, and says the turn was cut short. */
+typedef struct turn_log {
+    esg_notification_log whole;
+    int pages_left;
+    bool is_cut;
+} turn_log;
+
+static esg_status select_in_turn(void *ctx, int64_t start, int64_t limit,
+                                 esg_notification_list *out, esg_error *err)
 {
+    turn_log *turn = ctx;
+    if (turn->pages_left == 0) {
+        turn->is_cut = true;
+        return ESG_OK;
+    }
+    turn->pages_left--;
+    return turn->whole.select(turn->whole.ctx, start, limit, out, err);
+}
+
+/* Pulls and processes a leader's new notifications, a turn's worth (called
+ * without the lock). *is_cut says whether more may be waiting. */
+static esg_status pull(esg_node *node, leader_link *leader, bool *is_cut, esg_error *err)
+{
+    *is_cut = false;
     esg_status rc = connect_to(node, leader->address, &leader->client, err);
     if (rc != ESG_OK)
         return rc;
-    esg_notification_log log;
-    esg_client_notification_log(leader->client, leader->name, &log);
-    return esg_application_pull_and_process(node->app, &log, NULL, err);
+    turn_log turn = {.pages_left = PAGES_PER_TURN};
+    esg_client_notification_log(leader->client, leader->name, &turn.whole);
+    esg_notification_log log = turn.whole;
+    log.select = select_in_turn;
+    log.ctx = &turn;
+    rc = esg_application_pull_and_process(node->app, &log, NULL, err);
+    *is_cut = turn.is_cut;
+    return rc;
 }
 
 /* After a pull (under the lock): log outages once, back off, keep the first
@@ -196,16 +229,20 @@ static void *puller_main(void *arg)
                 node->leaders[i].is_prompted = true;
             next_interval_ms = now + node->pull_interval_ms;
         }
+        /* Leaders in turn, from the one after the last pulled. */
         leader_link *due = NULL;
         int64_t wake_at = next_interval_ms;
-        for (size_t i = 0; i < node->n_leaders && due == NULL; i++) {
+        for (size_t k = 0; k < node->n_leaders && due == NULL; k++) {
+            size_t i = (node->next_leader + k) % node->n_leaders;
             leader_link *leader = &node->leaders[i];
             if (!leader->is_prompted)
                 continue;
-            if (leader->retry_at_ms <= now)
+            if (leader->retry_at_ms <= now) {
                 due = leader;
-            else if (leader->retry_at_ms < wake_at)
+                node->next_leader = (i + 1) % node->n_leaders;
+            } else if (leader->retry_at_ms < wake_at) {
                 wake_at = leader->retry_at_ms;
+            }
         }
         if (due == NULL) {
             wait_until(node, wake_at);
@@ -214,9 +251,12 @@ static void *puller_main(void *arg)
         due->is_prompted = false;
         pthread_mutex_unlock(&node->lock);
         esg_error err = {0};
-        esg_status rc = pull(node, due, &err);
+        bool is_cut = false;
+        esg_status rc = pull(node, due, &is_cut, &err);
         pthread_mutex_lock(&node->lock);
         after_pull(node, due, rc, &err);
+        if (rc == ESG_OK && is_cut)
+            due->is_prompted = true; /* its next turn comes after the others' */
     }
     pthread_mutex_unlock(&node->lock);
     return NULL;
@@ -376,12 +416,21 @@ esg_status esg_node_start(const esg_system_def *def, const char *app_name, const
             calloc(node->n_leaders ? node->n_leaders : 1, sizeof *leader_names);
         for (size_t i = 0; leader_names != NULL && i < node->n_leaders; i++)
             leader_names[i] = node->leaders[i].name;
-        esg_server_options options = {.address = address,
-                                      .env = node->env,
-                                      .leader_names = leader_names,
-                                      .n_leader_names = node->n_leaders,
-                                      .on_prompt = on_prompt,
-                                      .on_prompt_ctx = node};
+        esg_server_options options = {
+            .address = address,
+            .env = node->env,
+            .leader_names = leader_names,
+            .n_leader_names = node->n_leaders,
+            .on_prompt = on_prompt,
+            .on_prompt_ctx = node,
+            /* On a database every write waits for the disk in a worker: more workers let
+             * the recorder commit their writes together (group commit) and keep serving
+             * reads meanwhile. In memory nothing waits, and 2 (the default) was best. */
+            .n_threads = strcmp(esg_recorder_backend(esg_application_recorder(node->app)),
+                                "eventsourcing.popo") == 0
+                             ? 0
+                             : DATABASE_SERVER_THREADS,
+            .health_address = esg_env_lookup(node->env, app_name, "GRPC_HEALTH_SERVER_ADDRESS")};
         rc = leader_names ? esg_server_start(node->app, &options, &node->server, err)
                           : esg_error_set(err, ESG_ENOMEM, "out of memory");
         free(leader_names);

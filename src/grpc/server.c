@@ -2,7 +2,9 @@
  * grpc.health.v1.Health on gRPC's C core. One completion queue is drained by
  * a few worker threads; each call in flight is one server_call object whose
  * address (or the address of its close field) is the tag of its batches. */
+#include <grpc/compression.h>
 #include <grpc/grpc.h>
+#include <grpc/support/alloc.h>
 #include <grpc/support/time.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -20,6 +22,12 @@
 #define REQUESTS_PER_METHOD 8
 /* How long stop lets calls in flight finish before cancelling them. */
 #define STOP_GRACE_MS 1000
+/* What gRPC may hold for all connections together (read buffers, messages
+ * being received). gRPC 1.51 takes in a whole message before it compares it
+ * with the maximum: without a quota one 1 GiB request costs 1 GiB. Over the
+ * quota, streams are reset (the client sees RESOURCE_EXHAUSTED). It holds
+ * 32 maximum-size requests in flight at once. */
+#define MEMORY_QUOTA_BYTES ((size_t)128 << 20)
 
 typedef enum call_kind {
     KIND_PING,
@@ -45,27 +53,33 @@ static const char *const kind_paths[N_KINDS] = {
 typedef struct server_call server_call;
 
 struct esg_server {
-    esg_application *app;      /* borrowed */
-    grpc_server *grpc;         /* owned */
-    grpc_completion_queue *cq; /* owned; every call and request uses it */
-    void *methods[N_KINDS];    /* registered method handles (NULL for KIND_UNKNOWN) */
-    pthread_t *workers;        /* owned */
+    esg_application *app;          /* borrowed */
+    grpc_server *grpc;             /* owned */
+    grpc_completion_queue *cq;     /* owned; every call and request uses it */
+    void *methods[N_KINDS];        /* registered method handles (NULL for KIND_UNKNOWN) */
+    grpc_server *health_grpc;      /* owned; NULL without a health address */
+    void *health_methods[N_KINDS]; /* the health service's handles on health_grpc */
+    int health_port;               /* the health port, or 0 */
+    pthread_t *workers;            /* owned */
     int n_workers;
-    int port;            /* the port listened on */
-    char **leader_names; /* owned copies; who may Prompt */
+    int port;                /* the port listened on */
+    bool is_loopback_only;   /* local credentials: calls from other peers are refused */
+    atomic_bool has_refused; /* a non-loopback peer was refused (logged once) */
+    char **leader_names;     /* owned copies; who may Prompt */
     size_t n_leader_names;
     esg_prompt_fn on_prompt; /* may be NULL */
     void *on_prompt_ctx;
     pthread_mutex_t lock;    /* guards the fields below */
     pthread_cond_t changed;  /* signalled when is_shut_down is set */
     bool is_stopping;        /* no more requests are posted */
-    bool is_shut_down;       /* the shutdown tag arrived */
+    int n_shutdowns;         /* shutdown tags still to arrive (one per gRPC server) */
+    bool is_shut_down;       /* every shutdown tag arrived */
     bool is_queue_shut;      /* the completion queue is shut: no batch may start */
     bool is_serving;         /* the health status */
     server_call *watchers;   /* health Watch calls waiting for a change, linked */
     atomic_size_t n_calls;   /* received calls not yet freed */
     atomic_size_t n_objects; /* call objects alive, requests included */
-    int shutdown_tag;        /* its address tags the shutdown notification */
+    int shutdown_tag;        /* its address tags the shutdown notifications */
 };
 
 /* What a completed batch was: the tag of each batch points at one of these,
@@ -90,6 +104,7 @@ typedef struct batch_tag {
 struct server_call {
     esg_server *server;
     call_kind kind;
+    bool on_health_port;          /* came to health_grpc, not to grpc */
     bool is_received;             /* the request completed: a call exists */
     atomic_int n_batches;         /* batches in flight; freed at 0 once received */
     grpc_call *call;              /* owned once received */
@@ -115,15 +130,16 @@ static void *hand_over(server_call *c, batch_step step)
     return &c->tags[step];
 }
 
-static void post_request(esg_server *server, call_kind kind);
+static void post_request(esg_server *server, call_kind kind, bool on_health_port);
 
-static server_call *new_call(esg_server *server, call_kind kind)
+static server_call *new_call(esg_server *server, call_kind kind, bool on_health_port)
 {
     server_call *c = calloc(1, sizeof *c);
     if (c == NULL)
         return NULL;
     c->server = server;
     c->kind = kind;
+    c->on_health_port = on_health_port;
     for (int i = 0; i < 6; i++) {
         c->tags[i].call = c;
         c->tags[i].step = (batch_step)i;
@@ -154,11 +170,13 @@ static void free_call(server_call *c)
     free(c);
 }
 
-static void post_request(esg_server *server, call_kind kind)
+static void post_request(esg_server *server, call_kind kind, bool on_health_port)
 {
+    grpc_server *grpc = on_health_port ? server->health_grpc : server->grpc;
+    void *const *methods = on_health_port ? server->health_methods : server->methods;
     /* Under the lock, so that stop cannot shut the queue between the check and the request. */
     pthread_mutex_lock(&server->lock);
-    server_call *c = server->is_stopping ? NULL : new_call(server, kind);
+    server_call *c = server->is_stopping ? NULL : new_call(server, kind, on_health_port);
     if (c == NULL) {
         if (!server->is_stopping)
             fprintf(stderr, "eventsourcing_grpc server: out of memory posting a request\n");
@@ -167,11 +185,11 @@ static void post_request(esg_server *server, call_kind kind)
     }
     grpc_call_error rc;
     if (kind == KIND_UNKNOWN)
-        rc = grpc_server_request_call(server->grpc, &c->call, &c->details, &c->metadata, server->cq,
+        rc = grpc_server_request_call(grpc, &c->call, &c->details, &c->metadata, server->cq,
                                       server->cq, hand_over(c, STEP_REQUEST));
     else
         rc = grpc_server_request_registered_call(
-            server->grpc, server->methods[kind], &c->call, &c->deadline, &c->metadata,
+            grpc, methods[kind], &c->call, &c->deadline, &c->metadata,
             kind == KIND_HEALTH_WATCH ? NULL : &c->request, server->cq, server->cq,
             hand_over(c, STEP_REQUEST));
     pthread_mutex_unlock(&server->lock);
@@ -288,6 +306,29 @@ static void handle_ping(server_call *c)
     reply_message(c, ESG_OK, NULL, &empty.base);
 }
 
+/* The most JSON values a call's args and kwargs may hold together. Decoded,
+ * a value costs some 40 times its text (a 4 MiB array of 1.3 million empty
+ * arrays took ~220 MB), so the cap keeps one call to tens of MB. */
+#define MAX_CALL_JSON_VALUES 100000
+
+/* The brackets, braces, commas and colons of a JSON text outside its strings:
+ * each comes with a value of its own, so a text has at least as many values. */
+static size_t json_separators(const uint8_t *text, size_t len)
+{
+    size_t n = 0;
+    bool in_string = false;
+    for (size_t i = 0; i < len; i++) {
+        uint8_t ch = text[i];
+        if (in_string && ch == '\\')
+            i++;
+        else if (ch == '"')
+            in_string = !in_string;
+        else if (!in_string && (ch == '[' || ch == '{' || ch == ',' || ch == ':'))
+            n++;
+    }
+    return n;
+}
+
 static void handle_call(server_call *c)
 {
     EventsourcingGrpc__MethodRequest *request = (EventsourcingGrpc__MethodRequest *)unpack_request(
@@ -297,10 +338,18 @@ static void handle_call(server_call *c)
     esg_error err = {0};
     char *result = NULL;
     size_t result_len = 0;
+    esg_status rc = ESG_OK;
+    if (json_separators(request->args.data, request->args.len) +
+            json_separators(request->kwargs.data, request->kwargs.len) >
+        MAX_CALL_JSON_VALUES)
+        rc = esg_error_set(&err, ESG_EINVAL, "args and kwargs hold more than %d JSON values",
+                           MAX_CALL_JSON_VALUES);
     /* Missing args or kwargs mean none (the reference fails on them instead). */
-    esg_status rc = esg_application_call_json(
-        c->server->app, request->method_name, (const char *)request->args.data, request->args.len,
-        (const char *)request->kwargs.data, request->kwargs.len, &result, &result_len, &err);
+    if (rc == ESG_OK)
+        rc = esg_application_call_json(c->server->app, request->method_name,
+                                       (const char *)request->args.data, request->args.len,
+                                       (const char *)request->kwargs.data, request->kwargs.len,
+                                       &result, &result_len, &err);
     EventsourcingGrpc__MethodReply method_reply = EVENTSOURCING_GRPC__METHOD_REPLY__INIT;
     method_reply.data.data = (uint8_t *)result;
     method_reply.data.len = result_len;
@@ -562,8 +611,43 @@ static void watch_closed(server_call *c)
 
 /* ---- Dispatch ---- */
 
+/* Whether a call's peer ("ipv4:127.0.0.1:5000", "ipv6:[::1]:5000", the
+ * brackets perhaps percent-encoded) has a loopback address. */
+static bool is_loopback_peer(grpc_call *call)
+{
+    char *peer = grpc_call_get_peer(call);
+    char address[128];
+    size_t len = 0;
+    bool is_loopback = false;
+    if (peer != NULL && (strncmp(peer, "ipv4:", 5) == 0 || strncmp(peer, "ipv6:", 5) == 0)) {
+        for (const char *p = peer + 5; *p != '\0' && len + 1 < sizeof address; p++) {
+            if (strncmp(p, "%5B", 3) == 0 || strncmp(p, "%5D", 3) == 0) {
+                address[len++] = p[2] == 'B' ? '[' : ']';
+                p += 2;
+            } else {
+                address[len++] = *p;
+            }
+        }
+        address[len] = '\0';
+        is_loopback = esg_address_is_local(address);
+    }
+    gpr_free(peer);
+    return is_loopback;
+}
+
 static void handle_new_call(server_call *c)
 {
+    /* gRPC's local credentials check the address the connection came in on,
+     * not the peer's: a relay or a DNAT rule from another address would get
+     * through. The peer is checked here, so that "loopback only" holds. */
+    if (c->server->is_loopback_only && !c->on_health_port && !is_loopback_peer(c->call)) {
+        if (!atomic_exchange(&c->server->has_refused, true))
+            fprintf(stderr, "eventsourcing_grpc server: refused a call from a peer that is not on "
+                            "loopback (local credentials serve loopback clients only)\n");
+        reply(c, GRPC_STATUS_UNAUTHENTICATED, "local credentials: the peer is not on loopback",
+              NULL, 0);
+        return;
+    }
     switch (c->kind) {
     case KIND_PING:
         handle_ping(c);
@@ -598,7 +682,7 @@ static void on_event(esg_server *server, void *tag, bool ok)
 {
     if (tag == &server->shutdown_tag) {
         pthread_mutex_lock(&server->lock);
-        server->is_shut_down = true;
+        server->is_shut_down = --server->n_shutdowns == 0;
         pthread_cond_broadcast(&server->changed);
         pthread_mutex_unlock(&server->lock);
         return;
@@ -617,7 +701,7 @@ static void on_event(esg_server *server, void *tag, bool ok)
         /* Hold a count while handling, so that no batch completing on another
          * worker frees the call under our feet. */
         atomic_fetch_add(&c->n_batches, 1);
-        post_request(server, c->kind); /* keep one waiting for the next call */
+        post_request(server, c->kind, c->on_health_port); /* keep one waiting for the next */
         handle_new_call(c);
         break;
     case STEP_WATCH_READ:
@@ -666,6 +750,7 @@ static esg_status listen_on(esg_server *server, const char *address, const esg_e
         rc = esg_server_credentials_create(address, env, &credentials, err);
     if (rc != ESG_OK)
         return rc;
+    server->is_loopback_only = esg_address_is_local(address);
     if (strcmp(host, "localhost") == 0) {
         /* "localhost" may resolve to either family: listen on both, the same port. */
         char target[300];
@@ -692,6 +777,38 @@ static esg_status listen_on(esg_server *server, const char *address, const esg_e
     if (server->port <= 0)
         return esg_error_set(err, ESG_EUNAVAILABLE,
                              "cannot listen on %s: the address is in use or not available here",
+                             address);
+    return ESG_OK;
+}
+
+/* Registers the methods from first_kind on (the health service's are last) in methods. */
+static void register_methods(grpc_server *grpc, call_kind first_kind, void *methods[N_KINDS])
+{
+    for (int kind = first_kind; kind < KIND_UNKNOWN; kind++)
+        methods[kind] = grpc_server_register_method(grpc, kind_paths[kind], NULL,
+                                                    kind == KIND_HEALTH_WATCH
+                                                        ? GRPC_SRM_PAYLOAD_NONE
+                                                        : GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER,
+                                                    0);
+}
+
+/* The health port is plaintext whatever its address, because the probes it
+ * is for (the kubelet's) cannot do TLS; it serves the health service alone,
+ * so it tells nothing but SERVING or NOT_SERVING. */
+static esg_status listen_on_health_port(esg_server *server, const char *address, esg_error *err)
+{
+    char host[256];
+    int port = 0;
+    esg_status rc = esg_address_split(address, host, sizeof host, &port, err);
+    if (rc != ESG_OK)
+        return rc;
+    grpc_server_credentials *credentials = grpc_insecure_server_credentials_create();
+    server->health_port = grpc_server_add_http2_port(server->health_grpc, address, credentials);
+    grpc_server_credentials_release(credentials);
+    if (server->health_port <= 0)
+        return esg_error_set(err, ESG_EUNAVAILABLE,
+                             "cannot listen on %s for health checks: the address is in use or "
+                             "not available here",
                              address);
     return ESG_OK;
 }
@@ -725,7 +842,21 @@ static void free_server(esg_server *server)
     grpc_shutdown();
 }
 
-/* Shuts the gRPC server down and joins the workers (started or not). */
+static void cancel_all_calls(esg_server *server)
+{
+    grpc_server_cancel_all_calls(server->grpc);
+    if (server->health_grpc != NULL)
+        grpc_server_cancel_all_calls(server->health_grpc);
+}
+
+static void destroy_grpc_servers(esg_server *server)
+{
+    grpc_server_destroy(server->grpc);
+    if (server->health_grpc != NULL)
+        grpc_server_destroy(server->health_grpc);
+}
+
+/* Shuts the gRPC servers down and joins the workers (started or not). */
 static void shut_down(esg_server *server)
 {
     pthread_mutex_lock(&server->lock);
@@ -734,9 +865,12 @@ static void shut_down(esg_server *server)
     for (server_call *c = server->watchers; c != NULL; c = c->next_watcher)
         watch_end(c);
     server->watchers = NULL;
+    server->n_shutdowns = server->health_grpc != NULL ? 2 : 1;
     pthread_mutex_unlock(&server->lock);
 
     grpc_server_shutdown_and_notify(server->grpc, server->cq, &server->shutdown_tag);
+    if (server->health_grpc != NULL)
+        grpc_server_shutdown_and_notify(server->health_grpc, server->cq, &server->shutdown_tag);
     if (server->n_workers > 0) {
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
@@ -750,14 +884,14 @@ static void shut_down(esg_server *server)
         bool is_shut_down = server->is_shut_down;
         pthread_mutex_unlock(&server->lock);
         if (!is_shut_down)
-            grpc_server_cancel_all_calls(server->grpc); /* the grace is over */
+            cancel_all_calls(server); /* the grace is over */
         pthread_mutex_lock(&server->lock);
         while (!server->is_shut_down)
             pthread_cond_wait(&server->changed, &server->lock);
         pthread_mutex_unlock(&server->lock);
     } else {
-        /* No workers (a failed start): wait for the shutdown tag here. */
-        grpc_server_cancel_all_calls(server->grpc);
+        /* No workers (a failed start): wait for the shutdown tags here. */
+        cancel_all_calls(server);
         while (!server->is_shut_down) {
             grpc_event event =
                 grpc_completion_queue_next(server->cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
@@ -767,7 +901,7 @@ static void shut_down(esg_server *server)
     }
     pthread_mutex_lock(&server->lock);
     server->is_queue_shut = true;
-    grpc_server_destroy(server->grpc);
+    destroy_grpc_servers(server);
     grpc_completion_queue_shutdown(server->cq);
     pthread_mutex_unlock(&server->lock);
     for (int i = 0; i < server->n_workers; i++)
@@ -812,7 +946,7 @@ esg_status esg_server_start(esg_application *app, const esg_server_options *opti
         return rc;
     }
 
-    grpc_arg args[2];
+    grpc_arg args[4];
     memset(args, 0, sizeof args);
     args[0].type = GRPC_ARG_INTEGER;
     args[0].key = GRPC_ARG_ALLOW_REUSEPORT; /* a busy port is an error, not shared */
@@ -820,20 +954,34 @@ esg_status esg_server_start(esg_application *app, const esg_server_options *opti
     args[1].type = GRPC_ARG_INTEGER;
     args[1].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
     args[1].value.integer = ESG_GRPC_MAX_MESSAGE_BYTES;
-    grpc_channel_args channel_args = {2, args};
-    server->grpc = grpc_server_create(&channel_args, NULL);
+    /* No compressed requests: gRPC 1.51 inflates a message whole before it
+     * compares it with the maximum, so 4 MiB of gzip could cost gigabytes.
+     * Clients that compress get UNIMPLEMENTED; none of ours or Python's do. */
+    args[2].type = GRPC_ARG_INTEGER;
+    args[2].key = GRPC_COMPRESSION_CHANNEL_ENABLED_ALGORITHMS_BITSET;
+    args[2].value.integer = 1 << GRPC_COMPRESS_NONE;
+    grpc_resource_quota *quota = grpc_resource_quota_create("eventsourcing_grpc server");
+    grpc_resource_quota_resize(quota, MEMORY_QUOTA_BYTES);
+    args[3].type = GRPC_ARG_POINTER;
+    args[3].key = GRPC_ARG_RESOURCE_QUOTA;
+    args[3].value.pointer.p = quota;
+    args[3].value.pointer.vtable = grpc_resource_quota_arg_vtable();
+    grpc_channel_args channel_args = {4, args};
     server->cq = grpc_completion_queue_create_for_next(NULL);
+    server->grpc = grpc_server_create(&channel_args, NULL);
     grpc_server_register_completion_queue(server->grpc, server->cq, NULL);
-    for (int kind = 0; kind < KIND_UNKNOWN; kind++)
-        server->methods[kind] = grpc_server_register_method(
-            server->grpc, kind_paths[kind], NULL,
-            kind == KIND_HEALTH_WATCH ? GRPC_SRM_PAYLOAD_NONE
-                                      : GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER,
-            0);
+    register_methods(server->grpc, KIND_PING, server->methods);
+    bool has_health_port = options->health_address != NULL && options->health_address[0] != '\0';
+    if (has_health_port) {
+        server->health_grpc = grpc_server_create(&channel_args, NULL);
+        grpc_server_register_completion_queue(server->health_grpc, server->cq, NULL);
+        register_methods(server->health_grpc, KIND_HEALTH_CHECK, server->health_methods);
+    }
+    grpc_resource_quota_unref(quota); /* the servers hold their own references */
     rc = listen_on(server, options->address, options->env, err);
     if (rc != ESG_OK) {
-        /* Never started: destroy without the shutdown dance. */
-        grpc_server_destroy(server->grpc);
+        /* Never started and no port: destroy without the shutdown dance. */
+        destroy_grpc_servers(server);
         grpc_completion_queue_shutdown(server->cq);
         while (grpc_completion_queue_next(server->cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL)
                    .type != GRPC_QUEUE_SHUTDOWN) {
@@ -842,11 +990,24 @@ esg_status esg_server_start(esg_application *app, const esg_server_options *opti
         free_server(server);
         return rc;
     }
+    if (has_health_port)
+        rc = listen_on_health_port(server, options->health_address, err);
     grpc_server_start(server->grpc);
+    if (has_health_port)
+        grpc_server_start(server->health_grpc);
+    if (rc != ESG_OK) {
+        /* A port is open: gRPC wants the shutdown before the destruction. */
+        shut_down(server);
+        free_server(server);
+        return rc;
+    }
     server->is_serving = true;
     for (int kind = 0; kind < N_KINDS; kind++)
-        for (int i = 0; i < REQUESTS_PER_METHOD; i++)
-            post_request(server, (call_kind)kind);
+        for (int i = 0; i < REQUESTS_PER_METHOD; i++) {
+            post_request(server, (call_kind)kind, false);
+            if (has_health_port && kind >= KIND_HEALTH_CHECK)
+                post_request(server, (call_kind)kind, true);
+        }
 
     int n_threads = options->n_threads > 0 ? options->n_threads : 2;
     server->workers = calloc((size_t)n_threads, sizeof *server->workers);
@@ -867,6 +1028,11 @@ esg_status esg_server_start(esg_application *app, const esg_server_options *opti
 int esg_server_port(const esg_server *server)
 {
     return server->port;
+}
+
+int esg_server_health_port(const esg_server *server)
+{
+    return server->health_port;
 }
 
 size_t esg_server_n_calls(const esg_server *server)

@@ -15,9 +15,114 @@
 #include <strings.h>
 #include <time.h>
 
+#include <dlfcn.h>
 #include <libpq-fe.h>
 
 #include "core/buffer.h"
+
+/* libpq is loaded when the first PostgreSQL recorder opens, not linked: it brings some twenty
+ * libraries (Kerberos, LDAP, GnuTLS, ...) whose loading and initialisers doubled the start-up
+ * of a server on the other backends and added 4 MB to its resident memory. Only the header is
+ * used at build time; each PQ function below is called through this table. */
+#define LIBPQ_SONAME "libpq.so.5"
+#define LIBPQ_FUNCTIONS(X)                                                                         \
+    X(PQclear)                                                                                     \
+    X(PQconnectdbParams)                                                                           \
+    X(PQconsumeInput)                                                                              \
+    X(PQenterPipelineMode)                                                                         \
+    X(PQerrorMessage)                                                                              \
+    X(PQexec)                                                                                      \
+    X(PQexecParams)                                                                                \
+    X(PQexecPrepared)                                                                              \
+    X(PQexitPipelineMode)                                                                          \
+    X(PQfinish)                                                                                    \
+    X(PQflush)                                                                                     \
+    X(PQgetResult)                                                                                 \
+    X(PQgetisnull)                                                                                 \
+    X(PQgetlength)                                                                                 \
+    X(PQgetvalue)                                                                                  \
+    X(PQntuples)                                                                                   \
+    X(PQpipelineSync)                                                                              \
+    X(PQprepare)                                                                                   \
+    X(PQresultErrorField)                                                                          \
+    X(PQresultErrorMessage)                                                                        \
+    X(PQresultStatus)                                                                              \
+    X(PQsendPrepare)                                                                               \
+    X(PQsendQueryPrepared)                                                                         \
+    X(PQsetNoticeProcessor)                                                                        \
+    X(PQsetnonblocking)                                                                            \
+    X(PQsocket)                                                                                    \
+    X(PQstatus)                                                                                    \
+    X(PQtransactionStatus)
+
+#define LIBPQ_MEMBER(name) __typeof__(&name) name;
+typedef struct libpq_api {
+    LIBPQ_FUNCTIONS(LIBPQ_MEMBER)
+} libpq_api;
+#undef LIBPQ_MEMBER
+
+static libpq_api libpq; /* filled once by load_libpq */
+static pthread_once_t libpq_once = PTHREAD_ONCE_INIT;
+static char libpq_error[256]; /* why loading failed; empty when it worked */
+
+static void load_libpq_once(void)
+{
+    void *handle = dlopen(LIBPQ_SONAME, RTLD_NOW | RTLD_LOCAL);
+    if (handle == NULL) {
+        snprintf(libpq_error, sizeof libpq_error, "%s", dlerror());
+        return;
+    }
+    /* Never closed: connections may outlive any one recorder. */
+#define LIBPQ_LOAD(name)                                                                           \
+    if (libpq_error[0] == '\0' &&                                                                  \
+        (libpq.name = (__typeof__(libpq.name))dlsym(handle, #name)) == NULL)                       \
+        snprintf(libpq_error, sizeof libpq_error, "%s has no %s", LIBPQ_SONAME, #name);
+    LIBPQ_FUNCTIONS(LIBPQ_LOAD)
+#undef LIBPQ_LOAD
+}
+
+/* Loads libpq on first use; ESG_ECONFIG when it cannot be. */
+static esg_status load_libpq(esg_error *err)
+{
+    pthread_once(&libpq_once, load_libpq_once);
+    if (libpq_error[0] != '\0')
+        return esg_error_set(err, ESG_ECONFIG,
+                             "the PostgreSQL backend needs libpq (%s; Debian: apt-get install "
+                             "libpq5): %s",
+                             LIBPQ_SONAME, libpq_error);
+    return ESG_OK;
+}
+
+/* From here on every PQ function is libpq's, through the table. */
+#define LIBPQ_REDIRECT(name) libpq.name
+#define PQclear LIBPQ_REDIRECT(PQclear)
+#define PQconnectdbParams LIBPQ_REDIRECT(PQconnectdbParams)
+#define PQconsumeInput LIBPQ_REDIRECT(PQconsumeInput)
+#define PQenterPipelineMode LIBPQ_REDIRECT(PQenterPipelineMode)
+#define PQerrorMessage LIBPQ_REDIRECT(PQerrorMessage)
+#define PQexec LIBPQ_REDIRECT(PQexec)
+#define PQexecParams LIBPQ_REDIRECT(PQexecParams)
+#define PQexecPrepared LIBPQ_REDIRECT(PQexecPrepared)
+#define PQexitPipelineMode LIBPQ_REDIRECT(PQexitPipelineMode)
+#define PQfinish LIBPQ_REDIRECT(PQfinish)
+#define PQflush LIBPQ_REDIRECT(PQflush)
+#define PQgetResult LIBPQ_REDIRECT(PQgetResult)
+#define PQgetisnull LIBPQ_REDIRECT(PQgetisnull)
+#define PQgetlength LIBPQ_REDIRECT(PQgetlength)
+#define PQgetvalue LIBPQ_REDIRECT(PQgetvalue)
+#define PQntuples LIBPQ_REDIRECT(PQntuples)
+#define PQpipelineSync LIBPQ_REDIRECT(PQpipelineSync)
+#define PQprepare LIBPQ_REDIRECT(PQprepare)
+#define PQresultErrorField LIBPQ_REDIRECT(PQresultErrorField)
+#define PQresultErrorMessage LIBPQ_REDIRECT(PQresultErrorMessage)
+#define PQresultStatus LIBPQ_REDIRECT(PQresultStatus)
+#define PQsendPrepare LIBPQ_REDIRECT(PQsendPrepare)
+#define PQsendQueryPrepared LIBPQ_REDIRECT(PQsendQueryPrepared)
+#define PQsetNoticeProcessor LIBPQ_REDIRECT(PQsetNoticeProcessor)
+#define PQsetnonblocking LIBPQ_REDIRECT(PQsetnonblocking)
+#define PQsocket LIBPQ_REDIRECT(PQsocket)
+#define PQstatus LIBPQ_REDIRECT(PQstatus)
+#define PQtransactionStatus LIBPQ_REDIRECT(PQtransactionStatus)
 
 #define BACKEND_NAME "eventsourcing.postgres"
 #define DEFAULT_PORT 5432
@@ -481,18 +586,19 @@ typedef enum step_kind {
 
 /* The statements of one insert pipeline, in order: BEGIN, then with events LOCK, the sequence
  * reset, the preparation of the insert (on a connection's first write) and an insert per event,
- * then the tracking record if any, and COMMIT. */
+ * then the tracking records, and COMMIT. */
 typedef struct pipeline_shape {
     size_t n_events;
     bool has_prepare;
-    bool has_tracking;
+    size_t n_trackings;
 } pipeline_shape;
 
 static size_t pipeline_length(const pipeline_shape *p)
 {
-    return 1 + (p->n_events > 0 ? 2 + p->has_prepare + p->n_events : 0) + p->has_tracking + 1;
+    return 1 + (p->n_events > 0 ? 2 + p->has_prepare + p->n_events : 0) + p->n_trackings + 1;
 }
 
+/* The kind of statement number step; *event_index is the event's or tracking record's index. */
 static step_kind step_at(const pipeline_shape *p, size_t step, size_t *event_index)
 {
     if (step-- == 0)
@@ -511,8 +617,10 @@ static step_kind step_at(const pipeline_shape *p, size_t step, size_t *event_ind
         }
         step -= p->n_events;
     }
-    if (p->has_tracking && step == 0)
+    if (step < p->n_trackings) {
+        *event_index = step;
         return STEP_TRACKING;
+    }
     return STEP_COMMIT;
 }
 
@@ -529,7 +637,8 @@ static esg_status send_prepared(PGconn *conn, enum fixed_statement which, int n_
 /* Sends every statement of the transaction without waiting for a reply, ending with a sync. */
 static esg_status send_insert_pipeline(const postgres_recorder *rec, PGconn *conn,
                                        const pipeline_shape *shape, const esg_stored_event *events,
-                                       size_t n_events, const esg_tracking *tracking)
+                                       size_t n_events, const esg_tracking *trackings,
+                                       size_t n_trackings)
 {
     esg_status rc = send_prepared(conn, STMT_BEGIN, 0, NULL, NULL);
     if (rc == ESG_OK && n_events > 0)
@@ -557,7 +666,8 @@ static esg_status send_insert_pipeline(const postgres_recorder *rec, PGconn *con
         const int lengths[4] = {16, 8, (int)topic_len, (int)events[i].state_len};
         rc = send_prepared(conn, STMT_INSERT_EVENT, 4, values, lengths);
     }
-    if (rc == ESG_OK && tracking != NULL) {
+    for (size_t i = 0; rc == ESG_OK && i < n_trackings; i++) {
+        const esg_tracking *tracking = &trackings[i];
         uint8_t notification_id[8];
         put_be64(notification_id, tracking->notification_id);
         size_t name_len = strlen(tracking->application_name);
@@ -591,12 +701,13 @@ static bool flush_pipeline(PGconn *conn)
 
 /* A message for a version or tracking record that is already there, naming it. */
 static esg_status conflict_error(const esg_stored_event *events, size_t event_index, step_kind kind,
-                                 const esg_tracking *tracking, esg_error *err)
+                                 const esg_tracking *trackings, esg_error *err)
 {
     if (kind == STEP_TRACKING)
         return esg_error_set(err, ESG_ECONFLICT,
                              "cannot record events: notification %lld of %s is already tracked",
-                             (long long)tracking->notification_id, tracking->application_name);
+                             (long long)trackings[event_index].notification_id,
+                             trackings[event_index].application_name);
     char hex[ESG_UUID_HEX_SIZE];
     esg_uuid_hex(&events[event_index].originator_id, hex);
     return esg_error_set(err, ESG_ECONFLICT,
@@ -604,15 +715,14 @@ static esg_status conflict_error(const esg_stored_event *events, size_t event_in
                          (long long)events[event_index].originator_version, hex);
 }
 
-/* All events and the tracking record in one transaction, sent as one pipeline (one round trip).
+/* All events and the tracking records in one transaction, sent as one pipeline (one round trip).
  * The transaction takes eventsourcing 9.2's EXCLUSIVE lock on the events table first, so that
  * writers (of this library or of Python's) take turns from before their ids are drawn until they
  * commit, and then sets the id sequence to one past the highest committed id: ids are given in
  * commit order, and a rolled-back transaction gives its ids back instead of leaving a gap. */
-static esg_status postgres_recorder_insert_events(esg_recorder *recorder,
-                                                  const esg_stored_event *events, size_t n_events,
-                                                  const esg_tracking *tracking,
-                                                  int64_t *notification_ids, esg_error *err)
+static esg_status postgres_recorder_insert_events_tracked(
+    esg_recorder *recorder, const esg_stored_event *events, size_t n_events,
+    const esg_tracking *trackings, size_t n_trackings, int64_t *notification_ids, esg_error *err)
 {
     postgres_recorder *rec = (postgres_recorder *)recorder;
     pg_connection *c = NULL;
@@ -642,9 +752,9 @@ static esg_status postgres_recorder_insert_events(esg_recorder *recorder,
     pipeline_shape shape = {
         .n_events = n_events,
         .has_prepare = n_events > 0 && !c->is_insert_prepared,
-        .has_tracking = tracking != NULL,
+        .n_trackings = n_trackings,
     };
-    status = send_insert_pipeline(rec, conn, &shape, events, n_events, tracking);
+    status = send_insert_pipeline(rec, conn, &shape, events, n_events, trackings, n_trackings);
     if (status == ESG_EINVAL) {
         /* Nothing reached the server but some of the pipeline: throw the connection away. */
         is_broken = true;
@@ -693,7 +803,7 @@ static esg_status postgres_recorder_insert_events(esg_recorder *recorder,
             const char *sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE);
             if (status == ESG_OK) {
                 if (sqlstate_is(sqlstate, SQLSTATE_UNIQUE_VIOLATION))
-                    status = conflict_error(events, event_index, kind, tracking, err);
+                    status = conflict_error(events, event_index, kind, trackings, err);
                 else
                     status = pg_error(rec, conn, res, doing, &is_broken, err);
                 /* libpq's own report of a lost connection has no SQLSTATE. */
@@ -748,6 +858,15 @@ out:
     }
     pool_give_back(rec, c, is_broken);
     return status;
+}
+
+static esg_status postgres_recorder_insert_events(esg_recorder *recorder,
+                                                  const esg_stored_event *events, size_t n_events,
+                                                  const esg_tracking *tracking,
+                                                  int64_t *notification_ids, esg_error *err)
+{
+    return postgres_recorder_insert_events_tracked(recorder, events, n_events, tracking,
+                                                   tracking != NULL, notification_ids, err);
 }
 
 /* ---- Reading --------------------------------------------------------------------------------- */
@@ -1095,6 +1214,7 @@ static void postgres_recorder_close(esg_recorder *recorder)
 static const esg_recorder_ops postgres_ops = {
     .name = BACKEND_NAME,
     .insert_events = postgres_recorder_insert_events,
+    .insert_events_tracked = postgres_recorder_insert_events_tracked,
     .select_events = postgres_recorder_select_events,
     .select_notifications = postgres_recorder_select_notifications,
     .max_notification_id = postgres_recorder_max_notification_id,
@@ -1514,8 +1634,9 @@ esg_status esg_recorder_open_postgres_env(const esg_env *env, const char *app_na
     *out = NULL;
     pg_config cfg = {.app_name = app_name};
     double pool_timeout_s = -1;
-    esg_status status =
-        require(env, app_name, "POSTGRES_DBNAME", "database name", &cfg.dbname, err);
+    esg_status status = load_libpq(err);
+    if (status == ESG_OK)
+        status = require(env, app_name, "POSTGRES_DBNAME", "database name", &cfg.dbname, err);
     if (status == ESG_OK)
         status = require(env, app_name, "POSTGRES_HOST", "host", &cfg.host, err);
     if (status == ESG_OK)

@@ -79,19 +79,21 @@ const char *esg_recorder_backend(const esg_recorder *recorder)
     return recorder->ops->name;
 }
 
-esg_status esg_recorder_insert_events(esg_recorder *recorder, const esg_stored_event *events,
-                                      size_t n_events, const esg_tracking *tracking,
-                                      int64_t *notification_ids, esg_error *err)
+/* Checks the arguments of both inserts. */
+static esg_status check_insert(const esg_stored_event *events, size_t n_events,
+                               const esg_tracking *trackings, size_t n_trackings, esg_error *err)
 {
     if (n_events > 0 && events == NULL)
         return esg_error_set(err, ESG_EINVAL, "events is NULL but n_events is %zu", n_events);
-    if (n_events == 0 && tracking == NULL)
-        return ESG_OK;
+    if (n_trackings > 0 && trackings == NULL)
+        return esg_error_set(err, ESG_EINVAL, "trackings is NULL but n_trackings is %zu",
+                             n_trackings);
     for (size_t i = 0; i < n_events; i++) {
         if (events[i].topic == NULL || (events[i].state == NULL && events[i].state_len > 0))
             return esg_error_set(err, ESG_EINVAL, "stored event %zu has no topic or state", i);
     }
-    if (tracking != NULL) {
+    for (size_t i = 0; i < n_trackings; i++) {
+        const esg_tracking *tracking = &trackings[i];
         if (tracking->application_name == NULL || tracking->application_name[0] == '\0')
             return esg_error_set(err, ESG_EINVAL, "a tracking record needs an application name");
         if (tracking->notification_id < 1)
@@ -99,8 +101,45 @@ esg_status esg_recorder_insert_events(esg_recorder *recorder, const esg_stored_e
                                  "a tracking record's notification id must be >= 1, not %lld",
                                  (long long)tracking->notification_id);
     }
+    return ESG_OK;
+}
+
+esg_status esg_recorder_insert_events(esg_recorder *recorder, const esg_stored_event *events,
+                                      size_t n_events, const esg_tracking *tracking,
+                                      int64_t *notification_ids, esg_error *err)
+{
+    if (n_events == 0 && tracking == NULL)
+        return ESG_OK;
+    esg_status rc = check_insert(events, n_events, tracking, tracking != NULL, err);
+    if (rc != ESG_OK)
+        return rc;
     return recorder->ops->insert_events(recorder, events, n_events, tracking, notification_ids,
                                         err);
+}
+
+esg_status esg_recorder_insert_events_tracked(esg_recorder *recorder,
+                                              const esg_stored_event *events, size_t n_events,
+                                              const esg_tracking *trackings, size_t n_trackings,
+                                              int64_t *notification_ids, esg_error *err)
+{
+    if (n_events == 0 && n_trackings == 0)
+        return ESG_OK;
+    esg_status rc = check_insert(events, n_events, trackings, n_trackings, err);
+    if (rc != ESG_OK)
+        return rc;
+    if (n_trackings <= 1)
+        return recorder->ops->insert_events(recorder, events, n_events,
+                                            n_trackings ? trackings : NULL, notification_ids, err);
+    if (recorder->ops->insert_events_tracked == NULL)
+        return esg_error_set(err, ESG_EUNIMPLEMENTED,
+                             "%s records one tracking record per transaction", recorder->ops->name);
+    return recorder->ops->insert_events_tracked(recorder, events, n_events, trackings, n_trackings,
+                                                notification_ids, err);
+}
+
+bool esg_recorder_can_track_many(const esg_recorder *recorder)
+{
+    return recorder->ops->insert_events_tracked != NULL;
 }
 
 esg_status esg_recorder_select_events(esg_recorder *recorder, const esg_uuid *originator_id,

@@ -13,6 +13,12 @@ typedef struct esg_recorder_ops {
     esg_status (*insert_events)(esg_recorder *recorder, const esg_stored_event *events,
                                 size_t n_events, const esg_tracking *tracking,
                                 int64_t *notification_ids, esg_error *err);
+    /* Optional (NULL: at most one tracking record per transaction): events and n_trackings
+     * >= 1 tracking records in one transaction, as insert_events. */
+    esg_status (*insert_events_tracked)(esg_recorder *recorder, const esg_stored_event *events,
+                                        size_t n_events, const esg_tracking *trackings,
+                                        size_t n_trackings, int64_t *notification_ids,
+                                        esg_error *err);
     esg_status (*select_events)(esg_recorder *recorder, const esg_uuid *originator_id,
                                 const esg_select_events_options *options,
                                 esg_stored_event_list *out, esg_error *err);

@@ -37,6 +37,9 @@ enum fixed_statement {
     STMT_BEGIN,
     STMT_COMMIT,
     STMT_ROLLBACK,
+    STMT_SAVEPOINT,
+    STMT_RELEASE,
+    STMT_ROLLBACK_TO,
     STMT_INSERT_EVENT,
     STMT_INSERT_TRACKING,
     STMT_MAX_NOTIFICATION_ID,
@@ -51,6 +54,9 @@ static const char *const fixed_sql[N_FIXED_STATEMENTS] = {
     [STMT_BEGIN] = "BEGIN IMMEDIATE",
     [STMT_COMMIT] = "COMMIT",
     [STMT_ROLLBACK] = "ROLLBACK",
+    [STMT_SAVEPOINT] = "SAVEPOINT esg_write",
+    [STMT_RELEASE] = "RELEASE esg_write",
+    [STMT_ROLLBACK_TO] = "ROLLBACK TO esg_write",
     [STMT_INSERT_EVENT] = "INSERT INTO stored_events VALUES (?,?,?,?)",
     [STMT_INSERT_TRACKING] = "INSERT INTO tracking VALUES (?,?)",
     [STMT_MAX_NOTIFICATION_ID] = "SELECT MAX(rowid) FROM stored_events",
@@ -78,6 +84,21 @@ typedef struct sqlite_connection {
     sqlite3_stmt *notifications[N_NOTIFICATION_SHAPES]; /* by shape, prepared on first use */
 } sqlite_connection;
 
+/* One caller's write, queued for group commit: writers that arrive while a commit is in flight
+ * are written together in the next transaction, each in a savepoint of its own (so that one
+ * conflict fails only its writer), and all return after that transaction's commit. */
+typedef struct write_request {
+    const esg_stored_event *events; /* borrowed from the caller, who waits */
+    size_t n_events;
+    const esg_tracking *trackings;
+    size_t n_trackings;
+    int64_t *notification_ids; /* may be NULL */
+    esg_error *err;            /* the caller's */
+    esg_status status;         /* the outcome, valid once is_done */
+    bool is_done;
+    struct write_request *next; /* in the queue */
+} write_request;
+
 typedef struct sqlite_recorder {
     esg_recorder base;           /* first, so that an esg_recorder * is a sqlite_recorder * */
     char *db_name;               /* owned copy: more connections are opened lazily */
@@ -87,8 +108,12 @@ typedef struct sqlite_recorder {
     pthread_mutex_t write_lock;  /* one writer of this process at a time asks SQLite to write */
     pthread_mutex_t pool_lock;   /* guards the pool: the fields below */
     pthread_cond_t pool_changed; /* signalled when a connection comes back or a slot frees */
-    size_t n_connections;        /* open or being opened, at most max_connections */
-    size_t n_idle;               /* connections in idle[] */
+    pthread_cond_t group_done;   /* signalled when a group commit ends; with pool_lock */
+    write_request *queue_head;   /* writes waiting for the next group, under pool_lock */
+    write_request *queue_tail;
+    bool is_committing;   /* a writer is committing a group, under pool_lock */
+    size_t n_connections; /* open or being opened, at most max_connections */
+    size_t n_idle;        /* connections in idle[] */
     sqlite_connection *idle[MAX_FILE_CONNECTIONS]; /* ready to lend, last returned last */
 } sqlite_recorder;
 
@@ -211,7 +236,15 @@ static esg_status connection_open(const sqlite_recorder *rec, bool create_tables
         }
     }
     if (create_tables) {
-        rc = sqlite3_exec(conn->db, create_tables_sql, NULL, NULL, NULL);
+        /* One transaction for both tables: one commit (and sync) instead of two, which is most
+         * of a new database's start-up. */
+        rc = sqlite3_exec(conn->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_exec(conn->db, create_tables_sql, NULL, NULL, NULL);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_exec(conn->db, "COMMIT", NULL, NULL, NULL);
+        if (rc != SQLITE_OK && !sqlite3_get_autocommit(conn->db))
+            sqlite3_exec(conn->db, "ROLLBACK", NULL, NULL, NULL);
         if (rc != SQLITE_OK) {
             snprintf(doing, sizeof doing, "cannot create the tables in SQLite database '%s'",
                      rec->db_name);
@@ -400,40 +433,127 @@ static esg_status insert_tracking(sqlite_connection *conn, const esg_tracking *t
     return status;
 }
 
-/* All events and the tracking record in one write transaction. The rowid SQLite gives each new
- * row is one more than the highest, and writers take turns, so the ids follow commit order
- * without gaps; a rolled-back insert gives its rowid back (the table has no AUTOINCREMENT). */
+/* Writes one request's events and tracking records in the open transaction. */
+static esg_status write_request_rows(sqlite_connection *conn, write_request *req)
+{
+    esg_status status = ESG_OK;
+    for (size_t i = 0; status == ESG_OK && i < req->n_events; i++) {
+        status = insert_event(conn, &req->events[i], req->err);
+        if (status == ESG_OK && req->notification_ids != NULL)
+            req->notification_ids[i] = sqlite3_last_insert_rowid(conn->db);
+    }
+    for (size_t i = 0; status == ESG_OK && i < req->n_trackings; i++)
+        status = insert_tracking(conn, &req->trackings[i], req->err);
+    return status;
+}
+
+/* Writes a group of requests in one transaction and sets each one's status. In a group, a
+ * request that conflicts is rolled back to its savepoint and fails alone; any other failure
+ * fails the whole group, as does a failed commit. The rowid SQLite gives each new row is one
+ * more than the highest, and writers take turns, so the ids follow commit order without gaps; a
+ * rolled-back insert gives its rowid back (the table has no AUTOINCREMENT). */
+static void commit_group(sqlite_recorder *rec, write_request *group)
+{
+    sqlite_connection *conn = NULL;
+    bool is_sane = true;
+    bool is_group = group->next != NULL;
+    esg_error *group_err = group->err; /* describes a failure of the whole group */
+    const char *doing = "cannot record events";
+    esg_status status = lock_writer(rec, group_err);
+    bool is_locked = status == ESG_OK;
+    if (status == ESG_OK)
+        status = pool_borrow(rec, &conn, group_err);
+    if (status == ESG_OK)
+        status =
+            run_fixed(conn, STMT_BEGIN, "cannot begin a transaction to record events", group_err);
+    for (write_request *req = group; status == ESG_OK && req != NULL; req = req->next) {
+        if (is_group)
+            status = run_fixed(conn, STMT_SAVEPOINT, doing, group_err);
+        if (status != ESG_OK)
+            break;
+        req->status = write_request_rows(conn, req);
+        if (req->status == ESG_OK) {
+            if (is_group)
+                status = run_fixed(conn, STMT_RELEASE, doing, group_err);
+        } else if (req->status == ESG_ECONFLICT && is_group) {
+            status = run_fixed(conn, STMT_ROLLBACK_TO, doing, group_err);
+            if (status == ESG_OK)
+                status = run_fixed(conn, STMT_RELEASE, doing, group_err);
+        } else {
+            status = req->status; /* alone, or a failure that is not a conflict */
+            group_err = req->err;
+        }
+    }
+    if (status == ESG_OK)
+        status = run_fixed(conn, STMT_COMMIT, "cannot commit recorded events", group_err);
+    if (status != ESG_OK) {
+        /* Some failures (a full disk, an I/O error) end the transaction already. */
+        if (conn != NULL && !sqlite3_get_autocommit(conn->db))
+            is_sane = rollback(conn);
+        /* Nothing was committed: the requests that had not failed on their own fail too. */
+        for (write_request *req = group; req != NULL; req = req->next) {
+            if (req->status != ESG_OK)
+                continue;
+            req->status = status;
+            if (req->err != NULL && group_err != NULL && req->err != group_err)
+                *req->err = *group_err;
+        }
+    }
+    pool_give_back(rec, conn, is_sane);
+    if (is_locked)
+        pthread_mutex_unlock(&rec->write_lock);
+}
+
+/* All events and the tracking records in one transaction, committed with those of the writers
+ * that queued meanwhile (group commit): with synchronous=FULL each commit waits for the disk, and
+ * concurrent writers then share that wait instead of taking turns at it. Every writer returns
+ * after the commit that holds its rows, so a write that returned is on disk. */
+static esg_status
+sqlite_recorder_insert_events_tracked(esg_recorder *recorder, const esg_stored_event *events,
+                                      size_t n_events, const esg_tracking *trackings,
+                                      size_t n_trackings, int64_t *notification_ids, esg_error *err)
+{
+    sqlite_recorder *rec = (sqlite_recorder *)recorder;
+    write_request req = {.events = events,
+                         .n_events = n_events,
+                         .trackings = trackings,
+                         .n_trackings = n_trackings,
+                         .notification_ids = notification_ids,
+                         .err = err,
+                         .status = ESG_OK};
+    pthread_mutex_lock(&rec->pool_lock);
+    if (rec->queue_tail != NULL)
+        rec->queue_tail->next = &req;
+    else
+        rec->queue_head = &req;
+    rec->queue_tail = &req;
+    while (!req.is_done && rec->is_committing)
+        pthread_cond_wait(&rec->group_done, &rec->pool_lock);
+    if (!req.is_done) {
+        /* No commit in flight: commit everything queued, this request included. */
+        write_request *group = rec->queue_head;
+        rec->queue_head = rec->queue_tail = NULL;
+        rec->is_committing = true;
+        pthread_mutex_unlock(&rec->pool_lock);
+        commit_group(rec, group);
+        pthread_mutex_lock(&rec->pool_lock);
+        /* Under the lock, so that no waiter returns (and pops its request) before we are done. */
+        for (write_request *done = group; done != NULL; done = done->next)
+            done->is_done = true;
+        rec->is_committing = false;
+        pthread_cond_broadcast(&rec->group_done);
+    }
+    pthread_mutex_unlock(&rec->pool_lock);
+    return req.status;
+}
+
 static esg_status sqlite_recorder_insert_events(esg_recorder *recorder,
                                                 const esg_stored_event *events, size_t n_events,
                                                 const esg_tracking *tracking,
                                                 int64_t *notification_ids, esg_error *err)
 {
-    sqlite_recorder *rec = (sqlite_recorder *)recorder;
-    sqlite_connection *conn = NULL;
-    bool is_sane = true;
-    esg_status status = lock_writer(rec, err);
-    if (status != ESG_OK)
-        return status;
-    status = pool_borrow(rec, &conn, err);
-    if (status != ESG_OK)
-        goto out;
-    status = run_fixed(conn, STMT_BEGIN, "cannot begin a transaction to record events", err);
-    for (size_t i = 0; status == ESG_OK && i < n_events; i++) {
-        status = insert_event(conn, &events[i], err);
-        if (status == ESG_OK && notification_ids != NULL)
-            notification_ids[i] = sqlite3_last_insert_rowid(conn->db);
-    }
-    if (status == ESG_OK && tracking != NULL)
-        status = insert_tracking(conn, tracking, err);
-    if (status == ESG_OK)
-        status = run_fixed(conn, STMT_COMMIT, "cannot commit recorded events", err);
-out:
-    /* Some failures (a full disk, an I/O error) end the transaction already. */
-    if (status != ESG_OK && conn != NULL && !sqlite3_get_autocommit(conn->db))
-        is_sane = rollback(conn);
-    pool_give_back(rec, conn, is_sane);
-    pthread_mutex_unlock(&rec->write_lock);
-    return status;
+    return sqlite_recorder_insert_events_tracked(recorder, events, n_events, tracking,
+                                                 tracking != NULL, notification_ids, err);
 }
 
 /* ---- Reading --------------------------------------------------------------------------------- */
@@ -717,6 +837,7 @@ static void sqlite_recorder_close(esg_recorder *recorder)
     sqlite_recorder *rec = (sqlite_recorder *)recorder;
     for (size_t i = 0; i < rec->n_idle; i++)
         connection_close(rec, rec->idle[i]);
+    pthread_cond_destroy(&rec->group_done);
     pthread_cond_destroy(&rec->pool_changed);
     pthread_mutex_destroy(&rec->pool_lock);
     pthread_mutex_destroy(&rec->write_lock);
@@ -727,6 +848,7 @@ static void sqlite_recorder_close(esg_recorder *recorder)
 static const esg_recorder_ops sqlite_ops = {
     .name = BACKEND_NAME,
     .insert_events = sqlite_recorder_insert_events,
+    .insert_events_tracked = sqlite_recorder_insert_events_tracked,
     .select_events = sqlite_recorder_select_events,
     .select_notifications = sqlite_recorder_select_notifications,
     .max_notification_id = sqlite_recorder_max_notification_id,
@@ -749,7 +871,7 @@ esg_status esg_recorder_open_sqlite(const char *db_name, int lock_timeout_ms, es
                              lock_timeout_ms);
 
     esg_status status = ESG_OK;
-    int n_locks = 0; /* how many of the three locks below are initialised */
+    int n_locks = 0; /* how many of the four locks below are initialised */
     sqlite_connection *conn = NULL;
     sqlite_recorder *rec = calloc(1, sizeof *rec);
     if (rec == NULL || (rec->db_name = strdup(db_name)) == NULL) {
@@ -768,7 +890,9 @@ esg_status esg_recorder_open_sqlite(const char *db_name, int lock_timeout_ms, es
         n_locks++;
     if (n_locks == 2 && pthread_cond_init(&rec->pool_changed, NULL) == 0)
         n_locks++;
-    if (n_locks < 3) {
+    if (n_locks == 3 && pthread_cond_init(&rec->group_done, NULL) == 0)
+        n_locks++;
+    if (n_locks < 4) {
         status = esg_error_set(err, ESG_ENOMEM, "cannot create the locks of SQLite database '%s'",
                                db_name);
         goto out;
@@ -784,6 +908,8 @@ esg_status esg_recorder_open_sqlite(const char *db_name, int lock_timeout_ms, es
     rec = NULL;
 out:
     if (rec != NULL) {
+        if (n_locks > 3)
+            pthread_cond_destroy(&rec->group_done);
         if (n_locks > 2)
             pthread_cond_destroy(&rec->pool_changed);
         if (n_locks > 1)

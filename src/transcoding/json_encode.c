@@ -188,6 +188,27 @@ static void put_custom_head(esg_buffer *buf, const char *type)
     esg_buffer_put_str(buf, "\",\"_data_\":\"");
 }
 
+/* An integer in decimal, as "%lld" writes it but without snprintf (versions and counts are in
+ * most events); returns the length. text has room for 21 characters. */
+static size_t format_int(int64_t value, char *text)
+{
+    char digits[24];
+    size_t n = 0;
+    /* In unsigned arithmetic, so that INT64_MIN negates without overflow. */
+    uint64_t magnitude = value < 0 ? 0 - (uint64_t)value : (uint64_t)value;
+    do {
+        digits[n++] = (char)('0' + magnitude % 10);
+        magnitude /= 10;
+    } while (magnitude > 0);
+    size_t len = 0;
+    if (value < 0)
+        text[len++] = '-';
+    while (n > 0)
+        text[len++] = digits[--n];
+    text[len] = '\0';
+    return len;
+}
+
 static esg_status put_value(esg_buffer *buf, const esg_value *value, int depth, esg_error *err)
 {
     if (depth > ESG_JSON_MAX_DEPTH)
@@ -203,8 +224,7 @@ static esg_status put_value(esg_buffer *buf, const esg_value *value, int depth, 
         esg_buffer_put_str(buf, value->as.boolean ? "true" : "false");
         break;
     case ESG_TYPE_INT:
-        snprintf(text, sizeof text, "%lld", (long long)value->as.integer);
-        esg_buffer_put_str(buf, text);
+        esg_buffer_put(buf, text, format_int(value->as.integer, text));
         break;
     case ESG_TYPE_FLOAT:
         rc = put_float(buf, value->as.real, err);

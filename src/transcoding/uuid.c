@@ -1,13 +1,26 @@
-/* UUIDs: generation with libuuid (v4 random, v5 SHA-1 in NAMESPACE_URL), and
- * the text forms Python's uuid.UUID reads and writes. */
+/* UUIDs: generation (v4 from the kernel's random bytes, v5 SHA-1 in NAMESPACE_URL with
+ * libuuid), and the text forms Python's uuid.UUID reads and writes. */
 #include "esg/value.h"
 
 #include <string.h>
+#include <sys/random.h>
 #include <uuid/uuid.h>
 
+/* Like Python's uuid4(), from os.urandom. getrandom() directly: libuuid's uuid_generate_random
+ * also reseeds libc's random() on every call (srand), a few thousand instructions per UUID. */
 void esg_uuid4(esg_uuid *out)
 {
-    uuid_generate_random(out->bytes);
+    size_t n = 0;
+    while (n < sizeof out->bytes) {
+        ssize_t got = getrandom(out->bytes + n, sizeof out->bytes - n, 0);
+        if (got <= 0) {
+            uuid_generate_random(out->bytes); /* an old kernel without getrandom */
+            return;
+        }
+        n += (size_t)got;
+    }
+    out->bytes[6] = (uint8_t)((out->bytes[6] & 0x0f) | 0x40); /* version 4 */
+    out->bytes[8] = (uint8_t)((out->bytes[8] & 0x3f) | 0x80); /* RFC 4122 variant */
 }
 
 void esg_uuid5_url(esg_uuid *out, const char *name)

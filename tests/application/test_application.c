@@ -144,6 +144,80 @@ static const esg_application_type echoes_app = {
     .policy = echoes_policy,
 };
 
+/* Tallies: counts every note event on one Tally aggregate, so that each notification's policy
+ * depends on what the one before it did. On a note whose text is "interfere", a second writer
+ * (tally_interferer, another application on the same database) counts too, first. */
+#define TALLY "tests:Tally"
+#define TALLY_STARTED "tests:Tally.Started"
+#define TALLY_COUNTED "tests:Tally.Counted"
+
+typedef struct tally {
+    int64_t count;
+} tally;
+
+static esg_status tally_count(void *state, const esg_event *event, esg_error *err)
+{
+    (void)event;
+    (void)err;
+    ((tally *)state)->count++;
+    return ESG_OK;
+}
+
+static const esg_event_type tally_events[] = {{TALLY_STARTED, NULL}, {TALLY_COUNTED, tally_count}};
+static const esg_aggregate_type tally_type = {
+    .topic = TALLY, .state_size = sizeof(tally), .event_types = tally_events, .n_event_types = 2};
+static esg_application *tally_interferer;
+
+static esg_uuid tally_id(void)
+{
+    esg_uuid id;
+    esg_uuid5_url(&id, "/tally");
+    return id;
+}
+
+/* The tally with one more count (pending), created when there is none. */
+static esg_status tally_counted(esg_application *app, esg_aggregate **out, esg_error *err)
+{
+    esg_uuid id = tally_id();
+    esg_status rc = esg_application_get(app, &id, 0, out, err);
+    if (rc == ESG_ENOTFOUND)
+        rc = esg_aggregate_create(&tally_type, TALLY_STARTED, &id, NULL, out, err);
+    if (rc == ESG_OK)
+        rc = esg_aggregate_trigger(*out, TALLY_COUNTED, NULL, err);
+    return rc;
+}
+
+static esg_status tallies_policy(esg_application *app, const esg_event *event,
+                                 esg_processing_event *processing, esg_error *err)
+{
+    const char *text = esg_value_as_string(esg_event_get(event, "text"), NULL);
+    esg_aggregate *aggregate = NULL;
+    esg_status rc = ESG_OK;
+    if (text != NULL && strcmp(text, "interfere") == 0 && tally_interferer != NULL) {
+        rc = tally_counted(tally_interferer, &aggregate, err);
+        if (rc == ESG_OK)
+            rc = esg_application_save(tally_interferer, &aggregate, 1, err);
+        esg_aggregate_free(aggregate);
+        aggregate = NULL;
+    }
+    if (rc == ESG_OK)
+        rc = tally_counted(app, &aggregate, err);
+    if (rc == ESG_OK)
+        rc = esg_processing_event_collect(processing, aggregate, err);
+    esg_aggregate_free(aggregate);
+    return rc;
+}
+
+static const esg_aggregate_type *const tallies_aggregates[] = {&tally_type};
+static const esg_application_type tallies_app = {
+    .magic = ESG_APPLICATION_TYPE_MAGIC,
+    .name = "Tallies",
+    .topic = "tests:Tallies",
+    .aggregate_types = tallies_aggregates,
+    .n_aggregate_types = 1,
+    .policy = tallies_policy,
+};
+
 typedef struct fixture {
     esg_env *env; /* in memory unless a test changes it */
     esg_application *notes;
@@ -156,6 +230,19 @@ static int setup(void **state)
     f->env = esg_env_new();
     assert_esg_ok(esg_application_new(&notes_app, f->env, &f->notes, &err), &err);
     *state = f;
+    return 0;
+}
+
+/* The same, with the process applications' recorders on SQLite (which records a page of
+ * notifications in one transaction). */
+static int setup_sqlite_followers(void **state)
+{
+    setup(state);
+    fixture *f = *state;
+    esg_error err;
+    assert_esg_ok(esg_env_set(f->env, "ECHOES_PERSISTENCE_MODULE", "eventsourcing.sqlite", &err),
+                  &err);
+    assert_esg_ok(esg_env_set(f->env, "ECHOES_SQLITE_DBNAME", ":memory:", &err), &err);
     return 0;
 }
 
@@ -399,6 +486,88 @@ static void test_pull_and_process_exactly_once(void **state)
     esg_application_free(echoes);
 }
 
+/* A listener that counts the writes it hears of. */
+static void count_recorded(void *ctx, esg_application *app, int64_t max_id)
+{
+    (void)app;
+    (void)max_id;
+    (*(int64_t *)ctx)++;
+}
+
+/* The tally's count and version as app sees it. */
+static void expect_tally(esg_application *app, int64_t count, int64_t version)
+{
+    esg_uuid id = tally_id();
+    esg_aggregate *aggregate = NULL;
+    esg_error err;
+    assert_esg_ok(esg_application_get(app, &id, 0, &aggregate, &err), &err);
+    assert_int_equal(((tally *)esg_aggregate_state(aggregate))->count, count);
+    assert_int_equal(esg_aggregate_version(aggregate), version);
+    esg_aggregate_free(aggregate);
+}
+
+/* On SQLite a pull records a page in one transaction; each policy still sees what the ones
+ * before it in the page did, and another writer's change in between sends the page one by one. */
+static void test_pull_records_a_page_at_once_as_if_one_by_one(void **state)
+{
+    fixture *f = *state;
+    char *dir = testutil_make_temp_dir(), path[1100];
+    snprintf(path, sizeof path, "%s/tallies.db", dir);
+    esg_env *env = esg_env_new();
+    esg_error err;
+    assert_esg_ok(esg_env_set(env, "PERSISTENCE_MODULE", "eventsourcing.sqlite", &err), &err);
+    assert_esg_ok(esg_env_set(env, "SQLITE_DBNAME", path, &err), &err);
+    esg_application *tallies = NULL;
+    assert_esg_ok(esg_application_new(&tallies_app, env, &tallies, &err), &err);
+    assert_esg_ok(esg_application_new(&tallies_app, env, &tally_interferer, &err), &err);
+    assert_true(esg_recorder_can_track_many(esg_application_recorder(tallies)));
+    int64_t heard = 0, n = -1, tracked = 0;
+    esg_application_set_recorded_listener(tallies, count_recorded, &heard);
+    esg_notification_log log;
+    esg_application_local_log(f->notes, &log);
+
+    /* Five notes in one page: one commit, each count on top of the one before. */
+    const char *const texts[] = {"a", "b", "c", "d", "e"};
+    for (size_t i = 0; i < 5; i++)
+        free(create(f->notes, texts[i]));
+    assert_esg_ok(esg_application_pull_and_process(tallies, &log, &n, &err), &err);
+    assert_int_equal(n, 5);
+    assert_int_equal(heard, 1);
+    expect_tally(tallies, 5, 6);
+
+    /* Another writer counts while the page is processed: the page's commit would conflict, so
+     * it goes one by one (the policy runs again, and so does the interference). */
+    free(create(f->notes, "f"));
+    free(create(f->notes, "interfere"));
+    free(create(f->notes, "g"));
+    heard = 0;
+    assert_esg_ok(esg_application_pull_and_process(tallies, &log, &n, &err), &err);
+    assert_int_equal(n, 3);
+    assert_int_equal(heard, 3);
+    expect_tally(tallies, 5 + 3 + 2, 11);
+    assert_esg_ok(
+        esg_recorder_max_tracking_id(esg_application_recorder(tallies), "Notes", &tracked, &err),
+        &err);
+    assert_int_equal(tracked, 8);
+
+    /* Nothing new: nothing processed, nothing written. */
+    heard = 0;
+    assert_esg_ok(esg_application_pull_and_process(tallies, &log, &n, &err), &err);
+    assert_int_equal(n, 0);
+    assert_int_equal(heard, 0);
+
+    /* Durable: a new application on the database sees the same. */
+    esg_application_free(tally_interferer);
+    tally_interferer = NULL;
+    esg_application_free(tallies);
+    assert_esg_ok(esg_application_new(&tallies_app, env, &tallies, &err), &err);
+    expect_tally(tallies, 10, 11);
+    esg_application_free(tallies);
+    esg_env_free(env);
+    testutil_remove_tree(dir);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -409,6 +578,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_listener_hears_each_write, setup, teardown),
         cmocka_unit_test(test_persistence_settings_use_the_name_as_prefix),
         cmocka_unit_test_setup_teardown(test_pull_and_process_exactly_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pull_and_process_exactly_once, setup_sqlite_followers,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_pull_records_a_page_at_once_as_if_one_by_one, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests_name("application", tests, NULL, NULL);
 }

@@ -417,6 +417,57 @@ static void test_health_check(void **state)
                   "unknown service");
 }
 
+/* The health port: plaintext, the health service and nothing else, stopped
+ * with the server; a busy health port fails the start and frees everything. */
+static void test_health_port_serves_health_alone(void **state)
+{
+    (void)state;
+    esg_env *env = esg_env_new();
+    esg_application *app = NULL;
+    esg_server *server = NULL, *second = NULL;
+    esg_error err;
+    assert_esg_ok(esg_application_new(&esg_example_orders, env, &app, &err), &err);
+    esg_server_options options = {
+        .address = "127.0.0.1:0", .env = env, .health_address = "127.0.0.1:0"};
+    assert_esg_ok(esg_server_start(app, &options, &server, &err), &err);
+    int port = esg_server_health_port(server);
+    assert_true(port > 0);
+    assert_int_not_equal(port, esg_server_port(server));
+    char target[64];
+    snprintf(target, sizeof target, "127.0.0.1:%d", port);
+    grpc_channel *channel = raw_channel(target, NULL);
+    raw_reply reply;
+    raw_call(channel, "/grpc.health.v1.Health/Check", NULL, 0, 5000, &reply);
+    assert_int_equal(reply.status, GRPC_STATUS_OK);
+    assert_int_equal(reply.len, 2);
+    assert_memory_equal(reply.data, "\x08\x01", 2); /* SERVING */
+    raw_reply_clear(&reply);
+    static const char *const application_paths[] = {PATH_PING, PATH_CALL, PATH_PROMPT,
+                                                    PATH_NOTIFICATIONS};
+    for (size_t i = 0; i < 4; i++) {
+        raw_call(channel, application_paths[i], NULL, 0, 5000, &reply);
+        if (reply.status != GRPC_STATUS_UNIMPLEMENTED)
+            fail_msg("%s on the health port: status %d %s", application_paths[i], reply.status,
+                     reply.details);
+        raw_reply_clear(&reply);
+    }
+
+    char busy[64];
+    snprintf(busy, sizeof busy, "127.0.0.1:%d", port);
+    options.health_address = busy;
+    assert_int_equal(esg_server_start(app, &options, &second, &err), ESG_EUNAVAILABLE);
+    assert_non_null(strstr(err.message, "health checks"));
+    assert_null(second);
+
+    esg_server_stop(server);
+    raw_call(channel, "/grpc.health.v1.Health/Check", NULL, 0, 1000, &reply);
+    assert_int_not_equal(reply.status, GRPC_STATUS_OK);
+    raw_reply_clear(&reply);
+    grpc_channel_destroy(channel);
+    esg_application_free(app);
+    esg_env_free(env);
+}
+
 /* Health Watch: the first message now, then NOT_SERVING and the end of the
  * stream when the server stops. */
 static void test_health_watch_sees_the_stop(void **state)
@@ -620,6 +671,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_prompt_only_from_leaders, setup_orders, teardown),
         cmocka_unit_test_setup_teardown(test_health_check, setup_orders, teardown),
         cmocka_unit_test_setup_teardown(test_health_watch_sees_the_stop, setup_orders, teardown),
+        cmocka_unit_test(test_health_port_serves_health_alone),
         cmocka_unit_test_setup_teardown(test_stop_finishes_calls_in_flight, setup_slow, teardown),
         cmocka_unit_test_setup_teardown(test_many_concurrent_clients, setup_orders, teardown),
         cmocka_unit_test(test_start_errors),

@@ -796,6 +796,58 @@ static void test_tracking_record_without_events(void **state)
     assert_int_equal(max_notification_id(f->recorder), 0);
 }
 
+static void test_several_tracking_records_in_one_transaction(void **state)
+{
+    fixture *f = *state;
+    esg_error err = {0};
+    esg_uuid id;
+    esg_uuid4(&id);
+    esg_stored_event events[] = {
+        text_event(&id, 1, TOPIC_CREATED, "{}"),
+        text_event(&id, 2, TOPIC_PAID, "{}"),
+    };
+    esg_tracking trackings[] = {{"Upstream", 5}, {"Upstream", 6}, {"Upstream", 7}};
+    if (!esg_recorder_can_track_many(f->recorder)) {
+        /* One tracking record is always taken; more are refused and nothing is written. */
+        assert_int_equal(
+            esg_recorder_insert_events_tracked(f->recorder, events, 2, trackings, 3, NULL, &err),
+            ESG_EUNIMPLEMENTED);
+        assert_int_equal(max_notification_id(f->recorder), 0);
+        assert_esg_ok(
+            esg_recorder_insert_events_tracked(f->recorder, events, 2, trackings, 1, NULL, &err),
+            &err);
+        assert_int_equal(max_tracking_id(f->recorder, "Upstream"), 5);
+        return;
+    }
+    int64_t ids[2] = {0};
+    assert_esg_ok(
+        esg_recorder_insert_events_tracked(f->recorder, events, 2, trackings, 3, ids, &err), &err);
+    assert_int_equal(ids[0], 1);
+    assert_int_equal(ids[1], 2);
+    for (int64_t n = 5; n <= 7; n++)
+        assert_true(has_tracking_id(f->recorder, "Upstream", n));
+    assert_int_equal(max_tracking_id(f->recorder, "Upstream"), 7);
+
+    /* One tracking record that exists fails them all: no events, no other tracking record. */
+    esg_uuid other;
+    esg_uuid4(&other);
+    esg_stored_event more = text_event(&other, 1, TOPIC_CREATED, "{}");
+    esg_tracking overlapping[] = {{"Upstream", 8}, {"Upstream", 7}, {"Upstream", 9}};
+    assert_int_equal(
+        esg_recorder_insert_events_tracked(f->recorder, &more, 1, overlapping, 3, NULL, &err),
+        ESG_ECONFLICT);
+    assert_false(has_tracking_id(f->recorder, "Upstream", 8));
+    assert_int_equal(count_events(f->recorder, &other), 0);
+    assert_int_equal(max_notification_id(f->recorder), 2);
+    /* Tracking records alone, several at once. */
+    esg_tracking alone[] = {{"Upstream", 8}, {"Other", 1}};
+    assert_esg_ok(esg_recorder_insert_events_tracked(f->recorder, NULL, 0, alone, 2, NULL, &err),
+                  &err);
+    assert_int_equal(max_tracking_id(f->recorder, "Upstream"), 8);
+    assert_int_equal(max_tracking_id(f->recorder, "Other"), 1);
+    assert_int_equal(max_notification_id(f->recorder), 2);
+}
+
 /* ---- Concurrency ------------------------------------------------------ */
 
 #define N_WRITERS 8
@@ -1216,6 +1268,7 @@ int main(int argc, char **argv)
         CONFORMANCE_TEST(test_tracking_is_recorded_with_events),
         CONFORMANCE_TEST(test_duplicate_tracking_record_is_a_conflict),
         CONFORMANCE_TEST(test_tracking_record_without_events),
+        CONFORMANCE_TEST(test_several_tracking_records_in_one_transaction),
         CONFORMANCE_TEST(test_concurrent_writers),
         CONFORMANCE_TEST(test_data_survives_close_and_reopen),
         CONFORMANCE_TEST(test_several_processes_write_at_once),

@@ -27,6 +27,7 @@ static void test_isoformat_forms(void **state)
     roundtrip("2024-01-02", "2024-01-02T00:00:00");
     roundtrip("2024-01-02T03:04", "2024-01-02T03:04:00");
     roundtrip("2024-02-29T00:00:00+01:02:03", "2024-02-29T00:00:00+01:02:03");
+    roundtrip("0005-12-31T23:59:59.999999-23:59:59", "0005-12-31T23:59:59.999999-23:59:59");
 }
 
 static void test_refuses_bad_text(void **state)

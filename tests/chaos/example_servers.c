@@ -1,0 +1,743 @@
+/* The example system as three server processes, and the invariants of its stores (see
+ * example_servers.h). Shared by test_chaos and test_soak. */
+#include "example_servers.h"
+
+#include "testutil.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libpq-fe.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#define TOPIC(name) "eventsourcing_grpc.example:" name
+#define CHAOS_DATABASE "esg_chaos"
+
+const char *const example_app_names[EXAMPLE_N_APPS] = {"Orders", "Reservations", "Payments"};
+static const char *const address_keys[EXAMPLE_N_APPS] = {"ORDERS_GRPC_SERVER_ADDRESS",
+                                                         "RESERVATIONS_GRPC_SERVER_ADDRESS",
+                                                         "PAYMENTS_GRPC_SERVER_ADDRESS"};
+static const char *const dbname_keys[EXAMPLE_N_APPS] = {
+    "ORDERS_SQLITE_DBNAME", "RESERVATIONS_SQLITE_DBNAME", "PAYMENTS_SQLITE_DBNAME"};
+
+/* ---- Time and randomness ----------------------------------------------------------------- */
+
+int64_t example_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void example_sleep_ms(int64_t ms)
+{
+    struct timespec ts = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0) {
+    }
+}
+
+uint64_t example_random(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+int64_t example_env_int(const char *key, int64_t fallback)
+{
+    const char *text = getenv(key);
+    if (text == NULL || *text == '\0')
+        return fallback;
+    char *end = NULL;
+    long long value = strtoll(text, &end, 0);
+    if (*end != '\0')
+        fail_msg("%s=%s is not an integer", key, text);
+    return value;
+}
+
+bool example_is_sanitized(void)
+{
+#ifdef ESG_SANITIZED
+    return true;
+#else
+    return false;
+#endif
+}
+
+/* ---- Servers ----------------------------------------------------------------------------- */
+
+static void free_addresses(example_servers *s)
+{
+    int fds[EXAMPLE_N_APPS];
+    for (size_t i = 0; i < EXAMPLE_N_APPS; i++) {
+        fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+        assert_true(fds[i] >= 0);
+        struct sockaddr_in address = {.sin_family = AF_INET};
+        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        assert_int_equal(bind(fds[i], (struct sockaddr *)&address, sizeof address), 0);
+        socklen_t len = sizeof address;
+        assert_int_equal(getsockname(fds[i], (struct sockaddr *)&address, &len), 0);
+        snprintf(s->addresses[i], EXAMPLE_ADDRESS_SIZE, "127.0.0.1:%d", ntohs(address.sin_port));
+    }
+    for (size_t i = 0; i < EXAMPLE_N_APPS; i++)
+        close(fds[i]);
+}
+
+/* A libpq connection to the chaos database (or to dbname) of the test server. */
+static PGconn *pg_connect(const char *dbname)
+{
+    const char *keys[] = {"host", "port", "user", "password", "dbname", NULL};
+    const char *values[] = {getenv("POSTGRES_HOST"),
+                            getenv("POSTGRES_PORT"),
+                            getenv("POSTGRES_USER"),
+                            getenv("POSTGRES_PASSWORD"),
+                            dbname,
+                            NULL};
+    PGconn *conn = PQconnectdbParams(keys, values, 0);
+    if (PQstatus(conn) != CONNECTION_OK)
+        fail_msg("cannot connect to PostgreSQL database %s: %s", dbname, PQerrorMessage(conn));
+    return conn;
+}
+
+static void pg_exec(PGconn *conn, const char *sql)
+{
+    PGresult *res = PQexec(conn, sql);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK)
+        fail_msg("%s: %s", sql, PQerrorMessage(conn));
+    PQclear(res);
+}
+
+/* An empty database of our own on the test server: other tests use its main database. */
+static void prepare_postgres(void)
+{
+    const char *script = getenv("ESG_POSTGRES_TEST_SERVER");
+    const char *dir = getenv("ESG_POSTGRES_TEST_DIR");
+    if (script == NULL || dir == NULL || getenv("POSTGRES_HOST") == NULL)
+        fail_msg("run me with scripts/postgres-test-server.sh run DIR -- ...");
+    char command[2048];
+    snprintf(command, sizeof command, "'%s' createdb '%s' %s >/dev/null", script, dir,
+             CHAOS_DATABASE);
+    if (system(command) != 0)
+        fail_msg("%s failed", command);
+    PGconn *conn = pg_connect(CHAOS_DATABASE);
+    pg_exec(conn, "SET client_min_messages = warning");
+    for (size_t i = 0; i < EXAMPLE_N_APPS; i++) {
+        char sql[200];
+        snprintf(sql, sizeof sql, "DROP TABLE IF EXISTS %c%s_events, %c%s_tracking",
+                 example_app_names[i][0] + ('a' - 'A'), example_app_names[i] + 1,
+                 example_app_names[i][0] + ('a' - 'A'), example_app_names[i] + 1);
+        pg_exec(conn, sql);
+    }
+    PQfinish(conn);
+}
+
+void example_restart_postgres(void)
+{
+    char command[2048];
+    snprintf(command, sizeof command, "'%s' restart '%s' >/dev/null",
+             getenv("ESG_POSTGRES_TEST_SERVER"), getenv("ESG_POSTGRES_TEST_DIR"));
+    if (system(command) != 0)
+        fail_msg("%s failed", command);
+}
+
+void example_servers_init(example_servers *s, example_backend backend, const char *server_program)
+{
+    memset(s, 0, sizeof *s);
+    s->backend = backend;
+    s->server_program = server_program;
+    s->max_pull_interval = "1";
+    s->ready_timeout_ms = example_is_sanitized() ? 60000 : 20000;
+    s->dir = testutil_make_temp_dir();
+    free_addresses(s);
+    if (backend == EXAMPLE_POSTGRES)
+        prepare_postgres();
+}
+
+/* Whether entry (KEY=value) sets one of the keys of overrides, or a key that would change
+ * what the test configures. */
+static bool is_overridden(const char *entry, char *const *overrides, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        size_t key_len = (size_t)(strchr(overrides[i], '=') - overrides[i]);
+        if (strncmp(entry, overrides[i], key_len + 1) == 0)
+            return true;
+    }
+    static const char *const unset[] = {
+        "SQLITE_DBNAME=",           "APPLICATION_TOPIC=",      "CREATE_TABLE=",
+        "POSTGRES_SCHEMA=",         "ORDERS_POSTGRES_DBNAME=", "RESERVATIONS_POSTGRES_DBNAME=",
+        "PAYMENTS_POSTGRES_DBNAME="};
+    for (size_t i = 0; i < sizeof unset / sizeof unset[0]; i++)
+        if (strncmp(entry, unset[i], strlen(unset[i])) == 0)
+            return true;
+    return false;
+}
+
+void example_servers_print_log(const example_servers *s, size_t app)
+{
+    FILE *file = fopen(s->logs[app], "r");
+    if (file == NULL)
+        return;
+    fprintf(stderr, "---- %s ----\n", s->logs[app]);
+    char line[1024];
+    while (fgets(line, sizeof line, file) != NULL)
+        fputs(line, stderr);
+    fclose(file);
+}
+
+esg_client *example_connect(const example_servers *s, size_t app, int max_attempts)
+{
+    esg_error err = {0};
+    esg_client *client = NULL;
+    esg_client_options options = {
+        .max_attempts = max_attempts, .backoff_ms = 50, .deadline_ms = 10000};
+    if (esg_client_connect_address(s->addresses[app], &options, &client, &err) != ESG_OK)
+        return NULL;
+    return client;
+}
+
+void example_servers_start(example_servers *s, size_t app)
+{
+    char entries[16][600];
+    size_t n = 0;
+    snprintf(entries[n++], sizeof entries[0], "APPLICATION_TOPIC=eventsourcing_grpc.example:%s",
+             example_app_names[app]);
+    snprintf(entries[n++], sizeof entries[0], "SYSTEM_TOPIC=eventsourcing_grpc.example:system");
+    snprintf(entries[n++], sizeof entries[0], "MAX_PULL_INTERVAL=%s", s->max_pull_interval);
+    snprintf(entries[n++], sizeof entries[0], "GRPC_DNS_RESOLVER=native");
+    for (size_t i = 0; i < EXAMPLE_N_APPS; i++)
+        snprintf(entries[n++], sizeof entries[0], "%s=%s", address_keys[i], s->addresses[i]);
+    if (s->backend == EXAMPLE_SQLITE) {
+        snprintf(entries[n++], sizeof entries[0], "PERSISTENCE_MODULE=eventsourcing.sqlite");
+        for (size_t i = 0; i < EXAMPLE_N_APPS; i++)
+            snprintf(entries[n++], sizeof entries[0], "%s=%s/%s.db", dbname_keys[i], s->dir,
+                     example_app_names[i]);
+    } else {
+        snprintf(entries[n++], sizeof entries[0], "PERSISTENCE_MODULE=eventsourcing.postgres");
+        snprintf(entries[n++], sizeof entries[0], "POSTGRES_DBNAME=" CHAOS_DATABASE);
+    }
+    char *overrides[16];
+    for (size_t i = 0; i < n; i++)
+        overrides[i] = entries[i];
+    size_t n_environ = 0;
+    while (environ[n_environ] != NULL)
+        n_environ++;
+    char **envp = calloc(n_environ + n + 1, sizeof *envp);
+    assert_non_null(envp);
+    size_t k = 0;
+    for (size_t i = 0; i < n_environ; i++)
+        if (!is_overridden(environ[i], overrides, n))
+            envp[k++] = environ[i];
+    for (size_t i = 0; i < n; i++)
+        envp[k++] = overrides[i];
+
+    s->n_starts[app]++;
+    snprintf(s->logs[app], sizeof s->logs[app], "%s/%s-%d.log", s->dir, example_app_names[app],
+             s->n_starts[app]);
+    char valgrind_log[700];
+    char *argv[10];
+    size_t n_args = 0;
+    if (s->valgrind_log != NULL) {
+        snprintf(valgrind_log, sizeof valgrind_log, "--log-file=%s.%s.%d", s->valgrind_log,
+                 example_app_names[app], s->n_starts[app]);
+        argv[n_args++] = "valgrind";
+        argv[n_args++] = "--leak-check=full";
+        argv[n_args++] = "--error-exitcode=99";
+        /* Abseil's random pool keeps a few blocks for good ("possibly lost"). */
+        argv[n_args++] = "--errors-for-leak-kinds=definite";
+        argv[n_args++] = valgrind_log;
+    }
+    argv[n_args++] = (char *)s->server_program;
+    argv[n_args] = NULL;
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, 1, s->logs[app], O_WRONLY | O_CREAT | O_APPEND,
+                                     0644);
+    posix_spawn_file_actions_adddup2(&actions, 1, 2);
+    pid_t pid = 0;
+    int rc = posix_spawnp(&pid, argv[0], &actions, NULL, argv, envp);
+    posix_spawn_file_actions_destroy(&actions);
+    free(envp);
+    if (rc != 0)
+        fail_msg("posix_spawn %s: %s", argv[0], strerror(rc));
+    assert_int_equal(s->pids[app], 0);
+    s->pids[app] = pid;
+
+    int64_t started = example_now_ms();
+    for (;;) {
+        example_servers_check_alive(s);
+        esg_client *client = example_connect(s, app, 1);
+        if (client != NULL) {
+            esg_client_free(client);
+            return;
+        }
+        if (example_now_ms() - started > s->ready_timeout_ms) {
+            example_servers_print_log(s, app);
+            fail_msg("%s did not answer on %s", example_app_names[app], s->addresses[app]);
+        }
+        example_sleep_ms(20);
+    }
+}
+
+/* Waits up to timeout_ms for pid to exit; true with its status when it did. */
+static bool reap(pid_t pid, int64_t timeout_ms, int *status)
+{
+    int64_t deadline = example_now_ms() + timeout_ms;
+    for (;;) {
+        pid_t got = waitpid(pid, status, WNOHANG);
+        if (got == pid || (got < 0 && errno != EINTR))
+            return got == pid;
+        if (example_now_ms() > deadline)
+            return false;
+        example_sleep_ms(2);
+    }
+}
+
+int example_servers_stop(example_servers *s, size_t app, int sig)
+{
+    int status = 0;
+    assert_true(s->pids[app] > 0);
+    assert_int_equal(kill(s->pids[app], sig), 0);
+    if (!reap(s->pids[app], s->valgrind_log != NULL ? 120000 : 30000, &status)) {
+        example_servers_print_log(s, app);
+        fail_msg("%s did not stop on signal %d", example_app_names[app], sig);
+    }
+    s->pids[app] = 0;
+    return status;
+}
+
+void example_servers_stop_all_cleanly(example_servers *s)
+{
+    for (size_t i = 0; i < EXAMPLE_N_APPS; i++) {
+        if (s->pids[i] == 0)
+            continue;
+        int status = example_servers_stop(s, i, SIGTERM);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+            example_servers_print_log(s, i);
+            if (s->valgrind_log != NULL)
+                fprintf(stderr, "valgrind's report: %s.%s.%d\n", s->valgrind_log,
+                        example_app_names[i], s->n_starts[i]);
+            fail_msg("%s did not exit cleanly on SIGTERM (wait status %#x)", example_app_names[i],
+                     (unsigned)status);
+        }
+    }
+}
+
+void example_servers_check_alive(example_servers *s)
+{
+    for (size_t i = 0; i < EXAMPLE_N_APPS; i++) {
+        int status = 0;
+        if (s->pids[i] > 0 && waitpid(s->pids[i], &status, WNOHANG) == s->pids[i]) {
+            s->pids[i] = 0;
+            example_servers_print_log(s, i);
+            fail_msg("%s exited on its own (wait status %#x)", example_app_names[i],
+                     (unsigned)status);
+        }
+    }
+}
+
+void example_servers_cleanup(example_servers *s, bool keep)
+{
+    for (size_t i = 0; i < EXAMPLE_N_APPS; i++) {
+        if (s->pids[i] > 0) {
+            int status;
+            kill(s->pids[i], SIGKILL);
+            reap(s->pids[i], 10000, &status);
+            s->pids[i] = 0;
+        }
+    }
+    if (s->dir != NULL) {
+        if (keep)
+            fprintf(stderr, "kept the databases and logs in %s\n", s->dir);
+        else
+            testutil_remove_tree(s->dir);
+    }
+    free(s->dir);
+    s->dir = NULL;
+}
+
+int64_t example_servers_rss_kib(const example_servers *s, size_t app)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)s->pids[app]);
+    FILE *file = fopen(path, "r");
+    if (file == NULL)
+        return 0;
+    char line[256];
+    long long kib = 0;
+    while (fgets(line, sizeof line, file) != NULL)
+        if (sscanf(line, "VmRSS: %lld kB", &kib) == 1)
+            break;
+    fclose(file);
+    return kib;
+}
+
+/* ---- Reading the logs -------------------------------------------------------------------- */
+
+/* Every notification of app, page by page until an empty one; false when the server failed. */
+static bool read_log(const example_servers *s, size_t app, esg_notification_list *out)
+{
+    esg_client *client = example_connect(s, app, 3);
+    if (client == NULL)
+        return false;
+    esg_error err = {0};
+    int64_t start = 1;
+    bool is_ok = true;
+    for (;;) {
+        size_t before = out->n_items;
+        if (esg_client_select_notifications(client, start, 1000, 0, NULL, 0, out, &err) != ESG_OK) {
+            is_ok = false;
+            break;
+        }
+        if (out->n_items == before)
+            break;
+        start = out->items[out->n_items - 1].id + 1;
+    }
+    esg_client_free(client);
+    return is_ok;
+}
+
+static size_t count_topic(const esg_notification_list *list, const char *topic)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < list->n_items; i++)
+        n += strcmp(list->items[i].event.topic, topic) == 0;
+    return n;
+}
+
+bool example_read_counts(const example_servers *s, example_counts *out)
+{
+    memset(out, 0, sizeof *out);
+    bool is_ok = true;
+    for (size_t app = 0; app < EXAMPLE_N_APPS && is_ok; app++) {
+        esg_notification_list list = {0};
+        is_ok = read_log(s, app, &list);
+        out->n_notifications[app] = list.n_items;
+        if (app == EXAMPLE_ORDERS) {
+            out->n_orders = count_topic(&list, TOPIC("Order.Created"));
+            out->n_paid = count_topic(&list, TOPIC("Order.Paid"));
+        }
+        esg_notification_list_clear(&list);
+    }
+    return is_ok;
+}
+
+/* Tracking records read from a store. */
+typedef struct tracking_rows {
+    char (*names)[32];
+    int64_t *ids;
+    size_t n;
+} tracking_rows;
+
+static void tracking_rows_push(tracking_rows *rows, const char *name, int64_t id)
+{
+    if ((rows->n & (rows->n - 1)) == 0) { /* grow at powers of two */
+        size_t capacity = rows->n == 0 ? 1 : rows->n * 2;
+        rows->names = realloc(rows->names, capacity * sizeof *rows->names);
+        rows->ids = realloc(rows->ids, capacity * sizeof *rows->ids);
+        assert_true(rows->names != NULL && rows->ids != NULL);
+    }
+    snprintf(rows->names[rows->n], sizeof rows->names[0], "%s", name);
+    rows->ids[rows->n++] = id;
+}
+
+/* Every tracking record of app, ordered by application name and id, read from its store. */
+static void read_tracking(const example_servers *s, size_t app, tracking_rows *rows)
+{
+    memset(rows, 0, sizeof *rows);
+    if (s->backend == EXAMPLE_SQLITE) {
+        char path[700];
+        snprintf(path, sizeof path, "%s/%s.db", s->dir, example_app_names[app]);
+        sqlite3 *db = NULL;
+        /* Read-write without create: a read-only connection cannot recreate the WAL files. */
+        if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK)
+            fail_msg("cannot open %s: %s", path, sqlite3_errmsg(db));
+        sqlite3_busy_timeout(db, 10000);
+        sqlite3_stmt *stmt = NULL;
+        int rc = sqlite3_prepare_v2(db,
+                                    "SELECT application_name, notification_id FROM tracking "
+                                    "ORDER BY application_name, notification_id",
+                                    -1, &stmt, NULL);
+        while (rc == SQLITE_OK || rc == SQLITE_ROW) {
+            rc = sqlite3_step(stmt);
+            if (rc == SQLITE_ROW)
+                tracking_rows_push(rows, (const char *)sqlite3_column_text(stmt, 0),
+                                   sqlite3_column_int64(stmt, 1));
+        }
+        if (rc != SQLITE_DONE)
+            fail_msg("reading the tracking records of %s: %s", path, sqlite3_errmsg(db));
+        sqlite3_finalize(stmt);
+        /* The database is intact. */
+        rc = sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &stmt, NULL);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_step(stmt);
+        if (rc != SQLITE_ROW || strcmp((const char *)sqlite3_column_text(stmt, 0), "ok") != 0)
+            fail_msg("PRAGMA integrity_check of %s: %s", path,
+                     rc == SQLITE_ROW ? (const char *)sqlite3_column_text(stmt, 0)
+                                      : sqlite3_errmsg(db));
+        sqlite3_finalize(stmt);
+        sqlite3_close(db);
+    } else {
+        PGconn *conn = pg_connect(CHAOS_DATABASE);
+        char sql[200];
+        snprintf(sql, sizeof sql,
+                 "SELECT application_name, notification_id FROM %c%s_tracking "
+                 "ORDER BY application_name, notification_id",
+                 example_app_names[app][0] + ('a' - 'A'), example_app_names[app] + 1);
+        PGresult *res = PQexec(conn, sql);
+        if (PQresultStatus(res) != PGRES_TUPLES_OK)
+            fail_msg("%s: %s", sql, PQerrorMessage(conn));
+        for (int i = 0; i < PQntuples(res); i++)
+            tracking_rows_push(rows, PQgetvalue(res, i, 0),
+                               strtoll(PQgetvalue(res, i, 1), NULL, 10));
+        PQclear(res);
+        PQfinish(conn);
+    }
+}
+
+/* The follower's tracking records of leader are exactly 1..n. */
+static void assert_tracked(const tracking_rows *rows, size_t follower, size_t leader, size_t n)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < rows->n; i++) {
+        if (strcmp(rows->names[i], example_app_names[leader]) != 0)
+            continue;
+        if (rows->ids[i] != (int64_t)k + 1)
+            fail_msg("%s tracked %s's notification %lld where %zu was expected",
+                     example_app_names[follower], example_app_names[leader],
+                     (long long)rows->ids[i], k + 1);
+        k++;
+    }
+    if (k != n)
+        fail_msg("%s tracked %zu of %s's %zu notifications", example_app_names[follower], k,
+                 example_app_names[leader], n);
+}
+
+/* Records of other applications than leaders. */
+static void assert_only_leaders(const tracking_rows *rows, size_t follower, size_t leader1,
+                                size_t leader2)
+{
+    for (size_t i = 0; i < rows->n; i++)
+        if (strcmp(rows->names[i], example_app_names[leader1]) != 0 &&
+            strcmp(rows->names[i], example_app_names[leader2]) != 0)
+            fail_msg("%s tracks an unexpected leader '%s'", example_app_names[follower],
+                     rows->names[i]);
+}
+
+static int64_t max_tracked(const tracking_rows *rows, const char *leader)
+{
+    int64_t max = 0;
+    for (size_t i = 0; i < rows->n; i++)
+        if (strcmp(rows->names[i], leader) == 0 && rows->ids[i] > max)
+            max = rows->ids[i];
+    return max;
+}
+
+static void tracking_rows_free(tracking_rows *rows)
+{
+    free(rows->names);
+    free(rows->ids);
+    memset(rows, 0, sizeof *rows);
+}
+
+/* The highest tracked ids over gRPC cannot be had (the protocol has no call for them): the
+ * followers are quiet when their stores' tracking reaches the leaders' last ids. Reading a
+ * store that a server is writing is fine for both backends (WAL readers, MVCC). */
+static bool is_tracking_caught_up(const example_servers *s, const example_counts *counts)
+{
+    /* follower, leader pairs of the example. */
+    static const size_t pairs[4][2] = {{EXAMPLE_RESERVATIONS, EXAMPLE_ORDERS},
+                                       {EXAMPLE_PAYMENTS, EXAMPLE_ORDERS},
+                                       {EXAMPLE_ORDERS, EXAMPLE_RESERVATIONS},
+                                       {EXAMPLE_ORDERS, EXAMPLE_PAYMENTS}};
+    for (size_t i = 0; i < 4; i++) {
+        tracking_rows rows;
+        read_tracking(s, pairs[i][0], &rows);
+        int64_t max = max_tracked(&rows, example_app_names[pairs[i][1]]);
+        tracking_rows_free(&rows);
+        if (max != (int64_t)counts->n_notifications[pairs[i][1]])
+            return false;
+    }
+    return true;
+}
+
+void example_wait_quiet(example_servers *s, int64_t timeout_ms)
+{
+    int64_t started = example_now_ms();
+    example_counts counts = {0};
+    for (;;) {
+        example_servers_check_alive(s);
+        if (example_read_counts(s, &counts) && counts.n_paid == counts.n_orders &&
+            counts.n_notifications[EXAMPLE_ORDERS] == 3 * counts.n_orders &&
+            counts.n_notifications[EXAMPLE_RESERVATIONS] == counts.n_orders &&
+            counts.n_notifications[EXAMPLE_PAYMENTS] == counts.n_orders &&
+            is_tracking_caught_up(s, &counts))
+            return;
+        if (example_now_ms() - started > timeout_ms) {
+            for (size_t i = 0; i < EXAMPLE_N_APPS; i++)
+                example_servers_print_log(s, i);
+            fail_msg("not quiet after %lld ms: %zu orders, %zu paid, notifications %zu %zu %zu",
+                     (long long)timeout_ms, counts.n_orders, counts.n_paid,
+                     counts.n_notifications[0], counts.n_notifications[1],
+                     counts.n_notifications[2]);
+        }
+        example_sleep_ms(200);
+    }
+}
+
+/* ---- The invariants ---------------------------------------------------------------------- */
+
+static int compare_uuids(const void *a, const void *b)
+{
+    return memcmp(a, b, sizeof(esg_uuid));
+}
+
+/* The index of id in sorted ids, or -1. */
+static long find_uuid(const esg_uuid *sorted, size_t n, const esg_uuid *id)
+{
+    const esg_uuid *found = bsearch(id, sorted, n, sizeof *sorted, compare_uuids);
+    return found != NULL ? (long)(found - sorted) : -1;
+}
+
+/* uuid5(NAMESPACE_URL, "/<path>/<id>/"), as the example derives reservation and payment ids. */
+static esg_uuid derived_id(const char *path, const esg_uuid *id)
+{
+    char text[ESG_UUID_STR_SIZE], name[128];
+    esg_uuid_str(id, text);
+    snprintf(name, sizeof name, "/%s/%s/", path, text);
+    esg_uuid out;
+    esg_uuid5_url(&out, name);
+    return out;
+}
+
+static void assert_ids_without_gaps(const esg_notification_list *list, size_t app)
+{
+    for (size_t i = 0; i < list->n_items; i++)
+        if (list->items[i].id != (int64_t)i + 1)
+            fail_msg("%s: notification %zu has id %lld (a gap or a duplicate)",
+                     example_app_names[app], i + 1, (long long)list->items[i].id);
+}
+
+/* In log, each of the n expected originators (sorted) has exactly one event of topic, of
+ * version; and no event of topic has another originator. */
+static void assert_exactly_once(const esg_notification_list *log, size_t app, const char *topic,
+                                int64_t version, const esg_uuid *expected, size_t n)
+{
+    size_t *counts = calloc(n + 1, sizeof *counts);
+    assert_non_null(counts);
+    for (size_t i = 0; i < log->n_items; i++) {
+        const esg_stored_event *event = &log->items[i].event;
+        if (strcmp(event->topic, topic) != 0)
+            continue;
+        long at = find_uuid(expected, n, &event->originator_id);
+        if (at < 0)
+            fail_msg("%s: notification %lld, %s of an unknown originator", example_app_names[app],
+                     (long long)log->items[i].id, topic);
+        if (event->originator_version != version)
+            fail_msg("%s: notification %lld, %s has version %lld, not %lld", example_app_names[app],
+                     (long long)log->items[i].id, topic, (long long)event->originator_version,
+                     (long long)version);
+        counts[at]++;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (counts[i] != 1) {
+            char text[ESG_UUID_STR_SIZE];
+            esg_uuid_str(&expected[i], text);
+            fail_msg("%s: %s has %zu %s (exactly one expected)", example_app_names[app], text,
+                     counts[i], topic);
+        }
+    free(counts);
+}
+
+void example_check_invariants(example_servers *s, const esg_uuid *acked, size_t n_acked,
+                              example_counts *counts)
+{
+    esg_notification_list logs[EXAMPLE_N_APPS] = {{0}};
+    for (size_t app = 0; app < EXAMPLE_N_APPS; app++) {
+        if (!read_log(s, app, &logs[app]))
+            fail_msg("cannot read %s's notifications", example_app_names[app]);
+        assert_ids_without_gaps(&logs[app], app);
+    }
+    /* The orders are those created in Orders' log. */
+    size_t n_orders = 0;
+    esg_uuid *orders = malloc((logs[EXAMPLE_ORDERS].n_items + 1) * sizeof *orders);
+    assert_non_null(orders);
+    for (size_t i = 0; i < logs[EXAMPLE_ORDERS].n_items; i++)
+        if (strcmp(logs[EXAMPLE_ORDERS].items[i].event.topic, TOPIC("Order.Created")) == 0)
+            orders[n_orders++] = logs[EXAMPLE_ORDERS].items[i].event.originator_id;
+    qsort(orders, n_orders, sizeof *orders, compare_uuids);
+    for (size_t i = 1; i < n_orders; i++)
+        if (compare_uuids(&orders[i - 1], &orders[i]) == 0)
+            fail_msg("Orders: an order created twice");
+    /* Every acknowledged order exists (an unacknowledged one may exist too: its call failed
+     * after the commit). */
+    for (size_t i = 0; i < n_acked; i++)
+        if (find_uuid(orders, n_orders, &acked[i]) < 0) {
+            char text[ESG_UUID_STR_SIZE];
+            esg_uuid_str(&acked[i], text);
+            fail_msg("acknowledged order %s is not in Orders' log (lost)", text);
+        }
+    assert_int_equal(logs[EXAMPLE_ORDERS].n_items, 3 * n_orders);
+    assert_exactly_once(&logs[EXAMPLE_ORDERS], EXAMPLE_ORDERS, TOPIC("Order.Created"), 1, orders,
+                        n_orders);
+    assert_exactly_once(&logs[EXAMPLE_ORDERS], EXAMPLE_ORDERS, TOPIC("Order.Reserved"), 2, orders,
+                        n_orders);
+    assert_exactly_once(&logs[EXAMPLE_ORDERS], EXAMPLE_ORDERS, TOPIC("Order.Paid"), 3, orders,
+                        n_orders);
+    /* One reservation and one payment per order, with the ids derived from the order. */
+    esg_uuid *derived = malloc((n_orders + 1) * sizeof *derived);
+    assert_non_null(derived);
+    static const char *const paths[] = {NULL, "reservations", "payments"};
+    static const char *const created[] = {NULL, TOPIC("Reservation.Created"),
+                                          TOPIC("Payment.Created")};
+    for (size_t app = EXAMPLE_RESERVATIONS; app <= EXAMPLE_PAYMENTS; app++) {
+        for (size_t i = 0; i < n_orders; i++)
+            derived[i] = derived_id(paths[app], &orders[i]);
+        qsort(derived, n_orders, sizeof *derived, compare_uuids);
+        assert_int_equal(logs[app].n_items, n_orders);
+        assert_exactly_once(&logs[app], app, created[app], 1, derived, n_orders);
+    }
+    free(derived);
+    free(orders);
+    memset(counts, 0, sizeof *counts);
+    counts->n_orders = n_orders;
+    counts->n_paid = n_orders;
+    for (size_t app = 0; app < EXAMPLE_N_APPS; app++) {
+        counts->n_notifications[app] = logs[app].n_items;
+        esg_notification_list_clear(&logs[app]);
+    }
+
+    /* Stopped, the stores: each follower tracked each notification of its leaders once. */
+    example_servers_stop_all_cleanly(s);
+    tracking_rows rows;
+    read_tracking(s, EXAMPLE_RESERVATIONS, &rows);
+    assert_tracked(&rows, EXAMPLE_RESERVATIONS, EXAMPLE_ORDERS,
+                   counts->n_notifications[EXAMPLE_ORDERS]);
+    assert_only_leaders(&rows, EXAMPLE_RESERVATIONS, EXAMPLE_ORDERS, EXAMPLE_ORDERS);
+    tracking_rows_free(&rows);
+    read_tracking(s, EXAMPLE_PAYMENTS, &rows);
+    assert_tracked(&rows, EXAMPLE_PAYMENTS, EXAMPLE_ORDERS,
+                   counts->n_notifications[EXAMPLE_ORDERS]);
+    assert_only_leaders(&rows, EXAMPLE_PAYMENTS, EXAMPLE_ORDERS, EXAMPLE_ORDERS);
+    tracking_rows_free(&rows);
+    read_tracking(s, EXAMPLE_ORDERS, &rows);
+    assert_tracked(&rows, EXAMPLE_ORDERS, EXAMPLE_RESERVATIONS,
+                   counts->n_notifications[EXAMPLE_RESERVATIONS]);
+    assert_tracked(&rows, EXAMPLE_ORDERS, EXAMPLE_PAYMENTS,
+                   counts->n_notifications[EXAMPLE_PAYMENTS]);
+    assert_only_leaders(&rows, EXAMPLE_ORDERS, EXAMPLE_RESERVATIONS, EXAMPLE_PAYMENTS);
+    tracking_rows_free(&rows);
+}

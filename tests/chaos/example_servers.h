@@ -1,0 +1,85 @@
+/* The example system (Orders -> Reservations -> Orders -> Payments -> Orders) run as three
+ * eventsourcing_grpc_server processes on loopback ports, on SQLite files or PostgreSQL, for the
+ * chaos and soak tests: start, kill, restart, sample memory, and check the invariants of the
+ * stores once the system is quiet. Every check fails the running cmocka test. */
+#ifndef ESG_TEST_EXAMPLE_SERVERS_H
+#define ESG_TEST_EXAMPLE_SERVERS_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "esg/grpc.h"
+
+#define EXAMPLE_N_APPS 3
+#define EXAMPLE_ADDRESS_SIZE 64
+enum { EXAMPLE_ORDERS, EXAMPLE_RESERVATIONS, EXAMPLE_PAYMENTS };
+extern const char *const example_app_names[EXAMPLE_N_APPS];
+
+typedef enum example_backend { EXAMPLE_SQLITE, EXAMPLE_POSTGRES } example_backend;
+
+typedef struct example_servers {
+    example_backend backend;
+    char *dir;                     /* databases (SQLite) and server logs; owned */
+    const char *server_program;    /* eventsourcing_grpc_server */
+    const char *valgrind_log;      /* when not NULL, servers run under valgrind, logs here + app */
+    const char *max_pull_interval; /* MAX_PULL_INTERVAL, seconds */
+    char addresses[EXAMPLE_N_APPS][EXAMPLE_ADDRESS_SIZE]; /* 127.0.0.1:port each */
+    pid_t pids[EXAMPLE_N_APPS];                           /* running servers, 0 when stopped */
+    char logs[EXAMPLE_N_APPS][600];                       /* the current log of each */
+    int n_starts[EXAMPLE_N_APPS];                         /* starts so far, for log names */
+    int64_t ready_timeout_ms;                             /* the longest wait for a Ping */
+} example_servers;
+
+/* ---- Time and randomness ---- */
+int64_t example_now_ms(void);
+void example_sleep_ms(int64_t ms);
+/* A seeded generator (splitmix64), so that a failing run can be replayed. */
+uint64_t example_random(uint64_t *state);
+/* An integer from the environment, or fallback when unset or empty. */
+int64_t example_env_int(const char *key, int64_t fallback);
+/* Whether this build has sanitizers (slower servers: generous timeouts). */
+bool example_is_sanitized(void);
+
+/* ---- Servers ---- */
+/* Prepares a folder (under TMPDIR) and free ports; for PostgreSQL also an empty database
+ * "esg_chaos" of the test server (POSTGRES_* from postgres-test-server.sh run). */
+void example_servers_init(example_servers *s, example_backend backend, const char *server_program);
+/* Restarts the PostgreSQL test server (postgres-test-server.sh restart): sessions end. */
+void example_restart_postgres(void);
+/* Starts the server of app and waits until it answers a Ping. */
+void example_servers_start(example_servers *s, size_t app);
+/* Sends sig to the server of app and reaps it; its wait status. */
+int example_servers_stop(example_servers *s, size_t app, int sig);
+/* Stops every running server with SIGTERM; fails unless each exits 0 (a sanitizer report or a
+ * leak makes the exit code non-zero). */
+void example_servers_stop_all_cleanly(example_servers *s);
+/* Fails, printing its log, when a server exited on its own. */
+void example_servers_check_alive(example_servers *s);
+/* Kills what runs (teardown), removes the folder unless keep, frees. */
+void example_servers_cleanup(example_servers *s, bool keep);
+void example_servers_print_log(const example_servers *s, size_t app);
+/* Resident memory of the server of app in KiB (VmRSS), 0 when unknown. */
+int64_t example_servers_rss_kib(const example_servers *s, size_t app);
+/* A client of app with quick connection attempts: NULL when it does not answer. */
+esg_client *example_connect(const example_servers *s, size_t app, int max_attempts);
+
+/* ---- The invariants ---- */
+typedef struct example_counts {
+    size_t n_orders; /* Order.Created in Orders' log */
+    size_t n_paid;   /* Order.Paid */
+    size_t n_notifications[EXAMPLE_N_APPS];
+} example_counts;
+/* Reads the three logs over gRPC: the counts, for waiting until the system is quiet. */
+bool example_read_counts(const example_servers *s, example_counts *out);
+/* Waits until every order in Orders' log is reserved and paid and every follower tracked the
+ * whole log of each of its leaders; fails after timeout_ms. */
+void example_wait_quiet(example_servers *s, int64_t timeout_ms);
+/* Checks, on a quiet system whose servers run: ids 1..n without gaps in each log; each order
+ * created once, reserved once, paid once (versions 1, 2, 3); one reservation and one payment per
+ * order, with the ids the example derives; every acknowledged order among them; then (servers
+ * stopped) each follower's tracking records are exactly 1..n of each leader's log, and SQLite
+ * files pass PRAGMA integrity_check. Fills counts. */
+void example_check_invariants(example_servers *s, const esg_uuid *acked, size_t n_acked,
+                              example_counts *counts);
+#endif

@@ -1,0 +1,264 @@
+/* Crash safety of the example system as a deployment runs it: three eventsourcing_grpc_server
+ * processes (SQLite files, or PostgreSQL), orders streaming in from client threads, and a random
+ * server killed with SIGKILL at a random moment, again and again, then restarted (one kill in
+ * eight takes every server down at once; on PostgreSQL the database restarts too). Afterwards,
+ * once the system is quiet: every acknowledged order exists, each order is reserved and paid
+ * exactly once, notification ids have no gaps, every follower tracked exactly the notifications
+ * of its leaders, and the SQLite files pass integrity_check.
+ *
+ * Usage: test_chaos sqlite|postgres (postgres inside scripts/postgres-test-server.sh run).
+ * ESG_CHAOS_SEED (printed, so that a run can be replayed), ESG_CHAOS_KILLS (15),
+ * ESG_CHAOS_SECONDS (35: no more kills after this), ESG_CHAOS_CLIENTS (2),
+ * ESG_CHAOS_MAX_DELAY_MS (1500: the longest wait before a kill), ESG_CHAOS_DB_RESTARTS (1: on
+ * PostgreSQL, one event in six restarts the database instead of killing a server). The long form:
+ *   ESG_CHAOS_KILLS=150 ESG_CHAOS_SECONDS=900 build/tests/chaos/test_chaos sqlite */
+#include "testutil.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "example_servers.h"
+
+#ifndef ESG_SERVER_PROGRAM
+#error "ESG_SERVER_PROGRAM must name eventsourcing_grpc_server"
+#endif
+
+#define MAX_CLIENTS 16
+
+static example_backend backend = EXAMPLE_SQLITE;
+
+/* The orders acknowledged to the clients (create_new_order returned an id). */
+typedef struct acked_orders {
+    pthread_mutex_t lock;
+    esg_uuid *ids;
+    size_t n, capacity;
+} acked_orders;
+
+typedef struct creator {
+    pthread_t thread;
+    const example_servers *servers;
+    acked_orders *acked;
+    atomic_bool *is_stopping;
+    size_t n_failed; /* calls that failed (Orders was down or died mid-call) */
+} creator;
+
+static void acked_push(acked_orders *acked, const esg_uuid *id)
+{
+    pthread_mutex_lock(&acked->lock);
+    if (acked->n == acked->capacity) {
+        acked->capacity = acked->capacity == 0 ? 1024 : acked->capacity * 2;
+        acked->ids = realloc(acked->ids, acked->capacity * sizeof *acked->ids);
+        if (acked->ids == NULL)
+            abort();
+    }
+    acked->ids[acked->n++] = *id;
+    pthread_mutex_unlock(&acked->lock);
+}
+
+static size_t acked_count(acked_orders *acked)
+{
+    pthread_mutex_lock(&acked->lock);
+    size_t n = acked->n;
+    pthread_mutex_unlock(&acked->lock);
+    return n;
+}
+
+/* Creates orders until told to stop; a failed call drops the client and makes a new one (the
+ * server may be down for a while: failures are expected, only acknowledged orders count). */
+static void *create_orders(void *arg)
+{
+    creator *c = arg;
+    esg_client *client = NULL;
+    while (!atomic_load(c->is_stopping)) {
+        if (client == NULL) {
+            client = example_connect(c->servers, EXAMPLE_ORDERS, 3);
+            if (client == NULL) {
+                example_sleep_ms(20);
+                continue;
+            }
+        }
+        esg_error err = {0};
+        esg_value *result = NULL;
+        esg_status rc = esg_client_call(client, "create_new_order", NULL, NULL, &result, &err);
+        if (rc == ESG_OK && esg_value_as_uuid(result) != NULL) {
+            acked_push(c->acked, esg_value_as_uuid(result));
+        } else {
+            c->n_failed++;
+            esg_client_free(client);
+            client = NULL;
+        }
+        esg_value_free(result);
+        example_sleep_ms(2);
+    }
+    esg_client_free(client);
+    return NULL;
+}
+
+typedef struct fixture {
+    example_servers servers;
+    acked_orders acked;
+    creator creators[MAX_CLIENTS];
+    size_t n_creators;
+    atomic_bool is_stopping;
+    bool is_passed;
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    if (f == NULL)
+        return -1;
+    pthread_mutex_init(&f->acked.lock, NULL);
+    *state = f;
+    return 0;
+}
+
+static void stop_creators(fixture *f)
+{
+    atomic_store(&f->is_stopping, true);
+    for (size_t i = 0; i < f->n_creators; i++)
+        pthread_join(f->creators[i].thread, NULL);
+    f->n_creators = 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    stop_creators(f);
+    example_servers_cleanup(&f->servers, !f->is_passed);
+    free(f->acked.ids);
+    pthread_mutex_destroy(&f->acked.lock);
+    free(f);
+    return 0;
+}
+
+static void test_random_kills_while_orders_stream(void **state)
+{
+    fixture *f = *state;
+    uint64_t seed = (uint64_t)example_env_int("ESG_CHAOS_SEED", 0);
+    if (seed == 0)
+        seed = ((uint64_t)time(NULL) << 20) ^ (uint64_t)getpid();
+    uint64_t rng = seed;
+    int64_t max_kills = example_env_int("ESG_CHAOS_KILLS", 15);
+    int64_t seconds = example_env_int("ESG_CHAOS_SECONDS", 35);
+    int64_t max_delay_ms = example_env_int("ESG_CHAOS_MAX_DELAY_MS", 1500);
+    size_t n_clients = (size_t)example_env_int("ESG_CHAOS_CLIENTS", 2);
+    assert_true(n_clients >= 1 && n_clients <= MAX_CLIENTS && max_delay_ms >= 10);
+    print_message("chaos on %s: ESG_CHAOS_SEED=%llu ESG_CHAOS_KILLS=%lld ESG_CHAOS_SECONDS=%lld "
+                  "clients %zu\n",
+                  backend == EXAMPLE_SQLITE ? "SQLite" : "PostgreSQL", (unsigned long long)seed,
+                  (long long)max_kills, (long long)seconds, n_clients);
+
+    example_servers_init(&f->servers, backend, ESG_SERVER_PROGRAM);
+    for (size_t app = 0; app < EXAMPLE_N_APPS; app++)
+        example_servers_start(&f->servers, app);
+    for (size_t i = 0; i < n_clients; i++) {
+        creator *c = &f->creators[i];
+        c->servers = &f->servers;
+        c->acked = &f->acked;
+        c->is_stopping = &f->is_stopping;
+        assert_int_equal(pthread_create(&c->thread, NULL, create_orders, c), 0);
+        f->n_creators++;
+    }
+
+    /* Kill a random server after a random delay, and sometimes leave it down a while. */
+    int64_t started = example_now_ms();
+    int64_t n_kills = 0, kills_per_app[EXAMPLE_N_APPS] = {0};
+    int64_t n_db_restarts = 0, n_all_killed = 0;
+    bool db_restarts = example_env_int("ESG_CHAOS_DB_RESTARTS", 1) != 0;
+    while (n_kills < max_kills && example_now_ms() - started < seconds * 1000) {
+        example_sleep_ms(10 + (int64_t)(example_random(&rng) % (uint64_t)max_delay_ms));
+        example_servers_check_alive(&f->servers);
+        if (backend == EXAMPLE_POSTGRES && db_restarts && example_random(&rng) % 6 == 0) {
+            /* The database goes away under the servers, and comes back. */
+            example_restart_postgres();
+            n_db_restarts++;
+            print_message("PostgreSQL restarted at %.1f s, %zu orders acknowledged\n",
+                          (double)(example_now_ms() - started) / 1000.0, acked_count(&f->acked));
+            continue;
+        }
+        if (example_random(&rng) % 8 == 0) {
+            /* The whole system goes down at once (a power cut), and comes back in any order. */
+            for (size_t i = 0; i < EXAMPLE_N_APPS; i++) {
+                int status = example_servers_stop(&f->servers, i, SIGKILL);
+                assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+                kills_per_app[i]++;
+            }
+            n_kills++;
+            n_all_killed++;
+            size_t first = (size_t)(example_random(&rng) % EXAMPLE_N_APPS);
+            for (size_t i = 0; i < EXAMPLE_N_APPS; i++)
+                example_servers_start(&f->servers, (first + i) % EXAMPLE_N_APPS);
+            print_message("kill %lld at %.1f s: every server, restarted from %s, %zu orders "
+                          "acknowledged\n",
+                          (long long)n_kills, (double)(example_now_ms() - started) / 1000.0,
+                          example_app_names[first], acked_count(&f->acked));
+            continue;
+        }
+        size_t app = (size_t)(example_random(&rng) % EXAMPLE_N_APPS);
+        int status = example_servers_stop(&f->servers, app, SIGKILL);
+        assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+        n_kills++;
+        kills_per_app[app]++;
+        int64_t down_ms =
+            (int64_t)(example_random(&rng) % 4) == 0 ? (int64_t)(example_random(&rng) % 1000) : 0;
+        example_sleep_ms(down_ms);
+        example_servers_start(&f->servers, app);
+        print_message("kill %lld at %.1f s: %s (down %lld ms), %zu orders acknowledged\n",
+                      (long long)n_kills, (double)(example_now_ms() - started) / 1000.0,
+                      example_app_names[app], (long long)down_ms, acked_count(&f->acked));
+    }
+    /* A few more orders with every server up, then stop the stream. */
+    size_t n_at_last_kill = acked_count(&f->acked);
+    int64_t wait_started = example_now_ms();
+    while (acked_count(&f->acked) < n_at_last_kill + 20 && example_now_ms() - wait_started < 30000)
+        example_sleep_ms(20);
+    stop_creators(f);
+    size_t n_failed = 0;
+    for (size_t i = 0; i < n_clients; i++)
+        n_failed += f->creators[i].n_failed;
+    print_message("%lld kills (%lld of every server; SIGKILLs: Orders %lld, Reservations %lld, "
+                  "Payments %lld) and %lld database restarts in %.1f s; %zu orders acknowledged, "
+                  "%zu calls failed\n",
+                  (long long)n_kills, (long long)n_all_killed, (long long)kills_per_app[0],
+                  (long long)kills_per_app[1], (long long)kills_per_app[2],
+                  (long long)n_db_restarts, (double)(example_now_ms() - started) / 1000.0,
+                  f->acked.n, n_failed);
+    /* The test must have tested something. */
+    assert_true(n_kills >= 3 || n_kills == max_kills);
+    assert_true(f->acked.n >= 20);
+
+    int64_t quiet_started = example_now_ms();
+    example_wait_quiet(&f->servers, example_is_sanitized() ? 180000 : 60000);
+    print_message("quiet %lld ms after the stream stopped\n",
+                  (long long)(example_now_ms() - quiet_started));
+    example_counts counts;
+    example_check_invariants(&f->servers, f->acked.ids, f->acked.n, &counts);
+    print_message("invariants hold: %zu orders (%zu acknowledged, %zu committed without an "
+                  "answer), notifications Orders %zu, Reservations %zu, Payments %zu\n",
+                  counts.n_orders, f->acked.n, counts.n_orders - f->acked.n,
+                  counts.n_notifications[0], counts.n_notifications[1], counts.n_notifications[2]);
+    f->is_passed = true;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2 || (strcmp(argv[1], "sqlite") != 0 && strcmp(argv[1], "postgres") != 0)) {
+        fprintf(stderr, "usage: %s sqlite|postgres\n", argv[0]);
+        return 2;
+    }
+    backend = strcmp(argv[1], "sqlite") == 0 ? EXAMPLE_SQLITE : EXAMPLE_POSTGRES;
+    /* A server killed mid-call breaks the clients' connections, not this process. */
+    signal(SIGPIPE, SIG_IGN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_random_kills_while_orders_stream, setup, teardown),
+    };
+    return cmocka_run_group_tests_name(argv[1], tests, NULL, NULL);
+}

@@ -1,0 +1,264 @@
+/* Load held over time by the example system as a deployment runs it: three
+ * eventsourcing_grpc_server processes on SQLite files, and many client threads each calling
+ * create_new_order and get_order (and is_order_paid) as fast as they can for a duration. Every
+ * call must succeed; afterwards every order is reserved and paid exactly once, no event is lost
+ * (the invariants of test_chaos), every server exits cleanly (under the sanitizers: no leak), and
+ * the resident memory of each server, sampled from /proc/PID/status, stays flat: after a warm-up
+ * (the first quarter), the highest sample of the last third is within RSS_GROWTH_PERCENT of the
+ * highest of the first third, plus RSS_SLACK_KIB (asserted in plain builds only; the sanitizers'
+ * allocators keep freed memory on purpose).
+ *
+ * ESG_SOAK_SECONDS (20), ESG_SOAK_CLIENTS (16), ESG_SOAK_QUIET_SECONDS (120, 300 with sanitizers:
+ * the longest wait, after the load, for every order to be paid), ESG_SOAK_VALGRIND=PREFIX (servers
+ * run under valgrind memcheck, reports in PREFIX.<App>.1; exit code 99 on a memory error or a
+ * definite leak). The long form:
+ *   ESG_SOAK_SECONDS=600 build/tests/chaos/test_soak */
+#include "testutil.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "example_servers.h"
+
+#ifndef ESG_SERVER_PROGRAM
+#error "ESG_SERVER_PROGRAM must name eventsourcing_grpc_server"
+#endif
+
+#define MAX_CLIENTS 64
+#define RSS_GROWTH_PERCENT 10
+#define RSS_SLACK_KIB 8192
+#define SAMPLE_MS 250
+
+typedef struct soak_client {
+    pthread_t thread;
+    const example_servers *servers;
+    int64_t deadline_ms;
+    esg_uuid *ids; /* orders created, acknowledged */
+    size_t n_ids, capacity;
+    size_t n_calls;
+    size_t n_errors;
+    char first_error[ESG_ERROR_MESSAGE_SIZE + 64];
+} soak_client;
+
+static void note_error(soak_client *c, const char *method, esg_status rc, const esg_error *err)
+{
+    if (c->n_errors++ == 0)
+        snprintf(c->first_error, sizeof c->first_error, "%s: %s: %s", method, esg_status_name(rc),
+                 err->message);
+}
+
+static void *run_client(void *arg)
+{
+    soak_client *c = arg;
+    esg_client *client = example_connect(c->servers, EXAMPLE_ORDERS, 10);
+    if (client == NULL) {
+        c->n_errors++;
+        snprintf(c->first_error, sizeof c->first_error, "cannot connect to Orders");
+        return NULL;
+    }
+    while (example_now_ms() < c->deadline_ms) {
+        esg_error err = {0};
+        esg_value *result = NULL;
+        esg_status rc = esg_client_call(client, "create_new_order", NULL, NULL, &result, &err);
+        c->n_calls++;
+        if (rc != ESG_OK || esg_value_as_uuid(result) == NULL) {
+            note_error(c, "create_new_order", rc, &err);
+            esg_value_free(result);
+            continue;
+        }
+        if (c->n_ids == c->capacity) {
+            c->capacity = c->capacity == 0 ? 1024 : 2 * c->capacity;
+            c->ids = realloc(c->ids, c->capacity * sizeof *c->ids);
+            if (c->ids == NULL)
+                abort();
+        }
+        c->ids[c->n_ids++] = *esg_value_as_uuid(result);
+        esg_value_free(result);
+
+        /* Read it back, and ask whether an older one is paid yet. */
+        esg_value *args = esg_value_array();
+        esg_array_append(args, esg_value_uuid(&c->ids[c->n_ids - 1]));
+        esg_value *order = NULL;
+        rc = esg_client_call(client, "get_order", args, NULL, &order, &err);
+        c->n_calls++;
+        const esg_value *id = rc == ESG_OK ? esg_object_get(order, "id") : NULL;
+        if (rc != ESG_OK || id == NULL || esg_value_as_uuid(id) == NULL ||
+            !esg_uuid_equal(esg_value_as_uuid(id), &c->ids[c->n_ids - 1]))
+            note_error(c, "get_order", rc, &err);
+        esg_value_free(order);
+        esg_value_free(args);
+        if (c->n_ids % 8 == 0) {
+            args = esg_value_array();
+            esg_array_append(args, esg_value_uuid(&c->ids[c->n_ids / 2]));
+            esg_value *is_paid = NULL;
+            rc = esg_client_call(client, "is_order_paid", args, NULL, &is_paid, &err);
+            c->n_calls++;
+            if (rc != ESG_OK)
+                note_error(c, "is_order_paid", rc, &err);
+            esg_value_free(is_paid);
+            esg_value_free(args);
+        }
+    }
+    esg_client_free(client);
+    return NULL;
+}
+
+typedef struct fixture {
+    example_servers servers;
+    soak_client clients[MAX_CLIENTS];
+    size_t n_clients;
+    bool is_passed;
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    *state = f;
+    return f != NULL ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    for (size_t i = 0; i < f->n_clients; i++)
+        pthread_join(f->clients[i].thread, NULL);
+    for (size_t i = 0; i < MAX_CLIENTS; i++)
+        free(f->clients[i].ids);
+    example_servers_cleanup(&f->servers, !f->is_passed);
+    free(f);
+    return 0;
+}
+
+/* The highest sample in [from, to). */
+static int64_t max_of(const int64_t *samples, size_t from, size_t to)
+{
+    int64_t max = 0;
+    for (size_t i = from; i < to; i++)
+        if (samples[i] > max)
+            max = samples[i];
+    return max;
+}
+
+static void test_many_clients_for_a_while(void **state)
+{
+    fixture *f = *state;
+    int64_t seconds = example_env_int("ESG_SOAK_SECONDS", 20);
+    size_t n_clients = (size_t)example_env_int("ESG_SOAK_CLIENTS", 16);
+    const char *valgrind = getenv("ESG_SOAK_VALGRIND");
+    if (valgrind != NULL && *valgrind == '\0')
+        valgrind = NULL;
+    assert_true(seconds >= 4 && n_clients >= 1 && n_clients <= MAX_CLIENTS);
+    example_servers_init(&f->servers, EXAMPLE_SQLITE, ESG_SERVER_PROGRAM);
+    f->servers.max_pull_interval = "10"; /* the default: prompts do the work */
+    f->servers.valgrind_log = valgrind;
+    if (valgrind != NULL)
+        f->servers.ready_timeout_ms = 120000;
+    for (size_t app = 0; app < EXAMPLE_N_APPS; app++)
+        example_servers_start(&f->servers, app);
+    print_message("soak: %zu clients for %lld s%s\n", n_clients, (long long)seconds,
+                  valgrind != NULL ? ", servers under valgrind" : "");
+
+    int64_t started = example_now_ms();
+    for (size_t i = 0; i < n_clients; i++) {
+        soak_client *c = &f->clients[i];
+        c->servers = &f->servers;
+        c->deadline_ms = started + seconds * 1000;
+        assert_int_equal(pthread_create(&c->thread, NULL, run_client, c), 0);
+        f->n_clients++;
+    }
+    size_t max_samples = (size_t)(seconds * 1000 / SAMPLE_MS) + 8;
+    int64_t *rss[EXAMPLE_N_APPS];
+    for (size_t app = 0; app < EXAMPLE_N_APPS; app++) {
+        rss[app] = calloc(max_samples, sizeof *rss[app]);
+        assert_non_null(rss[app]);
+    }
+    size_t n_samples = 0;
+    while (example_now_ms() < started + seconds * 1000 && n_samples < max_samples) {
+        example_sleep_ms(SAMPLE_MS);
+        example_servers_check_alive(&f->servers);
+        for (size_t app = 0; app < EXAMPLE_N_APPS; app++)
+            rss[app][n_samples] = example_servers_rss_kib(&f->servers, app);
+        n_samples++;
+    }
+    size_t n_orders = 0, n_calls = 0, n_errors = 0;
+    for (size_t i = 0; i < f->n_clients; i++) {
+        soak_client *c = &f->clients[i];
+        pthread_join(c->thread, NULL);
+        n_orders += c->n_ids;
+        n_calls += c->n_calls;
+        n_errors += c->n_errors;
+        if (c->n_errors > 0)
+            print_error("client %zu: %zu errors, the first: %s\n", i, c->n_errors, c->first_error);
+    }
+    size_t n_joined = f->n_clients;
+    f->n_clients = 0;
+    double elapsed_s = (double)(example_now_ms() - started) / 1000.0;
+    print_message("%zu calls (%.0f/s), %zu orders created (%.0f/s), %zu errors\n", n_calls,
+                  (double)n_calls / elapsed_s, n_orders, (double)n_orders / elapsed_s, n_errors);
+    assert_int_equal(n_errors, 0);
+    assert_true(n_orders > 0);
+
+    /* Memory: after the warm-up, the last third against the first third. */
+    size_t warm = n_samples / 4, third = (n_samples - warm) / 3;
+    bool is_growing = false;
+    for (size_t app = 0; app < EXAMPLE_N_APPS; app++) {
+        int64_t first = max_of(rss[app], warm, warm + third);
+        int64_t last = max_of(rss[app], n_samples - third, n_samples);
+        int64_t bound = first + first * RSS_GROWTH_PERCENT / 100 + RSS_SLACK_KIB;
+        print_message("%s RSS: %lld KiB at the first sample, max %lld KiB in the first third "
+                      "after warm-up, max %lld KiB in the last third (bound %lld KiB)\n",
+                      example_app_names[app], (long long)rss[app][0], (long long)first,
+                      (long long)last, (long long)bound);
+        is_growing |= third > 0 && last > bound;
+    }
+    for (size_t app = 0; app < EXAMPLE_N_APPS; app++)
+        free(rss[app]);
+    if (is_growing && !example_is_sanitized() && valgrind == NULL)
+        fail_msg("a server's resident memory kept growing");
+
+    /* Every order paid exactly once, nothing lost; the servers exit cleanly. */
+    esg_uuid *acked = malloc((n_orders + 1) * sizeof *acked);
+    assert_non_null(acked);
+    size_t n = 0;
+    for (size_t i = 0; i < n_joined; i++) {
+        memcpy(acked + n, f->clients[i].ids, f->clients[i].n_ids * sizeof *acked);
+        n += f->clients[i].n_ids;
+    }
+    /* How far processing lags behind the load when it stops. */
+    example_counts at_end;
+    if (example_read_counts(&f->servers, &at_end))
+        print_message("when the load stopped: %zu orders, %zu paid; notifications Orders %zu, "
+                      "Reservations %zu, Payments %zu\n",
+                      at_end.n_orders, at_end.n_paid, at_end.n_notifications[0],
+                      at_end.n_notifications[1], at_end.n_notifications[2]);
+    int64_t quiet_s = example_env_int("ESG_SOAK_QUIET_SECONDS",
+                                      example_is_sanitized() || valgrind != NULL ? 300 : 120);
+    int64_t quiet_started = example_now_ms();
+    example_wait_quiet(&f->servers, quiet_s * 1000);
+    print_message("every order paid %lld ms after the load stopped\n",
+                  (long long)(example_now_ms() - quiet_started));
+    example_counts counts;
+    example_check_invariants(&f->servers, acked, n, &counts);
+    assert_int_equal(counts.n_orders, n_orders);
+    free(acked);
+    for (size_t i = 0; i < n_joined; i++) {
+        free(f->clients[i].ids);
+        f->clients[i].ids = NULL;
+    }
+    print_message("invariants hold: %zu orders, notifications Orders %zu, Reservations %zu, "
+                  "Payments %zu\n",
+                  counts.n_orders, counts.n_notifications[0], counts.n_notifications[1],
+                  counts.n_notifications[2]);
+    f->is_passed = true;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_many_clients_for_a_while, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# The container scenarios, run by scripts/test-containers.sh inside a private
+# network namespace (unshare --net): nothing here touches the host's network.
+# WORK holds docker/ (the compose files), ssl/, ssl-other/ and kube/ (the
+# manifests as podman plays them). Everything started is removed at the end.
+#
+# Covered: the image runs as uid 10001 on a read-only root file system; each
+# deployment takes an order from created to paid, the client calling by service
+# name over mutual TLS from another container; a client certificate from
+# another CA is refused; Compose keeps SQLite events in its volumes across
+# down/up; the PostgreSQL variant writes to the database service; with the
+# manifests, the health port answers a plaintext Check with SERVING (what the
+# kubelet's gRPC probe does) and nothing else, and the TLS port refuses
+# plaintext. Not covered (podman 4.3 kube play cannot): Services (replaced by a
+# network alias per Deployment), Secret volumes (hostPath folders instead),
+# probes run by a kubelet, resource limits enforced, fsGroup.
+set -Eeuo pipefail
+work="$1"
+here="$(cd "$(dirname "$0")" && pwd)"
+ip link set lo up
+
+cleanup() {
+  set +e
+  trap - ERR
+  (cd "$work/docker" &&
+    podman-compose -p esg-sqlite -f docker-compose.yaml down -v -t 1 &&
+    podman-compose -p esg-postgres -f docker-compose.postgres.yaml down -v -t 1) >/dev/null 2>&1
+  for f in "$work"/kube/*.yaml; do podman kube down "$f" >/dev/null 2>&1; done
+  podman volume rm -f orders-events reservations-events payments-events \
+    eventsourcing-grpc-example-events >/dev/null 2>&1
+  podman network rm -f esg-kube >/dev/null 2>&1
+}
+trap cleanup EXIT
+
+# On a failure, the logs of every container say why.
+on_error() {
+  ((BASH_SUBSHELL == 0)) || return 0
+  echo "scenario failed at line $1; container logs:" >&2
+  for c in $(podman ps -a --format '{{.Names}}'); do
+    echo "--- $c" >&2
+    podman logs "$c" 2>&1 | tail -20 >&2
+  done
+}
+trap 'on_error $LINENO' ERR
+
+fail() {
+  echo "FAILED: $*" >&2
+  exit 1
+}
+
+# Runs a podman command quietly; its output is shown only if it fails.
+quietly() {
+  local out
+  out=$("$@" 2>&1) || fail "$* failed: $out"
+}
+
+# Waits until CONTAINER reaches each TARGET with the client's Ping (mutual TLS).
+wait_for_servers() {
+  local container="$1"
+  shift
+  for target in "$@"; do
+    local deadline=$((SECONDS + 90))
+    until podman exec "$container" eventsourcing_grpc_client "$target" ping >/dev/null 2>&1; do
+      ((SECONDS < deadline)) || fail "$target does not answer from $container"
+      sleep 1
+    done
+  done
+}
+
+# Creates an order through CONTAINER at TARGET (Orders) and waits until it is
+# paid: Reservations and Payments must have processed it. Prints its id.
+order_to_paid() {
+  local container="$1" target="$2" id order
+  id=$(podman exec "$container" eventsourcing_grpc_client "$target" call create_new_order)
+  [[ "$id" == *'"_type_":"uuid_hex"'* ]] || fail "create_new_order answered '$id'"
+  for _ in $(seq 100); do
+    order=$(podman exec "$container" eventsourcing_grpc_client "$target" call get_order "[$id]")
+    [[ "$order" == *'"is_paid":true'* ]] && break
+    sleep 0.2
+  done
+  [[ "$order" == *'"is_reserved":true'* && "$order" == *'"is_paid":true'* ]] ||
+    fail "order $id not paid: $order"
+  echo "$id"
+}
+
+expect_paid() {
+  local container="$1" target="$2" id="$3" order
+  order=$(podman exec "$container" eventsourcing_grpc_client "$target" call get_order "[$id]")
+  [[ "$order" == *'"is_paid":true'* ]] || fail "order $id is not paid any more: $order"
+}
+
+# The container runs as uid 10001 and cannot write its root file system.
+expect_locked_down() {
+  local container="$1"
+  [ "$(podman exec "$container" id -u)" = 10001 ] || fail "$container does not run as uid 10001"
+  if podman exec "$container" touch /app/written 2>/dev/null; then
+    fail "$container can write its root file system"
+  fi
+}
+
+ip_of_pod() { # POD: the address of its infra container on esg-kube
+  local infra
+  infra=$(podman pod inspect "$1" --format '{{.InfraContainerID}}')
+  podman inspect "$infra" --format '{{(index .NetworkSettings.Networks "esg-kube").IPAddress}}'
+}
+
+echo "-- Compose, events in SQLite volumes"
+cd "$work/docker"
+quietly podman-compose -p esg-sqlite -f docker-compose.yaml up -d
+wait_for_servers esg-sqlite_payments_1 orders:50051 reservations:50052 payments:50053
+id=$(order_to_paid esg-sqlite_payments_1 orders:50051)
+echo "order $id paid (client in the payments container, orders:50051, mutual TLS)"
+expect_locked_down esg-sqlite_orders_1
+# A client whose certificate another CA signed gets nowhere.
+if podman run --rm --network esg-sqlite_default -v "$work/ssl-other/orders:/app/ssl:ro" \
+  -e GRPC_SSL_PRIVATE_KEY_PATH=/app/ssl/orders.key -e GRPC_SSL_CERTIFICATE_PATH=/app/ssl/orders.crt \
+  -e GRPC_SSL_ROOT_CERTIFICATE_PATH=/app/ssl/root.crt \
+  eventsourcing-grpc:v1 eventsourcing_grpc_client orders:50051 ping >/dev/null 2>&1; then
+  fail "a client certificate from another CA was accepted"
+fi
+echo "a client certificate from another CA: refused"
+quietly podman-compose -p esg-sqlite -f docker-compose.yaml down -t 1
+quietly podman-compose -p esg-sqlite -f docker-compose.yaml up -d
+wait_for_servers esg-sqlite_payments_1 orders:50051 reservations:50052 payments:50053
+expect_paid esg-sqlite_payments_1 orders:50051 "$id"
+id2=$(order_to_paid esg-sqlite_reservations_1 orders:50051)
+echo "after down and up: order $id still paid, order $id2 paid"
+quietly podman-compose -p esg-sqlite -f docker-compose.yaml down -v -t 1
+
+echo "-- Compose, events in PostgreSQL ($SECONDS s)"
+POSTGRES_IMAGE=localhost/esg-postgres-standin:15 POSTGRES_PASSWORD=container-test \
+  quietly podman-compose -p esg-postgres -f docker-compose.postgres.yaml up -d
+wait_for_servers esg-postgres_payments_1 orders:50051 reservations:50052 payments:50053
+id=$(order_to_paid esg-postgres_payments_1 orders:50051)
+rows=$(podman exec esg-postgres_postgres_1 psql -U eventsourcing -d eventsourcing -tAc \
+  "SELECT (SELECT count(*) FROM orders_events) || ' ' || (SELECT count(*) FROM payments_events)")
+[[ "$rows" =~ ^[1-9][0-9]*\ [1-9][0-9]*$ ]] || fail "no events in PostgreSQL: '$rows'"
+echo "order $id paid; PostgreSQL holds orders_events and payments_events rows: $rows"
+quietly podman-compose -p esg-postgres -f docker-compose.postgres.yaml down -v -t 1
+
+echo "-- Kubernetes manifests, one Pod per application, podman kube play ($SECONDS s)"
+podman network create esg-kube >/dev/null
+for name in orders reservations payments; do
+  # podman ignores Services: a network alias per Deployment stands in for each.
+  quietly podman kube play -q --network "esg-kube:alias=$name" "$work/kube/$name.yaml"
+done
+wait_for_servers payments-pod-0-payments orders:50051 reservations:50052 payments:50053
+id=$(order_to_paid payments-pod-0-payments orders:50051)
+echo "order $id paid"
+expect_locked_down orders-pod-0-orders
+ports=(orders:50051:50061 reservations:50052:50062 payments:50053:50063)
+for entry in "${ports[@]}"; do
+  IFS=: read -r name app_port health_port <<<"$entry"
+  /usr/bin/python3 "$here/health_probe.py" "$(ip_of_pod "$name-pod-0")" \
+    "$health_port" "$app_port"
+done
+for name in orders reservations payments; do podman kube down "$work/kube/$name.yaml" >/dev/null; done
+
+echo "-- Kubernetes manifests, the single-Pod variant ($SECONDS s)"
+quietly podman kube play -q --network esg-kube "$work/kube/single-pod.yaml"
+pod=eventsourcing-grpc-example-pod-0
+wait_for_servers "$pod-payments" orders:50051 reservations:50052 payments:50053
+id=$(order_to_paid "$pod-payments" orders:50051)
+echo "order $id paid"
+expect_locked_down "$pod-orders"
+for entry in "${ports[@]}"; do
+  IFS=: read -r name app_port health_port <<<"$entry"
+  /usr/bin/python3 "$here/health_probe.py" "$(ip_of_pod "$pod")" \
+    "$health_port" "$app_port"
+done
+podman kube down "$work/kube/single-pod.yaml" >/dev/null
+echo "-- scenarios done in $SECONDS s"

@@ -1,0 +1,250 @@
+/* The real server as a subprocess (see subprocess.h). */
+#include "subprocess.h"
+
+#include "testutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "raw_call.h"
+
+extern char **environ;
+
+/* How long a sanitized server may take to start or stop: generous, it is not measured. */
+#define START_TIMEOUT_MS 60000
+#define STOP_TIMEOUT_MS 60000
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+char *read_text_file(const char *path)
+{
+    FILE *file = fopen(path, "rb");
+    if (file == NULL)
+        return strdup("");
+    size_t capacity = 65536, len = 0;
+    char *text = malloc(capacity);
+    assert_non_null(text);
+    size_t n;
+    while ((n = fread(text + len, 1, capacity - len - 1, file)) > 0) {
+        len += n;
+        if (capacity - len < 4096) {
+            capacity *= 2;
+            char *bigger = realloc(text, capacity);
+            assert_non_null(bigger);
+            text = bigger;
+        }
+    }
+    fclose(file);
+    text[len] = '\0';
+    return text;
+}
+
+/* environ without the keys settings sets, then settings; the strings are borrowed. */
+static char **make_environment(const char *const *settings, size_t n)
+{
+    size_t n_environ = 0;
+    while (environ[n_environ] != NULL)
+        n_environ++;
+    char **envp = calloc(n_environ + n + 1, sizeof *envp);
+    assert_non_null(envp);
+    size_t k = 0;
+    for (size_t i = 0; i < n_environ; i++) {
+        bool is_overridden = false;
+        for (size_t j = 0; j < n && !is_overridden; j++) {
+            size_t key_len = strcspn(settings[j], "=");
+            is_overridden = strncmp(environ[i], settings[j], key_len + 1) == 0;
+        }
+        if (!is_overridden)
+            envp[k++] = environ[i];
+    }
+    for (size_t j = 0; j < n; j++)
+        envp[k++] = (char *)settings[j];
+    return envp;
+}
+
+/* files: the child's descriptor limits, or NULL for this process's. */
+static pid_t spawn(char *const *argv, const char *log_path, const char *const *settings, size_t n,
+                   const struct rlimit *files)
+{
+    char **envp = make_environment(settings, n);
+    int log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (log_fd < 0 || null_fd < 0)
+        fail_msg("cannot open %s or /dev/null: %s", log_path, strerror(errno));
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* Only async-signal-safe calls here. The server dies with this test
+         * (if the test crashes, no server is left behind). */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(127);
+        if (files != NULL && setrlimit(RLIMIT_NOFILE, files) != 0)
+            _exit(127);
+        dup2(null_fd, 0);
+        dup2(log_fd, 1);
+        dup2(log_fd, 2);
+        execve(argv[0], argv, envp);
+        _exit(127);
+    }
+    int fork_errno = errno;
+    close(log_fd);
+    close(null_fd);
+    free(envp);
+    if (pid < 0)
+        fail_msg("fork for %s: %s", argv[0], strerror(fork_errno));
+    return pid;
+}
+
+int run_program(char *const *argv, const char *log_path, const char *const *settings, size_t n)
+{
+    pid_t pid = spawn(argv, log_path, settings, n, NULL);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    return status;
+}
+
+void server_start(server_process *p, const char *log_path, const char *const *settings, size_t n)
+{
+    server_start_with_files_limit(p, log_path, settings, n, NULL);
+}
+
+void server_start_with_files_limit(server_process *p, const char *log_path,
+                                   const char *const *settings, size_t n,
+                                   const struct rlimit *files)
+{
+    memset(p, 0, sizeof *p);
+    snprintf(p->log, sizeof p->log, "%s", log_path);
+    char *argv[] = {ESG_SERVER_PROGRAM, NULL};
+    p->pid = spawn(argv, log_path, settings, n, files);
+    long long started = now_ms();
+    for (;;) {
+        char *text = read_text_file(log_path);
+        const char *found = strstr(text, "(port ");
+        if (found != NULL)
+            p->port = atoi(found + strlen("(port "));
+        int status = 0;
+        pid_t reaped = p->port > 0 ? 0 : waitpid(p->pid, &status, WNOHANG);
+        if (reaped == p->pid) {
+            p->pid = 0;
+            fail_msg("the server exited (status %d) before listening:\n%s", status, text);
+        }
+        if (p->port > 0) {
+            free(text);
+            return;
+        }
+        if (now_ms() - started > START_TIMEOUT_MS) {
+            kill(p->pid, SIGKILL);
+            fail_msg("the server did not print its port:\n%s", text);
+        }
+        free(text);
+        sleep_ms(20);
+    }
+}
+
+int server_stop(server_process *p)
+{
+    int status = 0;
+    if (p->pid <= 0)
+        return -1;
+    kill(p->pid, SIGTERM);
+    long long started = now_ms();
+    for (;;) {
+        pid_t reaped = waitpid(p->pid, &status, WNOHANG);
+        if (reaped == p->pid)
+            break;
+        if (now_ms() - started > STOP_TIMEOUT_MS) {
+            kill(p->pid, SIGKILL);
+            waitpid(p->pid, &status, 0);
+            p->pid = 0;
+            fail_msg("the server did not stop within %d ms of SIGTERM", STOP_TIMEOUT_MS);
+        }
+        sleep_ms(20);
+    }
+    p->pid = 0;
+    return status;
+}
+
+void server_assert_alive(const server_process *p)
+{
+    int status = 0;
+    assert_true(p->pid > 0);
+    if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
+        char *text = read_text_file(p->log);
+        fail_msg("the server died (wait status %d):\n%s", status, text);
+    }
+}
+
+/* A "Name:   N kB" line of /proc/PID/status, in KiB. */
+static long status_kib(pid_t pid, const char *name)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%ld/status", (long)pid);
+    FILE *file = fopen(path, "r");
+    assert_non_null(file);
+    char line[256];
+    long kib = -1;
+    size_t name_len = strlen(name);
+    while (fgets(line, sizeof line, file) != NULL)
+        if (strncmp(line, name, name_len) == 0 && line[name_len] == ':')
+            kib = atol(line + name_len + 1);
+    fclose(file);
+    assert_true(kib > 0);
+    return kib;
+}
+
+long process_rss_kib(pid_t pid)
+{
+    return status_kib(pid, "VmRSS");
+}
+
+void process_reset_peak_rss(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%ld/clear_refs", (long)pid);
+    FILE *file = fopen(path, "w");
+    if (file == NULL) {
+        fail_msg("cannot open %s: %s", path, strerror(errno));
+        return;
+    }
+    fputs("5", file); /* 5: reset the peak RSS to the current RSS */
+    fclose(file);
+}
+
+long process_peak_rss_kib(pid_t pid)
+{
+    return status_kib(pid, "VmHWM");
+}
+
+void assert_ping_ok(const char *target)
+{
+    grpc_channel *channel = raw_channel(target, NULL);
+    raw_reply reply;
+    raw_call(channel, "/eventsourcing_grpc.Application/Ping", NULL, 0, 20000, &reply);
+    if (reply.status != GRPC_STATUS_OK)
+        fail_msg("Ping on %s: status %d '%s'", target, reply.status, reply.details);
+    assert_int_equal(reply.len, 0);
+    raw_reply_clear(&reply);
+    grpc_channel_destroy(channel);
+}
