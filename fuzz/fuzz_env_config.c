@@ -3,29 +3,25 @@
  * "<APP>_" prefixed form). The input's first line is the application name
  * (empty for none), the others KEY=VALUE. Nothing is written and nothing is
  * reached over a network: a non-empty SQLITE_DBNAME becomes ":memory:", and
- * PQconnectdbParams is wrapped (-Wl,--wrap=PQconnectdbParams) to connect to
- * a Unix socket folder that does not exist, which fails at once. */
+ * libpq is never loaded (dlopen is wrapped: -Wl,--wrap=dlopen). */
 #include "fuzz_common.h"
 
-#include <libpq-fe.h>
 #include <stdbool.h>
 
 #include "esg/recorder.h"
 
-PGconn *__wrap_PQconnectdbParams(const char *const *keywords, const char *const *values,
-                                 int expand_dbname);
-PGconn *__real_PQconnectdbParams(const char *const *keywords, const char *const *values,
-                                 int expand_dbname);
+/* The recorder loads libpq with dlopen once its settings are parsed: the
+ * wrapped dlopen refuses it, so the parsers are fuzzed and no connection is
+ * ever made (the recorder answers ESG_ECONFIG "needs libpq"). Any other
+ * library is loaded as usual. */
+void *__wrap_dlopen(const char *file, int mode);
+void *__real_dlopen(const char *file, int mode);
 
-PGconn *__wrap_PQconnectdbParams(const char *const *keywords, const char *const *values,
-                                 int expand_dbname)
+void *__wrap_dlopen(const char *file, int mode)
 {
-    (void)expand_dbname;
-    for (size_t i = 0; keywords[i] != NULL; i++)
-        FUZZ_CHECK(values[i] != NULL, "connection parameter %s is NULL", keywords[i]);
-    static const char *const fake_keywords[] = {"host", "dbname", "user", "password", NULL};
-    static const char *const fake_values[] = {"/nonexistent/esg-fuzz", "esg", "esg", "esg", NULL};
-    return __real_PQconnectdbParams(fake_keywords, fake_values, 0);
+    if (file != NULL && strncmp(file, "libpq.so", 8) == 0)
+        return NULL;
+    return __real_dlopen(file, mode);
 }
 
 static bool ends_with(const char *text, const char *suffix)

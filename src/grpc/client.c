@@ -28,6 +28,8 @@
 #define DEFAULT_DEADLINE_MS 5000
 #define DEFAULT_MAX_CALL_ATTEMPTS 3
 #define MAX_BACKOFF_MS 1000 /* backoff doubles up to this (or backoff_ms, if larger) */
+/* The longest one connection attempt (TCP and TLS handshakes) may take. */
+#define CONNECT_TIMEOUT_MS 3000
 
 /* A follower's pages: 100 notifications, or the Python reference's section
  * size when a server refuses more than that. */
@@ -392,14 +394,19 @@ static esg_status open_channel(esg_client *client, const esg_env *env, esg_error
         return rc;
     int64_t max_backoff_ms =
         client->backoff_ms > MAX_BACKOFF_MS ? client->backoff_ms : MAX_BACKOFF_MS;
-    grpc_arg args[2];
+    grpc_arg args[3];
     args[0].type = GRPC_ARG_INTEGER;
     args[0].key = (char *)GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS;
     args[0].value.integer = clamp_int(client->backoff_ms);
     args[1].type = GRPC_ARG_INTEGER;
     args[1].key = (char *)GRPC_ARG_MAX_RECONNECT_BACKOFF_MS;
     args[1].value.integer = clamp_int(max_backoff_ms);
-    grpc_channel_args channel_args = {.num_args = 2, .args = args};
+    /* A connection attempt that hangs (a SYN lost to a network still being set
+     * up) is given up after CONNECT_TIMEOUT_MS, not gRPC's 20 s. */
+    args[2].type = GRPC_ARG_INTEGER;
+    args[2].key = (char *)GRPC_ARG_MIN_RECONNECT_BACKOFF_MS;
+    args[2].value.integer = CONNECT_TIMEOUT_MS;
+    grpc_channel_args channel_args = {.num_args = 3, .args = args};
     client->channel = grpc_channel_create(client->address, creds, &channel_args);
     grpc_channel_credentials_release(creds);
     if (client->channel == NULL)

@@ -1634,9 +1634,9 @@ esg_status esg_recorder_open_postgres_env(const esg_env *env, const char *app_na
     *out = NULL;
     pg_config cfg = {.app_name = app_name};
     double pool_timeout_s = -1;
-    esg_status status = load_libpq(err);
-    if (status == ESG_OK)
-        status = require(env, app_name, "POSTGRES_DBNAME", "database name", &cfg.dbname, err);
+    /* The settings first: their errors are told even where libpq is missing. */
+    esg_status status =
+        require(env, app_name, "POSTGRES_DBNAME", "database name", &cfg.dbname, err);
     if (status == ESG_OK)
         status = require(env, app_name, "POSTGRES_HOST", "host", &cfg.host, err);
     if (status == ESG_OK)
@@ -1690,5 +1690,6 @@ esg_status esg_recorder_open_postgres_env(const esg_env *env, const char *app_na
         schema_name[len] = '\0';
         cfg.schema = schema_name;
     }
-    return open_postgres(&cfg, out, err);
+    status = load_libpq(err);
+    return status == ESG_OK ? open_postgres(&cfg, out, err) : status;
 }
