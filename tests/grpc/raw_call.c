@@ -34,8 +34,8 @@ grpc_channel *raw_tls_channel(const char *target, const char *root_pem, const ch
     return channel;
 }
 
-void raw_call(grpc_channel *channel, const char *path, const uint8_t *request, size_t len,
-              int deadline_ms, raw_reply *reply)
+void raw_call_buffer(grpc_channel *channel, const char *path, grpc_byte_buffer *payload,
+                     int deadline_ms, raw_reply *reply)
 {
     memset(reply, 0, sizeof *reply);
     grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
@@ -44,9 +44,6 @@ void raw_call(grpc_channel *channel, const char *path, const uint8_t *request, s
     grpc_slice method = grpc_slice_from_static_string(path);
     grpc_call *call = grpc_channel_create_call(channel, NULL, GRPC_PROPAGATE_DEFAULTS, cq, method,
                                                NULL, deadline, NULL);
-    grpc_slice payload_slice = grpc_slice_from_copied_buffer((const char *)request, len);
-    grpc_byte_buffer *payload = grpc_raw_byte_buffer_create(&payload_slice, 1);
-    grpc_slice_unref(payload_slice);
     grpc_metadata_array initial, trailing;
     grpc_metadata_array_init(&initial);
     grpc_metadata_array_init(&trailing);
@@ -88,7 +85,6 @@ void raw_call(grpc_channel *channel, const char *path, const uint8_t *request, s
         grpc_byte_buffer_reader_destroy(&reader);
         grpc_byte_buffer_destroy(response);
     }
-    grpc_byte_buffer_destroy(payload);
     grpc_metadata_array_destroy(&initial);
     grpc_metadata_array_destroy(&trailing);
     grpc_call_unref(call);
@@ -97,6 +93,16 @@ void raw_call(grpc_channel *channel, const char *path, const uint8_t *request, s
            GRPC_QUEUE_SHUTDOWN) {
     }
     grpc_completion_queue_destroy(cq);
+}
+
+void raw_call(grpc_channel *channel, const char *path, const uint8_t *request, size_t len,
+              int deadline_ms, raw_reply *reply)
+{
+    grpc_slice slice = grpc_slice_from_copied_buffer((const char *)request, len);
+    grpc_byte_buffer *payload = grpc_raw_byte_buffer_create(&slice, 1);
+    grpc_slice_unref(slice);
+    raw_call_buffer(channel, path, payload, deadline_ms, reply);
+    grpc_byte_buffer_destroy(payload);
 }
 
 void raw_reply_clear(raw_reply *reply)

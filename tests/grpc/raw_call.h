@@ -28,6 +28,11 @@ grpc_channel *raw_tls_channel(const char *target, const char *root_pem, const ch
 void raw_call(grpc_channel *channel, const char *path, const uint8_t *request, size_t len,
               int deadline_ms, raw_reply *reply);
 
+/* The same with the request as a byte buffer (borrowed: the caller destroys it),
+ * for requests that should not be copied. */
+void raw_call_buffer(grpc_channel *channel, const char *path, grpc_byte_buffer *payload,
+                     int deadline_ms, raw_reply *reply);
+
 void raw_reply_clear(raw_reply *reply);
 
 /* Hex helpers for comparing with the vectors. */
