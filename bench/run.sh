@@ -15,6 +15,7 @@
 # uses that server instead; ESG_BENCH_POSTGRES=0 skips PostgreSQL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib/packages.sh
 
 short=0
 report_only=0
@@ -31,8 +32,6 @@ done
 build_dir=build-bench
 pg_script=scripts/postgres-test-server.sh
 pg_dir=$build_dir/postgres
-sudo_cmd=""
-[ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
 
 # Starts a PostgreSQL server in $pg_dir with scripts/postgres-test-server.sh and puts its
 # settings in our environment; on failure PostgreSQL is listed as skipped. The script turns
@@ -43,12 +42,6 @@ start_postgres() {
     rm -rf "$(cat "$pg_dir/runtime")"
   fi
   rm -rf "$pg_dir"
-  if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v pg_ctl >/dev/null; then
-    echo "Installing postgresql (for the PostgreSQL figures)"
-    $sudo_cmd apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends \
-      postgresql >/dev/null || { echo "bench/run.sh: no PostgreSQL: skipped" >&2; return 0; }
-  fi
   if ! "$pg_script" start "$pg_dir" >/dev/null; then
     echo "bench/run.sh: the PostgreSQL server did not start: skipped" >&2
     return 0
@@ -82,21 +75,12 @@ else
   work="$build_dir/results"
 fi
 if [ "$report_only" -eq 0 ]; then
-  # The tool chain and libraries (scripts/setup.sh installs them), and gnuplot.
-  if ! command -v cmake >/dev/null || ! command -v protoc-c >/dev/null || \
-     ! pkg-config --exists grpc libprotobuf-c jansson sqlite3 uuid 2>/dev/null; then
-    scripts/setup.sh
-  fi
-  if [ "$short" -eq 0 ] && ! command -v gnuplot >/dev/null; then
-    echo "Installing gnuplot-nox (for the latency plot)"
-    $sudo_cmd apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends gnuplot-nox
-  fi
+  esg_need build bench
 
   # Release build of the project and the harness, on its own (bench/CMakeLists.txt
   # builds the project under it when it is the top level).
   if [ ! -f "$build_dir/CMakeCache.txt" ]; then
-    cmake -S bench -B "$build_dir" -DCMAKE_BUILD_TYPE=Release >/dev/null
+    cmake -S bench -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DESG_WERROR=ON >/dev/null
   fi
   cmake --build "$build_dir" -j"$(nproc)" --target esg_bench >/dev/null
 

@@ -9,6 +9,8 @@
 # Builds in build-fuzz/ (or $ESG_FUZZ_BUILD_DIR); clang from $CC, else clang.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib/packages.sh
+esg_need build fuzz
 
 seconds=${1:-30}
 shift || true

@@ -3,6 +3,8 @@
 # fixes it) and static analysis with cppcheck; both must be clean.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib/packages.sh
+esg_need lint
 git ls-files --cached --others --exclude-standard '*.c' '*.h' | xargs clang-format --dry-run -Werror
 echo "lint: formatting clean"
 # The generated protobuf-c headers check the library's version: tell cppcheck

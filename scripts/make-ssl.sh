@@ -11,6 +11,8 @@
 #                                                  root (made first if missing)
 # Re-running overwrites (a full run makes a new root, so every leaf is remade).
 set -euo pipefail
+. "$(dirname "$0")/lib/packages.sh"
+esg_need ssl
 
 names=(orders reservations payments localhost)
 

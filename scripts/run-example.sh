@@ -7,8 +7,11 @@
 # Usage: scripts/run-example.sh [NUMBER_OF_ORDERS]   (default 3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
 n_orders="${1:-3}"
+case "$n_orders" in
+  '' | *[!0-9]* | 0) echo "usage: scripts/run-example.sh [NUMBER_OF_ORDERS]   (default 3)" >&2; exit 2 ;;
+esac
+scripts/setup.sh
 db_dir="$PWD/build/example-db"
 rm -rf "$db_dir" && mkdir -p "$db_dir"
 export PERSISTENCE_MODULE=eventsourcing.sqlite

@@ -1,48 +1,42 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages the project needs (only those missing) and
-# builds it. Usage: scripts/setup.sh [--sanitize=address,undefined|thread] [--build-dir DIR]
+# Installs the Debian 12 packages a build needs (only those missing; scripts/lib/packages.sh
+# names them) and builds.
+#   scripts/setup.sh [--build-dir=DIR]     the library, the three console programs and the
+#                                          example, into build/ (what scripts/run-example.sh uses)
+#   scripts/setup.sh --tests [--sanitize=address,undefined|thread] [--build-dir=DIR]
+#                                          the test suite's packages too, and every target
+#                                          (tests, benchmarks), with warnings fatal
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib/packages.sh
 
 sanitize=""
 build_dir="build"
+tests=0
 for arg in "$@"; do
   case "$arg" in
+    --tests) tests=1 ;;
     --sanitize=*) sanitize="${arg#--sanitize=}" ;;
     --build-dir=*) build_dir="${arg#--build-dir=}" ;;
     *) echo "setup.sh: unknown argument '$arg'" >&2; exit 2 ;;
   esac
 done
-
-packages=(
-  build-essential cmake pkg-config   # the tool chain
-  libjansson-dev                     # JSON parsing
-  libsqlite3-dev                     # the SQLite backend
-  libpq-dev postgresql               # the PostgreSQL backend, and a server for its tests
-  uuid-dev                           # UUID generation (util-linux libuuid)
-  libcmocka-dev                      # the C test framework
-  libgrpc-dev                        # gRPC C core
-  libprotobuf-c-dev protobuf-c-compiler   # protobuf-c and protoc-c
-  protobuf-compiler python3-grpcio python3-protobuf   # the Python interoperability tests
-  openssl                            # scripts/make-ssl.sh
-  gnuplot-nox                        # bench/run.sh: the latency plot
-  clang libclang-rt-14-dev           # fuzz/run.sh: libFuzzer and the sanitizer runtimes
-  clang-format cppcheck              # scripts/lint.sh: formatting and static analysis
-  valgrind                           # tests/chaos: the soak's servers under memcheck
-)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "Installing Debian packages: ${missing[*]}"
-  sudo_cmd=""
-  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
-  $sudo_cmd apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
+if [ -n "$sanitize" ] && [ "$tests" -eq 0 ]; then
+  echo "setup.sh: --sanitize builds the tests: add --tests" >&2
+  exit 2
 fi
 
 build_type=RelWithDebInfo
 [ -z "$sanitize" ] || build_type=Debug
-cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE="$build_type" -DESG_SANITIZE="$sanitize" >/dev/null
-cmake --build "$build_dir" -j"$(nproc)"
+if [ "$tests" -eq 1 ]; then
+  esg_need build tests
+  # Warnings are fatal for developers and CI, not for users (a newer compiler may warn more).
+  cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE="$build_type" -DESG_SANITIZE="$sanitize" \
+    -DBUILD_TESTING=ON -DESG_WERROR=ON >/dev/null
+  cmake --build "$build_dir" -j"$(nproc)"
+else
+  esg_need build
+  cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE="$build_type" -DBUILD_TESTING=OFF >/dev/null
+  cmake --build "$build_dir" -j"$(nproc)" --target eventsourcing_grpc eventsourcing_grpc_server \
+    eventsourcing_grpc_runner eventsourcing_grpc_client example_system
+fi

@@ -23,32 +23,11 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 
-packages=(
-  podman podman-compose runc netavark aardvark-dns   # the container engine, without a daemon
-  debootstrap                                        # the base image, without a registry
-  yamllint                                           # lint of docker/ and kubernetes/
-  nodejs npm                                         # kubernetes-models: the API schemas
-  python3-grpcio                                     # tests/containers/health_probe.py
-  openssl                                            # scripts/make-ssl.sh
-)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-# A machine may have Node.js and npm from elsewhere: use them.
-if command -v node >/dev/null && command -v npm >/dev/null; then
-  keep=()
-  for p in "${missing[@]}"; do [[ "$p" == nodejs || "$p" == npm ]] || keep+=("$p"); done
-  missing=("${keep[@]}")
-fi
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "Installing Debian packages: ${missing[*]}"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
-
-# Podman settings for a machine without systemd (runc, cgroupfs, file events, ulimits).
-export CONTAINERS_CONF="$root/tests/containers/containers.conf"
+# Debian's commands only (a Node.js or Python elsewhere on PATH is not what CI has).
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+. scripts/lib/packages.sh
+esg_need podman containers ssl
+. scripts/lib/podman.sh
 build="$root/build-containers"
 mkdir -p "$build"
 
@@ -62,14 +41,8 @@ cp tests/containers/validate/package.json tests/containers/validate/package-lock
 node "$validate/validate.mjs" kubernetes/*.yaml
 
 echo "== base image: Debian 12 (debootstrap --variant=minbase) == ($SECONDS s)"
-base=localhost/debian-base:bookworm
-if ! podman image exists "$base"; then
-  rm -rf "$build/rootfs"
-  debootstrap --variant=minbase bookworm "$build/rootfs" http://deb.debian.org/debian >/dev/null
-  rm -rf "$build"/rootfs/var/cache/apt/archives/*.deb "$build"/rootfs/var/lib/apt/lists/*
-  tar -C "$build/rootfs" -c . | podman import -q - "$base" >/dev/null
-  rm -rf "$build/rootfs"
-fi
+esg_make_base_image "$build"
+base=$esg_base_image
 
 echo "== images: eventsourcing-grpc:v1 (docker/Dockerfile) and a PostgreSQL stand-in == ($SECONDS s)"
 build_image() { # TAG CONTEXT [ARGS...]: quiet unless it fails

@@ -4,10 +4,13 @@
 # Needs root (dpkg -i); CI runs it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib/packages.sh
+esg_need build deb python
 deb=$(scripts/make-deb.sh)
 echo "package: $deb"
 dpkg-deb --info "$deb" | grep -E "Package|Version|Depends"
-dpkg -i "$deb" >/dev/null || { apt-get install -f -y -qq >/dev/null; dpkg -i "$deb" >/dev/null; }
+# apt installs a local package with its dependencies (the run-time libraries).
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$deb" >/dev/null
 trap 'dpkg -r eventsourcing-grpc-c >/dev/null' EXIT
 /usr/bin/eventsourcing_grpc_server --version
 port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')

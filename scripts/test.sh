@@ -10,7 +10,7 @@ for arg in "$@"; do
     --sanitize=*) s="${arg#--sanitize=}"; build_dir="build-${s//,/-}" ;;
   esac
 done
-scripts/setup.sh "$@" --build-dir="$build_dir"
+scripts/setup.sh --tests "$@" --build-dir="$build_dir"
 
 # Sanitizer settings: fail on the first report. Debian's gRPC is not built
 # with ThreadSanitizer; tests/tsan.supp says which of its reports are hidden and why.
