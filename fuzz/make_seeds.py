@@ -100,6 +100,13 @@ def main():
     service = b"eventsourcing_grpc.Application"
     write("fuzz_requests", "HealthCheckRequest", bytes([4, 0x0A, len(service)]) + service)
 
+    # Stored state as the reference's cipher and compressor wrote it (cipher_vectors.json).
+    cipher = vector("cipher_vectors")
+    write("fuzz_stored_state", "zlib_aes256", bytes.fromhex(cipher["mapper"]["stored"]))
+    write("fuzz_stored_state", "zlib", bytes.fromhex(cipher["zlib"]["compressed"]))
+    write("fuzz_stored_state", "aes256_other_key", bytes.fromhex(cipher["aes"][2]["ciphertext"]))
+    write("fuzz_stored_state", "json", cipher["state"])
+
 
 if __name__ == "__main__":
     main()

@@ -19,8 +19,8 @@ case "$seconds" in
 esac
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(fuzz_json fuzz_event_state fuzz_uuid_datetime_decimal fuzz_topic fuzz_env_config
-           fuzz_requests)
+  targets=(fuzz_json fuzz_event_state fuzz_stored_state fuzz_uuid_datetime_decimal fuzz_topic
+           fuzz_env_config fuzz_requests)
 fi
 build_dir=${ESG_FUZZ_BUILD_DIR:-build-fuzz}
 compiler=${CC:-clang}

@@ -13,6 +13,7 @@
 #include "esg/domain.h"
 #include "esg/env.h"
 #include "esg/error.h"
+#include "esg/mapper.h"
 #include "esg/recorder.h"
 #include "esg/value.h"
 
@@ -56,10 +57,27 @@ typedef struct esg_application_type {
     const esg_method *methods; /* the only methods callable by name */
     size_t n_methods;
     esg_policy_fn policy; /* NULL unless it is a process application */
+    /* Snapshots, as Python's Application class attributes: is_snapshotting_enabled makes
+     * IS_SNAPSHOTTING_ENABLED default to yes; snapshotting_intervals (NULL for none, else one per
+     * aggregate_types[i], 0 for none) takes a snapshot of an aggregate of that type each time a
+     * version that is a multiple of its interval is recorded, and also enables snapshotting. */
+    bool is_snapshotting_enabled;
+    const int64_t *snapshotting_intervals;
 } esg_application_type;
 
-/* Builds an application: its recorder from env (borrowed; NULL for the
- * process environment), looked up with the type's name as prefix. */
+/* Builds an application from env (borrowed; NULL for the process environment), each setting
+ * looked up with the type's name as prefix: its recorder (esg_recorder_open), its mapper
+ * (esg_mapper_open: CIPHER_TOPIC, CIPHER_KEY, COMPRESSOR_TOPIC) and its repository's cache:
+ *   AGGREGATE_CACHE_MAXSIZE               aggregates kept (<= 0: no bound; unset: no cache)
+ *   AGGREGATE_CACHE_FASTFORWARD           y (default): each get reads the events recorded
+ *                                         after the cached version, so that other writers'
+ *                                         events are seen; n: the cache is trusted as it is
+ *   AGGREGATE_CACHE_FASTFORWARD_SKIPPING  n (default); y: a get does not wait for another
+ *                                         thread that is bringing the same aggregate up to date
+ *   DEEPCOPY_FROM_AGGREGATE_CACHE         y (the default) only: every get returns a copy
+ * A bad value, a cache or snapshot interval for an aggregate type without write_state and
+ * read_state, or a database whose latest event this configuration cannot read (another cipher
+ * key, another compressor) is ESG_ECONFIG with the reason. */
 esg_status esg_application_new(const esg_application_type *type, const esg_env *env,
                                esg_application **out, esg_error *err);
 
@@ -68,7 +86,8 @@ void esg_application_free(esg_application *app);
 
 const esg_application_type *esg_application_get_type(const esg_application *app);
 const char *esg_application_name(const esg_application *app);
-esg_recorder *esg_application_recorder(esg_application *app); /* borrowed */
+esg_recorder *esg_application_recorder(esg_application *app);         /* borrowed */
+const esg_mapper *esg_application_mapper(const esg_application *app); /* borrowed */
 
 /* Records the pending events of the aggregates (borrowed) in one atomic write.
  * The events are collected whether or not the write succeeds; after a failure
@@ -77,11 +96,20 @@ esg_recorder *esg_application_recorder(esg_application *app); /* borrowed */
 esg_status esg_application_save(esg_application *app, esg_aggregate *const *aggregates,
                                 size_t n_aggregates, esg_error *err);
 
-/* Rebuilds an aggregate from its events; version 0 for the latest, or the
- * state at an older version. ESG_ENOTFOUND when there is no such aggregate.
- * *out is the caller's, freed with esg_aggregate_free. */
+/* Rebuilds an aggregate: version 0 for the latest, or the state at an older version. From the
+ * cache when it has the aggregate (then with the events recorded since, unless
+ * AGGREGATE_CACHE_FASTFORWARD is off), else from the latest snapshot at or below the version
+ * (when the recorder has snapshots and the type has read_state) and the events after it, else
+ * from all its events. ESG_ENOTFOUND when there is no such aggregate. *out is the caller's,
+ * freed with esg_aggregate_free. */
 esg_status esg_application_get(esg_application *app, const esg_uuid *id, int64_t version,
                                esg_aggregate **out, esg_error *err);
+
+/* Takes a snapshot of the aggregate as recorded at version (0 for the latest) and records it.
+ * A snapshot that is recorded already is left as it is. ESG_EINVAL when snapshotting is not
+ * enabled; ESG_EUNIMPLEMENTED when the aggregate's type has no write_state. */
+esg_status esg_application_take_snapshot(esg_application *app, const esg_uuid *id, int64_t version,
+                                         esg_error *err);
 
 /* Calls a method by name with args (an array, NULL for none) and kwargs (an
  * object, NULL for none), both borrowed, binding them to parameter names as

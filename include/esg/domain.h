@@ -109,6 +109,13 @@ typedef struct esg_aggregate_type {
     void (*free_state)(void *state);   /* frees what the state points to; may be NULL */
     const esg_event_type *event_types; /* borrowed; must outlive every aggregate */
     size_t n_event_types;
+    /* How the state is written and read back, for snapshots and the aggregate cache; both NULL
+     * when the type has neither. write_state makes a new object (*out, the caller's) of the
+     * state's attributes, named and in the order of the Python aggregate's __dict__ (as its
+     * snapshots hold them); read_state fills a zeroed state from such an object (borrowed, which
+     * also holds "_created_on" and "_modified_on"), and may ignore keys it does not know. */
+    esg_status (*write_state)(const void *state, esg_value **out, esg_error *err);
+    esg_status (*read_state)(void *state, const esg_value *attributes, esg_error *err);
 } esg_aggregate_type;
 
 /* Creates an aggregate by triggering its Created event (topic created_topic,
@@ -127,6 +134,35 @@ esg_status esg_aggregate_trigger(esg_aggregate *aggregate, const char *event_top
  * a Created event). Replayed events are not pending. */
 esg_status esg_aggregate_replay(const esg_aggregate_type *type, esg_event *const *events,
                                 size_t n_events, esg_aggregate **out, esg_error *err);
+
+/* Applies further recorded events (borrowed, the next versions in order) to an aggregate, as
+ * replay does: they are not pending. On failure the aggregate is as the events before the
+ * failing one left it. */
+esg_status esg_aggregate_apply(esg_aggregate *aggregate, esg_event *const *events, size_t n_events,
+                               esg_error *err);
+
+/* ---- Snapshots ------------------------------------------------------------ */
+
+#define ESG_SNAPSHOT_TOPIC "eventsourcing.domain:Snapshot"
+
+/* A snapshot of the aggregate as Python's Snapshot.take makes it: an event of topic
+ * ESG_SNAPSHOT_TOPIC with the aggregate's id and version, the time now, and the attributes
+ * {"topic": the type's topic, "state": {"_created_on", "_modified_on", the type's write_state}}.
+ * ESG_EUNIMPLEMENTED when the type has no write_state. *out is the caller's. */
+esg_status esg_aggregate_snapshot(const esg_aggregate *aggregate, esg_event **out, esg_error *err);
+
+/* The topic of the aggregate a snapshot event holds (borrowed from it), or NULL. */
+const char *esg_snapshot_aggregate_topic(const esg_event *snapshot);
+
+/* Rebuilds the aggregate a snapshot (borrowed) holds, at the snapshot's version, with nothing
+ * pending. ESG_EUNIMPLEMENTED when the type has no read_state; ESG_EINVAL when the snapshot is
+ * not one of this type. *out is the caller's. */
+esg_status esg_aggregate_from_snapshot(const esg_aggregate_type *type, const esg_event *snapshot,
+                                       esg_aggregate **out, esg_error *err);
+
+/* A copy of the aggregate without its pending events, through write_state and read_state.
+ * ESG_EUNIMPLEMENTED when the type has neither. *out is the caller's. */
+esg_status esg_aggregate_copy(const esg_aggregate *aggregate, esg_aggregate **out, esg_error *err);
 
 const esg_aggregate_type *esg_aggregate_get_type(const esg_aggregate *aggregate);
 const esg_uuid *esg_aggregate_id(const esg_aggregate *aggregate);

@@ -24,7 +24,8 @@ typedef enum esg_status {
     ESG_EUNIMPLEMENTED = -9, /* no such method or operation */
     ESG_ETIMEDOUT = -10,     /* a deadline passed */
     ESG_ECLOSED = -11,       /* the object was closed */
-    ESG_EREMOTE = -12        /* a remote server failed with a status of its own */
+    ESG_EREMOTE = -12,       /* a remote server failed with a status of its own */
+    ESG_EDATA = -13          /* stored data cannot be decoded (another key or format, damage) */
 } esg_status;
 
 #define ESG_ERROR_MESSAGE_SIZE 256

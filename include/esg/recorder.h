@@ -43,27 +43,37 @@ typedef struct esg_select_events_options {
 } esg_select_events_options;
 
 /* Opens the recorder the environment names, as the Python library does:
- * PERSISTENCE_MODULE ("eventsourcing.popo", the default, "eventsourcing.sqlite"
- * with SQLITE_DBNAME and SQLITE_LOCK_TIMEOUT, or "eventsourcing.postgres" with
+ * PERSISTENCE_MODULE (or the legacy INFRASTRUCTURE_FACTORY and FACTORY_TOPIC:
+ * "eventsourcing.popo", the default, "eventsourcing.sqlite" or
+ * "eventsourcing.postgres", or any of them with ":Factory"), with
+ * IS_SNAPSHOTTING_ENABLED for a snapshots table beside the events; for SQLite,
+ * SQLITE_DBNAME, SQLITE_LOCK_TIMEOUT and CREATE_TABLE; for PostgreSQL,
  * POSTGRES_DBNAME, POSTGRES_HOST, POSTGRES_USER, POSTGRES_PASSWORD and the
  * optional POSTGRES_PORT, POSTGRES_CONNECT_TIMEOUT, POSTGRES_LOCK_TIMEOUT,
- * POSTGRES_POOL_SIZE, POSTGRES_POOL_TIMEOUT,
+ * POSTGRES_POOL_SIZE, POSTGRES_POOL_MAX_OVERFLOW, POSTGRES_POOL_TIMEOUT,
+ * POSTGRES_CONN_MAX_AGE, POSTGRES_PRE_PING,
  * POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT, POSTGRES_SCHEMA and
- * CREATE_TABLE), each looked up with "<APP_NAME>_" first (app_name may be
+ * CREATE_TABLE; each looked up with "<APP_NAME>_" first (app_name may be
  * NULL). A missing or bad setting is ESG_ECONFIG with the keys that were
  * tried; a database server that cannot be reached is ESG_EUNAVAILABLE. */
 esg_status esg_recorder_open(const esg_env *env, const char *app_name, esg_recorder **out,
                              esg_error *err);
 
-/* An empty in-memory recorder. */
-esg_status esg_recorder_open_popo(esg_recorder **out, esg_error *err);
+/* An empty in-memory recorder; is_snapshotting: it records snapshots too. */
+esg_status esg_recorder_open_popo(bool is_snapshotting, esg_recorder **out, esg_error *err);
+
+/* Options of esg_recorder_open_sqlite; a zeroed struct gives the defaults. */
+typedef struct esg_sqlite_options {
+    int lock_timeout_ms;  /* the longest wait for another writer; 0 for 5 s */
+    bool is_snapshotting; /* also the table stored_snapshots (IS_SNAPSHOTTING_ENABLED) */
+    bool is_using_tables_as_they_are; /* CREATE_TABLE=n: create no table (made by others) */
+} esg_sqlite_options;
 
 /* A recorder on the SQLite database db_name (a path, ":memory:" or a "file:"
  * URI), in WAL mode, creating the tables of eventsourcing 9.2's SQLite process
- * recorder if they do not exist. lock_timeout_ms bounds the wait for another
- * writer (0 for the default of 5 s). */
-esg_status esg_recorder_open_sqlite(const char *db_name, int lock_timeout_ms, esg_recorder **out,
-                                    esg_error *err);
+ * recorder if they do not exist. options may be NULL for the defaults. */
+esg_status esg_recorder_open_sqlite(const char *db_name, const esg_sqlite_options *options,
+                                    esg_recorder **out, esg_error *err);
 
 /* The backend's name: "eventsourcing.popo", "eventsourcing.sqlite" or "eventsourcing.postgres". */
 const char *esg_recorder_backend(const esg_recorder *recorder);
@@ -114,6 +124,23 @@ esg_status esg_recorder_max_tracking_id(esg_recorder *recorder, const char *appl
 /* Whether a tracking record (application_name, notification_id) exists. */
 esg_status esg_recorder_has_tracking_id(esg_recorder *recorder, const char *application_name,
                                         int64_t notification_id, bool *out, esg_error *err);
+
+/* ---- Snapshots: the state of an aggregate at a version, beside its events (Python's snapshot
+ * store: SQLite's stored_snapshots, PostgreSQL's <app>_snapshots, same columns as the events). */
+
+/* Whether the recorder was opened with snapshots (IS_SNAPSHOTTING_ENABLED). */
+bool esg_recorder_is_snapshotting(const esg_recorder *recorder);
+
+/* Records a snapshot (borrowed) in a transaction of its own. ESG_ECONFLICT when one at that
+ * version is recorded already; ESG_EINVAL when the recorder has no snapshots. */
+esg_status esg_recorder_insert_snapshot(esg_recorder *recorder, const esg_stored_event *snapshot,
+                                        esg_error *err);
+
+/* Appends an aggregate's snapshots to out, as esg_recorder_select_events selects events (the
+ * latest at or below a version: lte, desc, limit 1). ESG_EINVAL without snapshots. */
+esg_status esg_recorder_select_snapshots(esg_recorder *recorder, const esg_uuid *originator_id,
+                                         const esg_select_events_options *options,
+                                         esg_stored_event_list *out, esg_error *err);
 
 /* Closes the recorder and frees it. NULL is allowed. */
 void esg_recorder_close(esg_recorder *recorder);

@@ -13,7 +13,8 @@
 # The C tool chain and the libraries the library and its programs link: all that building and
 # running the example needs.
 esg_packages_build=(gcc libc6-dev make cmake pkg-config protobuf-c-compiler
-  libjansson-dev libsqlite3-dev libpq-dev uuid-dev libgrpc-dev libprotobuf-c-dev)
+  libjansson-dev libsqlite3-dev libpq-dev uuid-dev libssl-dev zlib1g-dev libgrpc-dev
+  libprotobuf-c-dev)
 esg_commands_build=(gcc make cmake pkg-config protoc-c)
 esg_about_build="the C tool chain and the libraries it links"
 

@@ -3,11 +3,14 @@
  * processing a leader's notifications exactly once. */
 #include "esg/application.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "application/aggregate_cache.h"
 #include "application/arguments.h"
+#include "core/settings.h"
 
 /* Notifications read from a leader per select call, unless the log says. */
 #define DEFAULT_PAGE_SIZE 100
@@ -18,6 +21,10 @@
 struct esg_application {
     const esg_application_type *type; /* borrowed; static in practice */
     esg_recorder *recorder;           /* owned */
+    esg_mapper *mapper;               /* owned: JSON, compressor, cipher */
+    aggregate_cache *cache;           /* owned; NULL without AGGREGATE_CACHE_MAXSIZE */
+    bool is_fast_forwarding;          /* AGGREGATE_CACHE_FASTFORWARD */
+    bool is_skipping_fast_forward;    /* AGGREGATE_CACHE_FASTFORWARD_SKIPPING */
     pthread_mutex_t processing_lock;  /* serialises pull_and_process; recursive, see below */
     esg_recorded_fn on_recorded;      /* told after each successful write; may be NULL */
     void *on_recorded_ctx;            /* passed to on_recorded */
@@ -48,18 +55,95 @@ typedef struct pending_batch {
 /* The batch whose policies run on this thread, or NULL. */
 static _Thread_local pending_batch *current_batch;
 
+/* Whether every aggregate type that needs it (all of them for the cache, those with a snapshot
+ * interval for snapshots) can write and read its state. */
+static esg_status check_state_functions(const esg_application_type *type, bool is_caching,
+                                        esg_error *err)
+{
+    for (size_t i = 0; i < type->n_aggregate_types; i++) {
+        const esg_aggregate_type *aggregate_type = type->aggregate_types[i];
+        bool has_interval =
+            type->snapshotting_intervals != NULL && type->snapshotting_intervals[i] > 0;
+        if ((is_caching || has_interval) &&
+            (aggregate_type->write_state == NULL || aggregate_type->read_state == NULL))
+            return esg_error_set(err, ESG_ECONFIG,
+                                 "%s: aggregate type %s has no write_state and read_state, which "
+                                 "%s needs",
+                                 type->name, aggregate_type->topic,
+                                 is_caching ? "AGGREGATE_CACHE_MAXSIZE" : "a snapshot interval");
+    }
+    return ESG_OK;
+}
+
+/* The repository's cache settings, read as Python reads them (each also when there is no cache,
+ * so that a bad value is refused either way). */
+static esg_status open_cache(esg_application *app, const esg_env *env, esg_error *err)
+{
+    const char *name = app->type->name;
+    esg_setting max_size;
+    esg_setting_lookup(env, name, "AGGREGATE_CACHE_MAXSIZE", &max_size);
+    long n_max = 0;
+    bool is_deep_copying = true;
+    esg_status rc = esg_setting_bool(env, name, "AGGREGATE_CACHE_FASTFORWARD", true,
+                                     &app->is_fast_forwarding, err);
+    if (rc == ESG_OK)
+        rc = esg_setting_bool(env, name, "AGGREGATE_CACHE_FASTFORWARD_SKIPPING", false,
+                              &app->is_skipping_fast_forward, err);
+    if (rc == ESG_OK)
+        rc = esg_setting_bool(env, name, "DEEPCOPY_FROM_AGGREGATE_CACHE", true, &is_deep_copying,
+                              err);
+    if (rc == ESG_OK && !is_deep_copying)
+        rc = esg_error_set(err, ESG_ECONFIG,
+                           "DEEPCOPY_FROM_AGGREGATE_CACHE=n is not supported: in C every get "
+                           "returns an aggregate of the caller's own, a copy");
+    if (rc != ESG_OK || max_size.value == NULL || max_size.value[0] == '\0')
+        return rc;
+    if (!esg_parse_long(max_size.value, LONG_MIN, LONG_MAX, &n_max))
+        return esg_error_set(err, ESG_ECONFIG,
+                             "%s is invalid: expected a whole number of aggregates (0 or less for "
+                             "no bound) or nothing, got '%.60s'",
+                             max_size.key, max_size.value);
+    rc = check_state_functions(app->type, true, err);
+    if (rc == ESG_OK && (app->cache = aggregate_cache_new(n_max > 0 ? (size_t)n_max : 0)) == NULL)
+        rc = esg_error_set(err, ESG_ENOMEM, "out of memory making the aggregate cache");
+    return rc;
+}
+
+/* Refuses a database whose latest event this configuration cannot decode: what it would write
+ * could then not be read with the configuration that wrote the rest, or the other way round. */
+static esg_status check_stored_format(esg_application *app, esg_error *err)
+{
+    int64_t max_id = 0;
+    esg_notification_list latest = {0};
+    esg_event *event = NULL;
+    esg_status rc = esg_recorder_max_notification_id(app->recorder, &max_id, err);
+    if (rc == ESG_OK && max_id > 0)
+        rc = esg_recorder_select_notifications(app->recorder, max_id, 1, 0, NULL, 0, &latest, err);
+    esg_error decode_err;
+    if (rc == ESG_OK && latest.n_items == 1 &&
+        esg_mapper_from_stored(app->mapper, &latest.items[0].event, &event, &decode_err) ==
+            ESG_EDATA)
+        rc = esg_error_set(err, ESG_ECONFIG,
+                           "%s: the database holds events stored as this configuration (%s) "
+                           "cannot read: %s",
+                           app->type->name, esg_mapper_describe(app->mapper), decode_err.message);
+    esg_event_free(event);
+    esg_notification_list_clear(&latest);
+    return rc;
+}
+
 esg_status esg_application_new(const esg_application_type *type, const esg_env *env,
                                esg_application **out, esg_error *err)
 {
     *out = NULL;
     if (type == NULL || type->magic != ESG_APPLICATION_TYPE_MAGIC || type->name == NULL)
         return esg_error_set(err, ESG_EINVAL, "not an application type");
-    esg_env *process_env = NULL;
+    esg_env *own_env = NULL;
     if (env == NULL) {
-        process_env = esg_env_from_process();
-        if (process_env == NULL)
+        own_env = esg_env_from_process();
+        if (own_env == NULL)
             return esg_error_set(err, ESG_ENOMEM, "out of memory reading the environment");
-        env = process_env;
+        env = own_env;
     }
     esg_application *app = calloc(1, sizeof *app);
     esg_status rc = ESG_OK;
@@ -68,7 +152,28 @@ esg_status esg_application_new(const esg_application_type *type, const esg_env *
         goto out;
     }
     app->type = type;
-    rc = esg_recorder_open(env, type->name, &app->recorder, err);
+    /* As Python's construct_env: snapshotting by default when the type asks for it. */
+    esg_setting snapshotting;
+    esg_setting_lookup(env, type->name, "IS_SNAPSHOTTING_ENABLED", &snapshotting);
+    if ((type->is_snapshotting_enabled || type->snapshotting_intervals != NULL) &&
+        snapshotting.value == NULL) {
+        if (own_env == NULL && (own_env = esg_env_copy(env)) == NULL) {
+            rc = esg_error_set(err, ESG_ENOMEM, "out of memory reading the environment");
+            goto out;
+        }
+        rc = esg_env_set(own_env, "IS_SNAPSHOTTING_ENABLED", "y", err);
+        env = own_env;
+    }
+    if (rc == ESG_OK)
+        rc = check_state_functions(type, false, err);
+    if (rc == ESG_OK)
+        rc = esg_mapper_open(env, type->name, &app->mapper, err);
+    if (rc == ESG_OK)
+        rc = open_cache(app, env, err);
+    if (rc == ESG_OK)
+        rc = esg_recorder_open(env, type->name, &app->recorder, err);
+    if (rc == ESG_OK)
+        rc = check_stored_format(app, err);
     if (rc != ESG_OK)
         goto out;
     /* Recursive: a listener may make the runner process this same application
@@ -87,9 +192,11 @@ esg_status esg_application_new(const esg_application_type *type, const esg_env *
 out:
     if (app != NULL) {
         esg_recorder_close(app->recorder);
+        esg_mapper_free(app->mapper);
+        aggregate_cache_free(app->cache);
         free(app);
     }
-    esg_env_free(process_env);
+    esg_env_free(own_env);
     return rc;
 }
 
@@ -98,6 +205,8 @@ void esg_application_free(esg_application *app)
     if (app == NULL)
         return;
     esg_recorder_close(app->recorder);
+    esg_mapper_free(app->mapper);
+    aggregate_cache_free(app->cache);
     pthread_mutex_destroy(&app->processing_lock);
     free(app);
 }
@@ -117,10 +226,48 @@ esg_recorder *esg_application_recorder(esg_application *app)
     return app->recorder;
 }
 
+const esg_mapper *esg_application_mapper(const esg_application *app)
+{
+    return app->mapper;
+}
+
 void esg_application_set_recorded_listener(esg_application *app, esg_recorded_fn fn, void *ctx)
 {
     app->on_recorded = fn;
     app->on_recorded_ctx = ctx;
+}
+
+/* The aggregate type (of the application's) that has an event type of topic, or its index
+ * -1 when none has. */
+static long aggregate_type_of_event(const esg_application_type *type, const char *event_topic)
+{
+    for (size_t i = 0; i < type->n_aggregate_types; i++) {
+        const esg_aggregate_type *aggregate_type = type->aggregate_types[i];
+        for (size_t k = 0; k < aggregate_type->n_event_types; k++)
+            if (strcmp(aggregate_type->event_types[k].topic, event_topic) == 0)
+                return (long)i;
+    }
+    return -1;
+}
+
+/* After a successful write of stored events: a snapshot at each version that is a multiple of
+ * its type's interval (as Python's _take_snapshots; one that fails does not undo the write, and
+ * the next interval takes another), and, when the cache is trusted as it is (no fast-forward),
+ * the written aggregates forgotten so that the next get reads them. */
+static void after_recorded(esg_application *app, const esg_stored_event *stored, size_t n_stored)
+{
+    const int64_t *intervals = app->type->snapshotting_intervals;
+    for (size_t i = 0; i < n_stored; i++) {
+        if (app->cache != NULL && !app->is_fast_forwarding)
+            aggregate_cache_remove(app->cache, &stored[i].originator_id);
+        if (intervals == NULL || !esg_recorder_is_snapshotting(app->recorder))
+            continue;
+        long type_index = aggregate_type_of_event(app->type, stored[i].topic);
+        if (type_index >= 0 && intervals[type_index] > 0 &&
+            stored[i].originator_version % intervals[type_index] == 0)
+            esg_application_take_snapshot(app, &stored[i].originator_id,
+                                          stored[i].originator_version, NULL);
+    }
 }
 
 /* Stores and records events (borrowed) with an optional tracking record, and
@@ -139,9 +286,13 @@ static esg_status record(esg_application *app, esg_event *const *events, size_t 
         goto out;
     }
     for (; n_stored < n_events && rc == ESG_OK; n_stored++)
-        rc = esg_event_to_stored(events[n_stored], &stored[n_stored], err);
+        rc = esg_mapper_to_stored(app->mapper, events[n_stored], &stored[n_stored], err);
+    if (rc != ESG_OK)
+        n_stored--; /* the one that failed holds nothing */
     if (rc == ESG_OK)
         rc = esg_recorder_insert_events(app->recorder, stored, n_events, tracking, ids, err);
+    if (rc == ESG_OK)
+        after_recorded(app, stored, n_events);
     if (rc == ESG_OK && n_events > 0 && app->on_recorded != NULL)
         app->on_recorded(app->on_recorded_ctx, app, ids[n_events - 1]);
 out:
@@ -198,6 +349,13 @@ esg_status esg_application_save(esg_application *app, esg_aggregate *const *aggr
     if (rc == ESG_OK)
         rc = record(app, events, n_events, NULL, err);
     free_events(events, n_events);
+    /* As Python: without fast-forward, the cache holds what was saved. */
+    for (size_t i = 0;
+         rc == ESG_OK && app->cache != NULL && !app->is_fast_forwarding && i < n_aggregates; i++) {
+        esg_aggregate *copy = NULL;
+        if (esg_aggregate_copy(aggregates[i], &copy, NULL) == ESG_OK)
+            aggregate_cache_put(app->cache, copy);
+    }
     return rc;
 }
 
@@ -211,10 +369,12 @@ static const esg_aggregate_type *find_aggregate_type(const esg_application_type 
 }
 
 /* Appends the batch's events of aggregate id (up to version when > 0) to what the recorder
- * holds of it. ESG_ECONFLICT when another writer recorded one of the batch's versions meanwhile:
- * the batch can no longer be recorded, and its notifications are processed one by one. */
+ * holds of it, after base_version (the snapshot it starts from, or 0). ESG_ECONFLICT when another
+ * writer recorded one of the batch's versions meanwhile: the batch can no longer be recorded, and
+ * its notifications are processed one by one. */
 static esg_status add_pending_events(const pending_batch *batch, const esg_uuid *id,
-                                     int64_t version, esg_stored_event_list *stored, esg_error *err)
+                                     int64_t version, int64_t base_version,
+                                     esg_stored_event_list *stored, esg_error *err)
 {
     esg_status rc = ESG_OK;
     for (size_t i = 0; rc == ESG_OK && i < batch->n_events; i++) {
@@ -222,8 +382,8 @@ static esg_status add_pending_events(const pending_batch *batch, const esg_uuid 
         if (!esg_uuid_equal(&event->originator_id, id) ||
             (version > 0 && event->originator_version > version))
             continue;
-        int64_t last =
-            stored->n_items > 0 ? stored->items[stored->n_items - 1].originator_version : 0;
+        int64_t last = stored->n_items > 0 ? stored->items[stored->n_items - 1].originator_version
+                                           : base_version;
         if (event->originator_version <= last)
             return esg_error_set(err, ESG_ECONFLICT,
                                  "version %lld of an aggregate was recorded by another writer",
@@ -233,49 +393,193 @@ static esg_status add_pending_events(const pending_batch *batch, const esg_uuid 
     return rc;
 }
 
+/* Decodes stored events (borrowed) with the application's mapper into *events (an array the
+ * caller frees with free_events, n_events long even on failure). */
+static esg_status decode_all(const esg_application *app, const esg_stored_event_list *stored,
+                             esg_event ***events, esg_error *err)
+{
+    *events = calloc(stored->n_items ? stored->n_items : 1, sizeof **events);
+    if (*events == NULL)
+        return esg_error_set(err, ESG_ENOMEM, "out of memory reading an aggregate");
+    esg_status rc = ESG_OK;
+    for (size_t i = 0; rc == ESG_OK && i < stored->n_items; i++)
+        rc = esg_mapper_from_stored(app->mapper, &stored->items[i], &(*events)[i], err);
+    return rc;
+}
+
+/* The latest snapshot of id at or below version (0: any), as an aggregate in *out, or NULL when
+ * there is none, or when its type cannot be read from one (then its events are replayed). */
+static esg_status read_snapshot(esg_application *app, const esg_uuid *id, int64_t version,
+                                esg_aggregate **out, esg_error *err)
+{
+    *out = NULL;
+    if (!esg_recorder_is_snapshotting(app->recorder))
+        return ESG_OK;
+    esg_select_events_options latest = {
+        .has_lte = version > 0, .lte = version, .desc = true, .limit = 1};
+    esg_stored_event_list stored = {0};
+    esg_event *snapshot = NULL;
+    esg_status rc = esg_recorder_select_snapshots(app->recorder, id, &latest, &stored, err);
+    if (rc == ESG_OK && stored.n_items == 1)
+        rc = esg_mapper_from_stored(app->mapper, &stored.items[0], &snapshot, err);
+    if (rc == ESG_OK && snapshot != NULL) {
+        const char *topic = esg_snapshot_aggregate_topic(snapshot);
+        const esg_aggregate_type *type = NULL;
+        for (size_t i = 0; topic != NULL && i < app->type->n_aggregate_types && type == NULL; i++)
+            if (strcmp(app->type->aggregate_types[i]->topic, topic) == 0)
+                type = app->type->aggregate_types[i];
+        if (type != NULL && type->read_state != NULL)
+            rc = esg_aggregate_from_snapshot(type, snapshot, out, err);
+    }
+    esg_event_free(snapshot);
+    esg_stored_event_list_clear(&stored);
+    return rc;
+}
+
+/* Rebuilds an aggregate from its latest snapshot (if any) and the events after it, with the
+ * pulling thread's pending batch when there is one. */
+static esg_status reconstruct(esg_application *app, const esg_uuid *id, int64_t version,
+                              esg_aggregate **out, esg_error *err)
+{
+    *out = NULL;
+    esg_aggregate *aggregate = NULL;
+    esg_stored_event_list stored = {0};
+    esg_event **events = NULL;
+    char text[ESG_UUID_STR_SIZE];
+    esg_status rc = read_snapshot(app, id, version, &aggregate, err);
+    int64_t base_version = aggregate != NULL ? esg_aggregate_version(aggregate) : 0;
+    esg_select_events_options options = {
+        .has_gt = aggregate != NULL, .gt = base_version, .has_lte = version > 0, .lte = version};
+    if (rc == ESG_OK)
+        rc = esg_recorder_select_events(app->recorder, id, &options, &stored, err);
+    if (rc == ESG_OK && current_batch != NULL && current_batch->app == app)
+        rc = add_pending_events(current_batch, id, version, base_version, &stored, err);
+    if (rc == ESG_OK && stored.n_items == 0 && aggregate == NULL) {
+        esg_uuid_str(id, text);
+        rc = esg_error_set(err, ESG_ENOTFOUND, "aggregate %s not found in %s", text,
+                           app->type->name);
+    }
+    if (rc == ESG_OK)
+        rc = decode_all(app, &stored, &events, err);
+    if (rc == ESG_OK && aggregate != NULL) {
+        rc = esg_aggregate_apply(aggregate, events, stored.n_items, err);
+    } else if (rc == ESG_OK) {
+        const char *topic = esg_value_as_string(esg_event_get(events[0], "originator_topic"), NULL);
+        const esg_aggregate_type *type = topic ? find_aggregate_type(app->type, topic) : NULL;
+        if (type == NULL) {
+            esg_uuid_str(id, text);
+            rc = esg_error_set(err, ESG_EINVAL, "aggregate %s has type %s, which %s does not know",
+                               text, topic ? topic : "(no originator_topic)", app->type->name);
+        } else {
+            rc = esg_aggregate_replay(type, events, stored.n_items, &aggregate, err);
+        }
+    }
+    if (rc == ESG_OK) {
+        *out = aggregate;
+        aggregate = NULL;
+    }
+    if (events != NULL)
+        free_events(events, stored.n_items);
+    esg_aggregate_free(aggregate);
+    esg_stored_event_list_clear(&stored);
+    return rc;
+}
+
+/* Applies the events recorded after aggregate's version to it; *n_new counts them. */
+static esg_status fast_forward(esg_application *app, esg_aggregate *aggregate, size_t *n_new,
+                               esg_error *err)
+{
+    esg_select_events_options newer = {.has_gt = true, .gt = esg_aggregate_version(aggregate)};
+    esg_stored_event_list stored = {0};
+    esg_event **events = NULL;
+    esg_status rc = esg_recorder_select_events(app->recorder, esg_aggregate_id(aggregate), &newer,
+                                               &stored, err);
+    if (rc == ESG_OK && stored.n_items > 0)
+        rc = decode_all(app, &stored, &events, err);
+    if (rc == ESG_OK && stored.n_items > 0)
+        rc = esg_aggregate_apply(aggregate, events, stored.n_items, err);
+    *n_new = stored.n_items;
+    if (events != NULL)
+        free_events(events, stored.n_items);
+    esg_stored_event_list_clear(&stored);
+    return rc;
+}
+
+/* The latest version of id from the cache: *out NULL when it is not cached. */
+static esg_status get_cached(esg_application *app, const esg_uuid *id, esg_aggregate **out,
+                             esg_error *err)
+{
+    *out = NULL;
+    cached_aggregate *ref = NULL;
+    const esg_aggregate *cached = aggregate_cache_get(app->cache, id, &ref);
+    if (cached == NULL)
+        return ESG_OK;
+    esg_aggregate *copy = NULL;
+    esg_status rc = esg_aggregate_copy(cached, &copy, err);
+    if (rc == ESG_OK && app->is_fast_forwarding) {
+        bool is_claimed = aggregate_cache_claim(app->cache, ref);
+        size_t n_new = 0;
+        if (is_claimed || !app->is_skipping_fast_forward)
+            rc = fast_forward(app, copy, &n_new, err);
+        esg_aggregate *newer = NULL;
+        if (rc == ESG_OK && n_new > 0 && esg_aggregate_copy(copy, &newer, NULL) == ESG_OK)
+            aggregate_cache_put(app->cache, newer);
+        if (rc != ESG_OK)
+            aggregate_cache_remove(app->cache, id);
+        if (is_claimed)
+            aggregate_cache_unclaim(app->cache, ref);
+    }
+    aggregate_cache_release(app->cache, ref);
+    if (rc != ESG_OK) {
+        esg_aggregate_free(copy);
+        return rc;
+    }
+    *out = copy;
+    return ESG_OK;
+}
+
 esg_status esg_application_get(esg_application *app, const esg_uuid *id, int64_t version,
                                esg_aggregate **out, esg_error *err)
 {
     *out = NULL;
-    esg_select_events_options options = {.has_lte = version > 0, .lte = version};
-    esg_stored_event_list stored = {0};
-    esg_event **events = NULL;
-    size_t n_events = 0;
-    char text[ESG_UUID_STR_SIZE];
-    esg_status rc = esg_recorder_select_events(app->recorder, id, &options, &stored, err);
-    if (rc == ESG_OK && current_batch != NULL && current_batch->app == app)
-        rc = add_pending_events(current_batch, id, version, &stored, err);
-    if (rc != ESG_OK)
-        goto out;
-    if (stored.n_items == 0) {
-        esg_uuid_str(id, text);
-        rc = esg_error_set(err, ESG_ENOTFOUND, "aggregate %s not found in %s", text,
-                           app->type->name);
-        goto out;
+    /* The cache holds recorded versions only: a pulling thread's pending batch goes around it. */
+    bool is_cached =
+        app->cache != NULL && version == 0 && (current_batch == NULL || current_batch->app != app);
+    if (is_cached) {
+        esg_status rc = get_cached(app, id, out, err);
+        if (rc != ESG_OK || *out != NULL)
+            return rc;
     }
-    events = calloc(stored.n_items, sizeof *events);
-    if (events == NULL) {
-        rc = esg_error_set(err, ESG_ENOMEM, "out of memory reading an aggregate");
-        goto out;
-    }
-    for (; n_events < stored.n_items && rc == ESG_OK; n_events++)
-        rc = esg_event_from_stored(&stored.items[n_events], &events[n_events], err);
-    if (rc != ESG_OK) {
-        n_events--;
-        goto out;
-    }
-    const char *topic = esg_value_as_string(esg_event_get(events[0], "originator_topic"), NULL);
-    const esg_aggregate_type *type = topic ? find_aggregate_type(app->type, topic) : NULL;
-    if (type == NULL) {
-        esg_uuid_str(id, text);
-        rc = esg_error_set(err, ESG_EINVAL, "aggregate %s has type %s, which %s does not know",
-                           text, topic ? topic : "(no originator_topic)", app->type->name);
-        goto out;
-    }
-    rc = esg_aggregate_replay(type, events, n_events, out, err);
-out:
-    free_events(events, n_events);
-    esg_stored_event_list_clear(&stored);
+    esg_status rc = reconstruct(app, id, version, out, err);
+    esg_aggregate *copy = NULL;
+    if (rc == ESG_OK && is_cached && esg_aggregate_copy(*out, &copy, NULL) == ESG_OK)
+        aggregate_cache_put(app->cache, copy);
+    return rc;
+}
+
+esg_status esg_application_take_snapshot(esg_application *app, const esg_uuid *id, int64_t version,
+                                         esg_error *err)
+{
+    if (!esg_recorder_is_snapshotting(app->recorder))
+        return esg_error_set(err, ESG_EINVAL,
+                             "%s cannot take snapshots: set IS_SNAPSHOTTING_ENABLED=y, or give its "
+                             "type snapshotting_intervals",
+                             app->type->name);
+    esg_aggregate *aggregate = NULL;
+    esg_event *snapshot = NULL;
+    esg_stored_event stored = {0};
+    esg_status rc = reconstruct(app, id, version, &aggregate, err);
+    if (rc == ESG_OK)
+        rc = esg_aggregate_snapshot(aggregate, &snapshot, err);
+    if (rc == ESG_OK)
+        rc = esg_mapper_to_stored(app->mapper, snapshot, &stored, err);
+    if (rc == ESG_OK)
+        rc = esg_recorder_insert_snapshot(app->recorder, &stored, err);
+    if (rc == ESG_ECONFLICT) /* taken already, by this or another process: the same state */
+        rc = ESG_OK;
+    esg_stored_event_clear(&stored);
+    esg_event_free(snapshot);
+    esg_aggregate_free(aggregate);
     return rc;
 }
 
@@ -379,7 +683,7 @@ static esg_status process_one(esg_application *app, const char *leader_name,
     for (int attempt = 0; attempt < PROCESS_ATTEMPTS; attempt++) {
         esg_event *event = NULL;
         esg_processing_event processing = {0};
-        rc = esg_event_from_stored(&notification->event, &event, err);
+        rc = esg_mapper_from_stored(app->mapper, &notification->event, &event, err);
         if (rc == ESG_OK)
             rc = app->type->policy(app, event, &processing, err);
         if (rc == ESG_OK)
@@ -441,7 +745,7 @@ static esg_status batch_add(pending_batch *batch, const char *leader_name,
 {
     esg_event *event = NULL;
     esg_processing_event processing = {0};
-    esg_status rc = esg_event_from_stored(&notification->event, &event, err);
+    esg_status rc = esg_mapper_from_stored(batch->app->mapper, &notification->event, &event, err);
     if (rc == ESG_OK) {
         pending_batch *outer = current_batch; /* a policy may make another application process */
         current_batch = batch;
@@ -473,8 +777,8 @@ static esg_status batch_add(pending_batch *batch, const char *leader_name,
     }
     size_t n_stored = 0;
     for (; rc == ESG_OK && n_stored < n_new; n_stored++) {
-        rc = esg_event_to_stored(processing.events[n_stored],
-                                 &batch->events[batch->n_events + n_stored], err);
+        rc = esg_mapper_to_stored(batch->app->mapper, processing.events[n_stored],
+                                  &batch->events[batch->n_events + n_stored], err);
         if (rc != ESG_OK)
             break;
     }
@@ -500,6 +804,8 @@ static esg_status batch_record(pending_batch *batch, esg_error *err)
     esg_status rc =
         esg_recorder_insert_events_tracked(app->recorder, batch->events, batch->n_events,
                                            batch->trackings, batch->n_trackings, ids, err);
+    if (rc == ESG_OK)
+        after_recorded(app, batch->events, batch->n_events);
     if (rc == ESG_OK && batch->n_events > 0 && app->on_recorded != NULL)
         app->on_recorded(app->on_recorded_ctx, app, ids[batch->n_events - 1]);
     free(ids);

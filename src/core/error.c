@@ -53,6 +53,8 @@ const char *esg_status_name(esg_status status)
         return "ESG_ECLOSED";
     case ESG_EREMOTE:
         return "ESG_EREMOTE";
+    case ESG_EDATA:
+        return "ESG_EDATA";
     }
     return "ESG_UNKNOWN_STATUS";
 }

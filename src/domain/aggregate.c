@@ -163,16 +163,10 @@ esg_status esg_aggregate_replay(const esg_aggregate_type *type, esg_event *const
     esg_aggregate *aggregate = new_aggregate(type, &events[0]->originator_id);
     if (aggregate == NULL)
         return esg_error_set(err, ESG_ENOMEM, "out of memory replaying %s", type->topic);
-    for (size_t i = 0; i < n_events; i++) {
-        esg_status rc = ESG_OK;
-        if (!esg_uuid_equal(&events[i]->originator_id, &aggregate->id))
-            rc = esg_error_set(err, ESG_EINVAL, "event %zu belongs to another aggregate", i);
-        if (rc == ESG_OK)
-            rc = apply(aggregate, events[i], err);
-        if (rc != ESG_OK) {
-            esg_aggregate_free(aggregate);
-            return rc;
-        }
+    esg_status rc = esg_aggregate_apply(aggregate, events, n_events, err);
+    if (rc != ESG_OK) {
+        esg_aggregate_free(aggregate);
+        return rc;
     }
     *out = aggregate;
     return ESG_OK;
@@ -245,4 +239,140 @@ void esg_aggregate_free(esg_aggregate *aggregate)
         esg_event_free(aggregate->pending[i]);
     free(aggregate->pending);
     free(aggregate);
+}
+
+esg_status esg_aggregate_apply(esg_aggregate *aggregate, esg_event *const *events, size_t n_events,
+                               esg_error *err)
+{
+    esg_status rc = ESG_OK;
+    for (size_t i = 0; rc == ESG_OK && i < n_events; i++) {
+        if (!esg_uuid_equal(&events[i]->originator_id, &aggregate->id))
+            rc = esg_error_set(err, ESG_EINVAL, "event %zu belongs to another aggregate", i);
+        else
+            rc = apply(aggregate, events[i], err);
+    }
+    return rc;
+}
+
+/* ---- Snapshots ---- */
+
+/* The state object of a snapshot: "_created_on", "_modified_on", then the type's attributes. */
+static esg_status write_snapshot_state(const esg_aggregate *aggregate, esg_value **out,
+                                       esg_error *err)
+{
+    *out = NULL;
+    const esg_aggregate_type *type = aggregate->type;
+    if (type->write_state == NULL || type->read_state == NULL)
+        return esg_error_set(err, ESG_EUNIMPLEMENTED,
+                             "%s has no write_state and read_state: it cannot be snapshotted or "
+                             "cached",
+                             type->topic);
+    esg_value *attributes = NULL;
+    esg_status rc = type->write_state(aggregate->state, &attributes, err);
+    if (rc != ESG_OK)
+        return rc;
+    if (esg_value_type(attributes) != ESG_TYPE_OBJECT) {
+        esg_value_free(attributes);
+        return esg_error_set(err, ESG_EINTERNAL, "the write_state of %s made no object",
+                             type->topic);
+    }
+    esg_value *state = esg_value_object();
+    rc = esg_object_set(state, "_created_on", esg_value_datetime(&aggregate->created_on));
+    if (rc == ESG_OK)
+        rc = esg_object_set(state, "_modified_on", esg_value_datetime(&aggregate->modified_on));
+    for (size_t i = 0; rc == ESG_OK && i < esg_object_len(attributes); i++)
+        rc = esg_object_set(state, esg_object_key_at(attributes, i),
+                            esg_value_copy(esg_object_value_at(attributes, i)));
+    esg_value_free(attributes);
+    if (rc != ESG_OK) {
+        esg_value_free(state);
+        return esg_error_set(err, rc, "out of memory writing the state of %s", type->topic);
+    }
+    *out = state;
+    return ESG_OK;
+}
+
+/* A new aggregate at version from a state object written by write_snapshot_state (or Python). */
+static esg_status read_snapshot_state(const esg_aggregate_type *type, const esg_uuid *id,
+                                      int64_t version, const esg_value *state, esg_aggregate **out,
+                                      esg_error *err)
+{
+    *out = NULL;
+    if (type->read_state == NULL)
+        return esg_error_set(err, ESG_EUNIMPLEMENTED,
+                             "%s has no read_state: it cannot be read from a snapshot",
+                             type->topic);
+    const esg_datetime *created_on = esg_value_as_datetime(esg_object_get(state, "_created_on"));
+    const esg_datetime *modified_on = esg_value_as_datetime(esg_object_get(state, "_modified_on"));
+    if (esg_value_type(state) != ESG_TYPE_OBJECT || created_on == NULL || modified_on == NULL)
+        return esg_error_set(err, ESG_EINVAL,
+                             "a snapshot of %s needs a state object with datetimes _created_on "
+                             "and _modified_on",
+                             type->topic);
+    esg_aggregate *aggregate = new_aggregate(type, id);
+    if (aggregate == NULL)
+        return esg_error_set(err, ESG_ENOMEM, "out of memory reading a snapshot of %s",
+                             type->topic);
+    aggregate->version = version;
+    aggregate->created_on = *created_on;
+    aggregate->modified_on = *modified_on;
+    esg_status rc = type->read_state(aggregate->state, state, err);
+    if (rc != ESG_OK) {
+        esg_aggregate_free(aggregate);
+        return rc;
+    }
+    *out = aggregate;
+    return ESG_OK;
+}
+
+esg_status esg_aggregate_snapshot(const esg_aggregate *aggregate, esg_event **out, esg_error *err)
+{
+    *out = NULL;
+    esg_value *state = NULL;
+    esg_status rc = write_snapshot_state(aggregate, &state, err);
+    if (rc != ESG_OK)
+        return rc;
+    esg_value *attributes = esg_value_object();
+    rc = esg_object_set(attributes, "topic", esg_value_string(aggregate->type->topic));
+    if (rc == ESG_OK)
+        rc = esg_object_set(attributes, "state", state);
+    else
+        esg_value_free(state);
+    if (rc != ESG_OK) {
+        esg_value_free(attributes);
+        return esg_error_set(err, rc, "out of memory taking a snapshot of %s",
+                             aggregate->type->topic);
+    }
+    return esg_event_new(&aggregate->id, aggregate->version, NULL, ESG_SNAPSHOT_TOPIC, attributes,
+                         out, err);
+}
+
+const char *esg_snapshot_aggregate_topic(const esg_event *snapshot)
+{
+    return esg_value_as_string(esg_event_get(snapshot, "topic"), NULL);
+}
+
+esg_status esg_aggregate_from_snapshot(const esg_aggregate_type *type, const esg_event *snapshot,
+                                       esg_aggregate **out, esg_error *err)
+{
+    *out = NULL;
+    const char *topic = esg_snapshot_aggregate_topic(snapshot);
+    if (strcmp(snapshot->topic, ESG_SNAPSHOT_TOPIC) != 0 || topic == NULL ||
+        strcmp(topic, type->topic) != 0)
+        return esg_error_set(err, ESG_EINVAL, "%s (of %s) is not a snapshot of a %s",
+                             snapshot->topic, topic != NULL ? topic : "no topic", type->topic);
+    return read_snapshot_state(type, &snapshot->originator_id, snapshot->originator_version,
+                               esg_event_get(snapshot, "state"), out, err);
+}
+
+esg_status esg_aggregate_copy(const esg_aggregate *aggregate, esg_aggregate **out, esg_error *err)
+{
+    *out = NULL;
+    esg_value *state = NULL;
+    esg_status rc = write_snapshot_state(aggregate, &state, err);
+    if (rc == ESG_OK)
+        rc = read_snapshot_state(aggregate->type, &aggregate->id, aggregate->version, state, out,
+                                 err);
+    esg_value_free(state);
+    return rc;
 }

@@ -68,6 +68,92 @@ static esg_status order_ref_created(void *state, const esg_event *event, esg_err
     return event_uuid(event, "order_id", &ref->order_id, err);
 }
 
+/* A uuid value, or null (Python's None) for an id the order does not have yet. */
+static esg_value *optional_uuid(bool is_set, const esg_uuid *id)
+{
+    return is_set ? esg_value_uuid(id) : esg_value_null();
+}
+
+/* The state as Python's Order.__dict__ holds it after _created_on and _modified_on (what its
+ * snapshots store), and back. */
+static esg_status order_write_state(const void *state, esg_value **out, esg_error *err)
+{
+    const order_state *order = state;
+    esg_value *attributes = esg_value_object();
+    esg_status rc = esg_object_set(attributes, "is_reserved", esg_value_bool(order->is_reserved));
+    if (rc == ESG_OK)
+        rc = esg_object_set(attributes, "is_paid", esg_value_bool(order->is_paid));
+    if (rc == ESG_OK)
+        rc = esg_object_set(attributes, "reservation_id",
+                            optional_uuid(order->is_reserved, &order->reservation_id));
+    if (rc == ESG_OK)
+        rc = esg_object_set(attributes, "payment_id",
+                            optional_uuid(order->is_paid, &order->payment_id));
+    if (rc != ESG_OK) {
+        esg_value_free(attributes);
+        return esg_error_set(err, rc, "out of memory writing an order");
+    }
+    *out = attributes;
+    return ESG_OK;
+}
+
+/* Reads an optional UUID attribute: None leaves *is_set false. */
+static esg_status read_optional_uuid(const esg_value *attributes, const char *name, bool *is_set,
+                                     esg_uuid *out, esg_error *err)
+{
+    const esg_value *value = esg_object_get(attributes, name);
+    *is_set = false;
+    if (value == NULL || esg_value_type(value) == ESG_TYPE_NULL)
+        return ESG_OK;
+    const esg_uuid *id = esg_value_as_uuid(value);
+    if (id == NULL)
+        return esg_error_set(err, ESG_EINVAL, "an order's %s must be a UUID or None", name);
+    *out = *id;
+    *is_set = true;
+    return ESG_OK;
+}
+
+static esg_status order_read_state(void *state, const esg_value *attributes, esg_error *err)
+{
+    order_state *order = state;
+    bool is_reserved = false, is_paid = false;
+    esg_status rc =
+        read_optional_uuid(attributes, "reservation_id", &is_reserved, &order->reservation_id, err);
+    if (rc == ESG_OK)
+        rc = read_optional_uuid(attributes, "payment_id", &is_paid, &order->payment_id, err);
+    if (rc != ESG_OK)
+        return rc;
+    const esg_value *reserved = esg_object_get(attributes, "is_reserved");
+    const esg_value *paid = esg_object_get(attributes, "is_paid");
+    if (esg_value_type(reserved) != ESG_TYPE_BOOL || esg_value_type(paid) != ESG_TYPE_BOOL)
+        return esg_error_set(err, ESG_EINVAL, "an order's is_reserved and is_paid must be bools");
+    order->is_reserved = esg_value_as_bool(reserved) && is_reserved;
+    order->is_paid = esg_value_as_bool(paid) && is_paid;
+    return ESG_OK;
+}
+
+static esg_status order_ref_write_state(const void *state, esg_value **out, esg_error *err)
+{
+    const order_ref_state *ref = state;
+    esg_value *attributes = esg_value_object();
+    if (esg_object_set(attributes, "order_id", esg_value_uuid(&ref->order_id)) != ESG_OK) {
+        esg_value_free(attributes);
+        return esg_error_set(err, ESG_ENOMEM, "out of memory writing an aggregate");
+    }
+    *out = attributes;
+    return ESG_OK;
+}
+
+static esg_status order_ref_read_state(void *state, const esg_value *attributes, esg_error *err)
+{
+    order_ref_state *ref = state;
+    const esg_uuid *id = esg_value_as_uuid(esg_object_get(attributes, "order_id"));
+    if (id == NULL)
+        return esg_error_set(err, ESG_EINVAL, "the state needs a UUID order_id");
+    ref->order_id = *id;
+    return ESG_OK;
+}
+
 static const esg_event_type order_events[] = {
     {ORDER_CREATED, NULL},
     {ORDER_RESERVED, order_reserved},
@@ -79,6 +165,8 @@ static const esg_aggregate_type order_type = {
     .state_size = sizeof(order_state),
     .event_types = order_events,
     .n_event_types = sizeof order_events / sizeof order_events[0],
+    .write_state = order_write_state,
+    .read_state = order_read_state,
 };
 
 static const esg_event_type reservation_events[] = {
@@ -90,6 +178,8 @@ static const esg_aggregate_type reservation_type = {
     .state_size = sizeof(order_ref_state),
     .event_types = reservation_events,
     .n_event_types = 1,
+    .write_state = order_ref_write_state,
+    .read_state = order_ref_read_state,
 };
 
 static const esg_event_type payment_events[] = {
@@ -101,6 +191,8 @@ static const esg_aggregate_type payment_type = {
     .state_size = sizeof(order_ref_state),
     .event_types = payment_events,
     .n_event_types = 1,
+    .write_state = order_ref_write_state,
+    .read_state = order_ref_read_state,
 };
 
 /* ---- Shared helpers -------------------------------------------------------- */
@@ -211,12 +303,6 @@ static esg_status create_new_order(esg_application *app, esg_value *const *param
 out:
     esg_aggregate_free(order);
     return rc;
-}
-
-/* A uuid value, or null for an id the order does not have yet. */
-static esg_value *optional_uuid(bool is_set, const esg_uuid *id)
-{
-    return is_set ? esg_value_uuid(id) : esg_value_null();
 }
 
 static esg_status get_order(esg_application *app, esg_value *const *params, esg_value **result,

@@ -12,6 +12,9 @@ typedef struct aggregate_entry {
     size_t *event_indexes; /* indexes into popo_recorder.events, in version order */
     size_t n_events;
     size_t capacity;
+    esg_stored_event *snapshots; /* owned, in version order */
+    size_t n_snapshots;
+    size_t snapshots_capacity;
 } aggregate_entry;
 
 typedef struct tracking_entry {
@@ -269,19 +272,18 @@ out:
     return rc;
 }
 
-static esg_status popo_select_events(esg_recorder *recorder, const esg_uuid *originator_id,
-                                     const esg_select_events_options *options,
-                                     esg_stored_event_list *out, esg_error *err)
+/* Appends what options select of an aggregate's events, or of its snapshots. Under the lock. */
+static esg_status select_versions(const popo_recorder *r, const aggregate_entry *entry,
+                                  bool is_snapshots, const esg_select_events_options *options,
+                                  esg_stored_event_list *out, esg_error *err)
 {
-    popo_recorder *r = (popo_recorder *)recorder;
     esg_status rc = ESG_OK;
-    pthread_rwlock_rdlock(&r->lock);
-    const aggregate_entry *entry = find_aggregate(r, originator_id);
-    size_t n = entry ? entry->n_events : 0;
+    size_t n = entry == NULL ? 0 : is_snapshots ? entry->n_snapshots : entry->n_events;
     int64_t n_selected = 0;
     for (size_t k = 0; k < n && rc == ESG_OK; k++) {
         size_t i = options->desc ? n - 1 - k : k;
-        const esg_stored_event *stored = &r->events[entry->event_indexes[i]];
+        const esg_stored_event *stored =
+            is_snapshots ? &entry->snapshots[i] : &r->events[entry->event_indexes[i]];
         if (options->has_gt && stored->originator_version <= options->gt)
             continue;
         if (options->has_lte && stored->originator_version > options->lte)
@@ -291,6 +293,62 @@ static esg_status popo_select_events(esg_recorder *recorder, const esg_uuid *ori
         rc = esg_stored_event_list_push(out, stored, err);
         n_selected++;
     }
+    return rc;
+}
+
+static esg_status popo_select_events(esg_recorder *recorder, const esg_uuid *originator_id,
+                                     const esg_select_events_options *options,
+                                     esg_stored_event_list *out, esg_error *err)
+{
+    popo_recorder *r = (popo_recorder *)recorder;
+    pthread_rwlock_rdlock(&r->lock);
+    esg_status rc = select_versions(r, find_aggregate(r, originator_id), false, options, out, err);
+    pthread_rwlock_unlock(&r->lock);
+    return rc;
+}
+
+static esg_status popo_insert_snapshot(esg_recorder *recorder, const esg_stored_event *snapshot,
+                                       esg_error *err)
+{
+    popo_recorder *r = (popo_recorder *)recorder;
+    esg_stored_event copy;
+    esg_status rc = esg_stored_event_copy(&copy, snapshot, err);
+    if (rc != ESG_OK)
+        return rc;
+    pthread_rwlock_wrlock(&r->lock);
+    aggregate_entry *entry = get_or_add_aggregate(r, &snapshot->originator_id);
+    size_t at = 0;
+    if (entry == NULL || !ensure_capacity((void **)&entry->snapshots, &entry->snapshots_capacity,
+                                          entry->n_snapshots + 1, sizeof *entry->snapshots)) {
+        rc = esg_error_set(err, ESG_ENOMEM, "out of memory recording a snapshot");
+    } else {
+        while (at < entry->n_snapshots &&
+               entry->snapshots[at].originator_version < snapshot->originator_version)
+            at++;
+        if (at < entry->n_snapshots &&
+            entry->snapshots[at].originator_version == snapshot->originator_version)
+            rc = esg_error_set(err, ESG_ECONFLICT, "a snapshot at version %lld is recorded already",
+                               (long long)snapshot->originator_version);
+    }
+    if (rc == ESG_OK) {
+        memmove(&entry->snapshots[at + 1], &entry->snapshots[at],
+                (entry->n_snapshots - at) * sizeof *entry->snapshots);
+        entry->snapshots[at] = copy;
+        entry->n_snapshots++;
+    }
+    pthread_rwlock_unlock(&r->lock);
+    if (rc != ESG_OK)
+        esg_stored_event_clear(&copy);
+    return rc;
+}
+
+static esg_status popo_select_snapshots(esg_recorder *recorder, const esg_uuid *originator_id,
+                                        const esg_select_events_options *options,
+                                        esg_stored_event_list *out, esg_error *err)
+{
+    popo_recorder *r = (popo_recorder *)recorder;
+    pthread_rwlock_rdlock(&r->lock);
+    esg_status rc = select_versions(r, find_aggregate(r, originator_id), true, options, out, err);
     pthread_rwlock_unlock(&r->lock);
     return rc;
 }
@@ -371,8 +429,12 @@ static void popo_close(esg_recorder *recorder)
     for (size_t i = 0; i < r->n_events; i++)
         esg_stored_event_clear(&r->events[i]);
     free(r->events);
-    for (size_t i = 0; i < r->n_aggregates; i++)
+    for (size_t i = 0; i < r->n_aggregates; i++) {
         free(r->aggregates[i].event_indexes);
+        for (size_t k = 0; k < r->aggregates[i].n_snapshots; k++)
+            esg_stored_event_clear(&r->aggregates[i].snapshots[k]);
+        free(r->aggregates[i].snapshots);
+    }
     free(r->aggregates);
     free(r->slots);
     for (size_t i = 0; i < r->n_trackings; i++) {
@@ -392,10 +454,12 @@ static const esg_recorder_ops popo_ops = {
     .max_notification_id = popo_max_notification_id,
     .max_tracking_id = popo_max_tracking_id,
     .has_tracking_id = popo_has_tracking_id,
+    .insert_snapshot = popo_insert_snapshot,
+    .select_snapshots = popo_select_snapshots,
     .close = popo_close,
 };
 
-esg_status esg_recorder_open_popo(esg_recorder **out, esg_error *err)
+esg_status esg_recorder_open_popo(bool is_snapshotting, esg_recorder **out, esg_error *err)
 {
     *out = NULL;
     popo_recorder *r = calloc(1, sizeof *r);
@@ -406,6 +470,7 @@ esg_status esg_recorder_open_popo(esg_recorder **out, esg_error *err)
         return esg_error_set(err, ESG_ENOMEM, "cannot create the recorder's lock");
     }
     r->base.ops = &popo_ops;
+    r->base.is_snapshotting = is_snapshotting;
     *out = &r->base;
     return ESG_OK;
 }

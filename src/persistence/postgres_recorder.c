@@ -19,6 +19,7 @@
 #include <libpq-fe.h>
 
 #include "core/buffer.h"
+#include "core/settings.h"
 
 /* libpq is loaded when the first PostgreSQL recorder opens, not linked: it brings some twenty
  * libraries (Kerberos, LDAP, GnuTLS, ...) whose loading and initialisers doubled the start-up
@@ -128,6 +129,9 @@ static esg_status load_libpq(esg_error *err)
 #define DEFAULT_PORT 5432
 #define DEFAULT_CONNECT_TIMEOUT_S 5
 #define DEFAULT_POOL_SIZE 5
+#define DEFAULT_POOL_MAX_OVERFLOW                                                                  \
+    10                              /* as Python's: connections beyond the pool, closed after use */
+#define DEFAULT_POOL_TIMEOUT_S 30.0 /* as Python's */
 #define MAX_POOL_SIZE 1000
 #define DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT_S 5 /* as Python's default */
 #define MAX_IDENTIFIER_LEN 63                   /* PostgreSQL's NAMEDATALEN - 1 */
@@ -192,12 +196,15 @@ enum notifications_shape {
 
 /* Both selects read these columns, so that one function reads their rows. */
 #define SELECT_COLUMNS "SELECT notification_id, originator_id, originator_version, topic, state "
+#define SELECT_SNAPSHOT_COLUMNS "SELECT 0::bigint, originator_id, originator_version, topic, state "
 
 typedef struct pg_connection {
     PGconn *conn;                    /* used by one thread at a time, lent by the pool */
     bool is_insert_prepared;         /* STMT_INSERT_EVENT, prepared by the first write */
     unsigned events_prepared;        /* bit per events_shape prepared on this connection */
+    unsigned snapshots_prepared;     /* likewise, for the snapshots table */
     unsigned notifications_prepared; /* bit per notifications_shape prepared */
+    struct timespec opened_at;       /* CLOCK_MONOTONIC, for POSTGRES_CONN_MAX_AGE */
 } pg_connection;
 
 /* The connection parameters, as libpq's keywords and values. */
@@ -232,13 +239,17 @@ typedef struct postgres_recorder {
     char *conn_values[N_CONN_PARAMS + 1]; /* owned strings for conn_keywords, NULL-ended */
     char *events_table;                   /* quoted and qualified: "schema"."app_events" */
     char *tracking_table;                 /* likewise "schema"."app_tracking" */
+    char *snapshots_table;                /* likewise "schema"."app_snapshots", or NULL */
     char *fixed_sql[N_FIXED_STATEMENTS];  /* owned SQL of the fixed statements */
     int lock_timeout_s;                   /* POSTGRES_LOCK_TIMEOUT, 0 for none */
     int pool_timeout_ms;                  /* longest wait for a free connection, 0: none */
-    size_t pool_size;                     /* at most this many connections */
+    size_t pool_size;                     /* at most this many connections kept idle */
+    size_t max_connections;               /* pool_size + POSTGRES_POOL_MAX_OVERFLOW lent at once */
+    double conn_max_age_s;                /* POSTGRES_CONN_MAX_AGE, < 0 for none */
+    bool is_pre_pinging;                  /* POSTGRES_PRE_PING */
     pthread_mutex_t pool_lock;            /* guards the pool: the fields below */
     pthread_cond_t pool_changed;          /* signalled when a connection or a slot frees */
-    size_t n_connections;                 /* open or being opened, at most pool_size */
+    size_t n_connections;                 /* open or being opened, at most max_connections */
     size_t n_idle;                        /* connections in idle[] */
     pg_connection **idle;                 /* pool_size slots, ready to lend */
 } postgres_recorder;
@@ -251,7 +262,11 @@ typedef struct pg_config {
     int lock_timeout_s;        /* 0: none */
     int idle_in_transaction_s; /* 0: none */
     int pool_size;
-    int pool_timeout_ms;     /* 0: none */
+    int pool_max_overflow;   /* connections lent beyond pool_size, closed when given back */
+    int pool_timeout_ms;     /* 0: fail at once when every connection is lent */
+    double conn_max_age_s;   /* < 0: connections live for ever */
+    bool is_pre_pinging;     /* a round trip checks an idle connection before it is lent */
+    bool is_snapshotting;    /* IS_SNAPSHOTTING_ENABLED: the <app>_snapshots table too */
     const char *schema;      /* NULL or "" for the default (search_path) */
     const char *app_name;    /* NULL or "" for Python's "stored" and "notification" */
     bool is_creating_tables; /* CREATE_TABLE: false when the tables are made by others */
@@ -420,6 +435,7 @@ static esg_status connect_db(const postgres_recorder *rec, pg_connection **out, 
         goto out;
     }
     PQsetNoticeProcessor(c->conn, ignore_notice, NULL);
+    clock_gettime(CLOCK_MONOTONIC, &c->opened_at);
     *out = c;
     c = NULL;
 out:
@@ -456,6 +472,27 @@ static bool connection_is_alive(pg_connection *c)
     return n == 0;
 }
 
+/* Whether a connection has lived longer than POSTGRES_CONN_MAX_AGE. */
+static bool connection_is_too_old(const postgres_recorder *rec, const pg_connection *c)
+{
+    if (rec->conn_max_age_s < 0)
+        return false;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    double age = (double)(now.tv_sec - c->opened_at.tv_sec) +
+                 (double)(now.tv_nsec - c->opened_at.tv_nsec) / 1e9;
+    return age >= rec->conn_max_age_s;
+}
+
+/* POSTGRES_PRE_PING: a round trip, as Python's "SELECT 1", before an idle connection is lent. */
+static bool connection_answers(pg_connection *c)
+{
+    PGresult *res = PQexec(c->conn, "SELECT 1");
+    bool is_ok = res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK;
+    PQclear(res);
+    return is_ok;
+}
+
 /* ---- The pool -------------------------------------------------------------------------------- */
 
 static void deadline_after_ms(struct timespec *deadline, int ms)
@@ -479,18 +516,17 @@ static esg_status pool_borrow(postgres_recorder *rec, pg_connection **out, esg_e
     if (rec->pool_timeout_ms > 0)
         deadline_after_ms(&deadline, rec->pool_timeout_ms);
     pthread_mutex_lock(&rec->pool_lock);
-    while (rec->n_idle == 0 && rec->n_connections >= rec->pool_size) {
-        if (rec->pool_timeout_ms == 0) {
-            pthread_cond_wait(&rec->pool_changed, &rec->pool_lock);
-            continue;
-        }
-        int rc = pthread_cond_timedwait(&rec->pool_changed, &rec->pool_lock, &deadline);
-        if (rc == ETIMEDOUT && rec->n_idle == 0 && rec->n_connections >= rec->pool_size) {
+    while (rec->n_idle == 0 && rec->n_connections >= rec->max_connections) {
+        int rc = rec->pool_timeout_ms == 0
+                     ? ETIMEDOUT
+                     : pthread_cond_timedwait(&rec->pool_changed, &rec->pool_lock, &deadline);
+        if (rc == ETIMEDOUT && rec->n_idle == 0 && rec->n_connections >= rec->max_connections) {
             pthread_mutex_unlock(&rec->pool_lock);
             return esg_error_set(err, ESG_EUNAVAILABLE,
                                  "no database connection free within %g s (all %zu of "
-                                 "POSTGRES_POOL_SIZE are in use), retry",
-                                 rec->pool_timeout_ms / 1000.0, rec->pool_size);
+                                 "POSTGRES_POOL_SIZE + POSTGRES_POOL_MAX_OVERFLOW are in use), "
+                                 "retry",
+                                 rec->pool_timeout_ms / 1000.0, rec->max_connections);
         }
     }
     pg_connection *c = NULL;
@@ -500,7 +536,8 @@ static esg_status pool_borrow(postgres_recorder *rec, pg_connection **out, esg_e
         rec->n_connections++; /* reserve the slot, and connect outside the lock */
     pthread_mutex_unlock(&rec->pool_lock);
 
-    if (c != NULL && connection_is_alive(c)) {
+    if (c != NULL && connection_is_alive(c) && !connection_is_too_old(rec, c) &&
+        (!rec->is_pre_pinging || connection_answers(c))) {
         *out = c;
         return ESG_OK;
     }
@@ -520,11 +557,17 @@ static void pool_give_back(postgres_recorder *rec, pg_connection *c, bool is_bro
 {
     if (c == NULL)
         return;
-    if (is_broken || PQstatus(c->conn) != CONNECTION_OK) {
+    if (is_broken || PQstatus(c->conn) != CONNECTION_OK || connection_is_too_old(rec, c)) {
         connection_close(c);
         c = NULL;
     }
     pthread_mutex_lock(&rec->pool_lock);
+    if (c != NULL && rec->n_idle == rec->pool_size) { /* an overflow connection */
+        pthread_mutex_unlock(&rec->pool_lock);
+        connection_close(c);
+        c = NULL;
+        pthread_mutex_lock(&rec->pool_lock);
+    }
     if (c == NULL)
         rec->n_connections--;
     else
@@ -930,26 +973,28 @@ static esg_status exec_query(const postgres_recorder *rec, pg_connection *c, con
     return ESG_OK;
 }
 
-static esg_status postgres_recorder_select_events(esg_recorder *recorder,
-                                                  const esg_uuid *originator_id,
-                                                  const esg_select_events_options *options,
-                                                  esg_stored_event_list *out, esg_error *err)
+/* Selects an aggregate's events, or its snapshots. */
+static esg_status select_versions(postgres_recorder *rec, bool is_snapshots,
+                                  const esg_uuid *originator_id,
+                                  const esg_select_events_options *options,
+                                  esg_stored_event_list *out, esg_error *err)
 {
-    postgres_recorder *rec = (postgres_recorder *)recorder;
     pg_connection *c = NULL;
     PGresult *res = NULL;
     bool is_broken = false;
     size_t n_before = out->n_items;
-    const char *doing = "cannot read the events of an aggregate";
+    const char *doing = is_snapshots ? "cannot read the snapshots of an aggregate"
+                                     : "cannot read the events of an aggregate";
     unsigned shape = (options->has_gt ? EVENTS_GT : 0) | (options->has_lte ? EVENTS_LTE : 0) |
                      (options->desc ? EVENTS_DESC : 0) | (options->limit > 0 ? EVENTS_LIMIT : 0);
     char name[32];
-    snprintf(name, sizeof name, "esg_events_%u", shape);
+    snprintf(name, sizeof name, "esg_%s_%u", is_snapshots ? "snapshots" : "events", shape);
 
     esg_status status = pool_borrow(rec, &c, err);
     if (status != ESG_OK)
         return status;
-    if (!(c->events_prepared & (1u << shape))) {
+    unsigned *prepared = is_snapshots ? &c->snapshots_prepared : &c->events_prepared;
+    if (!(*prepared & (1u << shape))) {
         char sql[512];
         int n_params = 1;
         char gt[48] = "", lte[48] = "", limit[24] = "";
@@ -959,15 +1004,17 @@ static esg_status postgres_recorder_select_events(esg_recorder *recorder,
             snprintf(lte, sizeof lte, " AND originator_version <= $%d", ++n_params);
         if (shape & EVENTS_LIMIT)
             snprintf(limit, sizeof limit, " LIMIT $%d", ++n_params);
+        /* The snapshots table has no notification id: read 0 there. */
         snprintf(sql, sizeof sql,
-                 SELECT_COLUMNS "FROM %s WHERE originator_id = $1%s%s ORDER BY originator_version "
-                                "%s%s",
-                 rec->events_table, gt, lte, shape & EVENTS_DESC ? "DESC" : "ASC", limit);
+                 "%sFROM %s WHERE originator_id = $1%s%s ORDER BY originator_version %s%s",
+                 is_snapshots ? SELECT_SNAPSHOT_COLUMNS : SELECT_COLUMNS,
+                 is_snapshots ? rec->snapshots_table : rec->events_table, gt, lte,
+                 shape & EVENTS_DESC ? "DESC" : "ASC", limit);
         static const Oid types[] = {OID_UUID, OID_INT8, OID_INT8, OID_INT8};
         status = prepare(rec, c->conn, name, sql, n_params, types, &is_broken, err);
         if (status != ESG_OK)
             goto out;
-        c->events_prepared |= 1u << shape;
+        *prepared |= 1u << shape;
     }
     const char *values[4] = {(const char *)originator_id->bytes};
     int lengths[4] = {16};
@@ -1000,6 +1047,64 @@ out:
     PQclear(res);
     if (status != ESG_OK)
         truncate_events(out, n_before);
+    pool_give_back(rec, c, is_broken);
+    return status;
+}
+
+static esg_status postgres_recorder_select_events(esg_recorder *recorder,
+                                                  const esg_uuid *originator_id,
+                                                  const esg_select_events_options *options,
+                                                  esg_stored_event_list *out, esg_error *err)
+{
+    return select_versions((postgres_recorder *)recorder, false, originator_id, options, out, err);
+}
+
+static esg_status postgres_recorder_select_snapshots(esg_recorder *recorder,
+                                                     const esg_uuid *originator_id,
+                                                     const esg_select_events_options *options,
+                                                     esg_stored_event_list *out, esg_error *err)
+{
+    return select_versions((postgres_recorder *)recorder, true, originator_id, options, out, err);
+}
+
+/* A snapshot in a transaction of its own, as Python's aggregate recorder writes it (no table
+ * lock: snapshots have no notification ids to keep in order). */
+static esg_status postgres_recorder_insert_snapshot(esg_recorder *recorder,
+                                                    const esg_stored_event *snapshot,
+                                                    esg_error *err)
+{
+    postgres_recorder *rec = (postgres_recorder *)recorder;
+    pg_connection *c = NULL;
+    bool is_broken = false;
+    size_t topic_len = strlen(snapshot->topic);
+    if (topic_len > INT_MAX || snapshot->state_len > INT_MAX)
+        return esg_error_set(err, ESG_EINVAL, "a snapshot of more than 2 GiB cannot be recorded");
+    esg_status status = pool_borrow(rec, &c, err);
+    if (status != ESG_OK)
+        return status;
+    esg_buffer sql = {0};
+    esg_buffer_put_str(&sql, "INSERT INTO ");
+    esg_buffer_put_str(&sql, rec->snapshots_table);
+    esg_buffer_put_str(&sql, " (originator_id, originator_version, topic, state) "
+                             "VALUES ($1, $2, $3, $4)");
+    char *text = esg_buffer_take(&sql, NULL);
+    uint8_t version[8];
+    put_be64(version, snapshot->originator_version);
+    const char *values[4] = {(const char *)snapshot->originator_id.bytes, (const char *)version,
+                             snapshot->topic,
+                             snapshot->state != NULL ? (const char *)snapshot->state : ""};
+    const int lengths[4] = {16, 8, (int)topic_len, (int)snapshot->state_len};
+    static const int binary[4] = {1, 1, 1, 1};
+    if (text == NULL) {
+        status = esg_error_set(err, ESG_ENOMEM, "out of memory recording a snapshot");
+    } else {
+        PGresult *res =
+            PQexecParams(c->conn, text, 4, insert_event_types, values, lengths, binary, 1);
+        if (PQresultStatus(res) != PGRES_COMMAND_OK)
+            status = pg_error(rec, c->conn, res, "cannot record a snapshot", &is_broken, err);
+        PQclear(res);
+    }
+    free(text);
     pool_give_back(rec, c, is_broken);
     return status;
 }
@@ -1208,6 +1313,7 @@ static void postgres_recorder_close(esg_recorder *recorder)
         free(rec->fixed_sql[i]);
     free(rec->events_table);
     free(rec->tracking_table);
+    free(rec->snapshots_table);
     free(rec);
 }
 
@@ -1220,6 +1326,8 @@ static const esg_recorder_ops postgres_ops = {
     .max_notification_id = postgres_recorder_max_notification_id,
     .max_tracking_id = postgres_recorder_max_tracking_id,
     .has_tracking_id = postgres_recorder_has_tracking_id,
+    .insert_snapshot = postgres_recorder_insert_snapshot,
+    .select_snapshots = postgres_recorder_select_snapshots,
     .close = postgres_recorder_close,
 };
 
@@ -1306,6 +1414,13 @@ static esg_status create_tables(const postgres_recorder *rec, PGconn *conn, cons
     esg_buffer_put_str(&sql, rec->tracking_table);
     esg_buffer_put_str(&sql, " (application_name text, notification_id bigint, PRIMARY KEY "
                              "(application_name, notification_id))");
+    if (rec->snapshots_table != NULL) { /* Python's aggregate recorder of purpose "snapshots" */
+        esg_buffer_put_str(&sql, ";CREATE TABLE IF NOT EXISTS ");
+        esg_buffer_put_str(&sql, rec->snapshots_table);
+        esg_buffer_put_str(&sql, " (originator_id uuid NOT NULL, originator_version bigint NOT "
+                                 "NULL, topic text, state bytea, PRIMARY KEY (originator_id, "
+                                 "originator_version)) WITH (autovacuum_enabled=false)");
+    }
     char *text = esg_buffer_take(&sql, NULL);
     esg_status status = ESG_OK;
     if (text == NULL || index_name == NULL)
@@ -1408,11 +1523,21 @@ static esg_status open_postgres(const pg_config *cfg, esg_recorder **out, esg_er
     rec->lock_timeout_s = cfg->lock_timeout_s;
     rec->pool_timeout_ms = cfg->pool_timeout_ms;
     rec->pool_size = (size_t)cfg->pool_size;
+    rec->max_connections = rec->pool_size + (size_t)cfg->pool_max_overflow;
+    rec->conn_max_age_s = cfg->conn_max_age_s;
+    rec->is_pre_pinging = cfg->is_pre_pinging;
 
     status = table_name(cfg, "stored", "events", &rec->events_table, &events_name, err);
     if (status == ESG_OK)
         status =
             table_name(cfg, "notification", "tracking", &rec->tracking_table, &tracking_name, err);
+    if (status == ESG_OK && cfg->is_snapshotting) {
+        char *snapshots_name = NULL;
+        status =
+            table_name(cfg, "stored", "snapshots", &rec->snapshots_table, &snapshots_name, err);
+        free(snapshots_name);
+        rec->base.is_snapshotting = status == ESG_OK;
+    }
     if (status != ESG_OK)
         goto out;
 
@@ -1494,6 +1619,7 @@ out:
             free(rec->idle);
             free(rec->events_table);
             free(rec->tracking_table);
+            free(rec->snapshots_table);
             free(rec);
         }
     }
@@ -1502,48 +1628,12 @@ out:
 
 /* ---- Configuration from the environment ------------------------------------------------------ */
 
-/* One setting: its value and which key gave it, or the keys tried when none did. */
-typedef struct setting {
-    const char *value; /* borrowed from the environment, NULL when unset */
-    char key[128];     /* the key that was set, or "" */
-    char tried[272];   /* "<APP>_KEY, KEY" or "KEY" */
-} setting;
-
-/* Looks up key as esg_env_lookup does ("<APP>_KEY" first), remembering which key it was. */
-static void lookup(const esg_env *env, const char *app_name, const char *key, setting *out)
-{
-    out->value = NULL;
-    out->key[0] = '\0';
-    out->tried[0] = '\0';
-    if (app_name != NULL && app_name[0] != '\0') {
-        char prefixed[128];
-        size_t n = 0;
-        for (; n < 80 && app_name[n] != '\0'; n++)
-            prefixed[n] = (char)toupper((unsigned char)app_name[n]);
-        snprintf(prefixed + n, sizeof prefixed - n, "_%s", key);
-        snprintf(out->tried, sizeof out->tried, "%s, ", prefixed);
-        if (app_name[n] == '\0' && (out->value = esg_env_get(env, prefixed)) != NULL) {
-            snprintf(out->key, sizeof out->key, "%s", prefixed);
-            return;
-        }
-    }
-    size_t len = strlen(out->tried);
-    snprintf(out->tried + len, sizeof out->tried - len, "%s", key);
-    if ((out->value = esg_env_get(env, key)) != NULL)
-        snprintf(out->key, sizeof out->key, "%s", key);
-}
-
-static bool is_blank(const char *s)
-{
-    return s == NULL || s[strspn(s, " \t\r\n")] == '\0';
-}
-
 /* A required setting: as Python, only an unset key is missing (an empty password is one). */
 static esg_status require(const esg_env *env, const char *app_name, const char *key,
                           const char *what, const char **out, esg_error *err)
 {
-    setting s;
-    lookup(env, app_name, key, &s);
+    esg_setting s;
+    esg_setting_lookup(env, app_name, key, &s);
     if (s.value == NULL)
         return esg_error_set(err, ESG_ECONFIG,
                              "PostgreSQL %s not found in environment with keys: %s", what, s.tried);
@@ -1551,79 +1641,15 @@ static esg_status require(const esg_env *env, const char *app_name, const char *
     return ESG_OK;
 }
 
-/* An optional whole number in [min, max], with default_value when unset or blank. */
+/* An optional whole number in [min, max], default_value when unset or blank. */
 static esg_status optional_int(const esg_env *env, const char *app_name, const char *key,
                                int default_value, long min, long max, int *out, esg_error *err)
 {
-    setting s;
-    lookup(env, app_name, key, &s);
-    if (is_blank(s.value)) {
-        *out = default_value;
-        return ESG_OK;
-    }
-    char *end = NULL;
-    errno = 0;
-    long value = strtol(s.value, &end, 10);
-    while (end != NULL && isspace((unsigned char)*end))
-        end++;
-    if (errno != 0 || end == s.value || *end != '\0' || value < min || value > max)
-        return esg_error_set(err, ESG_ECONFIG,
-                             "%s is invalid: expected a whole number from %ld to %ld or nothing, "
-                             "got '%.60s'",
-                             s.key, min, max, s.value);
-    *out = (int)value;
-    return ESG_OK;
-}
-
-/* A yes-or-no setting read as Python's strtobool reads it; default_value when unset or blank. */
-static esg_status optional_bool(const esg_env *env, const char *app_name, const char *key,
-                                bool default_value, bool *out, esg_error *err)
-{
-    static const char *const yes[] = {"y", "yes", "t", "true", "on", "1"};
-    static const char *const no[] = {"n", "no", "f", "false", "off", "0"};
-    setting s;
-    lookup(env, app_name, key, &s);
-    *out = default_value;
-    if (is_blank(s.value))
-        return ESG_OK;
-    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
-        if (strcasecmp(s.value, yes[i]) == 0) {
-            *out = true;
-            return ESG_OK;
-        }
-        if (strcasecmp(s.value, no[i]) == 0) {
-            *out = false;
-            return ESG_OK;
-        }
-    }
-    return esg_error_set(err, ESG_ECONFIG,
-                         "%s is invalid: expected y, yes, t, true, on, 1, n, no, f, false, off or "
-                         "0, got '%.60s'",
-                         s.key, s.value);
-}
-
-/* POSTGRES_POOL_TIMEOUT: seconds, fractions allowed as in Python; -1 when unset or blank. */
-static esg_status optional_seconds(const esg_env *env, const char *app_name, const char *key,
-                                   double *out, esg_error *err)
-{
-    setting s;
-    lookup(env, app_name, key, &s);
-    *out = -1;
-    if (is_blank(s.value))
-        return ESG_OK;
-    char *end = NULL;
-    errno = 0;
-    double value = strtod(s.value, &end);
-    while (end != NULL && isspace((unsigned char)*end))
-        end++;
-    if (errno != 0 || end == s.value || *end != '\0' || !isfinite(value) || value < 0 ||
-        value > MAX_TIMEOUT_S)
-        return esg_error_set(err, ESG_ECONFIG,
-                             "%s is invalid: expected a number of seconds from 0 to %d or "
-                             "nothing, got '%.60s'",
-                             s.key, MAX_TIMEOUT_S, s.value);
-    *out = value;
-    return ESG_OK;
+    long value = 0;
+    esg_status status = esg_setting_int(env, app_name, key, default_value, min, max, &value, err);
+    if (status == ESG_OK)
+        *out = (int)value;
+    return status;
 }
 
 esg_status esg_recorder_open_postgres_env(const esg_env *env, const char *app_name,
@@ -1633,7 +1659,7 @@ esg_status esg_recorder_open_postgres_env(const esg_env *env, const char *app_na
         return esg_error_set(err, ESG_EINVAL, "out is NULL");
     *out = NULL;
     pg_config cfg = {.app_name = app_name};
-    double pool_timeout_s = -1;
+    double pool_timeout_s = DEFAULT_POOL_TIMEOUT_S;
     /* The settings first: their errors are told even where libpq is missing. */
     esg_status status =
         require(env, app_name, "POSTGRES_DBNAME", "database name", &cfg.dbname, err);
@@ -1660,23 +1686,35 @@ esg_status esg_recorder_open_postgres_env(const esg_env *env, const char *app_na
         status = optional_int(env, app_name, "POSTGRES_POOL_SIZE", DEFAULT_POOL_SIZE, 1,
                               MAX_POOL_SIZE, &cfg.pool_size, err);
     if (status == ESG_OK)
-        status = optional_seconds(env, app_name, "POSTGRES_POOL_TIMEOUT", &pool_timeout_s, err);
+        status =
+            optional_int(env, app_name, "POSTGRES_POOL_MAX_OVERFLOW", DEFAULT_POOL_MAX_OVERFLOW, 0,
+                         MAX_POOL_SIZE, &cfg.pool_max_overflow, err);
     if (status == ESG_OK)
-        status = optional_bool(env, app_name, "CREATE_TABLE", true, &cfg.is_creating_tables, err);
+        status = esg_setting_seconds(env, app_name, "POSTGRES_POOL_TIMEOUT", DEFAULT_POOL_TIMEOUT_S,
+                                     MAX_TIMEOUT_S, &pool_timeout_s, err);
+    if (status == ESG_OK)
+        status = esg_setting_seconds(env, app_name, "POSTGRES_CONN_MAX_AGE", -1, MAX_TIMEOUT_S,
+                                     &cfg.conn_max_age_s, err);
+    if (status == ESG_OK)
+        status =
+            esg_setting_bool(env, app_name, "POSTGRES_PRE_PING", false, &cfg.is_pre_pinging, err);
+    if (status == ESG_OK)
+        status =
+            esg_setting_bool(env, app_name, "CREATE_TABLE", true, &cfg.is_creating_tables, err);
+    if (status == ESG_OK)
+        status = esg_setting_bool(env, app_name, "IS_SNAPSHOTTING_ENABLED", false,
+                                  &cfg.is_snapshotting, err);
     if (status != ESG_OK)
         return status;
-    /* Without POSTGRES_POOL_TIMEOUT a caller waits for a connection as long as for connecting. */
-    if (pool_timeout_s < 0)
-        pool_timeout_s = cfg.connect_timeout_s;
     cfg.pool_timeout_ms = (int)(pool_timeout_s * 1000 + 0.5);
     if (pool_timeout_s > 0 && cfg.pool_timeout_ms == 0)
         cfg.pool_timeout_ms = 1;
 
     /* Python strips the schema; PostgreSQL folds it, unquoted there, to lower case. */
-    setting schema;
-    lookup(env, app_name, "POSTGRES_SCHEMA", &schema);
+    esg_setting schema;
+    esg_setting_lookup(env, app_name, "POSTGRES_SCHEMA", &schema);
     char schema_name[MAX_IDENTIFIER_LEN + 1] = "";
-    if (!is_blank(schema.value)) {
+    if (!esg_is_blank(schema.value)) {
         const char *start = schema.value + strspn(schema.value, " \t\r\n");
         size_t len = strlen(start);
         while (len > 0 && isspace((unsigned char)start[len - 1]))

@@ -2,76 +2,78 @@
  * Also chooses the backend from the environment (PERSISTENCE_MODULE). */
 #include "persistence/recorder_backend.h"
 
-#include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/settings.h"
+
 #define POPO_MODULE "eventsourcing.popo"
 #define SQLITE_MODULE "eventsourcing.sqlite"
 #define POSTGRES_MODULE "eventsourcing.postgres"
+#define MAX_LOCK_TIMEOUT_S (INT_MAX / 1000)
 
-/* Parses a whole decimal int in [min, max]; false for anything else. */
-static bool parse_int(const char *text, long min, long max, long *out)
+static esg_status open_sqlite_from_env(const esg_env *env, const char *app_name,
+                                       bool is_snapshotting, esg_recorder **out, esg_error *err)
 {
-    char *end = NULL;
-    errno = 0;
-    long value = strtol(text, &end, 10);
-    while (end != NULL && (*end == ' ' || *end == '\t'))
-        end++;
-    if (errno != 0 || end == text || end == NULL || *end != '\0' || value < min || value > max)
-        return false;
-    *out = value;
-    return true;
-}
-
-static bool is_blank(const char *s)
-{
-    return s == NULL || s[strspn(s, " \t\r\n")] == '\0';
-}
-
-static esg_status open_sqlite_from_env(const esg_env *env, const char *app_name, esg_recorder **out,
-                                       esg_error *err)
-{
-    const char *db_name = esg_env_lookup(env, app_name, "SQLITE_DBNAME");
-    if (db_name == NULL || db_name[0] == '\0') {
-        char *prefixed =
-            app_name && app_name[0] ? esg_env_prefixed_key(app_name, "SQLITE_DBNAME") : NULL;
-        esg_error_set(err, ESG_ECONFIG,
-                      "SQLite database name not found in environment with keys: %s%sSQLITE_DBNAME",
-                      prefixed ? prefixed : "", prefixed ? ", " : "");
-        free(prefixed);
-        return ESG_ECONFIG;
-    }
-    const char *timeout_text = esg_env_lookup(env, app_name, "SQLITE_LOCK_TIMEOUT");
+    esg_setting db_name;
+    esg_setting_lookup(env, app_name, "SQLITE_DBNAME", &db_name);
+    if (db_name.value == NULL || db_name.value[0] == '\0')
+        return esg_error_set(err, ESG_ECONFIG,
+                             "SQLite database name not found in environment with keys: %s",
+                             db_name.tried);
+    esg_sqlite_options options = {.is_snapshotting = is_snapshotting};
     long timeout_s = 0;
-    if (!is_blank(timeout_text)) {
-        while (*timeout_text == ' ' || *timeout_text == '\t')
-            timeout_text++;
-        if (!parse_int(timeout_text, 0, INT_MAX / 1000, &timeout_s))
-            return esg_error_set(err, ESG_ECONFIG,
-                                 "SQLITE_LOCK_TIMEOUT is invalid: expected a whole number of "
-                                 "seconds or nothing, got '%s'",
-                                 timeout_text);
-    }
-    return esg_recorder_open_sqlite(db_name, (int)timeout_s * 1000, out, err);
+    bool is_creating_tables = true;
+    esg_status rc = esg_setting_int(env, app_name, "SQLITE_LOCK_TIMEOUT", 0, 0, MAX_LOCK_TIMEOUT_S,
+                                    &timeout_s, err);
+    if (rc == ESG_OK)
+        rc = esg_setting_bool(env, app_name, "CREATE_TABLE", true, &is_creating_tables, err);
+    if (rc != ESG_OK)
+        return rc;
+    options.lock_timeout_ms = (int)timeout_s * 1000;
+    options.is_using_tables_as_they_are = !is_creating_tables;
+    return esg_recorder_open_sqlite(db_name.value, &options, out, err);
+}
+
+/* The backend a persistence topic names: "eventsourcing.sqlite" or, as Python also resolves
+ * it, "eventsourcing.sqlite:Factory". */
+static bool names_module(const char *topic, const char *module)
+{
+    size_t len = strlen(module);
+    return strncmp(topic, module, len) == 0 &&
+           (topic[len] == '\0' || strcmp(topic + len, ":Factory") == 0);
 }
 
 esg_status esg_recorder_open(const esg_env *env, const char *app_name, esg_recorder **out,
                              esg_error *err)
 {
     *out = NULL;
-    const char *module = esg_env_lookup(env, app_name, "PERSISTENCE_MODULE");
-    if (is_blank(module) || strcmp(module, POPO_MODULE) == 0)
-        return esg_recorder_open_popo(out, err);
-    if (strcmp(module, SQLITE_MODULE) == 0)
-        return open_sqlite_from_env(env, app_name, out, err);
-    if (strcmp(module, POSTGRES_MODULE) == 0)
+    /* As Python: the first of these that is set and not empty, else the default. */
+    static const char *const keys[] = {"PERSISTENCE_MODULE", "INFRASTRUCTURE_FACTORY",
+                                       "FACTORY_TOPIC"};
+    esg_setting module = {0};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        esg_setting_lookup(env, app_name, keys[i], &module);
+        if (module.value != NULL && module.value[0] != '\0')
+            break;
+        module.value = NULL;
+    }
+    bool is_snapshotting = false;
+    esg_status rc =
+        esg_setting_bool(env, app_name, "IS_SNAPSHOTTING_ENABLED", false, &is_snapshotting, err);
+    if (rc != ESG_OK)
+        return rc;
+    if (module.value == NULL || names_module(module.value, POPO_MODULE))
+        return esg_recorder_open_popo(is_snapshotting, out, err);
+    if (names_module(module.value, SQLITE_MODULE))
+        return open_sqlite_from_env(env, app_name, is_snapshotting, out, err);
+    if (names_module(module.value, POSTGRES_MODULE))
         return esg_recorder_open_postgres_env(env, app_name, out, err);
     return esg_error_set(err, ESG_ECONFIG,
-                         "PERSISTENCE_MODULE '%s' is not supported: use '" POPO_MODULE
+                         "%s '%.80s' is not supported: use '" POPO_MODULE
                          "' (in memory, the default), '" SQLITE_MODULE "' or '" POSTGRES_MODULE "'",
-                         module);
+                         module.key, module.value);
 }
 
 const char *esg_recorder_backend(const esg_recorder *recorder)
@@ -195,6 +197,48 @@ esg_status esg_recorder_has_tracking_id(esg_recorder *recorder, const char *appl
     if (application_name == NULL)
         return esg_error_set(err, ESG_EINVAL, "application_name is NULL");
     return recorder->ops->has_tracking_id(recorder, application_name, notification_id, out, err);
+}
+
+bool esg_recorder_is_snapshotting(const esg_recorder *recorder)
+{
+    return recorder->is_snapshotting;
+}
+
+static esg_status check_snapshotting(const esg_recorder *recorder, esg_error *err)
+{
+    if (!recorder->is_snapshotting)
+        return esg_error_set(err, ESG_EINVAL,
+                             "this %s recorder has no snapshots: set IS_SNAPSHOTTING_ENABLED",
+                             recorder->ops->name);
+    return ESG_OK;
+}
+
+esg_status esg_recorder_insert_snapshot(esg_recorder *recorder, const esg_stored_event *snapshot,
+                                        esg_error *err)
+{
+    esg_status rc = check_snapshotting(recorder, err);
+    if (rc == ESG_OK)
+        rc = check_insert(snapshot, 1, NULL, 0, err);
+    if (rc == ESG_OK && snapshot->originator_version < 1)
+        rc = esg_error_set(err, ESG_EINVAL, "a snapshot's version must be >= 1, not %lld",
+                           (long long)snapshot->originator_version);
+    return rc == ESG_OK ? recorder->ops->insert_snapshot(recorder, snapshot, err) : rc;
+}
+
+esg_status esg_recorder_select_snapshots(esg_recorder *recorder, const esg_uuid *originator_id,
+                                         const esg_select_events_options *options,
+                                         esg_stored_event_list *out, esg_error *err)
+{
+    static const esg_select_events_options all = {0};
+    if (options == NULL)
+        options = &all;
+    esg_status rc = check_snapshotting(recorder, err);
+    if (rc == ESG_OK && options->limit < 0)
+        rc = esg_error_set(err, ESG_EINVAL, "limit must be >= 0 (0 for no limit), not %lld",
+                           (long long)options->limit);
+    return rc == ESG_OK
+               ? recorder->ops->select_snapshots(recorder, originator_id, options, out, err)
+               : rc;
 }
 
 void esg_recorder_close(esg_recorder *recorder)

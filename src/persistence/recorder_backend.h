@@ -30,19 +30,26 @@ typedef struct esg_recorder_ops {
                                   int64_t *out, esg_error *err);
     esg_status (*has_tracking_id)(esg_recorder *recorder, const char *application_name,
                                   int64_t notification_id, bool *out, esg_error *err);
+    /* Snapshots, called only when the recorder was opened with them (is_snapshotting). */
+    esg_status (*insert_snapshot)(esg_recorder *recorder, const esg_stored_event *snapshot,
+                                  esg_error *err);
+    esg_status (*select_snapshots)(esg_recorder *recorder, const esg_uuid *originator_id,
+                                   const esg_select_events_options *options,
+                                   esg_stored_event_list *out, esg_error *err);
     void (*close)(esg_recorder *recorder);
 } esg_recorder_ops;
 
 /* The PostgreSQL backend ("eventsourcing.postgres", postgres_recorder.c), opened from the
- * POSTGRES_* settings of the environment, each looked up with "<APP_NAME>_" first. A missing or
- * bad setting is ESG_ECONFIG with the keys that were tried; a database that cannot be reached is
- * ESG_EUNAVAILABLE. */
+ * POSTGRES_* settings of the environment (and CREATE_TABLE, IS_SNAPSHOTTING_ENABLED), each looked
+ * up with "<APP_NAME>_" first. A missing or bad setting is ESG_ECONFIG with the keys that were
+ * tried; a database that cannot be reached is ESG_EUNAVAILABLE. */
 esg_status esg_recorder_open_postgres_env(const esg_env *env, const char *app_name,
                                           esg_recorder **out, esg_error *err);
 
 /* Every backend's recorder struct starts with this. */
 struct esg_recorder {
     const esg_recorder_ops *ops;
+    bool is_snapshotting; /* snapshots are recorded too (set by the backend when it opens) */
 };
 
 #endif

@@ -29,9 +29,15 @@ static const char create_tables_sql[] =
     "topic TEXT, state BLOB, PRIMARY KEY (originator_id, originator_version));"
     "CREATE TABLE IF NOT EXISTS tracking (application_name TEXT, notification_id INTEGER, "
     "PRIMARY KEY (application_name, notification_id)) WITHOUT ROWID";
+/* And Python's snapshot store (an aggregate recorder of purpose "snapshots"). */
+static const char create_snapshots_sql[] =
+    "CREATE TABLE IF NOT EXISTS stored_snapshots (originator_id TEXT, originator_version INTEGER, "
+    "topic TEXT, state BLOB, PRIMARY KEY (originator_id, originator_version)) WITHOUT ROWID";
 
-/* Both selects read these columns, so that one function reads their rows. */
+/* Every select reads these columns, so that one function reads their rows (the snapshots table
+ * has no rowid: it reads 0 there). */
 #define SELECT_COLUMNS "SELECT rowid, originator_id, originator_version, topic, state "
+#define SELECT_SNAPSHOT_COLUMNS "SELECT 0, originator_id, originator_version, topic, state "
 
 enum fixed_statement {
     STMT_BEGIN,
@@ -45,6 +51,7 @@ enum fixed_statement {
     STMT_MAX_NOTIFICATION_ID,
     STMT_MAX_TRACKING_ID,
     STMT_HAS_TRACKING_ID,
+    STMT_INSERT_SNAPSHOT, /* last: prepared only with snapshots */
     N_FIXED_STATEMENTS
 };
 
@@ -63,6 +70,7 @@ static const char *const fixed_sql[N_FIXED_STATEMENTS] = {
     [STMT_MAX_TRACKING_ID] = "SELECT MAX(notification_id) FROM tracking WHERE application_name=?",
     [STMT_HAS_TRACKING_ID] =
         "SELECT 1 FROM tracking WHERE application_name=? AND notification_id=?",
+    [STMT_INSERT_SNAPSHOT] = "INSERT INTO stored_snapshots VALUES (?,?,?,?)",
 };
 
 /* The shapes of the events query, as flags: which optional clauses it has. */
@@ -78,9 +86,10 @@ enum events_shape {
 #define N_NOTIFICATION_SHAPES (2 * (MAX_CACHED_TOPICS + 1))
 
 typedef struct sqlite_connection {
-    sqlite3 *db;                             /* used by one thread at a time, lent by the pool */
-    sqlite3_stmt *fixed[N_FIXED_STATEMENTS]; /* prepared when the connection opens */
-    sqlite3_stmt *events[N_EVENTS_SHAPES];   /* by events_shape flags, prepared on first use */
+    sqlite3 *db;                              /* used by one thread at a time, lent by the pool */
+    sqlite3_stmt *fixed[N_FIXED_STATEMENTS];  /* prepared when the connection opens */
+    sqlite3_stmt *events[N_EVENTS_SHAPES];    /* by events_shape flags, prepared on first use */
+    sqlite3_stmt *snapshots[N_EVENTS_SHAPES]; /* likewise, of the snapshots table */
     sqlite3_stmt *notifications[N_NOTIFICATION_SHAPES]; /* by shape, prepared on first use */
 } sqlite_connection;
 
@@ -93,6 +102,7 @@ typedef struct write_request {
     const esg_tracking *trackings;
     size_t n_trackings;
     int64_t *notification_ids; /* may be NULL */
+    bool is_snapshot;          /* events holds one snapshot, for the snapshots table */
     esg_error *err;            /* the caller's */
     esg_status status;         /* the outcome, valid once is_done */
     bool is_done;
@@ -103,6 +113,7 @@ typedef struct sqlite_recorder {
     esg_recorder base;           /* first, so that an esg_recorder * is a sqlite_recorder * */
     char *db_name;               /* owned copy: more connections are opened lazily */
     bool is_memory;              /* a memory database lives in one connection, never reopened */
+    bool is_creating_tables;     /* CREATE_TABLE: create the tables that do not exist */
     int lock_timeout_ms;         /* the longest wait for another writer */
     size_t max_connections;      /* 1 for a memory database, else MAX_FILE_CONNECTIONS */
     pthread_mutex_t write_lock;  /* one writer of this process at a time asks SQLite to write */
@@ -156,8 +167,10 @@ static void connection_close(const sqlite_recorder *rec, sqlite_connection *conn
         return;
     for (size_t i = 0; i < N_FIXED_STATEMENTS; i++)
         sqlite3_finalize(conn->fixed[i]);
-    for (size_t i = 0; i < N_EVENTS_SHAPES; i++)
+    for (size_t i = 0; i < N_EVENTS_SHAPES; i++) {
         sqlite3_finalize(conn->events[i]);
+        sqlite3_finalize(conn->snapshots[i]);
+    }
     for (size_t i = 0; i < N_NOTIFICATION_SHAPES; i++)
         sqlite3_finalize(conn->notifications[i]);
     int rc = sqlite3_close(conn->db);
@@ -235,12 +248,14 @@ static esg_status connection_open(const sqlite_recorder *rec, bool create_tables
             goto out;
         }
     }
-    if (create_tables) {
-        /* One transaction for both tables: one commit (and sync) instead of two, which is most
-         * of a new database's start-up. */
+    if (create_tables && rec->is_creating_tables) {
+        /* One transaction for all tables: one commit (and sync) instead of several, which is
+         * most of a new database's start-up. */
         rc = sqlite3_exec(conn->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
         if (rc == SQLITE_OK)
             rc = sqlite3_exec(conn->db, create_tables_sql, NULL, NULL, NULL);
+        if (rc == SQLITE_OK && rec->base.is_snapshotting)
+            rc = sqlite3_exec(conn->db, create_snapshots_sql, NULL, NULL, NULL);
         if (rc == SQLITE_OK)
             rc = sqlite3_exec(conn->db, "COMMIT", NULL, NULL, NULL);
         if (rc != SQLITE_OK && !sqlite3_get_autocommit(conn->db))
@@ -252,7 +267,8 @@ static esg_status connection_open(const sqlite_recorder *rec, bool create_tables
             goto out;
         }
     }
-    for (size_t i = 0; i < N_FIXED_STATEMENTS; i++) {
+    size_t n_fixed = rec->base.is_snapshotting ? N_FIXED_STATEMENTS : STMT_INSERT_SNAPSHOT;
+    for (size_t i = 0; i < n_fixed; i++) {
         rc = sqlite3_prepare_v3(conn->db, fixed_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
                                 &conn->fixed[i], NULL);
         if (rc != SQLITE_OK) {
@@ -375,11 +391,12 @@ static bool rollback(sqlite_connection *conn)
     return rc == SQLITE_DONE || sqlite3_get_autocommit(conn->db);
 }
 
-static esg_status insert_event(sqlite_connection *conn, const esg_stored_event *event,
-                               esg_error *err)
+/* Inserts an event, or with STMT_INSERT_SNAPSHOT a snapshot. */
+static esg_status insert_event(sqlite_connection *conn, enum fixed_statement which,
+                               const esg_stored_event *event, esg_error *err)
 {
     esg_status status = ESG_OK;
-    sqlite3_stmt *stmt = conn->fixed[STMT_INSERT_EVENT];
+    sqlite3_stmt *stmt = conn->fixed[which];
     char hex[ESG_UUID_HEX_SIZE];
     esg_uuid_hex(&event->originator_id, hex);
     /* Bound without copies: finish() unbinds them before hex goes out of scope. An empty state
@@ -399,8 +416,9 @@ static esg_status insert_event(sqlite_connection *conn, const esg_stored_event *
     }
     if ((rc & 0xff) == SQLITE_CONSTRAINT)
         status = esg_error_set(err, ESG_ECONFLICT,
-                               "cannot record events: version %lld of aggregate %s is already "
+                               "cannot record %s: version %lld of aggregate %s is already "
                                "recorded (%s)",
+                               which == STMT_INSERT_SNAPSHOT ? "a snapshot" : "events",
                                (long long)event->originator_version, hex, sqlite3_errmsg(conn->db));
     else if (rc != SQLITE_OK)
         status = sqlite_error(err, conn->db, rc, "cannot record events");
@@ -438,7 +456,8 @@ static esg_status write_request_rows(sqlite_connection *conn, write_request *req
 {
     esg_status status = ESG_OK;
     for (size_t i = 0; status == ESG_OK && i < req->n_events; i++) {
-        status = insert_event(conn, &req->events[i], req->err);
+        status = insert_event(conn, req->is_snapshot ? STMT_INSERT_SNAPSHOT : STMT_INSERT_EVENT,
+                              &req->events[i], req->err);
         if (status == ESG_OK && req->notification_ids != NULL)
             req->notification_ids[i] = sqlite3_last_insert_rowid(conn->db);
     }
@@ -508,28 +527,17 @@ static void commit_group(sqlite_recorder *rec, write_request *group)
  * that queued meanwhile (group commit): with synchronous=FULL each commit waits for the disk, and
  * concurrent writers then share that wait instead of taking turns at it. Every writer returns
  * after the commit that holds its rows, so a write that returned is on disk. */
-static esg_status
-sqlite_recorder_insert_events_tracked(esg_recorder *recorder, const esg_stored_event *events,
-                                      size_t n_events, const esg_tracking *trackings,
-                                      size_t n_trackings, int64_t *notification_ids, esg_error *err)
+static esg_status queue_and_commit(sqlite_recorder *rec, write_request *req)
 {
-    sqlite_recorder *rec = (sqlite_recorder *)recorder;
-    write_request req = {.events = events,
-                         .n_events = n_events,
-                         .trackings = trackings,
-                         .n_trackings = n_trackings,
-                         .notification_ids = notification_ids,
-                         .err = err,
-                         .status = ESG_OK};
     pthread_mutex_lock(&rec->pool_lock);
     if (rec->queue_tail != NULL)
-        rec->queue_tail->next = &req;
+        rec->queue_tail->next = req;
     else
-        rec->queue_head = &req;
-    rec->queue_tail = &req;
-    while (!req.is_done && rec->is_committing)
+        rec->queue_head = req;
+    rec->queue_tail = req;
+    while (!req->is_done && rec->is_committing)
         pthread_cond_wait(&rec->group_done, &rec->pool_lock);
-    if (!req.is_done) {
+    if (!req->is_done) {
         /* No commit in flight: commit everything queued, this request included. */
         write_request *group = rec->queue_head;
         rec->queue_head = rec->queue_tail = NULL;
@@ -544,7 +552,31 @@ sqlite_recorder_insert_events_tracked(esg_recorder *recorder, const esg_stored_e
         pthread_cond_broadcast(&rec->group_done);
     }
     pthread_mutex_unlock(&rec->pool_lock);
-    return req.status;
+    return req->status;
+}
+
+static esg_status
+sqlite_recorder_insert_events_tracked(esg_recorder *recorder, const esg_stored_event *events,
+                                      size_t n_events, const esg_tracking *trackings,
+                                      size_t n_trackings, int64_t *notification_ids, esg_error *err)
+{
+    write_request req = {.events = events,
+                         .n_events = n_events,
+                         .trackings = trackings,
+                         .n_trackings = n_trackings,
+                         .notification_ids = notification_ids,
+                         .err = err,
+                         .status = ESG_OK};
+    return queue_and_commit((sqlite_recorder *)recorder, &req);
+}
+
+/* A snapshot is written as one more request of the group commit. */
+static esg_status sqlite_recorder_insert_snapshot(esg_recorder *recorder,
+                                                  const esg_stored_event *snapshot, esg_error *err)
+{
+    write_request req = {
+        .events = snapshot, .n_events = 1, .is_snapshot = true, .err = err, .status = ESG_OK};
+    return queue_and_commit((sqlite_recorder *)recorder, &req);
 }
 
 static esg_status sqlite_recorder_insert_events(esg_recorder *recorder,
@@ -607,12 +639,12 @@ static void truncate_notifications(esg_notification_list *list, size_t n_items)
         esg_stored_event_clear(&list->items[--list->n_items].event);
 }
 
-static esg_status sqlite_recorder_select_events(esg_recorder *recorder,
-                                                const esg_uuid *originator_id,
-                                                const esg_select_events_options *options,
-                                                esg_stored_event_list *out, esg_error *err)
+/* Selects an aggregate's events, or its snapshots. */
+static esg_status select_versions(sqlite_recorder *rec, bool is_snapshots,
+                                  const esg_uuid *originator_id,
+                                  const esg_select_events_options *options,
+                                  esg_stored_event_list *out, esg_error *err)
 {
-    sqlite_recorder *rec = (sqlite_recorder *)recorder;
     sqlite_connection *conn = NULL;
     sqlite3_stmt *stmt = NULL;
     size_t n_before = out->n_items;
@@ -620,8 +652,9 @@ static esg_status sqlite_recorder_select_events(esg_recorder *recorder,
                      (options->desc ? EVENTS_DESC : 0) | (options->limit > 0 ? EVENTS_LIMIT : 0);
     char sql[320];
     snprintf(sql, sizeof sql,
-             SELECT_COLUMNS "FROM stored_events WHERE originator_id=?%s%s "
-                            "ORDER BY originator_version %s%s",
+             "%s FROM %s WHERE originator_id=?%s%s ORDER BY originator_version %s%s",
+             is_snapshots ? SELECT_SNAPSHOT_COLUMNS : SELECT_COLUMNS,
+             is_snapshots ? "stored_snapshots" : "stored_events",
              shape & EVENTS_GT ? " AND originator_version>?" : "",
              shape & EVENTS_LTE ? " AND originator_version<=?" : "",
              shape & EVENTS_DESC ? "DESC" : "ASC", shape & EVENTS_LIMIT ? " LIMIT ?" : "");
@@ -631,10 +664,11 @@ static esg_status sqlite_recorder_select_events(esg_recorder *recorder,
     esg_status status = pool_borrow(rec, &conn, err);
     if (status != ESG_OK)
         goto out;
-    status = prepare_cached(conn, &conn->events[shape], sql, err);
+    sqlite3_stmt **slot = is_snapshots ? &conn->snapshots[shape] : &conn->events[shape];
+    status = prepare_cached(conn, slot, sql, err);
     if (status != ESG_OK)
         goto out;
-    stmt = conn->events[shape];
+    stmt = *slot;
     int param = 1;
     int rc = sqlite3_bind_text(stmt, param++, hex, -1, SQLITE_STATIC);
     if (rc == SQLITE_OK && options->has_gt)
@@ -655,7 +689,9 @@ static esg_status sqlite_recorder_select_events(esg_recorder *recorder,
         }
     }
     if (rc != SQLITE_DONE)
-        status = sqlite_error(err, conn->db, rc, "cannot read the events of an aggregate");
+        status = sqlite_error(err, conn->db, rc,
+                              is_snapshots ? "cannot read the snapshots of an aggregate"
+                                           : "cannot read the events of an aggregate");
 out:
     if (stmt != NULL)
         finish(stmt);
@@ -663,6 +699,22 @@ out:
         truncate_events(out, n_before);
     pool_give_back(rec, conn, true);
     return status;
+}
+
+static esg_status sqlite_recorder_select_events(esg_recorder *recorder,
+                                                const esg_uuid *originator_id,
+                                                const esg_select_events_options *options,
+                                                esg_stored_event_list *out, esg_error *err)
+{
+    return select_versions((sqlite_recorder *)recorder, false, originator_id, options, out, err);
+}
+
+static esg_status sqlite_recorder_select_snapshots(esg_recorder *recorder,
+                                                   const esg_uuid *originator_id,
+                                                   const esg_select_events_options *options,
+                                                   esg_stored_event_list *out, esg_error *err)
+{
+    return select_versions((sqlite_recorder *)recorder, true, originator_id, options, out, err);
 }
 
 /* The notifications query of one shape; the caller frees it. */
@@ -854,12 +906,18 @@ static const esg_recorder_ops sqlite_ops = {
     .max_notification_id = sqlite_recorder_max_notification_id,
     .max_tracking_id = sqlite_recorder_max_tracking_id,
     .has_tracking_id = sqlite_recorder_has_tracking_id,
+    .insert_snapshot = sqlite_recorder_insert_snapshot,
+    .select_snapshots = sqlite_recorder_select_snapshots,
     .close = sqlite_recorder_close,
 };
 
-esg_status esg_recorder_open_sqlite(const char *db_name, int lock_timeout_ms, esg_recorder **out,
-                                    esg_error *err)
+esg_status esg_recorder_open_sqlite(const char *db_name, const esg_sqlite_options *options,
+                                    esg_recorder **out, esg_error *err)
 {
+    static const esg_sqlite_options defaults = {0};
+    if (options == NULL)
+        options = &defaults;
+    int lock_timeout_ms = options->lock_timeout_ms;
     if (out == NULL)
         return esg_error_set(err, ESG_EINVAL, "out is NULL");
     *out = NULL;
@@ -880,6 +938,8 @@ esg_status esg_recorder_open_sqlite(const char *db_name, int lock_timeout_ms, es
         goto out;
     }
     rec->base.ops = &sqlite_ops;
+    rec->base.is_snapshotting = options->is_snapshotting;
+    rec->is_creating_tables = !options->is_using_tables_as_they_are;
     /* As Python detects it: every connection to ":memory:" would be a database of its own. */
     rec->is_memory = strstr(db_name, ":memory:") != NULL || strstr(db_name, "mode=memory") != NULL;
     rec->lock_timeout_ms = lock_timeout_ms > 0 ? lock_timeout_ms : DEFAULT_LOCK_TIMEOUT_MS;

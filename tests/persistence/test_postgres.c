@@ -813,12 +813,13 @@ static PGconn *hold_lock(fixture *f)
 static void test_pool_exhaustion_is_unavailable_within_the_timeout(void **state)
 {
     fixture *f = *state;
-    set_env(f, "POSTGRES_POOL_SIZE", "2");
-    set_env(f, "POSTGRES_CONNECT_TIMEOUT", "1");
+    set_env(f, "POSTGRES_POOL_SIZE", "1");
+    set_env(f, "POSTGRES_POOL_MAX_OVERFLOW", "1");
+    set_env(f, "POSTGRES_POOL_TIMEOUT", "1");
     esg_recorder *recorder = open_recorder(f);
     PGconn *holder = hold_lock(f);
 
-    /* Two writers wait for the lock, each holding one of the two connections... */
+    /* Two writers wait for the lock, one on the pool's connection and one on the overflow's... */
     held_insert held[2] = {0};
     for (int i = 0; i < 2; i++) {
         held[i].recorder = recorder;
@@ -826,7 +827,7 @@ static void test_pool_exhaustion_is_unavailable_within_the_timeout(void **state)
         assert_int_equal(pthread_create(&held[i].thread, NULL, run_held_insert, &held[i]), 0);
     }
     wait_for_lock_waiters(f->admin, f->events, 2);
-    /* ...so a third call waits for a connection, and gives up after POSTGRES_CONNECT_TIMEOUT. */
+    /* ...so a third call waits for a connection, and gives up after POSTGRES_POOL_TIMEOUT. */
     esg_error err = {0};
     int64_t max_id = 0;
     int64_t started = monotonic_ms();
@@ -842,7 +843,45 @@ static void test_pool_exhaustion_is_unavailable_within_the_timeout(void **state)
         assert_int_equal(held[i].status, ESG_OK);
     }
     assert_int_equal(max_notification_id(recorder), 2);
+    /* The overflow's connection was closed when it came back: the pool keeps POSTGRES_POOL_SIZE. */
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+             "'eventsourcing-grpc/%s'",
+             f->app_name);
+    assert_int_equal(query_int(f->admin, sql), 1);
     PQfinish(holder);
+    esg_recorder_close(recorder);
+}
+
+/* POSTGRES_CONN_MAX_AGE: a connection older than that is closed instead of lent again, and
+ * POSTGRES_PRE_PING checks an idle one with a round trip before it is lent. */
+static void test_old_connections_are_replaced_and_idle_ones_pinged(void **state)
+{
+    fixture *f = *state;
+    set_env(f, "POSTGRES_POOL_SIZE", "1");
+    set_env(f, "POSTGRES_CONN_MAX_AGE", "0.3");
+    set_env(f, "POSTGRES_PRE_PING", "y");
+    esg_recorder *recorder = open_recorder(f);
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT pid FROM pg_stat_activity WHERE application_name = 'eventsourcing-grpc/%s'",
+             f->app_name);
+    esg_uuid id;
+    esg_uuid4(&id);
+    assert_int_equal(insert_one(recorder, &id, 1), 1);
+    long long first_pid = query_int(f->admin, sql);
+    assert_int_equal(insert_one(recorder, &id, 2), 2);
+    assert_int_equal(query_int(f->admin, sql), first_pid); /* young: lent again */
+    usleep(400 * 1000);
+    assert_int_equal(insert_one(recorder, &id, 3), 3);
+    /* The old backend may take a moment to leave pg_stat_activity: look for the new one. */
+    char newer[320];
+    snprintf(newer, sizeof newer,
+             "SELECT count(*) FROM pg_stat_activity WHERE application_name "
+             "= 'eventsourcing-grpc/%s' AND pid <> %lld",
+             f->app_name, (long long)first_pid);
+    assert_int_equal(query_int(f->admin, newer), 1);
     esg_recorder_close(recorder);
 }
 
@@ -923,6 +962,10 @@ static void test_bad_configuration(void **state)
         {"POSTGRES_CONNECT_TIMEOUT", "soon", "POSTGRES_CONNECT_TIMEOUT is invalid"},
         {"POSTGRES_POOL_TIMEOUT", "-2.5", "POSTGRES_POOL_TIMEOUT is invalid"},
         {"CREATE_TABLE", "maybe", "CREATE_TABLE is invalid"},
+        {"POSTGRES_POOL_MAX_OVERFLOW", "-1", "POSTGRES_POOL_MAX_OVERFLOW is invalid"},
+        {"POSTGRES_CONN_MAX_AGE", "old", "POSTGRES_CONN_MAX_AGE is invalid"},
+        {"POSTGRES_PRE_PING", "sometimes", "POSTGRES_PRE_PING is invalid"},
+        {"IS_SNAPSHOTTING_ENABLED", "perhaps", "IS_SNAPSHOTTING_ENABLED is invalid"},
     };
     for (size_t i = 0; i < sizeof invalid / sizeof invalid[0]; i++) {
         const char *saved = esg_env_get(f->env, invalid[i].key);
@@ -967,6 +1010,7 @@ int main(void)
         PG_TEST(test_a_follower_never_skips_under_load),
         PG_TEST(test_killed_connections_are_replaced),
         PG_TEST(test_pool_exhaustion_is_unavailable_within_the_timeout),
+        PG_TEST(test_old_connections_are_replaced_and_idle_ones_pinged),
         PG_TEST(test_lock_timeout_is_unavailable_and_writes_nothing),
         PG_TEST(test_bad_configuration),
         PG_TEST(test_database_restart_under_load),

@@ -210,7 +210,7 @@ static void test_prefixed_keys_win_over_plain_ones(void **state)
     esg_recorder_close(recorder);
 
     /* What was written is in orders.db: a recorder opened on that file directly sees it. */
-    assert_esg_ok(esg_recorder_open_sqlite(orders_path, 0, &recorder, &err), &err);
+    assert_esg_ok(esg_recorder_open_sqlite(orders_path, NULL, &recorder, &err), &err);
     int64_t max_id = 0;
     assert_esg_ok(esg_recorder_max_notification_id(recorder, &max_id, &err), &err);
     assert_int_equal(max_id, 1);
@@ -276,10 +276,10 @@ static void test_schema_is_eventsourcing_9_2(void **state)
     char path[512];
     db_path(f, "events.db", path, sizeof path);
     esg_recorder *recorder = NULL;
-    assert_esg_ok(esg_recorder_open_sqlite(path, 0, &recorder, &err), &err);
+    assert_esg_ok(esg_recorder_open_sqlite(path, NULL, &recorder, &err), &err);
     esg_recorder_close(recorder);
     /* Opening an existing database must leave its tables as they are. */
-    assert_esg_ok(esg_recorder_open_sqlite(path, 0, &recorder, &err), &err);
+    assert_esg_ok(esg_recorder_open_sqlite(path, NULL, &recorder, &err), &err);
     esg_recorder_close(recorder);
 
     sqlite3 *db = open_raw(path, SQLITE_OPEN_READONLY);
@@ -315,7 +315,7 @@ static void test_rows_are_written_as_python_writes_them(void **state)
     char path[512];
     db_path(f, "events.db", path, sizeof path);
     esg_recorder *recorder = NULL;
-    assert_esg_ok(esg_recorder_open_sqlite(path, 0, &recorder, &err), &err);
+    assert_esg_ok(esg_recorder_open_sqlite(path, NULL, &recorder, &err), &err);
 
     esg_uuid first_id, second_id;
     esg_uuid4(&first_id);
@@ -401,7 +401,7 @@ static void test_reads_a_database_written_by_python(void **state)
     sqlite3_close(db);
 
     esg_recorder *recorder = NULL;
-    assert_esg_ok(esg_recorder_open_sqlite(path, 0, &recorder, &err), &err);
+    assert_esg_ok(esg_recorder_open_sqlite(path, NULL, &recorder, &err), &err);
     esg_uuid id;
     assert_esg_ok(esg_uuid_parse(hex_id, strlen(hex_id), &id, &err), &err);
 

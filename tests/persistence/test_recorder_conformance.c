@@ -51,11 +51,11 @@ static esg_status try_open_recorder(const fixture *f, esg_recorder **recorder, e
 {
     switch (backend) {
     case BACKEND_POPO:
-        return esg_recorder_open_popo(recorder, err);
+        return esg_recorder_open_popo(false, recorder, err);
     case BACKEND_SQLITE_FILE:
-        return esg_recorder_open_sqlite(f->db_path, 0, recorder, err);
+        return esg_recorder_open_sqlite(f->db_path, NULL, recorder, err);
     case BACKEND_SQLITE_MEMORY:
-        return esg_recorder_open_sqlite(":memory:", 0, recorder, err);
+        return esg_recorder_open_sqlite(":memory:", NULL, recorder, err);
     case BACKEND_POSTGRES:
         return esg_recorder_open(f->env, f->app_name, recorder, err);
     }
