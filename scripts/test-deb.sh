@@ -15,11 +15,11 @@ trap 'dpkg -r eventsourcing-grpc-c >/dev/null' EXIT
 /usr/bin/eventsourcing_grpc_server --version
 port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 log=$(mktemp)
-GRPC_DNS_RESOLVER=native ORDERS_GRPC_SERVER_ADDRESS=127.0.0.1:$port \
+GRPC_DNS_RESOLVER=native ORDERS_GRPC_SERVER_ADDRESS=localhost:$port \
   /usr/bin/eventsourcing_grpc_server eventsourcing_grpc.example:Orders >"$log" 2>&1 &
 pid=$!
 for _ in $(seq 100); do grep -q "listening on" "$log" && break; sleep 0.05; done
-order=$(GRPC_DNS_RESOLVER=native /usr/bin/eventsourcing_grpc_client 127.0.0.1:$port call create_new_order)
+order=$(GRPC_DNS_RESOLVER=native /usr/bin/eventsourcing_grpc_client localhost:$port call create_new_order)
 kill -TERM $pid; wait $pid
 rm -f "$log"
 echo "$order" | grep -q uuid_hex

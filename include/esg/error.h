@@ -28,7 +28,7 @@ typedef enum esg_status {
     ESG_EDATA = -13          /* stored data cannot be decoded (another key or format, damage) */
 } esg_status;
 
-#define ESG_ERROR_MESSAGE_SIZE 256
+#define ESG_ERROR_MESSAGE_SIZE 512
 
 typedef struct esg_error {
     esg_status status;                    /* the code last set, ESG_OK when none */

@@ -39,7 +39,7 @@ typedef void (*esg_prompt_fn)(void *ctx, const char *leader_name);
 
 typedef struct esg_server_options {
     const char *address; /* "host:port"; port 0 picks a free one (see esg_server_port) */
-    const esg_env *env;  /* GRPC_SSL_* paths; NULL for the process environment; borrowed */
+    const esg_env *env;  /* <APP>_GRPC_SSL_* or GRPC_SSL_* paths; NULL: the process's; borrowed */
     int n_threads;       /* workers draining the completion queue; 0 for the default (2) */
     const char *const *leader_names; /* the applications allowed to Prompt (borrowed) */
     size_t n_leader_names;
@@ -81,6 +81,9 @@ typedef struct esg_client_options {
     int64_t backoff_ms;    /* first wait between attempts, doubled up to 1 s; 0: 100 */
     int64_t deadline_ms;   /* per call; 0: 5000 */
     int max_call_attempts; /* tries of an idempotent call on UNAVAILABLE/DEADLINE_EXCEEDED; 0: 3 */
+    /* The calling application, whose <NAME>_GRPC_SSL_* files (its own identity) are looked up
+     * before the plain GRPC_SSL_* ones; NULL: the plain ones only. */
+    const char *ssl_name;
 } esg_client_options;
 
 /* Connects to the application called app_name at <APP_NAME>_GRPC_SERVER_ADDRESS

@@ -59,6 +59,13 @@ typedef struct esg_select_events_options {
 esg_status esg_recorder_open(const esg_env *env, const char *app_name, esg_recorder **out,
                              esg_error *err);
 
+/* Where esg_recorder_open would keep app_name's events, without opening anything: the backend's
+ * name ("eventsourcing.sqlite", say) and, for SQLite, the database name (*sqlite_db_name,
+ * borrowed from env; NULL for the other backends). ESG_ECONFIG as esg_recorder_open gives it for
+ * an unsupported module or a missing database name. */
+esg_status esg_recorder_locate(const esg_env *env, const char *app_name, const char **backend,
+                               const char **sqlite_db_name, esg_error *err);
+
 /* An empty in-memory recorder; is_snapshotting: it records snapshots too. */
 esg_status esg_recorder_open_popo(bool is_snapshotting, esg_recorder **out, esg_error *err);
 

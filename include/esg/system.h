@@ -53,6 +53,16 @@ void esg_system_edge(const esg_system *system, size_t i, const char **leader,
 /* The type to run for a node, or NULL for an unknown name. */
 const esg_application_type *esg_system_get_type(const esg_system *system, const char *name);
 
+/* Checks that the applications' persistence settings in env (borrowed; NULL for the process
+ * environment) give each application tables of its own: two applications on one SQLite
+ * database would write into one stored_events table (Python's SQLite tables are not named per
+ * application). app_name NULL checks every pair (all run here: a runner); a name checks that
+ * application against those whose <APP>_SQLITE_DBNAME is set (a node, whose peers may run on
+ * other machines with the same plain SQLITE_DBNAME). ESG_ECONFIG naming both, or a setting's
+ * own error. */
+esg_status esg_system_check_persistence(const esg_system *system, const esg_env *env,
+                                        const char *app_name, esg_error *err);
+
 /* ---- The single-threaded runner ------------------------------------------- */
 
 typedef struct esg_local_runner esg_local_runner;

@@ -10,6 +10,12 @@
 #include <string.h>
 #include <strings.h>
 
+/* A key's value in env, or in the process environment when env is NULL. */
+static const char *get(const esg_env *env, const char *key)
+{
+    return env != NULL ? esg_env_get(env, key) : getenv(key);
+}
+
 void esg_setting_lookup(const esg_env *env, const char *app_name, const char *key, esg_setting *out)
 {
     out->value = NULL;
@@ -22,14 +28,14 @@ void esg_setting_lookup(const esg_env *env, const char *app_name, const char *ke
             prefixed[n] = (char)toupper((unsigned char)app_name[n]);
         snprintf(prefixed + n, sizeof prefixed - n, "_%s", key);
         snprintf(out->tried, sizeof out->tried, "%s, ", prefixed);
-        if (app_name[n] == '\0' && (out->value = esg_env_get(env, prefixed)) != NULL) {
+        if (app_name[n] == '\0' && (out->value = get(env, prefixed)) != NULL) {
             snprintf(out->key, sizeof out->key, "%s", prefixed);
             return;
         }
     }
     size_t len = strlen(out->tried);
     snprintf(out->tried + len, sizeof out->tried - len, "%s", key);
-    if ((out->value = esg_env_get(env, key)) != NULL)
+    if ((out->value = get(env, key)) != NULL)
         snprintf(out->key, sizeof out->key, "%s", key);
 }
 

@@ -16,7 +16,8 @@ typedef struct esg_setting {
     char tried[272];   /* the keys looked up: "<APP>_KEY, KEY" or "KEY" */
 } esg_setting;
 
-/* Looks key up as esg_env_lookup does (app_name may be NULL), remembering which key it was. */
+/* Looks key up as esg_env_lookup does (app_name may be NULL), remembering which key it was. A
+ * NULL env is the process environment. */
 void esg_setting_lookup(const esg_env *env, const char *app_name, const char *key,
                         esg_setting *out);
 

@@ -386,10 +386,11 @@ static int clamp_int(int64_t value)
 
 /* The channel, reconnecting with our backoff rather than gRPC's default
  * (1 s growing to 2 min), so that a restarted server is found again soon. */
-static esg_status open_channel(esg_client *client, const esg_env *env, esg_error *err)
+static esg_status open_channel(esg_client *client, const esg_env *env, const char *ssl_name,
+                               esg_error *err)
 {
     grpc_channel_credentials *creds = NULL;
-    esg_status rc = esg_channel_credentials_create(client->address, env, &creds, err);
+    esg_status rc = esg_channel_credentials_create(client->address, env, ssl_name, &creds, err);
     if (rc != ESG_OK)
         return rc;
     int64_t max_backoff_ms =
@@ -469,7 +470,7 @@ esg_status esg_client_connect_address(const char *address, const esg_client_opti
         return esg_error_set(err, ESG_ENOMEM, "out of memory connecting to %s", address);
     }
     grpc_init();
-    rc = open_channel(client, env, err);
+    rc = open_channel(client, env, options != NULL ? options->ssl_name : NULL, err);
     if (rc == ESG_OK)
         rc = ping_until_answered(client, err);
     esg_env_free(process_env);

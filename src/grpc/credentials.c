@@ -1,8 +1,11 @@
-/* Credentials follow the address: loopback addresses get gRPC local credentials,
- * anything else mutual TLS from the three GRPC_SSL_* files, checked here so that
- * a bad path or a swapped file is a clear ESG_ECONFIG, not a failed handshake.
- * The caller must have called grpc_init() before creating credentials. */
+/* Credentials follow the address as the reference's do: exactly "localhost:PORT" gets gRPC
+ * local credentials, any other address (127.0.0.1 and [::1] too) mutual TLS from the three
+ * GRPC_SSL_* files (each looked up as <APP>_GRPC_SSL_... first), checked here so that a bad path
+ * or a swapped file is a clear ESG_ECONFIG, not a failed handshake. The caller must have called
+ * grpc_init() before creating credentials. */
 #include "grpc/credentials.h"
+
+#include "core/settings.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -103,6 +106,14 @@ esg_status esg_address_split(const char *address, char *host_out, size_t host_si
 
 bool esg_address_is_local(const char *address)
 {
+    /* Python's fullmatch("localhost:[0-9]+", address): nothing else, not even LOCALHOST. */
+    if (address == NULL || strncmp(address, "localhost:", 10) != 0 || address[10] == '\0')
+        return false;
+    return strspn(address + 10, "0123456789") == strlen(address + 10);
+}
+
+bool esg_address_is_loopback(const char *address)
+{
     char host[256];
     if (esg_address_split(address, host, sizeof host, NULL, NULL) != ESG_OK)
         return false;
@@ -118,11 +129,6 @@ bool esg_address_is_local(const char *address)
     return false;
 }
 
-static const char *env_value(const esg_env *env, const char *key)
-{
-    return env != NULL ? esg_env_get(env, key) : getenv(key);
-}
-
 static void wipe_and_free(char *data, size_t len)
 {
     if (data == NULL)
@@ -134,8 +140,9 @@ static void wipe_and_free(char *data, size_t len)
 /* Reads the PEM file named by variable into *out (NUL-terminated, *out_len
  * bytes). marker is a text every file of its kind holds, e.g. "PRIVATE KEY-----",
  * so that a key and a certificate given the wrong way round are caught here. */
-static esg_status read_pem_file(const esg_env *env, const char *address, const char *variable,
-                                const char *marker, char **out, size_t *out_len, esg_error *err)
+static esg_status read_pem_file(const esg_env *env, const char *app_name, const char *address,
+                                const char *key, const char *marker, char **out, size_t *out_len,
+                                esg_error *err)
 {
     esg_status rc = ESG_OK;
     char *data = NULL;
@@ -144,11 +151,16 @@ static esg_status read_pem_file(const esg_env *env, const char *address, const c
 
     *out = NULL;
     *out_len = 0;
-    const char *path = env_value(env, variable);
+    esg_setting setting;
+    esg_setting_lookup(env, app_name, key, &setting);
+    const char *variable = setting.key;
+    const char *path = setting.value;
     if (path == NULL || *path == '\0') {
         rc = esg_error_set(err, ESG_ECONFIG,
-                           "%s is not set (address '%s' is not loopback, so it needs mutual TLS)",
-                           variable, address);
+                           "%s%s %s set (address '%s' is not localhost:PORT, so it needs "
+                           "mutual TLS: only localhost:PORT has local credentials, as in Python)",
+                           strchr(setting.tried, ',') != NULL ? "none of " : "", setting.tried,
+                           strchr(setting.tried, ',') != NULL ? "is" : "is not", address);
         goto out;
     }
 
@@ -221,25 +233,27 @@ static void tls_files_free(tls_files *files)
     *files = (tls_files){0};
 }
 
-static esg_status tls_files_read(const esg_env *env, const char *address, tls_files *files,
-                                 esg_error *err)
+static esg_status tls_files_read(const esg_env *env, const char *app_name, const char *address,
+                                 tls_files *files, esg_error *err)
 {
     *files = (tls_files){0};
-    esg_status rc = read_pem_file(env, address, KEY_VARIABLE, "PRIVATE KEY-----",
+    esg_status rc = read_pem_file(env, app_name, address, KEY_VARIABLE, "PRIVATE KEY-----",
                                   &files->private_key, &files->private_key_len, err);
     if (rc == ESG_OK)
-        rc = read_pem_file(env, address, CERTIFICATE_VARIABLE, "-----BEGIN CERTIFICATE-----",
-                           &files->certificate, &files->certificate_len, err);
+        rc = read_pem_file(env, app_name, address, CERTIFICATE_VARIABLE,
+                           "-----BEGIN CERTIFICATE-----", &files->certificate,
+                           &files->certificate_len, err);
     if (rc == ESG_OK)
-        rc = read_pem_file(env, address, ROOT_VARIABLE, "-----BEGIN CERTIFICATE-----", &files->root,
-                           &files->root_len, err);
+        rc = read_pem_file(env, app_name, address, ROOT_VARIABLE, "-----BEGIN CERTIFICATE-----",
+                           &files->root, &files->root_len, err);
     if (rc != ESG_OK)
         tls_files_free(files);
     return rc;
 }
 
 esg_status esg_server_credentials_create(const char *address, const esg_env *env,
-                                         grpc_server_credentials **out, esg_error *err)
+                                         const char *app_name, grpc_server_credentials **out,
+                                         esg_error *err)
 {
     *out = NULL;
     esg_status rc = esg_address_split(address, NULL, 0, NULL, err);
@@ -254,7 +268,7 @@ esg_status esg_server_credentials_create(const char *address, const esg_env *env
     }
 
     tls_files files;
-    rc = tls_files_read(env, address, &files, err);
+    rc = tls_files_read(env, app_name, address, &files, err);
     if (rc != ESG_OK)
         return rc;
     /* gRPC copies the PEM strings, so ours can be wiped as soon as this returns. */
@@ -269,7 +283,8 @@ esg_status esg_server_credentials_create(const char *address, const esg_env *env
 }
 
 esg_status esg_channel_credentials_create(const char *address, const esg_env *env,
-                                          grpc_channel_credentials **out, esg_error *err)
+                                          const char *app_name, grpc_channel_credentials **out,
+                                          esg_error *err)
 {
     *out = NULL;
     esg_status rc = esg_address_split(address, NULL, 0, NULL, err);
@@ -284,7 +299,7 @@ esg_status esg_channel_credentials_create(const char *address, const esg_env *en
     }
 
     tls_files files;
-    rc = tls_files_read(env, address, &files, err);
+    rc = tls_files_read(env, app_name, address, &files, err);
     if (rc != ESG_OK)
         return rc;
     /* The client presents its own certificate: servers require one (mutual TLS). */

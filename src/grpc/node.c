@@ -113,7 +113,10 @@ static esg_status connect_to(esg_node *node, const char *address, esg_client **c
         return ESG_OK;
     /* One attempt: the caller retries with its own backoff. A short deadline,
      * because a connection attempt cannot be cancelled and stop waits for it. */
-    esg_client_options options = {.env = node->env, .max_attempts = 1, .deadline_ms = 1000};
+    esg_client_options options = {.env = node->env,
+                                  .max_attempts = 1,
+                                  .deadline_ms = 1000,
+                                  .ssl_name = esg_application_name(node->app)};
     esg_client *connected = NULL;
     esg_status rc = esg_client_connect_address(address, &options, &connected, err);
     if (rc != ESG_OK)
@@ -401,6 +404,8 @@ esg_status esg_node_start(const esg_system_def *def, const char *app_name, const
         rc = parse_interval(node->env, app_name, &node->pull_interval_ms, err);
     if (rc == ESG_OK)
         rc = make_links(node, app_name, err);
+    if (rc == ESG_OK)
+        rc = esg_system_check_persistence(node->system, node->env, app_name, err);
     char *address = NULL;
     if (rc == ESG_OK)
         rc = address_of(node->env, app_name, &address, err);

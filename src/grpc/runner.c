@@ -447,7 +447,8 @@ static esg_status connect_app(esg_grpc_runner *runner, runner_app *app, esg_erro
     esg_client_options probe_options = {.env = runner->env,
                                         .max_attempts = 1,
                                         .backoff_ms = CONNECT_FIRST_BACKOFF_MS,
-                                        .deadline_ms = PROBE_DEADLINE_MS};
+                                        .deadline_ms = PROBE_DEADLINE_MS,
+                                        .ssl_name = app->name};
     esg_error last = {0};
     int64_t wait_ms = CONNECT_FIRST_BACKOFF_MS;
     for (int attempt = 1; attempt <= CONNECT_ATTEMPTS; attempt++) {
@@ -465,7 +466,8 @@ static esg_status connect_app(esg_grpc_runner *runner, runner_app *app, esg_erro
             /* The client kept has the default deadline for the caller's calls. */
             esg_client_options options = {.env = runner->env,
                                           .max_attempts = CONNECT_KEPT_ATTEMPTS,
-                                          .backoff_ms = CONNECT_FIRST_BACKOFF_MS};
+                                          .backoff_ms = CONNECT_FIRST_BACKOFF_MS,
+                                          .ssl_name = app->name};
             rc = esg_client_connect_address(app->address, &options, &app->client, &last);
             if (rc == ESG_OK)
                 return ESG_OK;
@@ -520,6 +522,8 @@ esg_status esg_grpc_runner_start(const esg_system_def *def, const esg_grpc_runne
         runner->apps[i].type = esg_system_get_type(runner->system, nodes[i]);
     }
     rc = assign_addresses(runner, err);
+    if (rc == ESG_OK) /* every application runs on this machine: no two may share a table */
+        rc = esg_system_check_persistence(runner->system, runner->env, NULL, err);
     if (rc != ESG_OK)
         goto out;
     /* One gRPC reference for the runner's lifetime, so that connect attempts

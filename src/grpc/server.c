@@ -629,7 +629,7 @@ static bool is_loopback_peer(grpc_call *call)
             }
         }
         address[len] = '\0';
-        is_loopback = esg_address_is_local(address);
+        is_loopback = esg_address_is_loopback(address);
     }
     gpr_free(peer);
     return is_loopback;
@@ -747,7 +747,8 @@ static esg_status listen_on(esg_server *server, const char *address, const esg_e
     grpc_server_credentials *credentials = NULL;
     esg_status rc = esg_address_split(address, host, sizeof host, &port, err);
     if (rc == ESG_OK)
-        rc = esg_server_credentials_create(address, env, &credentials, err);
+        rc = esg_server_credentials_create(address, env, esg_application_name(server->app),
+                                           &credentials, err);
     if (rc != ESG_OK)
         return rc;
     server->is_loopback_only = esg_address_is_local(address);

@@ -16,24 +16,22 @@
 static esg_status open_sqlite_from_env(const esg_env *env, const char *app_name,
                                        bool is_snapshotting, esg_recorder **out, esg_error *err)
 {
-    esg_setting db_name;
-    esg_setting_lookup(env, app_name, "SQLITE_DBNAME", &db_name);
-    if (db_name.value == NULL || db_name.value[0] == '\0')
-        return esg_error_set(err, ESG_ECONFIG,
-                             "SQLite database name not found in environment with keys: %s",
-                             db_name.tried);
+    const char *backend = NULL, *db_name = NULL;
+    esg_status rc = esg_recorder_locate(env, app_name, &backend, &db_name, err);
+    if (rc != ESG_OK)
+        return rc;
     esg_sqlite_options options = {.is_snapshotting = is_snapshotting};
     long timeout_s = 0;
     bool is_creating_tables = true;
-    esg_status rc = esg_setting_int(env, app_name, "SQLITE_LOCK_TIMEOUT", 0, 0, MAX_LOCK_TIMEOUT_S,
-                                    &timeout_s, err);
+    rc = esg_setting_int(env, app_name, "SQLITE_LOCK_TIMEOUT", 0, 0, MAX_LOCK_TIMEOUT_S, &timeout_s,
+                         err);
     if (rc == ESG_OK)
         rc = esg_setting_bool(env, app_name, "CREATE_TABLE", true, &is_creating_tables, err);
     if (rc != ESG_OK)
         return rc;
     options.lock_timeout_ms = (int)timeout_s * 1000;
     options.is_using_tables_as_they_are = !is_creating_tables;
-    return esg_recorder_open_sqlite(db_name.value, &options, out, err);
+    return esg_recorder_open_sqlite(db_name, &options, out, err);
 }
 
 /* The backend a persistence topic names: "eventsourcing.sqlite" or, as Python also resolves
@@ -45,13 +43,15 @@ static bool names_module(const char *topic, const char *module)
            (topic[len] == '\0' || strcmp(topic + len, ":Factory") == 0);
 }
 
-esg_status esg_recorder_open(const esg_env *env, const char *app_name, esg_recorder **out,
-                             esg_error *err)
+/* The backend the persistence settings name (PERSISTENCE_MODULE, or the legacy
+ * INFRASTRUCTURE_FACTORY and FACTORY_TOPIC, as Python reads them), one of the three. */
+static esg_status choose_module(const esg_env *env, const char *app_name, const char **out,
+                                esg_error *err)
 {
-    *out = NULL;
     /* As Python: the first of these that is set and not empty, else the default. */
     static const char *const keys[] = {"PERSISTENCE_MODULE", "INFRASTRUCTURE_FACTORY",
                                        "FACTORY_TOPIC"};
+    static const char *const modules[] = {POPO_MODULE, SQLITE_MODULE, POSTGRES_MODULE};
     esg_setting module = {0};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         esg_setting_lookup(env, app_name, keys[i], &module);
@@ -59,21 +59,54 @@ esg_status esg_recorder_open(const esg_env *env, const char *app_name, esg_recor
             break;
         module.value = NULL;
     }
-    bool is_snapshotting = false;
-    esg_status rc =
-        esg_setting_bool(env, app_name, "IS_SNAPSHOTTING_ENABLED", false, &is_snapshotting, err);
-    if (rc != ESG_OK)
-        return rc;
-    if (module.value == NULL || names_module(module.value, POPO_MODULE))
-        return esg_recorder_open_popo(is_snapshotting, out, err);
-    if (names_module(module.value, SQLITE_MODULE))
-        return open_sqlite_from_env(env, app_name, is_snapshotting, out, err);
-    if (names_module(module.value, POSTGRES_MODULE))
-        return esg_recorder_open_postgres_env(env, app_name, out, err);
+    *out = POPO_MODULE;
+    for (size_t i = 0; module.value != NULL && i < sizeof modules / sizeof modules[0]; i++)
+        if (names_module(module.value, modules[i])) {
+            *out = modules[i];
+            return ESG_OK;
+        }
+    if (module.value == NULL)
+        return ESG_OK;
     return esg_error_set(err, ESG_ECONFIG,
                          "%s '%.80s' is not supported: use '" POPO_MODULE
                          "' (in memory, the default), '" SQLITE_MODULE "' or '" POSTGRES_MODULE "'",
                          module.key, module.value);
+}
+
+esg_status esg_recorder_locate(const esg_env *env, const char *app_name, const char **backend,
+                               const char **sqlite_db_name, esg_error *err)
+{
+    *sqlite_db_name = NULL;
+    esg_status rc = choose_module(env, app_name, backend, err);
+    if (rc != ESG_OK || strcmp(*backend, SQLITE_MODULE) != 0)
+        return rc;
+    esg_setting db_name;
+    esg_setting_lookup(env, app_name, "SQLITE_DBNAME", &db_name);
+    if (db_name.value == NULL || db_name.value[0] == '\0')
+        return esg_error_set(err, ESG_ECONFIG,
+                             "SQLite database name not found in environment with keys: %s",
+                             db_name.tried);
+    *sqlite_db_name = db_name.value;
+    return ESG_OK;
+}
+
+esg_status esg_recorder_open(const esg_env *env, const char *app_name, esg_recorder **out,
+                             esg_error *err)
+{
+    *out = NULL;
+    const char *module = NULL;
+    bool is_snapshotting = false;
+    esg_status rc = choose_module(env, app_name, &module, err);
+    if (rc == ESG_OK)
+        rc = esg_setting_bool(env, app_name, "IS_SNAPSHOTTING_ENABLED", false, &is_snapshotting,
+                              err);
+    if (rc != ESG_OK)
+        return rc;
+    if (strcmp(module, SQLITE_MODULE) == 0)
+        return open_sqlite_from_env(env, app_name, is_snapshotting, out, err);
+    if (strcmp(module, POSTGRES_MODULE) == 0)
+        return esg_recorder_open_postgres_env(env, app_name, out, err);
+    return esg_recorder_open_popo(is_snapshotting, out, err);
 }
 
 const char *esg_recorder_backend(const esg_recorder *recorder)

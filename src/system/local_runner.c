@@ -160,6 +160,8 @@ esg_status esg_local_runner_start(const esg_system_def *def, const esg_env *env,
     if (rc != ESG_OK)
         goto out;
     rc = check_followers(runner->system, err);
+    if (rc == ESG_OK)
+        rc = esg_system_check_persistence(runner->system, env, NULL, err);
     if (rc != ESG_OK)
         goto out;
 

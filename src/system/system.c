@@ -4,10 +4,13 @@
  * list is computed once here and then only read. */
 #include "esg/system.h"
 
+#include "core/settings.h"
+
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 typedef struct system_edge {
     size_t leader;   /* index into nodes */
@@ -309,4 +312,73 @@ const esg_application_type *esg_system_get_type(const esg_system *system, const 
 {
     size_t node = name == NULL ? SIZE_MAX : find_node(system, name);
     return node == SIZE_MAX ? NULL : system->nodes[node].type;
+}
+
+/* ---- Persistence of a whole system ---- */
+
+/* Whether an SQLite database name gives each connection a database of its own: then no two
+ * applications can share it. */
+static bool is_private_memory(const char *db_name)
+{
+    if (strcmp(db_name, ":memory:") == 0)
+        return true;
+    bool is_memory = strncmp(db_name, "file:", 5) == 0 && (strstr(db_name, ":memory:") != NULL ||
+                                                           strstr(db_name, "mode=memory") != NULL);
+    return is_memory && strstr(db_name, "cache=shared") == NULL;
+}
+
+/* Whether two SQLite database names are one database: the same text, or the same file. */
+static bool is_same_database(const char *a, const char *b)
+{
+    if (strcmp(a, b) == 0)
+        return true;
+    struct stat sa, sb;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
+}
+
+/* Whether the other application's database name comes from a key of its own
+ * (<OTHER>_SQLITE_DBNAME), so that it is meant for this machine too. */
+static bool has_own_db_name(const esg_env *env, const char *app_name)
+{
+    esg_setting s;
+    esg_setting_lookup(env, app_name, "SQLITE_DBNAME", &s);
+    return s.value != NULL && strcmp(s.key, "SQLITE_DBNAME") != 0;
+}
+
+esg_status esg_system_check_persistence(const esg_system *system, const esg_env *env,
+                                        const char *app_name, esg_error *err)
+{
+    const char **db_names = calloc(system->n_nodes ? system->n_nodes : 1, sizeof *db_names);
+    if (db_names == NULL)
+        return esg_error_set(err, ESG_ENOMEM, "out of memory checking the system's persistence");
+    esg_status rc = ESG_OK;
+    for (size_t i = 0; rc == ESG_OK && i < system->n_nodes; i++) {
+        const char *backend = NULL;
+        rc = esg_recorder_locate(env, system->node_names[i], &backend, &db_names[i], err);
+        /* A node does not open its peers' databases: their settings are not its concern. */
+        if (rc != ESG_OK && app_name != NULL && strcmp(app_name, system->node_names[i]) != 0) {
+            rc = ESG_OK;
+            db_names[i] = NULL;
+        }
+        if (rc != ESG_OK || db_names[i] == NULL || is_private_memory(db_names[i]))
+            continue;
+        for (size_t k = 0; rc == ESG_OK && k < i; k++) {
+            const char *first = system->node_names[k], *second = system->node_names[i];
+            bool is_mine = app_name == NULL ||
+                           (strcmp(app_name, first) == 0 && has_own_db_name(env, second)) ||
+                           (strcmp(app_name, second) == 0 && has_own_db_name(env, first));
+            if (!is_mine || db_names[k] == NULL || !is_same_database(db_names[i], db_names[k]))
+                continue;
+            char *key = esg_env_prefixed_key(second, "SQLITE_DBNAME");
+            rc = esg_error_set(err, ESG_ECONFIG,
+                               "%s and %s would share one SQLite table (stored_events in "
+                               "'%.200s'), mixing their events: give each a file of its own "
+                               "(%s, and so on)",
+                               first, second, db_names[i], key != NULL ? key : "SQLITE_DBNAME");
+            free(key);
+        }
+    }
+    free(db_names);
+    return rc;
 }

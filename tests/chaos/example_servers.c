@@ -90,7 +90,7 @@ static void free_addresses(example_servers *s)
         assert_int_equal(bind(fds[i], (struct sockaddr *)&address, sizeof address), 0);
         socklen_t len = sizeof address;
         assert_int_equal(getsockname(fds[i], (struct sockaddr *)&address, &len), 0);
-        snprintf(s->addresses[i], EXAMPLE_ADDRESS_SIZE, "127.0.0.1:%d", ntohs(address.sin_port));
+        snprintf(s->addresses[i], EXAMPLE_ADDRESS_SIZE, "localhost:%d", ntohs(address.sin_port));
     }
     for (size_t i = 0; i < EXAMPLE_N_APPS; i++)
         close(fds[i]);
@@ -247,7 +247,7 @@ void example_servers_start(example_servers *s, size_t app)
     snprintf(s->logs[app], sizeof s->logs[app], "%s/%s-%d.log", s->dir, example_app_names[app],
              s->n_starts[app]);
     char valgrind_log[700];
-    char *argv[10];
+    char *argv[12];
     size_t n_args = 0;
     if (s->valgrind_log != NULL) {
         snprintf(valgrind_log, sizeof valgrind_log, "--log-file=%s.%s.%d", s->valgrind_log,
@@ -257,6 +257,7 @@ void example_servers_start(example_servers *s, size_t app)
         argv[n_args++] = "--error-exitcode=99";
         /* Abseil's random pool keeps a few blocks for good ("possibly lost"). */
         argv[n_args++] = "--errors-for-leak-kinds=definite";
+        argv[n_args++] = "--suppressions=" ESG_VALGRIND_SUPPRESSIONS;
         argv[n_args++] = valgrind_log;
     }
     argv[n_args++] = (char *)s->server_program;

@@ -24,7 +24,7 @@ typedef struct example_servers {
     const char *server_program;    /* eventsourcing_grpc_server */
     const char *valgrind_log;      /* when not NULL, servers run under valgrind, logs here + app */
     const char *max_pull_interval; /* MAX_PULL_INTERVAL, seconds */
-    char addresses[EXAMPLE_N_APPS][EXAMPLE_ADDRESS_SIZE]; /* 127.0.0.1:port each */
+    char addresses[EXAMPLE_N_APPS][EXAMPLE_ADDRESS_SIZE]; /* localhost:port each */
     pid_t pids[EXAMPLE_N_APPS];                           /* running servers, 0 when stopped */
     char logs[EXAMPLE_N_APPS][600];                       /* the current log of each */
     int n_starts[EXAMPLE_N_APPS];                         /* starts so far, for log names */

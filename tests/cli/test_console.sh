@@ -67,7 +67,7 @@ check "SQLite without a database name" expect_exit 3 "ORDERS_SQLITE_DBNAME" \
 
 # --- a server from APPLICATION_TOPIC, called with the client, stopped with SIGTERM ---
 port=$(free_port)
-address=127.0.0.1:$port
+address=localhost:$port
 if start_server "$work/orders.log" APPLICATION_TOPIC=eventsourcing_grpc.example:Orders \
      ORDERS_GRPC_SERVER_ADDRESS=$address PERSISTENCE_MODULE=eventsourcing.sqlite \
      SQLITE_DBNAME="$work/orders.db" --; then

@@ -33,9 +33,9 @@ order_paid() {
 }
 
 run_system() { # run_system LABEL : starts the runner with the current environment
-  export ORDERS_GRPC_SERVER_ADDRESS=127.0.0.1:$(free_port)
-  export RESERVATIONS_GRPC_SERVER_ADDRESS=127.0.0.1:$(free_port)
-  export PAYMENTS_GRPC_SERVER_ADDRESS=127.0.0.1:$(free_port)
+  export ORDERS_GRPC_SERVER_ADDRESS=localhost:$(free_port)
+  export RESERVATIONS_GRPC_SERVER_ADDRESS=localhost:$(free_port)
+  export PAYMENTS_GRPC_SERVER_ADDRESS=localhost:$(free_port)
   "$runner_bin" eventsourcing_grpc.example:system >"$work/$1.log" 2>&1 &
   runner_pid=$!
   for _ in $(seq 200); do grep -q "running" "$work/$1.log" && return 0; sleep 0.05; done

@@ -171,16 +171,16 @@ check "help" expect_exit 0 "SYSTEM_TOPIC" "$runner_bin" --help
 
 # --- the example system with every address set: kept, an order paid, SIGTERM ---
 read -r p1 p2 p3 <<<"$(free_ports 3)"
-orders=127.0.0.1:$p1
+orders=localhost:$p1
 if start_runner "$work/system.log" Orders Reservations Payments -- \
-     ORDERS_GRPC_SERVER_ADDRESS=$orders RESERVATIONS_GRPC_SERVER_ADDRESS=127.0.0.1:$p2 \
-     PAYMENTS_GRPC_SERVER_ADDRESS=127.0.0.1:$p3 -- eventsourcing_grpc.example:system; then
+     ORDERS_GRPC_SERVER_ADDRESS=$orders RESERVATIONS_GRPC_SERVER_ADDRESS=localhost:$p2 \
+     PAYMENTS_GRPC_SERVER_ADDRESS=localhost:$p3 -- eventsourcing_grpc.example:system; then
   n_passed=$((n_passed + 1))
-  check "Orders' address as set" says_address "$work/system.log" Orders "127.0.0.1:$p1"
-  check "Reservations' address as set" says_address "$work/system.log" Reservations "127.0.0.1:$p2"
-  check "Payments' address as set" says_address "$work/system.log" Payments "127.0.0.1:$p3"
+  check "Orders' address as set" says_address "$work/system.log" Orders "localhost:$p1"
+  check "Reservations' address as set" says_address "$work/system.log" Reservations "localhost:$p2"
+  check "Payments' address as set" says_address "$work/system.log" Payments "localhost:$p3"
   check "three servers, all eventsourcing_grpc_server" children_are_servers 3
-  check "each server answers" expect_exit 0 "ok" "$client_bin" "127.0.0.1:$p3" ping
+  check "each server answers" expect_exit 0 "ok" "$client_bin" "localhost:$p3" ping
   order=$("$client_bin" "$orders" call create_new_order)
   check "create_new_order returns a UUID" grep -q '"_type_":"uuid_hex"' <<<"$order"
   started=$(date +%s%N)
@@ -204,16 +204,16 @@ fi
 read -r p1 p2 <<<"$(free_ports 2)"
 if [ "$p1" != 50051 ] && [ "$p2" != 50051 ] && port_is_free 50051; then
   if start_runner "$work/assigned.log" Orders Reservations Payments -- \
-       SYSTEM_TOPIC=eventsourcing_grpc.example:system ORDERS_GRPC_SERVER_ADDRESS=127.0.0.1:$p1 \
-       RESERVATIONS_GRPC_SERVER_ADDRESS=127.0.0.1:$p2 --; then
+       SYSTEM_TOPIC=eventsourcing_grpc.example:system ORDERS_GRPC_SERVER_ADDRESS=localhost:$p1 \
+       RESERVATIONS_GRPC_SERVER_ADDRESS=localhost:$p2 --; then
     n_passed=$((n_passed + 1))
-    check "set addresses are not overwritten (Orders)" says_address "$work/assigned.log" Orders "127.0.0.1:$p1"
+    check "set addresses are not overwritten (Orders)" says_address "$work/assigned.log" Orders "localhost:$p1"
     check "set addresses are not overwritten (Reservations)" \
-      says_address "$work/assigned.log" Reservations "127.0.0.1:$p2"
+      says_address "$work/assigned.log" Reservations "localhost:$p2"
     check "an unset address is assigned" says_address "$work/assigned.log" Payments "localhost:50051"
     check "the assigned address answers" expect_exit 0 "ok" "$client_bin" localhost:50051 ping
-    order=$("$client_bin" "127.0.0.1:$p1" call create_new_order)
-    check "an order is paid through the assigned address" wait_until 10 is_paid "127.0.0.1:$p1" "$order"
+    order=$("$client_bin" "localhost:$p1" call create_new_order)
+    check "an order is paid through the assigned address" wait_until 10 is_paid "localhost:$p1" "$order"
     stop_runner "assigned address"
   else
     fail "start with SYSTEM_TOPIC and one address unset" "$work/assigned.log"
@@ -225,8 +225,8 @@ fi
 # --- a server killed with SIGKILL: the runner says which, stops the others, fails ---
 read -r p1 p2 p3 <<<"$(free_ports 3)"
 if start_runner "$work/killed.log" Orders Reservations Payments -- \
-     ORDERS_GRPC_SERVER_ADDRESS=127.0.0.1:$p1 RESERVATIONS_GRPC_SERVER_ADDRESS=127.0.0.1:$p2 \
-     PAYMENTS_GRPC_SERVER_ADDRESS=127.0.0.1:$p3 -- eventsourcing_grpc.example:system; then
+     ORDERS_GRPC_SERVER_ADDRESS=localhost:$p1 RESERVATIONS_GRPC_SERVER_ADDRESS=localhost:$p2 \
+     PAYMENTS_GRPC_SERVER_ADDRESS=localhost:$p3 -- eventsourcing_grpc.example:system; then
   n_passed=$((n_passed + 1))
   children=$(pgrep -P "$runner_pid")
   payments_pid=$(server_pid eventsourcing_grpc.example:Payments)
@@ -260,12 +260,12 @@ fi
 # --- a system from a plugin: test_systems:chain, A -> B -> C -> D ---
 read -r pa pb pc pd <<<"$(free_ports 4)"
 if start_runner "$work/chain.log" A B C D -- ESG_TOPIC_PATH="$plugin_dir" \
-     A_GRPC_SERVER_ADDRESS=127.0.0.1:$pa B_GRPC_SERVER_ADDRESS=127.0.0.1:$pb \
-     C_GRPC_SERVER_ADDRESS=127.0.0.1:$pc D_GRPC_SERVER_ADDRESS=127.0.0.1:$pd -- test_systems:chain; then
+     A_GRPC_SERVER_ADDRESS=localhost:$pa B_GRPC_SERVER_ADDRESS=localhost:$pb \
+     C_GRPC_SERVER_ADDRESS=localhost:$pc D_GRPC_SERVER_ADDRESS=localhost:$pd -- test_systems:chain; then
   n_passed=$((n_passed + 1))
-  check "A starts an item" expect_exit 0 "uuid_hex" "$client_bin" "127.0.0.1:$pa" call start
-  check "the item reaches D" wait_until 10 count_is "127.0.0.1:$pd" 1
-  check "B and C have one each" test "$("$client_bin" "127.0.0.1:$pb" call count)$("$client_bin" "127.0.0.1:$pc" call count)" = 11
+  check "A starts an item" expect_exit 0 "uuid_hex" "$client_bin" "localhost:$pa" call start
+  check "the item reaches D" wait_until 10 count_is "localhost:$pd" 1
+  check "B and C have one each" test "$("$client_bin" "localhost:$pb" call count)$("$client_bin" "localhost:$pc" call count)" = 11
   stop_runner "chain"
 else
   fail "start test_systems:chain" "$work/chain.log"

@@ -40,11 +40,11 @@ typedef struct orders_server {
     esg_env *app_env;     /* empty: in-memory persistence */
     esg_application *app; /* Orders */
     esg_server *server;   /* listening on 127.0.0.1 */
-    char address[64];     /* "127.0.0.1:PORT" */
+    char address[64];     /* "localhost:PORT" */
     esg_env *client_env;  /* ORDERS_GRPC_SERVER_ADDRESS=address */
 } orders_server;
 
-/* Starts Orders on 127.0.0.1:port (0 for any free port). */
+/* Starts Orders on localhost:port (0 for any free port). */
 static orders_server *orders_start(int port)
 {
     esg_error err = {0};
@@ -54,10 +54,10 @@ static orders_server *orders_start(int port)
     assert_non_null(s->app_env);
     assert_esg_ok(esg_application_new(&esg_example_orders, s->app_env, &s->app, &err), &err);
     char bind_address[64];
-    snprintf(bind_address, sizeof bind_address, "127.0.0.1:%d", port);
+    snprintf(bind_address, sizeof bind_address, "localhost:%d", port);
     esg_server_options options = {.address = bind_address};
     assert_esg_ok(esg_server_start(s->app, &options, &s->server, &err), &err);
-    snprintf(s->address, sizeof s->address, "127.0.0.1:%d", esg_server_port(s->server));
+    snprintf(s->address, sizeof s->address, "localhost:%d", esg_server_port(s->server));
     s->client_env = esg_env_new();
     assert_non_null(s->client_env);
     assert_esg_ok(esg_env_set(s->client_env, "ORDERS_GRPC_SERVER_ADDRESS", s->address, &err), &err);
@@ -249,7 +249,7 @@ static void test_nothing_listening_is_unavailable_after_max_attempts(void **stat
     (void)state;
     esg_error err = {0};
     char address[64];
-    snprintf(address, sizeof address, "127.0.0.1:%d", free_port());
+    snprintf(address, sizeof address, "localhost:%d", free_port());
     esg_client *client = NULL;
 
     /* One attempt: no waiting at all. */
@@ -298,7 +298,7 @@ static void test_server_started_later_is_reached(void **state)
     esg_error err = {0};
     int port = free_port();
     connect_job job = {.options = {.max_attempts = 40, .backoff_ms = 50}};
-    snprintf(job.address, sizeof job.address, "127.0.0.1:%d", port);
+    snprintf(job.address, sizeof job.address, "localhost:%d", port);
     pthread_t thread;
     assert_int_equal(pthread_create(&thread, NULL, connect_thread, &job), 0);
     sleep_ms(600); /* several attempts fail meanwhile */
@@ -323,7 +323,7 @@ static void test_call_waits_for_restarted_server(void **state)
     esg_error err = {0};
     esg_client_options options = {.backoff_ms = 50, .deadline_ms = 5000};
     char address[64];
-    snprintf(address, sizeof address, "127.0.0.1:%d", port);
+    snprintf(address, sizeof address, "localhost:%d", port);
     assert_esg_ok(esg_client_connect_address(address, &options, &client, &err), &err);
     orders_stop(s);
     s = orders_start(port);
@@ -604,11 +604,11 @@ static capture *capture_start(answer_fn fn, void *ctx)
     cs->server = grpc_server_create(NULL, NULL);
     grpc_server_register_completion_queue(cs->server, cs->cq, NULL);
     grpc_server_credentials *creds = NULL;
-    assert_esg_ok(esg_server_credentials_create("127.0.0.1:0", NULL, &creds, &err), &err);
+    assert_esg_ok(esg_server_credentials_create("localhost:0", NULL, NULL, &creds, &err), &err);
     cs->port = grpc_server_add_http2_port(cs->server, "127.0.0.1:0", creds);
     grpc_server_credentials_release(creds);
     assert_true(cs->port > 0);
-    snprintf(cs->address, sizeof cs->address, "127.0.0.1:%d", cs->port);
+    snprintf(cs->address, sizeof cs->address, "localhost:%d", cs->port);
     grpc_server_start(cs->server);
     assert_int_equal(pthread_create(&cs->thread, NULL, capture_main, cs), 0);
     return cs;

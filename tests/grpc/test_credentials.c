@@ -117,14 +117,15 @@ static void assert_config_error(const char *address, const esg_env *env, const c
 {
     esg_error err;
     grpc_server_credentials *server = (grpc_server_credentials *)1;
-    assert_int_equal(esg_server_credentials_create(address, env, &server, &err), ESG_ECONFIG);
+    assert_int_equal(esg_server_credentials_create(address, env, NULL, &server, &err), ESG_ECONFIG);
     assert_null(server);
     for (const char *const *t = texts; *t != NULL; t++)
         if (strstr(err.message, *t) == NULL)
             fail_msg("server error '%s' does not mention '%s'", err.message, *t);
 
     grpc_channel_credentials *channel = (grpc_channel_credentials *)1;
-    assert_int_equal(esg_channel_credentials_create(address, env, &channel, &err), ESG_ECONFIG);
+    assert_int_equal(esg_channel_credentials_create(address, env, NULL, &channel, &err),
+                     ESG_ECONFIG);
     assert_null(channel);
     for (const char *const *t = texts; *t != NULL; t++)
         if (strstr(err.message, *t) == NULL)
@@ -135,12 +136,12 @@ static void assert_credentials_made(const char *address, const esg_env *env)
 {
     esg_error err;
     grpc_server_credentials *server = NULL;
-    assert_esg_ok(esg_server_credentials_create(address, env, &server, &err), &err);
+    assert_esg_ok(esg_server_credentials_create(address, env, NULL, &server, &err), &err);
     assert_non_null(server);
     grpc_server_credentials_release(server);
 
     grpc_channel_credentials *channel = NULL;
-    assert_esg_ok(esg_channel_credentials_create(address, env, &channel, &err), &err);
+    assert_esg_ok(esg_channel_credentials_create(address, env, NULL, &channel, &err), &err);
     assert_non_null(channel);
     grpc_channel_credentials_release(channel);
 }
@@ -210,11 +211,41 @@ static void test_split_bad(void **state)
 static void test_is_local(void **state)
 {
     (void)state;
-    static const char *const local[] = {
+    /* As the reference: local credentials for exactly "localhost:PORT", nothing else. */
+    static const char *const local[] = {"localhost:50051", "localhost:0", "localhost:99999"};
+    static const char *const not_local[] = {
+        "127.0.0.1:0",
+        "127.0.0.1:50051",
+        "[::1]:50051",
+        "LocalHost:1",
+        "orders:50051",
+        "0.0.0.0:1",
+        "localhost",
+        "localhost:",
+        "localhost:1x",
+        "localhost:-1",
+        "localhost: 1",
+        "mylocalhost:1",
+        "",
+        "localhost.example.com:1",
+    };
+    for (size_t i = 0; i < sizeof local / sizeof local[0]; i++)
+        if (!esg_address_is_local(local[i]))
+            fail_msg("'%s' should be local", local[i]);
+    for (size_t i = 0; i < sizeof not_local / sizeof not_local[0]; i++)
+        if (esg_address_is_local(not_local[i]))
+            fail_msg("'%s' should not be local", not_local[i]);
+    assert_false(esg_address_is_local(NULL));
+}
+
+static void test_is_loopback(void **state)
+{
+    (void)state;
+    static const char *const loopback[] = {
         "localhost:50051", "LocalHost:1",           "127.0.0.1:0", "127.0.0.1:50051",
         "127.1.2.3:9",     "127.255.255.255:65535", "[::1]:50051", "[0:0:0:0:0:0:0:1]:1",
     };
-    static const char *const not_local[] = {
+    static const char *const not_loopback[] = {
         "orders:50051",
         "0.0.0.0:50051",
         "[::]:50051",
@@ -234,13 +265,13 @@ static void test_is_local(void **state)
         "::1:50051",
         "",
     };
-    for (size_t i = 0; i < sizeof local / sizeof local[0]; i++)
-        if (!esg_address_is_local(local[i]))
-            fail_msg("'%s' should be local", local[i]);
-    for (size_t i = 0; i < sizeof not_local / sizeof not_local[0]; i++)
-        if (esg_address_is_local(not_local[i]))
-            fail_msg("'%s' should not be local", not_local[i]);
-    assert_false(esg_address_is_local(NULL));
+    for (size_t i = 0; i < sizeof loopback / sizeof loopback[0]; i++)
+        if (!esg_address_is_loopback(loopback[i]))
+            fail_msg("'%s' should be loopback", loopback[i]);
+    for (size_t i = 0; i < sizeof not_loopback / sizeof not_loopback[0]; i++)
+        if (esg_address_is_loopback(not_loopback[i]))
+            fail_msg("'%s' should not be loopback", not_loopback[i]);
+    assert_false(esg_address_is_loopback(NULL));
 }
 
 static void test_local_needs_no_files(void **state)
@@ -248,15 +279,56 @@ static void test_local_needs_no_files(void **state)
     (void)state;
     esg_env *empty = esg_env_new();
     assert_non_null(empty);
-    /* Even files that do not exist are ignored for loopback addresses. */
+    /* Even files that do not exist are ignored for localhost:PORT. */
     esg_env *missing = tls_env("/nonexistent/k", "/nonexistent/c", "/nonexistent/r");
-    static const char *const addresses[] = {"localhost:0", "127.0.0.1:50051", "[::1]:0"};
-    for (size_t i = 0; i < sizeof addresses / sizeof addresses[0]; i++) {
-        assert_credentials_made(addresses[i], empty);
-        assert_credentials_made(addresses[i], missing);
-    }
+    assert_credentials_made("localhost:0", empty);
+    assert_credentials_made("localhost:50051", missing);
+    /* The numeric loopback addresses need mutual TLS, as in the reference. */
+    static const char *const numeric[] = {"127.0.0.1:50051", "[::1]:0"};
+    for (size_t i = 0; i < sizeof numeric / sizeof numeric[0]; i++)
+        assert_config_error(numeric[i], empty,
+                            (const char *const[]){"GRPC_SSL_PRIVATE_KEY_PATH is not set",
+                                                  "only localhost:PORT", NULL});
     esg_env_free(missing);
     esg_env_free(empty);
+}
+
+/* <APP>_GRPC_SSL_* are looked up before the plain keys, as Python's Environment does. */
+static void test_per_application_files(void **state)
+{
+    (void)state;
+    if (!fx.has_pki)
+        skip();
+    char key[1200], cert[1200], root[1200];
+    snprintf(key, sizeof key, "%s/orders/orders.key", fx.ssl_dir);
+    snprintf(cert, sizeof cert, "%s/orders/orders.crt", fx.ssl_dir);
+    snprintf(root, sizeof root, "%s/orders/root.crt", fx.ssl_dir);
+    esg_env *env = tls_env("/nonexistent/k", "/nonexistent/c", "/nonexistent/r");
+    esg_error err;
+    assert_esg_ok(esg_env_set(env, "ORDERS_GRPC_SSL_PRIVATE_KEY_PATH", key, &err), &err);
+    assert_esg_ok(esg_env_set(env, "ORDERS_GRPC_SSL_CERTIFICATE_PATH", cert, &err), &err);
+    assert_esg_ok(esg_env_set(env, "ORDERS_GRPC_SSL_ROOT_CERTIFICATE_PATH", root, &err), &err);
+    grpc_server_credentials *server = NULL;
+    assert_esg_ok(esg_server_credentials_create("orders:50051", env, "Orders", &server, &err),
+                  &err);
+    grpc_server_credentials_release(server);
+    grpc_channel_credentials *channel = NULL;
+    assert_esg_ok(esg_channel_credentials_create("payments:50053", env, "Orders", &channel, &err),
+                  &err);
+    grpc_channel_credentials_release(channel);
+    /* Another application falls back to the plain keys, which name missing files. */
+    assert_int_equal(
+        esg_server_credentials_create("payments:50053", env, "Payments", &server, &err),
+        ESG_ECONFIG);
+    assert_non_null(strstr(err.message, "GRPC_SSL_PRIVATE_KEY_PATH '/nonexistent/k'"));
+    /* Without either, the message names both keys it tried. */
+    esg_env_unset(env, "GRPC_SSL_PRIVATE_KEY_PATH");
+    assert_int_equal(
+        esg_server_credentials_create("payments:50053", env, "Payments", &server, &err),
+        ESG_ECONFIG);
+    assert_non_null(
+        strstr(err.message, "PAYMENTS_GRPC_SSL_PRIVATE_KEY_PATH, GRPC_SSL_PRIVATE_KEY_PATH"));
+    esg_env_free(env);
 }
 
 static void test_bad_address(void **state)
@@ -436,6 +508,8 @@ int main(void)
         cmocka_unit_test(test_split_good),
         cmocka_unit_test(test_split_bad),
         cmocka_unit_test(test_is_local),
+        cmocka_unit_test(test_is_loopback),
+        cmocka_unit_test(test_per_application_files),
         cmocka_unit_test(test_local_needs_no_files),
         cmocka_unit_test(test_bad_address),
         cmocka_unit_test(test_missing_variables),

@@ -132,7 +132,7 @@ static int start(void **state, const esg_application_type *type)
     static const char *const leaders[] = {"Reservations", "Payments"};
     f->env = esg_env_new();
     assert_esg_ok(esg_application_new(type, f->env, &f->app, &err), &err);
-    esg_server_options options = {.address = "127.0.0.1:0",
+    esg_server_options options = {.address = "localhost:0",
                                   .env = f->env,
                                   .n_threads = 3,
                                   .leader_names = leaders,
@@ -140,7 +140,7 @@ static int start(void **state, const esg_application_type *type)
                                   .on_prompt = on_prompt,
                                   .on_prompt_ctx = f};
     assert_esg_ok(esg_server_start(f->app, &options, &f->server, &err), &err);
-    snprintf(f->target, sizeof f->target, "127.0.0.1:%d", esg_server_port(f->server));
+    snprintf(f->target, sizeof f->target, "localhost:%d", esg_server_port(f->server));
     f->channel = raw_channel(f->target, NULL);
     *state = f;
     return 0;
@@ -428,13 +428,13 @@ static void test_health_port_serves_health_alone(void **state)
     esg_error err;
     assert_esg_ok(esg_application_new(&esg_example_orders, env, &app, &err), &err);
     esg_server_options options = {
-        .address = "127.0.0.1:0", .env = env, .health_address = "127.0.0.1:0"};
+        .address = "localhost:0", .env = env, .health_address = "localhost:0"};
     assert_esg_ok(esg_server_start(app, &options, &server, &err), &err);
     int port = esg_server_health_port(server);
     assert_true(port > 0);
     assert_int_not_equal(port, esg_server_port(server));
     char target[64];
-    snprintf(target, sizeof target, "127.0.0.1:%d", port);
+    snprintf(target, sizeof target, "localhost:%d", port);
     grpc_channel *channel = raw_channel(target, NULL);
     raw_reply reply;
     raw_call(channel, "/grpc.health.v1.Health/Check", NULL, 0, 5000, &reply);
@@ -453,7 +453,7 @@ static void test_health_port_serves_health_alone(void **state)
     }
 
     char busy[64];
-    snprintf(busy, sizeof busy, "127.0.0.1:%d", port);
+    snprintf(busy, sizeof busy, "localhost:%d", port);
     options.health_address = busy;
     assert_int_equal(esg_server_start(app, &options, &second, &err), ESG_EUNAVAILABLE);
     assert_non_null(strstr(err.message, "health checks"));
@@ -636,10 +636,10 @@ static void test_start_errors(void **state)
     esg_server *server = NULL, *second = NULL;
     esg_error err;
     assert_esg_ok(esg_application_new(&esg_example_orders, env, &app, &err), &err);
-    esg_server_options options = {.address = "127.0.0.1:0", .env = env};
+    esg_server_options options = {.address = "localhost:0", .env = env};
     assert_esg_ok(esg_server_start(app, &options, &server, &err), &err);
     char busy[64];
-    snprintf(busy, sizeof busy, "127.0.0.1:%d", esg_server_port(server));
+    snprintf(busy, sizeof busy, "localhost:%d", esg_server_port(server));
     options.address = busy;
     assert_int_equal(esg_server_start(app, &options, &second, &err), ESG_EUNAVAILABLE);
     assert_non_null(strstr(err.message, "in use"));

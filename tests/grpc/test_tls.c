@@ -17,7 +17,7 @@ typedef struct fixture {
     esg_env *env; /* the server's GRPC_SSL_* settings */
     esg_application *app;
     esg_server *server;
-    char target[64]; /* 127.0.0.1:<port> */
+    char target[64]; /* localhost:<port> */
 } fixture;
 
 static char *read_file(const char *dir, const char *path)
@@ -63,7 +63,7 @@ static int setup(void **state)
     /* Any address but the loopback names means mutual TLS. */
     esg_server_options options = {.address = "0.0.0.0:0", .env = f->env};
     assert_esg_ok(esg_server_start(f->app, &options, &f->server, &err), &err);
-    snprintf(f->target, sizeof f->target, "127.0.0.1:%d", esg_server_port(f->server));
+    snprintf(f->target, sizeof f->target, "localhost:%d", esg_server_port(f->server));
     *state = f;
     return 0;
 }

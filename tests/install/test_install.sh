@@ -61,25 +61,25 @@ cp "$work/cm-build/user_counters.so" "$work/cm/" 2>/dev/null
 # Each build runs under the installed server, and the installed runner.
 for way in pc cm; do
   port=$(free_port)
-  ESG_TOPIC_PATH="$work/$way" COUNTERS_GRPC_SERVER_ADDRESS=127.0.0.1:$port \
+  ESG_TOPIC_PATH="$work/$way" COUNTERS_GRPC_SERVER_ADDRESS=localhost:$port \
     "$prefix/bin/eventsourcing_grpc_server" user_counters:Counters >"$work/server-$way.log" 2>&1 &
   pid=$!
   for _ in $(seq 100); do grep -q "listening on" "$work/server-$way.log" && break; sleep 0.05; done
-  id=$("$prefix/bin/eventsourcing_grpc_client" 127.0.0.1:$port call create_counter '["visits"]')
+  id=$("$prefix/bin/eventsourcing_grpc_client" localhost:$port call create_counter '["visits"]')
   check "$way: server runs the user's application" test -n "$id"
   [ -n "$id" ] || cat "$work/server-$way.log"
-  "$prefix/bin/eventsourcing_grpc_client" 127.0.0.1:$port call increment "[$id]" '{"by":41}' >/dev/null
-  check "$way: its methods work" sh -c "'$prefix/bin/eventsourcing_grpc_client' 127.0.0.1:$port call increment '[$id]' | grep -qx 42"
+  "$prefix/bin/eventsourcing_grpc_client" localhost:$port call increment "[$id]" '{"by":41}' >/dev/null
+  check "$way: its methods work" sh -c "'$prefix/bin/eventsourcing_grpc_client' localhost:$port call increment '[$id]' | grep -qx 42"
   kill -TERM $pid; wait $pid
   check "$way: server stops cleanly" test $? -eq 0
 
   port=$(free_port)
-  ESG_TOPIC_PATH="$work/$way" COUNTERS_GRPC_SERVER_ADDRESS=127.0.0.1:$port \
+  ESG_TOPIC_PATH="$work/$way" COUNTERS_GRPC_SERVER_ADDRESS=localhost:$port \
     "$prefix/bin/eventsourcing_grpc_runner" user_counters:system >"$work/runner-$way.log" 2>&1 &
   pid=$!
   for _ in $(seq 100); do grep -q "running" "$work/runner-$way.log" && break; sleep 0.05; done
   check "$way: the runner runs the user's system" sh -c \
-    "'$prefix/bin/eventsourcing_grpc_client' 127.0.0.1:$port call create_counter '[\"x\"]' | grep -q uuid_hex"
+    "'$prefix/bin/eventsourcing_grpc_client' localhost:$port call create_counter '[\"x\"]' | grep -q uuid_hex"
   kill -TERM $pid; wait $pid
   check "$way: runner stops cleanly" test $? -eq 0
 done

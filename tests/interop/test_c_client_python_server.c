@@ -48,7 +48,7 @@ typedef struct python_server {
     pid_t pid;        /* 0 when not running */
     int stdin_fd;     /* our end of its stdin: closing it stops it (--exit-on-stdin-eof) */
     int stdout_fd;    /* our end of its stdout, read until it says where it listens */
-    char address[80]; /* "127.0.0.1:PORT" once listening */
+    char address[80]; /* "localhost:PORT" once listening */
     bool is_skipped;  /* it exited with EXIT_SKIP: its Python has no grpcio */
 } python_server;
 
@@ -177,7 +177,7 @@ static bool start_server(python_server *server, bool as_system)
     posix_spawn_file_actions_addclose(&actions, from_child[1]);
     char *argv[] = {(char *)fx.python,
                     (char *)fx.script,
-                    "127.0.0.1:0",
+                    "localhost:0",
                     "--exit-on-stdin-eof",
                     as_system ? "--as-system" : NULL,
                     NULL};

@@ -144,7 +144,7 @@ class ServerProcess:
         raise RuntimeError(f"{self.binary} {what}; its output:\n" + "".join(self.output))
 
     def _try_start(self):
-        self.address = f"127.0.0.1:{support.free_port()}"
+        self.address = f"localhost:{support.free_port()}"  # local credentials, as the reference
         env = {
             key: value
             for key, value in os.environ.items()

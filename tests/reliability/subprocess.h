@@ -45,7 +45,7 @@ void process_reset_peak_rss(pid_t pid);
 /* The whole log file, malloc'ed and NUL-terminated ("" when missing). */
 char *read_text_file(const char *path);
 
-/* Asserts that a plaintext Ping on target ("127.0.0.1:PORT") answers OK. */
+/* Asserts that a plaintext Ping on target ("localhost:PORT") answers OK. */
 void assert_ping_ok(const char *target);
 
 /* Runs a program (argv[0] a path) with extra environment settings; its stdout

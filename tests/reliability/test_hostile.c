@@ -63,7 +63,7 @@
 typedef struct fixture {
     char *dir;
     server_process server;
-    char target[64]; /* 127.0.0.1:PORT */
+    char target[64]; /* localhost:PORT */
     grpc_channel *channel;
     long baseline_kib; /* the server's RSS after a warm-up, before the floods */
 } fixture;
@@ -355,9 +355,9 @@ static int setup(void **state)
     const char *settings[8] = {
         "APPLICATION_TOPIC=eventsourcing_grpc.example:Orders",
         "SYSTEM_TOPIC=eventsourcing_grpc.example:system",
-        "ORDERS_GRPC_SERVER_ADDRESS=127.0.0.1:0",
-        "RESERVATIONS_GRPC_SERVER_ADDRESS=127.0.0.1:1",
-        "PAYMENTS_GRPC_SERVER_ADDRESS=127.0.0.1:1",
+        "ORDERS_GRPC_SERVER_ADDRESS=localhost:0",
+        "RESERVATIONS_GRPC_SERVER_ADDRESS=localhost:1",
+        "PAYMENTS_GRPC_SERVER_ADDRESS=localhost:1",
         "PERSISTENCE_MODULE=eventsourcing.sqlite",
         db,
     };
@@ -375,7 +375,7 @@ static int setup(void **state)
     settings[n_settings++] = asan;
 #endif
     server_start(&the.server, log, settings, n_settings);
-    snprintf(the.target, sizeof the.target, "127.0.0.1:%d", the.server.port);
+    snprintf(the.target, sizeof the.target, "localhost:%d", the.server.port);
     the.channel = raw_channel(the.target, NULL);
     assert_ping_ok(the.target);
     /* Warm up: some orders and calls, so that the baseline holds the
@@ -909,7 +909,7 @@ static void test_descriptor_exhaustion(void **state)
     (void)state;
     enum { N_DESCRIPTORS = 128, N_CONNECTIONS = 300 };
     const char *settings[] = {"APPLICATION_TOPIC=eventsourcing_grpc.example:Orders",
-                              "ORDERS_GRPC_SERVER_ADDRESS=127.0.0.1:0"};
+                              "ORDERS_GRPC_SERVER_ADDRESS=localhost:0"};
     struct rlimit files;
     getrlimit(RLIMIT_NOFILE, &files);
     if (files.rlim_max < 2 * N_CONNECTIONS) {
@@ -925,7 +925,7 @@ static void test_descriptor_exhaustion(void **state)
             files.rlim_max = N_DESCRIPTORS;
         server_process server;
         server_start_with_files_limit(&server, log, settings, 2, &files);
-        snprintf(target, sizeof target, "127.0.0.1:%d", server.port);
+        snprintf(target, sizeof target, "localhost:%d", server.port);
         assert_ping_ok(target);
         open_idle(server.port, fds, N_CONNECTIONS);
         if (!is_hard) {

@@ -555,7 +555,7 @@ static void test_database_files_are_private(void **state)
     snprintf(log, sizeof log, "%s/sqlite-server.log", f->dir);
     snprintf(db, sizeof db, "ORDERS_SQLITE_DBNAME=%s/orders.db", f->dir);
     const char *settings[] = {"APPLICATION_TOPIC=eventsourcing_grpc.example:Orders",
-                              "ORDERS_GRPC_SERVER_ADDRESS=127.0.0.1:0",
+                              "ORDERS_GRPC_SERVER_ADDRESS=localhost:0",
                               "PERSISTENCE_MODULE=eventsourcing.sqlite", db};
     mode_t old_umask = umask(022); /* the usual default: files 0644 unless the server says */
     server_process *server = &f->other;

@@ -118,7 +118,7 @@ static void free_addresses(char (*addresses)[ADDRESS_SIZE], size_t n)
     int ports[16];
     free_ports(ports, n);
     for (size_t i = 0; i < n; i++)
-        snprintf(addresses[i], ADDRESS_SIZE, "127.0.0.1:%d", ports[i]);
+        snprintf(addresses[i], ADDRESS_SIZE, "localhost:%d", ports[i]);
 }
 
 static void env_set(esg_env *env, const char *key, const char *value)

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "esg/application.h"
+#include "esg/example.h"
 #include "esg/system.h"
 
 #define MODULE "tests.system"
@@ -1104,6 +1105,55 @@ static void test_runner_catch_up_failure_is_kept(void **state)
 #test " (sqlite)", test, setup_sqlite, teardown, NULL                                      \
     }
 
+/* Applications of one system never share an SQLite table: Python's is stored_events in each
+ * file, whatever the application. */
+static void test_applications_never_share_an_sqlite_table(void **state)
+{
+    (void)state;
+    char *dir = testutil_make_temp_dir();
+    char shared[1100], other[1100];
+    snprintf(shared, sizeof shared, "%s/all.db", dir);
+    snprintf(other, sizeof other, "%s/b.db", dir);
+    esg_error err = {0};
+    esg_env *env = esg_env_new();
+    assert_esg_ok(esg_env_set(env, "PERSISTENCE_MODULE", "eventsourcing.sqlite", &err), &err);
+    assert_esg_ok(esg_env_set(env, "SQLITE_DBNAME", shared, &err), &err);
+    esg_local_runner *runner = NULL;
+    assert_int_equal(esg_local_runner_start(&esg_example_system, env, &runner, &err), ESG_ECONFIG);
+    assert_null(runner);
+    assert_non_null(strstr(err.message, "Orders and Reservations would share one SQLite table"));
+    print_message("refused: %s\n", err.message);
+
+    /* A node checks itself against peers given files of their own: these share with Orders. */
+    esg_system *system = NULL;
+    assert_esg_ok(esg_system_new(&esg_example_system, &system, &err), &err);
+    assert_esg_ok(esg_system_check_persistence(system, env, "Orders", &err), &err);
+    assert_esg_ok(esg_env_set(env, "PAYMENTS_SQLITE_DBNAME", shared, &err), &err);
+    assert_int_equal(esg_system_check_persistence(system, env, "Orders", &err), ESG_ECONFIG);
+    assert_non_null(strstr(err.message, "Orders and Payments"));
+    /* Private memory databases are never shared; files of their own are fine. */
+    assert_esg_ok(esg_env_set(env, "SQLITE_DBNAME", ":memory:", &err), &err);
+    assert_esg_ok(esg_env_set(env, "PAYMENTS_SQLITE_DBNAME", ":memory:", &err), &err);
+    assert_esg_ok(esg_system_check_persistence(system, env, NULL, &err), &err);
+    assert_esg_ok(esg_env_set(env, "SQLITE_DBNAME", "file:x?mode=memory&cache=shared", &err), &err);
+    assert_int_equal(esg_system_check_persistence(system, env, NULL, &err), ESG_ECONFIG);
+    assert_esg_ok(esg_env_set(env, "ORDERS_SQLITE_DBNAME", shared, &err), &err);
+    assert_esg_ok(esg_env_set(env, "RESERVATIONS_SQLITE_DBNAME", other, &err), &err);
+    assert_esg_ok(esg_env_set(env, "PAYMENTS_SQLITE_DBNAME", ":memory:", &err), &err);
+    assert_esg_ok(esg_system_check_persistence(system, env, NULL, &err), &err);
+    assert_esg_ok(esg_local_runner_start(&esg_example_system, env, &runner, &err), &err);
+    esg_local_runner_stop(runner);
+    /* The same file by another name is the same table. */
+    char again[1200];
+    snprintf(again, sizeof again, "%s/./all.db", dir);
+    assert_esg_ok(esg_env_set(env, "RESERVATIONS_SQLITE_DBNAME", again, &err), &err);
+    assert_int_equal(esg_system_check_persistence(system, env, NULL, &err), ESG_ECONFIG);
+    esg_system_free(system);
+    esg_env_free(env);
+    testutil_remove_tree(dir);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1117,6 +1167,7 @@ int main(void)
         cmocka_unit_test(test_graph_of_empty_system),
         cmocka_unit_test(test_invalid_systems_are_refused),
         cmocka_unit_test(test_runner_refuses_follower_without_policy),
+        cmocka_unit_test(test_applications_never_share_an_sqlite_table),
         ON_BOTH(test_runner_one_way_pipe),
         ON_BOTH(test_runner_chain_propagates_in_one_call),
         ON_BOTH(test_runner_cycle_completes),
