@@ -9,6 +9,7 @@
 #include "esg/value.h"
 #include "esg/domain.h"
 #include "esg/recorder.h"
+#include "esg/mapper.h"
 #include "esg/application.h"
 #include "esg/system.h"
 #include "esg/topic.h"

@@ -19,10 +19,11 @@ esg_commands_build=(gcc make cmake pkg-config protoc-c)
 esg_about_build="the C tool chain and the libraries it links"
 
 # The test suite (with build): cmocka, a PostgreSQL server of the tests' own, Debian's Python with
-# gRPC for the interoperability tests, openssl for certificates, valgrind for the soak, pgrep and
+# gRPC for the interoperability tests, and with pycryptodome and psycopg2 for the Python
+# reference's AESCipher and PostgreSQL, openssl for certificates, valgrind for the soak, pgrep and
 # nm for the console and install tests.
-esg_packages_tests=(libcmocka-dev postgresql python3 python3-grpcio python3-protobuf openssl
-  valgrind procps binutils)
+esg_packages_tests=(libcmocka-dev postgresql python3 python3-grpcio python3-protobuf
+  python3-pycryptodome python3-psycopg2 openssl valgrind procps binutils)
 esg_commands_tests=(ctest python3 openssl valgrind pgrep nm)
 esg_about_tests="cmocka, a PostgreSQL server, Python's gRPC, openssl, valgrind"
 

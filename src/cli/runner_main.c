@@ -10,6 +10,7 @@
 
 #include "esg.h"
 #include "esg/runner.h"
+#include "settings_help.h"
 
 #define EXIT_SERVER_DIED 1 /* a server died while the system was running */
 #define EXIT_USAGE 2       /* bad command line, or no system topic */
@@ -28,20 +29,9 @@ static const char usage[] =
     "\n"
     "Environment (read here and passed on to the servers):\n"
     "  SYSTEM_TOPIC                    the system topic, when no argument is given\n"
-    "  <APP>_GRPC_SERVER_ADDRESS       host:port of each application (APP is its name in\n"
-    "                                  upper case, e.g. ORDERS_GRPC_SERVER_ADDRESS); those\n"
-    "                                  not set get localhost:50051, 50052, ... in order,\n"
+    "  <APP>_GRPC_SERVER_ADDRESS       not set: localhost:50051, 50052, ... in order,\n"
     "                                  skipping the ports already given\n"
-    "  MAX_PULL_INTERVAL               seconds a follower waits for a Prompt before it\n"
-    "                                  pulls anyway (default 10; also <APP>_-prefixed)\n"
-    "  GRPC_SSL_PRIVATE_KEY_PATH       mutual TLS, for addresses other than localhost,\n"
-    "  GRPC_SSL_CERTIFICATE_PATH         127.0.0.1 and [::1] (which use local credentials)\n"
-    "  GRPC_SSL_ROOT_CERTIFICATE_PATH\n"
-    "  PERSISTENCE_MODULE              eventsourcing.popo (default) or eventsourcing.sqlite\n"
-    "  SQLITE_DBNAME, SQLITE_LOCK_TIMEOUT   SQLite settings (each also <APP>_-prefixed;\n"
-    "                                  give each application its own database)\n"
-    "  ESG_TOPIC_PATH                  folders of shared libraries that define topics\n"
-    "\n"
+    "\n" ESG_SETTINGS_HELP "\n"
     "Each server also gets APPLICATION_TOPIC (its application) and SYSTEM_TOPIC.\n"
     "Stops every server on SIGINT and SIGTERM (exit status 0). If a server dies, the\n"
     "others are stopped and the exit status is 1; 2 is a bad command line, 3 a bad\n"

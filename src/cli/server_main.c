@@ -13,6 +13,7 @@
 #include "esg.h"
 #include "esg/grpc.h"
 #include "esg/runner.h"
+#include "settings_help.h"
 
 #define EXIT_USAGE 2  /* bad command line */
 #define EXIT_CONFIG 3 /* bad or missing configuration: topic, address, certificates */
@@ -29,27 +30,10 @@ static const char usage[] =
     "\n"
     "Environment:\n"
     "  APPLICATION_TOPIC               the topic, when no argument is given\n"
-    "  <APP>_GRPC_SERVER_ADDRESS       host:port to listen on (APP is the application's\n"
-    "                                  name in upper case, e.g. ORDERS_GRPC_SERVER_ADDRESS)\n"
     "  SYSTEM_TOPIC                    a system the application is part of: it then follows\n"
     "                                  and leads the others (their <APP>_GRPC_SERVER_ADDRESS\n"
     "                                  must be set too)\n"
-    "  MAX_PULL_INTERVAL               seconds between pulls without a Prompt (default 10;\n"
-    "                                  also <APP>_MAX_PULL_INTERVAL)\n"
-    "  GRPC_SSL_PRIVATE_KEY_PATH       mutual TLS, for addresses other than localhost,\n"
-    "  GRPC_SSL_CERTIFICATE_PATH         127.0.0.1 and [::1] (which use local credentials)\n"
-    "  GRPC_SSL_ROOT_CERTIFICATE_PATH\n"
-    "  PERSISTENCE_MODULE              eventsourcing.popo (default), eventsourcing.sqlite or\n"
-    "                                  eventsourcing.postgres\n"
-    "  SQLITE_DBNAME, SQLITE_LOCK_TIMEOUT   SQLite settings (each also <APP>_-prefixed)\n"
-    "  POSTGRES_DBNAME, POSTGRES_HOST, POSTGRES_PORT, POSTGRES_USER, POSTGRES_PASSWORD,\n"
-    "  POSTGRES_CONNECT_TIMEOUT, POSTGRES_LOCK_TIMEOUT, POSTGRES_POOL_SIZE, POSTGRES_SCHEMA\n"
-    "                                  PostgreSQL settings (each also <APP>_-prefixed)\n"
-    "  GRPC_HEALTH_SERVER_ADDRESS      host:port where the health service alone is also\n"
-    "                                  served, in plaintext, for probes that cannot do TLS\n"
-    "                                  (Kubernetes' gRPC probes); also <APP>_-prefixed\n"
-    "  ESG_TOPIC_PATH                  folders of shared libraries that define topics\n"
-    "\n"
+    "\n" ESG_SETTINGS_HELP "\n"
     "Stops cleanly on SIGINT and SIGTERM.\n";
 
 static int exit_code_for(esg_status rc)
@@ -160,9 +144,12 @@ int main(int argc, char **argv)
         goto out;
     }
     esg_application *served = node ? esg_node_application(node) : app;
-    printf("eventsourcing_grpc_server: %s (%s) listening on %s (port %d), persistence %s%s%s\n",
+    esg_recorder *recorder = esg_application_recorder(served);
+    printf("eventsourcing_grpc_server: %s (%s) listening on %s (port %d), persistence %s (%s%s)"
+           "%s%s\n",
            type->name, topic, address, node ? esg_node_port(node) : esg_server_port(server),
-           esg_recorder_backend(esg_application_recorder(served)), node ? ", in system " : "",
+           esg_recorder_backend(recorder), esg_mapper_describe(esg_application_mapper(served)),
+           esg_recorder_is_snapshotting(recorder) ? ", snapshots" : "", node ? ", in system " : "",
            node ? system_topic : "");
     const char *health_address = esg_env_lookup(env, type->name, "GRPC_HEALTH_SERVER_ADDRESS");
     if (health_address != NULL && health_address[0] != '\0')

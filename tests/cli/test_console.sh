@@ -51,6 +51,11 @@ expect_exit() { # expect_exit CODE TEXT COMMAND... : exit code and a fragment of
 # --- eventsourcing_grpc_server: configuration errors ---
 check "no topic" expect_exit 2 "APPLICATION_TOPIC" env -u APPLICATION_TOPIC "$server_bin"
 check "help lists the environment" expect_exit 0 "ORDERS_GRPC_SERVER_ADDRESS" "$server_bin" --help
+for setting in CIPHER_KEY CIPHER_TOPIC COMPRESSOR_TOPIC IS_SNAPSHOTTING_ENABLED AGGREGATE_CACHE_MAXSIZE \
+  AGGREGATE_CACHE_FASTFORWARD_SKIPPING DEEPCOPY_FROM_AGGREGATE_CACHE CREATE_TABLE \
+  POSTGRES_POOL_MAX_OVERFLOW POSTGRES_CONN_MAX_AGE POSTGRES_PRE_PING INFRASTRUCTURE_FACTORY; do
+  check "help lists $setting" expect_exit 0 "$setting" "$server_bin" --help
+done
 check "version" expect_exit 0 "0.1.0" "$server_bin" --version
 check "unknown topic" expect_exit 3 "has no Nope" "$server_bin" eventsourcing_grpc.example:Nope
 check "malformed topic" expect_exit 3 "topic" "$server_bin" not-a-topic
@@ -64,6 +69,57 @@ check "unknown system" expect_exit 3 "eventsourcing_grpc.example:nosystem" \
 check "SQLite without a database name" expect_exit 3 "ORDERS_SQLITE_DBNAME" \
   env ORDERS_GRPC_SERVER_ADDRESS=localhost:0 PERSISTENCE_MODULE=eventsourcing.sqlite \
   "$server_bin" eventsourcing_grpc.example:Orders
+
+# --- persistence settings: each honoured or refused at start, never ignored ---
+key=$(head -c 32 /dev/urandom | base64)
+orders() { # orders SETTING... : the server with those settings and a free localhost address
+  env ORDERS_GRPC_SERVER_ADDRESS=localhost:0 "$@" "$server_bin" eventsourcing_grpc.example:Orders
+}
+check "127.0.0.1 needs mutual TLS, as in the reference" expect_exit 3 \
+  "address '127.0.0.1:0' is not localhost:PORT" env ORDERS_GRPC_SERVER_ADDRESS=127.0.0.1:0 \
+  "$server_bin" eventsourcing_grpc.example:Orders
+check "an unknown cipher" expect_exit 3 "CIPHER_TOPIC 'my.cipher:Rot13' is not supported" \
+  orders CIPHER_TOPIC=my.cipher:Rot13 CIPHER_KEY="$key"
+check "a cipher without a key" expect_exit 3 "no key is set" \
+  orders CIPHER_TOPIC=eventsourcing.cipher:AESCipher
+check "a key that is not base64" expect_exit 3 "ORDERS_CIPHER_KEY is invalid" \
+  orders ORDERS_CIPHER_KEY='not a key!'
+check "a key of 20 bytes" expect_exit 3 "this one has 20" \
+  orders CIPHER_KEY="$(head -c 20 /dev/urandom | base64)"
+check "an unknown compressor" expect_exit 3 "COMPRESSOR_TOPIC 'lzma' is not supported" \
+  orders COMPRESSOR_TOPIC=lzma
+check "snapshots yes or no" expect_exit 3 "IS_SNAPSHOTTING_ENABLED is invalid" \
+  orders IS_SNAPSHOTTING_ENABLED=often
+check "a cache size" expect_exit 3 "AGGREGATE_CACHE_MAXSIZE is invalid" \
+  orders AGGREGATE_CACHE_MAXSIZE=big
+check "no deep copy" expect_exit 3 "DEEPCOPY_FROM_AGGREGATE_CACHE=n is not supported" \
+  orders DEEPCOPY_FROM_AGGREGATE_CACHE=n
+check "CREATE_TABLE on SQLite" expect_exit 3 "CREATE_TABLE is invalid" \
+  orders PERSISTENCE_MODULE=eventsourcing.sqlite SQLITE_DBNAME="$work/x.db" CREATE_TABLE=perhaps
+check "CREATE_TABLE=n on SQLite uses the tables there are" expect_exit 4 "no such table" \
+  orders PERSISTENCE_MODULE=eventsourcing.sqlite SQLITE_DBNAME="$work/x.db" CREATE_TABLE=n
+check "a PostgreSQL pool setting, before connecting" expect_exit 3 \
+  "POSTGRES_POOL_MAX_OVERFLOW is invalid" orders PERSISTENCE_MODULE=eventsourcing.postgres \
+  POSTGRES_DBNAME=x POSTGRES_HOST=nowhere.invalid POSTGRES_USER=x POSTGRES_PASSWORD=x \
+  POSTGRES_POOL_MAX_OVERFLOW=lots
+check "an unknown persistence module" expect_exit 3 "INFRASTRUCTURE_FACTORY 'x.y' is not supported" \
+  orders INFRASTRUCTURE_FACTORY=x.y
+# The legacy name Python still reads is honoured: the events go to SQLite, not to memory.
+port=$(free_port)
+if start_server "$work/legacy.log" ORDERS_GRPC_SERVER_ADDRESS=localhost:$port \
+     INFRASTRUCTURE_FACTORY=eventsourcing.sqlite:Factory SQLITE_DBNAME="$work/legacy.db" \
+     CIPHER_KEY="$key" COMPRESSOR_TOPIC=zlib IS_SNAPSHOTTING_ENABLED=y -- \
+     eventsourcing_grpc.example:Orders; then
+  check "says how it stores" grep -q "persistence eventsourcing.sqlite (JSON, zlib, AES-256-GCM, snapshots)" "$work/legacy.log"
+  "$client_bin" localhost:$port call create_new_order >/dev/null
+  kill -TERM $server_pid; wait $server_pid
+  check "INFRASTRUCTURE_FACTORY put the events in SQLite" test -s "$work/legacy.db"
+  check "with another key the database is refused" expect_exit 3 "wrong CIPHER_KEY" \
+    orders INFRASTRUCTURE_FACTORY=eventsourcing.sqlite SQLITE_DBNAME="$work/legacy.db" \
+    CIPHER_KEY="$(head -c 32 /dev/urandom | base64)" COMPRESSOR_TOPIC=zlib
+else
+  n_failed=$((n_failed + 1)); echo "FAILED: start with INFRASTRUCTURE_FACTORY"; cat "$work/legacy.log"
+fi
 
 # --- a server from APPLICATION_TOPIC, called with the client, stopped with SIGTERM ---
 port=$(free_port)
