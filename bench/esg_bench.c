@@ -313,26 +313,40 @@ static bool floor_start(const options *o, server *s)
     return s->startup_ms >= 0;
 }
 
-/* Orders alone (no system), on backend b. */
-static bool orders_start(const options *o, const backend *b, int run, server *s)
+/* Orders alone (no system), on backend b, with one more setting when extra is not NULL (its
+ * database is then one of its own, named after tag). */
+static bool orders_start_with(const options *o, const backend *b, int run, const char *extra,
+                              const char *tag, server *s)
 {
     snprintf(s->address, sizeof s->address, "localhost:%d", bench_free_port());
     char address[128], module[128], dbname[512], database[128];
     snprintf(address, sizeof address, "ORDERS_GRPC_SERVER_ADDRESS=%s", s->address);
     snprintf(module, sizeof module, "PERSISTENCE_MODULE=%s", b->module);
-    snprintf(dbname, sizeof dbname, "ORDERS_SQLITE_DBNAME=%s/orders-%d.db", o->tmp_dir, run);
+    snprintf(dbname, sizeof dbname, "ORDERS_SQLITE_DBNAME=%s/orders%s-%d.db", o->tmp_dir, tag, run);
     if (b->is_postgres) {
-        if (!postgres_database("orders", run, database, sizeof database))
+        char name[64];
+        snprintf(name, sizeof name, "orders%s", tag);
+        if (!postgres_database(name, run, database, sizeof database))
             return false;
         snprintf(dbname, sizeof dbname, "POSTGRES_DBNAME=%s", database);
     }
-    const char *changes[] = {"APPLICATION_TOPIC=" ORDERS_TOPIC, "SYSTEM_TOPIC", address, module,
-                             dbname};
+    const char *changes[] = {"APPLICATION_TOPIC=" ORDERS_TOPIC,
+                             "SYSTEM_TOPIC",
+                             address,
+                             module,
+                             b->is_sqlite || b->is_postgres ? dbname : extra,
+                             extra};
+    size_t n_changes = 4 + (b->is_sqlite || b->is_postgres) + (extra != NULL);
     char *argv[] = {(char *)o->server, NULL};
     int64_t t0 = bench_now_ns();
-    s->pid = bench_spawn(o->server, argv, changes, b->is_sqlite || b->is_postgres ? 5 : 4);
+    s->pid = bench_spawn(o->server, argv, changes, n_changes);
     s->startup_ms = s->pid > 0 ? first_ping_ms(s->address, t0, 10000) : -1;
     return s->startup_ms >= 0;
+}
+
+static bool orders_start(const options *o, const backend *b, int run, server *s)
+{
+    return orders_start_with(o, b, run, NULL, "", s);
 }
 
 static double rss_mb(pid_t pid)
@@ -460,6 +474,39 @@ static bool top_up(const char *address, size_t have, size_t n)
         esg_value_free(result);
     }
     esg_client_free(client);
+    return ok;
+}
+
+/* get_order with the repository's aggregate cache (AGGREGATE_CACHE_MAXSIZE), beside the same
+ * calls without it (bench_server): orders made by 8 clients, then read from 1 and 8. */
+static bool bench_cached_get(const options *o, const backend *b, int run)
+{
+    server s = {0};
+    if (!orders_start_with(o, b, run, "AGGREGATE_CACHE_MAXSIZE=100000", "-cached", &s)) {
+        fprintf(stderr, "esg_bench: Orders with a cache on %s did not start\n", b->name);
+        bench_stop_process(s.pid);
+        return false;
+    }
+    load create = {.address = s.address,
+                   .op = OP_CREATE,
+                   .n_threads = 8,
+                   .pid = s.pid,
+                   .warm_ns = 0,
+                   .measure_ns = o->measure_ns};
+    bool ok = load_run(&create) && create.n_created > 0;
+    int threads[] = {1, 8};
+    for (int i = 0; i < 2 && ok; i++) {
+        load l = {.address = s.address,
+                  .op = OP_GET,
+                  .n_threads = threads[i],
+                  .ids = create.created,
+                  .n_ids = create.n_created};
+        ok = measure(o, &l, b->name, "get_order_cached",
+                     "get_order, AGGREGATE_CACHE_MAXSIZE=100000", "call", NAN, NAN) &&
+             ok;
+    }
+    free(create.created);
+    bench_stop_process(s.pid);
     return ok;
 }
 
@@ -1221,7 +1268,7 @@ int main(int argc, char **argv)
             ok = bench_floor(&o) && ok;
         for (size_t b = 0; b < n_backends && (o.only == NULL || strcmp(o.only, "servers") == 0);
              b++)
-            ok = bench_server(&o, &chosen[b], run) && ok;
+            ok = bench_server(&o, &chosen[b], run) && bench_cached_get(&o, &chosen[b], run) && ok;
         for (size_t b = 0; b < n_backends && (o.only == NULL || strcmp(o.only, "systems") == 0);
              b++)
             ok = bench_system(&o, &chosen[b], run) && ok;

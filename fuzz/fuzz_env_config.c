@@ -1,13 +1,15 @@
 /* The environment configuration parsers behind esg_recorder_open
- * (PERSISTENCE_MODULE, SQLITE_*, POSTGRES_*, CREATE_TABLE, each with its
- * "<APP>_" prefixed form). The input's first line is the application name
- * (empty for none), the others KEY=VALUE. Nothing is written and nothing is
+ * (PERSISTENCE_MODULE and its legacy names, SQLITE_*, POSTGRES_*, CREATE_TABLE,
+ * IS_SNAPSHOTTING_ENABLED) and esg_mapper_open (CIPHER_TOPIC, CIPHER_KEY in
+ * base64, COMPRESSOR_TOPIC), each with its "<APP>_" prefixed form). The input's first line is the
+ * application name (empty for none), the others KEY=VALUE. Nothing is written and nothing is
  * reached over a network: a non-empty SQLITE_DBNAME becomes ":memory:", and
  * libpq is never loaded (dlopen is wrapped: -Wl,--wrap=dlopen). */
 #include "fuzz_common.h"
 
 #include <stdbool.h>
 
+#include "esg/mapper.h"
 #include "esg/recorder.h"
 
 /* The recorder loads libpq with dlopen once its settings are parsed: the
@@ -67,6 +69,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                        max_id == 0,
                    "a new recorder is not empty (%s)", err.message);
         esg_recorder_close(recorder);
+    }
+    /* The mapper the same settings make: what it encodes, it decodes. */
+    esg_mapper *mapper = NULL;
+    rc = esg_mapper_open(env, app_name[0] ? app_name : NULL, &mapper, &err);
+    FUZZ_CHECK((rc == ESG_OK) == (mapper != NULL), "mapper status %d with mapper %p", rc,
+               (void *)mapper);
+    FUZZ_CHECK(rc == ESG_OK || rc == ESG_ECONFIG, "mapper refused with %s (%s)",
+               esg_status_name(rc), err.message);
+    if (mapper != NULL) {
+        static const uint8_t json[] = "{\"timestamp\":1}";
+        uint8_t *stored = NULL, *back = NULL;
+        size_t stored_len = 0, back_len = 0;
+        FUZZ_CHECK(esg_mapper_encode_state(mapper, json, sizeof json - 1, &stored, &stored_len,
+                                           &err) == ESG_OK &&
+                       esg_mapper_decode_state(mapper, stored, stored_len, &back, &back_len,
+                                               &err) == ESG_OK &&
+                       back_len == sizeof json - 1 && memcmp(back, json, back_len) == 0,
+                   "the mapper does not round-trip (%s)", err.message);
+        free(stored);
+        free(back);
+        esg_mapper_free(mapper);
     }
     esg_env_free(env);
     free(text);

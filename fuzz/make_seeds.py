@@ -71,6 +71,11 @@ def main():
         "POSTGRES_POOL_TIMEOUT=0.5\nCREATE_TABLE=off\nPOSTGRES_SCHEMA= MySchema \n",
         "\nPERSISTENCE_MODULE=eventsourcing.sqlite\nSQLITE_DBNAME=\n",
         "\nPERSISTENCE_MODULE=kafka\n",
+        "orders\nINFRASTRUCTURE_FACTORY=eventsourcing.sqlite:Factory\nSQLITE_DBNAME=x.db\n"
+        "IS_SNAPSHOTTING_ENABLED=yes\nCIPHER_KEY=AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n"
+        "COMPRESSOR_TOPIC=zlib\n",
+        "Orders\nCIPHER_TOPIC=eventsourcing.cipher:AESCipher\nORDERS_CIPHER_KEY=AAAAAAAAAAAAAAAAAAAAAA==\n"
+        "COMPRESSOR_TOPIC=eventsourcing.compressor:ZlibCompressor\nPOSTGRES_POOL_MAX_OVERFLOW=3\n",
     ]):
         write("fuzz_env_config", "env_%02d" % i, text)
 

@@ -95,32 +95,36 @@ const char *esg_mapper_describe(const esg_mapper *mapper)
     return names[mapper->is_compressing][key];
 }
 
+/* The result of the last step: owned (malloc'ed, handed over) when a step made it, else a
+ * NUL-terminated copy of bytes. */
+static esg_status hand_over(uint8_t *owned, const uint8_t *bytes, size_t len, uint8_t **out,
+                            size_t *out_len, esg_error *err)
+{
+    if (owned == NULL && (owned = malloc(len + 1)) != NULL) {
+        memcpy(owned, bytes, len);
+        owned[len] = '\0';
+    }
+    if (owned == NULL)
+        return esg_error_set(err, ESG_ENOMEM, "out of memory copying a stored state");
+    *out = owned;
+    *out_len = len;
+    return ESG_OK;
+}
+
 esg_status esg_mapper_encode_state(const esg_mapper *mapper, const uint8_t *json, size_t len,
                                    uint8_t **out, size_t *out_len, esg_error *err)
 {
     *out = NULL;
     uint8_t *compressed = NULL;
-    size_t compressed_len = len;
-    esg_status rc = ESG_OK;
     if (mapper->is_compressing) {
-        rc = esg_compress(json, len, &compressed, &compressed_len, err);
+        esg_status rc = esg_compress(json, len, &compressed, &len, err);
         if (rc != ESG_OK)
             return rc;
         json = compressed;
     }
-    if (mapper->cipher != NULL) {
-        rc = esg_cipher_encrypt(mapper->cipher, json, compressed_len, NULL, out, out_len, err);
-    } else if (compressed != NULL) {
-        *out = compressed;
-        *out_len = compressed_len;
-        compressed = NULL;
-    } else if ((*out = malloc(len + 1)) != NULL) {
-        memcpy(*out, json, len);
-        (*out)[len] = '\0';
-        *out_len = len;
-    } else {
-        rc = esg_error_set(err, ESG_ENOMEM, "out of memory storing an event");
-    }
+    if (mapper->cipher == NULL)
+        return hand_over(compressed, json, len, out, out_len, err);
+    esg_status rc = esg_cipher_encrypt(mapper->cipher, json, len, NULL, out, out_len, err);
     free(compressed);
     return rc;
 }
@@ -130,27 +134,15 @@ esg_status esg_mapper_decode_state(const esg_mapper *mapper, const uint8_t *stat
 {
     *out = NULL;
     uint8_t *decrypted = NULL;
-    size_t decrypted_len = len;
-    esg_status rc = ESG_OK;
     if (mapper->cipher != NULL) {
-        rc = esg_cipher_decrypt(mapper->cipher, state, len, &decrypted, &decrypted_len, err);
+        esg_status rc = esg_cipher_decrypt(mapper->cipher, state, len, &decrypted, &len, err);
         if (rc != ESG_OK)
             return rc;
         state = decrypted;
     }
-    if (mapper->is_compressing) {
-        rc = esg_decompress(state, decrypted_len, out, out_len, err);
-    } else if (decrypted != NULL) {
-        *out = decrypted;
-        *out_len = decrypted_len;
-        decrypted = NULL;
-    } else if ((*out = malloc(len + 1)) != NULL) {
-        memcpy(*out, state, len);
-        (*out)[len] = '\0';
-        *out_len = len;
-    } else {
-        rc = esg_error_set(err, ESG_ENOMEM, "out of memory reading an event");
-    }
+    if (!mapper->is_compressing)
+        return hand_over(decrypted, state, len, out, out_len, err);
+    esg_status rc = esg_decompress(state, len, out, out_len, err);
     free(decrypted);
     return rc;
 }

@@ -6,12 +6,7 @@
  * without fast-forward, and its refusals. */
 #include "testutil.h"
 
-#if defined(__has_include)
-#if __has_include(<libpq-fe.h>)
-#include <libpq-fe.h>
-#define HAVE_LIBPQ 1
-#endif
-#endif
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +15,7 @@
 #include "esg/example.h"
 #include "esg/mapper.h"
 #include "esg/system.h"
+#include "pg_testutil.h"
 
 #define KEY "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
 #define OTHER_KEY "ICcuNTxDSlFYX2ZtdHuCiZCXnqWss7rByM/W3eTr8vk="
@@ -116,26 +112,15 @@ static void set(esg_env *env, const char *key, const char *value)
     assert_esg_ok(esg_env_set(env, key, value, &err), &err);
 }
 
-#ifdef HAVE_LIBPQ
-static void postgres_exec(const char *sql)
+/* The tables these tests make, dropped before and after each (the other tests on the server
+ * find none of them, nor their encrypted rows). */
+static void drop_postgres_tables(void)
 {
-    const char *keywords[] = {"host", "port", "dbname", "user", "password", "options", NULL};
-    const char *values[] = {getenv("POSTGRES_HOST"),
-                            getenv("POSTGRES_PORT"),
-                            getenv("POSTGRES_DBNAME"),
-                            getenv("POSTGRES_USER"),
-                            getenv("POSTGRES_PASSWORD"),
-                            "-c client_min_messages=warning",
-                            NULL};
-    PGconn *conn = PQconnectdbParams(keywords, values, 0);
-    assert_int_equal(PQstatus(conn), CONNECTION_OK);
-    PGresult *res = PQexec(conn, sql);
-    if (PQresultStatus(res) != PGRES_COMMAND_OK)
-        fail_msg("'%s' failed: %s", sql, PQresultErrorMessage(res));
-    PQclear(res);
-    PQfinish(conn);
+    testutil_postgres_exec("DROP TABLE IF EXISTS orders_events, orders_tracking, orders_snapshots, "
+                           "reservations_events, reservations_tracking, reservations_snapshots, "
+                           "payments_events, payments_tracking, payments_snapshots, notes_events, "
+                           "notes_tracking, notes_snapshots");
 }
-#endif
 
 static int setup(void **state)
 {
@@ -158,7 +143,6 @@ static int setup(void **state)
         break;
     }
     case BACKEND_POSTGRES: {
-#ifdef HAVE_LIBPQ
         set(f->env, "PERSISTENCE_MODULE", "eventsourcing.postgres");
         const char *keys[] = {"POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_DBNAME", "POSTGRES_USER",
                               "POSTGRES_PASSWORD"};
@@ -166,13 +150,7 @@ static int setup(void **state)
             assert_non_null(getenv(keys[i]));
             set(f->env, keys[i], getenv(keys[i]));
         }
-        postgres_exec("DROP TABLE IF EXISTS orders_events, orders_tracking, orders_snapshots, "
-                      "reservations_events, reservations_tracking, reservations_snapshots, "
-                      "payments_events, payments_tracking, payments_snapshots, notes_events, "
-                      "notes_tracking, notes_snapshots");
-#else
-        fail_msg("built without libpq");
-#endif
+        drop_postgres_tables();
         break;
     }
     }
@@ -183,6 +161,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *f = *state;
+    if (backend == BACKEND_POSTGRES)
+        drop_postgres_tables();
     esg_env_free(f->env);
     if (f->temp_dir != NULL) {
         testutil_remove_tree(f->temp_dir);
@@ -527,6 +507,65 @@ static void test_the_cache_without_fast_forward_trusts_itself(void **state)
     esg_application_free(app);
 }
 
+typedef struct cache_worker {
+    pthread_t thread;
+    esg_application *app;
+    const esg_uuid *id;
+    int n_edits; /* edits that were recorded */
+    bool is_failed;
+} cache_worker;
+
+/* Edits the shared note 40 times, getting it again after each conflict, and reads it between. */
+static void *edit_concurrently(void *arg)
+{
+    cache_worker *w = arg;
+    for (int i = 0; i < 40 && !w->is_failed; i++) {
+        esg_error err = {0};
+        esg_aggregate *aggregate = NULL;
+        esg_status rc = esg_application_get(w->app, w->id, 0, &aggregate, &err);
+        if (rc == ESG_OK)
+            rc = esg_aggregate_trigger(aggregate, NOTE_EDITED, text("edit"), &err);
+        if (rc == ESG_OK)
+            rc = esg_application_save(w->app, &aggregate, 1, &err);
+        if (rc == ESG_OK)
+            w->n_edits++;
+        else if (rc != ESG_ECONFLICT)
+            w->is_failed = true;
+        esg_aggregate_free(aggregate);
+    }
+    return NULL;
+}
+
+/* Writers racing on one aggregate through one cache (each get fast-forwarding, each save a
+ * conflict when another got there first): every recorded edit is in the aggregate once, and the
+ * cache ends at the latest version. */
+static void test_the_cache_under_concurrent_writers(void **state)
+{
+    fixture *f = *state;
+    set(f->env, "AGGREGATE_CACHE_MAXSIZE", "4");
+    esg_application *app = open_app(&notes_app, f->env);
+    esg_uuid id = write_note(app, 0);
+    cache_worker workers[4];
+    for (int i = 0; i < 4; i++) {
+        workers[i] = (cache_worker){.app = app, .id = &id};
+        assert_int_equal(pthread_create(&workers[i].thread, NULL, edit_concurrently, &workers[i]),
+                         0);
+    }
+    int n_edits = 0;
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(pthread_join(workers[i].thread, NULL), 0);
+        assert_false(workers[i].is_failed);
+        n_edits += workers[i].n_edits;
+    }
+    assert_true(n_edits > 0);
+    esg_aggregate *aggregate = NULL;
+    const note *n = get_note(app, &id, 0, &aggregate);
+    assert_int_equal(esg_aggregate_version(aggregate), 1 + n_edits);
+    assert_int_equal(n->n_edits, n_edits);
+    esg_aggregate_free(aggregate);
+    esg_application_free(app);
+}
+
 static void test_cache_settings_are_honoured_or_refused(void **state)
 {
     fixture *f = *state;
@@ -587,6 +626,7 @@ int main(int argc, char **argv)
         REPOSITORY_TEST(test_snapshot_settings_are_refused_when_wrong),
         REPOSITORY_TEST(test_the_cache_fast_forwards_over_other_writers),
         REPOSITORY_TEST(test_the_cache_without_fast_forward_trusts_itself),
+        REPOSITORY_TEST(test_the_cache_under_concurrent_writers),
         REPOSITORY_TEST(test_cache_settings_are_honoured_or_refused),
     };
 #undef REPOSITORY_TEST

@@ -5,14 +5,8 @@
  * A backend is conformant when every test passes. */
 #include "testutil.h"
 
-/* libpq drops each postgres test's tables. A build that does not give its include path (one
- * without the postgres backend's test wiring) still builds the other backends' suite. */
-#if defined(__has_include)
-#if __has_include(<libpq-fe.h>)
-#include <libpq-fe.h>
-#define HAVE_LIBPQ 1
-#endif
-#endif
+#include "pg_testutil.h"
+
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,44 +65,12 @@ static esg_recorder *open_recorder(const fixture *f)
     return recorder;
 }
 
-/* Runs SQL on the test database as the POSTGRES_* variables say, failing the test if it fails. */
-static void postgres_exec(const char *sql)
-{
-#ifndef HAVE_LIBPQ
-    fail_msg("cannot run '%s': this test program was built without libpq", sql);
-#else
-    const char *keywords[] = {"host", "port", "dbname", "user", "password", "options", NULL};
-    const char *values[] = {getenv("POSTGRES_HOST"),
-                            getenv("POSTGRES_PORT"),
-                            getenv("POSTGRES_DBNAME"),
-                            getenv("POSTGRES_USER"),
-                            getenv("POSTGRES_PASSWORD"),
-                            "-c client_min_messages=warning",
-                            NULL};
-    PGconn *conn = PQconnectdbParams(keywords, values, 0);
-    if (PQstatus(conn) != CONNECTION_OK) {
-        char message[256];
-        snprintf(message, sizeof message, "%s", PQerrorMessage(conn));
-        PQfinish(conn);
-        fail_msg("cannot connect to PostgreSQL: %s", message);
-    }
-    PGresult *res = PQexec(conn, sql);
-    bool is_ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-    char message[256];
-    snprintf(message, sizeof message, "%s", PQresultErrorMessage(res));
-    PQclear(res);
-    PQfinish(conn);
-    if (!is_ok)
-        fail_msg("'%s' failed: %s", sql, message);
-#endif
-}
-
 static void drop_postgres_tables(const fixture *f)
 {
     char sql[256];
     snprintf(sql, sizeof sql, "DROP TABLE IF EXISTS %s_events, %s_tracking", f->app_name,
              f->app_name);
-    postgres_exec(sql);
+    testutil_postgres_exec(sql);
 }
 
 static int setup(void **state)
