@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+
 #include "esg.h"
 #include "esg/grpc.h"
 
@@ -25,7 +27,10 @@ static const char usage[] =
     "  call METHOD [ARGS_JSON [KWARGS_JSON]]  call a method; prints its result as JSON\n"
     "  notifications [START [LIMIT [STOP [TOPIC...]]]]\n"
     "                                         one line per notification: id, originator\n"
-    "                                         id, version, topic, state (default 1 10)\n"
+    "                                         id, version, topic, state (default 1 10);\n"
+    "                                         state encrypted or compressed is decoded\n"
+    "                                         with CIPHER_KEY and COMPRESSOR_TOPIC (also\n"
+    "                                         <NAME>_-prefixed), else shown as base64:...\n"
     "  prompt LEADER_NAME                     tell the server LEADER_NAME has news\n"
     "\n"
     "Environment: GRPC_SSL_PRIVATE_KEY_PATH, GRPC_SSL_CERTIFICATE_PATH and\n"
@@ -88,7 +93,29 @@ static esg_status run_call(esg_client *client, int argc, char **argv, esg_error 
     return rc;
 }
 
-static esg_status run_notifications(esg_client *client, int argc, char **argv, esg_error *err)
+/* Prints a stored state: decoded to JSON by the mapper when it can be, else as base64 (raw
+ * ciphertext or zlib bytes would garble a terminal). */
+static void print_state(const esg_mapper *mapper, const esg_stored_event *stored)
+{
+    uint8_t *json = NULL;
+    size_t json_len = 0;
+    if (esg_mapper_decode_state(mapper, stored->state, stored->state_len, &json, &json_len, NULL) ==
+            ESG_OK &&
+        json_len > 0 && json[0] == '{') {
+        printf("%.*s\n", (int)json_len, (const char *)json);
+    } else {
+        size_t size = 4 * ((stored->state_len + 2) / 3) + 1;
+        unsigned char *text = malloc(size);
+        if (text != NULL)
+            EVP_EncodeBlock(text, stored->state, (int)stored->state_len);
+        printf("base64:%s\n", text != NULL ? (const char *)text : "(out of memory)");
+        free(text);
+    }
+    free(json);
+}
+
+static esg_status run_notifications(esg_client *client, const esg_mapper *mapper, int argc,
+                                    char **argv, esg_error *err)
 {
     int64_t numbers[3] = {1, 10, 0};
     for (int i = 0; i < argc && i < 3; i++)
@@ -101,9 +128,9 @@ static esg_status run_notifications(esg_client *client, int argc, char **argv, e
     for (size_t i = 0; rc == ESG_OK && i < list.n_items; i++) {
         char id[ESG_UUID_HEX_SIZE];
         esg_uuid_hex(&list.items[i].event.originator_id, id);
-        printf("%lld %s %lld %s %.*s\n", (long long)list.items[i].id, id,
-               (long long)list.items[i].event.originator_version, list.items[i].event.topic,
-               (int)list.items[i].event.state_len, (const char *)list.items[i].event.state);
+        printf("%lld %s %lld %s ", (long long)list.items[i].id, id,
+               (long long)list.items[i].event.originator_version, list.items[i].event.topic);
+        print_state(mapper, &list.items[i].event);
     }
     esg_notification_list_clear(&list);
     return rc;
@@ -135,9 +162,16 @@ int main(int argc, char **argv)
     }
     esg_error err = {0};
     esg_client *client = NULL;
+    esg_mapper *mapper = NULL;
     esg_client_options options = {.max_attempts = 3};
-    esg_status rc = strchr(server, ':') != NULL
-                        ? esg_client_connect_address(server, &options, &client, &err)
+    bool is_address = strchr(server, ':') != NULL;
+    /* The state's format, as the application's own settings say (a bad one is refused). */
+    esg_env *env = esg_env_from_process();
+    esg_status rc = env == NULL ? esg_error_set(&err, ESG_ENOMEM, "out of memory")
+                                : esg_mapper_open(env, is_address ? NULL : server, &mapper, &err);
+    esg_env_free(env);
+    if (rc == ESG_OK)
+        rc = is_address ? esg_client_connect_address(server, &options, &client, &err)
                         : esg_client_connect(server, &options, &client, &err);
     if (rc == ESG_OK) {
         if (strcmp(command, "ping") == 0)
@@ -145,12 +179,13 @@ int main(int argc, char **argv)
         else if (strcmp(command, "call") == 0)
             rc = run_call(client, n_rest, rest, &err);
         else if (strcmp(command, "notifications") == 0)
-            rc = run_notifications(client, n_rest, rest, &err);
+            rc = run_notifications(client, mapper, n_rest, rest, &err);
         else
             rc = esg_client_prompt(client, rest[0], &err);
     }
     if (rc != ESG_OK)
         fprintf(stderr, "eventsourcing_grpc_client: %s: %s\n", esg_status_name(rc), err.message);
     esg_client_free(client);
+    esg_mapper_free(mapper);
     return exit_code_for(rc);
 }

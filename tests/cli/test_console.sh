@@ -112,6 +112,11 @@ if start_server "$work/legacy.log" ORDERS_GRPC_SERVER_ADDRESS=localhost:$port \
      eventsourcing_grpc.example:Orders; then
   check "says how it stores" grep -q "persistence eventsourcing.sqlite (JSON, zlib, AES-256-GCM, snapshots)" "$work/legacy.log"
   "$client_bin" localhost:$port call create_new_order >/dev/null
+  check "the client shows encrypted state as base64" expect_exit 0 "Order.Created base64:" \
+    "$client_bin" localhost:$port notifications
+  check "and decodes it with the key" expect_exit 0 'Order.Created {"timestamp":' \
+    env ORDERS_GRPC_SERVER_ADDRESS=localhost:$port ORDERS_CIPHER_KEY="$key" COMPRESSOR_TOPIC=zlib \
+    "$client_bin" Orders notifications
   kill -TERM $server_pid; wait $server_pid
   check "INFRASTRUCTURE_FACTORY put the events in SQLite" test -s "$work/legacy.db"
   check "with another key the database is refused" expect_exit 3 "wrong CIPHER_KEY" \

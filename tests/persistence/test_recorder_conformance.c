@@ -56,6 +56,35 @@ static esg_status try_open_recorder(const fixture *f, esg_recorder **recorder, e
     return ESG_EINTERNAL;
 }
 
+/* The fixture's backend with snapshots (IS_SNAPSHOTTING_ENABLED), on the same database. */
+static esg_recorder *open_snapshotting_recorder(const fixture *f)
+{
+    esg_error err = {0};
+    esg_recorder *recorder = NULL;
+    esg_sqlite_options options = {.is_snapshotting = true};
+    esg_env *env = NULL;
+    switch (backend) {
+    case BACKEND_POPO:
+        assert_esg_ok(esg_recorder_open_popo(true, &recorder, &err), &err);
+        break;
+    case BACKEND_SQLITE_FILE:
+    case BACKEND_SQLITE_MEMORY:
+        assert_esg_ok(esg_recorder_open_sqlite(
+                          backend == BACKEND_SQLITE_FILE ? f->db_path : ":memory:", &options,
+                          &recorder, &err),
+                      &err);
+        break;
+    case BACKEND_POSTGRES:
+        env = esg_env_copy(f->env);
+        assert_esg_ok(esg_env_set(env, "IS_SNAPSHOTTING_ENABLED", "yes", &err), &err);
+        assert_esg_ok(esg_recorder_open(env, f->app_name, &recorder, &err), &err);
+        esg_env_free(env);
+        break;
+    }
+    assert_true(esg_recorder_is_snapshotting(recorder));
+    return recorder;
+}
+
 static esg_recorder *open_recorder(const fixture *f)
 {
     esg_error err = {0};
@@ -68,8 +97,8 @@ static esg_recorder *open_recorder(const fixture *f)
 static void drop_postgres_tables(const fixture *f)
 {
     char sql[256];
-    snprintf(sql, sizeof sql, "DROP TABLE IF EXISTS %s_events, %s_tracking", f->app_name,
-             f->app_name);
+    snprintf(sql, sizeof sql, "DROP TABLE IF EXISTS %s_events, %s_tracking, %s_snapshots",
+             f->app_name, f->app_name, f->app_name);
     testutil_postgres_exec(sql);
 }
 
@@ -1198,6 +1227,73 @@ static void test_several_processes_write_at_once(void **state)
 
 /* ---- Main ------------------------------------------------------------- */
 
+/* Snapshots: a table of their own beside the events, selected as events are, never in the
+ * notification log, a version once; a recorder without them refuses both calls. */
+static void test_snapshots_are_kept_beside_the_events(void **state)
+{
+    fixture *f = *state;
+    esg_error err = {0};
+    esg_uuid a, b;
+    esg_uuid4(&a);
+    esg_uuid4(&b);
+    uint8_t binary[64]; /* what a cipher writes: any byte */
+    for (size_t i = 0; i < sizeof binary; i++)
+        binary[i] = (uint8_t)(i * 37 + 11);
+    esg_stored_event snapshots[] = {
+        borrowed_event(&a, 2, ESG_SNAPSHOT_TOPIC, binary, sizeof binary),
+        borrowed_event(&a, 4, ESG_SNAPSHOT_TOPIC, "{\"v\":4}", 7),
+        borrowed_event(&b, 3, ESG_SNAPSHOT_TOPIC, "{\"v\":3}", 7),
+    };
+    assert_false(esg_recorder_is_snapshotting(f->recorder));
+    assert_int_equal(esg_recorder_insert_snapshot(f->recorder, &snapshots[0], &err), ESG_EINVAL);
+    assert_non_null(strstr(err.message, "IS_SNAPSHOTTING_ENABLED"));
+    esg_stored_event_list list = {0};
+    assert_int_equal(esg_recorder_select_snapshots(f->recorder, &a, NULL, &list, &err), ESG_EINVAL);
+
+    esg_recorder *recorder = open_snapshotting_recorder(f);
+    for (size_t i = 0; i < 3; i++)
+        assert_esg_ok(esg_recorder_insert_snapshot(recorder, &snapshots[i], &err), &err);
+    assert_int_equal(esg_recorder_insert_snapshot(recorder, &snapshots[1], &err), ESG_ECONFLICT);
+    int64_t max_id = -1;
+    assert_esg_ok(esg_recorder_max_notification_id(recorder, &max_id, &err), &err);
+    assert_int_equal(max_id, 0);
+
+    for (int pass = 0;
+         pass < (backend == BACKEND_SQLITE_FILE || backend == BACKEND_POSTGRES ? 2 : 1); pass++) {
+        if (pass == 1) { /* the same after closing and opening again */
+            esg_recorder_close(recorder);
+            recorder = open_snapshotting_recorder(f);
+        }
+        assert_esg_ok(esg_recorder_select_snapshots(recorder, &a, NULL, &list, &err), &err);
+        assert_int_equal(list.n_items, 2);
+        assert_event_equal(&list.items[0], &snapshots[0]);
+        assert_event_equal(&list.items[1], &snapshots[1]);
+        esg_stored_event_list_clear(&list);
+        /* The latest at or below a version: what a repository asks. */
+        esg_select_events_options latest = {.has_lte = true, .lte = 3, .desc = true, .limit = 1};
+        assert_esg_ok(esg_recorder_select_snapshots(recorder, &a, &latest, &list, &err), &err);
+        assert_int_equal(list.n_items, 1);
+        assert_event_equal(&list.items[0], &snapshots[0]);
+        esg_stored_event_list_clear(&list);
+        latest.lte = 1;
+        assert_esg_ok(esg_recorder_select_snapshots(recorder, &a, &latest, &list, &err), &err);
+        assert_int_equal(list.n_items, 0);
+        esg_select_events_options after = {.has_gt = true, .gt = 2};
+        assert_esg_ok(esg_recorder_select_snapshots(recorder, &a, &after, &list, &err), &err);
+        assert_int_equal(list.n_items, 1);
+        assert_event_equal(&list.items[0], &snapshots[1]);
+        esg_stored_event_list_clear(&list);
+        assert_esg_ok(esg_recorder_select_snapshots(recorder, &b, NULL, &list, &err), &err);
+        assert_int_equal(list.n_items, 1);
+        assert_event_equal(&list.items[0], &snapshots[2]);
+        esg_stored_event_list_clear(&list);
+        /* The events table knows nothing of them. */
+        assert_esg_ok(esg_recorder_select_events(recorder, &a, NULL, &list, &err), &err);
+        assert_int_equal(list.n_items, 0);
+    }
+    esg_recorder_close(recorder);
+}
+
 int main(int argc, char **argv)
 {
     const char *name = argc == 2 ? argv[1] : "";
@@ -1234,6 +1330,7 @@ int main(int argc, char **argv)
         CONFORMANCE_TEST(test_concurrent_writers),
         CONFORMANCE_TEST(test_data_survives_close_and_reopen),
         CONFORMANCE_TEST(test_several_processes_write_at_once),
+        CONFORMANCE_TEST(test_snapshots_are_kept_beside_the_events),
     };
 #undef CONFORMANCE_TEST
     char group_name[64];
