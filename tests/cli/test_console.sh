@@ -111,7 +111,12 @@ if start_server "$work/legacy.log" ORDERS_GRPC_SERVER_ADDRESS=localhost:$port \
      CIPHER_KEY="$key" COMPRESSOR_TOPIC=zlib IS_SNAPSHOTTING_ENABLED=y -- \
      eventsourcing_grpc.example:Orders; then
   check "says how it stores" grep -q "persistence eventsourcing.sqlite (JSON, zlib, AES-256-GCM, snapshots)" "$work/legacy.log"
+  damaged=$("$client_bin" localhost:$port call create_new_order)
   "$client_bin" localhost:$port call create_new_order >/dev/null
+  # A stored state damaged on disk: a server-side error that says why, not INVALID_ARGUMENT.
+  /usr/bin/python3 -c 'import sqlite3, sys; db = sqlite3.connect(sys.argv[1]); db.execute("UPDATE stored_events SET state = X'"'"'00'"'"' || substr(state, 2) WHERE rowid = 1"); db.commit()' "$work/legacy.db"
+  check "a damaged state is a server error that says why" expect_exit 5 "ESG_EREMOTE: cannot decrypt" \
+    "$client_bin" localhost:$port call get_order "[$damaged]"
   check "the client shows encrypted state as base64" expect_exit 0 "Order.Created base64:" \
     "$client_bin" localhost:$port notifications
   check "and decodes it with the key" expect_exit 0 'Order.Created {"timestamp":' \
