@@ -482,7 +482,7 @@ static bool top_up(const char *address, size_t have, size_t n)
 static bool bench_cached_get(const options *o, const backend *b, int run)
 {
     server s = {0};
-    if (!orders_start_with(o, b, run, "AGGREGATE_CACHE_MAXSIZE=100000", "-cached", &s)) {
+    if (!orders_start_with(o, b, run, "AGGREGATE_CACHE_MAXSIZE=100000", "_cached", &s)) {
         fprintf(stderr, "esg_bench: Orders with a cache on %s did not start\n", b->name);
         bench_stop_process(s.pid);
         return false;

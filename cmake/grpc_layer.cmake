@@ -41,6 +41,7 @@ foreach(program eventsourcing_grpc_server eventsourcing_grpc_runner eventsourcin
   string(REPLACE "eventsourcing_grpc_" "" short ${program})
   add_executable(${program} src/cli/${short}_main.c)
   target_link_libraries(${program} PRIVATE eventsourcing_grpc)
+  target_include_directories(${program} PRIVATE ${PROJECT_SOURCE_DIR}/src) # grpc/exit_codes.h
   # --version prints the project's version, set once in project().
   target_compile_definitions(${program} PRIVATE ESG_VERSION="${PROJECT_VERSION}")
   # Installed under any prefix, they find the library beside them.

@@ -11,21 +11,30 @@
 extern "C" {
 #endif
 
+/* Every status once, as libuv's UV_ERRNO_MAP: its name, value and meaning, and the gRPC status
+ * code it is answered with at the server edge (ESG_STATUS_MAP(X) calls X(name, value, grpc,
+ * meaning) for each; grpc names a GRPC_STATUS_ code without its prefix). The enum, the names
+ * and the gRPC mapping are all made from this one list. */
+#define ESG_STATUS_MAP(X)                                                                          \
+    X(OK, 0, OK, "success")                                                                        \
+    X(EINVAL, -1, INVALID_ARGUMENT, "bad input: malformed JSON, wrong type, value out of range")   \
+    X(ENOTFOUND, -2, NOT_FOUND, "no such aggregate, method, topic or key")                         \
+    X(ECONFLICT, -3, ABORTED, "integrity error: version or tracking record already recorded")      \
+    X(ENOMEM, -4, RESOURCE_EXHAUSTED, "an allocation failed")                                      \
+    X(EIO, -5, INTERNAL, "the database failed (disk full, I/O error, corrupt file)")               \
+    X(ECONFIG, -6, INTERNAL, "the environment configuration is missing or invalid")                \
+    X(EUNAVAILABLE, -7, UNAVAILABLE, "a resource is busy or unreachable; retrying may work")       \
+    X(EINTERNAL, -8, INTERNAL, "a bug or an unexpected state")                                     \
+    X(EUNIMPLEMENTED, -9, UNIMPLEMENTED, "no such method or operation")                            \
+    X(ETIMEDOUT, -10, DEADLINE_EXCEEDED, "a deadline passed")                                      \
+    X(ECLOSED, -11, INTERNAL, "the object was closed")                                             \
+    X(EREMOTE, -12, INTERNAL, "a remote server failed with a status of its own")                   \
+    X(EDATA, -13, INTERNAL, "stored data cannot be decoded (another key or format, damage)")
+
 typedef enum esg_status {
-    ESG_OK = 0,
-    ESG_EINVAL = -1,         /* bad input: malformed JSON, wrong type, value out of range */
-    ESG_ENOTFOUND = -2,      /* no such aggregate, method, topic or key */
-    ESG_ECONFLICT = -3,      /* integrity error: version or tracking record already recorded */
-    ESG_ENOMEM = -4,         /* an allocation failed */
-    ESG_EIO = -5,            /* the database failed (disk full, I/O error, corrupt file) */
-    ESG_ECONFIG = -6,        /* the environment configuration is missing or invalid */
-    ESG_EUNAVAILABLE = -7,   /* a resource is busy or unreachable; retrying may work */
-    ESG_EINTERNAL = -8,      /* a bug or an unexpected state */
-    ESG_EUNIMPLEMENTED = -9, /* no such method or operation */
-    ESG_ETIMEDOUT = -10,     /* a deadline passed */
-    ESG_ECLOSED = -11,       /* the object was closed */
-    ESG_EREMOTE = -12,       /* a remote server failed with a status of its own */
-    ESG_EDATA = -13          /* stored data cannot be decoded (another key or format, damage) */
+#define ESG_STATUS_ENUM(name, value, grpc, meaning) ESG_##name = value,
+    ESG_STATUS_MAP(ESG_STATUS_ENUM)
+#undef ESG_STATUS_ENUM
 } esg_status;
 
 #define ESG_ERROR_MESSAGE_SIZE 512

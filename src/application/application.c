@@ -11,6 +11,7 @@
 #include "application/aggregate_cache.h"
 #include "application/arguments.h"
 #include "core/settings.h"
+#include "core/grow.h"
 
 /* Notifications read from a leader per select call, unless the log says. */
 #define DEFAULT_PAGE_SIZE 100
@@ -310,19 +311,11 @@ static esg_status collect_into(esg_event ***events, size_t *n_events, size_t *ca
     esg_event **pending = NULL;
     size_t n_pending = 0;
     esg_aggregate_collect(aggregate, &pending, &n_pending);
-    if (*n_events + n_pending > *capacity) {
-        size_t new_capacity = *capacity ? *capacity : 8;
-        while (new_capacity < *n_events + n_pending)
-            new_capacity *= 2;
-        esg_event **bigger = realloc(*events, new_capacity * sizeof *bigger);
-        if (bigger == NULL) {
-            for (size_t i = 0; i < n_pending; i++)
-                esg_event_free(pending[i]);
-            free(pending);
-            return esg_error_set(err, ESG_ENOMEM, "out of memory collecting events");
-        }
-        *events = bigger;
-        *capacity = new_capacity;
+    if (!esg_grow((void **)events, capacity, *n_events + n_pending, sizeof **events)) {
+        for (size_t i = 0; i < n_pending; i++)
+            esg_event_free(pending[i]);
+        free(pending);
+        return esg_error_set(err, ESG_ENOMEM, "out of memory collecting events");
     }
     if (n_pending > 0)
         memcpy(*events + *n_events, pending, n_pending * sizeof *pending);
@@ -753,28 +746,11 @@ static esg_status batch_add(pending_batch *batch, const char *leader_name,
         current_batch = outer;
     }
     size_t n_new = processing.n_events;
-    if (rc == ESG_OK && batch->n_events + n_new > batch->events_capacity) {
-        size_t capacity = batch->events_capacity ? batch->events_capacity * 2 : 64;
-        while (capacity < batch->n_events + n_new)
-            capacity *= 2;
-        esg_stored_event *bigger = realloc(batch->events, capacity * sizeof *bigger);
-        if (bigger == NULL)
-            rc = esg_error_set(err, ESG_ENOMEM, "out of memory processing notifications");
-        else {
-            batch->events = bigger;
-            batch->events_capacity = capacity;
-        }
-    }
-    if (rc == ESG_OK && batch->n_trackings == batch->trackings_capacity) {
-        size_t capacity = batch->trackings_capacity ? batch->trackings_capacity * 2 : 64;
-        esg_tracking *bigger = realloc(batch->trackings, capacity * sizeof *bigger);
-        if (bigger == NULL)
-            rc = esg_error_set(err, ESG_ENOMEM, "out of memory processing notifications");
-        else {
-            batch->trackings = bigger;
-            batch->trackings_capacity = capacity;
-        }
-    }
+    if (rc == ESG_OK && (!esg_grow((void **)&batch->events, &batch->events_capacity,
+                                   batch->n_events + n_new, sizeof *batch->events) ||
+                         !esg_grow((void **)&batch->trackings, &batch->trackings_capacity,
+                                   batch->n_trackings + 1, sizeof *batch->trackings)))
+        rc = esg_error_set(err, ESG_ENOMEM, "out of memory processing notifications");
     size_t n_stored = 0;
     for (; rc == ESG_OK && n_stored < n_new; n_stored++) {
         rc = esg_mapper_to_stored(batch->app->mapper, processing.events[n_stored],

@@ -9,12 +9,8 @@
 #include <openssl/evp.h>
 
 #include "esg.h"
+#include "grpc/exit_codes.h"
 #include "esg/grpc.h"
-
-#define EXIT_USAGE 2       /* bad command line */
-#define EXIT_CONFIG 3      /* bad address, missing certificates, undecodable JSON */
-#define EXIT_UNAVAILABLE 4 /* the server did not answer */
-#define EXIT_REFUSED 5     /* the server answered with an error status */
 
 static const char usage[] =
     "usage: eventsourcing_grpc_client SERVER COMMAND [ARGUMENTS]\n"
@@ -47,12 +43,12 @@ static int exit_code_for(esg_status rc)
     case ESG_OK:
         return 0;
     case ESG_ECONFIG:
-        return EXIT_CONFIG;
+        return ESG_EXIT_CONFIG;
     case ESG_EUNAVAILABLE:
     case ESG_ETIMEDOUT:
-        return EXIT_UNAVAILABLE;
+        return ESG_EXIT_UNAVAILABLE;
     default:
-        return EXIT_REFUSED;
+        return ESG_EXIT_REFUSED;
     }
 }
 
@@ -148,7 +144,7 @@ int main(int argc, char **argv)
     }
     if (argc < 3) {
         fputs(usage, stderr);
-        return EXIT_USAGE;
+        return ESG_EXIT_USAGE;
     }
     const char *server = argv[1], *command = argv[2];
     int n_rest = argc - 3;
@@ -158,7 +154,7 @@ int main(int argc, char **argv)
                     (strcmp(command, "prompt") == 0 && n_rest == 1);
     if (!is_known) {
         fprintf(stderr, "eventsourcing_grpc_client: bad command '%s'\n\n%s", command, usage);
-        return EXIT_USAGE;
+        return ESG_EXIT_USAGE;
     }
     esg_error err = {0};
     esg_client *client = NULL;

@@ -9,13 +9,9 @@
 #include <time.h>
 
 #include "esg.h"
+#include "grpc/exit_codes.h"
 #include "esg/runner.h"
 #include "settings_help.h"
-
-#define EXIT_SERVER_DIED 1 /* a server died while the system was running */
-#define EXIT_USAGE 2       /* bad command line, or no system topic */
-#define EXIT_CONFIG 3      /* bad or missing configuration: topic, addresses, certificates */
-#define EXIT_SERVE 4       /* could not start: a server failed, an address was in use */
 
 /* How often the servers are checked while waiting for a stop signal. */
 #define WATCH_INTERVAL_MS 100
@@ -37,18 +33,6 @@ static const char usage[] =
     "others are stopped and the exit status is 1; 2 is a bad command line, 3 a bad\n"
     "configuration, 4 a system that could not start.\n";
 
-static int exit_code_for(esg_status rc)
-{
-    switch (rc) {
-    case ESG_EINVAL:
-    case ESG_ENOTFOUND:
-    case ESG_ECONFIG:
-        return EXIT_CONFIG;
-    default:
-        return EXIT_SERVE;
-    }
-}
-
 static const char *signal_name(int signal_number)
 {
     return signal_number == SIGINT ? "SIGINT" : "SIGTERM";
@@ -58,7 +42,7 @@ int main(int argc, char **argv)
 {
     if (argc > 2 || (argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0))) {
         fputs(usage, argc > 2 ? stderr : stdout);
-        return argc > 2 ? EXIT_USAGE : 0;
+        return argc > 2 ? ESG_EXIT_USAGE : 0;
     }
     if (argc == 2 && strcmp(argv[1], "--version") == 0) {
         printf("eventsourcing_grpc_runner (eventsourcing-grpc for C) " ESG_VERSION "\n");
@@ -88,7 +72,7 @@ int main(int argc, char **argv)
                 "eventsourcing_grpc_runner: no system topic: give it as the argument or set "
                 "SYSTEM_TOPIC\n\n%s",
                 usage);
-        exit_code = EXIT_USAGE;
+        exit_code = ESG_EXIT_USAGE;
         goto out;
     }
     esg_status rc = esg_topic_resolve_system(topic, env, &def, &err);
@@ -103,7 +87,7 @@ int main(int argc, char **argv)
     }
     if (rc != ESG_OK) {
         fprintf(stderr, "eventsourcing_grpc_runner: %s\n", err.message);
-        exit_code = exit_code_for(rc);
+        exit_code = esg_exit_code_of_start(rc);
         goto out;
     }
     size_t n_nodes = 0;
@@ -126,7 +110,7 @@ int main(int argc, char **argv)
             if (signal_number < 0) {
                 fprintf(stderr, "eventsourcing_grpc_runner: %s; stopping the others\n",
                         err.message);
-                exit_code = EXIT_SERVER_DIED;
+                exit_code = ESG_EXIT_SERVER_DIED;
                 break;
             }
         }

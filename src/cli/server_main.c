@@ -11,13 +11,11 @@
 #include <sys/stat.h>
 
 #include "esg.h"
+#include "grpc/exit_codes.h"
 #include "esg/grpc.h"
 #include "esg/runner.h"
 #include "settings_help.h"
 
-#define EXIT_USAGE 2  /* bad command line */
-#define EXIT_CONFIG 3 /* bad or missing configuration: topic, address, certificates */
-#define EXIT_SERVE 4  /* could not serve: the address is in use, the database failed */
 /* Server workers when the application keeps its events in a database. */
 #define DATABASE_SERVER_THREADS 8
 /* The most descriptors the server asks for (when the hard limit allows it). */
@@ -36,23 +34,11 @@ static const char usage[] =
     "\n" ESG_SETTINGS_HELP "\n"
     "Stops cleanly on SIGINT and SIGTERM.\n";
 
-static int exit_code_for(esg_status rc)
-{
-    switch (rc) {
-    case ESG_EINVAL:
-    case ESG_ENOTFOUND:
-    case ESG_ECONFIG:
-        return EXIT_CONFIG;
-    default:
-        return EXIT_SERVE;
-    }
-}
-
 int main(int argc, char **argv)
 {
     if (argc > 2 || (argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0))) {
         fputs(usage, argc > 2 ? stderr : stdout);
-        return argc > 2 ? EXIT_USAGE : 0;
+        return argc > 2 ? ESG_EXIT_USAGE : 0;
     }
     if (argc == 2 && strcmp(argv[1], "--version") == 0) {
         printf("eventsourcing_grpc_server (eventsourcing-grpc for C) " ESG_VERSION "\n");
@@ -97,7 +83,7 @@ int main(int argc, char **argv)
                 "eventsourcing_grpc_server: no application topic: give it as the "
                 "argument or set APPLICATION_TOPIC\n\n%s",
                 usage);
-        exit_code = EXIT_USAGE;
+        exit_code = ESG_EXIT_USAGE;
         goto out;
     }
     esg_status rc = esg_topic_resolve_application(topic, env, &type, &err);
@@ -140,7 +126,7 @@ int main(int argc, char **argv)
     }
     if (rc != ESG_OK) {
         fprintf(stderr, "eventsourcing_grpc_server: %s\n", err.message);
-        exit_code = exit_code_for(rc);
+        exit_code = esg_exit_code_of_start(rc);
         goto out;
     }
     esg_application *served = node ? esg_node_application(node) : app;

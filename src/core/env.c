@@ -1,5 +1,6 @@
 /* An environment of string settings, with the Python library's prefixed lookup. */
 #include "esg/env.h"
+#include "core/grow.h"
 
 #include <ctype.h>
 #include <stdbool.h>
@@ -46,14 +47,8 @@ esg_status esg_env_set(esg_env *env, const char *key, const char *value, esg_err
     char *key_copy = strdup(key);
     if (key_copy == NULL)
         goto nomem;
-    if (env->n_entries == env->capacity) {
-        size_t capacity = env->capacity ? env->capacity * 2 : 16;
-        env_entry *entries = realloc(env->entries, capacity * sizeof *entries);
-        if (entries == NULL)
-            goto nomem;
-        env->entries = entries;
-        env->capacity = capacity;
-    }
+    if (!esg_grow((void **)&env->entries, &env->capacity, env->n_entries + 1, sizeof *env->entries))
+        goto nomem;
     env->entries[env->n_entries++] = (env_entry){key_copy, value_copy};
     return ESG_OK;
 nomem:

@@ -27,34 +27,11 @@ void esg_error_clear(esg_error *err)
 const char *esg_status_name(esg_status status)
 {
     switch (status) {
-    case ESG_OK:
-        return "ESG_OK";
-    case ESG_EINVAL:
-        return "ESG_EINVAL";
-    case ESG_ENOTFOUND:
-        return "ESG_ENOTFOUND";
-    case ESG_ECONFLICT:
-        return "ESG_ECONFLICT";
-    case ESG_ENOMEM:
-        return "ESG_ENOMEM";
-    case ESG_EIO:
-        return "ESG_EIO";
-    case ESG_ECONFIG:
-        return "ESG_ECONFIG";
-    case ESG_EUNAVAILABLE:
-        return "ESG_EUNAVAILABLE";
-    case ESG_EINTERNAL:
-        return "ESG_EINTERNAL";
-    case ESG_EUNIMPLEMENTED:
-        return "ESG_EUNIMPLEMENTED";
-    case ESG_ETIMEDOUT:
-        return "ESG_ETIMEDOUT";
-    case ESG_ECLOSED:
-        return "ESG_ECLOSED";
-    case ESG_EREMOTE:
-        return "ESG_EREMOTE";
-    case ESG_EDATA:
-        return "ESG_EDATA";
+#define ESG_STATUS_NAME(name, value, grpc, meaning)                                                \
+    case ESG_##name:                                                                               \
+        return "ESG_" #name;
+        ESG_STATUS_MAP(ESG_STATUS_NAME)
+#undef ESG_STATUS_NAME
     }
     return "ESG_UNKNOWN_STATUS";
 }

@@ -2,6 +2,7 @@
  * events are applied at once and kept as pending until the application
  * collects and records them. */
 #include "esg/domain.h"
+#include "core/grow.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -68,14 +69,9 @@ static esg_status apply(esg_aggregate *aggregate, const esg_event *event, esg_er
 /* Makes room for one more pending event. */
 static esg_status reserve_pending(esg_aggregate *aggregate, esg_error *err)
 {
-    if (aggregate->n_pending == aggregate->pending_capacity) {
-        size_t capacity = aggregate->pending_capacity ? aggregate->pending_capacity * 2 : 4;
-        esg_event **pending = realloc(aggregate->pending, capacity * sizeof *pending);
-        if (pending == NULL)
-            return esg_error_set(err, ESG_ENOMEM, "out of memory keeping a pending event");
-        aggregate->pending = pending;
-        aggregate->pending_capacity = capacity;
-    }
+    if (!esg_grow((void **)&aggregate->pending, &aggregate->pending_capacity,
+                  aggregate->n_pending + 1, sizeof *aggregate->pending))
+        return esg_error_set(err, ESG_ENOMEM, "out of memory keeping a pending event");
     return ESG_OK;
 }
 

@@ -1,6 +1,7 @@
 /* Stored events and notifications: copies, and the growable lists that
  * recorders fill in. */
 #include "esg/domain.h"
+#include "core/grow.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -34,24 +35,10 @@ esg_status esg_stored_event_copy(esg_stored_event *dst, const esg_stored_event *
     return ESG_OK;
 }
 
-/* Makes room for one more item of item_size bytes in *items. */
-static bool grow(void **items, size_t *capacity, size_t n_items, size_t item_size)
-{
-    if (n_items < *capacity)
-        return true;
-    size_t new_capacity = *capacity ? *capacity * 2 : 16;
-    void *bigger = realloc(*items, new_capacity * item_size);
-    if (bigger == NULL)
-        return false;
-    *items = bigger;
-    *capacity = new_capacity;
-    return true;
-}
-
 esg_status esg_stored_event_list_push(esg_stored_event_list *list, const esg_stored_event *stored,
                                       esg_error *err)
 {
-    if (!grow((void **)&list->items, &list->capacity, list->n_items, sizeof *list->items))
+    if (!esg_grow((void **)&list->items, &list->capacity, list->n_items + 1, sizeof *list->items))
         return esg_error_set(err, ESG_ENOMEM, "out of memory growing a list of events");
     esg_status rc = esg_stored_event_copy(&list->items[list->n_items], stored, err);
     if (rc == ESG_OK)
@@ -62,7 +49,7 @@ esg_status esg_stored_event_list_push(esg_stored_event_list *list, const esg_sto
 esg_status esg_notification_list_push(esg_notification_list *list, int64_t id,
                                       const esg_stored_event *stored, esg_error *err)
 {
-    if (!grow((void **)&list->items, &list->capacity, list->n_items, sizeof *list->items))
+    if (!esg_grow((void **)&list->items, &list->capacity, list->n_items + 1, sizeof *list->items))
         return esg_error_set(err, ESG_ENOMEM, "out of memory growing a list of notifications");
     esg_notification *item = &list->items[list->n_items];
     esg_status rc = esg_stored_event_copy(&item->event, stored, err);

@@ -22,6 +22,7 @@
 #include "eventsourcing_grpc/protos/application.pb-c.h"
 #include "grpc/credentials.h"
 #include "grpc/wire.h"
+#include "core/clock.h"
 
 #define DEFAULT_MAX_ATTEMPTS 10
 #define DEFAULT_BACKOFF_MS 100
@@ -69,14 +70,7 @@ static int64_t next_backoff(const esg_client *client, int64_t wait_ms)
 /* Waits wait_ms unless the client is closed first; false when it was closed. */
 static bool sleep_unless_closed(esg_client *client, int64_t wait_ms)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += (time_t)(wait_ms / 1000);
-    until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = esg_clock_deadline(wait_ms);
     pthread_mutex_lock(&client->lock);
     int rc = 0;
     while (!client->is_closed && rc == 0)
@@ -359,11 +353,7 @@ static esg_client *client_new(const char *address, const esg_client_options *opt
         if (options->max_call_attempts > 0)
             client->max_call_attempts = options->max_call_attempts;
     }
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&client->changed, &attr);
-    pthread_condattr_destroy(&attr);
+    esg_cond_init(&client->changed);
     pthread_mutex_init(&client->lock, NULL);
     return client;
 }

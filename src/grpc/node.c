@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "esg/runner.h"
+#include "core/clock.h"
 
 #define DEFAULT_PULL_INTERVAL_MS 10000
 #define FIRST_BACKOFF_MS 50
@@ -60,27 +61,13 @@ struct esg_node {
     esg_error error; /* the first processing error; status ESG_OK when none */
 };
 
-static int64_t now_ms(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
-
 /* Waits on the node's condition until woken or until the monotonic time until_ms. */
 static void wait_until(esg_node *node, int64_t until_ms)
 {
-    struct timespec deadline;
-    int64_t wait_ms = until_ms - now_ms();
+    int64_t wait_ms = until_ms - esg_clock_now_ms();
     if (wait_ms <= 0)
         return;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += wait_ms / 1000;
-    deadline.tv_nsec += (wait_ms % 1000) * 1000000;
-    if (deadline.tv_nsec >= 1000000000) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000;
-    }
+    struct timespec deadline = esg_clock_deadline(wait_ms);
     pthread_cond_timedwait(&node->wake, &node->lock, &deadline);
 }
 
@@ -216,16 +203,16 @@ static void after_pull(esg_node *node, leader_link *leader, esg_status rc, const
     int64_t cap = node->pull_interval_ms < MAX_BACKOFF_MS ? node->pull_interval_ms : MAX_BACKOFF_MS;
     if (leader->backoff_ms > cap)
         leader->backoff_ms = cap;
-    leader->retry_at_ms = now_ms() + leader->backoff_ms;
+    leader->retry_at_ms = esg_clock_now_ms() + leader->backoff_ms;
 }
 
 static void *puller_main(void *arg)
 {
     esg_node *node = arg;
     pthread_mutex_lock(&node->lock);
-    int64_t next_interval_ms = now_ms() + node->pull_interval_ms;
+    int64_t next_interval_ms = esg_clock_now_ms() + node->pull_interval_ms;
     while (!node->is_stopping) {
-        int64_t now = now_ms();
+        int64_t now = esg_clock_now_ms();
         if (now >= next_interval_ms) {
             /* The interval: pull from every leader, in case a Prompt was lost. */
             for (size_t i = 0; i < node->n_leaders; i++)
@@ -318,8 +305,8 @@ static void *prompter_main(void *arg)
         backoff_ms = backoff_ms ? backoff_ms * 2 : FIRST_BACKOFF_MS;
         if (backoff_ms > MAX_BACKOFF_MS)
             backoff_ms = MAX_BACKOFF_MS;
-        int64_t until = now_ms() + backoff_ms;
-        while (!node->is_stopping && now_ms() < until)
+        int64_t until = esg_clock_now_ms() + backoff_ms;
+        while (!node->is_stopping && esg_clock_now_ms() < until)
             wait_until(node, until);
     }
     pthread_mutex_unlock(&node->lock);
@@ -387,11 +374,7 @@ esg_status esg_node_start(const esg_system_def *def, const char *app_name, const
     if (node == NULL)
         return esg_error_set(err, ESG_ENOMEM, "out of memory starting node %s", app_name);
     pthread_mutex_init(&node->lock, NULL);
-    pthread_condattr_t attributes;
-    pthread_condattr_init(&attributes);
-    pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC);
-    pthread_cond_init(&node->wake, &attributes);
-    pthread_condattr_destroy(&attributes);
+    esg_cond_init(&node->wake);
     node->env = env ? esg_env_copy(env) : esg_env_from_process();
     esg_status rc = node->env ? ESG_OK : esg_error_set(err, ESG_ENOMEM, "out of memory");
     if (rc == ESG_OK)

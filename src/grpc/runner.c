@@ -19,6 +19,8 @@
 
 #include "esg/runner.h"
 #include "grpc/credentials.h"
+#include "core/clock.h"
+#include "grpc/exit_codes.h"
 
 #define SERVER_PROGRAM "eventsourcing_grpc_server"
 #define FIRST_PORT 50051
@@ -58,21 +60,6 @@ struct esg_grpc_runner {
 
 /* ---- Helpers ------------------------------------------------------------------- */
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int64_t ms)
-{
-    struct timespec pause = {.tv_sec = (time_t)(ms / 1000),
-                             .tv_nsec = (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&pause, &pause) != 0 && errno == EINTR) {
-    }
-}
-
 static runner_app *find_app(const esg_grpc_runner *runner, const char *name)
 {
     if (runner == NULL || name == NULL)
@@ -97,13 +84,8 @@ static void describe_exit(const runner_app *app, int status, esg_error *out)
 {
     if (WIFEXITED(status)) {
         int code = WEXITSTATUS(status);
-        /* The server program's exit codes (see src/cli/server_main.c). */
-        const char *meaning = code == 2   ? " (bad command line)"
-                              : code == 3 ? " (bad configuration: see its output)"
-                              : code == 4 ? " (could not serve: see its output)"
-                                          : "";
         esg_error_set(out, ESG_EUNAVAILABLE, "%s server (pid %ld) exited with status %d%s",
-                      app->name, (long)app->pid, code, meaning);
+                      app->name, (long)app->pid, code, esg_exit_code_meaning(code));
     } else if (WIFSIGNALED(status)) {
         int sig = WTERMSIG(status);
         esg_error_set(out, ESG_EUNAVAILABLE, "%s server (pid %ld) was killed by signal %d (%s)",
@@ -390,7 +372,7 @@ static void stop_servers(esg_grpc_runner *runner)
             n_live++;
         }
     }
-    int64_t deadline = now_ms() + STOP_GRACE_MS;
+    int64_t deadline = esg_clock_now_ms() + STOP_GRACE_MS;
     while (n_live > 0) {
         n_live = 0;
         for (size_t i = 0; i < runner->n_apps; i++) {
@@ -404,10 +386,10 @@ static void stop_servers(esg_grpc_runner *runner)
             else
                 n_live++;
         }
-        if (n_live == 0 || now_ms() >= deadline)
+        if (n_live == 0 || esg_clock_now_ms() >= deadline)
             break;
         pthread_mutex_unlock(&runner->lock);
-        sleep_ms(STOP_POLL_MS);
+        esg_clock_sleep_ms(STOP_POLL_MS);
         pthread_mutex_lock(&runner->lock);
     }
     for (size_t i = 0; i < runner->n_apps; i++) {
@@ -453,7 +435,7 @@ static esg_status connect_app(esg_grpc_runner *runner, runner_app *app, esg_erro
     int64_t wait_ms = CONNECT_FIRST_BACKOFF_MS;
     for (int attempt = 1; attempt <= CONNECT_ATTEMPTS; attempt++) {
         if (attempt > 1) {
-            sleep_ms(wait_ms);
+            esg_clock_sleep_ms(wait_ms);
             wait_ms = wait_ms * 2 > CONNECT_MAX_BACKOFF_MS ? CONNECT_MAX_BACKOFF_MS : wait_ms * 2;
         }
         esg_error why = {0};

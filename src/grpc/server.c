@@ -17,6 +17,7 @@
 #include "grpc/credentials.h"
 #include "grpc/health/v1/health.pb-c.h"
 #include "grpc/wire.h"
+#include "core/clock.h"
 
 /* Requests kept posted per method, so that bursts find one waiting. */
 #define REQUESTS_PER_METHOD 8
@@ -873,11 +874,7 @@ static void shut_down(esg_server *server)
     if (server->health_grpc != NULL)
         grpc_server_shutdown_and_notify(server->health_grpc, server->cq, &server->shutdown_tag);
     if (server->n_workers > 0) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += (long)STOP_GRACE_MS % 1000 * 1000000L;
-        until.tv_sec += STOP_GRACE_MS / 1000 + until.tv_nsec / 1000000000L;
-        until.tv_nsec %= 1000000000L;
+        struct timespec until = esg_clock_deadline(STOP_GRACE_MS);
         pthread_mutex_lock(&server->lock);
         while (!server->is_shut_down &&
                pthread_cond_timedwait(&server->changed, &server->lock, &until) == 0) {
@@ -937,7 +934,7 @@ esg_status esg_server_start(esg_application *app, const esg_server_options *opti
         return esg_error_set(err, ESG_ENOMEM, "out of memory starting a server");
     }
     pthread_mutex_init(&server->lock, NULL);
-    pthread_cond_init(&server->changed, NULL);
+    esg_cond_init(&server->changed);
     server->app = app;
     server->on_prompt = options->on_prompt;
     server->on_prompt_ctx = options->on_prompt_ctx;

@@ -47,25 +47,13 @@ grpc_byte_buffer *esg_wire_buffer(const uint8_t *data, size_t len)
 grpc_status_code esg_wire_status_to_grpc(esg_status status)
 {
     switch (status) {
-    case ESG_OK:
-        return GRPC_STATUS_OK;
-    case ESG_EINVAL:
-        return GRPC_STATUS_INVALID_ARGUMENT;
-    case ESG_ENOTFOUND:
-        return GRPC_STATUS_NOT_FOUND;
-    case ESG_ECONFLICT:
-        return GRPC_STATUS_ABORTED;
-    case ESG_EUNIMPLEMENTED:
-        return GRPC_STATUS_UNIMPLEMENTED;
-    case ESG_EUNAVAILABLE:
-        return GRPC_STATUS_UNAVAILABLE;
-    case ESG_ETIMEDOUT:
-        return GRPC_STATUS_DEADLINE_EXCEEDED;
-    case ESG_ENOMEM:
-        return GRPC_STATUS_RESOURCE_EXHAUSTED;
-    default:
-        return GRPC_STATUS_INTERNAL;
+#define ESG_STATUS_TO_GRPC(name, value, grpc, meaning)                                             \
+    case ESG_##name:                                                                               \
+        return GRPC_STATUS_##grpc;
+        ESG_STATUS_MAP(ESG_STATUS_TO_GRPC)
+#undef ESG_STATUS_TO_GRPC
     }
+    return GRPC_STATUS_INTERNAL;
 }
 
 esg_status esg_wire_status_from_grpc(grpc_status_code code)

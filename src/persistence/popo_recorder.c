@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "persistence/recorder_backend.h"
+#include "core/grow.h"
 
 typedef struct aggregate_entry {
     esg_uuid id;           /* the aggregate */
@@ -41,22 +42,6 @@ typedef struct popo_recorder {
 } popo_recorder;
 
 static const esg_recorder_ops popo_ops;
-
-/* Doubles *capacity until it exceeds need, reallocating *items. */
-static bool ensure_capacity(void **items, size_t *capacity, size_t need, size_t item_size)
-{
-    if (need <= *capacity)
-        return true;
-    size_t new_capacity = *capacity ? *capacity : 8;
-    while (new_capacity < need)
-        new_capacity *= 2;
-    void *bigger = realloc(*items, new_capacity * item_size);
-    if (bigger == NULL)
-        return false;
-    *items = bigger;
-    *capacity = new_capacity;
-    return true;
-}
 
 static size_t hash_uuid(const esg_uuid *id)
 {
@@ -105,8 +90,8 @@ static aggregate_entry *get_or_add_aggregate(popo_recorder *r, const esg_uuid *i
         r->slots = slots;
         r->n_slots = n_slots;
     }
-    if (!ensure_capacity((void **)&r->aggregates, &r->aggregates_capacity, r->n_aggregates + 1,
-                         sizeof *r->aggregates))
+    if (!esg_grow((void **)&r->aggregates, &r->aggregates_capacity, r->n_aggregates + 1,
+                  sizeof *r->aggregates))
         return NULL;
     entry = &r->aggregates[r->n_aggregates];
     memset(entry, 0, sizeof *entry);
@@ -209,14 +194,13 @@ static esg_status popo_insert_events(esg_recorder *recorder, const esg_stored_ev
     rc = check_conflicts(r, events, n_events, tracking, err);
     /* Make every allocation before changing anything, so that a failure
      * leaves the recorder as it was. */
-    if (rc == ESG_OK && !ensure_capacity((void **)&r->events, &r->events_capacity,
-                                         r->n_events + n_events, sizeof *r->events))
+    if (rc == ESG_OK && !esg_grow((void **)&r->events, &r->events_capacity, r->n_events + n_events,
+                                  sizeof *r->events))
         rc = ESG_ENOMEM;
     for (size_t i = 0; rc == ESG_OK && i < n_events; i++) {
         aggregate_entry *entry = get_or_add_aggregate(r, &events[i].originator_id);
-        if (entry == NULL ||
-            !ensure_capacity((void **)&entry->event_indexes, &entry->capacity,
-                             entry->n_events + n_events, sizeof *entry->event_indexes))
+        if (entry == NULL || !esg_grow((void **)&entry->event_indexes, &entry->capacity,
+                                       entry->n_events + n_events, sizeof *entry->event_indexes))
             rc = ESG_ENOMEM;
     }
     tracking_entry *tracked = NULL;
@@ -224,8 +208,8 @@ static esg_status popo_insert_events(esg_recorder *recorder, const esg_stored_ev
         tracked = find_tracking(r, tracking->application_name);
         if (tracked == NULL) {
             char *name = strdup(tracking->application_name);
-            if (name == NULL || !ensure_capacity((void **)&r->trackings, &r->trackings_capacity,
-                                                 r->n_trackings + 1, sizeof *r->trackings)) {
+            if (name == NULL || !esg_grow((void **)&r->trackings, &r->trackings_capacity,
+                                          r->n_trackings + 1, sizeof *r->trackings)) {
                 free(name);
                 rc = ESG_ENOMEM;
             } else {
@@ -234,8 +218,8 @@ static esg_status popo_insert_events(esg_recorder *recorder, const esg_stored_ev
                 tracked->application_name = name;
             }
         }
-        if (tracked != NULL && !ensure_capacity((void **)&tracked->ids, &tracked->capacity,
-                                                tracked->n_ids + 1, sizeof *tracked->ids))
+        if (tracked != NULL && !esg_grow((void **)&tracked->ids, &tracked->capacity,
+                                         tracked->n_ids + 1, sizeof *tracked->ids))
             rc = ESG_ENOMEM;
     }
     if (rc == ESG_ENOMEM)
@@ -318,8 +302,8 @@ static esg_status popo_insert_snapshot(esg_recorder *recorder, const esg_stored_
     pthread_rwlock_wrlock(&r->lock);
     aggregate_entry *entry = get_or_add_aggregate(r, &snapshot->originator_id);
     size_t at = 0;
-    if (entry == NULL || !ensure_capacity((void **)&entry->snapshots, &entry->snapshots_capacity,
-                                          entry->n_snapshots + 1, sizeof *entry->snapshots)) {
+    if (entry == NULL || !esg_grow((void **)&entry->snapshots, &entry->snapshots_capacity,
+                                   entry->n_snapshots + 1, sizeof *entry->snapshots)) {
         rc = esg_error_set(err, ESG_ENOMEM, "out of memory recording a snapshot");
     } else {
         while (at < entry->n_snapshots &&

@@ -20,6 +20,7 @@
 
 #include "core/buffer.h"
 #include "core/settings.h"
+#include "core/clock.h"
 
 /* libpq is loaded when the first PostgreSQL recorder opens, not linked: it brings some twenty
  * libraries (Kerberos, LDAP, GnuTLS, ...) whose loading and initialisers doubled the start-up
@@ -475,13 +476,8 @@ static bool connection_is_alive(pg_connection *c)
 /* Whether a connection has lived longer than POSTGRES_CONN_MAX_AGE. */
 static bool connection_is_too_old(const postgres_recorder *rec, const pg_connection *c)
 {
-    if (rec->conn_max_age_s < 0)
-        return false;
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    double age = (double)(now.tv_sec - c->opened_at.tv_sec) +
-                 (double)(now.tv_nsec - c->opened_at.tv_nsec) / 1e9;
-    return age >= rec->conn_max_age_s;
+    return rec->conn_max_age_s >= 0 &&
+           esg_clock_seconds_since(&c->opened_at) >= rec->conn_max_age_s;
 }
 
 /* POSTGRES_PRE_PING: a round trip, as Python's "SELECT 1", before an idle connection is lent. */
@@ -495,26 +491,13 @@ static bool connection_answers(pg_connection *c)
 
 /* ---- The pool -------------------------------------------------------------------------------- */
 
-static void deadline_after_ms(struct timespec *deadline, int ms)
-{
-    clock_gettime(CLOCK_MONOTONIC, deadline);
-    deadline->tv_sec += ms / 1000;
-    deadline->tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (deadline->tv_nsec >= 1000000000L) {
-        deadline->tv_sec++;
-        deadline->tv_nsec -= 1000000000L;
-    }
-}
-
 /* Lends a connection for one operation: an idle one that is still alive, else a new one while
  * the pool has room, else the next one to come back, waiting at most the pool timeout. A dead
  * idle connection (the database restarted) is replaced here, before anything is sent on it. */
 static esg_status pool_borrow(postgres_recorder *rec, pg_connection **out, esg_error *err)
 {
     *out = NULL;
-    struct timespec deadline;
-    if (rec->pool_timeout_ms > 0)
-        deadline_after_ms(&deadline, rec->pool_timeout_ms);
+    struct timespec deadline = esg_clock_deadline(rec->pool_timeout_ms);
     pthread_mutex_lock(&rec->pool_lock);
     while (rec->n_idle == 0 && rec->n_connections >= rec->max_connections) {
         int rc = rec->pool_timeout_ms == 0
@@ -1568,16 +1551,10 @@ static esg_status open_postgres(const pg_config *cfg, esg_recorder **out, esg_er
         status = esg_error_set(err, ESG_ENOMEM, "out of memory opening a PostgreSQL recorder");
         goto out;
     }
-    pthread_condattr_t attr;
     if (pthread_mutex_init(&rec->pool_lock, NULL) == 0)
         n_locks++;
-    if (n_locks == 1 && pthread_condattr_init(&attr) == 0) {
-        /* Timed waits are against the monotonic clock: a clock change must not stretch them. */
-        if (pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) == 0 &&
-            pthread_cond_init(&rec->pool_changed, &attr) == 0)
-            n_locks++;
-        pthread_condattr_destroy(&attr);
-    }
+    if (n_locks == 1 && esg_cond_init(&rec->pool_changed) == 0)
+        n_locks++;
     if (n_locks < 2) {
         status = esg_error_set(err, ESG_ENOMEM, "cannot create the locks of a PostgreSQL recorder");
         goto out;

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "core/buffer.h"
+#include "core/clock.h"
 
 #define BACKEND_NAME "eventsourcing.sqlite"
 #define MAX_FILE_CONNECTIONS 8
@@ -349,14 +350,8 @@ static void pool_give_back(sqlite_recorder *rec, sqlite_connection *conn, bool i
  * back; other processes still meet them at SQLite's lock, under the busy timeout. */
 static esg_status lock_writer(sqlite_recorder *rec, esg_error *err)
 {
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += rec->lock_timeout_ms / 1000;
-    deadline.tv_nsec += (long)(rec->lock_timeout_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    /* pthread_mutex_timedlock knows only the wall clock. */
+    struct timespec deadline = esg_clock_wall_deadline(rec->lock_timeout_ms);
     int rc = pthread_mutex_timedlock(&rec->write_lock, &deadline);
     if (rc == ETIMEDOUT)
         return esg_error_set(err, ESG_EUNAVAILABLE,

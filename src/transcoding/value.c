@@ -6,6 +6,7 @@
 
 #include "transcoding/decimal.h"
 #include "transcoding/value_internal.h"
+#include "core/grow.h"
 
 static esg_value *new_value(esg_type type)
 {
@@ -220,15 +221,9 @@ esg_status esg_array_append(esg_value *array, esg_value *item)
         return ESG_EINVAL;
     }
     struct esg_array *a = &array->as.array;
-    if (a->n_items == a->capacity) {
-        size_t capacity = a->capacity ? a->capacity * 2 : 4;
-        esg_value **items = realloc(a->items, capacity * sizeof *items);
-        if (items == NULL) {
-            esg_value_free(item);
-            return ESG_ENOMEM;
-        }
-        a->items = items;
-        a->capacity = capacity;
+    if (!esg_grow((void **)&a->items, &a->capacity, a->n_items + 1, sizeof *a->items)) {
+        esg_value_free(item);
+        return ESG_ENOMEM;
     }
     a->items[a->n_items++] = item;
     return ESG_OK;
@@ -273,14 +268,8 @@ esg_status esg_object_append_new_n(esg_value *object, const char *key, size_t ke
         goto nomem;
     memcpy(key_copy, key, key_len);
     key_copy[key_len] = '\0';
-    if (o->n_members == o->capacity) {
-        size_t capacity = o->capacity ? o->capacity * 2 : 4;
-        struct esg_member *members = realloc(o->members, capacity * sizeof *members);
-        if (members == NULL)
-            goto nomem;
-        o->members = members;
-        o->capacity = capacity;
-    }
+    if (!esg_grow((void **)&o->members, &o->capacity, o->n_members + 1, sizeof *o->members))
+        goto nomem;
     o->members[o->n_members++] = (struct esg_member){key_copy, key_len, item};
     return ESG_OK;
 nomem:
