@@ -40,7 +40,8 @@ typedef void (*esg_prompt_fn)(void *ctx, const char *leader_name);
 typedef struct esg_server_options {
     const char *address; /* "host:port"; port 0 picks a free one (see esg_server_port) */
     const esg_env *env;  /* <APP>_GRPC_SSL_* or GRPC_SSL_* paths; NULL: the process's; borrowed */
-    int n_threads;       /* workers draining the completion queue; 0 for the default (2) */
+    int n_threads;       /* workers draining the completion queue; 0 for the default: 8 when the
+                          * application's recorder blocks (esg_recorder_is_blocking), else 2 */
     const char *const *leader_names; /* the applications allowed to Prompt (borrowed) */
     size_t n_leader_names;
     esg_prompt_fn on_prompt; /* may be NULL */

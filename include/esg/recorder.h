@@ -82,6 +82,10 @@ typedef struct esg_sqlite_options {
 esg_status esg_recorder_open_sqlite(const char *db_name, const esg_sqlite_options *options,
                                     esg_recorder **out, esg_error *err);
 
+/* Whether calls wait for a disk or a network (SQLite, PostgreSQL: not the in-memory recorder),
+ * so that callers size their thread pools for it. */
+bool esg_recorder_is_blocking(const esg_recorder *recorder);
+
 /* The backend's name: "eventsourcing.popo", "eventsourcing.sqlite" or "eventsourcing.postgres". */
 const char *esg_recorder_backend(const esg_recorder *recorder);
 

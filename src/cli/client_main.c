@@ -52,6 +52,7 @@ static int exit_code_for(esg_status rc)
     }
 }
 
+/* A command-line number (the programs see only the public API, so not the settings reader). */
 static bool parse_number(const char *text, int64_t *out)
 {
     char *end = NULL;

@@ -16,8 +16,6 @@
 #include "esg/runner.h"
 #include "settings_help.h"
 
-/* Server workers when the application keeps its events in a database. */
-#define DATABASE_SERVER_THREADS 8
 /* The most descriptors the server asks for (when the hard limit allows it). */
 #define MAX_FILES 1048576
 
@@ -112,14 +110,9 @@ int main(int argc, char **argv)
         rc = esg_node_start(system_def, type->name, env, &node, &err);
     } else if (rc == ESG_OK) {
         rc = esg_application_new(type, env, &app, &err);
-        /* A database blocks a worker for each call in its commit: more workers
-         * let the recorder commit their writes together (as a node does). */
-        bool in_memory = rc != ESG_OK || strcmp(esg_recorder_backend(esg_application_recorder(app)),
-                                                "eventsourcing.popo") == 0;
         esg_server_options options = {
             .address = address,
             .env = env,
-            .n_threads = in_memory ? 0 : DATABASE_SERVER_THREADS,
             .health_address = esg_env_lookup(env, type->name, "GRPC_HEALTH_SERVER_ADDRESS")};
         if (rc == ESG_OK)
             rc = esg_server_start(app, &options, &server, &err);

@@ -11,12 +11,12 @@
 
 #include "esg/runner.h"
 #include "core/clock.h"
+#include "core/settings.h"
 
 #define DEFAULT_PULL_INTERVAL_MS 10000
 #define FIRST_BACKOFF_MS 50
 #define MAX_BACKOFF_MS 1000
 /* Server workers when the application's recorder is a database. */
-#define DATABASE_SERVER_THREADS 8
 /* Pages one pull may read: leaders are pulled in turn, so that one that keeps
  * writing cannot starve the others (a follower of two leaders). */
 #define PAGES_PER_TURN 4
@@ -318,16 +318,13 @@ static void *prompter_main(void *arg)
 static esg_status parse_interval(const esg_env *env, const char *app_name, int64_t *out,
                                  esg_error *err)
 {
-    const char *text = esg_env_lookup(env, app_name, "MAX_PULL_INTERVAL");
-    *out = DEFAULT_PULL_INTERVAL_MS;
-    if (text == NULL || text[0] == '\0')
-        return ESG_OK;
-    char *end = NULL;
-    double seconds = strtod(text, &end);
-    if (end == text || *end != '\0' || !(seconds > 0) || seconds > 86400)
-        return esg_error_set(err, ESG_ECONFIG,
-                             "MAX_PULL_INTERVAL must be a number of seconds > 0, not '%.40s'",
-                             text);
+    double seconds = 0;
+    esg_status rc = esg_setting_seconds(env, app_name, "MAX_PULL_INTERVAL",
+                                        DEFAULT_PULL_INTERVAL_MS / 1000.0, 86400, &seconds, err);
+    if (rc == ESG_OK && !(seconds > 0))
+        rc = esg_error_set(err, ESG_ECONFIG, "MAX_PULL_INTERVAL must be a number of seconds > 0");
+    if (rc != ESG_OK)
+        return rc;
     *out = (int64_t)(seconds * 1000);
     if (*out < 1)
         *out = 1;
@@ -411,13 +408,6 @@ esg_status esg_node_start(const esg_system_def *def, const char *app_name, const
             .n_leader_names = node->n_leaders,
             .on_prompt = on_prompt,
             .on_prompt_ctx = node,
-            /* On a database every write waits for the disk in a worker: more workers let
-             * the recorder commit their writes together (group commit) and keep serving
-             * reads meanwhile. In memory nothing waits, and 2 (the default) was best. */
-            .n_threads = strcmp(esg_recorder_backend(esg_application_recorder(node->app)),
-                                "eventsourcing.popo") == 0
-                             ? 0
-                             : DATABASE_SERVER_THREADS,
             .health_address = esg_env_lookup(node->env, app_name, "GRPC_HEALTH_SERVER_ADDRESS")};
         rc = leader_names ? esg_server_start(node->app, &options, &node->server, err)
                           : esg_error_set(err, ESG_ENOMEM, "out of memory");

@@ -13,6 +13,9 @@
 #include <string.h>
 
 #include "esg/grpc.h"
+
+/* Workers of a server whose application's recorder waits for a disk or a network. */
+#define BLOCKING_SERVER_THREADS 8
 #include "eventsourcing_grpc/protos/application.pb-c.h"
 #include "grpc/credentials.h"
 #include "grpc/health/v1/health.pb-c.h"
@@ -1007,7 +1010,13 @@ esg_status esg_server_start(esg_application *app, const esg_server_options *opti
                 post_request(server, (call_kind)kind, true);
         }
 
-    int n_threads = options->n_threads > 0 ? options->n_threads : 2;
+    /* On a database every call waits for the disk or the network in a worker: more workers let
+     * the recorder commit their writes together (group commit) and keep serving reads
+     * meanwhile. In memory nothing waits, and 2 was best. */
+    int n_threads = options->n_threads > 0 ? options->n_threads
+                    : esg_recorder_is_blocking(esg_application_recorder(app))
+                        ? BLOCKING_SERVER_THREADS
+                        : 2;
     server->workers = calloc((size_t)n_threads, sizeof *server->workers);
     for (int i = 0; server->workers != NULL && i < n_threads; i++) {
         if (pthread_create(&server->workers[i], NULL, worker_main, server) != 0)

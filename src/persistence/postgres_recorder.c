@@ -15,116 +15,10 @@
 #include <strings.h>
 #include <time.h>
 
-#include <dlfcn.h>
-#include <libpq-fe.h>
-
 #include "core/buffer.h"
 #include "core/settings.h"
 #include "core/clock.h"
-
-/* libpq is loaded when the first PostgreSQL recorder opens, not linked: it brings some twenty
- * libraries (Kerberos, LDAP, GnuTLS, ...) whose loading and initialisers doubled the start-up
- * of a server on the other backends and added 4 MB to its resident memory. Only the header is
- * used at build time; each PQ function below is called through this table. */
-#define LIBPQ_SONAME "libpq.so.5"
-#define LIBPQ_FUNCTIONS(X)                                                                         \
-    X(PQclear)                                                                                     \
-    X(PQconnectdbParams)                                                                           \
-    X(PQconsumeInput)                                                                              \
-    X(PQenterPipelineMode)                                                                         \
-    X(PQerrorMessage)                                                                              \
-    X(PQexec)                                                                                      \
-    X(PQexecParams)                                                                                \
-    X(PQexecPrepared)                                                                              \
-    X(PQexitPipelineMode)                                                                          \
-    X(PQfinish)                                                                                    \
-    X(PQflush)                                                                                     \
-    X(PQgetResult)                                                                                 \
-    X(PQgetisnull)                                                                                 \
-    X(PQgetlength)                                                                                 \
-    X(PQgetvalue)                                                                                  \
-    X(PQntuples)                                                                                   \
-    X(PQpipelineSync)                                                                              \
-    X(PQprepare)                                                                                   \
-    X(PQresultErrorField)                                                                          \
-    X(PQresultErrorMessage)                                                                        \
-    X(PQresultStatus)                                                                              \
-    X(PQsendPrepare)                                                                               \
-    X(PQsendQueryPrepared)                                                                         \
-    X(PQsetNoticeProcessor)                                                                        \
-    X(PQsetnonblocking)                                                                            \
-    X(PQsocket)                                                                                    \
-    X(PQstatus)                                                                                    \
-    X(PQtransactionStatus)
-
-#define LIBPQ_MEMBER(name) __typeof__(&name) name;
-typedef struct libpq_api {
-    LIBPQ_FUNCTIONS(LIBPQ_MEMBER)
-} libpq_api;
-#undef LIBPQ_MEMBER
-
-static libpq_api libpq; /* filled once by load_libpq */
-static pthread_once_t libpq_once = PTHREAD_ONCE_INIT;
-static char libpq_error[256]; /* why loading failed; empty when it worked */
-
-static void load_libpq_once(void)
-{
-    void *handle = dlopen(LIBPQ_SONAME, RTLD_NOW | RTLD_LOCAL);
-    if (handle == NULL) {
-        snprintf(libpq_error, sizeof libpq_error, "%s", dlerror());
-        return;
-    }
-    /* Never closed: connections may outlive any one recorder. */
-#define LIBPQ_LOAD(name)                                                                           \
-    if (libpq_error[0] == '\0' &&                                                                  \
-        (libpq.name = (__typeof__(libpq.name))dlsym(handle, #name)) == NULL)                       \
-        snprintf(libpq_error, sizeof libpq_error, "%s has no %s", LIBPQ_SONAME, #name);
-    LIBPQ_FUNCTIONS(LIBPQ_LOAD)
-#undef LIBPQ_LOAD
-}
-
-/* Loads libpq on first use; ESG_ECONFIG when it cannot be. */
-static esg_status load_libpq(esg_error *err)
-{
-    pthread_once(&libpq_once, load_libpq_once);
-    if (libpq_error[0] != '\0')
-        return esg_error_set(err, ESG_ECONFIG,
-                             "the PostgreSQL backend needs libpq (%s; Debian: apt-get install "
-                             "libpq5): %s",
-                             LIBPQ_SONAME, libpq_error);
-    return ESG_OK;
-}
-
-/* From here on every PQ function is libpq's, through the table. */
-#define LIBPQ_REDIRECT(name) libpq.name
-#define PQclear LIBPQ_REDIRECT(PQclear)
-#define PQconnectdbParams LIBPQ_REDIRECT(PQconnectdbParams)
-#define PQconsumeInput LIBPQ_REDIRECT(PQconsumeInput)
-#define PQenterPipelineMode LIBPQ_REDIRECT(PQenterPipelineMode)
-#define PQerrorMessage LIBPQ_REDIRECT(PQerrorMessage)
-#define PQexec LIBPQ_REDIRECT(PQexec)
-#define PQexecParams LIBPQ_REDIRECT(PQexecParams)
-#define PQexecPrepared LIBPQ_REDIRECT(PQexecPrepared)
-#define PQexitPipelineMode LIBPQ_REDIRECT(PQexitPipelineMode)
-#define PQfinish LIBPQ_REDIRECT(PQfinish)
-#define PQflush LIBPQ_REDIRECT(PQflush)
-#define PQgetResult LIBPQ_REDIRECT(PQgetResult)
-#define PQgetisnull LIBPQ_REDIRECT(PQgetisnull)
-#define PQgetlength LIBPQ_REDIRECT(PQgetlength)
-#define PQgetvalue LIBPQ_REDIRECT(PQgetvalue)
-#define PQntuples LIBPQ_REDIRECT(PQntuples)
-#define PQpipelineSync LIBPQ_REDIRECT(PQpipelineSync)
-#define PQprepare LIBPQ_REDIRECT(PQprepare)
-#define PQresultErrorField LIBPQ_REDIRECT(PQresultErrorField)
-#define PQresultErrorMessage LIBPQ_REDIRECT(PQresultErrorMessage)
-#define PQresultStatus LIBPQ_REDIRECT(PQresultStatus)
-#define PQsendPrepare LIBPQ_REDIRECT(PQsendPrepare)
-#define PQsendQueryPrepared LIBPQ_REDIRECT(PQsendQueryPrepared)
-#define PQsetNoticeProcessor LIBPQ_REDIRECT(PQsetNoticeProcessor)
-#define PQsetnonblocking LIBPQ_REDIRECT(PQsetnonblocking)
-#define PQsocket LIBPQ_REDIRECT(PQsocket)
-#define PQstatus LIBPQ_REDIRECT(PQstatus)
-#define PQtransactionStatus LIBPQ_REDIRECT(PQtransactionStatus)
+#include "persistence/libpq.h"
 
 #define BACKEND_NAME "eventsourcing.postgres"
 #define DEFAULT_PORT 5432
@@ -1302,6 +1196,7 @@ static void postgres_recorder_close(esg_recorder *recorder)
 
 static const esg_recorder_ops postgres_ops = {
     .name = BACKEND_NAME,
+    .is_blocking = true,
     .insert_events = postgres_recorder_insert_events,
     .insert_events_tracked = postgres_recorder_insert_events_tracked,
     .select_events = postgres_recorder_select_events,
@@ -1705,6 +1600,6 @@ esg_status esg_recorder_open_postgres_env(const esg_env *env, const char *app_na
         schema_name[len] = '\0';
         cfg.schema = schema_name;
     }
-    status = load_libpq(err);
+    status = esg_libpq_load(err);
     return status == ESG_OK ? open_postgres(&cfg, out, err) : status;
 }

@@ -109,6 +109,11 @@ esg_status esg_recorder_open(const esg_env *env, const char *app_name, esg_recor
     return esg_recorder_open_popo(is_snapshotting, out, err);
 }
 
+bool esg_recorder_is_blocking(const esg_recorder *recorder)
+{
+    return recorder->ops->is_blocking;
+}
+
 const char *esg_recorder_backend(const esg_recorder *recorder)
 {
     return recorder->ops->name;

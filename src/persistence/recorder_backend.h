@@ -10,6 +10,7 @@
 
 typedef struct esg_recorder_ops {
     const char *name; /* "eventsourcing.popo", "eventsourcing.sqlite", "eventsourcing.postgres" */
+    bool is_blocking; /* calls wait for a disk or a network */
     esg_status (*insert_events)(esg_recorder *recorder, const esg_stored_event *events,
                                 size_t n_events, const esg_tracking *tracking,
                                 int64_t *notification_ids, esg_error *err);

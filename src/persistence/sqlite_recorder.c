@@ -894,6 +894,7 @@ static void sqlite_recorder_close(esg_recorder *recorder)
 
 static const esg_recorder_ops sqlite_ops = {
     .name = BACKEND_NAME,
+    .is_blocking = true,
     .insert_events = sqlite_recorder_insert_events,
     .insert_events_tracked = sqlite_recorder_insert_events_tracked,
     .select_events = sqlite_recorder_select_events,
