@@ -1,0 +1,62 @@
+/* What the modules of the application layer share (application.c: life and writes;
+ * repository.c: reading aggregates, snapshots, the cache; processing.c: process applications):
+ * the application's struct and the few functions each needs of the others.
+ * Internal: not part of the public API. */
+#ifndef ESG_APPLICATION_INTERNAL_H
+#define ESG_APPLICATION_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "application/aggregate_cache.h"
+#include "esg/application.h"
+
+typedef struct pending_batch pending_batch;
+
+struct esg_application {
+    const esg_application_type *type; /* borrowed; static in practice */
+    esg_recorder *recorder;           /* owned */
+    esg_mapper *mapper;               /* owned: JSON, compressor, cipher */
+    aggregate_cache *cache;           /* owned; NULL without AGGREGATE_CACHE_MAXSIZE */
+    bool is_fast_forwarding;          /* AGGREGATE_CACHE_FASTFORWARD */
+    bool is_skipping_fast_forward;    /* AGGREGATE_CACHE_FASTFORWARD_SKIPPING */
+    pthread_mutex_t processing_lock;  /* serialises pull_and_process; recursive, see below */
+    /* The page whose policies run now, on the pulling thread (processing.c); NULL between. Gets
+     * on that thread add its events; other threads never see it (the batch names its thread). */
+    _Atomic(pending_batch *) batch;
+    esg_recorded_fn on_recorded; /* told after each successful write; may be NULL */
+    void *on_recorded_ctx;       /* passed to on_recorded */
+};
+
+/* application.c: stores and records events (borrowed) with an optional tracking record, then
+ * takes the snapshots due and tells the listener. */
+esg_status app_record(esg_application *app, esg_event *const *events, size_t n_events,
+                      const esg_tracking *tracking, esg_error *err);
+
+/* application.c: what follows every successful write of stored events (snapshots due, the
+ * cache's forgetting when it does not fast-forward). */
+void app_after_recorded(esg_application *app, const esg_stored_event *stored, size_t n_stored);
+
+/* application.c: appends an aggregate's pending events to a growable array (taking them). */
+esg_status app_collect_into(esg_event ***events, size_t *n_events, size_t *capacity,
+                            esg_aggregate *aggregate, esg_error *err);
+
+/* application.c: frees n_events events and their array. */
+void app_free_events(esg_event **events, size_t n_events);
+
+/* repository.c: rebuilds an aggregate from its latest snapshot and the events after it, and the
+ * pulling thread's pending page when there is one; no cache. */
+esg_status app_reconstruct(esg_application *app, const esg_uuid *id, int64_t version,
+                           esg_aggregate **out, esg_error *err);
+
+/* processing.c: the page whose policies run on this thread for app, or NULL. */
+const pending_batch *app_current_batch(esg_application *app);
+
+/* processing.c: appends the batch's events of id (up to version when > 0) after base_version to
+ * what the recorder holds of it. ESG_ECONFLICT when another writer got there first. */
+esg_status app_add_pending_events(const pending_batch *batch, const esg_uuid *id, int64_t version,
+                                  int64_t base_version, esg_stored_event_list *stored,
+                                  esg_error *err);
+
+#endif
