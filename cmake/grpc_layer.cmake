@@ -22,6 +22,8 @@ set(ESG_GRPC_SOURCES
   src/grpc/wire.c
   src/grpc/credentials.c
   src/grpc/server.c
+  src/grpc/application_service.c
+  src/grpc/health_service.c
   src/grpc/client.c
   src/grpc/node.c
   src/grpc/runner.c

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "esg/grpc.h"
+#include "grpc/server_internal.h"
 
 /* Workers of a server whose application's recorder waits for a disk or a network. */
 #define BLOCKING_SERVER_THREADS 8
@@ -33,17 +34,6 @@
  * 32 maximum-size requests in flight at once. */
 #define MEMORY_QUOTA_BYTES ((size_t)128 << 20)
 
-typedef enum call_kind {
-    KIND_PING,
-    KIND_CALL,
-    KIND_PROMPT,
-    KIND_GET_NOTIFICATIONS,
-    KIND_HEALTH_CHECK,
-    KIND_HEALTH_WATCH,
-    KIND_UNKNOWN, /* any other path: answered UNIMPLEMENTED */
-    N_KINDS
-} call_kind;
-
 static const char *const kind_paths[N_KINDS] = {
     ESG_PATH_PING,
     ESG_PATH_CALL,
@@ -52,76 +42,6 @@ static const char *const kind_paths[N_KINDS] = {
     ESG_PATH_HEALTH_CHECK,
     ESG_PATH_HEALTH_WATCH,
     NULL,
-};
-
-typedef struct server_call server_call;
-
-struct esg_server {
-    esg_application *app;          /* borrowed */
-    grpc_server *grpc;             /* owned */
-    grpc_completion_queue *cq;     /* owned; every call and request uses it */
-    void *methods[N_KINDS];        /* registered method handles (NULL for KIND_UNKNOWN) */
-    grpc_server *health_grpc;      /* owned; NULL without a health address */
-    void *health_methods[N_KINDS]; /* the health service's handles on health_grpc */
-    int health_port;               /* the health port, or 0 */
-    pthread_t *workers;            /* owned */
-    int n_workers;
-    int port;                /* the port listened on */
-    bool is_loopback_only;   /* local credentials: calls from other peers are refused */
-    atomic_bool has_refused; /* a non-loopback peer was refused (logged once) */
-    char **leader_names;     /* owned copies; who may Prompt */
-    size_t n_leader_names;
-    esg_prompt_fn on_prompt; /* may be NULL */
-    void *on_prompt_ctx;
-    pthread_mutex_t lock;    /* guards the fields below */
-    pthread_cond_t changed;  /* signalled when is_shut_down is set */
-    bool is_stopping;        /* no more requests are posted */
-    int n_shutdowns;         /* shutdown tags still to arrive (one per gRPC server) */
-    bool is_shut_down;       /* every shutdown tag arrived */
-    bool is_queue_shut;      /* the completion queue is shut: no batch may start */
-    bool is_serving;         /* the health status */
-    server_call *watchers;   /* health Watch calls waiting for a change, linked */
-    atomic_size_t n_calls;   /* received calls not yet freed */
-    atomic_size_t n_objects; /* call objects alive, requests included */
-    int shutdown_tag;        /* its address tags the shutdown notifications */
-};
-
-/* What a completed batch was: the tag of each batch points at one of these,
- * embedded in its call object. */
-typedef enum batch_step {
-    STEP_REQUEST,    /* a call arrived (or the request ended by shutdown) */
-    STEP_REPLY,      /* a unary reply and the client's close */
-    STEP_WATCH_READ, /* a Watch's request message was read */
-    STEP_WATCH_SENT, /* a Watch's first status was sent */
-    STEP_WATCH_END,  /* a Watch's last status and end were sent */
-    STEP_WATCH_CLOSE /* a Watch's client closed or the call ended */
-} batch_step;
-
-typedef struct batch_tag {
-    server_call *call; /* the call object it belongs to */
-    batch_step step;
-    atomic_uint handoffs; /* released before gRPC gets the tag, acquired when it returns:
-                           * makes the hand-over between workers visible to ThreadSanitizer,
-                           * which cannot see gRPC's own synchronisation */
-} batch_tag;
-
-struct server_call {
-    esg_server *server;
-    call_kind kind;
-    bool on_health_port;          /* came to health_grpc, not to grpc */
-    bool is_received;             /* the request completed: a call exists */
-    atomic_int n_batches;         /* batches in flight; freed at 0 once received */
-    grpc_call *call;              /* owned once received */
-    grpc_call_details details;    /* path and host, for KIND_UNKNOWN */
-    grpc_metadata_array metadata; /* the request's metadata */
-    gpr_timespec deadline;
-    grpc_byte_buffer *request;  /* received payload, may be NULL */
-    grpc_byte_buffer *response; /* sent payload, until its batch completes */
-    grpc_slice status_details;  /* sent status message, until its batch completes */
-    bool has_status_details;
-    int is_cancelled;          /* filled by RECV_CLOSE_ON_SERVER */
-    batch_tag tags[6];         /* one per batch_step */
-    server_call *next_watcher; /* in server->watchers, under server->lock */
 };
 
 /* ---- Call objects ---- */
@@ -208,7 +128,7 @@ static void post_request(esg_server *server, call_kind kind, bool on_health_port
  * batch may start (gRPC asserts): a worker can still be finishing an event
  * that arrived just before the shutdown tag, so the check and the start are
  * made under the lock that stop holds while it shuts the queue. */
-static void start_batch_locked(server_call *c, const grpc_op *ops, size_t n, batch_step step)
+void srv_start_batch_locked(server_call *c, const grpc_op *ops, size_t n, batch_step step)
 {
     if (c->server->is_queue_shut)
         return;
@@ -220,17 +140,17 @@ static void start_batch_locked(server_call *c, const grpc_op *ops, size_t n, bat
     }
 }
 
-static void start_batch(server_call *c, const grpc_op *ops, size_t n, batch_step step)
+void srv_start_batch(server_call *c, const grpc_op *ops, size_t n, batch_step step)
 {
     pthread_mutex_lock(&c->server->lock);
-    start_batch_locked(c, ops, n, step);
+    srv_start_batch_locked(c, ops, n, step);
     pthread_mutex_unlock(&c->server->lock);
 }
 
 /* Sends the reply (payload may be NULL for an error) and the status, and
  * waits for the client's close. Takes payload (malloc'ed) in all cases. */
-static void reply(server_call *c, grpc_status_code code, const char *message, uint8_t *payload,
-                  size_t payload_len)
+void srv_reply(server_call *c, grpc_status_code code, const char *message, uint8_t *payload,
+               size_t payload_len)
 {
     grpc_op ops[4];
     memset(ops, 0, sizeof ops);
@@ -257,35 +177,35 @@ static void reply(server_call *c, grpc_status_code code, const char *message, ui
     n++;
     ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
     ops[n++].data.recv_close_on_server.cancelled = &c->is_cancelled;
-    start_batch(c, ops, n, STEP_REPLY);
+    srv_start_batch(c, ops, n, STEP_REPLY);
 }
 
 /* Replies with a protobuf-c message (packed here) or an error status. */
-static void reply_message(server_call *c, esg_status rc, const esg_error *err,
-                          const ProtobufCMessage *message)
+void srv_reply_message(server_call *c, esg_status rc, const esg_error *err,
+                       const ProtobufCMessage *message)
 {
     if (rc != ESG_OK) {
-        reply(c, esg_wire_status_to_grpc(rc), err->message, NULL, 0);
+        srv_reply(c, esg_wire_status_to_grpc(rc), err->message, NULL, 0);
         return;
     }
     size_t len = protobuf_c_message_get_packed_size(message);
     uint8_t *payload = malloc(len ? len : 1);
     if (payload == NULL) {
-        reply(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory", NULL, 0);
+        srv_reply(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory", NULL, 0);
         return;
     }
     protobuf_c_message_pack(message, payload);
-    reply(c, GRPC_STATUS_OK, NULL, payload, len);
+    srv_reply(c, GRPC_STATUS_OK, NULL, payload, len);
 }
 
 /* Reads and unpacks the request; NULL (and an INVALID_ARGUMENT reply) if malformed. */
-static ProtobufCMessage *unpack_request(server_call *c, const ProtobufCMessageDescriptor *type)
+ProtobufCMessage *srv_unpack_request(server_call *c, const ProtobufCMessageDescriptor *type)
 {
     uint8_t *data = NULL;
     size_t len = 0;
     esg_error err = {0};
     if (esg_wire_read(c->request, &data, &len, &err) != ESG_OK) {
-        reply(c, GRPC_STATUS_INVALID_ARGUMENT, err.message, NULL, 0);
+        srv_reply(c, GRPC_STATUS_INVALID_ARGUMENT, err.message, NULL, 0);
         return NULL;
     }
     ProtobufCMessage *message = protobuf_c_message_unpack(type, NULL, len, data);
@@ -293,324 +213,9 @@ static ProtobufCMessage *unpack_request(server_call *c, const ProtobufCMessageDe
     if (message == NULL) {
         char text[160];
         snprintf(text, sizeof text, "malformed request: not a valid %s message", type->name);
-        reply(c, GRPC_STATUS_INVALID_ARGUMENT, text, NULL, 0);
+        srv_reply(c, GRPC_STATUS_INVALID_ARGUMENT, text, NULL, 0);
     }
     return message;
-}
-
-/* ---- The Application service ---- */
-
-static void handle_ping(server_call *c)
-{
-    ProtobufCMessage *request = unpack_request(c, &eventsourcing_grpc__empty__descriptor);
-    if (request == NULL)
-        return;
-    protobuf_c_message_free_unpacked(request, NULL);
-    EventsourcingGrpc__Empty empty = EVENTSOURCING_GRPC__EMPTY__INIT;
-    reply_message(c, ESG_OK, NULL, &empty.base);
-}
-
-/* The most JSON values a call's args and kwargs may hold together. Decoded,
- * a value costs some 40 times its text (a 4 MiB array of 1.3 million empty
- * arrays took ~220 MB), so the cap keeps one call to tens of MB. */
-#define MAX_CALL_JSON_VALUES 100000
-
-/* The brackets, braces, commas and colons of a JSON text outside its strings:
- * each comes with a value of its own, so a text has at least as many values. */
-static size_t json_separators(const uint8_t *text, size_t len)
-{
-    size_t n = 0;
-    bool in_string = false;
-    for (size_t i = 0; i < len; i++) {
-        uint8_t ch = text[i];
-        if (in_string && ch == '\\')
-            i++;
-        else if (ch == '"')
-            in_string = !in_string;
-        else if (!in_string && (ch == '[' || ch == '{' || ch == ',' || ch == ':'))
-            n++;
-    }
-    return n;
-}
-
-static void handle_call(server_call *c)
-{
-    EventsourcingGrpc__MethodRequest *request = (EventsourcingGrpc__MethodRequest *)unpack_request(
-        c, &eventsourcing_grpc__method_request__descriptor);
-    if (request == NULL)
-        return;
-    esg_error err = {0};
-    char *result = NULL;
-    size_t result_len = 0;
-    esg_status rc = ESG_OK;
-    if (json_separators(request->args.data, request->args.len) +
-            json_separators(request->kwargs.data, request->kwargs.len) >
-        MAX_CALL_JSON_VALUES)
-        rc = esg_error_set(&err, ESG_EINVAL, "args and kwargs hold more than %d JSON values",
-                           MAX_CALL_JSON_VALUES);
-    /* Missing args or kwargs mean none (the reference fails on them instead). */
-    if (rc == ESG_OK)
-        rc = esg_application_call_json(c->server->app, request->method_name,
-                                       (const char *)request->args.data, request->args.len,
-                                       (const char *)request->kwargs.data, request->kwargs.len,
-                                       &result, &result_len, &err);
-    EventsourcingGrpc__MethodReply method_reply = EVENTSOURCING_GRPC__METHOD_REPLY__INIT;
-    method_reply.data.data = (uint8_t *)result;
-    method_reply.data.len = result_len;
-    reply_message(c, rc, &err, &method_reply.base);
-    free(result);
-    protobuf_c_message_free_unpacked(&request->base, NULL);
-}
-
-static void handle_prompt(server_call *c)
-{
-    EventsourcingGrpc__PromptRequest *request = (EventsourcingGrpc__PromptRequest *)unpack_request(
-        c, &eventsourcing_grpc__prompt_request__descriptor);
-    if (request == NULL)
-        return;
-    esg_server *server = c->server;
-    const char *name = request->upstream_name;
-    bool is_leader = false;
-    for (size_t i = 0; i < server->n_leader_names && !is_leader; i++)
-        is_leader = strcmp(server->leader_names[i], name) == 0;
-    esg_error err = {0};
-    esg_status rc = ESG_OK;
-    if (!is_leader) {
-        if (server->n_leader_names == 0)
-            rc = esg_error_set(&err, ESG_EINVAL, "'%.100s' is not a leader of %s: it follows none",
-                               name, esg_application_name(server->app));
-        else
-            rc = esg_error_set(&err, ESG_EINVAL, "'%.100s' is not a leader of %s", name,
-                               esg_application_name(server->app));
-    } else if (server->on_prompt != NULL) {
-        server->on_prompt(server->on_prompt_ctx, name);
-    }
-    EventsourcingGrpc__Empty empty = EVENTSOURCING_GRPC__EMPTY__INIT;
-    reply_message(c, rc, &err, &empty.base);
-    protobuf_c_message_free_unpacked(&request->base, NULL);
-}
-
-/* Parses a required (or, with allow_empty, optional: 0) number >= minimum. */
-static esg_status parse_number(const char *name, const char *text, int64_t minimum,
-                               bool allow_empty, int64_t *out, esg_error *err)
-{
-    if (text[0] == '\0' && allow_empty) {
-        *out = 0;
-        return ESG_OK;
-    }
-    if (!esg_wire_parse_int(text, out))
-        return esg_error_set(err, ESG_EINVAL, "%s must be a whole number, not '%.40s'", name, text);
-    if (*out < minimum)
-        return esg_error_set(err, ESG_EINVAL, "%s must be >= %lld, not %lld", name,
-                             (long long)minimum, (long long)*out);
-    return ESG_OK;
-}
-
-static void handle_get_notifications(server_call *c)
-{
-    EventsourcingGrpc__NotificationsRequest *request =
-        (EventsourcingGrpc__NotificationsRequest *)unpack_request(
-            c, &eventsourcing_grpc__notifications_request__descriptor);
-    if (request == NULL)
-        return;
-    esg_error err = {0};
-    int64_t start = 0, limit = 0, stop = 0;
-    esg_notification_list list = {0};
-    EventsourcingGrpc__Notification *items = NULL, **pointers = NULL;
-    char(*numbers)[3][ESG_UUID_HEX_SIZE] = NULL; /* id, originator id, version per item */
-    esg_status rc = parse_number("start", request->start, 1, false, &start, &err);
-    if (rc == ESG_OK)
-        rc = parse_number("limit", request->limit, 1, false, &limit, &err);
-    if (rc == ESG_OK)
-        rc = parse_number("stop", request->stop, 1, true, &stop, &err);
-    if (rc == ESG_OK && limit > ESG_GRPC_MAX_PAGE_NOTIFICATIONS)
-        limit = ESG_GRPC_MAX_PAGE_NOTIFICATIONS;
-    if (rc == ESG_OK)
-        rc = esg_application_select_notifications(c->server->app, start, limit, stop,
-                                                  (const char *const *)request->topics,
-                                                  request->n_topics, &list, &err);
-    size_t n = list.n_items;
-    if (rc == ESG_OK && n > 0) {
-        items = calloc(n, sizeof *items);
-        pointers = calloc(n, sizeof *pointers);
-        numbers = calloc(n, sizeof *numbers);
-        if (items == NULL || pointers == NULL || numbers == NULL)
-            rc = esg_error_set(&err, ESG_ENOMEM, "out of memory answering GetNotifications");
-    }
-    EventsourcingGrpc__NotificationsReply notifications_reply =
-        EVENTSOURCING_GRPC__NOTIFICATIONS_REPLY__INIT;
-    size_t page_bytes = 0;
-    for (size_t i = 0; rc == ESG_OK && i < n; i++) {
-        const esg_notification *notification = &list.items[i];
-        page_bytes += notification->event.state_len + strlen(notification->event.topic) + 64;
-        /* A page never exceeds the byte cap, but always holds at least one. */
-        if (i > 0 && page_bytes > ESG_GRPC_MAX_PAGE_BYTES)
-            break;
-        EventsourcingGrpc__Notification *item = &items[i];
-        eventsourcing_grpc__notification__init(item);
-        snprintf(numbers[i][0], ESG_UUID_HEX_SIZE, "%lld", (long long)notification->id);
-        esg_uuid_hex(&notification->event.originator_id, numbers[i][1]);
-        snprintf(numbers[i][2], ESG_UUID_HEX_SIZE, "%lld",
-                 (long long)notification->event.originator_version);
-        item->id = numbers[i][0];
-        item->originator_id = numbers[i][1];
-        item->originator_version = numbers[i][2];
-        item->topic = notification->event.topic;
-        item->state.data = notification->event.state;
-        item->state.len = notification->event.state_len;
-        pointers[i] = item;
-        notifications_reply.n_notifications = i + 1;
-    }
-    notifications_reply.notifications = pointers;
-    reply_message(c, rc, &err, &notifications_reply.base);
-    free(items);
-    free(pointers);
-    free(numbers);
-    esg_notification_list_clear(&list);
-    protobuf_c_message_free_unpacked(&request->base, NULL);
-}
-
-/* ---- The health service ---- */
-
-static bool is_known_service(const char *service)
-{
-    return service[0] == '\0' || strcmp(service, "eventsourcing_grpc.Application") == 0;
-}
-
-static bool is_serving(esg_server *server)
-{
-    pthread_mutex_lock(&server->lock);
-    bool serving = server->is_serving;
-    pthread_mutex_unlock(&server->lock);
-    return serving;
-}
-
-static void handle_health_check(server_call *c)
-{
-    Grpc__Health__V1__HealthCheckRequest *request =
-        (Grpc__Health__V1__HealthCheckRequest *)unpack_request(
-            c, &grpc__health__v1__health_check_request__descriptor);
-    if (request == NULL)
-        return;
-    esg_error err = {0};
-    esg_status rc = ESG_OK;
-    Grpc__Health__V1__HealthCheckResponse response = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
-    if (!is_known_service(request->service))
-        rc = esg_error_set(&err, ESG_ENOTFOUND, "unknown service '%.100s'", request->service);
-    else
-        response.status =
-            is_serving(c->server)
-                ? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING
-                : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING;
-    reply_message(c, rc, &err, &response.base);
-    protobuf_c_message_free_unpacked(&request->base, NULL);
-}
-
-/* Packs a health status into a new byte buffer, or NULL. */
-static grpc_byte_buffer *health_message(Grpc__Health__V1__HealthCheckResponse__ServingStatus s)
-{
-    Grpc__Health__V1__HealthCheckResponse response = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
-    response.status = s;
-    uint8_t packed[16];
-    size_t len = grpc__health__v1__health_check_response__pack(&response, packed);
-    return esg_wire_buffer(packed, len);
-}
-
-/* Watch streams the current status, then NOT_SERVING and the end of the
- * stream when the server stops (the only change a running server makes).
- * Batches: read the request (with the initial metadata), send the status,
- * and, at stop, send the last status and end; the client's close has a batch
- * of its own from the start. Only one send is ever in flight. */
-static void handle_health_watch(server_call *c)
-{
-    grpc_op ops[2];
-    memset(ops, 0, sizeof ops);
-    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-    ops[1].op = GRPC_OP_RECV_MESSAGE;
-    ops[1].data.recv_message.recv_message = &c->request;
-    start_batch(c, ops, 2, STEP_WATCH_READ);
-    memset(ops, 0, sizeof ops);
-    ops[0].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
-    ops[0].data.recv_close_on_server.cancelled = &c->is_cancelled;
-    start_batch(c, ops, 1, STEP_WATCH_CLOSE);
-}
-
-static void watch_send_status(server_call *c)
-{
-    uint8_t *data = NULL;
-    size_t len = 0;
-    esg_error err = {0};
-    Grpc__Health__V1__HealthCheckResponse__ServingStatus status =
-        GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVICE_UNKNOWN;
-    if (esg_wire_read(c->request, &data, &len, &err) == ESG_OK) {
-        Grpc__Health__V1__HealthCheckRequest *request =
-            grpc__health__v1__health_check_request__unpack(NULL, len, data);
-        if (request != NULL && is_known_service(request->service))
-            status = is_serving(c->server)
-                         ? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING
-                         : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING;
-        if (request != NULL)
-            grpc__health__v1__health_check_request__free_unpacked(request, NULL);
-    }
-    free(data);
-    c->response = health_message(status);
-    if (c->response == NULL)
-        return;
-    grpc_op op;
-    memset(&op, 0, sizeof op);
-    op.op = GRPC_OP_SEND_MESSAGE;
-    op.data.send_message.send_message = c->response;
-    start_batch(c, &op, 1, STEP_WATCH_SENT);
-}
-
-/* Sends NOT_SERVING and ends the stream (the caller holds server->lock). */
-static void watch_end(server_call *c)
-{
-    if (c->response != NULL)
-        grpc_byte_buffer_destroy(c->response);
-    c->response =
-        health_message(GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING);
-    grpc_op ops[2];
-    memset(ops, 0, sizeof ops);
-    size_t n = 0;
-    if (c->response != NULL) {
-        ops[n].op = GRPC_OP_SEND_MESSAGE;
-        ops[n++].data.send_message.send_message = c->response;
-    }
-    ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
-    ops[n++].data.send_status_from_server.status = GRPC_STATUS_OK;
-    start_batch_locked(c, ops, n, STEP_WATCH_END);
-}
-
-/* After the first status went out: wait for a change, or end at once if stopping. */
-static void watch_sent(server_call *c, bool ok)
-{
-    esg_server *server = c->server;
-    grpc_byte_buffer_destroy(c->response);
-    c->response = NULL;
-    if (!ok)
-        return;
-    pthread_mutex_lock(&server->lock);
-    if (server->is_stopping) {
-        watch_end(c);
-    } else {
-        c->next_watcher = server->watchers;
-        server->watchers = c;
-    }
-    pthread_mutex_unlock(&server->lock);
-}
-
-static void watch_closed(server_call *c)
-{
-    esg_server *server = c->server;
-    pthread_mutex_lock(&server->lock);
-    for (server_call **p = &server->watchers; *p != NULL; p = &(*p)->next_watcher) {
-        if (*p == c) {
-            *p = c->next_watcher;
-            break;
-        }
-    }
-    pthread_mutex_unlock(&server->lock);
 }
 
 /* ---- Dispatch ---- */
@@ -648,28 +253,28 @@ static void handle_new_call(server_call *c)
         if (!atomic_exchange(&c->server->has_refused, true))
             fprintf(stderr, "eventsourcing_grpc server: refused a call from a peer that is not on "
                             "loopback (local credentials serve loopback clients only)\n");
-        reply(c, GRPC_STATUS_UNAUTHENTICATED, "local credentials: the peer is not on loopback",
-              NULL, 0);
+        srv_reply(c, GRPC_STATUS_UNAUTHENTICATED, "local credentials: the peer is not on loopback",
+                  NULL, 0);
         return;
     }
     switch (c->kind) {
     case KIND_PING:
-        handle_ping(c);
+        srv_handle_ping(c);
         break;
     case KIND_CALL:
-        handle_call(c);
+        srv_handle_call(c);
         break;
     case KIND_PROMPT:
-        handle_prompt(c);
+        srv_handle_prompt(c);
         break;
     case KIND_GET_NOTIFICATIONS:
-        handle_get_notifications(c);
+        srv_handle_get_notifications(c);
         break;
     case KIND_HEALTH_CHECK:
-        handle_health_check(c);
+        srv_handle_health_check(c);
         break;
     case KIND_HEALTH_WATCH:
-        handle_health_watch(c);
+        srv_handle_health_watch(c);
         break;
     default: {
         /* details.method is a slice, not NUL-terminated. */
@@ -677,7 +282,7 @@ static void handle_new_call(server_call *c)
         int len = (int)GRPC_SLICE_LENGTH(c->details.method);
         snprintf(text, sizeof text, "Method not found: %.*s", len > 250 ? 250 : len,
                  (const char *)GRPC_SLICE_START_PTR(c->details.method));
-        reply(c, GRPC_STATUS_UNIMPLEMENTED, text, NULL, 0);
+        srv_reply(c, GRPC_STATUS_UNIMPLEMENTED, text, NULL, 0);
     }
     }
 }
@@ -710,13 +315,13 @@ static void on_event(esg_server *server, void *tag, bool ok)
         break;
     case STEP_WATCH_READ:
         if (ok)
-            watch_send_status(c);
+            srv_watch_send_status(c);
         break;
     case STEP_WATCH_SENT:
-        watch_sent(c, ok);
+        srv_watch_sent(c, ok);
         break;
     case STEP_WATCH_CLOSE:
-        watch_closed(c);
+        srv_watch_closed(c);
         break;
     case STEP_REPLY:
     case STEP_WATCH_END:
@@ -868,7 +473,7 @@ static void shut_down(esg_server *server)
     server->is_stopping = true;
     server->is_serving = false;
     for (server_call *c = server->watchers; c != NULL; c = c->next_watcher)
-        watch_end(c);
+        srv_watch_end(c);
     server->watchers = NULL;
     server->n_shutdowns = server->health_grpc != NULL ? 2 : 1;
     pthread_mutex_unlock(&server->lock);

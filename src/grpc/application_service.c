@@ -1,0 +1,183 @@
+/* The methods of eventsourcing_grpc.Application, as eventsourcing-grpc 0.1.2 answers them: Ping,
+ * CallApplicationMethod (methods by name with JSON arguments), Prompt (from a leader of the
+ * application's system) and GetNotifications (pages of the notification log). */
+#include <grpc/grpc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "eventsourcing_grpc/protos/application.pb-c.h"
+#include "grpc/server_internal.h"
+#include "grpc/wire.h"
+
+void srv_handle_ping(server_call *c)
+{
+    ProtobufCMessage *request = srv_unpack_request(c, &eventsourcing_grpc__empty__descriptor);
+    if (request == NULL)
+        return;
+    protobuf_c_message_free_unpacked(request, NULL);
+    EventsourcingGrpc__Empty empty = EVENTSOURCING_GRPC__EMPTY__INIT;
+    srv_reply_message(c, ESG_OK, NULL, &empty.base);
+}
+
+/* The most JSON values a call's args and kwargs may hold together. Decoded,
+ * a value costs some 40 times its text (a 4 MiB array of 1.3 million empty
+ * arrays took ~220 MB), so the cap keeps one call to tens of MB. */
+#define MAX_CALL_JSON_VALUES 100000
+
+/* The brackets, braces, commas and colons of a JSON text outside its strings:
+ * each comes with a value of its own, so a text has at least as many values. */
+static size_t json_separators(const uint8_t *text, size_t len)
+{
+    size_t n = 0;
+    bool in_string = false;
+    for (size_t i = 0; i < len; i++) {
+        uint8_t ch = text[i];
+        if (in_string && ch == '\\')
+            i++;
+        else if (ch == '"')
+            in_string = !in_string;
+        else if (!in_string && (ch == '[' || ch == '{' || ch == ',' || ch == ':'))
+            n++;
+    }
+    return n;
+}
+
+void srv_handle_call(server_call *c)
+{
+    EventsourcingGrpc__MethodRequest *request =
+        (EventsourcingGrpc__MethodRequest *)srv_unpack_request(
+            c, &eventsourcing_grpc__method_request__descriptor);
+    if (request == NULL)
+        return;
+    esg_error err = {0};
+    char *result = NULL;
+    size_t result_len = 0;
+    esg_status rc = ESG_OK;
+    if (json_separators(request->args.data, request->args.len) +
+            json_separators(request->kwargs.data, request->kwargs.len) >
+        MAX_CALL_JSON_VALUES)
+        rc = esg_error_set(&err, ESG_EINVAL, "args and kwargs hold more than %d JSON values",
+                           MAX_CALL_JSON_VALUES);
+    /* Missing args or kwargs mean none (the reference fails on them instead). */
+    if (rc == ESG_OK)
+        rc = esg_application_call_json(c->server->app, request->method_name,
+                                       (const char *)request->args.data, request->args.len,
+                                       (const char *)request->kwargs.data, request->kwargs.len,
+                                       &result, &result_len, &err);
+    EventsourcingGrpc__MethodReply method_reply = EVENTSOURCING_GRPC__METHOD_REPLY__INIT;
+    method_reply.data.data = (uint8_t *)result;
+    method_reply.data.len = result_len;
+    srv_reply_message(c, rc, &err, &method_reply.base);
+    free(result);
+    protobuf_c_message_free_unpacked(&request->base, NULL);
+}
+
+void srv_handle_prompt(server_call *c)
+{
+    EventsourcingGrpc__PromptRequest *request =
+        (EventsourcingGrpc__PromptRequest *)srv_unpack_request(
+            c, &eventsourcing_grpc__prompt_request__descriptor);
+    if (request == NULL)
+        return;
+    esg_server *server = c->server;
+    const char *name = request->upstream_name;
+    bool is_leader = false;
+    for (size_t i = 0; i < server->n_leader_names && !is_leader; i++)
+        is_leader = strcmp(server->leader_names[i], name) == 0;
+    esg_error err = {0};
+    esg_status rc = ESG_OK;
+    if (!is_leader) {
+        if (server->n_leader_names == 0)
+            rc = esg_error_set(&err, ESG_EINVAL, "'%.100s' is not a leader of %s: it follows none",
+                               name, esg_application_name(server->app));
+        else
+            rc = esg_error_set(&err, ESG_EINVAL, "'%.100s' is not a leader of %s", name,
+                               esg_application_name(server->app));
+    } else if (server->on_prompt != NULL) {
+        server->on_prompt(server->on_prompt_ctx, name);
+    }
+    EventsourcingGrpc__Empty empty = EVENTSOURCING_GRPC__EMPTY__INIT;
+    srv_reply_message(c, rc, &err, &empty.base);
+    protobuf_c_message_free_unpacked(&request->base, NULL);
+}
+
+/* Parses a required (or, with allow_empty, optional: 0) number >= minimum. */
+static esg_status parse_number(const char *name, const char *text, int64_t minimum,
+                               bool allow_empty, int64_t *out, esg_error *err)
+{
+    if (text[0] == '\0' && allow_empty) {
+        *out = 0;
+        return ESG_OK;
+    }
+    if (!esg_wire_parse_int(text, out))
+        return esg_error_set(err, ESG_EINVAL, "%s must be a whole number, not '%.40s'", name, text);
+    if (*out < minimum)
+        return esg_error_set(err, ESG_EINVAL, "%s must be >= %lld, not %lld", name,
+                             (long long)minimum, (long long)*out);
+    return ESG_OK;
+}
+
+void srv_handle_get_notifications(server_call *c)
+{
+    EventsourcingGrpc__NotificationsRequest *request =
+        (EventsourcingGrpc__NotificationsRequest *)srv_unpack_request(
+            c, &eventsourcing_grpc__notifications_request__descriptor);
+    if (request == NULL)
+        return;
+    esg_error err = {0};
+    int64_t start = 0, limit = 0, stop = 0;
+    esg_notification_list list = {0};
+    EventsourcingGrpc__Notification *items = NULL, **pointers = NULL;
+    char(*numbers)[3][ESG_UUID_HEX_SIZE] = NULL; /* id, originator id, version per item */
+    esg_status rc = parse_number("start", request->start, 1, false, &start, &err);
+    if (rc == ESG_OK)
+        rc = parse_number("limit", request->limit, 1, false, &limit, &err);
+    if (rc == ESG_OK)
+        rc = parse_number("stop", request->stop, 1, true, &stop, &err);
+    if (rc == ESG_OK && limit > ESG_GRPC_MAX_PAGE_NOTIFICATIONS)
+        limit = ESG_GRPC_MAX_PAGE_NOTIFICATIONS;
+    if (rc == ESG_OK)
+        rc = esg_application_select_notifications(c->server->app, start, limit, stop,
+                                                  (const char *const *)request->topics,
+                                                  request->n_topics, &list, &err);
+    size_t n = list.n_items;
+    if (rc == ESG_OK && n > 0) {
+        items = calloc(n, sizeof *items);
+        pointers = calloc(n, sizeof *pointers);
+        numbers = calloc(n, sizeof *numbers);
+        if (items == NULL || pointers == NULL || numbers == NULL)
+            rc = esg_error_set(&err, ESG_ENOMEM, "out of memory answering GetNotifications");
+    }
+    EventsourcingGrpc__NotificationsReply notifications_reply =
+        EVENTSOURCING_GRPC__NOTIFICATIONS_REPLY__INIT;
+    size_t page_bytes = 0;
+    for (size_t i = 0; rc == ESG_OK && i < n; i++) {
+        const esg_notification *notification = &list.items[i];
+        page_bytes += notification->event.state_len + strlen(notification->event.topic) + 64;
+        /* A page never exceeds the byte cap, but always holds at least one. */
+        if (i > 0 && page_bytes > ESG_GRPC_MAX_PAGE_BYTES)
+            break;
+        EventsourcingGrpc__Notification *item = &items[i];
+        eventsourcing_grpc__notification__init(item);
+        snprintf(numbers[i][0], ESG_UUID_HEX_SIZE, "%lld", (long long)notification->id);
+        esg_uuid_hex(&notification->event.originator_id, numbers[i][1]);
+        snprintf(numbers[i][2], ESG_UUID_HEX_SIZE, "%lld",
+                 (long long)notification->event.originator_version);
+        item->id = numbers[i][0];
+        item->originator_id = numbers[i][1];
+        item->originator_version = numbers[i][2];
+        item->topic = notification->event.topic;
+        item->state.data = notification->event.state;
+        item->state.len = notification->event.state_len;
+        pointers[i] = item;
+        notifications_reply.n_notifications = i + 1;
+    }
+    notifications_reply.notifications = pointers;
+    srv_reply_message(c, rc, &err, &notifications_reply.base);
+    free(items);
+    free(pointers);
+    free(numbers);
+    esg_notification_list_clear(&list);
+    protobuf_c_message_free_unpacked(&request->base, NULL);
+}

@@ -1,0 +1,135 @@
+/* What the server's files share (server.c: the call machinery, start and stop;
+ * application_service.c: eventsourcing_grpc.Application; health_service.c:
+ * grpc.health.v1.Health): the server and call objects and the calls to reply with.
+ * Internal to the gRPC layer. */
+#ifndef ESG_SERVER_INTERNAL_H
+#define ESG_SERVER_INTERNAL_H
+
+#include <grpc/grpc.h>
+#include <protobuf-c/protobuf-c.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "esg/grpc.h"
+
+typedef enum call_kind {
+    KIND_PING,
+    KIND_CALL,
+    KIND_PROMPT,
+    KIND_GET_NOTIFICATIONS,
+    KIND_HEALTH_CHECK,
+    KIND_HEALTH_WATCH,
+    KIND_UNKNOWN, /* any other path: answered UNIMPLEMENTED */
+    N_KINDS
+} call_kind;
+
+typedef struct server_call server_call;
+
+struct esg_server {
+    esg_application *app;          /* borrowed */
+    grpc_server *grpc;             /* owned */
+    grpc_completion_queue *cq;     /* owned; every call and request uses it */
+    void *methods[N_KINDS];        /* registered method handles (NULL for KIND_UNKNOWN) */
+    grpc_server *health_grpc;      /* owned; NULL without a health address */
+    void *health_methods[N_KINDS]; /* the health service's handles on health_grpc */
+    int health_port;               /* the health port, or 0 */
+    pthread_t *workers;            /* owned */
+    int n_workers;
+    int port;                /* the port listened on */
+    bool is_loopback_only;   /* local credentials: calls from other peers are refused */
+    atomic_bool has_refused; /* a non-loopback peer was refused (logged once) */
+    char **leader_names;     /* owned copies; who may Prompt */
+    size_t n_leader_names;
+    esg_prompt_fn on_prompt; /* may be NULL */
+    void *on_prompt_ctx;
+    pthread_mutex_t lock;    /* guards the fields below */
+    pthread_cond_t changed;  /* signalled when is_shut_down is set */
+    bool is_stopping;        /* no more requests are posted */
+    int n_shutdowns;         /* shutdown tags still to arrive (one per gRPC server) */
+    bool is_shut_down;       /* every shutdown tag arrived */
+    bool is_queue_shut;      /* the completion queue is shut: no batch may start */
+    bool is_serving;         /* the health status */
+    server_call *watchers;   /* health Watch calls waiting for a change, linked */
+    atomic_size_t n_calls;   /* received calls not yet freed */
+    atomic_size_t n_objects; /* call objects alive, requests included */
+    int shutdown_tag;        /* its address tags the shutdown notifications */
+};
+
+/* What a completed batch was: the tag of each batch points at one of these,
+ * embedded in its call object. */
+typedef enum batch_step {
+    STEP_REQUEST,    /* a call arrived (or the request ended by shutdown) */
+    STEP_REPLY,      /* a unary reply and the client's close */
+    STEP_WATCH_READ, /* a Watch's request message was read */
+    STEP_WATCH_SENT, /* a Watch's first status was sent */
+    STEP_WATCH_END,  /* a Watch's last status and end were sent */
+    STEP_WATCH_CLOSE /* a Watch's client closed or the call ended */
+} batch_step;
+
+typedef struct batch_tag {
+    server_call *call; /* the call object it belongs to */
+    batch_step step;
+    atomic_uint handoffs; /* released before gRPC gets the tag, acquired when it returns:
+                           * makes the hand-over between workers visible to ThreadSanitizer,
+                           * which cannot see gRPC's own synchronisation */
+} batch_tag;
+
+struct server_call {
+    esg_server *server;
+    call_kind kind;
+    bool on_health_port;          /* came to health_grpc, not to grpc */
+    bool is_received;             /* the request completed: a call exists */
+    atomic_int n_batches;         /* batches in flight; freed at 0 once received */
+    grpc_call *call;              /* owned once received */
+    grpc_call_details details;    /* path and host, for KIND_UNKNOWN */
+    grpc_metadata_array metadata; /* the request's metadata */
+    gpr_timespec deadline;
+    grpc_byte_buffer *request;  /* received payload, may be NULL */
+    grpc_byte_buffer *response; /* sent payload, until its batch completes */
+    grpc_slice status_details;  /* sent status message, until its batch completes */
+    bool has_status_details;
+    int is_cancelled;          /* filled by RECV_CLOSE_ON_SERVER */
+    batch_tag tags[6];         /* one per batch_step */
+    server_call *next_watcher; /* in server->watchers, under server->lock */
+};
+
+/* ---- server.c: batches and replies ---- */
+
+/* Starts a batch of c tagged with step, counted while in flight (server->lock held, or not). */
+void srv_start_batch_locked(server_call *c, const grpc_op *ops, size_t n, batch_step step);
+void srv_start_batch(server_call *c, const grpc_op *ops, size_t n, batch_step step);
+
+/* Sends the reply (payload may be NULL for an error) and the status, and waits for the client's
+ * close. Takes payload (malloc'ed) in all cases. */
+void srv_reply(server_call *c, grpc_status_code code, const char *message, uint8_t *payload,
+               size_t payload_len);
+
+/* Replies with a protobuf-c message (packed here) or an error status. */
+void srv_reply_message(server_call *c, esg_status rc, const esg_error *err,
+                       const ProtobufCMessage *message);
+
+/* Reads and unpacks the request; NULL (and an INVALID_ARGUMENT reply) if malformed. */
+ProtobufCMessage *srv_unpack_request(server_call *c, const ProtobufCMessageDescriptor *type);
+
+/* ---- application_service.c: the methods of eventsourcing_grpc.Application ---- */
+
+void srv_handle_ping(server_call *c);
+void srv_handle_call(server_call *c);
+void srv_handle_prompt(server_call *c);
+void srv_handle_get_notifications(server_call *c);
+
+/* ---- health_service.c: grpc.health.v1.Health ---- */
+
+/* Whether the health status is SERVING (until stop begins); takes server->lock. */
+bool srv_is_serving(esg_server *server);
+void srv_handle_health_check(server_call *c);
+void srv_handle_health_watch(server_call *c);
+/* A Watch's steps: its request read, its first status sent, its client's close. */
+void srv_watch_send_status(server_call *c);
+void srv_watch_sent(server_call *c, bool ok);
+void srv_watch_closed(server_call *c);
+/* Sends the last status and ends a Watch (at stop). */
+void srv_watch_end(server_call *c);
+
+#endif
