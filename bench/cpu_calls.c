@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "esg.h"
+#include "esg/example.h"
 #include "esg/topic.h"
 
 int main(int argc, char **argv)
@@ -22,7 +23,8 @@ int main(int argc, char **argv)
     esg_env *env = esg_env_from_process();
     if (env == NULL || n < 0 || (ids = calloc((size_t)n + 1, sizeof *ids)) == NULL)
         goto out;
-    if (esg_topic_resolve_application("eventsourcing_grpc.example:Orders", env, &type, &err) !=
+    if (esg_example_register(&err) != ESG_OK ||
+        esg_topic_resolve_application("eventsourcing_grpc.example:Orders", env, &type, &err) !=
             ESG_OK ||
         esg_application_new(type, env, &app, &err) != ESG_OK)
         goto out;

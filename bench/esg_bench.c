@@ -21,6 +21,7 @@
 
 #include "bench_util.h"
 #include "esg.h"
+#include "esg/example.h"
 #include "esg/grpc.h"
 #include "esg/runner.h"
 

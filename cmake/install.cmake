@@ -24,7 +24,7 @@ foreach(kind SHARED STATIC)
   else()
     set(target eventsourcing_grpc_static)
   endif()
-  add_library(${target} ${kind} ${ESG_CORE_SOURCES} ${ESG_GRPC_SOURCES})
+  add_library(${target} ${kind} ${ESG_CORE_SOURCES} ${ESG_EXAMPLE_SOURCES} ${ESG_GRPC_SOURCES})
   target_include_directories(${target}
     PUBLIC $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/include>
            $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>

@@ -10,6 +10,7 @@
 #include "esg.h"
 #include "esg/application.h"
 #include "esg/system.h"
+#include "esg/example.h"
 #include "esg/topic.h"
 
 static esg_status call_with_order_id(esg_application *orders, const char *method,
@@ -82,7 +83,9 @@ int main(int argc, char **argv)
     const char *topic = esg_env_get(env, "SYSTEM_TOPIC");
     if (topic == NULL || topic[0] == '\0')
         topic = "eventsourcing_grpc.example:system";
-    esg_status rc = esg_topic_resolve_system(topic, env, &system, &err);
+    esg_status rc = esg_example_register(&err);
+    if (rc == ESG_OK)
+        rc = esg_topic_resolve_system(topic, env, &system, &err);
     if (rc == ESG_OK)
         rc = esg_local_runner_start(system, env, &runner, &err);
     if (rc == ESG_OK) {

@@ -7,6 +7,8 @@
 
 #include <stdbool.h>
 #include <stdlib.h>
+
+#include "esg/example.h"
 #include <unistd.h>
 
 #include "esg/topic.h"
@@ -40,7 +42,8 @@ static void set_up(void)
         abort();
     atexit(remove_topic_dir);
     env = esg_env_new();
-    if (env == NULL || esg_env_set(env, "ESG_TOPIC_PATH", topic_dir, NULL) != ESG_OK)
+    if (env == NULL || esg_env_set(env, "ESG_TOPIC_PATH", topic_dir, NULL) != ESG_OK ||
+        esg_example_register(NULL) != ESG_OK) /* a registered module, as the programs have */
         abort();
 }
 

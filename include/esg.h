@@ -13,6 +13,5 @@
 #include "esg/application.h"
 #include "esg/system.h"
 #include "esg/topic.h"
-#include "esg/example.h"
 
 #endif

@@ -1,6 +1,8 @@
-/* The example system of the seed, built in: Orders -> Reservations -> Orders
- * -> Payments -> Orders, with the topics and stored event state of the
- * Python package's eventsourcing_grpc.example. */
+/* The example system of the seed: Orders -> Reservations -> Orders -> Payments
+ * -> Orders, with the topics and stored event state of the Python package's
+ * eventsourcing_grpc.example. It is an application like a user's, built beside
+ * the core (src/example), in the installed library for the console programs,
+ * which register it; not included by <esg.h>. */
 #ifndef ESG_EXAMPLE_H
 #define ESG_EXAMPLE_H
 
@@ -23,6 +25,10 @@ extern const esg_application_type esg_example_reservations;
 extern const esg_application_type esg_example_payments;
 /* "eventsourcing_grpc.example:system": [[Orders, Reservations, Orders, Payments, Orders]]. */
 extern const esg_system_def esg_example_system;
+
+/* Registers the three applications and the system under their topics (esg_topic_register_*),
+ * as the console programs do at start. Again is a no-op. */
+esg_status esg_example_register(esg_error *err);
 
 #ifdef __cplusplus
 }

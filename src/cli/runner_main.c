@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "esg.h"
+#include "esg/example.h"
 #include "grpc/exit_codes.h"
 #include "esg/runner.h"
 #include "settings_help.h"
@@ -75,7 +76,9 @@ int main(int argc, char **argv)
         exit_code = ESG_EXIT_USAGE;
         goto out;
     }
-    esg_status rc = esg_topic_resolve_system(topic, env, &def, &err);
+    esg_status rc = esg_example_register(&err); /* the seed's example, by name */
+    if (rc == ESG_OK)
+        rc = esg_topic_resolve_system(topic, env, &def, &err);
     if (rc != ESG_OK)
         fprintf(stderr, "eventsourcing_grpc_runner: system topic '%s':\n", topic);
     /* The graph, for the application names to print. */

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "esg.h"
+#include "esg/example.h"
 #include "grpc/exit_codes.h"
 #include "esg/grpc.h"
 #include "esg/runner.h"
@@ -84,7 +85,10 @@ int main(int argc, char **argv)
         exit_code = ESG_EXIT_USAGE;
         goto out;
     }
-    esg_status rc = esg_topic_resolve_application(topic, env, &type, &err);
+    /* The seed's example is served by name, as the Python package's is. */
+    esg_status rc = esg_example_register(&err);
+    if (rc == ESG_OK)
+        rc = esg_topic_resolve_application(topic, env, &type, &err);
     if (rc != ESG_OK)
         fprintf(stderr, "eventsourcing_grpc_server: application topic '%s':\n", topic);
     const char *system_topic = esg_env_get(env, "SYSTEM_TOPIC");

@@ -3,6 +3,7 @@
  * reserved one, and Orders records both back on the order. Topics, event
  * attributes and stored state are those the Python package writes. */
 #include "esg/example.h"
+#include "esg/topic.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -483,3 +484,13 @@ const esg_system_def esg_example_system = {
     .pipes = example_pipes,
     .n_pipes = 1,
 };
+
+esg_status esg_example_register(esg_error *err)
+{
+    static const esg_application_type *const types[] = {
+        &esg_example_orders, &esg_example_reservations, &esg_example_payments};
+    esg_status rc = ESG_OK;
+    for (size_t i = 0; rc == ESG_OK && i < sizeof types / sizeof types[0]; i++)
+        rc = esg_topic_register_application(types[i], err);
+    return rc == ESG_OK ? esg_topic_register_system(&esg_example_system, err) : rc;
+}

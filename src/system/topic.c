@@ -1,6 +1,6 @@
-/* Topics to application types and systems: the built-in example from a
- * registry, anything else from a shared library a user built, found by its
- * module name along ESG_TOPIC_PATH and then by the dynamic loader's search. */
+/* Topics to application types and systems: those registered by the program (the example, by
+ * the console programs) from a registry, anything else from a shared library a user built, found
+ * by its module name along ESG_TOPIC_PATH and then by the dynamic loader's search. */
 #include "esg/topic.h"
 
 #include <ctype.h>
@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "esg/example.h"
+#include "core/grow.h"
 
 /* Long enough for any module name and folder we accept; longer ones are refused. */
 #define TOPIC_PATH_MAX 4096
@@ -24,24 +24,18 @@ typedef enum topic_kind {
     TOPIC_SYSTEM       /* an esg_system_def */
 } topic_kind;
 
-typedef struct builtin_topic {
-    const char *topic;  /* "module:Name" */
+typedef struct registered_topic {
+    const char *topic;  /* "module:Name", borrowed from the object */
     topic_kind kind;    /* what object points to */
-    const void *object; /* the esg_application_type or esg_system_def */
-} builtin_topic;
-
-#define BUILTIN_MODULE "eventsourcing_grpc.example"
-
-static const builtin_topic builtins[] = {
-    {BUILTIN_MODULE ":Orders", TOPIC_APPLICATION, &esg_example_orders},
-    {BUILTIN_MODULE ":Reservations", TOPIC_APPLICATION, &esg_example_reservations},
-    {BUILTIN_MODULE ":Payments", TOPIC_APPLICATION, &esg_example_payments},
-    {BUILTIN_MODULE ":system", TOPIC_SYSTEM, &esg_example_system},
-};
+    const void *object; /* the esg_application_type or esg_system_def, borrowed */
+} registered_topic;
 
 /* dlerror() text belongs to the thread and the last dl call; one lock keeps
- * each resolution's open, lookup and error reading together. */
+ * each resolution's open, lookup and error reading together. It guards the
+ * registry too. */
 static pthread_mutex_t loader_lock = PTHREAD_MUTEX_INITIALIZER;
+static registered_topic *registry; /* grows, never shrinks: the process's registrations */
+static size_t n_registered, registry_capacity;
 
 static const char *kind_name(topic_kind kind)
 {
@@ -162,18 +156,29 @@ static esg_status resolve(const char *topic, const esg_env *env, topic_kind kind
     if (rc != ESG_OK)
         return rc;
 
-    for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++) {
-        if (strcmp(builtins[i].topic, topic) != 0)
-            continue;
-        if (builtins[i].kind != kind)
-            return esg_error_set(err, ESG_ENOTFOUND, "topic %s names %s, not %s", topic,
-                                 kind_name(builtins[i].kind), kind_name(kind));
-        *out = builtins[i].object;
+    bool is_registered_module = false;
+    const registered_topic *found = NULL;
+    pthread_mutex_lock(&loader_lock);
+    for (size_t i = 0; i < n_registered && found == NULL; i++) {
+        if (strcmp(registry[i].topic, topic) == 0)
+            found = &registry[i];
+        else if (strncmp(registry[i].topic, module, strlen(module)) == 0 &&
+                 registry[i].topic[strlen(module)] == ':')
+            is_registered_module = true;
+    }
+    registered_topic entry = found != NULL ? *found : (registered_topic){0};
+    pthread_mutex_unlock(&loader_lock);
+    if (found != NULL && entry.kind != kind)
+        return esg_error_set(err, ESG_ENOTFOUND, "topic %s names %s, not %s", topic,
+                             kind_name(entry.kind), kind_name(kind));
+    if (found != NULL) {
+        *out = entry.object;
         return ESG_OK;
     }
-    /* The built-in module is not a file: its other names do not exist. */
-    if (strcmp(module, BUILTIN_MODULE) == 0)
-        return esg_error_set(err, ESG_ENOTFOUND, "the built-in module %s has no %s", module, name);
+    /* A registered module is not a file: its other names do not exist. */
+    if (is_registered_module)
+        return esg_error_set(err, ESG_ENOTFOUND, "the registered module %s has no %s", module,
+                             name);
 
     const char *path_list = env ? esg_env_get(env, "ESG_TOPIC_PATH") : getenv("ESG_TOPIC_PATH");
     search_state *search = calloc(1, sizeof *search);
@@ -234,4 +239,43 @@ esg_status esg_topic_resolve_system(const char *topic, const esg_env *env,
     esg_status rc = resolve(topic, env, TOPIC_SYSTEM, &object, err);
     *out = object;
     return rc;
+}
+
+/* Adds object under topic to the registry: again the same object is a no-op, another object
+ * under a registered topic ESG_EINVAL. */
+static esg_status register_topic(const char *topic, topic_kind kind, const void *object,
+                                 esg_error *err)
+{
+    char module[256], name[256];
+    esg_status rc = split_topic(topic, module, sizeof module, name, sizeof name, err);
+    if (rc != ESG_OK)
+        return rc;
+    pthread_mutex_lock(&loader_lock);
+    for (size_t i = 0; rc == ESG_OK && i < n_registered; i++)
+        if (strcmp(registry[i].topic, topic) == 0) {
+            if (registry[i].object != object)
+                rc = esg_error_set(err, ESG_EINVAL, "topic %s is registered already", topic);
+            pthread_mutex_unlock(&loader_lock);
+            return rc;
+        }
+    if (!esg_grow((void **)&registry, &registry_capacity, n_registered + 1, sizeof *registry))
+        rc = esg_error_set(err, ESG_ENOMEM, "out of memory registering %s", topic);
+    else
+        registry[n_registered++] = (registered_topic){topic, kind, object};
+    pthread_mutex_unlock(&loader_lock);
+    return rc;
+}
+
+esg_status esg_topic_register_application(const esg_application_type *type, esg_error *err)
+{
+    if (type == NULL || type->magic != ESG_APPLICATION_TYPE_MAGIC || type->topic == NULL)
+        return esg_error_set(err, ESG_EINVAL, "not an application type with a topic");
+    return register_topic(type->topic, TOPIC_APPLICATION, type, err);
+}
+
+esg_status esg_topic_register_system(const esg_system_def *def, esg_error *err)
+{
+    if (def == NULL || def->magic != ESG_SYSTEM_DEF_MAGIC || def->topic == NULL)
+        return esg_error_set(err, ESG_EINVAL, "not a system definition with a topic");
+    return register_topic(def->topic, TOPIC_SYSTEM, def, err);
 }

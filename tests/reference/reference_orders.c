@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "esg.h"
+#include "esg/example.h"
 
 static int fail(const esg_error *err)
 {

@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #include "esg.h"
+#include "esg/example.h"
 
 /* Loads tests/vectors/<name> as a jansson tree (the caller json_decref's it);
  * fails the test when it cannot. */

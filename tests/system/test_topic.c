@@ -85,7 +85,13 @@ static void assert_message_has(const esg_error *err, const char *part)
 static void test_builtin_topics_resolve(void **state)
 {
     (void)state;
+    esg_error err = {0};
     esg_env *env = topic_env(NULL);
+    /* Before it registers, the example is a module like any other: searched for on disk. */
+    assert_app_fails("eventsourcing_grpc.example:Orders", env, ESG_ENOTFOUND, &err);
+    assert_message_has(&err, "no library eventsourcing_grpc.example.so");
+    assert_esg_ok(esg_example_register(&err), &err);
+    assert_esg_ok(esg_example_register(&err), &err); /* again: nothing changes */
     assert_ptr_equal(resolve_app("eventsourcing_grpc.example:Orders", env), &esg_example_orders);
     assert_ptr_equal(resolve_app("eventsourcing_grpc.example:Reservations", env),
                      &esg_example_reservations);
@@ -110,6 +116,13 @@ static void test_builtin_kind_mismatch_is_not_found(void **state)
     (void)state;
     esg_error err = {0};
     esg_env *env = topic_env(NULL);
+    assert_esg_ok(esg_example_register(&err), &err);
+    /* Another object under a registered topic is refused. */
+    static const esg_application_type impostor = {.magic = ESG_APPLICATION_TYPE_MAGIC,
+                                                  .name = "Orders",
+                                                  .topic = "eventsourcing_grpc.example:Orders"};
+    assert_int_equal(esg_topic_register_application(&impostor, &err), ESG_EINVAL);
+    assert_message_has(&err, "registered already");
     assert_app_fails("eventsourcing_grpc.example:system", env, ESG_ENOTFOUND, &err);
     assert_message_has(&err, "system");
     assert_system_fails("eventsourcing_grpc.example:Orders", env, ESG_ENOTFOUND, &err);
