@@ -130,14 +130,13 @@ static void env_set(esg_env *env, const char *key, const char *value)
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
-    if (f == NULL)
-        return -1;
+    assert_non_null(f);
     f->dir = testutil_make_temp_dir();
     /* The process's environment (PATH, sanitizer options) without anything that
      * would change what a test configures. */
     f->env = esg_env_from_process();
-    if (f->dir == NULL || f->env == NULL)
-        return -1;
+    assert_non_null(f->dir);
+    assert_non_null(f->env);
     static const char *const unset[] = {"APPLICATION_TOPIC", "SYSTEM_TOPIC", "PERSISTENCE_MODULE",
                                         "SQLITE_DBNAME", "MAX_PULL_INTERVAL"};
     for (size_t i = 0; i < sizeof unset / sizeof unset[0]; i++)
