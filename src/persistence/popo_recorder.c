@@ -256,12 +256,16 @@ out:
     return rc;
 }
 
-/* Appends what options select of an aggregate's events, or of its snapshots. Under the lock. */
-static esg_status select_versions(const popo_recorder *r, const aggregate_entry *entry,
-                                  bool is_snapshots, const esg_select_events_options *options,
-                                  esg_stored_event_list *out, esg_error *err)
+/* Appends what options select of an aggregate's events, or of its snapshots. */
+static esg_status popo_select_versions(esg_recorder *recorder, bool is_snapshots,
+                                       const esg_uuid *originator_id,
+                                       const esg_select_events_options *options,
+                                       esg_stored_event_list *out, esg_error *err)
 {
+    popo_recorder *r = (popo_recorder *)recorder;
     esg_status rc = ESG_OK;
+    pthread_rwlock_rdlock(&r->lock);
+    const aggregate_entry *entry = find_aggregate(r, originator_id);
     size_t n = entry == NULL ? 0 : is_snapshots ? entry->n_snapshots : entry->n_events;
     int64_t n_selected = 0;
     for (size_t k = 0; k < n && rc == ESG_OK; k++) {
@@ -277,16 +281,6 @@ static esg_status select_versions(const popo_recorder *r, const aggregate_entry 
         rc = esg_stored_event_list_push(out, stored, err);
         n_selected++;
     }
-    return rc;
-}
-
-static esg_status popo_select_events(esg_recorder *recorder, const esg_uuid *originator_id,
-                                     const esg_select_events_options *options,
-                                     esg_stored_event_list *out, esg_error *err)
-{
-    popo_recorder *r = (popo_recorder *)recorder;
-    pthread_rwlock_rdlock(&r->lock);
-    esg_status rc = select_versions(r, find_aggregate(r, originator_id), false, options, out, err);
     pthread_rwlock_unlock(&r->lock);
     return rc;
 }
@@ -323,17 +317,6 @@ static esg_status popo_insert_snapshot(esg_recorder *recorder, const esg_stored_
     pthread_rwlock_unlock(&r->lock);
     if (rc != ESG_OK)
         esg_stored_event_clear(&copy);
-    return rc;
-}
-
-static esg_status popo_select_snapshots(esg_recorder *recorder, const esg_uuid *originator_id,
-                                        const esg_select_events_options *options,
-                                        esg_stored_event_list *out, esg_error *err)
-{
-    popo_recorder *r = (popo_recorder *)recorder;
-    pthread_rwlock_rdlock(&r->lock);
-    esg_status rc = select_versions(r, find_aggregate(r, originator_id), true, options, out, err);
-    pthread_rwlock_unlock(&r->lock);
     return rc;
 }
 
@@ -433,13 +416,12 @@ static void popo_close(esg_recorder *recorder)
 static const esg_recorder_ops popo_ops = {
     .name = "eventsourcing.popo",
     .insert_events = popo_insert_events,
-    .select_events = popo_select_events,
+    .select_versions = popo_select_versions,
     .select_notifications = popo_select_notifications,
     .max_notification_id = popo_max_notification_id,
     .max_tracking_id = popo_max_tracking_id,
     .has_tracking_id = popo_has_tracking_id,
     .insert_snapshot = popo_insert_snapshot,
-    .select_snapshots = popo_select_snapshots,
     .close = popo_close,
 };
 

@@ -851,11 +851,12 @@ static esg_status exec_query(const postgres_recorder *rec, pg_connection *c, con
 }
 
 /* Selects an aggregate's events, or its snapshots. */
-static esg_status select_versions(postgres_recorder *rec, bool is_snapshots,
-                                  const esg_uuid *originator_id,
-                                  const esg_select_events_options *options,
-                                  esg_stored_event_list *out, esg_error *err)
+static esg_status postgres_recorder_select_versions(esg_recorder *recorder, bool is_snapshots,
+                                                    const esg_uuid *originator_id,
+                                                    const esg_select_events_options *options,
+                                                    esg_stored_event_list *out, esg_error *err)
 {
+    postgres_recorder *rec = (postgres_recorder *)recorder;
     pg_connection *c = NULL;
     PGresult *res = NULL;
     bool is_broken = false;
@@ -926,22 +927,6 @@ out:
         truncate_events(out, n_before);
     pool_give_back(rec, c, is_broken);
     return status;
-}
-
-static esg_status postgres_recorder_select_events(esg_recorder *recorder,
-                                                  const esg_uuid *originator_id,
-                                                  const esg_select_events_options *options,
-                                                  esg_stored_event_list *out, esg_error *err)
-{
-    return select_versions((postgres_recorder *)recorder, false, originator_id, options, out, err);
-}
-
-static esg_status postgres_recorder_select_snapshots(esg_recorder *recorder,
-                                                     const esg_uuid *originator_id,
-                                                     const esg_select_events_options *options,
-                                                     esg_stored_event_list *out, esg_error *err)
-{
-    return select_versions((postgres_recorder *)recorder, true, originator_id, options, out, err);
 }
 
 /* A snapshot in a transaction of its own, as Python's aggregate recorder writes it (no table
@@ -1199,13 +1184,12 @@ static const esg_recorder_ops postgres_ops = {
     .is_blocking = true,
     .insert_events = postgres_recorder_insert_events,
     .insert_events_tracked = postgres_recorder_insert_events_tracked,
-    .select_events = postgres_recorder_select_events,
+    .select_versions = postgres_recorder_select_versions,
     .select_notifications = postgres_recorder_select_notifications,
     .max_notification_id = postgres_recorder_max_notification_id,
     .max_tracking_id = postgres_recorder_max_tracking_id,
     .has_tracking_id = postgres_recorder_has_tracking_id,
     .insert_snapshot = postgres_recorder_insert_snapshot,
-    .select_snapshots = postgres_recorder_select_snapshots,
     .close = postgres_recorder_close,
 };
 

@@ -192,7 +192,7 @@ esg_status esg_recorder_select_events(esg_recorder *recorder, const esg_uuid *or
     if (options->limit < 0)
         return esg_error_set(err, ESG_EINVAL, "limit must be >= 0 (0 for no limit), not %lld",
                              (long long)options->limit);
-    return recorder->ops->select_events(recorder, originator_id, options, out, err);
+    return recorder->ops->select_versions(recorder, false, originator_id, options, out, err);
 }
 
 esg_status esg_recorder_select_notifications(esg_recorder *recorder, int64_t start, int64_t limit,
@@ -275,7 +275,7 @@ esg_status esg_recorder_select_snapshots(esg_recorder *recorder, const esg_uuid 
         rc = esg_error_set(err, ESG_EINVAL, "limit must be >= 0 (0 for no limit), not %lld",
                            (long long)options->limit);
     return rc == ESG_OK
-               ? recorder->ops->select_snapshots(recorder, originator_id, options, out, err)
+               ? recorder->ops->select_versions(recorder, true, originator_id, options, out, err)
                : rc;
 }
 

@@ -20,9 +20,12 @@ typedef struct esg_recorder_ops {
                                         size_t n_events, const esg_tracking *trackings,
                                         size_t n_trackings, int64_t *notification_ids,
                                         esg_error *err);
-    esg_status (*select_events)(esg_recorder *recorder, const esg_uuid *originator_id,
-                                const esg_select_events_options *options,
-                                esg_stored_event_list *out, esg_error *err);
+    /* An aggregate's events, or with is_snapshots its snapshots (only when the recorder was
+     * opened with them). */
+    esg_status (*select_versions)(esg_recorder *recorder, bool is_snapshots,
+                                  const esg_uuid *originator_id,
+                                  const esg_select_events_options *options,
+                                  esg_stored_event_list *out, esg_error *err);
     esg_status (*select_notifications)(esg_recorder *recorder, int64_t start, int64_t limit,
                                        int64_t stop, const char *const *topics, size_t n_topics,
                                        esg_notification_list *out, esg_error *err);
@@ -31,12 +34,9 @@ typedef struct esg_recorder_ops {
                                   int64_t *out, esg_error *err);
     esg_status (*has_tracking_id)(esg_recorder *recorder, const char *application_name,
                                   int64_t notification_id, bool *out, esg_error *err);
-    /* Snapshots, called only when the recorder was opened with them (is_snapshotting). */
+    /* A snapshot, called only when the recorder was opened with them (is_snapshotting). */
     esg_status (*insert_snapshot)(esg_recorder *recorder, const esg_stored_event *snapshot,
                                   esg_error *err);
-    esg_status (*select_snapshots)(esg_recorder *recorder, const esg_uuid *originator_id,
-                                   const esg_select_events_options *options,
-                                   esg_stored_event_list *out, esg_error *err);
     void (*close)(esg_recorder *recorder);
 } esg_recorder_ops;
 

@@ -635,24 +635,17 @@ static void truncate_notifications(esg_notification_list *list, size_t n_items)
 }
 
 /* Selects an aggregate's events, or its snapshots. */
-static esg_status select_versions(sqlite_recorder *rec, bool is_snapshots,
-                                  const esg_uuid *originator_id,
-                                  const esg_select_events_options *options,
-                                  esg_stored_event_list *out, esg_error *err)
+static esg_status sqlite_recorder_select_versions(esg_recorder *recorder, bool is_snapshots,
+                                                  const esg_uuid *originator_id,
+                                                  const esg_select_events_options *options,
+                                                  esg_stored_event_list *out, esg_error *err)
 {
+    sqlite_recorder *rec = (sqlite_recorder *)recorder;
     sqlite_connection *conn = NULL;
     sqlite3_stmt *stmt = NULL;
     size_t n_before = out->n_items;
     unsigned shape = (options->has_gt ? EVENTS_GT : 0) | (options->has_lte ? EVENTS_LTE : 0) |
                      (options->desc ? EVENTS_DESC : 0) | (options->limit > 0 ? EVENTS_LIMIT : 0);
-    char sql[320];
-    snprintf(sql, sizeof sql,
-             "%s FROM %s WHERE originator_id=?%s%s ORDER BY originator_version %s%s",
-             is_snapshots ? SELECT_SNAPSHOT_COLUMNS : SELECT_COLUMNS,
-             is_snapshots ? "stored_snapshots" : "stored_events",
-             shape & EVENTS_GT ? " AND originator_version>?" : "",
-             shape & EVENTS_LTE ? " AND originator_version<=?" : "",
-             shape & EVENTS_DESC ? "DESC" : "ASC", shape & EVENTS_LIMIT ? " LIMIT ?" : "");
     char hex[ESG_UUID_HEX_SIZE];
     esg_uuid_hex(originator_id, hex);
 
@@ -660,7 +653,17 @@ static esg_status select_versions(sqlite_recorder *rec, bool is_snapshots,
     if (status != ESG_OK)
         goto out;
     sqlite3_stmt **slot = is_snapshots ? &conn->snapshots[shape] : &conn->events[shape];
-    status = prepare_cached(conn, slot, sql, err);
+    if (*slot == NULL) { /* each shape is prepared once per connection */
+        char sql[320];
+        snprintf(sql, sizeof sql,
+                 "%s FROM %s WHERE originator_id=?%s%s ORDER BY originator_version %s%s",
+                 is_snapshots ? SELECT_SNAPSHOT_COLUMNS : SELECT_COLUMNS,
+                 is_snapshots ? "stored_snapshots" : "stored_events",
+                 shape & EVENTS_GT ? " AND originator_version>?" : "",
+                 shape & EVENTS_LTE ? " AND originator_version<=?" : "",
+                 shape & EVENTS_DESC ? "DESC" : "ASC", shape & EVENTS_LIMIT ? " LIMIT ?" : "");
+        status = prepare_cached(conn, slot, sql, err);
+    }
     if (status != ESG_OK)
         goto out;
     stmt = *slot;
@@ -694,22 +697,6 @@ out:
         truncate_events(out, n_before);
     pool_give_back(rec, conn, true);
     return status;
-}
-
-static esg_status sqlite_recorder_select_events(esg_recorder *recorder,
-                                                const esg_uuid *originator_id,
-                                                const esg_select_events_options *options,
-                                                esg_stored_event_list *out, esg_error *err)
-{
-    return select_versions((sqlite_recorder *)recorder, false, originator_id, options, out, err);
-}
-
-static esg_status sqlite_recorder_select_snapshots(esg_recorder *recorder,
-                                                   const esg_uuid *originator_id,
-                                                   const esg_select_events_options *options,
-                                                   esg_stored_event_list *out, esg_error *err)
-{
-    return select_versions((sqlite_recorder *)recorder, true, originator_id, options, out, err);
 }
 
 /* The notifications query of one shape; the caller frees it. */
@@ -897,13 +884,12 @@ static const esg_recorder_ops sqlite_ops = {
     .is_blocking = true,
     .insert_events = sqlite_recorder_insert_events,
     .insert_events_tracked = sqlite_recorder_insert_events_tracked,
-    .select_events = sqlite_recorder_select_events,
+    .select_versions = sqlite_recorder_select_versions,
     .select_notifications = sqlite_recorder_select_notifications,
     .max_notification_id = sqlite_recorder_max_notification_id,
     .max_tracking_id = sqlite_recorder_max_tracking_id,
     .has_tracking_id = sqlite_recorder_has_tracking_id,
     .insert_snapshot = sqlite_recorder_insert_snapshot,
-    .select_snapshots = sqlite_recorder_select_snapshots,
     .close = sqlite_recorder_close,
 };
 
