@@ -133,16 +133,21 @@ esg_status esg_application_new(const esg_application_type *type, const esg_env *
         rc = check_stored_format(app, err);
     if (rc != ESG_OK)
         goto out;
-    atomic_init(&app->batch, NULL);
+    atomic_init(&app->has_batch, false);
     /* Recursive: a listener may make the runner process this same application
      * again from inside its own pull (a system where it follows itself). */
     pthread_mutexattr_t attributes;
     pthread_mutexattr_init(&attributes);
     pthread_mutexattr_settype(&attributes, PTHREAD_MUTEX_RECURSIVE);
-    int init_rc = pthread_mutex_init(&app->processing_lock, &attributes);
+    int processing_rc = pthread_mutex_init(&app->processing_lock, &attributes);
     pthread_mutexattr_destroy(&attributes);
-    if (init_rc != 0) {
-        rc = esg_error_set(err, ESG_ENOMEM, "cannot make the lock of %s", type->name);
+    int batch_rc = pthread_mutex_init(&app->batch_lock, NULL);
+    if (processing_rc != 0 || batch_rc != 0) {
+        if (processing_rc == 0)
+            pthread_mutex_destroy(&app->processing_lock);
+        if (batch_rc == 0)
+            pthread_mutex_destroy(&app->batch_lock);
+        rc = esg_error_set(err, ESG_ENOMEM, "cannot make the locks of %s", type->name);
         goto out;
     }
     *out = app;
@@ -166,6 +171,7 @@ void esg_application_free(esg_application *app)
     esg_mapper_free(app->mapper);
     aggregate_cache_free(app->cache);
     pthread_mutex_destroy(&app->processing_lock);
+    pthread_mutex_destroy(&app->batch_lock);
     free(app);
 }
 

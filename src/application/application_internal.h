@@ -22,9 +22,13 @@ struct esg_application {
     bool is_fast_forwarding;          /* AGGREGATE_CACHE_FASTFORWARD */
     bool is_skipping_fast_forward;    /* AGGREGATE_CACHE_FASTFORWARD_SKIPPING */
     pthread_mutex_t processing_lock;  /* serialises pull_and_process; recursive, see below */
-    /* The page whose policies run now, on the pulling thread (processing.c); NULL between. Gets
-     * on that thread add its events; other threads never see it (the batch names its thread). */
-    _Atomic(pending_batch *) batch;
+    /* The page whose policies run now on the pulling thread (processing.c), NULL between: gets
+     * on that thread add its events. Other threads never see it and never touch it (it lives on
+     * the puller's stack): they find has_batch false, or batch_thread not theirs. */
+    atomic_bool has_batch;       /* a page is being processed: look closer */
+    pthread_mutex_t batch_lock;  /* guards batch and batch_thread */
+    pending_batch *batch;        /* the page, or NULL */
+    pthread_t batch_thread;      /* the thread processing it */
     esg_recorded_fn on_recorded; /* told after each successful write; may be NULL */
     void *on_recorded_ctx;       /* passed to on_recorded */
 };
@@ -50,7 +54,8 @@ void app_free_events(esg_event **events, size_t n_events);
 esg_status app_reconstruct(esg_application *app, const esg_uuid *id, int64_t version,
                            esg_aggregate **out, esg_error *err);
 
-/* processing.c: the page whose policies run on this thread for app, or NULL. */
+/* processing.c: the page whose policies run on this thread for app, or NULL (a pointer only the
+ * calling thread may use). */
 const pending_batch *app_current_batch(esg_application *app);
 
 /* processing.c: appends the batch's events of id (up to version when > 0) after base_version to

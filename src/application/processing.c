@@ -28,7 +28,6 @@ struct esg_processing_event {
  * each notification had been recorded on its own. */
 struct pending_batch {
     esg_application *app;     /* whose gets see the batch */
-    pthread_t thread;         /* the pulling thread: the only one whose gets see it */
     esg_stored_event *events; /* owned, in the order the policies made them */
     size_t n_events;
     size_t events_capacity;
@@ -39,8 +38,26 @@ struct pending_batch {
 
 const pending_batch *app_current_batch(esg_application *app)
 {
-    const pending_batch *batch = atomic_load(&app->batch);
-    return batch != NULL && pthread_equal(batch->thread, pthread_self()) ? batch : NULL;
+    if (!atomic_load(&app->has_batch)) /* the usual case: no lock taken */
+        return NULL;
+    pthread_mutex_lock(&app->batch_lock);
+    const pending_batch *batch =
+        app->batch != NULL && pthread_equal(app->batch_thread, pthread_self()) ? app->batch : NULL;
+    pthread_mutex_unlock(&app->batch_lock);
+    return batch;
+}
+
+/* Makes batch the page whose policies run (NULL: none), and returns the one before (the same
+ * thread's, when a policy makes this application pull again). */
+static pending_batch *set_current_batch(esg_application *app, pending_batch *batch)
+{
+    pthread_mutex_lock(&app->batch_lock);
+    pending_batch *outer = app->batch;
+    app->batch = batch;
+    app->batch_thread = pthread_self();
+    atomic_store(&app->has_batch, batch != NULL);
+    pthread_mutex_unlock(&app->batch_lock);
+    return outer;
 }
 
 /* Appends the batch's events of aggregate id (up to version when > 0) to what the recorder
@@ -167,9 +184,9 @@ static esg_status batch_add(pending_batch *batch, const char *leader_name,
     esg_status rc = esg_mapper_from_stored(batch->app->mapper, &notification->event, &event, err);
     if (rc == ESG_OK) {
         /* The policy may make this application pull again (it follows itself): restore after. */
-        pending_batch *outer = atomic_exchange(&batch->app->batch, batch);
+        pending_batch *outer = set_current_batch(batch->app, batch);
         rc = batch->app->type->policy(batch->app, event, &processing, err);
-        atomic_store(&batch->app->batch, outer);
+        set_current_batch(batch->app, outer);
     }
     size_t n_new = processing.n_events;
     if (rc == ESG_OK && (!esg_grow((void **)&batch->events, &batch->events_capacity,
@@ -279,7 +296,7 @@ esg_status esg_application_pull_and_process(esg_application *app, const esg_noti
     esg_status rc = esg_recorder_max_tracking_id(app->recorder, log->leader_name, &last, err);
     int64_t page_size = log->page_size > 0 ? log->page_size : DEFAULT_PAGE_SIZE;
     bool is_batched = esg_recorder_can_track_many(app->recorder);
-    pending_batch pending = {.app = app, .thread = pthread_self()};
+    pending_batch pending = {.app = app};
     esg_notification_list batch = {0};
     while (rc == ESG_OK) {
         esg_notification_list_clear(&batch);

@@ -11,6 +11,7 @@
 #include "esg.h"
 #include "esg/example.h"
 #include "grpc/exit_codes.h"
+#include "program.h"
 #include "esg/runner.h"
 #include "settings_help.h"
 
@@ -34,28 +35,15 @@ static const char usage[] =
     "others are stopped and the exit status is 1; 2 is a bad command line, 3 a bad\n"
     "configuration, 4 a system that could not start.\n";
 
-static const char *signal_name(int signal_number)
-{
-    return signal_number == SIGINT ? "SIGINT" : "SIGTERM";
-}
-
 int main(int argc, char **argv)
 {
-    if (argc > 2 || (argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0))) {
-        fputs(usage, argc > 2 ? stderr : stdout);
-        return argc > 2 ? ESG_EXIT_USAGE : 0;
-    }
-    if (argc == 2 && strcmp(argv[1], "--version") == 0) {
-        printf("eventsourcing_grpc_runner (eventsourcing-grpc for C) " ESG_VERSION "\n");
-        return 0;
-    }
+    int common_exit = 0;
+    if (esg_program_common_options(argc, argv, "eventsourcing_grpc_runner", usage, &common_exit))
+        return common_exit;
     /* Block the stop signals before any thread exists, and wait for them here
      * (the servers are started with them unblocked). */
     sigset_t stop_signals;
-    sigemptyset(&stop_signals);
-    sigaddset(&stop_signals, SIGINT);
-    sigaddset(&stop_signals, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+    esg_program_block_stop_signals(&stop_signals);
 
     esg_error err = {0};
     esg_env *env = esg_env_from_process();
@@ -118,7 +106,8 @@ int main(int argc, char **argv)
             }
         }
         if (signal_number > 0) {
-            printf("eventsourcing_grpc_runner: %s, stopping\n", signal_name(signal_number));
+            printf("eventsourcing_grpc_runner: %s, stopping\n",
+                   esg_program_signal_name(signal_number));
             fflush(stdout);
             break;
         }

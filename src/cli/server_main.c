@@ -13,6 +13,7 @@
 #include "esg.h"
 #include "esg/example.h"
 #include "grpc/exit_codes.h"
+#include "program.h"
 #include "esg/grpc.h"
 #include "esg/runner.h"
 #include "settings_help.h"
@@ -35,14 +36,9 @@ static const char usage[] =
 
 int main(int argc, char **argv)
 {
-    if (argc > 2 || (argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0))) {
-        fputs(usage, argc > 2 ? stderr : stdout);
-        return argc > 2 ? ESG_EXIT_USAGE : 0;
-    }
-    if (argc == 2 && strcmp(argv[1], "--version") == 0) {
-        printf("eventsourcing_grpc_server (eventsourcing-grpc for C) " ESG_VERSION "\n");
-        return 0;
-    }
+    int common_exit = 0;
+    if (esg_program_common_options(argc, argv, "eventsourcing_grpc_server", usage, &common_exit))
+        return common_exit;
     /* What the server writes (the SQLite database and its -wal and -shm files)
      * holds the application's events: its owner's only, whatever the umask. */
     umask(umask(077) | 077);
@@ -57,10 +53,7 @@ int main(int argc, char **argv)
 
     /* Block the stop signals before any thread exists, and wait for them here. */
     sigset_t stop_signals;
-    sigemptyset(&stop_signals);
-    sigaddset(&stop_signals, SIGINT);
-    sigaddset(&stop_signals, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+    esg_program_block_stop_signals(&stop_signals);
 
     esg_error err = {0};
     esg_env *env = esg_env_from_process();
@@ -141,8 +134,7 @@ int main(int argc, char **argv)
 
     int signal_number = 0;
     sigwait(&stop_signals, &signal_number);
-    printf("eventsourcing_grpc_server: %s, stopping\n",
-           signal_number == SIGINT ? "SIGINT" : "SIGTERM");
+    printf("eventsourcing_grpc_server: %s, stopping\n", esg_program_signal_name(signal_number));
     fflush(stdout);
 out:
     esg_node_stop(node);

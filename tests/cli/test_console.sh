@@ -57,6 +57,8 @@ for setting in CIPHER_KEY CIPHER_TOPIC COMPRESSOR_TOPIC IS_SNAPSHOTTING_ENABLED 
   check "help lists $setting" expect_exit 0 "$setting" "$server_bin" --help
 done
 check "version" expect_exit 0 "0.1.0" "$server_bin" --version
+check "an unknown option is a bad command line" expect_exit 2 "unknown option '--bogus'" \
+  "$server_bin" --bogus
 check "unknown topic" expect_exit 3 "has no Nope" "$server_bin" eventsourcing_grpc.example:Nope
 check "malformed topic" expect_exit 3 "topic" "$server_bin" not-a-topic
 check "no address" expect_exit 3 "ORDERS_GRPC_SERVER_ADDRESS is not set" \

@@ -1,0 +1,53 @@
+/* What the server and the runner programs share before and after their own work: the common
+ * options, and the stop signals they wait for. */
+#ifndef ESG_PROGRAM_H
+#define ESG_PROGRAM_H
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "grpc/exit_codes.h"
+
+/* Handles --help, -h, --version, an unknown option and a command line of more than one
+ * argument: *exit_code is then what the program exits with, and the function returns true. */
+static inline bool esg_program_common_options(int argc, char **argv, const char *program,
+                                              const char *usage, int *exit_code)
+{
+    bool is_help = argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0);
+    if (argc > 2 || is_help) {
+        fputs(usage, is_help ? stdout : stderr);
+        *exit_code = is_help ? ESG_EXIT_OK : ESG_EXIT_USAGE;
+        return true;
+    }
+    if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+        printf("%s (eventsourcing-grpc for C) " ESG_VERSION "\n", program);
+        *exit_code = ESG_EXIT_OK;
+        return true;
+    }
+    if (argc == 2 && argv[1][0] == '-') { /* no topic starts with '-': an unknown option */
+        fprintf(stderr, "%s: unknown option '%s'\n\n%s", program, argv[1], usage);
+        *exit_code = ESG_EXIT_USAGE;
+        return true;
+    }
+    return false;
+}
+
+/* Blocks SIGINT and SIGTERM (before any thread exists: threads inherit the mask), so that the
+ * main thread takes them with sigwait; *stop_signals is the set to wait on. */
+static inline void esg_program_block_stop_signals(sigset_t *stop_signals)
+{
+    sigemptyset(stop_signals);
+    sigaddset(stop_signals, SIGINT);
+    sigaddset(stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, stop_signals, NULL);
+}
+
+static inline const char *esg_program_signal_name(int signal_number)
+{
+    return signal_number == SIGINT ? "SIGINT" : "SIGTERM";
+}
+
+#endif
