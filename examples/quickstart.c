@@ -55,7 +55,7 @@ static esg_status save(esg_recorder *recorder, esg_aggregate *aggregate, esg_err
         esg_event_free(events[i]);
     }
     free(stored);
-    free(events);
+    esg_free(events); /* the library gave it */
     return rc;
 }
 

@@ -5,6 +5,7 @@
 #define ESG_H
 
 #include "esg/error.h"
+#include "esg/alloc.h"
 #include "esg/env.h"
 #include "esg/value.h"
 #include "esg/domain.h"

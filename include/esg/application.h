@@ -120,7 +120,7 @@ esg_status esg_application_call(esg_application *app, const char *method_name,
                                 esg_error *err);
 
 /* Calls a method with args and kwargs given as JSON text, and returns the
- * result as JSON text (malloc'ed, the caller frees): the shape of a remote
+ * result as JSON text (the caller frees it with esg_free): the shape of a remote
  * call. Undecodable arguments are ESG_EINVAL. */
 esg_status esg_application_call_json(esg_application *app, const char *method_name,
                                      const char *args_json, size_t args_len,

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "esg/alloc.h"
 #include "esg/error.h"
 #include "esg/value.h"
 
@@ -174,7 +175,7 @@ const void *esg_aggregate_state_const(const esg_aggregate *aggregate);
 
 /* Pending events: borrowed until collected. Collecting hands the array and the
  * events to the caller (free each with esg_event_free, then the array with
- * free()) and leaves none pending. *events is NULL when there are none. */
+ * esg_free) and leaves none pending. *events is NULL when there are none. */
 size_t esg_aggregate_n_pending(const esg_aggregate *aggregate);
 esg_event *const *esg_aggregate_pending(const esg_aggregate *aggregate);
 void esg_aggregate_collect(esg_aggregate *aggregate, esg_event ***events, size_t *n_events);

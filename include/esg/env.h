@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 
+#include "esg/alloc.h"
 #include "esg/error.h"
 
 #ifdef __cplusplus
@@ -39,7 +40,7 @@ const char *esg_env_lookup(const esg_env *env, const char *name, const char *key
 
 /* "<NAME>_<KEY>" with NAME upper-cased (ASCII): the key esg_env_lookup tries
  * first, and the form of every per-application key (ORDERS_GRPC_SERVER_ADDRESS).
- * malloc'ed (the caller frees it), or NULL when out of memory. */
+ * The caller frees it with esg_free; NULL when out of memory. */
 char *esg_env_prefixed_key(const char *name, const char *key);
 
 /* Listing: the number of entries, and the key and value of entry i < len

@@ -51,9 +51,9 @@ esg_status esg_mapper_to_stored(const esg_mapper *mapper, const esg_event *event
 esg_status esg_mapper_from_stored(const esg_mapper *mapper, const esg_stored_event *stored,
                                   esg_event **out, esg_error *err);
 
-/* The transforms on their own: JSON bytes to stored bytes, and back (*out malloc'ed and
- * NUL-terminated, the caller frees it). decode_state fails as esg_mapper_from_stored does, but
- * without checking that the result is JSON. */
+/* The transforms on their own: JSON bytes to stored bytes, and back (*out
+ * NUL-terminated, the caller frees it with esg_free). decode_state fails as esg_mapper_from_stored
+ * does, but without checking that the result is JSON. */
 esg_status esg_mapper_encode_state(const esg_mapper *mapper, const uint8_t *json, size_t len,
                                    uint8_t **out, size_t *out_len, esg_error *err);
 esg_status esg_mapper_decode_state(const esg_mapper *mapper, const uint8_t *state, size_t len,

@@ -112,14 +112,16 @@ esg_status esg_recorder_insert_events_tracked(esg_recorder *recorder,
  * record (SQLite and PostgreSQL, where a commit waits for the disk). */
 bool esg_recorder_can_track_many(const esg_recorder *recorder);
 
-/* Appends the stored events of one aggregate to out (which the caller owns). */
+/* Appends the stored events of one aggregate to out (which the caller owns). On failure out is
+ * as it was. */
 esg_status esg_recorder_select_events(esg_recorder *recorder, const esg_uuid *originator_id,
                                       const esg_select_events_options *options,
                                       esg_stored_event_list *out, esg_error *err);
 
 /* Appends to out up to limit notifications with start <= id (and id <= stop
  * when stop > 0), whose topic is one of topics when n_topics > 0, in id
- * order. start must be >= 1 and limit >= 1 (ESG_EINVAL otherwise). */
+ * order. start must be >= 1 and limit >= 1 (ESG_EINVAL otherwise). On
+ * failure out is as it was. */
 esg_status esg_recorder_select_notifications(esg_recorder *recorder, int64_t start, int64_t limit,
                                              int64_t stop, const char *const *topics,
                                              size_t n_topics, esg_notification_list *out,

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "esg/alloc.h"
 #include "esg/error.h"
 
 #ifdef __cplusplus
@@ -161,9 +162,9 @@ bool esg_value_equal(const esg_value *a, const esg_value *b);
 esg_status esg_json_decode(const char *text, size_t text_len, esg_value **out, esg_error *err);
 
 /* Encodes value as Python's json.dumps(separators=(",", ":"),
- * ensure_ascii=False) with the custom types would. *out is malloc'ed and
- * NUL-terminated (the NUL not counted in *out_len); the caller frees it with
- * free(). Infinite and NaN floats are ESG_EINVAL (they are not JSON). */
+ * ensure_ascii=False) with the custom types would. *out is NUL-terminated
+ * (the NUL not counted in *out_len); the caller frees it with esg_free. Infinite and NaN floats are
+ * ESG_EINVAL (they are not JSON). */
 esg_status esg_json_encode(const esg_value *value, char **out, size_t *out_len, esg_error *err);
 
 #ifdef __cplusplus

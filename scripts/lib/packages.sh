@@ -19,13 +19,13 @@ esg_commands_build=(gcc make cmake pkg-config protoc-c)
 esg_about_build="the C tool chain and the libraries it links"
 
 # The test suite (with build): cmocka, a PostgreSQL server of the tests' own, Debian's Python with
-# gRPC for the interoperability tests, and with pycryptodome and psycopg2 for the Python
-# reference's AESCipher and PostgreSQL, openssl for certificates, valgrind for the soak, pgrep and
-# nm for the console and install tests.
+# gRPC for the interoperability tests (protoc generates their Python modules), and with
+# pycryptodome and psycopg2 for the Python reference's AESCipher and PostgreSQL, openssl for
+# certificates, valgrind for the soak, pgrep and nm for the console and install tests.
 esg_packages_tests=(libcmocka-dev postgresql python3 python3-grpcio python3-protobuf
-  python3-pycryptodome python3-psycopg2 openssl valgrind procps binutils)
-esg_commands_tests=(ctest python3 openssl valgrind pgrep nm)
-esg_about_tests="cmocka, a PostgreSQL server, Python's gRPC, openssl, valgrind"
+  protobuf-compiler python3-pycryptodome python3-psycopg2 openssl valgrind procps binutils)
+esg_commands_tests=(ctest python3 protoc openssl valgrind pgrep nm)
+esg_about_tests="cmocka, a PostgreSQL server, Python's gRPC and protoc, pycryptodome, psycopg2, openssl, valgrind"
 
 # The fuzz targets: clang with libFuzzer and the sanitizer runtimes.
 esg_packages_fuzz=(clang libclang-rt-14-dev)

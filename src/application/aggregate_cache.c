@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include "core/alloc.h"
 
 struct cached_aggregate {
     esg_aggregate *aggregate;        /* owned, never changed once cached */
@@ -34,15 +35,15 @@ static size_t bucket_of(const aggregate_cache *cache, const esg_uuid *id)
 
 aggregate_cache *aggregate_cache_new(size_t max_size)
 {
-    aggregate_cache *cache = calloc(1, sizeof *cache);
+    aggregate_cache *cache = esg_calloc(1, sizeof *cache);
     if (cache == NULL)
         return NULL;
     cache->max_size = max_size;
     cache->n_buckets = 64;
-    cache->buckets = calloc(cache->n_buckets, sizeof *cache->buckets);
+    cache->buckets = esg_calloc(cache->n_buckets, sizeof *cache->buckets);
     if (cache->buckets == NULL || pthread_mutex_init(&cache->lock, NULL) != 0) {
-        free(cache->buckets);
-        free(cache);
+        esg_free(cache->buckets);
+        esg_free(cache);
         return NULL;
     }
     return cache;
@@ -52,7 +53,7 @@ static void unref(cached_aggregate *c)
 {
     if (--c->n_refs == 0) {
         esg_aggregate_free(c->aggregate);
-        free(c);
+        esg_free(c);
     }
 }
 
@@ -65,8 +66,8 @@ void aggregate_cache_free(aggregate_cache *cache)
         unref(c);
     }
     pthread_mutex_destroy(&cache->lock);
-    free(cache->buckets);
-    free(cache);
+    esg_free(cache->buckets);
+    esg_free(cache);
 }
 
 static cached_aggregate *find(const aggregate_cache *cache, const esg_uuid *id)
@@ -121,7 +122,7 @@ static void grow(aggregate_cache *cache)
     if (cache->n_cached < cache->n_buckets)
         return;
     size_t n_buckets = cache->n_buckets * 2;
-    cached_aggregate **buckets = calloc(n_buckets, sizeof *buckets);
+    cached_aggregate **buckets = esg_calloc(n_buckets, sizeof *buckets);
     if (buckets == NULL)
         return;
     cached_aggregate **old = cache->buckets;
@@ -136,7 +137,7 @@ static void grow(aggregate_cache *cache)
             buckets[b] = c;
         }
     }
-    free(old);
+    esg_free(old);
 }
 
 const esg_aggregate *aggregate_cache_get(aggregate_cache *cache, const esg_uuid *id,
@@ -180,7 +181,7 @@ void aggregate_cache_unclaim(aggregate_cache *cache, cached_aggregate *ref)
 
 void aggregate_cache_put(aggregate_cache *cache, esg_aggregate *aggregate)
 {
-    cached_aggregate *c = calloc(1, sizeof *c);
+    cached_aggregate *c = esg_calloc(1, sizeof *c);
     if (c == NULL) {
         esg_aggregate_free(aggregate);
         return;
@@ -193,7 +194,7 @@ void aggregate_cache_put(aggregate_cache *cache, esg_aggregate *aggregate)
     if (old != NULL && esg_aggregate_version(old->aggregate) >= esg_aggregate_version(aggregate)) {
         pthread_mutex_unlock(&cache->lock);
         esg_aggregate_free(aggregate);
-        free(c);
+        esg_free(c);
         return;
     }
     if (old != NULL)

@@ -11,6 +11,7 @@
 #include "application/arguments.h"
 #include "core/grow.h"
 #include "core/settings.h"
+#include "core/alloc.h"
 
 /* Whether every aggregate type that needs it (all of them for the cache, those with a snapshot
  * interval for snapshots) can write and read its state. */
@@ -96,13 +97,10 @@ esg_status esg_application_new(const esg_application_type *type, const esg_env *
     if (type == NULL || type->magic != ESG_APPLICATION_TYPE_MAGIC || type->name == NULL)
         return esg_error_set(err, ESG_EINVAL, "not an application type");
     esg_env *own_env = NULL;
-    if (env == NULL) {
-        own_env = esg_env_from_process();
-        if (own_env == NULL)
-            return esg_error_set(err, ESG_ENOMEM, "out of memory reading the environment");
-        env = own_env;
-    }
-    esg_application *app = calloc(1, sizeof *app);
+    env = esg_env_or_process(env, &own_env, err);
+    if (env == NULL)
+        return ESG_ENOMEM;
+    esg_application *app = esg_calloc(1, sizeof *app);
     esg_status rc = ESG_OK;
     if (app == NULL) {
         rc = esg_error_set(err, ESG_ENOMEM, "out of memory making application %s", type->name);
@@ -157,7 +155,7 @@ out:
         esg_recorder_close(app->recorder);
         esg_mapper_free(app->mapper);
         aggregate_cache_free(app->cache);
-        free(app);
+        esg_free(app);
     }
     esg_env_free(own_env);
     return rc;
@@ -172,7 +170,7 @@ void esg_application_free(esg_application *app)
     aggregate_cache_free(app->cache);
     pthread_mutex_destroy(&app->processing_lock);
     pthread_mutex_destroy(&app->batch_lock);
-    free(app);
+    esg_free(app);
 }
 
 const esg_application_type *esg_application_get_type(const esg_application *app)
@@ -243,8 +241,8 @@ esg_status app_record(esg_application *app, esg_event *const *events, size_t n_e
         return ESG_OK;
     esg_status rc = ESG_OK;
     size_t n_stored = 0;
-    esg_stored_event *stored = calloc(n_events ? n_events : 1, sizeof *stored);
-    int64_t *ids = calloc(n_events ? n_events : 1, sizeof *ids);
+    esg_stored_event *stored = esg_calloc(n_events ? n_events : 1, sizeof *stored);
+    int64_t *ids = esg_calloc(n_events ? n_events : 1, sizeof *ids);
     if (stored == NULL || ids == NULL) {
         rc = esg_error_set(err, ESG_ENOMEM, "out of memory recording events");
         goto out;
@@ -262,8 +260,8 @@ esg_status app_record(esg_application *app, esg_event *const *events, size_t n_e
 out:
     for (size_t i = 0; stored != NULL && i < n_stored; i++)
         esg_stored_event_clear(&stored[i]);
-    free(stored);
-    free(ids);
+    esg_free(stored);
+    esg_free(ids);
     return rc;
 }
 
@@ -277,13 +275,13 @@ esg_status app_collect_into(esg_event ***events, size_t *n_events, size_t *capac
     if (!esg_grow((void **)events, capacity, *n_events + n_pending, sizeof **events)) {
         for (size_t i = 0; i < n_pending; i++)
             esg_event_free(pending[i]);
-        free(pending);
+        esg_free(pending);
         return esg_error_set(err, ESG_ENOMEM, "out of memory collecting events");
     }
     if (n_pending > 0)
         memcpy(*events + *n_events, pending, n_pending * sizeof *pending);
     *n_events += n_pending;
-    free(pending);
+    esg_free(pending);
     return ESG_OK;
 }
 
@@ -291,7 +289,7 @@ void app_free_events(esg_event **events, size_t n_events)
 {
     for (size_t i = 0; i < n_events; i++)
         esg_event_free(events[i]);
-    free(events);
+    esg_free(events);
 }
 
 esg_status esg_application_save(esg_application *app, esg_aggregate *const *aggregates,
@@ -330,7 +328,7 @@ esg_status esg_application_call(esg_application *app, const char *method_name,
     esg_value *stack_params[8];
     esg_value **params = stack_params;
     if (method->n_params > 8) {
-        params = calloc(method->n_params, sizeof *params);
+        params = esg_calloc(method->n_params, sizeof *params);
         if (params == NULL)
             return esg_error_set(err, ESG_ENOMEM, "out of memory calling %s", method_name);
     }
@@ -344,7 +342,7 @@ esg_status esg_application_call(esg_application *app, const char *method_name,
         *result = NULL;
     }
     if (params != stack_params)
-        free(params);
+        esg_free(params);
     return rc;
 }
 

@@ -7,6 +7,7 @@
 
 #include "application/application_internal.h"
 #include "core/grow.h"
+#include "core/alloc.h"
 
 /* Notifications read from a leader per select call, unless the log says. */
 #define DEFAULT_PAGE_SIZE 100
@@ -171,8 +172,8 @@ static void batch_clear(pending_batch *batch)
 static void batch_free(pending_batch *batch)
 {
     batch_clear(batch);
-    free(batch->events);
-    free(batch->trackings);
+    esg_free(batch->events);
+    esg_free(batch->trackings);
 }
 
 /* Runs the policy on one notification and adds its events and tracking record to the batch. */
@@ -217,7 +218,7 @@ static esg_status batch_add(pending_batch *batch, const char *leader_name,
 static esg_status batch_record(pending_batch *batch, esg_error *err)
 {
     esg_application *app = batch->app;
-    int64_t *ids = calloc(batch->n_events ? batch->n_events : 1, sizeof *ids);
+    int64_t *ids = esg_calloc(batch->n_events ? batch->n_events : 1, sizeof *ids);
     if (ids == NULL)
         return esg_error_set(err, ESG_ENOMEM, "out of memory recording events");
     esg_status rc =
@@ -227,7 +228,7 @@ static esg_status batch_record(pending_batch *batch, esg_error *err)
         app_after_recorded(app, batch->events, batch->n_events);
     if (rc == ESG_OK && batch->n_events > 0 && app->on_recorded != NULL)
         app->on_recorded(app->on_recorded_ctx, app, ids[batch->n_events - 1]);
-    free(ids);
+    esg_free(ids);
     return rc;
 }
 

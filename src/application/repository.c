@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "application/application_internal.h"
+#include "core/alloc.h"
 
 static const esg_aggregate_type *find_aggregate_type(const esg_application_type *type,
                                                      const char *topic)
@@ -19,7 +20,7 @@ static const esg_aggregate_type *find_aggregate_type(const esg_application_type 
 static esg_status decode_all(const esg_application *app, const esg_stored_event_list *stored,
                              esg_event ***events, esg_error *err)
 {
-    *events = calloc(stored->n_items ? stored->n_items : 1, sizeof **events);
+    *events = esg_calloc(stored->n_items ? stored->n_items : 1, sizeof **events);
     if (*events == NULL)
         return esg_error_set(err, ESG_ENOMEM, "out of memory reading an aggregate");
     esg_status rc = ESG_OK;

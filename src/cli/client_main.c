@@ -11,6 +11,7 @@
 #include "esg.h"
 #include "grpc/exit_codes.h"
 #include "esg/grpc.h"
+#include "esg/alloc.h"
 
 static const char usage[] =
     "usage: eventsourcing_grpc_client SERVER COMMAND [ARGUMENTS]\n"
@@ -83,7 +84,7 @@ static esg_status run_call(esg_client *client, int argc, char **argv, esg_error 
         rc = esg_json_encode(result, &json, NULL, err);
     if (rc == ESG_OK)
         printf("%s\n", json);
-    free(json);
+    esg_free(json);
     esg_value_free(args);
     esg_value_free(kwargs);
     esg_value_free(result);
@@ -108,7 +109,7 @@ static void print_state(const esg_mapper *mapper, const esg_stored_event *stored
         printf("base64:%s\n", text != NULL ? (const char *)text : "(out of memory)");
         free(text);
     }
-    free(json);
+    esg_free(json);
 }
 
 static esg_status run_notifications(esg_client *client, const esg_mapper *mapper, int argc,

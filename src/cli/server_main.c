@@ -17,6 +17,7 @@
 #include "esg/grpc.h"
 #include "esg/runner.h"
 #include "settings_help.h"
+#include "esg/alloc.h"
 
 /* The most descriptors the server asks for (when the hard limit allows it). */
 #define MAX_FILES 1048576
@@ -141,7 +142,7 @@ out:
     esg_server_stop(server);
     esg_application_free(app);
     esg_system_free(system);
-    free(key);
+    esg_free(key);
     esg_env_free(env);
     return exit_code;
 }

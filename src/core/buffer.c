@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include "core/alloc.h"
 
 static bool reserve(esg_buffer *buf, size_t extra)
 {
@@ -19,7 +20,7 @@ static bool reserve(esg_buffer *buf, size_t extra)
     size_t capacity = buf->capacity ? buf->capacity : 64;
     while (capacity < need)
         capacity = capacity > SIZE_MAX / 2 ? need : capacity * 2;
-    char *data = realloc(buf->data, capacity);
+    char *data = esg_realloc(buf->data, capacity);
     if (data == NULL) {
         buf->failed = true;
         return false;
@@ -68,7 +69,7 @@ char *esg_buffer_take(esg_buffer *buf, size_t *len)
 
 void esg_buffer_reset(esg_buffer *buf)
 {
-    free(buf->data);
+    esg_free(buf->data);
     buf->data = NULL;
     buf->len = 0;
     buf->capacity = 0;

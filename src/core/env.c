@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include "core/alloc.h"
 
 extern char **environ;
 
@@ -22,7 +23,7 @@ struct esg_env {
 
 esg_env *esg_env_new(void)
 {
-    return calloc(1, sizeof(esg_env));
+    return esg_calloc(1, sizeof(esg_env));
 }
 
 static env_entry *find(const esg_env *env, const char *key)
@@ -35,16 +36,16 @@ static env_entry *find(const esg_env *env, const char *key)
 
 esg_status esg_env_set(esg_env *env, const char *key, const char *value, esg_error *err)
 {
-    char *value_copy = strdup(value);
+    char *value_copy = esg_strdup(value);
     if (value_copy == NULL)
         return esg_error_set(err, ESG_ENOMEM, "out of memory setting %s", key);
     env_entry *entry = find(env, key);
     if (entry != NULL) {
-        free(entry->value);
+        esg_free(entry->value);
         entry->value = value_copy;
         return ESG_OK;
     }
-    char *key_copy = strdup(key);
+    char *key_copy = esg_strdup(key);
     if (key_copy == NULL)
         goto nomem;
     if (!esg_grow((void **)&env->entries, &env->capacity, env->n_entries + 1, sizeof *env->entries))
@@ -52,8 +53,8 @@ esg_status esg_env_set(esg_env *env, const char *key, const char *value, esg_err
     env->entries[env->n_entries++] = (env_entry){key_copy, value_copy};
     return ESG_OK;
 nomem:
-    free(key_copy);
-    free(value_copy);
+    esg_free(key_copy);
+    esg_free(value_copy);
     return esg_error_set(err, ESG_ENOMEM, "out of memory setting %s", key);
 }
 
@@ -67,13 +68,13 @@ esg_env *esg_env_from_process(void)
         if (eq == NULL)
             continue;
         size_t key_len = (size_t)(eq - *p);
-        char *key = strndup(*p, key_len);
+        char *key = esg_strndup(*p, key_len);
         if (key == NULL || esg_env_set(env, key, eq + 1, NULL) != ESG_OK) {
-            free(key);
+            esg_free(key);
             esg_env_free(env);
             return NULL;
         }
-        free(key);
+        esg_free(key);
     }
     return env;
 }
@@ -97,8 +98,8 @@ void esg_env_unset(esg_env *env, const char *key)
     env_entry *entry = find(env, key);
     if (entry == NULL)
         return;
-    free(entry->key);
-    free(entry->value);
+    esg_free(entry->key);
+    esg_free(entry->value);
     *entry = env->entries[--env->n_entries];
 }
 
@@ -132,7 +133,7 @@ const char *esg_env_lookup(const esg_env *env, const char *name, const char *key
 char *esg_env_prefixed_key(const char *name, const char *key)
 {
     size_t name_len = strlen(name), key_len = strlen(key);
-    char *prefixed = malloc(name_len + 1 + key_len + 1);
+    char *prefixed = esg_malloc(name_len + 1 + key_len + 1);
     if (prefixed == NULL)
         return NULL;
     for (size_t i = 0; i < name_len; i++)
@@ -162,9 +163,9 @@ void esg_env_free(esg_env *env)
     if (env == NULL)
         return;
     for (size_t i = 0; i < env->n_entries; i++) {
-        free(env->entries[i].key);
-        free(env->entries[i].value);
+        esg_free(env->entries[i].key);
+        esg_free(env->entries[i].value);
     }
-    free(env->entries);
-    free(env);
+    esg_free(env->entries);
+    esg_free(env);
 }

@@ -3,6 +3,7 @@
 
 #include <stdint.h>
 #include <stdlib.h>
+#include "core/alloc.h"
 
 bool esg_grow(void **items, size_t *capacity, size_t need, size_t item_size)
 {
@@ -16,7 +17,7 @@ bool esg_grow(void **items, size_t *capacity, size_t need, size_t item_size)
     }
     if (item_size != 0 && new_capacity > SIZE_MAX / item_size)
         return false;
-    void *bigger = realloc(*items, new_capacity * item_size);
+    void *bigger = esg_realloc(*items, new_capacity * item_size);
     if (bigger == NULL)
         return false;
     *items = bigger;

@@ -16,6 +16,17 @@ static const char *get(const esg_env *env, const char *key)
     return env != NULL ? esg_env_get(env, key) : getenv(key);
 }
 
+const esg_env *esg_env_or_process(const esg_env *env, esg_env **own, esg_error *err)
+{
+    *own = NULL;
+    if (env != NULL)
+        return env;
+    *own = esg_env_from_process();
+    if (*own == NULL)
+        esg_error_set(err, ESG_ENOMEM, "out of memory reading the environment");
+    return *own;
+}
+
 void esg_setting_lookup(const esg_env *env, const char *app_name, const char *key, esg_setting *out)
 {
     out->value = NULL;

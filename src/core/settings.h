@@ -21,6 +21,11 @@ typedef struct esg_setting {
 void esg_setting_lookup(const esg_env *env, const char *app_name, const char *key,
                         esg_setting *out);
 
+/* The environment a call reads: env, or when env is NULL a copy of the process environment made
+ * into *own, which the caller frees with esg_env_free (*own is NULL otherwise). NULL, with
+ * ESG_ENOMEM in err, when the copy cannot be made. */
+const esg_env *esg_env_or_process(const esg_env *env, esg_env **own, esg_error *err);
+
 /* Whether s is NULL or only white space. */
 bool esg_is_blank(const char *s);
 

@@ -6,6 +6,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include "core/alloc.h"
 
 struct esg_aggregate {
     const esg_aggregate_type *type; /* borrowed; outlives the aggregate */
@@ -29,15 +30,15 @@ static const esg_event_type *find_event_type(const esg_aggregate_type *type, con
 
 static esg_aggregate *new_aggregate(const esg_aggregate_type *type, const esg_uuid *id)
 {
-    esg_aggregate *aggregate = calloc(1, sizeof *aggregate);
+    esg_aggregate *aggregate = esg_calloc(1, sizeof *aggregate);
     if (aggregate == NULL)
         return NULL;
     aggregate->type = type;
     aggregate->id = *id;
     /* At least one byte, so that a stateless type still has a distinct pointer. */
-    aggregate->state = calloc(1, type->state_size ? type->state_size : 1);
+    aggregate->state = esg_calloc(1, type->state_size ? type->state_size : 1);
     if (aggregate->state == NULL) {
-        free(aggregate);
+        esg_free(aggregate);
         return NULL;
     }
     return aggregate;
@@ -218,7 +219,7 @@ void esg_aggregate_collect(esg_aggregate *aggregate, esg_event ***events, size_t
     *events = aggregate->n_pending ? aggregate->pending : NULL;
     *n_events = aggregate->n_pending;
     if (aggregate->n_pending == 0)
-        free(aggregate->pending);
+        esg_free(aggregate->pending);
     aggregate->pending = NULL;
     aggregate->n_pending = 0;
     aggregate->pending_capacity = 0;
@@ -230,11 +231,11 @@ void esg_aggregate_free(esg_aggregate *aggregate)
         return;
     if (aggregate->type->free_state != NULL)
         aggregate->type->free_state(aggregate->state);
-    free(aggregate->state);
+    esg_free(aggregate->state);
     for (size_t i = 0; i < aggregate->n_pending; i++)
         esg_event_free(aggregate->pending[i]);
-    free(aggregate->pending);
-    free(aggregate);
+    esg_free(aggregate->pending);
+    esg_free(aggregate);
 }
 
 esg_status esg_aggregate_apply(esg_aggregate *aggregate, esg_event *const *events, size_t n_events,

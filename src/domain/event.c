@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/buffer.h"
+#include "core/alloc.h"
 
 esg_status esg_event_new(const esg_uuid *originator_id, int64_t originator_version,
                          const esg_datetime *timestamp, const char *topic, esg_value *attributes,
@@ -16,10 +17,10 @@ esg_status esg_event_new(const esg_uuid *originator_id, int64_t originator_versi
         esg_value_free(attributes);
         return esg_error_set(err, ESG_EINVAL, "event attributes must be an object");
     }
-    esg_event *event = calloc(1, sizeof *event);
+    esg_event *event = esg_calloc(1, sizeof *event);
     if (event == NULL)
         goto nomem;
-    event->topic = strdup(topic);
+    event->topic = esg_strdup(topic);
     event->attributes = attributes ? attributes : esg_value_object();
     attributes = NULL;
     if (event->topic == NULL || event->attributes == NULL)
@@ -47,9 +48,9 @@ void esg_event_free(esg_event *event)
 {
     if (event == NULL)
         return;
-    free(event->topic);
+    esg_free(event->topic);
     esg_value_free(event->attributes);
-    free(event);
+    esg_free(event);
 }
 
 esg_status esg_event_to_stored(const esg_event *event, esg_stored_event *out, esg_error *err)
@@ -77,7 +78,7 @@ esg_status esg_event_to_stored(const esg_event *event, esg_stored_event *out, es
     } else {
         esg_buffer_put_char(&state, '}');
     }
-    out->topic = strdup(event->topic);
+    out->topic = esg_strdup(event->topic);
     out->state = (uint8_t *)esg_buffer_take(&state, &out->state_len);
     if (out->topic == NULL || out->state == NULL) {
         esg_stored_event_clear(out);
@@ -90,8 +91,8 @@ out:
     if (rc == ESG_ENOMEM)
         esg_error_set(err, rc, "out of memory storing event %s", event->topic);
     esg_value_free(timestamp);
-    free(timestamp_json);
-    free(attributes_json);
+    esg_free(timestamp_json);
+    esg_free(attributes_json);
     esg_buffer_reset(&state);
     return rc;
 }

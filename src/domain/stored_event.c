@@ -5,13 +5,14 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include "core/alloc.h"
 
 void esg_stored_event_clear(esg_stored_event *stored)
 {
     if (stored == NULL)
         return;
-    free(stored->topic);
-    free(stored->state);
+    esg_free(stored->topic);
+    esg_free(stored->state);
     memset(stored, 0, sizeof *stored);
 }
 
@@ -22,8 +23,8 @@ esg_status esg_stored_event_copy(esg_stored_event *dst, const esg_stored_event *
         .originator_version = src->originator_version,
         .state_len = src->state_len,
     };
-    copy.topic = strdup(src->topic ? src->topic : "");
-    copy.state = malloc(src->state_len + 1);
+    copy.topic = esg_strdup(src->topic ? src->topic : "");
+    copy.state = esg_malloc(src->state_len + 1);
     if (copy.topic == NULL || copy.state == NULL) {
         esg_stored_event_clear(&copy);
         return esg_error_set(err, ESG_ENOMEM, "out of memory copying a stored event");
@@ -66,7 +67,7 @@ void esg_stored_event_list_clear(esg_stored_event_list *list)
         return;
     for (size_t i = 0; i < list->n_items; i++)
         esg_stored_event_clear(&list->items[i]);
-    free(list->items);
+    esg_free(list->items);
     memset(list, 0, sizeof *list);
 }
 
@@ -76,6 +77,6 @@ void esg_notification_list_clear(esg_notification_list *list)
         return;
     for (size_t i = 0; i < list->n_items; i++)
         esg_stored_event_clear(&list->items[i].event);
-    free(list->items);
+    esg_free(list->items);
     memset(list, 0, sizeof *list);
 }

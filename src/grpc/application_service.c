@@ -9,13 +9,14 @@
 #include "eventsourcing_grpc/protos/application.pb-c.h"
 #include "grpc/server_internal.h"
 #include "grpc/wire.h"
+#include "core/alloc.h"
 
 void srv_handle_ping(server_call *c)
 {
     ProtobufCMessage *request = srv_unpack_request(c, &eventsourcing_grpc__empty__descriptor);
     if (request == NULL)
         return;
-    protobuf_c_message_free_unpacked(request, NULL);
+    protobuf_c_message_free_unpacked(request, &esg_wire_allocator);
     EventsourcingGrpc__Empty empty = EVENTSOURCING_GRPC__EMPTY__INIT;
     srv_reply_message(c, ESG_OK, NULL, &empty.base);
 }
@@ -69,8 +70,8 @@ void srv_handle_call(server_call *c)
     method_reply.data.data = (uint8_t *)result;
     method_reply.data.len = result_len;
     srv_reply_message(c, rc, &err, &method_reply.base);
-    free(result);
-    protobuf_c_message_free_unpacked(&request->base, NULL);
+    esg_free(result);
+    protobuf_c_message_free_unpacked(&request->base, &esg_wire_allocator);
 }
 
 void srv_handle_prompt(server_call *c)
@@ -99,7 +100,7 @@ void srv_handle_prompt(server_call *c)
     }
     EventsourcingGrpc__Empty empty = EVENTSOURCING_GRPC__EMPTY__INIT;
     srv_reply_message(c, rc, &err, &empty.base);
-    protobuf_c_message_free_unpacked(&request->base, NULL);
+    protobuf_c_message_free_unpacked(&request->base, &esg_wire_allocator);
 }
 
 /* Parses a required (or, with allow_empty, optional: 0) number >= minimum. */
@@ -143,9 +144,9 @@ void srv_handle_get_notifications(server_call *c)
                                                   request->n_topics, &list, &err);
     size_t n = list.n_items;
     if (rc == ESG_OK && n > 0) {
-        items = calloc(n, sizeof *items);
-        pointers = calloc(n, sizeof *pointers);
-        numbers = calloc(n, sizeof *numbers);
+        items = esg_calloc(n, sizeof *items);
+        pointers = esg_calloc(n, sizeof *pointers);
+        numbers = esg_calloc(n, sizeof *numbers);
         if (items == NULL || pointers == NULL || numbers == NULL)
             rc = esg_error_set(&err, ESG_ENOMEM, "out of memory answering GetNotifications");
     }
@@ -175,9 +176,9 @@ void srv_handle_get_notifications(server_call *c)
     }
     notifications_reply.notifications = pointers;
     srv_reply_message(c, rc, &err, &notifications_reply.base);
-    free(items);
-    free(pointers);
-    free(numbers);
+    esg_free(items);
+    esg_free(pointers);
+    esg_free(numbers);
     esg_notification_list_clear(&list);
-    protobuf_c_message_free_unpacked(&request->base, NULL);
+    protobuf_c_message_free_unpacked(&request->base, &esg_wire_allocator);
 }

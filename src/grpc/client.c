@@ -23,6 +23,8 @@
 #include "grpc/credentials.h"
 #include "grpc/wire.h"
 #include "core/clock.h"
+#include "core/settings.h"
+#include "core/alloc.h"
 
 #define DEFAULT_MAX_ATTEMPTS 10
 #define DEFAULT_BACKOFF_MS 100
@@ -297,7 +299,7 @@ static esg_status pack_message(const ProtobufCMessage *message, uint8_t **out, s
                                esg_error *err)
 {
     size_t len = protobuf_c_message_get_packed_size(message);
-    uint8_t *bytes = malloc(len + 1);
+    uint8_t *bytes = esg_malloc(len + 1);
     if (bytes == NULL)
         return esg_error_set(err, ESG_ENOMEM, "out of memory packing a request");
     *out_len = protobuf_c_message_pack(message, bytes);
@@ -317,13 +319,14 @@ static esg_status call_for_empty(esg_client *client, const char *path, const uin
                                    : call_once(client, path, request, request_len, false, &reply,
                                                &reply_len, err);
     if (rc == ESG_OK) {
-        EventsourcingGrpc__Empty *empty = eventsourcing_grpc__empty__unpack(NULL, reply_len, reply);
+        EventsourcingGrpc__Empty *empty =
+            eventsourcing_grpc__empty__unpack(&esg_wire_allocator, reply_len, reply);
         if (empty == NULL)
             rc = malformed_reply(path, err);
         else
-            eventsourcing_grpc__empty__free_unpacked(empty, NULL);
+            eventsourcing_grpc__empty__free_unpacked(empty, &esg_wire_allocator);
     }
-    free(reply);
+    esg_free(reply);
     return rc;
 }
 
@@ -331,12 +334,12 @@ static esg_status call_for_empty(esg_client *client, const char *path, const uin
 
 static esg_client *client_new(const char *address, const esg_client_options *options)
 {
-    esg_client *client = calloc(1, sizeof *client);
+    esg_client *client = esg_calloc(1, sizeof *client);
     if (client == NULL)
         return NULL;
-    client->address = strdup(address);
+    client->address = esg_strdup(address);
     if (client->address == NULL) {
-        free(client);
+        esg_free(client);
         return NULL;
     }
     client->max_attempts = DEFAULT_MAX_ATTEMPTS;
@@ -365,8 +368,8 @@ static void client_destroy(esg_client *client)
         grpc_channel_destroy(client->channel);
     pthread_cond_destroy(&client->changed);
     pthread_mutex_destroy(&client->lock);
-    free(client->address);
-    free(client);
+    esg_free(client->address);
+    esg_free(client);
 }
 
 static int clamp_int(int64_t value)
@@ -447,13 +450,10 @@ esg_status esg_client_connect_address(const char *address, const esg_client_opti
     if (rc != ESG_OK)
         return rc;
     esg_env *process_env = NULL;
-    const esg_env *env = options != NULL ? options->env : NULL;
-    if (env == NULL) {
-        process_env = esg_env_from_process();
-        if (process_env == NULL)
-            return esg_error_set(err, ESG_ENOMEM, "out of memory reading the environment");
-        env = process_env;
-    }
+    const esg_env *env =
+        esg_env_or_process(options != NULL ? options->env : NULL, &process_env, err);
+    if (env == NULL)
+        return ESG_ENOMEM;
     esg_client *client = client_new(address, options);
     if (client == NULL) {
         esg_env_free(process_env);
@@ -480,13 +480,10 @@ esg_status esg_client_connect(const char *app_name, const esg_client_options *op
     if (app_name == NULL || app_name[0] == '\0')
         return esg_error_set(err, ESG_ECONFIG, "no application name to connect to");
     esg_env *process_env = NULL;
-    const esg_env *env = options != NULL ? options->env : NULL;
-    if (env == NULL) {
-        process_env = esg_env_from_process();
-        if (process_env == NULL)
-            return esg_error_set(err, ESG_ENOMEM, "out of memory reading the environment");
-        env = process_env;
-    }
+    const esg_env *env =
+        esg_env_or_process(options != NULL ? options->env : NULL, &process_env, err);
+    if (env == NULL)
+        return ESG_ENOMEM;
     esg_status rc;
     /* The exact key, as the server program, nodes and the runner read it. */
     char *key = esg_env_prefixed_key(app_name, "GRPC_SERVER_ADDRESS");
@@ -504,7 +501,7 @@ esg_status esg_client_connect(const char *app_name, const esg_client_options *op
         rc = esg_client_connect_address(address, &with_env, out, err);
     }
     esg_env_free(process_env);
-    free(key);
+    esg_free(key);
     return rc;
 }
 
@@ -535,7 +532,7 @@ esg_status esg_client_prompt(esg_client *client, const char *upstream_name, esg_
     if (rc == ESG_OK)
         rc = call_for_empty(client, ESG_PATH_PROMPT, bytes, len, true, client->max_call_attempts,
                             err);
-    free(bytes);
+    esg_free(bytes);
     leave(client);
     return rc;
 }
@@ -545,7 +542,7 @@ static esg_status encode_arguments(const esg_value *value, esg_type type, const 
                                    char **out, size_t *out_len, esg_error *err)
 {
     if (value == NULL) {
-        *out = strdup(empty_json);
+        *out = esg_strdup(empty_json);
         if (*out == NULL)
             return esg_error_set(err, ESG_ENOMEM, "out of memory encoding arguments");
         *out_len = strlen(empty_json);
@@ -595,7 +592,7 @@ esg_status esg_client_call(esg_client *client, const char *method_name, const es
     leave(client);
     if (rc != ESG_OK)
         goto out;
-    reply = eventsourcing_grpc__method_reply__unpack(NULL, reply_len, reply_bytes);
+    reply = eventsourcing_grpc__method_reply__unpack(&esg_wire_allocator, reply_len, reply_bytes);
     if (reply == NULL) {
         rc = malformed_reply(ESG_PATH_CALL, err);
         goto out;
@@ -607,11 +604,11 @@ esg_status esg_client_call(esg_client *client, const char *method_name, const es
 
 out:
     if (reply != NULL)
-        eventsourcing_grpc__method_reply__free_unpacked(reply, NULL);
-    free(reply_bytes);
-    free(request_bytes);
-    free(args_json);
-    free(kwargs_json);
+        eventsourcing_grpc__method_reply__free_unpacked(reply, &esg_wire_allocator);
+    esg_free(reply_bytes);
+    esg_free(request_bytes);
+    esg_free(args_json);
+    esg_free(kwargs_json);
     return rc;
 }
 
@@ -679,7 +676,8 @@ esg_status esg_client_select_notifications(esg_client *client, int64_t start, in
     leave(client);
     if (rc != ESG_OK)
         goto out;
-    reply = eventsourcing_grpc__notifications_reply__unpack(NULL, reply_len, reply_bytes);
+    reply = eventsourcing_grpc__notifications_reply__unpack(&esg_wire_allocator, reply_len,
+                                                            reply_bytes);
     if (reply == NULL) {
         rc = malformed_reply(ESG_PATH_GET_NOTIFICATIONS, err);
         goto out;
@@ -688,9 +686,9 @@ esg_status esg_client_select_notifications(esg_client *client, int64_t start, in
 
 out:
     if (reply != NULL)
-        eventsourcing_grpc__notifications_reply__free_unpacked(reply, NULL);
-    free(reply_bytes);
-    free(request_bytes);
+        eventsourcing_grpc__notifications_reply__free_unpacked(reply, &esg_wire_allocator);
+    esg_free(reply_bytes);
+    esg_free(request_bytes);
     return rc;
 }
 

@@ -17,6 +17,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "core/alloc.h"
 
 /* Certificates and keys are a few KiB; a cap keeps a wrong path (a log, a
  * device) from being read into memory whole. */
@@ -134,7 +135,7 @@ static void wipe_and_free(char *data, size_t len)
     if (data == NULL)
         return;
     explicit_bzero(data, len);
-    free(data);
+    esg_free(data);
 }
 
 /* Reads the PEM file named by variable into *out (NUL-terminated, *out_len
@@ -183,7 +184,7 @@ static esg_status read_pem_file(const esg_env *env, const char *app_name, const 
     }
 
     size_t capacity = (size_t)st.st_size;
-    data = malloc(capacity + 1);
+    data = esg_malloc(capacity + 1);
     if (data == NULL) {
         rc = esg_error_set(err, ESG_ENOMEM, "out of memory reading %s", variable);
         goto out;
@@ -251,19 +252,24 @@ static esg_status tls_files_read(const esg_env *env, const char *app_name, const
     return rc;
 }
 
-esg_status esg_server_credentials_create(const char *address, const esg_env *env,
-                                         const char *app_name, grpc_server_credentials **out,
-                                         esg_error *err)
+/* The credentials of a server (server_out) or of a channel (channel_out; the other is NULL) for
+ * address: local ones for localhost:PORT, else mutual TLS from the files. */
+static esg_status credentials_create(const char *address, const esg_env *env, const char *app_name,
+                                     grpc_server_credentials **server_out,
+                                     grpc_channel_credentials **channel_out, esg_error *err)
 {
-    *out = NULL;
     esg_status rc = esg_address_split(address, NULL, 0, NULL, err);
     if (rc != ESG_OK)
         return rc;
-
+    const char *side = server_out != NULL ? "server" : "channel";
+    bool is_made = false;
     if (esg_address_is_local(address)) {
-        *out = grpc_local_server_credentials_create(LOCAL_TCP);
-        if (*out == NULL)
-            return esg_error_set(err, ESG_EINTERNAL, "gRPC made no local server credentials");
+        if (server_out != NULL)
+            is_made = (*server_out = grpc_local_server_credentials_create(LOCAL_TCP)) != NULL;
+        else
+            is_made = (*channel_out = grpc_local_credentials_create(LOCAL_TCP)) != NULL;
+        if (!is_made)
+            return esg_error_set(err, ESG_EINTERNAL, "gRPC made no local %s credentials", side);
         return ESG_OK;
     }
 
@@ -271,15 +277,29 @@ esg_status esg_server_credentials_create(const char *address, const esg_env *env
     rc = tls_files_read(env, app_name, address, &files, err);
     if (rc != ESG_OK)
         return rc;
-    /* gRPC copies the PEM strings, so ours can be wiped as soon as this returns. */
+    /* gRPC copies the PEM strings, so ours can be wiped as soon as this returns. Both sides
+     * present a certificate and verify the other's (mutual TLS). */
     grpc_ssl_pem_key_cert_pair pair = {files.private_key, files.certificate};
-    *out = grpc_ssl_server_credentials_create_ex(
-        files.root, &pair, 1, GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY, NULL);
-    if (*out == NULL)
+    if (server_out != NULL)
+        is_made = (*server_out = grpc_ssl_server_credentials_create_ex(
+                       files.root, &pair, 1,
+                       GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY, NULL)) != NULL;
+    else
+        is_made =
+            (*channel_out = grpc_ssl_credentials_create(files.root, &pair, NULL, NULL)) != NULL;
+    if (!is_made)
         rc =
             esg_error_set(err, ESG_ECONFIG, "gRPC refused the TLS files for address '%s'", address);
     tls_files_free(&files);
     return rc;
+}
+
+esg_status esg_server_credentials_create(const char *address, const esg_env *env,
+                                         const char *app_name, grpc_server_credentials **out,
+                                         esg_error *err)
+{
+    *out = NULL;
+    return credentials_create(address, env, app_name, out, NULL, err);
 }
 
 esg_status esg_channel_credentials_create(const char *address, const esg_env *env,
@@ -287,27 +307,5 @@ esg_status esg_channel_credentials_create(const char *address, const esg_env *en
                                           esg_error *err)
 {
     *out = NULL;
-    esg_status rc = esg_address_split(address, NULL, 0, NULL, err);
-    if (rc != ESG_OK)
-        return rc;
-
-    if (esg_address_is_local(address)) {
-        *out = grpc_local_credentials_create(LOCAL_TCP);
-        if (*out == NULL)
-            return esg_error_set(err, ESG_EINTERNAL, "gRPC made no local channel credentials");
-        return ESG_OK;
-    }
-
-    tls_files files;
-    rc = tls_files_read(env, app_name, address, &files, err);
-    if (rc != ESG_OK)
-        return rc;
-    /* The client presents its own certificate: servers require one (mutual TLS). */
-    grpc_ssl_pem_key_cert_pair pair = {files.private_key, files.certificate};
-    *out = grpc_ssl_credentials_create(files.root, &pair, NULL, NULL);
-    if (*out == NULL)
-        rc =
-            esg_error_set(err, ESG_ECONFIG, "gRPC refused the TLS files for address '%s'", address);
-    tls_files_free(&files);
-    return rc;
+    return credentials_create(address, env, app_name, NULL, out, err);
 }

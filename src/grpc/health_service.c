@@ -8,6 +8,7 @@
 #include "grpc/health/v1/health.pb-c.h"
 #include "grpc/server_internal.h"
 #include "grpc/wire.h"
+#include "core/alloc.h"
 
 static bool is_known_service(const char *service)
 {
@@ -40,7 +41,7 @@ void srv_handle_health_check(server_call *c)
                 ? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING
                 : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING;
     srv_reply_message(c, rc, &err, &response.base);
-    protobuf_c_message_free_unpacked(&request->base, NULL);
+    protobuf_c_message_free_unpacked(&request->base, &esg_wire_allocator);
 }
 
 /* Packs a health status into a new byte buffer, or NULL. */
@@ -81,15 +82,15 @@ void srv_watch_send_status(server_call *c)
         GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVICE_UNKNOWN;
     if (esg_wire_read(c->request, &data, &len, &err) == ESG_OK) {
         Grpc__Health__V1__HealthCheckRequest *request =
-            grpc__health__v1__health_check_request__unpack(NULL, len, data);
+            grpc__health__v1__health_check_request__unpack(&esg_wire_allocator, len, data);
         if (request != NULL && is_known_service(request->service))
             status = srv_is_serving(c->server)
                          ? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING
                          : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING;
         if (request != NULL)
-            grpc__health__v1__health_check_request__free_unpacked(request, NULL);
+            grpc__health__v1__health_check_request__free_unpacked(request, &esg_wire_allocator);
     }
-    free(data);
+    esg_free(data);
     c->response = health_message(status);
     if (c->response == NULL)
         return;

@@ -12,6 +12,7 @@
 #include "esg/runner.h"
 #include "core/clock.h"
 #include "core/settings.h"
+#include "core/alloc.h"
 
 #define DEFAULT_PULL_INTERVAL_MS 10000
 #define FIRST_BACKOFF_MS 50
@@ -82,9 +83,9 @@ static esg_status address_of(const esg_env *env, const char *app_name, char **ou
     esg_status rc = ESG_OK;
     if (address == NULL || address[0] == '\0')
         rc = esg_error_set(err, ESG_ECONFIG, "%s is not set: the address of %s", key, app_name);
-    else if ((*out = strdup(address)) == NULL)
+    else if ((*out = esg_strdup(address)) == NULL)
         rc = esg_error_set(err, ESG_ENOMEM, "out of memory");
-    free(key);
+    esg_free(key);
     return rc;
 }
 
@@ -336,14 +337,14 @@ static esg_status make_links(esg_node *node, const char *app_name, esg_error *er
     size_t n_follows = 0, n_leads = 0;
     const char *const *follows = esg_system_follows(node->system, app_name, &n_follows);
     const char *const *leads = esg_system_leads(node->system, app_name, &n_leads);
-    node->leaders = calloc(n_follows ? n_follows : 1, sizeof *node->leaders);
-    node->followers = calloc(n_leads ? n_leads : 1, sizeof *node->followers);
+    node->leaders = esg_calloc(n_follows ? n_follows : 1, sizeof *node->leaders);
+    node->followers = esg_calloc(n_leads ? n_leads : 1, sizeof *node->followers);
     if (node->leaders == NULL || node->followers == NULL)
         return esg_error_set(err, ESG_ENOMEM, "out of memory starting node %s", app_name);
     for (size_t i = 0; i < n_follows; i++) {
         leader_link *leader = &node->leaders[node->n_leaders++];
         leader->is_prompted = true; /* catch up at start */
-        leader->name = strdup(follows[i]);
+        leader->name = esg_strdup(follows[i]);
         if (leader->name == NULL)
             return esg_error_set(err, ESG_ENOMEM, "out of memory starting node %s", app_name);
         esg_status rc = address_of(node->env, follows[i], &leader->address, err);
@@ -353,7 +354,7 @@ static esg_status make_links(esg_node *node, const char *app_name, esg_error *er
     for (size_t i = 0; i < n_leads; i++) {
         follower_link *follower = &node->followers[node->n_followers++];
         follower->node = node;
-        follower->name = strdup(leads[i]);
+        follower->name = esg_strdup(leads[i]);
         if (follower->name == NULL)
             return esg_error_set(err, ESG_ENOMEM, "out of memory starting node %s", app_name);
         esg_status rc = address_of(node->env, leads[i], &follower->address, err);
@@ -367,7 +368,7 @@ esg_status esg_node_start(const esg_system_def *def, const char *app_name, const
                           esg_node **out, esg_error *err)
 {
     *out = NULL;
-    esg_node *node = calloc(1, sizeof *node);
+    esg_node *node = esg_calloc(1, sizeof *node);
     if (node == NULL)
         return esg_error_set(err, ESG_ENOMEM, "out of memory starting node %s", app_name);
     pthread_mutex_init(&node->lock, NULL);
@@ -398,7 +399,7 @@ esg_status esg_node_start(const esg_system_def *def, const char *app_name, const
         esg_application_set_recorded_listener(node->app, on_recorded, node);
     if (rc == ESG_OK) {
         const char **leader_names =
-            calloc(node->n_leaders ? node->n_leaders : 1, sizeof *leader_names);
+            esg_calloc(node->n_leaders ? node->n_leaders : 1, sizeof *leader_names);
         for (size_t i = 0; leader_names != NULL && i < node->n_leaders; i++)
             leader_names[i] = node->leaders[i].name;
         esg_server_options options = {
@@ -411,9 +412,9 @@ esg_status esg_node_start(const esg_system_def *def, const char *app_name, const
             .health_address = esg_env_lookup(node->env, app_name, "GRPC_HEALTH_SERVER_ADDRESS")};
         rc = leader_names ? esg_server_start(node->app, &options, &node->server, err)
                           : esg_error_set(err, ESG_ENOMEM, "out of memory");
-        free(leader_names);
+        esg_free(leader_names);
     }
-    free(address);
+    esg_free(address);
     for (size_t i = 0; rc == ESG_OK && i < node->n_followers; i++) {
         if (pthread_create(&node->followers[i].thread, NULL, prompter_main, &node->followers[i]) !=
             0)
@@ -482,19 +483,19 @@ void esg_node_stop(esg_node *node)
     esg_application_free(node->app);
     for (size_t i = 0; i < node->n_leaders; i++) {
         esg_client_free(node->leaders[i].client);
-        free(node->leaders[i].name);
-        free(node->leaders[i].address);
+        esg_free(node->leaders[i].name);
+        esg_free(node->leaders[i].address);
     }
     for (size_t i = 0; i < node->n_followers; i++) {
         esg_client_free(node->followers[i].client);
-        free(node->followers[i].name);
-        free(node->followers[i].address);
+        esg_free(node->followers[i].name);
+        esg_free(node->followers[i].address);
     }
-    free(node->leaders);
-    free(node->followers);
+    esg_free(node->leaders);
+    esg_free(node->followers);
     esg_system_free(node->system);
     esg_env_free(node->env);
     pthread_cond_destroy(&node->wake);
     pthread_mutex_destroy(&node->lock);
-    free(node);
+    esg_free(node);
 }

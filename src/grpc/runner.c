@@ -21,6 +21,7 @@
 #include "grpc/credentials.h"
 #include "core/clock.h"
 #include "grpc/exit_codes.h"
+#include "core/alloc.h"
 
 #define SERVER_PROGRAM "eventsourcing_grpc_server"
 #define FIRST_PORT 50051
@@ -158,9 +159,9 @@ static esg_status assign_addresses(esg_grpc_runner *runner, esg_error *err)
     size_t n_env = esg_env_len(runner->env);
     /* Room for every address set (counted once per app and once more when
      * the env names it too) and every port assigned. */
-    int *taken = calloc(2 * runner->n_apps + n_env + 1, sizeof *taken);
+    int *taken = esg_calloc(2 * runner->n_apps + n_env + 1, sizeof *taken);
     size_t n_taken = 0;
-    char **keys = calloc(runner->n_apps + 1, sizeof *keys);
+    char **keys = esg_calloc(runner->n_apps + 1, sizeof *keys);
     if (taken == NULL || keys == NULL) {
         rc = esg_error_set(err, ESG_ENOMEM, "out of memory assigning addresses");
         goto out;
@@ -198,7 +199,7 @@ static esg_status assign_addresses(esg_grpc_runner *runner, esg_error *err)
             if (rc != ESG_OK)
                 goto out;
         }
-        runner->apps[i].address = strdup(is_set ? address : assigned);
+        runner->apps[i].address = esg_strdup(is_set ? address : assigned);
         if (runner->apps[i].address == NULL) {
             rc = esg_error_set(err, ESG_ENOMEM, "out of memory assigning addresses");
             goto out;
@@ -206,9 +207,9 @@ static esg_status assign_addresses(esg_grpc_runner *runner, esg_error *err)
     }
 out:
     for (size_t i = 0; keys != NULL && i < runner->n_apps; i++)
-        free(keys[i]);
-    free(keys);
-    free(taken);
+        esg_free(keys[i]);
+    esg_free(keys);
+    esg_free(taken);
     return rc;
 }
 
@@ -225,8 +226,8 @@ typedef struct child_environment {
 static void child_environment_free(child_environment *ce)
 {
     for (size_t i = 0; ce->strings != NULL && i < ce->n; i++)
-        free(ce->strings[i]);
-    free(ce->strings);
+        esg_free(ce->strings[i]);
+    esg_free(ce->strings);
     ce->strings = NULL;
     ce->n = 0;
 }
@@ -236,7 +237,7 @@ static esg_status child_environment_build(const esg_grpc_runner *runner, child_e
 {
     size_t n_env = esg_env_len(runner->env);
     ce->n = 0;
-    ce->strings = calloc(n_env + 3, sizeof *ce->strings);
+    ce->strings = esg_calloc(n_env + 3, sizeof *ce->strings);
     if (ce->strings == NULL)
         goto nomem;
     for (size_t i = 0; i < n_env; i++) {
@@ -244,7 +245,7 @@ static esg_status child_environment_build(const esg_grpc_runner *runner, child_e
         const char *value = esg_env_value_at(runner->env, i);
         if (strcmp(key, "APPLICATION_TOPIC") == 0 || strcmp(key, "SYSTEM_TOPIC") == 0)
             continue;
-        char *entry = malloc(strlen(key) + 1 + strlen(value) + 1);
+        char *entry = esg_malloc(strlen(key) + 1 + strlen(value) + 1);
         if (entry == NULL)
             goto nomem;
         sprintf(entry, "%s=%s", key, value);
@@ -261,7 +262,7 @@ nomem:
 static char *server_program_path(const esg_grpc_runner_options *options)
 {
     if (options != NULL && options->server_program != NULL && options->server_program[0] != '\0')
-        return strdup(options->server_program);
+        return esg_strdup(options->server_program);
     char self[PATH_MAX];
     ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
     if (len > 0) {
@@ -270,10 +271,10 @@ static char *server_program_path(const esg_grpc_runner_options *options)
         if (slash != NULL && (size_t)(slash + 1 - self) + sizeof SERVER_PROGRAM <= sizeof self) {
             strcpy(slash + 1, SERVER_PROGRAM);
             if (access(self, X_OK) == 0)
-                return strdup(self);
+                return esg_strdup(self);
         }
     }
-    return strdup(SERVER_PROGRAM);
+    return esg_strdup(SERVER_PROGRAM);
 }
 
 /* Spawns one server per application. The children start with no signal
@@ -291,7 +292,7 @@ static esg_status spawn_servers(esg_grpc_runner *runner, const esg_system_def *d
     posix_spawnattr_t attr;
 
     program = server_program_path(options);
-    system_topic = malloc(strlen("SYSTEM_TOPIC=") + strlen(def->topic) + 1);
+    system_topic = esg_malloc(strlen("SYSTEM_TOPIC=") + strlen(def->topic) + 1);
     if (program == NULL || system_topic == NULL) {
         rc = esg_error_set(err, ESG_ENOMEM, "out of memory starting servers");
         goto out;
@@ -323,8 +324,8 @@ static esg_status spawn_servers(esg_grpc_runner *runner, const esg_system_def *d
                                "application %s has no topic: a server cannot load it", app->name);
             goto out;
         }
-        free(app_topic);
-        app_topic = malloc(strlen("APPLICATION_TOPIC=") + strlen(app->type->topic) + 1);
+        esg_free(app_topic);
+        app_topic = esg_malloc(strlen("APPLICATION_TOPIC=") + strlen(app->type->topic) + 1);
         if (app_topic == NULL) {
             rc = esg_error_set(err, ESG_ENOMEM, "out of memory starting servers");
             goto out;
@@ -352,9 +353,9 @@ static esg_status spawn_servers(esg_grpc_runner *runner, const esg_system_def *d
 out:
     if (has_attr)
         posix_spawnattr_destroy(&attr);
-    free(app_topic);
-    free(system_topic);
-    free(program);
+    esg_free(app_topic);
+    esg_free(system_topic);
+    esg_free(program);
     child_environment_free(&ce);
     return rc;
 }
@@ -481,7 +482,7 @@ esg_status esg_grpc_runner_start(const esg_system_def *def, const esg_grpc_runne
         return esg_error_set(err, ESG_EINVAL,
                              "the system has no topic: servers in subprocesses cannot load it");
 
-    runner = calloc(1, sizeof *runner);
+    runner = esg_calloc(1, sizeof *runner);
     if (runner == NULL)
         return esg_error_set(err, ESG_ENOMEM, "out of memory starting the runner");
     runner->mode = mode;
@@ -493,7 +494,7 @@ esg_status esg_grpc_runner_start(const esg_system_def *def, const esg_grpc_runne
                                                           : esg_env_from_process();
     size_t n_nodes = 0;
     const char *const *nodes = esg_system_nodes(runner->system, &n_nodes);
-    runner->apps = calloc(n_nodes ? n_nodes : 1, sizeof *runner->apps);
+    runner->apps = esg_calloc(n_nodes ? n_nodes : 1, sizeof *runner->apps);
     if (runner->env == NULL || runner->apps == NULL) {
         rc = esg_error_set(err, ESG_ENOMEM, "out of memory starting the runner");
         goto out;
@@ -601,13 +602,13 @@ void esg_grpc_runner_stop(esg_grpc_runner *runner)
         stop_servers(runner);
     for (size_t i = 0; i < runner->n_apps; i++) {
         esg_node_stop(runner->apps[i].node);
-        free(runner->apps[i].address);
+        esg_free(runner->apps[i].address);
     }
     if (runner->has_grpc)
         grpc_shutdown();
-    free(runner->apps);
+    esg_free(runner->apps);
     esg_env_free(runner->env);
     esg_system_free(runner->system);
     pthread_mutex_destroy(&runner->lock);
-    free(runner);
+    esg_free(runner);
 }

@@ -22,6 +22,7 @@
 #include "grpc/health/v1/health.pb-c.h"
 #include "grpc/wire.h"
 #include "core/clock.h"
+#include "core/alloc.h"
 
 /* Requests kept posted per method, so that bursts find one waiting. */
 #define REQUESTS_PER_METHOD 8
@@ -58,7 +59,7 @@ static void post_request(esg_server *server, call_kind kind, bool on_health_port
 
 static server_call *new_call(esg_server *server, call_kind kind, bool on_health_port)
 {
-    server_call *c = calloc(1, sizeof *c);
+    server_call *c = esg_calloc(1, sizeof *c);
     if (c == NULL)
         return NULL;
     c->server = server;
@@ -91,7 +92,7 @@ static void free_call(server_call *c)
     if (c->is_received)
         atomic_fetch_sub(&server->n_calls, 1);
     atomic_fetch_sub(&server->n_objects, 1);
-    free(c);
+    esg_free(c);
 }
 
 static void post_request(esg_server *server, call_kind kind, bool on_health_port)
@@ -166,7 +167,7 @@ void srv_reply(server_call *c, grpc_status_code code, const char *message, uint8
             ops[n++].data.send_message.send_message = c->response;
         }
     }
-    free(payload);
+    esg_free(payload);
     ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
     ops[n].data.send_status_from_server.status = code;
     if (message != NULL && code != GRPC_STATUS_OK) {
@@ -189,7 +190,7 @@ void srv_reply_message(server_call *c, esg_status rc, const esg_error *err,
         return;
     }
     size_t len = protobuf_c_message_get_packed_size(message);
-    uint8_t *payload = malloc(len ? len : 1);
+    uint8_t *payload = esg_malloc(len ? len : 1);
     if (payload == NULL) {
         srv_reply(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory", NULL, 0);
         return;
@@ -208,8 +209,8 @@ ProtobufCMessage *srv_unpack_request(server_call *c, const ProtobufCMessageDescr
         srv_reply(c, GRPC_STATUS_INVALID_ARGUMENT, err.message, NULL, 0);
         return NULL;
     }
-    ProtobufCMessage *message = protobuf_c_message_unpack(type, NULL, len, data);
-    free(data);
+    ProtobufCMessage *message = protobuf_c_message_unpack(type, &esg_wire_allocator, len, data);
+    esg_free(data);
     if (message == NULL) {
         char text[160];
         snprintf(text, sizeof text, "malformed request: not a valid %s message", type->name);
@@ -428,11 +429,11 @@ static esg_status copy_leader_names(esg_server *server, const esg_server_options
 {
     if (options->n_leader_names == 0)
         return ESG_OK;
-    server->leader_names = calloc(options->n_leader_names, sizeof *server->leader_names);
+    server->leader_names = esg_calloc(options->n_leader_names, sizeof *server->leader_names);
     if (server->leader_names == NULL)
         return esg_error_set(err, ESG_ENOMEM, "out of memory starting a server");
     for (size_t i = 0; i < options->n_leader_names; i++) {
-        server->leader_names[i] = strdup(options->leader_names[i]);
+        server->leader_names[i] = esg_strdup(options->leader_names[i]);
         if (server->leader_names[i] == NULL)
             return esg_error_set(err, ESG_ENOMEM, "out of memory starting a server");
         server->n_leader_names = i + 1;
@@ -443,12 +444,12 @@ static esg_status copy_leader_names(esg_server *server, const esg_server_options
 static void free_server(esg_server *server)
 {
     for (size_t i = 0; i < server->n_leader_names; i++)
-        free(server->leader_names[i]);
-    free(server->leader_names);
-    free(server->workers);
+        esg_free(server->leader_names[i]);
+    esg_free(server->leader_names);
+    esg_free(server->workers);
     pthread_cond_destroy(&server->changed);
     pthread_mutex_destroy(&server->lock);
-    free(server);
+    esg_free(server);
     grpc_shutdown();
 }
 
@@ -536,7 +537,7 @@ esg_status esg_server_start(esg_application *app, const esg_server_options *opti
     if (options == NULL || options->address == NULL || options->address[0] == '\0')
         return esg_error_set(err, ESG_ECONFIG, "a server needs an address (host:port)");
     grpc_init();
-    esg_server *server = calloc(1, sizeof *server);
+    esg_server *server = esg_calloc(1, sizeof *server);
     if (server == NULL) {
         grpc_shutdown();
         return esg_error_set(err, ESG_ENOMEM, "out of memory starting a server");
@@ -622,7 +623,7 @@ esg_status esg_server_start(esg_application *app, const esg_server_options *opti
                     : esg_recorder_is_blocking(esg_application_recorder(app))
                         ? BLOCKING_SERVER_THREADS
                         : 2;
-    server->workers = calloc((size_t)n_threads, sizeof *server->workers);
+    server->workers = esg_calloc((size_t)n_threads, sizeof *server->workers);
     for (int i = 0; server->workers != NULL && i < n_threads; i++) {
         if (pthread_create(&server->workers[i], NULL, worker_main, server) != 0)
             break;

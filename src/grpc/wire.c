@@ -6,19 +6,34 @@
 #include <grpc/slice.h>
 #include <stdlib.h>
 #include <string.h>
+#include "core/alloc.h"
+
+static void *wire_alloc(void *data, size_t size)
+{
+    (void)data;
+    return esg_malloc(size);
+}
+
+static void wire_free(void *data, void *ptr)
+{
+    (void)data;
+    esg_free(ptr);
+}
+
+ProtobufCAllocator esg_wire_allocator = {.alloc = wire_alloc, .free = wire_free};
 
 esg_status esg_wire_read(grpc_byte_buffer *buffer, uint8_t **data, size_t *len, esg_error *err)
 {
     *data = NULL;
     *len = 0;
     size_t total = buffer ? grpc_byte_buffer_length(buffer) : 0;
-    uint8_t *bytes = malloc(total + 1);
+    uint8_t *bytes = esg_malloc(total + 1);
     if (bytes == NULL)
         return esg_error_set(err, ESG_ENOMEM, "out of memory reading a message");
     if (buffer != NULL) {
         grpc_byte_buffer_reader reader;
         if (!grpc_byte_buffer_reader_init(&reader, buffer)) {
-            free(bytes);
+            esg_free(bytes);
             return esg_error_set(err, ESG_EINVAL, "cannot read a compressed message");
         }
         grpc_slice slice = grpc_byte_buffer_reader_readall(&reader);

@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <protobuf-c/protobuf-c.h>
+
 #include "esg/error.h"
 
 #define ESG_PATH_PING "/eventsourcing_grpc.Application/Ping"
@@ -20,12 +22,16 @@
 #define ESG_PATH_HEALTH_WATCH "/grpc.health.v1.Health/Watch"
 
 /* Copies a received byte buffer (NULL means an empty message) into a new
- * malloc'ed array (*data is never NULL on success; free it). */
+ * array (*data is never NULL on success; free it with esg_free). */
 esg_status esg_wire_read(grpc_byte_buffer *buffer, uint8_t **data, size_t *len, esg_error *err);
 
 /* A new byte buffer holding a copy of data (the caller destroys it with
  * grpc_byte_buffer_destroy), or NULL when out of memory. */
 grpc_byte_buffer *esg_wire_buffer(const uint8_t *data, size_t len);
+
+/* protobuf-c's allocations through the library's allocator (core/alloc.h): every message is
+ * unpacked and freed with it. */
+extern ProtobufCAllocator esg_wire_allocator;
 
 /* The gRPC status for an esg_status, and back (a client reading a server). */
 grpc_status_code esg_wire_status_to_grpc(esg_status status);

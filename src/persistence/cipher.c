@@ -9,6 +9,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include "core/alloc.h"
 
 struct esg_cipher {
     uint8_t key[32];
@@ -52,13 +53,13 @@ esg_status esg_cipher_open(const char *key_base64, const char *key_name, esg_cip
                            esg_error *err)
 {
     *out = NULL;
-    esg_cipher *cipher = calloc(1, sizeof *cipher);
+    esg_cipher *cipher = esg_calloc(1, sizeof *cipher);
     if (cipher == NULL)
         return esg_error_set(err, ESG_ENOMEM, "out of memory making a cipher");
     uint8_t key[64];
     size_t key_len = 0;
     if (!decode_base64(key_base64, key, sizeof key, &key_len)) {
-        free(cipher);
+        esg_free(cipher);
         return esg_error_set(err, ESG_ECONFIG,
                              "%s is invalid: expected 16, 24 or 32 bytes in base64 (make one with "
                              "'openssl rand -base64 32'), got text that is not base64",
@@ -66,7 +67,7 @@ esg_status esg_cipher_open(const char *key_base64, const char *key_name, esg_cip
     }
     if (key_len != 16 && key_len != 24 && key_len != 32) {
         OPENSSL_cleanse(key, sizeof key);
-        free(cipher);
+        esg_free(cipher);
         return esg_error_set(err, ESG_ECONFIG,
                              "%s is invalid: an AES key has 16, 24 or 32 bytes, this one has %zu "
                              "(make one with 'openssl rand -base64 32')",
@@ -103,7 +104,7 @@ esg_status esg_cipher_encrypt(const esg_cipher *cipher, const uint8_t *plaintext
     if (len > INT_MAX - ESG_CIPHER_NONCE_SIZE - ESG_CIPHER_TAG_SIZE)
         return esg_error_set(err, ESG_EINVAL, "cannot encrypt more than 2 GiB");
     size_t total = ESG_CIPHER_NONCE_SIZE + ESG_CIPHER_TAG_SIZE + len;
-    uint8_t *bytes = malloc(total);
+    uint8_t *bytes = esg_malloc(total);
     EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
     esg_status rc = ESG_OK;
     if (bytes == NULL || ctx == NULL) {
@@ -130,7 +131,7 @@ esg_status esg_cipher_encrypt(const esg_cipher *cipher, const uint8_t *plaintext
     *out_len = total;
     bytes = NULL;
 out:
-    free(bytes);
+    esg_free(bytes);
     EVP_CIPHER_CTX_free(ctx);
     return rc;
 }
@@ -148,7 +149,7 @@ esg_status esg_cipher_decrypt(const esg_cipher *cipher, const uint8_t *ciphertex
         return esg_error_set(err, ESG_EINVAL, "cannot decrypt more than 2 GiB");
     size_t plain_len = len - ESG_CIPHER_NONCE_SIZE - ESG_CIPHER_TAG_SIZE;
     /* One byte more, so that an empty plaintext still has a buffer, and a NUL for callers. */
-    uint8_t *plain = malloc(plain_len + 1);
+    uint8_t *plain = esg_malloc(plain_len + 1);
     EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
     esg_status rc = ESG_OK;
     if (plain == NULL || ctx == NULL) {
@@ -176,7 +177,7 @@ esg_status esg_cipher_decrypt(const esg_cipher *cipher, const uint8_t *ciphertex
     *out_len = plain_len;
     plain = NULL;
 out:
-    free(plain);
+    esg_free(plain);
     EVP_CIPHER_CTX_free(ctx);
     return rc;
 }
@@ -186,5 +187,5 @@ void esg_cipher_free(esg_cipher *cipher)
     if (cipher == NULL)
         return;
     OPENSSL_cleanse(cipher->key, sizeof cipher->key);
-    free(cipher);
+    esg_free(cipher);
 }

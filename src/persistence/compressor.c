@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include <zlib.h>
+#include "core/alloc.h"
 
 esg_status esg_compress(const uint8_t *data, size_t len, uint8_t **out, size_t *out_len,
                         esg_error *err)
@@ -13,14 +14,14 @@ esg_status esg_compress(const uint8_t *data, size_t len, uint8_t **out, size_t *
     if (len > UINT_MAX / 2)
         return esg_error_set(err, ESG_EINVAL, "cannot compress more than 2 GiB");
     uLongf bound = compressBound((uLong)len);
-    uint8_t *bytes = malloc(bound);
+    uint8_t *bytes = esg_malloc(bound);
     if (bytes == NULL)
         return esg_error_set(err, ESG_ENOMEM, "out of memory compressing");
     /* compress2 is deflateInit2 with window 15, memory level 8 and the default strategy: what
      * Python's zlib.compress(data) does, so the bytes are the same. */
     int rc = compress2(bytes, &bound, data, (uLong)len, Z_DEFAULT_COMPRESSION);
     if (rc != Z_OK) {
-        free(bytes);
+        esg_free(bytes);
         return esg_error_set(err, rc == Z_MEM_ERROR ? ESG_ENOMEM : ESG_EINTERNAL,
                              "cannot compress (zlib error %d)", rc);
     }
@@ -57,7 +58,7 @@ esg_status esg_decompress(const uint8_t *data, size_t len, uint8_t **out, size_t
                 capacity = capacity * 2 > ESG_MAX_DECOMPRESSED_BYTES ? ESG_MAX_DECOMPRESSED_BYTES
                                                                      : capacity * 2;
             /* A byte more than the stream can fill, for the NUL. */
-            uint8_t *bigger = realloc(bytes, capacity + 1);
+            uint8_t *bigger = esg_realloc(bytes, capacity + 1);
             if (bigger == NULL) {
                 status = esg_error_set(err, ESG_ENOMEM, "out of memory decompressing");
                 break;
@@ -83,7 +84,7 @@ esg_status esg_decompress(const uint8_t *data, size_t len, uint8_t **out, size_t
                                stream.avail_in);
     inflateEnd(&stream);
     if (status != ESG_OK) {
-        free(bytes);
+        esg_free(bytes);
         return status;
     }
     bytes[n] = '\0';

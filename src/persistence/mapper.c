@@ -8,6 +8,7 @@
 #include "core/settings.h"
 #include "persistence/cipher.h"
 #include "persistence/compressor.h"
+#include "core/alloc.h"
 
 #define AES_CIPHER_TOPIC "eventsourcing.cipher:AESCipher"
 #define ZLIB_COMPRESSOR_TOPIC "eventsourcing.compressor:ZlibCompressor"
@@ -19,7 +20,7 @@ struct esg_mapper {
 
 esg_status esg_mapper_open_plain(esg_mapper **out, esg_error *err)
 {
-    *out = calloc(1, sizeof **out);
+    *out = esg_calloc(1, sizeof **out);
     return *out != NULL ? ESG_OK : esg_error_set(err, ESG_ENOMEM, "out of memory making a mapper");
 }
 
@@ -71,7 +72,7 @@ void esg_mapper_free(esg_mapper *mapper)
     if (mapper == NULL)
         return;
     esg_cipher_free(mapper->cipher);
-    free(mapper);
+    esg_free(mapper);
 }
 
 bool esg_mapper_is_encrypting(const esg_mapper *mapper)
@@ -100,7 +101,7 @@ const char *esg_mapper_describe(const esg_mapper *mapper)
 static esg_status hand_over(uint8_t *owned, const uint8_t *bytes, size_t len, uint8_t **out,
                             size_t *out_len, esg_error *err)
 {
-    if (owned == NULL && (owned = malloc(len + 1)) != NULL) {
+    if (owned == NULL && (owned = esg_malloc(len + 1)) != NULL) {
         memcpy(owned, bytes, len);
         owned[len] = '\0';
     }
@@ -125,7 +126,7 @@ esg_status esg_mapper_encode_state(const esg_mapper *mapper, const uint8_t *json
     if (mapper->cipher == NULL)
         return hand_over(compressed, json, len, out, out_len, err);
     esg_status rc = esg_cipher_encrypt(mapper->cipher, json, len, NULL, out, out_len, err);
-    free(compressed);
+    esg_free(compressed);
     return rc;
 }
 
@@ -143,7 +144,7 @@ esg_status esg_mapper_decode_state(const esg_mapper *mapper, const uint8_t *stat
     if (!mapper->is_compressing)
         return hand_over(decrypted, state, len, out, out_len, err);
     esg_status rc = esg_decompress(state, len, out, out_len, err);
-    free(decrypted);
+    esg_free(decrypted);
     return rc;
 }
 
@@ -160,7 +161,7 @@ esg_status esg_mapper_to_stored(const esg_mapper *mapper, const esg_event *event
         esg_stored_event_clear(out);
         return rc;
     }
-    free(out->state);
+    esg_free(out->state);
     out->state = state;
     out->state_len = state_len;
     return ESG_OK;
@@ -196,7 +197,7 @@ esg_status esg_mapper_from_stored(const esg_mapper *mapper, const esg_stored_eve
         if (rc == ESG_EINVAL)
             rc = ESG_EDATA; /* stored, not the caller's input */
     }
-    free(state);
+    esg_free(state);
     if (rc == ESG_ENOMEM)
         return esg_error_set(err, rc, "%s", decode_err.message);
     if (rc != ESG_OK) {

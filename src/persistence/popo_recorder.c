@@ -7,6 +7,7 @@
 
 #include "persistence/recorder_backend.h"
 #include "core/grow.h"
+#include "core/alloc.h"
 
 typedef struct aggregate_entry {
     esg_uuid id;           /* the aggregate */
@@ -81,12 +82,12 @@ static aggregate_entry *get_or_add_aggregate(popo_recorder *r, const esg_uuid *i
         return entry;
     if ((r->n_aggregates + 1) * 2 > r->n_slots) {
         size_t n_slots = r->n_slots ? r->n_slots * 2 : 64;
-        size_t *slots = calloc(n_slots, sizeof *slots);
+        size_t *slots = esg_calloc(n_slots, sizeof *slots);
         if (slots == NULL)
             return NULL;
         for (size_t i = 0; i < r->n_aggregates; i++)
             place_in_slots(slots, n_slots, &r->aggregates[i].id, i);
-        free(r->slots);
+        esg_free(r->slots);
         r->slots = slots;
         r->n_slots = n_slots;
     }
@@ -177,7 +178,7 @@ static esg_status popo_insert_events(esg_recorder *recorder, const esg_stored_ev
                                      int64_t *notification_ids, esg_error *err)
 {
     popo_recorder *r = (popo_recorder *)recorder;
-    esg_stored_event *copies = calloc(n_events ? n_events : 1, sizeof *copies);
+    esg_stored_event *copies = esg_calloc(n_events ? n_events : 1, sizeof *copies);
     size_t n_copied = 0;
     esg_status rc = ESG_OK;
     if (copies == NULL)
@@ -207,10 +208,10 @@ static esg_status popo_insert_events(esg_recorder *recorder, const esg_stored_ev
     if (rc == ESG_OK && tracking != NULL) {
         tracked = find_tracking(r, tracking->application_name);
         if (tracked == NULL) {
-            char *name = strdup(tracking->application_name);
+            char *name = esg_strdup(tracking->application_name);
             if (name == NULL || !esg_grow((void **)&r->trackings, &r->trackings_capacity,
                                           r->n_trackings + 1, sizeof *r->trackings)) {
-                free(name);
+                esg_free(name);
                 rc = ESG_ENOMEM;
             } else {
                 tracked = &r->trackings[r->n_trackings++];
@@ -252,7 +253,7 @@ static esg_status popo_insert_events(esg_recorder *recorder, const esg_stored_ev
 out:
     for (size_t i = 0; i < n_copied; i++)
         esg_stored_event_clear(&copies[i]);
-    free(copies);
+    esg_free(copies);
     return rc;
 }
 
@@ -395,22 +396,22 @@ static void popo_close(esg_recorder *recorder)
     popo_recorder *r = (popo_recorder *)recorder;
     for (size_t i = 0; i < r->n_events; i++)
         esg_stored_event_clear(&r->events[i]);
-    free(r->events);
+    esg_free(r->events);
     for (size_t i = 0; i < r->n_aggregates; i++) {
-        free(r->aggregates[i].event_indexes);
+        esg_free(r->aggregates[i].event_indexes);
         for (size_t k = 0; k < r->aggregates[i].n_snapshots; k++)
             esg_stored_event_clear(&r->aggregates[i].snapshots[k]);
-        free(r->aggregates[i].snapshots);
+        esg_free(r->aggregates[i].snapshots);
     }
-    free(r->aggregates);
-    free(r->slots);
+    esg_free(r->aggregates);
+    esg_free(r->slots);
     for (size_t i = 0; i < r->n_trackings; i++) {
-        free(r->trackings[i].application_name);
-        free(r->trackings[i].ids);
+        esg_free(r->trackings[i].application_name);
+        esg_free(r->trackings[i].ids);
     }
-    free(r->trackings);
+    esg_free(r->trackings);
     pthread_rwlock_destroy(&r->lock);
-    free(r);
+    esg_free(r);
 }
 
 static const esg_recorder_ops popo_ops = {
@@ -428,11 +429,11 @@ static const esg_recorder_ops popo_ops = {
 esg_status esg_recorder_open_popo(bool is_snapshotting, esg_recorder **out, esg_error *err)
 {
     *out = NULL;
-    popo_recorder *r = calloc(1, sizeof *r);
+    popo_recorder *r = esg_calloc(1, sizeof *r);
     if (r == NULL)
         return esg_error_set(err, ESG_ENOMEM, "out of memory opening an in-memory recorder");
     if (pthread_rwlock_init(&r->lock, NULL) != 0) {
-        free(r);
+        esg_free(r);
         return esg_error_set(err, ESG_ENOMEM, "cannot create the recorder's lock");
     }
     r->base.ops = &popo_ops;

@@ -6,31 +6,21 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
-#include <math.h>
 #include <poll.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include "core/buffer.h"
-#include "core/settings.h"
 #include "core/clock.h"
+#include "persistence/connection_pool.h"
 #include "persistence/libpq.h"
+#include "persistence/postgres_settings.h"
+#include "core/alloc.h"
 
 #define BACKEND_NAME "eventsourcing.postgres"
-#define DEFAULT_PORT 5432
-#define DEFAULT_CONNECT_TIMEOUT_S 5
-#define DEFAULT_POOL_SIZE 5
-#define DEFAULT_POOL_MAX_OVERFLOW                                                                  \
-    10                              /* as Python's: connections beyond the pool, closed after use */
-#define DEFAULT_POOL_TIMEOUT_S 30.0 /* as Python's */
-#define MAX_POOL_SIZE 1000
-#define DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT_S 5 /* as Python's default */
-#define MAX_IDENTIFIER_LEN 63                   /* PostgreSQL's NAMEDATALEN - 1 */
-#define MAX_TIMEOUT_S 86400                     /* a day: longer is a typo */
+#define MAX_IDENTIFIER_LEN ESG_POSTGRES_MAX_IDENTIFIER_LEN
 
 /* The types of the parameters, all sent in binary. */
 #define OID_BYTEA 17
@@ -72,15 +62,6 @@ static const char *const fixed_names[N_FIXED_STATEMENTS] = {
 
 static const Oid insert_event_types[] = {OID_UUID, OID_INT8, OID_TEXT, OID_BYTEA};
 static const Oid tracking_types[] = {OID_TEXT, OID_INT8};
-
-/* The shapes of the events query, as flags: which optional clauses it has. */
-enum events_shape {
-    EVENTS_GT = 1,
-    EVENTS_LTE = 2,
-    EVENTS_DESC = 4,
-    EVENTS_LIMIT = 8,
-    N_EVENTS_SHAPES = 16
-};
 
 /* The shapes of the notifications query, as flags. */
 enum notifications_shape {
@@ -137,35 +118,11 @@ typedef struct postgres_recorder {
     char *snapshots_table;                /* likewise "schema"."app_snapshots", or NULL */
     char *fixed_sql[N_FIXED_STATEMENTS];  /* owned SQL of the fixed statements */
     int lock_timeout_s;                   /* POSTGRES_LOCK_TIMEOUT, 0 for none */
-    int pool_timeout_ms;                  /* longest wait for a free connection, 0: none */
-    size_t pool_size;                     /* at most this many connections kept idle */
-    size_t max_connections;               /* pool_size + POSTGRES_POOL_MAX_OVERFLOW lent at once */
     double conn_max_age_s;                /* POSTGRES_CONN_MAX_AGE, < 0 for none */
     bool is_pre_pinging;                  /* POSTGRES_PRE_PING */
-    pthread_mutex_t pool_lock;            /* guards the pool: the fields below */
-    pthread_cond_t pool_changed;          /* signalled when a connection or a slot frees */
-    size_t n_connections;                 /* open or being opened, at most max_connections */
-    size_t n_idle;                        /* connections in idle[] */
-    pg_connection **idle;                 /* pool_size slots, ready to lend */
+    bool has_pool;                        /* pool is initialised */
+    esg_pool pool;                        /* POSTGRES_POOL_SIZE idle, + _MAX_OVERFLOW lent */
 } postgres_recorder;
-
-/* The settings read from the environment, before the recorder exists. */
-typedef struct pg_config {
-    const char *host, *dbname, *user, *password; /* borrowed from the environment */
-    int port;
-    int connect_timeout_s;     /* 0: wait for ever, as libpq */
-    int lock_timeout_s;        /* 0: none */
-    int idle_in_transaction_s; /* 0: none */
-    int pool_size;
-    int pool_max_overflow;   /* connections lent beyond pool_size, closed when given back */
-    int pool_timeout_ms;     /* 0: fail at once when every connection is lent */
-    double conn_max_age_s;   /* < 0: connections live for ever */
-    bool is_pre_pinging;     /* a round trip checks an idle connection before it is lent */
-    bool is_snapshotting;    /* IS_SNAPSHOTTING_ENABLED: the <app>_snapshots table too */
-    const char *schema;      /* NULL or "" for the default (search_path) */
-    const char *app_name;    /* NULL or "" for Python's "stored" and "notification" */
-    bool is_creating_tables; /* CREATE_TABLE: false when the tables are made by others */
-} pg_config;
 
 /* ---- Errors ---------------------------------------------------------------------------------- */
 
@@ -245,7 +202,7 @@ static void connection_close(pg_connection *c)
     if (c == NULL)
         return;
     PQfinish(c->conn);
-    free(c);
+    esg_free(c);
 }
 
 /* Runs one statement without parameters on a connection that is not in a pipeline. */
@@ -312,7 +269,7 @@ static esg_status prepare_fixed(const postgres_recorder *rec, PGconn *conn, esg_
 static esg_status connect_db(const postgres_recorder *rec, pg_connection **out, esg_error *err)
 {
     esg_status rc = ESG_OK;
-    pg_connection *c = calloc(1, sizeof *c);
+    pg_connection *c = esg_calloc(1, sizeof *c);
     if (c == NULL)
         return esg_error_set(err, ESG_ENOMEM, "out of memory connecting to PostgreSQL");
     c->conn = PQconnectdbParams(conn_keywords, (const char *const *)rec->conn_values, 0);
@@ -385,72 +342,41 @@ static bool connection_answers(pg_connection *c)
 
 /* ---- The pool -------------------------------------------------------------------------------- */
 
-/* Lends a connection for one operation: an idle one that is still alive, else a new one while
- * the pool has room, else the next one to come back, waiting at most the pool timeout. A dead
- * idle connection (the database restarted) is replaced here, before anything is sent on it. */
+static esg_status pool_open(void *owner, void **out, esg_error *err)
+{
+    return connection_open(owner, (pg_connection **)out, err);
+}
+
+static void pool_close(void *owner, void *connection)
+{
+    (void)owner;
+    connection_close(connection);
+}
+
+/* An idle connection that the database dropped (it restarted) is replaced before anything is
+ * sent on it. */
+static bool pool_is_usable(void *owner, void *connection)
+{
+    const postgres_recorder *rec = owner;
+    pg_connection *c = connection;
+    return connection_is_alive(c) && !connection_is_too_old(rec, c) &&
+           (!rec->is_pre_pinging || connection_answers(c));
+}
+
+static const esg_pool_ops postgres_pool_ops = {
+    .open = pool_open, .close = pool_close, .is_usable = pool_is_usable};
+
 static esg_status pool_borrow(postgres_recorder *rec, pg_connection **out, esg_error *err)
 {
-    *out = NULL;
-    struct timespec deadline = esg_clock_deadline(rec->pool_timeout_ms);
-    pthread_mutex_lock(&rec->pool_lock);
-    while (rec->n_idle == 0 && rec->n_connections >= rec->max_connections) {
-        int rc = rec->pool_timeout_ms == 0
-                     ? ETIMEDOUT
-                     : pthread_cond_timedwait(&rec->pool_changed, &rec->pool_lock, &deadline);
-        if (rc == ETIMEDOUT && rec->n_idle == 0 && rec->n_connections >= rec->max_connections) {
-            pthread_mutex_unlock(&rec->pool_lock);
-            return esg_error_set(err, ESG_EUNAVAILABLE,
-                                 "no database connection free within %g s (all %zu of "
-                                 "POSTGRES_POOL_SIZE + POSTGRES_POOL_MAX_OVERFLOW are in use), "
-                                 "retry",
-                                 rec->pool_timeout_ms / 1000.0, rec->max_connections);
-        }
-    }
-    pg_connection *c = NULL;
-    if (rec->n_idle > 0)
-        c = rec->idle[--rec->n_idle];
-    else
-        rec->n_connections++; /* reserve the slot, and connect outside the lock */
-    pthread_mutex_unlock(&rec->pool_lock);
-
-    if (c != NULL && connection_is_alive(c) && !connection_is_too_old(rec, c) &&
-        (!rec->is_pre_pinging || connection_answers(c))) {
-        *out = c;
-        return ESG_OK;
-    }
-    connection_close(c); /* keeps its slot for the new one */
-    esg_status status = connection_open(rec, out, err);
-    if (status != ESG_OK) {
-        pthread_mutex_lock(&rec->pool_lock);
-        rec->n_connections--;
-        pthread_cond_signal(&rec->pool_changed);
-        pthread_mutex_unlock(&rec->pool_lock);
-    }
-    return status;
+    return esg_pool_borrow(&rec->pool, (void **)out, err);
 }
 
 /* Takes a lent connection back; a broken one is closed, and its slot freed for a new one. */
 static void pool_give_back(postgres_recorder *rec, pg_connection *c, bool is_broken)
 {
-    if (c == NULL)
-        return;
-    if (is_broken || PQstatus(c->conn) != CONNECTION_OK || connection_is_too_old(rec, c)) {
-        connection_close(c);
-        c = NULL;
-    }
-    pthread_mutex_lock(&rec->pool_lock);
-    if (c != NULL && rec->n_idle == rec->pool_size) { /* an overflow connection */
-        pthread_mutex_unlock(&rec->pool_lock);
-        connection_close(c);
-        c = NULL;
-        pthread_mutex_lock(&rec->pool_lock);
-    }
-    if (c == NULL)
-        rec->n_connections--;
-    else
-        rec->idle[rec->n_idle++] = c;
-    pthread_cond_signal(&rec->pool_changed);
-    pthread_mutex_unlock(&rec->pool_lock);
+    bool is_reusable = c != NULL && !is_broken && PQstatus(c->conn) == CONNECTION_OK &&
+                       !connection_is_too_old(rec, c);
+    esg_pool_give_back(&rec->pool, c, is_reusable);
 }
 
 /* ---- Binary values --------------------------------------------------------------------------- */
@@ -821,17 +747,20 @@ static esg_status read_row(const PGresult *res, int row, int64_t *id, esg_stored
     return ESG_OK;
 }
 
-/* Drops the items a failed select appended, so that the caller's list is as it was. */
-static void truncate_events(esg_stored_event_list *list, size_t n_items)
+/* Appends every row of a select's result to events, or to notifications (the other is NULL). */
+static esg_status read_rows(const PGresult *res, esg_stored_event_list *events,
+                            esg_notification_list *notifications, esg_error *err)
 {
-    while (list->n_items > n_items)
-        esg_stored_event_clear(&list->items[--list->n_items]);
-}
-
-static void truncate_notifications(esg_notification_list *list, size_t n_items)
-{
-    while (list->n_items > n_items)
-        esg_stored_event_clear(&list->items[--list->n_items].event);
+    esg_status status = ESG_OK;
+    for (int row = 0; status == ESG_OK && row < PQntuples(res); row++) {
+        int64_t id = 0;
+        esg_stored_event stored;
+        status = read_row(res, row, &id, &stored, err);
+        if (status == ESG_OK)
+            status = events != NULL ? esg_stored_event_list_push(events, &stored, err)
+                                    : esg_notification_list_push(notifications, id, &stored, err);
+    }
+    return status;
 }
 
 /* Runs a prepared query (binary parameters and results) and checks that it gave rows. */
@@ -860,13 +789,13 @@ static esg_status postgres_recorder_select_versions(esg_recorder *recorder, bool
     pg_connection *c = NULL;
     PGresult *res = NULL;
     bool is_broken = false;
-    size_t n_before = out->n_items;
     const char *doing = is_snapshots ? "cannot read the snapshots of an aggregate"
                                      : "cannot read the events of an aggregate";
-    unsigned shape = (options->has_gt ? EVENTS_GT : 0) | (options->has_lte ? EVENTS_LTE : 0) |
-                     (options->desc ? EVENTS_DESC : 0) | (options->limit > 0 ? EVENTS_LIMIT : 0);
+    unsigned shape = esg_events_shape_of(options);
     char name[32];
     snprintf(name, sizeof name, "esg_%s_%u", is_snapshots ? "snapshots" : "events", shape);
+    int64_t numbers[3];
+    int n_params = 1 + (int)esg_events_query_numbers(options, numbers);
 
     esg_status status = pool_borrow(rec, &c, err);
     if (status != ESG_OK)
@@ -874,20 +803,10 @@ static esg_status postgres_recorder_select_versions(esg_recorder *recorder, bool
     unsigned *prepared = is_snapshots ? &c->snapshots_prepared : &c->events_prepared;
     if (!(*prepared & (1u << shape))) {
         char sql[512];
-        int n_params = 1;
-        char gt[48] = "", lte[48] = "", limit[24] = "";
-        if (shape & EVENTS_GT)
-            snprintf(gt, sizeof gt, " AND originator_version > $%d", ++n_params);
-        if (shape & EVENTS_LTE)
-            snprintf(lte, sizeof lte, " AND originator_version <= $%d", ++n_params);
-        if (shape & EVENTS_LIMIT)
-            snprintf(limit, sizeof limit, " LIMIT $%d", ++n_params);
         /* The snapshots table has no notification id: read 0 there. */
-        snprintf(sql, sizeof sql,
-                 "%sFROM %s WHERE originator_id = $1%s%s ORDER BY originator_version %s%s",
-                 is_snapshots ? SELECT_SNAPSHOT_COLUMNS : SELECT_COLUMNS,
-                 is_snapshots ? rec->snapshots_table : rec->events_table, gt, lte,
-                 shape & EVENTS_DESC ? "DESC" : "ASC", limit);
+        esg_events_query_sql(sql, sizeof sql,
+                             is_snapshots ? SELECT_SNAPSHOT_COLUMNS : SELECT_COLUMNS,
+                             is_snapshots ? rec->snapshots_table : rec->events_table, shape, true);
         static const Oid types[] = {OID_UUID, OID_INT8, OID_INT8, OID_INT8};
         status = prepare(rec, c->conn, name, sql, n_params, types, &is_broken, err);
         if (status != ESG_OK)
@@ -896,35 +815,17 @@ static esg_status postgres_recorder_select_versions(esg_recorder *recorder, bool
     }
     const char *values[4] = {(const char *)originator_id->bytes};
     int lengths[4] = {16};
-    uint8_t numbers[3][8];
-    int n_params = 1;
-    if (options->has_gt) {
-        put_be64(numbers[0], options->gt);
-        values[n_params] = (const char *)numbers[0];
-        lengths[n_params++] = 8;
-    }
-    if (options->has_lte) {
-        put_be64(numbers[1], options->lte);
-        values[n_params] = (const char *)numbers[1];
-        lengths[n_params++] = 8;
-    }
-    if (options->limit > 0) {
-        put_be64(numbers[2], options->limit);
-        values[n_params] = (const char *)numbers[2];
-        lengths[n_params++] = 8;
+    uint8_t be64[3][8];
+    for (int i = 1; i < n_params; i++) {
+        put_be64(be64[i - 1], numbers[i - 1]);
+        values[i] = (const char *)be64[i - 1];
+        lengths[i] = 8;
     }
     status = exec_query(rec, c, name, n_params, values, lengths, doing, &res, &is_broken, err);
-    for (int row = 0; status == ESG_OK && row < PQntuples(res); row++) {
-        int64_t id = 0;
-        esg_stored_event stored;
-        status = read_row(res, row, &id, &stored, err);
-        if (status == ESG_OK)
-            status = esg_stored_event_list_push(out, &stored, err);
-    }
+    if (status == ESG_OK)
+        status = read_rows(res, out, NULL, err);
 out:
     PQclear(res);
-    if (status != ESG_OK)
-        truncate_events(out, n_before);
     pool_give_back(rec, c, is_broken);
     return status;
 }
@@ -966,7 +867,7 @@ static esg_status postgres_recorder_insert_snapshot(esg_recorder *recorder,
             status = pg_error(rec, c->conn, res, "cannot record a snapshot", &is_broken, err);
         PQclear(res);
     }
-    free(text);
+    esg_free(text);
     pool_give_back(rec, c, is_broken);
     return status;
 }
@@ -981,7 +882,7 @@ static uint8_t *topics_array(const char *const *topics, size_t n_topics, int *le
             return NULL;
         size += 4 + topic_len;
     }
-    uint8_t *array = malloc(size);
+    uint8_t *array = esg_malloc(size);
     if (array == NULL)
         return NULL;
     put_be32(array, 1);            /* one dimension */
@@ -1009,7 +910,6 @@ static esg_status postgres_recorder_select_notifications(esg_recorder *recorder,
     pg_connection *c = NULL;
     PGresult *res = NULL;
     bool is_broken = false;
-    size_t n_before = out->n_items;
     const char *doing = "cannot read notifications";
     unsigned shape =
         (stop > 0 ? NOTIFICATIONS_STOP : 0) | (n_topics > 0 ? NOTIFICATIONS_TOPICS : 0);
@@ -1067,18 +967,11 @@ static esg_status postgres_recorder_select_notifications(esg_recorder *recorder,
     values[n_params] = (const char *)limit_be;
     lengths[n_params++] = 8;
     status = exec_query(rec, c, name, n_params, values, lengths, doing, &res, &is_broken, err);
-    for (int row = 0; status == ESG_OK && row < PQntuples(res); row++) {
-        int64_t id = 0;
-        esg_stored_event stored;
-        status = read_row(res, row, &id, &stored, err);
-        if (status == ESG_OK)
-            status = esg_notification_list_push(out, id, &stored, err);
-    }
+    if (status == ESG_OK)
+        status = read_rows(res, NULL, out, err);
 out:
     PQclear(res);
-    free(array);
-    if (status != ESG_OK)
-        truncate_notifications(out, n_before);
+    esg_free(array);
     pool_give_back(rec, c, is_broken);
     return status;
 }
@@ -1164,19 +1057,16 @@ static esg_status postgres_recorder_has_tracking_id(esg_recorder *recorder,
 static void postgres_recorder_close(esg_recorder *recorder)
 {
     postgres_recorder *rec = (postgres_recorder *)recorder;
-    for (size_t i = 0; i < rec->n_idle; i++)
-        connection_close(rec->idle[i]);
-    free(rec->idle);
-    pthread_cond_destroy(&rec->pool_changed);
-    pthread_mutex_destroy(&rec->pool_lock);
+    if (rec->has_pool)
+        esg_pool_destroy(&rec->pool);
     for (size_t i = 0; i < N_CONN_PARAMS; i++)
-        free(rec->conn_values[i]);
+        esg_free(rec->conn_values[i]);
     for (size_t i = 0; i < N_FIXED_STATEMENTS; i++)
-        free(rec->fixed_sql[i]);
-    free(rec->events_table);
-    free(rec->tracking_table);
-    free(rec->snapshots_table);
-    free(rec);
+        esg_free(rec->fixed_sql[i]);
+    esg_free(rec->events_table);
+    esg_free(rec->tracking_table);
+    esg_free(rec->snapshots_table);
+    esg_free(rec);
 }
 
 static const esg_recorder_ops postgres_ops = {
@@ -1208,8 +1098,9 @@ static void put_identifier(esg_buffer *buf, const char *name)
 /* Python's table names: "<app name lowercased>_<purpose>", or "<fallback>_<purpose>" for no app
  * name, unquoted there and so folded to lower case by PostgreSQL; quoted here to the same name.
  * With a schema: "<schema>"."<name>". Sets *name_out to the unqualified name (owned). */
-static esg_status table_name(const pg_config *cfg, const char *fallback, const char *purpose,
-                             char **qualified_out, char **name_out, esg_error *err)
+static esg_status table_name(const esg_postgres_settings *cfg, const char *fallback,
+                             const char *purpose, char **qualified_out, char **name_out,
+                             esg_error *err)
 {
     esg_buffer name = {0};
     const char *app = cfg->app_name != NULL && cfg->app_name[0] != '\0' ? cfg->app_name : fallback;
@@ -1226,18 +1117,18 @@ static esg_status table_name(const pg_config *cfg, const char *fallback, const c
                                           "PostgreSQL table name '%.80s' is too long: at most %d "
                                           "bytes (the application name makes it)",
                                           unqualified, MAX_IDENTIFIER_LEN);
-        free(unqualified);
+        esg_free(unqualified);
         return status;
     }
     esg_buffer qualified = {0};
-    if (cfg->schema != NULL && cfg->schema[0] != '\0') {
+    if (cfg->schema[0] != '\0') {
         put_identifier(&qualified, cfg->schema);
         esg_buffer_put_char(&qualified, '.');
     }
     put_identifier(&qualified, unqualified);
     *qualified_out = esg_buffer_take(&qualified, NULL);
     if (*qualified_out == NULL) {
-        free(unqualified);
+        esg_free(unqualified);
         return esg_error_set(err, ESG_ENOMEM, "out of memory naming a table");
     }
     *name_out = unqualified;
@@ -1265,7 +1156,7 @@ static esg_status create_tables(const postgres_recorder *rec, PGconn *conn, cons
                              "(autovacuum_enabled=false);CREATE UNIQUE INDEX IF NOT EXISTS ");
     char *index_name = NULL;
     size_t len = strlen(events_name);
-    if ((index_name = malloc(len + sizeof "_notification_id_idx")) != NULL) {
+    if ((index_name = esg_malloc(len + sizeof "_notification_id_idx")) != NULL) {
         memcpy(index_name, events_name, len);
         memcpy(index_name + len, "_notification_id_idx", sizeof "_notification_id_idx");
         put_identifier(&sql, index_name);
@@ -1290,8 +1181,8 @@ static esg_status create_tables(const postgres_recorder *rec, PGconn *conn, cons
     else
         /* Several statements in one simple query run as one transaction. */
         status = exec_simple(rec, conn, text, "cannot create the tables", err);
-    free(text);
-    free(index_name);
+    esg_free(text);
+    esg_free(index_name);
     return status;
 }
 
@@ -1312,7 +1203,7 @@ static esg_status find_sequence(const postgres_recorder *rec, PGconn *conn, char
                                "table %s has no sequence for notification_id: it is not the "
                                "table eventsourcing 9.2 creates",
                                rec->events_table);
-    else if ((*out = strdup(PQgetvalue(res, 0, 0))) == NULL)
+    else if ((*out = esg_strdup(PQgetvalue(res, 0, 0))) == NULL)
         status = esg_error_set(err, ESG_ENOMEM, "out of memory");
     PQclear(res);
     return status;
@@ -1368,24 +1259,21 @@ static char *format_int(int value)
 {
     char text[24];
     snprintf(text, sizeof text, "%d", value);
-    return strdup(text);
+    return esg_strdup(text);
 }
 
 /* Opens the recorder: settings checked by the caller. */
-static esg_status open_postgres(const pg_config *cfg, esg_recorder **out, esg_error *err)
+static esg_status open_postgres(const esg_postgres_settings *cfg, esg_recorder **out,
+                                esg_error *err)
 {
     esg_status status = ESG_OK;
-    int n_locks = 0; /* how many of the two pool locks are initialised */
     char *events_name = NULL, *tracking_name = NULL, *sequence = NULL;
     pg_connection *c = NULL;
-    postgres_recorder *rec = calloc(1, sizeof *rec);
+    postgres_recorder *rec = esg_calloc(1, sizeof *rec);
     if (rec == NULL)
         return esg_error_set(err, ESG_ENOMEM, "out of memory opening a PostgreSQL recorder");
     rec->base.ops = &postgres_ops;
     rec->lock_timeout_s = cfg->lock_timeout_s;
-    rec->pool_timeout_ms = cfg->pool_timeout_ms;
-    rec->pool_size = (size_t)cfg->pool_size;
-    rec->max_connections = rec->pool_size + (size_t)cfg->pool_max_overflow;
     rec->conn_max_age_s = cfg->conn_max_age_s;
     rec->is_pre_pinging = cfg->is_pre_pinging;
 
@@ -1397,7 +1285,7 @@ static esg_status open_postgres(const pg_config *cfg, esg_recorder **out, esg_er
         char *snapshots_name = NULL;
         status =
             table_name(cfg, "stored", "snapshots", &rec->snapshots_table, &snapshots_name, err);
-        free(snapshots_name);
+        esg_free(snapshots_name);
         rec->base.is_snapshotting = status == ESG_OK;
     }
     if (status != ESG_OK)
@@ -1408,36 +1296,38 @@ static esg_status open_postgres(const pg_config *cfg, esg_recorder **out, esg_er
     snprintf(options, sizeof options,
              "-c lock_timeout=%lld -c idle_in_transaction_session_timeout=%lld",
              (long long)cfg->lock_timeout_s * 1000, (long long)cfg->idle_in_transaction_s * 1000);
-    rec->conn_values[PARAM_HOST] = strdup(cfg->host);
+    rec->conn_values[PARAM_HOST] = esg_strdup(cfg->host);
     rec->conn_values[PARAM_PORT] = format_int(cfg->port);
-    rec->conn_values[PARAM_DBNAME] = strdup(cfg->dbname);
-    rec->conn_values[PARAM_USER] = strdup(cfg->user);
-    rec->conn_values[PARAM_PASSWORD] = strdup(cfg->password);
+    rec->conn_values[PARAM_DBNAME] = esg_strdup(cfg->dbname);
+    rec->conn_values[PARAM_USER] = esg_strdup(cfg->user);
+    rec->conn_values[PARAM_PASSWORD] = esg_strdup(cfg->password);
     rec->conn_values[PARAM_CONNECT_TIMEOUT] = format_int(cfg->connect_timeout_s);
-    rec->conn_values[PARAM_OPTIONS] = strdup(options);
-    rec->conn_values[PARAM_CLIENT_ENCODING] = strdup("UTF8");
+    rec->conn_values[PARAM_OPTIONS] = esg_strdup(options);
+    rec->conn_values[PARAM_CLIENT_ENCODING] = esg_strdup("UTF8");
     /* What pg_stat_activity shows for these connections, unless PGAPPNAME says otherwise. */
     char application_name[MAX_IDENTIFIER_LEN + 1];
     snprintf(application_name, sizeof application_name, "eventsourcing-grpc%s%s",
              cfg->app_name != NULL && cfg->app_name[0] != '\0' ? "/" : "",
              cfg->app_name != NULL ? cfg->app_name : "");
-    rec->conn_values[PARAM_APPLICATION_NAME] = strdup(application_name);
-    rec->idle = calloc(rec->pool_size, sizeof *rec->idle);
+    rec->conn_values[PARAM_APPLICATION_NAME] = esg_strdup(application_name);
     for (size_t i = 0; i < N_CONN_PARAMS; i++)
         if (rec->conn_values[i] == NULL)
             status = ESG_ENOMEM;
-    if (status != ESG_OK || rec->idle == NULL) {
+    if (status != ESG_OK) {
         status = esg_error_set(err, ESG_ENOMEM, "out of memory opening a PostgreSQL recorder");
         goto out;
     }
-    if (pthread_mutex_init(&rec->pool_lock, NULL) == 0)
-        n_locks++;
-    if (n_locks == 1 && esg_cond_init(&rec->pool_changed) == 0)
-        n_locks++;
-    if (n_locks < 2) {
-        status = esg_error_set(err, ESG_ENOMEM, "cannot create the locks of a PostgreSQL recorder");
+    const esg_pool_config pool_config = {
+        .ops = &postgres_pool_ops,
+        .owner = rec,
+        .max_idle = (size_t)cfg->pool_size,
+        .max_open = (size_t)cfg->pool_size + (size_t)cfg->pool_max_overflow,
+        .timeout_ms = cfg->pool_timeout_ms,
+        .bound_name = "POSTGRES_POOL_SIZE + POSTGRES_POOL_MAX_OVERFLOW"};
+    status = esg_pool_init(&rec->pool, &pool_config, err);
+    if (status != ESG_OK)
         goto out;
-    }
+    rec->has_pool = true;
 
     /* The first connection creates the tables and finds the sequence that the statements of
      * every connection name. */
@@ -1452,59 +1342,17 @@ static esg_status open_postgres(const pg_config *cfg, esg_recorder **out, esg_er
         status = prepare_fixed(rec, c->conn, err);
     if (status != ESG_OK)
         goto out;
-    rec->idle[rec->n_idle++] = c;
-    rec->n_connections = 1;
+    esg_pool_adopt(&rec->pool, c);
     c = NULL;
     *out = &rec->base;
     rec = NULL;
 out:
     connection_close(c);
-    free(events_name);
-    free(tracking_name);
-    free(sequence);
-    if (rec != NULL) {
-        if (n_locks == 2) {
-            postgres_recorder_close(&rec->base); /* frees the rest too */
-        } else {
-            if (n_locks == 1)
-                pthread_mutex_destroy(&rec->pool_lock);
-            for (size_t i = 0; i < N_CONN_PARAMS; i++)
-                free(rec->conn_values[i]);
-            for (size_t i = 0; i < N_FIXED_STATEMENTS; i++)
-                free(rec->fixed_sql[i]);
-            free(rec->idle);
-            free(rec->events_table);
-            free(rec->tracking_table);
-            free(rec->snapshots_table);
-            free(rec);
-        }
-    }
-    return status;
-}
-
-/* ---- Configuration from the environment ------------------------------------------------------ */
-
-/* A required setting: as Python, only an unset key is missing (an empty password is one). */
-static esg_status require(const esg_env *env, const char *app_name, const char *key,
-                          const char *what, const char **out, esg_error *err)
-{
-    esg_setting s;
-    esg_setting_lookup(env, app_name, key, &s);
-    if (s.value == NULL)
-        return esg_error_set(err, ESG_ECONFIG,
-                             "PostgreSQL %s not found in environment with keys: %s", what, s.tried);
-    *out = s.value;
-    return ESG_OK;
-}
-
-/* An optional whole number in [min, max], default_value when unset or blank. */
-static esg_status optional_int(const esg_env *env, const char *app_name, const char *key,
-                               int default_value, long min, long max, int *out, esg_error *err)
-{
-    long value = 0;
-    esg_status status = esg_setting_int(env, app_name, key, default_value, min, max, &value, err);
-    if (status == ESG_OK)
-        *out = (int)value;
+    esg_free(events_name);
+    esg_free(tracking_name);
+    esg_free(sequence);
+    if (rec != NULL)
+        postgres_recorder_close(&rec->base); /* frees what was made so far */
     return status;
 }
 
@@ -1514,76 +1362,10 @@ esg_status esg_recorder_open_postgres_env(const esg_env *env, const char *app_na
     if (out == NULL)
         return esg_error_set(err, ESG_EINVAL, "out is NULL");
     *out = NULL;
-    pg_config cfg = {.app_name = app_name};
-    double pool_timeout_s = DEFAULT_POOL_TIMEOUT_S;
     /* The settings first: their errors are told even where libpq is missing. */
-    esg_status status =
-        require(env, app_name, "POSTGRES_DBNAME", "database name", &cfg.dbname, err);
+    esg_postgres_settings settings;
+    esg_status status = esg_postgres_settings_read(env, app_name, &settings, err);
     if (status == ESG_OK)
-        status = require(env, app_name, "POSTGRES_HOST", "host", &cfg.host, err);
-    if (status == ESG_OK)
-        status = require(env, app_name, "POSTGRES_USER", "user", &cfg.user, err);
-    if (status == ESG_OK)
-        status = require(env, app_name, "POSTGRES_PASSWORD", "password", &cfg.password, err);
-    if (status == ESG_OK)
-        status =
-            optional_int(env, app_name, "POSTGRES_PORT", DEFAULT_PORT, 1, 65535, &cfg.port, err);
-    if (status == ESG_OK)
-        status = optional_int(env, app_name, "POSTGRES_CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT_S,
-                              0, MAX_TIMEOUT_S, &cfg.connect_timeout_s, err);
-    if (status == ESG_OK)
-        status = optional_int(env, app_name, "POSTGRES_LOCK_TIMEOUT", 0, 0, MAX_TIMEOUT_S,
-                              &cfg.lock_timeout_s, err);
-    if (status == ESG_OK)
-        status = optional_int(env, app_name, "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT",
-                              DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT_S, 0, MAX_TIMEOUT_S,
-                              &cfg.idle_in_transaction_s, err);
-    if (status == ESG_OK)
-        status = optional_int(env, app_name, "POSTGRES_POOL_SIZE", DEFAULT_POOL_SIZE, 1,
-                              MAX_POOL_SIZE, &cfg.pool_size, err);
-    if (status == ESG_OK)
-        status =
-            optional_int(env, app_name, "POSTGRES_POOL_MAX_OVERFLOW", DEFAULT_POOL_MAX_OVERFLOW, 0,
-                         MAX_POOL_SIZE, &cfg.pool_max_overflow, err);
-    if (status == ESG_OK)
-        status = esg_setting_seconds(env, app_name, "POSTGRES_POOL_TIMEOUT", DEFAULT_POOL_TIMEOUT_S,
-                                     MAX_TIMEOUT_S, &pool_timeout_s, err);
-    if (status == ESG_OK)
-        status = esg_setting_seconds(env, app_name, "POSTGRES_CONN_MAX_AGE", -1, MAX_TIMEOUT_S,
-                                     &cfg.conn_max_age_s, err);
-    if (status == ESG_OK)
-        status =
-            esg_setting_bool(env, app_name, "POSTGRES_PRE_PING", false, &cfg.is_pre_pinging, err);
-    if (status == ESG_OK)
-        status =
-            esg_setting_bool(env, app_name, "CREATE_TABLE", true, &cfg.is_creating_tables, err);
-    if (status == ESG_OK)
-        status = esg_setting_bool(env, app_name, "IS_SNAPSHOTTING_ENABLED", false,
-                                  &cfg.is_snapshotting, err);
-    if (status != ESG_OK)
-        return status;
-    cfg.pool_timeout_ms = (int)(pool_timeout_s * 1000 + 0.5);
-    if (pool_timeout_s > 0 && cfg.pool_timeout_ms == 0)
-        cfg.pool_timeout_ms = 1;
-
-    /* Python strips the schema; PostgreSQL folds it, unquoted there, to lower case. */
-    esg_setting schema;
-    esg_setting_lookup(env, app_name, "POSTGRES_SCHEMA", &schema);
-    char schema_name[MAX_IDENTIFIER_LEN + 1] = "";
-    if (!esg_is_blank(schema.value)) {
-        const char *start = schema.value + strspn(schema.value, " \t\r\n");
-        size_t len = strlen(start);
-        while (len > 0 && isspace((unsigned char)start[len - 1]))
-            len--;
-        if (len > MAX_IDENTIFIER_LEN)
-            return esg_error_set(err, ESG_ECONFIG,
-                                 "%s is invalid: a schema name has at most %d bytes, got '%.80s'",
-                                 schema.key, MAX_IDENTIFIER_LEN, schema.value);
-        for (size_t i = 0; i < len; i++)
-            schema_name[i] = (char)tolower((unsigned char)start[i]);
-        schema_name[len] = '\0';
-        cfg.schema = schema_name;
-    }
-    status = esg_libpq_load(err);
-    return status == ESG_OK ? open_postgres(&cfg, out, err) : status;
+        status = esg_libpq_load(err);
+    return status == ESG_OK ? open_postgres(&settings, out, err) : status;
 }

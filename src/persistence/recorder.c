@@ -4,6 +4,7 @@
 
 #include <limits.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/settings.h"
@@ -182,6 +183,57 @@ bool esg_recorder_can_track_many(const esg_recorder *recorder)
     return recorder->ops->insert_events_tracked != NULL;
 }
 
+unsigned esg_events_shape_of(const esg_select_events_options *options)
+{
+    return (options->has_gt ? ESG_EVENTS_GT : 0) | (options->has_lte ? ESG_EVENTS_LTE : 0) |
+           (options->desc ? ESG_EVENTS_DESC : 0) | (options->limit > 0 ? ESG_EVENTS_LIMIT : 0);
+}
+
+bool esg_events_query_sql(char *out, size_t out_size, const char *select_columns, const char *table,
+                          unsigned shape, bool is_numbered)
+{
+    char params[3][24] = {"", "", ""}; /* the placeholders of gt, lte, limit */
+    int n_params = 1;
+    for (int i = 0; i < 3; i++)
+        if (shape & (i == 0 ? ESG_EVENTS_GT : i == 1 ? ESG_EVENTS_LTE : ESG_EVENTS_LIMIT))
+            snprintf(params[i], sizeof params[i], is_numbered ? "$%d" : "?", ++n_params);
+    int n = snprintf(out, out_size,
+                     "%sFROM %s WHERE originator_id = %s%s%s%s%s ORDER BY "
+                     "originator_version %s%s%s",
+                     select_columns, table, is_numbered ? "$1" : "?",
+                     shape & ESG_EVENTS_GT ? " AND originator_version > " : "", params[0],
+                     shape & ESG_EVENTS_LTE ? " AND originator_version <= " : "", params[1],
+                     shape & ESG_EVENTS_DESC ? "DESC" : "ASC",
+                     shape & ESG_EVENTS_LIMIT ? " LIMIT " : "", params[2]);
+    return n >= 0 && (size_t)n < out_size;
+}
+
+size_t esg_events_query_numbers(const esg_select_events_options *options, int64_t numbers[3])
+{
+    size_t n = 0;
+    if (options->has_gt)
+        numbers[n++] = options->gt;
+    if (options->has_lte)
+        numbers[n++] = options->lte;
+    if (options->limit > 0)
+        numbers[n++] = options->limit;
+    return n;
+}
+
+/* A backend's select, and on failure the caller's list as it was (backends may append part). */
+static esg_status select_versions(esg_recorder *recorder, bool is_snapshots,
+                                  const esg_uuid *originator_id,
+                                  const esg_select_events_options *options,
+                                  esg_stored_event_list *out, esg_error *err)
+{
+    size_t n_before = out->n_items;
+    esg_status rc =
+        recorder->ops->select_versions(recorder, is_snapshots, originator_id, options, out, err);
+    while (rc != ESG_OK && out->n_items > n_before)
+        esg_stored_event_clear(&out->items[--out->n_items]);
+    return rc;
+}
+
 esg_status esg_recorder_select_events(esg_recorder *recorder, const esg_uuid *originator_id,
                                       const esg_select_events_options *options,
                                       esg_stored_event_list *out, esg_error *err)
@@ -192,7 +244,7 @@ esg_status esg_recorder_select_events(esg_recorder *recorder, const esg_uuid *or
     if (options->limit < 0)
         return esg_error_set(err, ESG_EINVAL, "limit must be >= 0 (0 for no limit), not %lld",
                              (long long)options->limit);
-    return recorder->ops->select_versions(recorder, false, originator_id, options, out, err);
+    return select_versions(recorder, false, originator_id, options, out, err);
 }
 
 esg_status esg_recorder_select_notifications(esg_recorder *recorder, int64_t start, int64_t limit,
@@ -212,8 +264,12 @@ esg_status esg_recorder_select_notifications(esg_recorder *recorder, int64_t sta
     for (size_t i = 0; i < n_topics; i++)
         if (topics[i] == NULL)
             return esg_error_set(err, ESG_EINVAL, "topic %zu is NULL", i);
-    return recorder->ops->select_notifications(recorder, start, limit, stop, topics, n_topics, out,
-                                               err);
+    size_t n_before = out->n_items;
+    esg_status rc = recorder->ops->select_notifications(recorder, start, limit, stop, topics,
+                                                        n_topics, out, err);
+    while (rc != ESG_OK && out->n_items > n_before) /* the caller's list as it was */
+        esg_stored_event_clear(&out->items[--out->n_items].event);
+    return rc;
 }
 
 esg_status esg_recorder_max_notification_id(esg_recorder *recorder, int64_t *out, esg_error *err)
@@ -274,9 +330,7 @@ esg_status esg_recorder_select_snapshots(esg_recorder *recorder, const esg_uuid 
     if (rc == ESG_OK && options->limit < 0)
         rc = esg_error_set(err, ESG_EINVAL, "limit must be >= 0 (0 for no limit), not %lld",
                            (long long)options->limit);
-    return rc == ESG_OK
-               ? recorder->ops->select_versions(recorder, true, originator_id, options, out, err)
-               : rc;
+    return rc == ESG_OK ? select_versions(recorder, true, originator_id, options, out, err) : rc;
 }
 
 void esg_recorder_close(esg_recorder *recorder)

@@ -47,6 +47,32 @@ typedef struct esg_recorder_ops {
 esg_status esg_recorder_open_postgres_env(const esg_env *env, const char *app_name,
                                           esg_recorder **out, esg_error *err);
 
+/* ---- The events query, shared by the SQL backends ---- */
+
+/* The shapes of the query of an aggregate's events (or snapshots), as flags: which optional
+ * clauses it has. A backend prepares one statement per shape and connection. */
+enum esg_events_shape {
+    ESG_EVENTS_GT = 1,
+    ESG_EVENTS_LTE = 2,
+    ESG_EVENTS_DESC = 4,
+    ESG_EVENTS_LIMIT = 8,
+    ESG_N_EVENTS_SHAPES = 16
+};
+
+/* The shape that options select. */
+unsigned esg_events_shape_of(const esg_select_events_options *options);
+
+/* Writes into out the query of a shape: "<select_columns>FROM <table> WHERE originator_id = <p1>
+ * [AND originator_version > <p>] [AND originator_version <= <p>] ORDER BY originator_version
+ * ASC|DESC [LIMIT <p>]", with "?" for every parameter or, with is_numbered, "$1", "$2"...
+ * False when out is too small. */
+bool esg_events_query_sql(char *out, size_t out_size, const char *select_columns, const char *table,
+                          unsigned shape, bool is_numbered);
+
+/* The integer parameters of the query that options select, in their order (after the
+ * originator id): gt, lte, limit, those that are set. Returns how many (at most 3). */
+size_t esg_events_query_numbers(const esg_select_events_options *options, int64_t numbers[3]);
+
 /* Every backend's recorder struct starts with this. */
 struct esg_recorder {
     const esg_recorder_ops *ops;

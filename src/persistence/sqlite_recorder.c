@@ -14,6 +14,8 @@
 
 #include "core/buffer.h"
 #include "core/clock.h"
+#include "persistence/connection_pool.h"
+#include "core/alloc.h"
 
 #define BACKEND_NAME "eventsourcing.sqlite"
 #define MAX_FILE_CONNECTIONS 8
@@ -74,23 +76,14 @@ static const char *const fixed_sql[N_FIXED_STATEMENTS] = {
     [STMT_INSERT_SNAPSHOT] = "INSERT INTO stored_snapshots VALUES (?,?,?,?)",
 };
 
-/* The shapes of the events query, as flags: which optional clauses it has. */
-enum events_shape {
-    EVENTS_GT = 1,
-    EVENTS_LTE = 2,
-    EVENTS_DESC = 4,
-    EVENTS_LIMIT = 8,
-    N_EVENTS_SHAPES = 16
-};
-
 /* The shapes of the notifications query: n_topics * 2 + has_stop. */
 #define N_NOTIFICATION_SHAPES (2 * (MAX_CACHED_TOPICS + 1))
 
 typedef struct sqlite_connection {
-    sqlite3 *db;                              /* used by one thread at a time, lent by the pool */
-    sqlite3_stmt *fixed[N_FIXED_STATEMENTS];  /* prepared when the connection opens */
-    sqlite3_stmt *events[N_EVENTS_SHAPES];    /* by events_shape flags, prepared on first use */
-    sqlite3_stmt *snapshots[N_EVENTS_SHAPES]; /* likewise, of the snapshots table */
+    sqlite3 *db;                               /* used by one thread at a time, lent by the pool */
+    sqlite3_stmt *fixed[N_FIXED_STATEMENTS];   /* prepared when the connection opens */
+    sqlite3_stmt *events[ESG_N_EVENTS_SHAPES]; /* by events_shape flags, prepared on first use */
+    sqlite3_stmt *snapshots[ESG_N_EVENTS_SHAPES];       /* likewise, of the snapshots table */
     sqlite3_stmt *notifications[N_NOTIFICATION_SHAPES]; /* by shape, prepared on first use */
 } sqlite_connection;
 
@@ -111,22 +104,18 @@ typedef struct write_request {
 } write_request;
 
 typedef struct sqlite_recorder {
-    esg_recorder base;           /* first, so that an esg_recorder * is a sqlite_recorder * */
-    char *db_name;               /* owned copy: more connections are opened lazily */
-    bool is_memory;              /* a memory database lives in one connection, never reopened */
-    bool is_creating_tables;     /* CREATE_TABLE: create the tables that do not exist */
-    int lock_timeout_ms;         /* the longest wait for another writer */
-    size_t max_connections;      /* 1 for a memory database, else MAX_FILE_CONNECTIONS */
-    pthread_mutex_t write_lock;  /* one writer of this process at a time asks SQLite to write */
-    pthread_mutex_t pool_lock;   /* guards the pool: the fields below */
-    pthread_cond_t pool_changed; /* signalled when a connection comes back or a slot frees */
-    pthread_cond_t group_done;   /* signalled when a group commit ends; with pool_lock */
-    write_request *queue_head;   /* writes waiting for the next group, under pool_lock */
+    esg_recorder base;          /* first, so that an esg_recorder * is a sqlite_recorder * */
+    char *db_name;              /* owned copy: more connections are opened lazily */
+    bool is_memory;             /* a memory database lives in one connection, never reopened */
+    bool is_creating_tables;    /* CREATE_TABLE: create the tables that do not exist */
+    int lock_timeout_ms;        /* the longest wait for another writer */
+    pthread_mutex_t write_lock; /* one writer of this process at a time asks SQLite to write */
+    esg_pool pool;              /* the connections, opened lazily */
+    pthread_mutex_t queue_lock; /* guards the group-commit queue: the fields below */
+    pthread_cond_t group_done;  /* signalled when a group commit ends */
+    write_request *queue_head;  /* writes waiting for the next group */
     write_request *queue_tail;
-    bool is_committing;   /* a writer is committing a group, under pool_lock */
-    size_t n_connections; /* open or being opened, at most max_connections */
-    size_t n_idle;        /* connections in idle[] */
-    sqlite_connection *idle[MAX_FILE_CONNECTIONS]; /* ready to lend, last returned last */
+    bool is_committing; /* a writer is committing a group */
 } sqlite_recorder;
 
 /* ---- Errors ---------------------------------------------------------------------------------- */
@@ -168,7 +157,7 @@ static void connection_close(const sqlite_recorder *rec, sqlite_connection *conn
         return;
     for (size_t i = 0; i < N_FIXED_STATEMENTS; i++)
         sqlite3_finalize(conn->fixed[i]);
-    for (size_t i = 0; i < N_EVENTS_SHAPES; i++) {
+    for (size_t i = 0; i < ESG_N_EVENTS_SHAPES; i++) {
         sqlite3_finalize(conn->events[i]);
         sqlite3_finalize(conn->snapshots[i]);
     }
@@ -182,7 +171,7 @@ static void connection_close(const sqlite_recorder *rec, sqlite_connection *conn
                 sqlite3_errmsg(conn->db));
         sqlite3_close_v2(conn->db);
     }
-    free(conn);
+    esg_free(conn);
 }
 
 /* Switches the connection's database to WAL mode, so that readers never wait for the writer, and
@@ -220,7 +209,7 @@ static esg_status connection_open(const sqlite_recorder *rec, bool create_tables
 {
     esg_status status = ESG_OK;
     char doing[ESG_ERROR_MESSAGE_SIZE];
-    sqlite_connection *conn = calloc(1, sizeof *conn);
+    sqlite_connection *conn = esg_calloc(1, sizeof *conn);
     if (conn == NULL) {
         status = esg_error_set(err, ESG_ENOMEM, "out of memory opening SQLite database '%s'",
                                rec->db_name);
@@ -301,48 +290,28 @@ static esg_status prepare_cached(sqlite_connection *conn, sqlite3_stmt **slot, c
 
 /* ---- The pool -------------------------------------------------------------------------------- */
 
-/* Lends a connection for one operation: an idle one, else a new one while the pool has room,
- * else the next one to come back. */
+static esg_status pool_open(void *owner, void **out, esg_error *err)
+{
+    return connection_open(owner, false, (sqlite_connection **)out, err);
+}
+
+static void pool_close(void *owner, void *connection)
+{
+    connection_close(owner, connection);
+}
+
+static const esg_pool_ops sqlite_pool_ops = {.open = pool_open, .close = pool_close};
+
 static esg_status pool_borrow(sqlite_recorder *rec, sqlite_connection **out, esg_error *err)
 {
-    *out = NULL;
-    pthread_mutex_lock(&rec->pool_lock);
-    while (rec->n_idle == 0 && rec->n_connections >= rec->max_connections)
-        pthread_cond_wait(&rec->pool_changed, &rec->pool_lock);
-    if (rec->n_idle > 0) {
-        *out = rec->idle[--rec->n_idle];
-        pthread_mutex_unlock(&rec->pool_lock);
-        return ESG_OK;
-    }
-    /* Reserve the slot, and open the file outside the lock: opening can wait on the disk. */
-    rec->n_connections++;
-    pthread_mutex_unlock(&rec->pool_lock);
-    esg_status status = connection_open(rec, false, out, err);
-    if (status != ESG_OK) {
-        pthread_mutex_lock(&rec->pool_lock);
-        rec->n_connections--;
-        pthread_cond_signal(&rec->pool_changed);
-        pthread_mutex_unlock(&rec->pool_lock);
-    }
-    return status;
+    return esg_pool_borrow(&rec->pool, (void **)out, err);
 }
 
 /* Takes a lent connection back. One that is no longer sane (a transaction that would not roll
  * back) is closed instead, unless it holds a memory database, which would be lost with it. */
 static void pool_give_back(sqlite_recorder *rec, sqlite_connection *conn, bool is_sane)
 {
-    if (conn == NULL)
-        return;
-    bool is_closing = !is_sane && !rec->is_memory;
-    if (is_closing)
-        connection_close(rec, conn);
-    pthread_mutex_lock(&rec->pool_lock);
-    if (is_closing)
-        rec->n_connections--;
-    else
-        rec->idle[rec->n_idle++] = conn;
-    pthread_cond_signal(&rec->pool_changed);
-    pthread_mutex_unlock(&rec->pool_lock);
+    esg_pool_give_back(&rec->pool, conn, is_sane || rec->is_memory);
 }
 
 /* Waits up to the lock timeout for this process's turn to write. SQLite's busy handler polls
@@ -386,6 +355,14 @@ static bool rollback(sqlite_connection *conn)
     return rc == SQLITE_DONE || sqlite3_get_autocommit(conn->db);
 }
 
+/* Runs an insert whose parameters were bound with result rc: SQLITE_OK when it inserted. */
+static int step_insert(sqlite3_stmt *stmt, int rc)
+{
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(stmt);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
 /* Inserts an event, or with STMT_INSERT_SNAPSHOT a snapshot. */
 static esg_status insert_event(sqlite_connection *conn, enum fixed_statement which,
                                const esg_stored_event *event, esg_error *err)
@@ -404,11 +381,7 @@ static esg_status insert_event(sqlite_connection *conn, enum fixed_statement whi
         rc = sqlite3_bind_text(stmt, 3, event->topic, -1, SQLITE_STATIC);
     if (rc == SQLITE_OK)
         rc = sqlite3_bind_blob64(stmt, 4, state, event->state_len, SQLITE_STATIC);
-    if (rc == SQLITE_OK) {
-        rc = sqlite3_step(stmt);
-        if (rc == SQLITE_DONE)
-            rc = SQLITE_OK;
-    }
+    rc = step_insert(stmt, rc);
     if ((rc & 0xff) == SQLITE_CONSTRAINT)
         status = esg_error_set(err, ESG_ECONFLICT,
                                "cannot record %s: version %lld of aggregate %s is already "
@@ -429,11 +402,7 @@ static esg_status insert_tracking(sqlite_connection *conn, const esg_tracking *t
     int rc = sqlite3_bind_text(stmt, 1, tracking->application_name, -1, SQLITE_STATIC);
     if (rc == SQLITE_OK)
         rc = sqlite3_bind_int64(stmt, 2, tracking->notification_id);
-    if (rc == SQLITE_OK) {
-        rc = sqlite3_step(stmt);
-        if (rc == SQLITE_DONE)
-            rc = SQLITE_OK;
-    }
+    rc = step_insert(stmt, rc);
     if ((rc & 0xff) == SQLITE_CONSTRAINT)
         status = esg_error_set(err, ESG_ECONFLICT,
                                "cannot record events: notification %lld of %s is already tracked "
@@ -524,29 +493,29 @@ static void commit_group(sqlite_recorder *rec, write_request *group)
  * after the commit that holds its rows, so a write that returned is on disk. */
 static esg_status queue_and_commit(sqlite_recorder *rec, write_request *req)
 {
-    pthread_mutex_lock(&rec->pool_lock);
+    pthread_mutex_lock(&rec->queue_lock);
     if (rec->queue_tail != NULL)
         rec->queue_tail->next = req;
     else
         rec->queue_head = req;
     rec->queue_tail = req;
     while (!req->is_done && rec->is_committing)
-        pthread_cond_wait(&rec->group_done, &rec->pool_lock);
+        pthread_cond_wait(&rec->group_done, &rec->queue_lock);
     if (!req->is_done) {
         /* No commit in flight: commit everything queued, this request included. */
         write_request *group = rec->queue_head;
         rec->queue_head = rec->queue_tail = NULL;
         rec->is_committing = true;
-        pthread_mutex_unlock(&rec->pool_lock);
+        pthread_mutex_unlock(&rec->queue_lock);
         commit_group(rec, group);
-        pthread_mutex_lock(&rec->pool_lock);
+        pthread_mutex_lock(&rec->queue_lock);
         /* Under the lock, so that no waiter returns (and pops its request) before we are done. */
         for (write_request *done = group; done != NULL; done = done->next)
             done->is_done = true;
         rec->is_committing = false;
         pthread_cond_broadcast(&rec->group_done);
     }
-    pthread_mutex_unlock(&rec->pool_lock);
+    pthread_mutex_unlock(&rec->queue_lock);
     return req->status;
 }
 
@@ -621,19 +590,6 @@ static esg_status read_row(sqlite_connection *conn, sqlite3_stmt *stmt, int64_t 
     return ESG_OK;
 }
 
-/* Drops the items a failed select appended, so that the caller's list is as it was. */
-static void truncate_events(esg_stored_event_list *list, size_t n_items)
-{
-    while (list->n_items > n_items)
-        esg_stored_event_clear(&list->items[--list->n_items]);
-}
-
-static void truncate_notifications(esg_notification_list *list, size_t n_items)
-{
-    while (list->n_items > n_items)
-        esg_stored_event_clear(&list->items[--list->n_items].event);
-}
-
 /* Selects an aggregate's events, or its snapshots. */
 static esg_status sqlite_recorder_select_versions(esg_recorder *recorder, bool is_snapshots,
                                                   const esg_uuid *originator_id,
@@ -643,9 +599,7 @@ static esg_status sqlite_recorder_select_versions(esg_recorder *recorder, bool i
     sqlite_recorder *rec = (sqlite_recorder *)recorder;
     sqlite_connection *conn = NULL;
     sqlite3_stmt *stmt = NULL;
-    size_t n_before = out->n_items;
-    unsigned shape = (options->has_gt ? EVENTS_GT : 0) | (options->has_lte ? EVENTS_LTE : 0) |
-                     (options->desc ? EVENTS_DESC : 0) | (options->limit > 0 ? EVENTS_LIMIT : 0);
+    unsigned shape = esg_events_shape_of(options);
     char hex[ESG_UUID_HEX_SIZE];
     esg_uuid_hex(originator_id, hex);
 
@@ -655,26 +609,19 @@ static esg_status sqlite_recorder_select_versions(esg_recorder *recorder, bool i
     sqlite3_stmt **slot = is_snapshots ? &conn->snapshots[shape] : &conn->events[shape];
     if (*slot == NULL) { /* each shape is prepared once per connection */
         char sql[320];
-        snprintf(sql, sizeof sql,
-                 "%s FROM %s WHERE originator_id=?%s%s ORDER BY originator_version %s%s",
-                 is_snapshots ? SELECT_SNAPSHOT_COLUMNS : SELECT_COLUMNS,
-                 is_snapshots ? "stored_snapshots" : "stored_events",
-                 shape & EVENTS_GT ? " AND originator_version>?" : "",
-                 shape & EVENTS_LTE ? " AND originator_version<=?" : "",
-                 shape & EVENTS_DESC ? "DESC" : "ASC", shape & EVENTS_LIMIT ? " LIMIT ?" : "");
+        esg_events_query_sql(sql, sizeof sql,
+                             is_snapshots ? SELECT_SNAPSHOT_COLUMNS : SELECT_COLUMNS,
+                             is_snapshots ? "stored_snapshots" : "stored_events", shape, false);
         status = prepare_cached(conn, slot, sql, err);
     }
     if (status != ESG_OK)
         goto out;
     stmt = *slot;
-    int param = 1;
-    int rc = sqlite3_bind_text(stmt, param++, hex, -1, SQLITE_STATIC);
-    if (rc == SQLITE_OK && options->has_gt)
-        rc = sqlite3_bind_int64(stmt, param++, options->gt);
-    if (rc == SQLITE_OK && options->has_lte)
-        rc = sqlite3_bind_int64(stmt, param++, options->lte);
-    if (rc == SQLITE_OK && options->limit > 0)
-        rc = sqlite3_bind_int64(stmt, param++, options->limit);
+    int64_t numbers[3];
+    size_t n_numbers = esg_events_query_numbers(options, numbers);
+    int rc = sqlite3_bind_text(stmt, 1, hex, -1, SQLITE_STATIC);
+    for (size_t i = 0; rc == SQLITE_OK && i < n_numbers; i++)
+        rc = sqlite3_bind_int64(stmt, (int)i + 2, numbers[i]);
     if (rc == SQLITE_OK) {
         while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
             int64_t id = 0;
@@ -693,8 +640,6 @@ static esg_status sqlite_recorder_select_versions(esg_recorder *recorder, bool i
 out:
     if (stmt != NULL)
         finish(stmt);
-    if (status != ESG_OK)
-        truncate_events(out, n_before);
     pool_give_back(rec, conn, true);
     return status;
 }
@@ -727,7 +672,6 @@ static esg_status sqlite_recorder_select_notifications(esg_recorder *recorder, i
     sqlite3_stmt *stmt = NULL;
     bool is_cached = n_topics <= MAX_CACHED_TOPICS;
     char *sql = NULL;
-    size_t n_before = out->n_items;
 
     esg_status status = pool_borrow(rec, &conn, err);
     if (status != ESG_OK)
@@ -781,61 +725,54 @@ out:
         finish(stmt);
     if (!is_cached)
         sqlite3_finalize(stmt);
-    free(sql);
-    if (status != ESG_OK)
-        truncate_notifications(out, n_before);
+    esg_free(sql);
     pool_give_back(rec, conn, true);
     return status;
 }
 
-/* Steps a one-row query of one integer (NULL read as 0) and resets it. */
-static esg_status select_int(sqlite_connection *conn, sqlite3_stmt *stmt, int64_t *out,
-                             const char *doing, esg_error *err)
+/* Runs one of the fixed one-row queries, with the application name and the notification id bound
+ * as far as it has parameters. With exists, whether a row came; else its integer (NULL as 0). */
+static esg_status query_one_row(sqlite_recorder *rec, enum fixed_statement which,
+                                const char *application_name, int64_t notification_id,
+                                int64_t *value, bool *exists, const char *doing, esg_error *err)
 {
-    esg_status status = ESG_OK;
-    int rc = sqlite3_step(stmt);
-    if (rc == SQLITE_ROW)
-        *out = sqlite3_column_type(stmt, 0) == SQLITE_NULL ? 0 : sqlite3_column_int64(stmt, 0);
+    sqlite_connection *conn = NULL;
+    esg_status status = pool_borrow(rec, &conn, err);
+    if (status != ESG_OK)
+        return status;
+    sqlite3_stmt *stmt = conn->fixed[which];
+    int n_params = sqlite3_bind_parameter_count(stmt);
+    int rc = SQLITE_OK;
+    if (n_params >= 1)
+        rc = sqlite3_bind_text(stmt, 1, application_name, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK && n_params >= 2)
+        rc = sqlite3_bind_int64(stmt, 2, notification_id);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW && value != NULL)
+        *value = sqlite3_column_type(stmt, 0) == SQLITE_NULL ? 0 : sqlite3_column_int64(stmt, 0);
+    else if ((rc == SQLITE_ROW || rc == SQLITE_DONE) && exists != NULL)
+        *exists = rc == SQLITE_ROW;
     else
         status = sqlite_error(err, conn->db, rc, doing);
     finish(stmt);
+    pool_give_back(rec, conn, true);
     return status;
 }
 
 static esg_status sqlite_recorder_max_notification_id(esg_recorder *recorder, int64_t *out,
                                                       esg_error *err)
 {
-    sqlite_recorder *rec = (sqlite_recorder *)recorder;
-    sqlite_connection *conn = NULL;
-    esg_status status = pool_borrow(rec, &conn, err);
-    if (status != ESG_OK)
-        return status;
-    status = select_int(conn, conn->fixed[STMT_MAX_NOTIFICATION_ID], out,
-                        "cannot read the highest notification id", err);
-    pool_give_back(rec, conn, true);
-    return status;
+    return query_one_row((sqlite_recorder *)recorder, STMT_MAX_NOTIFICATION_ID, NULL, 0, out, NULL,
+                         "cannot read the highest notification id", err);
 }
 
 static esg_status sqlite_recorder_max_tracking_id(esg_recorder *recorder,
                                                   const char *application_name, int64_t *out,
                                                   esg_error *err)
 {
-    sqlite_recorder *rec = (sqlite_recorder *)recorder;
-    sqlite_connection *conn = NULL;
-    esg_status status = pool_borrow(rec, &conn, err);
-    if (status != ESG_OK)
-        return status;
-    sqlite3_stmt *stmt = conn->fixed[STMT_MAX_TRACKING_ID];
-    int rc = sqlite3_bind_text(stmt, 1, application_name, -1, SQLITE_STATIC);
-    if (rc == SQLITE_OK) {
-        status =
-            select_int(conn, stmt, out, "cannot read the highest tracked notification id", err);
-    } else {
-        status = sqlite_error(err, conn->db, rc, "cannot read the highest tracked notification id");
-        finish(stmt);
-    }
-    pool_give_back(rec, conn, true);
-    return status;
+    return query_one_row((sqlite_recorder *)recorder, STMT_MAX_TRACKING_ID, application_name, 0,
+                         out, NULL, "cannot read the highest tracked notification id", err);
 }
 
 static esg_status sqlite_recorder_has_tracking_id(esg_recorder *recorder,
@@ -843,24 +780,8 @@ static esg_status sqlite_recorder_has_tracking_id(esg_recorder *recorder,
                                                   int64_t notification_id, bool *out,
                                                   esg_error *err)
 {
-    sqlite_recorder *rec = (sqlite_recorder *)recorder;
-    sqlite_connection *conn = NULL;
-    esg_status status = pool_borrow(rec, &conn, err);
-    if (status != ESG_OK)
-        return status;
-    sqlite3_stmt *stmt = conn->fixed[STMT_HAS_TRACKING_ID];
-    int rc = sqlite3_bind_text(stmt, 1, application_name, -1, SQLITE_STATIC);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_int64(stmt, 2, notification_id);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(stmt);
-    if (rc == SQLITE_ROW || rc == SQLITE_DONE)
-        *out = rc == SQLITE_ROW;
-    else
-        status = sqlite_error(err, conn->db, rc, "cannot read a tracking record");
-    finish(stmt);
-    pool_give_back(rec, conn, true);
-    return status;
+    return query_one_row((sqlite_recorder *)recorder, STMT_HAS_TRACKING_ID, application_name,
+                         notification_id, NULL, out, "cannot read a tracking record", err);
 }
 
 /* ---- Opening and closing --------------------------------------------------------------------- */
@@ -869,14 +790,12 @@ static esg_status sqlite_recorder_has_tracking_id(esg_recorder *recorder,
 static void sqlite_recorder_close(esg_recorder *recorder)
 {
     sqlite_recorder *rec = (sqlite_recorder *)recorder;
-    for (size_t i = 0; i < rec->n_idle; i++)
-        connection_close(rec, rec->idle[i]);
+    esg_pool_destroy(&rec->pool);
     pthread_cond_destroy(&rec->group_done);
-    pthread_cond_destroy(&rec->pool_changed);
-    pthread_mutex_destroy(&rec->pool_lock);
+    pthread_mutex_destroy(&rec->queue_lock);
     pthread_mutex_destroy(&rec->write_lock);
-    free(rec->db_name);
-    free(rec);
+    esg_free(rec->db_name);
+    esg_free(rec);
 }
 
 static const esg_recorder_ops sqlite_ops = {
@@ -911,10 +830,11 @@ esg_status esg_recorder_open_sqlite(const char *db_name, const esg_sqlite_option
                              lock_timeout_ms);
 
     esg_status status = ESG_OK;
-    int n_locks = 0; /* how many of the four locks below are initialised */
+    int n_locks = 0; /* how many of the three locks below are initialised */
+    bool has_pool = false;
     sqlite_connection *conn = NULL;
-    sqlite_recorder *rec = calloc(1, sizeof *rec);
-    if (rec == NULL || (rec->db_name = strdup(db_name)) == NULL) {
+    sqlite_recorder *rec = esg_calloc(1, sizeof *rec);
+    if (rec == NULL || (rec->db_name = esg_strdup(db_name)) == NULL) {
         status =
             esg_error_set(err, ESG_ENOMEM, "out of memory opening SQLite database '%s'", db_name);
         goto out;
@@ -925,41 +845,49 @@ esg_status esg_recorder_open_sqlite(const char *db_name, const esg_sqlite_option
     /* As Python detects it: every connection to ":memory:" would be a database of its own. */
     rec->is_memory = strstr(db_name, ":memory:") != NULL || strstr(db_name, "mode=memory") != NULL;
     rec->lock_timeout_ms = lock_timeout_ms > 0 ? lock_timeout_ms : DEFAULT_LOCK_TIMEOUT_MS;
-    rec->max_connections = rec->is_memory ? 1 : MAX_FILE_CONNECTIONS;
     if (pthread_mutex_init(&rec->write_lock, NULL) == 0)
         n_locks++;
-    if (n_locks == 1 && pthread_mutex_init(&rec->pool_lock, NULL) == 0)
+    if (n_locks == 1 && pthread_mutex_init(&rec->queue_lock, NULL) == 0)
         n_locks++;
-    if (n_locks == 2 && pthread_cond_init(&rec->pool_changed, NULL) == 0)
+    if (n_locks == 2 && pthread_cond_init(&rec->group_done, NULL) == 0)
         n_locks++;
-    if (n_locks == 3 && pthread_cond_init(&rec->group_done, NULL) == 0)
-        n_locks++;
-    if (n_locks < 4) {
+    if (n_locks < 3) {
         status = esg_error_set(err, ESG_ENOMEM, "cannot create the locks of SQLite database '%s'",
                                db_name);
         goto out;
     }
+    /* Connections wait for each other without a timeout: each holds one only for one call. */
+    size_t max_connections = rec->is_memory ? 1 : MAX_FILE_CONNECTIONS;
+    const esg_pool_config pool_config = {.ops = &sqlite_pool_ops,
+                                         .owner = rec,
+                                         .max_idle = max_connections,
+                                         .max_open = max_connections,
+                                         .timeout_ms = -1,
+                                         .bound_name = "the SQLite connections"};
+    status = esg_pool_init(&rec->pool, &pool_config, err);
+    if (status != ESG_OK)
+        goto out;
+    has_pool = true;
 
     /* The first connection creates the tables and, for a memory database, is the database. */
     status = connection_open(rec, true, &conn, err);
     if (status != ESG_OK)
         goto out;
-    rec->idle[rec->n_idle++] = conn;
-    rec->n_connections = 1;
+    esg_pool_adopt(&rec->pool, conn);
     *out = &rec->base;
     rec = NULL;
 out:
     if (rec != NULL) {
-        if (n_locks > 3)
-            pthread_cond_destroy(&rec->group_done);
+        if (has_pool)
+            esg_pool_destroy(&rec->pool);
         if (n_locks > 2)
-            pthread_cond_destroy(&rec->pool_changed);
+            pthread_cond_destroy(&rec->group_done);
         if (n_locks > 1)
-            pthread_mutex_destroy(&rec->pool_lock);
+            pthread_mutex_destroy(&rec->queue_lock);
         if (n_locks > 0)
             pthread_mutex_destroy(&rec->write_lock);
-        free(rec->db_name);
-        free(rec);
+        esg_free(rec->db_name);
+        esg_free(rec);
     }
     return status;
 }

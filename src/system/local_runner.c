@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include "core/alloc.h"
 
 typedef struct runner_app {
     esg_local_runner *runner; /* back-pointer: the listener's context is this struct */
@@ -123,7 +124,7 @@ static esg_status check_followers(const esg_system *system, esg_error *err)
 static esg_status link_followers(esg_local_runner *runner, esg_error *err)
 {
     size_t n_edges = esg_system_n_edges(runner->system);
-    runner->follower_indices = calloc(n_edges + 1, sizeof *runner->follower_indices);
+    runner->follower_indices = esg_calloc(n_edges + 1, sizeof *runner->follower_indices);
     if (runner->follower_indices == NULL)
         return esg_error_set(err, ESG_ENOMEM, "out of memory starting a system");
     size_t *next = runner->follower_indices;
@@ -150,7 +151,7 @@ esg_status esg_local_runner_start(const esg_system_def *def, const esg_env *env,
     if (out == NULL)
         return esg_error_set(err, ESG_EINVAL, "esg_local_runner_start needs somewhere to put it");
     *out = NULL;
-    runner = calloc(1, sizeof *runner);
+    runner = esg_calloc(1, sizeof *runner);
     if (runner == NULL) {
         rc = esg_error_set(err, ESG_ENOMEM, "out of memory starting a system");
         goto out;
@@ -167,8 +168,8 @@ esg_status esg_local_runner_start(const esg_system_def *def, const esg_env *env,
 
     names = esg_system_nodes(runner->system, &runner->n_apps);
     /* +1 so that an empty system still allocates. */
-    runner->apps = calloc(runner->n_apps + 1, sizeof *runner->apps);
-    runner->queue = calloc(runner->n_apps + 1, sizeof *runner->queue);
+    runner->apps = esg_calloc(runner->n_apps + 1, sizeof *runner->apps);
+    runner->queue = esg_calloc(runner->n_apps + 1, sizeof *runner->queue);
     if (runner->apps == NULL || runner->queue == NULL) {
         rc = esg_error_set(err, ESG_ENOMEM, "out of memory starting a system");
         goto out;
@@ -233,9 +234,9 @@ void esg_local_runner_stop(esg_local_runner *runner)
         return;
     for (size_t i = 0; runner->apps != NULL && i < runner->n_apps; i++)
         esg_application_free(runner->apps[i].app);
-    free(runner->apps);
-    free(runner->queue);
-    free(runner->follower_indices);
+    esg_free(runner->apps);
+    esg_free(runner->queue);
+    esg_free(runner->follower_indices);
     esg_system_free(runner->system);
-    free(runner);
+    esg_free(runner);
 }

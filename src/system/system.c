@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include "core/alloc.h"
 
 typedef struct system_edge {
     size_t leader;   /* index into nodes */
@@ -199,14 +200,14 @@ esg_status esg_system_new(const esg_system_def *def, esg_system **out, esg_error
     if (rc != ESG_OK)
         goto out;
 
-    system = calloc(1, sizeof *system);
+    system = esg_calloc(1, sizeof *system);
     if (system == NULL)
         goto nomem;
     system->def = def;
     /* At most one node per application mentioned, and one edge fewer (+1 so
      * that an empty system still allocates). */
-    system->nodes = calloc(n_apps + 1, sizeof *system->nodes);
-    system->edges = calloc(n_apps + 1, sizeof *system->edges);
+    system->nodes = esg_calloc(n_apps + 1, sizeof *system->nodes);
+    system->edges = esg_calloc(n_apps + 1, sizeof *system->edges);
     if (system->nodes == NULL || system->edges == NULL)
         goto nomem;
     rc = add_nodes_and_edges(system, err);
@@ -216,7 +217,7 @@ esg_status esg_system_new(const esg_system_def *def, esg_system **out, esg_error
     /* Nodes and the four roles (each at most n_nodes + NULL), plus each
      * node's leads and follows (one name per edge each, + NULL). */
     n_names = 5 * (system->n_nodes + 1) + 2 * system->n_edges + 2 * system->n_nodes;
-    system->names = calloc(n_names, sizeof *system->names);
+    system->names = esg_calloc(n_names, sizeof *system->names);
     if (system->names == NULL)
         goto nomem;
     fill_lists(system);
@@ -235,10 +236,10 @@ void esg_system_free(esg_system *system)
 {
     if (system == NULL)
         return;
-    free(system->names);
-    free(system->edges);
-    free(system->nodes);
-    free(system);
+    esg_free(system->names);
+    esg_free(system->edges);
+    esg_free(system->nodes);
+    esg_free(system);
 }
 
 static const char *const *give(const char *const *list, size_t count, size_t *n)
@@ -349,7 +350,7 @@ static bool has_own_db_name(const esg_env *env, const char *app_name)
 esg_status esg_system_check_persistence(const esg_system *system, const esg_env *env,
                                         const char *app_name, esg_error *err)
 {
-    const char **db_names = calloc(system->n_nodes ? system->n_nodes : 1, sizeof *db_names);
+    const char **db_names = esg_calloc(system->n_nodes ? system->n_nodes : 1, sizeof *db_names);
     if (db_names == NULL)
         return esg_error_set(err, ESG_ENOMEM, "out of memory checking the system's persistence");
     esg_status rc = ESG_OK;
@@ -376,9 +377,9 @@ esg_status esg_system_check_persistence(const esg_system *system, const esg_env 
                                "'%.200s'), mixing their events: give each a file of its own "
                                "(%s, and so on)",
                                first, second, db_names[i], key != NULL ? key : "SQLITE_DBNAME");
-            free(key);
+            esg_free(key);
         }
     }
-    free(db_names);
+    esg_free(db_names);
     return rc;
 }

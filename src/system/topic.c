@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "core/grow.h"
+#include "core/alloc.h"
 
 /* Long enough for any module name and folder we accept; longer ones are refused. */
 #define TOPIC_PATH_MAX 4096
@@ -181,7 +182,7 @@ static esg_status resolve(const char *topic, const esg_env *env, topic_kind kind
                              name);
 
     const char *path_list = env ? esg_env_get(env, "ESG_TOPIC_PATH") : getenv("ESG_TOPIC_PATH");
-    search_state *search = calloc(1, sizeof *search);
+    search_state *search = esg_calloc(1, sizeof *search);
     if (search == NULL)
         return esg_error_set(err, ESG_ENOMEM, "out of memory resolving %s", topic);
 
@@ -219,7 +220,7 @@ static esg_status resolve(const char *topic, const esg_env *env, topic_kind kind
     dlclose(search->handle);
 out:
     pthread_mutex_unlock(&loader_lock);
-    free(search);
+    esg_free(search);
     return rc;
 }
 

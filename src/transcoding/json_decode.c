@@ -7,6 +7,7 @@
 
 #include "transcoding/decimal.h"
 #include "transcoding/value_internal.h"
+#include "core/alloc.h"
 
 static esg_status convert(json_t *json, int depth, esg_value **out, esg_error *err);
 
@@ -39,9 +40,9 @@ static esg_status decode_custom(const char *type, json_t *data, esg_value **out,
         esg_status rc = esg_decimal_canonical(text, text_len, &canonical, err);
         if (rc != ESG_OK)
             return rc;
-        *out = calloc(1, sizeof **out);
+        *out = esg_calloc(1, sizeof **out);
         if (*out == NULL) {
-            free(canonical);
+            esg_free(canonical);
         } else {
             (*out)->type = ESG_TYPE_DECIMAL;
             (*out)->as.string.data = canonical;

@@ -7,10 +7,11 @@
 #include "transcoding/decimal.h"
 #include "transcoding/value_internal.h"
 #include "core/grow.h"
+#include "core/alloc.h"
 
 static esg_value *new_value(esg_type type)
 {
-    esg_value *value = calloc(1, sizeof *value);
+    esg_value *value = esg_calloc(1, sizeof *value);
     if (value != NULL)
         value->type = type;
     return value;
@@ -50,9 +51,9 @@ esg_value *esg_value_string_n(const char *s, size_t len)
     esg_value *value = new_value(ESG_TYPE_STRING);
     if (value == NULL)
         return NULL;
-    value->as.string.data = malloc(len + 1);
+    value->as.string.data = esg_malloc(len + 1);
     if (value->as.string.data == NULL) {
-        free(value);
+        esg_free(value);
         return NULL;
     }
     if (len > 0)
@@ -100,7 +101,7 @@ esg_value *esg_value_decimal(const char *text, esg_error *err)
         return NULL;
     esg_value *value = new_value(ESG_TYPE_DECIMAL);
     if (value == NULL) {
-        free(canonical);
+        esg_free(canonical);
         esg_error_set(err, ESG_ENOMEM, "out of memory making a decimal");
         return NULL;
     }
@@ -116,24 +117,24 @@ void esg_value_free(esg_value *value)
     switch (value->type) {
     case ESG_TYPE_STRING:
     case ESG_TYPE_DECIMAL:
-        free(value->as.string.data);
+        esg_free(value->as.string.data);
         break;
     case ESG_TYPE_ARRAY:
         for (size_t i = 0; i < value->as.array.n_items; i++)
             esg_value_free(value->as.array.items[i]);
-        free(value->as.array.items);
+        esg_free(value->as.array.items);
         break;
     case ESG_TYPE_OBJECT:
         for (size_t i = 0; i < value->as.object.n_members; i++) {
-            free(value->as.object.members[i].key);
+            esg_free(value->as.object.members[i].key);
             esg_value_free(value->as.object.members[i].value);
         }
-        free(value->as.object.members);
+        esg_free(value->as.object.members);
         break;
     default:
         break;
     }
-    free(value);
+    esg_free(value);
 }
 
 esg_type esg_value_type(const esg_value *value)
@@ -263,7 +264,7 @@ esg_status esg_object_append_new_n(esg_value *object, const char *key, size_t ke
         return ESG_EINVAL;
     }
     struct esg_object *o = &object->as.object;
-    char *key_copy = malloc(key_len + 1);
+    char *key_copy = esg_malloc(key_len + 1);
     if (key_copy == NULL)
         goto nomem;
     memcpy(key_copy, key, key_len);
@@ -273,7 +274,7 @@ esg_status esg_object_append_new_n(esg_value *object, const char *key, size_t ke
     o->members[o->n_members++] = (struct esg_member){key_copy, key_len, item};
     return ESG_OK;
 nomem:
-    free(key_copy);
+    esg_free(key_copy);
     esg_value_free(item);
     return ESG_ENOMEM;
 }
@@ -335,7 +336,7 @@ esg_value *esg_object_take(esg_value *object, const char *key)
     if (member == NULL)
         return NULL;
     esg_value *value = member->value;
-    free(member->key);
+    esg_free(member->key);
     struct esg_object *o = &object->as.object;
     size_t index = (size_t)(member - o->members);
     memmove(member, member + 1, (o->n_members - index - 1) * sizeof *member);
@@ -366,10 +367,10 @@ esg_value *esg_value_copy(const esg_value *value)
         esg_value *copy = new_value(ESG_TYPE_DECIMAL);
         if (copy == NULL)
             return NULL;
-        copy->as.string.data = strdup(value->as.string.data);
+        copy->as.string.data = esg_strdup(value->as.string.data);
         copy->as.string.len = value->as.string.len;
         if (copy->as.string.data == NULL) {
-            free(copy);
+            esg_free(copy);
             return NULL;
         }
         return copy;

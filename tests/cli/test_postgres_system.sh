@@ -29,7 +29,9 @@ order_paid() {
     [ "$paid" = true ] && return 0
     sleep 0.01
   done
-  echo "order $order not paid"; return 1
+  echo "order $order not paid"
+  for log in "$work"/*.log; do echo "--- $log (last lines)"; tail -n 20 "$log"; done
+  return 1
 }
 
 run_system() { # run_system LABEL : starts the runner with the current environment
