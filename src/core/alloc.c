@@ -6,46 +6,36 @@
 
 /* Set before the library runs and read-only while it does (esg_replace_allocator's contract),
  * so no lock is needed. */
-static esg_allocator current = {malloc, calloc, realloc, free};
+esg_allocator esg_current_allocator = {malloc, calloc, realloc, free};
 
 esg_status esg_replace_allocator(const esg_allocator *allocator)
 {
     static const esg_allocator c_functions = {malloc, calloc, realloc, free};
     if (allocator == NULL) {
-        current = c_functions;
+        esg_current_allocator = c_functions;
         return ESG_OK;
     }
     if (allocator->malloc == NULL || allocator->calloc == NULL || allocator->realloc == NULL ||
         allocator->free == NULL)
         return ESG_EINVAL;
-    current = *allocator;
+    esg_current_allocator = *allocator;
     return ESG_OK;
 }
 
-void *esg_malloc(size_t size)
-{
-    return current.malloc(size);
-}
-
-void *esg_calloc(size_t count, size_t size)
-{
-    return current.calloc(count, size);
-}
-
-void *esg_realloc(void *ptr, size_t size)
-{
-    return current.realloc(ptr, size);
-}
-
-void esg_free(void *ptr)
+/* In parentheses: the name, not the inline macro of core/alloc.h. */
+void(esg_free)(void *ptr)
 {
     if (ptr != NULL)
-        current.free(ptr);
+        esg_current_allocator.free(ptr);
 }
 
 char *esg_strdup(const char *s)
 {
-    return esg_strndup(s, strlen(s));
+    size_t size = strlen(s) + 1;
+    char *copy = esg_malloc(size);
+    if (copy != NULL)
+        memcpy(copy, s, size);
+    return copy;
 }
 
 char *esg_strndup(const char *s, size_t max)

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include "core/alloc.h"
 
-bool esg_grow(void **items, size_t *capacity, size_t need, size_t item_size)
+bool esg_grow_to(void **items, size_t *capacity, size_t need, size_t item_size)
 {
     if (need <= *capacity)
         return true;

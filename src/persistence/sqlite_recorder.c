@@ -590,6 +590,25 @@ static esg_status read_row(sqlite_connection *conn, sqlite3_stmt *stmt, int64_t 
     return ESG_OK;
 }
 
+/* Steps stmt to its end, appending each row to events or (with its id) to notifications, the
+ * other NULL; *rc is the last step's code (SQLITE_DONE at the end). */
+static esg_status read_rows(sqlite_connection *conn, sqlite3_stmt *stmt,
+                            esg_stored_event_list *events, esg_notification_list *notifications,
+                            int *rc, esg_error *err)
+{
+    while ((*rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        int64_t id = 0;
+        esg_stored_event stored;
+        esg_status status = read_row(conn, stmt, &id, &stored, err);
+        if (status == ESG_OK)
+            status = events != NULL ? esg_stored_event_list_push(events, &stored, err)
+                                    : esg_notification_list_push(notifications, id, &stored, err);
+        if (status != ESG_OK)
+            return status;
+    }
+    return ESG_OK;
+}
+
 /* Selects an aggregate's events, or its snapshots. */
 static esg_status sqlite_recorder_select_versions(esg_recorder *recorder, bool is_snapshots,
                                                   const esg_uuid *originator_id,
@@ -622,17 +641,8 @@ static esg_status sqlite_recorder_select_versions(esg_recorder *recorder, bool i
     int rc = sqlite3_bind_text(stmt, 1, hex, -1, SQLITE_STATIC);
     for (size_t i = 0; rc == SQLITE_OK && i < n_numbers; i++)
         rc = sqlite3_bind_int64(stmt, (int)i + 2, numbers[i]);
-    if (rc == SQLITE_OK) {
-        while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-            int64_t id = 0;
-            esg_stored_event stored;
-            status = read_row(conn, stmt, &id, &stored, err);
-            if (status == ESG_OK)
-                status = esg_stored_event_list_push(out, &stored, err);
-            if (status != ESG_OK)
-                goto out;
-        }
-    }
+    if (rc == SQLITE_OK && (status = read_rows(conn, stmt, out, NULL, &rc, err)) != ESG_OK)
+        goto out;
     if (rc != SQLITE_DONE)
         status = sqlite_error(err, conn->db, rc,
                               is_snapshots ? "cannot read the snapshots of an aggregate"
@@ -707,17 +717,8 @@ static esg_status sqlite_recorder_select_notifications(esg_recorder *recorder, i
         rc = sqlite3_bind_text(stmt, param++, topics[i], -1, SQLITE_STATIC);
     if (rc == SQLITE_OK)
         rc = sqlite3_bind_int64(stmt, param++, limit);
-    if (rc == SQLITE_OK) {
-        while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-            int64_t id = 0;
-            esg_stored_event stored;
-            status = read_row(conn, stmt, &id, &stored, err);
-            if (status == ESG_OK)
-                status = esg_notification_list_push(out, id, &stored, err);
-            if (status != ESG_OK)
-                goto out;
-        }
-    }
+    if (rc == SQLITE_OK && (status = read_rows(conn, stmt, NULL, out, &rc, err)) != ESG_OK)
+        goto out;
     if (rc != SQLITE_DONE)
         status = sqlite_error(err, conn->db, rc, "cannot read notifications");
 out:

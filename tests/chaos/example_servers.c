@@ -20,8 +20,6 @@
 #include <time.h>
 #include <unistd.h>
 
-extern char **environ;
-
 #define TOPIC(name) "eventsourcing_grpc.example:" name
 #define CHAOS_DATABASE "esg_chaos"
 
@@ -166,24 +164,11 @@ void example_servers_init(example_servers *s, example_backend backend, const cha
         prepare_postgres();
 }
 
-/* Whether entry (KEY=value) sets one of the keys of overrides, or a key that would change
- * what the test configures. */
-static bool is_overridden(const char *entry, char *const *overrides, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        size_t key_len = (size_t)(strchr(overrides[i], '=') - overrides[i]);
-        if (strncmp(entry, overrides[i], key_len + 1) == 0)
-            return true;
-    }
-    static const char *const unset[] = {
-        "SQLITE_DBNAME=",           "APPLICATION_TOPIC=",      "CREATE_TABLE=",
-        "POSTGRES_SCHEMA=",         "ORDERS_POSTGRES_DBNAME=", "RESERVATIONS_POSTGRES_DBNAME=",
-        "PAYMENTS_POSTGRES_DBNAME="};
-    for (size_t i = 0; i < sizeof unset / sizeof unset[0]; i++)
-        if (strncmp(entry, unset[i], strlen(unset[i])) == 0)
-            return true;
-    return false;
-}
+/* Keys of the process's environment that would change what the tests configure. */
+static const char *const unset_keys[] = {
+    "SQLITE_DBNAME",           "APPLICATION_TOPIC",      "CREATE_TABLE",
+    "POSTGRES_SCHEMA",         "ORDERS_POSTGRES_DBNAME", "RESERVATIONS_POSTGRES_DBNAME",
+    "PAYMENTS_POSTGRES_DBNAME"};
 
 void example_servers_print_log(const example_servers *s, size_t app)
 {
@@ -228,20 +213,11 @@ void example_servers_start(example_servers *s, size_t app)
         snprintf(entries[n++], sizeof entries[0], "PERSISTENCE_MODULE=eventsourcing.postgres");
         snprintf(entries[n++], sizeof entries[0], "POSTGRES_DBNAME=" CHAOS_DATABASE);
     }
-    char *overrides[16];
+    const char *overrides[16];
     for (size_t i = 0; i < n; i++)
         overrides[i] = entries[i];
-    size_t n_environ = 0;
-    while (environ[n_environ] != NULL)
-        n_environ++;
-    char **envp = calloc(n_environ + n + 1, sizeof *envp);
-    assert_non_null(envp);
-    size_t k = 0;
-    for (size_t i = 0; i < n_environ; i++)
-        if (!is_overridden(environ[i], overrides, n))
-            envp[k++] = environ[i];
-    for (size_t i = 0; i < n; i++)
-        envp[k++] = overrides[i];
+    char **envp = testutil_environment_with(overrides, n, unset_keys,
+                                            sizeof unset_keys / sizeof unset_keys[0]);
 
     s->n_starts[app]++;
     snprintf(s->logs[app], sizeof s->logs[app], "%s/%s-%d.log", s->dir, example_app_names[app],

@@ -6,6 +6,7 @@
  * ESG_POSTGRES_TEST_SERVER and ESG_POSTGRES_TEST_DIR (scripts/postgres-test-server.sh run sets
  * them). Each test has tables of its own, dropped after. */
 #include "testutil.h"
+#include "pg_testutil.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -31,26 +32,6 @@ typedef struct fixture {
 } fixture;
 
 /* ---- Helpers ------------------------------------------------------------- */
-
-static PGconn *connect_raw(void)
-{
-    const char *keywords[] = {"host", "port", "dbname", "user", "password", "options", NULL};
-    const char *values[] = {getenv("POSTGRES_HOST"),
-                            getenv("POSTGRES_PORT"),
-                            getenv("POSTGRES_DBNAME"),
-                            getenv("POSTGRES_USER"),
-                            getenv("POSTGRES_PASSWORD"),
-                            "-c client_min_messages=warning",
-                            NULL};
-    PGconn *conn = PQconnectdbParams(keywords, values, 0);
-    if (PQstatus(conn) != CONNECTION_OK) {
-        char message[256];
-        snprintf(message, sizeof message, "%s", PQerrorMessage(conn));
-        PQfinish(conn);
-        fail_msg("cannot connect to PostgreSQL (are POSTGRES_* set?): %s", message);
-    }
-    return conn;
-}
 
 /* Runs SQL and fails the test unless it succeeds. */
 static void exec_ok(PGconn *conn, const char *sql)
@@ -118,7 +99,7 @@ static int setup(void **state)
     snprintf(f->events, sizeof f->events, "pgtest_%ld_%u_events", (long)getpid(), n_fixtures - 1);
     snprintf(f->tracking, sizeof f->tracking, "pgtest_%ld_%u_tracking", (long)getpid(),
              n_fixtures - 1);
-    f->admin = connect_raw();
+    f->admin = testutil_postgres_connect();
     *state = f;
     return 0;
 }
@@ -453,7 +434,7 @@ static void test_a_late_commit_is_never_skipped(void **state)
 
     /* Another writer (Python's SQL on a raw connection) takes the lock and draws id 2, and holds
      * its transaction open. */
-    PGconn *slow = connect_raw();
+    PGconn *slow = testutil_postgres_connect();
     char sql[512];
     exec_ok(slow, "BEGIN");
     snprintf(sql, sizeof sql, "LOCK TABLE %s IN EXCLUSIVE MODE", f->events);
@@ -702,7 +683,7 @@ static void test_database_restart_under_load(void **state)
         assert_int_equal(pthread_join(writers[i].thread, NULL), 0);
     /* The fixture's own connection did not survive the restart either. */
     PQfinish(f->admin);
-    f->admin = connect_raw();
+    f->admin = testutil_postgres_connect();
 
     int n_unavailable = 0, n_landed = 0;
     int64_t total = 0;
@@ -802,7 +783,7 @@ static void *run_held_insert(void *arg)
 
 static PGconn *hold_lock(fixture *f)
 {
-    PGconn *holder = connect_raw();
+    PGconn *holder = testutil_postgres_connect();
     char sql[256];
     exec_ok(holder, "BEGIN");
     snprintf(sql, sizeof sql, "LOCK TABLE %s IN EXCLUSIVE MODE", f->events);

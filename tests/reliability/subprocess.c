@@ -17,8 +17,6 @@
 
 #include "raw_call.h"
 
-extern char **environ;
-
 /* How long a sanitized server may take to start or stop: generous, it is not measured. */
 #define START_TIMEOUT_MS 60000
 #define STOP_TIMEOUT_MS 60000
@@ -59,34 +57,11 @@ char *read_text_file(const char *path)
     return text;
 }
 
-/* environ without the keys settings sets, then settings; the strings are borrowed. */
-static char **make_environment(const char *const *settings, size_t n)
-{
-    size_t n_environ = 0;
-    while (environ[n_environ] != NULL)
-        n_environ++;
-    char **envp = calloc(n_environ + n + 1, sizeof *envp);
-    assert_non_null(envp);
-    size_t k = 0;
-    for (size_t i = 0; i < n_environ; i++) {
-        bool is_overridden = false;
-        for (size_t j = 0; j < n && !is_overridden; j++) {
-            size_t key_len = strcspn(settings[j], "=");
-            is_overridden = strncmp(environ[i], settings[j], key_len + 1) == 0;
-        }
-        if (!is_overridden)
-            envp[k++] = environ[i];
-    }
-    for (size_t j = 0; j < n; j++)
-        envp[k++] = (char *)settings[j];
-    return envp;
-}
-
 /* files: the child's descriptor limits, or NULL for this process's. */
 static pid_t spawn(char *const *argv, const char *log_path, const char *const *settings, size_t n,
                    const struct rlimit *files)
 {
-    char **envp = make_environment(settings, n);
+    char **envp = testutil_environment_with(settings, n, NULL, 0);
     int log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (log_fd < 0 || null_fd < 0)

@@ -34,8 +34,6 @@
 #error "ESG_TEST_PLUGIN_DIR must name the folder of test_systems.so"
 #endif
 
-extern char **environ;
-
 #define TOPIC(name) "eventsourcing_grpc.example:" name
 #define N_EXAMPLE_APPS 3
 #define MAX_PROCS 8
@@ -774,18 +772,6 @@ static void test_subprocess_death_is_reported(void **state)
 
 /* ---- Servers started here, as a deployment starts them -------------------------------- */
 
-/* Whether "KEY=..." sets one of the n keys. */
-static bool sets_one_of(const char *entry, char *const *overrides, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        size_t key_len = (size_t)(strchr(overrides[i], '=') - overrides[i]);
-        if (strncmp(entry, overrides[i], key_len + 1) == 0)
-            return true;
-    }
-    return strncmp(entry, "SQLITE_DBNAME=", 14) == 0 ||
-           strncmp(entry, "APPLICATION_TOPIC=", 18) == 0;
-}
-
 /* Starts eventsourcing_grpc_server for the example's application app, in the
  * example system, as slot app of the fixture: addresses are those this server
  * is told (its own included), SQLite in the fixture's folder, and
@@ -805,21 +791,11 @@ static void spawn_example_server(fixture *f, size_t app, char (*addresses)[ADDRE
     }
     snprintf(entries[n++], sizeof entries[0], "PERSISTENCE_MODULE=eventsourcing.sqlite");
     snprintf(entries[n++], sizeof entries[0], "MAX_PULL_INTERVAL=%s", max_pull_interval);
-    char *overrides[12];
+    const char *overrides[12];
     for (size_t i = 0; i < n; i++)
         overrides[i] = entries[i];
-
-    size_t n_environ = 0;
-    while (environ[n_environ] != NULL)
-        n_environ++;
-    char **envp = calloc(n_environ + n + 1, sizeof *envp);
-    assert_non_null(envp);
-    size_t k = 0;
-    for (size_t i = 0; i < n_environ; i++)
-        if (!sets_one_of(environ[i], overrides, n))
-            envp[k++] = environ[i];
-    for (size_t i = 0; i < n; i++)
-        envp[k++] = overrides[i];
+    static const char *const unset[] = {"SQLITE_DBNAME", "APPLICATION_TOPIC"};
+    char **envp = testutil_environment_with(overrides, n, unset, 2);
 
     static int n_spawned = 0;
     snprintf(f->logs[app], sizeof f->logs[app], "%s/%s-%d.log", f->dir, example_names[app],

@@ -7,7 +7,7 @@
 
 #include "testutil.h"
 
-void testutil_postgres_exec(const char *sql)
+PGconn *testutil_postgres_connect(void)
 {
     const char *keywords[] = {"host", "port", "dbname", "user", "password", "options", NULL};
     const char *values[] = {getenv("POSTGRES_HOST"),
@@ -18,12 +18,19 @@ void testutil_postgres_exec(const char *sql)
                             "-c client_min_messages=warning",
                             NULL};
     PGconn *conn = PQconnectdbParams(keywords, values, 0);
-    char message[512];
     if (PQstatus(conn) != CONNECTION_OK) {
+        char message[512];
         snprintf(message, sizeof message, "%s", PQerrorMessage(conn));
         PQfinish(conn);
-        fail_msg("cannot connect to PostgreSQL: %s", message);
+        fail_msg("cannot connect to PostgreSQL (are POSTGRES_* set?): %s", message);
     }
+    return conn;
+}
+
+void testutil_postgres_exec(const char *sql)
+{
+    PGconn *conn = testutil_postgres_connect();
+    char message[512];
     PGresult *res = PQexec(conn, sql);
     int is_ok = PQresultStatus(res) == PGRES_COMMAND_OK;
     snprintf(message, sizeof message, "%s", PQresultErrorMessage(res));

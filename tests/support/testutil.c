@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+extern char **environ;
+
 json_t *testutil_load_vector(const char *name)
 {
     char path[1024];
@@ -70,4 +72,32 @@ static int remove_entry(const char *path, const struct stat *sb, int flag, struc
 void testutil_remove_tree(const char *path)
 {
     nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Whether entry ("KEY=value") has the key of one of the n entries or names. */
+static bool has_key_of(const char *entry, const char *const *keys, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        size_t key_len = strcspn(keys[i], "=");
+        if (strncmp(entry, keys[i], key_len) == 0 && entry[key_len] == '=')
+            return true;
+    }
+    return false;
+}
+
+char **testutil_environment_with(const char *const *settings, size_t n, const char *const *unset,
+                                 size_t n_unset)
+{
+    size_t n_environ = 0;
+    while (environ[n_environ] != NULL)
+        n_environ++;
+    char **envp = calloc(n_environ + n + 1, sizeof *envp);
+    assert_non_null(envp);
+    size_t k = 0;
+    for (size_t i = 0; i < n_environ; i++)
+        if (!has_key_of(environ[i], settings, n) && !has_key_of(environ[i], unset, n_unset))
+            envp[k++] = environ[i];
+    for (size_t j = 0; j < n; j++)
+        envp[k++] = (char *)settings[j];
+    return envp;
 }

@@ -29,6 +29,12 @@ uint8_t *testutil_unhex(const char *hex, size_t *len);
             fail_msg("%s failed: %s: %s", #call, esg_status_name(rc_), (err_ptr)->message);        \
     } while (0)
 
+/* This process's environment with settings ("KEY=value", n of them) in place of the entries of
+ * the same keys and without the keys of unset (n_unset names, may be NULL), for a child's execve
+ * or posix_spawn: a calloc'ed array (free it) of borrowed strings, NULL-terminated. */
+char **testutil_environment_with(const char *const *settings, size_t n, const char *const *unset,
+                                 size_t n_unset);
+
 /* A new empty folder under $TMPDIR (or /tmp), malloc'ed path; removed with
  * testutil_remove_tree. */
 char *testutil_make_temp_dir(void);
