@@ -19,7 +19,7 @@ bool esg_buffer_put_char(esg_buffer *buf, char c);
 bool esg_buffer_put_str(esg_buffer *buf, const char *s);
 
 /* Hands the data (NUL-terminated, never NULL on success) to the caller, who
- * frees it with free(); the buffer is left empty. NULL if any put failed. */
+ * frees it with esg_free; the buffer is left empty. NULL if any put failed. */
 char *esg_buffer_take(esg_buffer *buf, size_t *len);
 
 /* Frees the data and resets the buffer. */

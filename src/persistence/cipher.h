@@ -24,7 +24,7 @@ esg_status esg_cipher_open(const char *key_base64, const char *key_name, esg_cip
 /* The key's size in bytes: 16, 24 or 32. */
 size_t esg_cipher_key_size(const esg_cipher *cipher);
 
-/* Encrypts plaintext (borrowed) into *out (malloc'ed, the caller frees it), with a random nonce,
+/* Encrypts plaintext (borrowed) into *out (the caller frees it with esg_free), with a random nonce,
  * or with nonce when it is not NULL (for tests that compare bytes with the reference's). */
 esg_status esg_cipher_encrypt(const esg_cipher *cipher, const uint8_t *plaintext, size_t len,
                               const uint8_t *nonce, uint8_t **out, size_t *out_len, esg_error *err);

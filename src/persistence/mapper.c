@@ -167,13 +167,23 @@ esg_status esg_mapper_to_stored(const esg_mapper *mapper, const esg_event *event
     return ESG_OK;
 }
 
-/* What a state that is not JSON looks like, to tell the user which setting may be missing. */
+/* What a state that is not JSON looks like, to tell the user which setting may be missing:
+ * zlib when it inflates, text when its bytes are printable, else encrypted or compressed. */
 static const char *guess_format(const esg_mapper *mapper, const uint8_t *state, size_t len)
 {
-    if (mapper->cipher != NULL || len == 0 || state[0] == '{')
+    if (mapper->cipher != NULL || len == 0)
         return "";
-    if (len >= 2 && state[0] == 0x78 && (state[0] * 256 + state[1]) % 31 == 0)
+    uint8_t *inflated = NULL;
+    size_t inflated_len = 0;
+    if (esg_decompress(state, len, &inflated, &inflated_len, NULL) == ESG_OK) {
+        esg_free(inflated);
         return ": it looks zlib-compressed (set COMPRESSOR_TOPIC as its writer did)";
+    }
+    bool is_text = true;
+    for (size_t i = 0; i < len && is_text; i++)
+        is_text = state[i] >= 0x20 || state[i] == '\t' || state[i] == '\n' || state[i] == '\r';
+    if (is_text)
+        return "";
     return ": it looks encrypted or compressed (set CIPHER_KEY and COMPRESSOR_TOPIC as its "
            "writer did)";
 }

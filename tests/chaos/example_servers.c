@@ -10,7 +10,6 @@
 #include <libpq-fe.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -216,9 +215,6 @@ void example_servers_start(example_servers *s, size_t app)
     const char *overrides[16];
     for (size_t i = 0; i < n; i++)
         overrides[i] = entries[i];
-    char **envp = testutil_environment_with(overrides, n, unset_keys,
-                                            sizeof unset_keys / sizeof unset_keys[0]);
-
     s->n_starts[app]++;
     snprintf(s->logs[app], sizeof s->logs[app], "%s/%s-%d.log", s->dir, example_app_names[app],
              s->n_starts[app]);
@@ -238,18 +234,8 @@ void example_servers_start(example_servers *s, size_t app)
     }
     argv[n_args++] = (char *)s->server_program;
     argv[n_args] = NULL;
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, 1, s->logs[app], O_WRONLY | O_CREAT | O_APPEND,
-                                     0644);
-    posix_spawn_file_actions_adddup2(&actions, 1, 2);
-    pid_t pid = 0;
-    int rc = posix_spawnp(&pid, argv[0], &actions, NULL, argv, envp);
-    posix_spawn_file_actions_destroy(&actions);
-    free(envp);
-    if (rc != 0)
-        fail_msg("posix_spawn %s: %s", argv[0], strerror(rc));
+    pid_t pid = testutil_spawn(argv, s->logs[app], overrides, n, unset_keys,
+                               sizeof unset_keys / sizeof unset_keys[0], NULL);
     assert_int_equal(s->pids[app], 0);
     s->pids[app] = pid;
 

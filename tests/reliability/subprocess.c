@@ -57,43 +57,9 @@ char *read_text_file(const char *path)
     return text;
 }
 
-/* files: the child's descriptor limits, or NULL for this process's. */
-static pid_t spawn(char *const *argv, const char *log_path, const char *const *settings, size_t n,
-                   const struct rlimit *files)
-{
-    char **envp = testutil_environment_with(settings, n, NULL, 0);
-    int log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (log_fd < 0 || null_fd < 0)
-        fail_msg("cannot open %s or /dev/null: %s", log_path, strerror(errno));
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    if (pid == 0) {
-        /* Only async-signal-safe calls here. The server dies with this test
-         * (if the test crashes, no server is left behind). */
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(127);
-        if (files != NULL && setrlimit(RLIMIT_NOFILE, files) != 0)
-            _exit(127);
-        dup2(null_fd, 0);
-        dup2(log_fd, 1);
-        dup2(log_fd, 2);
-        execve(argv[0], argv, envp);
-        _exit(127);
-    }
-    int fork_errno = errno;
-    close(log_fd);
-    close(null_fd);
-    free(envp);
-    if (pid < 0)
-        fail_msg("fork for %s: %s", argv[0], strerror(fork_errno));
-    return pid;
-}
-
 int run_program(char *const *argv, const char *log_path, const char *const *settings, size_t n)
 {
-    pid_t pid = spawn(argv, log_path, settings, n, NULL);
+    pid_t pid = testutil_spawn(argv, log_path, settings, n, NULL, 0, NULL);
     int status = 0;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
@@ -112,7 +78,7 @@ void server_start_with_files_limit(server_process *p, const char *log_path,
     memset(p, 0, sizeof *p);
     snprintf(p->log, sizeof p->log, "%s", log_path);
     char *argv[] = {ESG_SERVER_PROGRAM, NULL};
-    p->pid = spawn(argv, log_path, settings, n, files);
+    p->pid = testutil_spawn(argv, log_path, settings, n, NULL, 0, files);
     long long started = now_ms();
     for (;;) {
         char *text = read_text_file(log_path);

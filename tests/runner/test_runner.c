@@ -13,7 +13,6 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -795,24 +794,12 @@ static void spawn_example_server(fixture *f, size_t app, char (*addresses)[ADDRE
     for (size_t i = 0; i < n; i++)
         overrides[i] = entries[i];
     static const char *const unset[] = {"SQLITE_DBNAME", "APPLICATION_TOPIC"};
-    char **envp = testutil_environment_with(overrides, n, unset, 2);
 
     static int n_spawned = 0;
     snprintf(f->logs[app], sizeof f->logs[app], "%s/%s-%d.log", f->dir, example_names[app],
              ++n_spawned);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, 1, f->logs[app], O_WRONLY | O_CREAT | O_APPEND,
-                                     0644);
-    posix_spawn_file_actions_adddup2(&actions, 1, 2);
     char *argv[] = {ESG_SERVER_PROGRAM, NULL};
-    pid_t pid = 0;
-    int rc = posix_spawn(&pid, ESG_SERVER_PROGRAM, &actions, NULL, argv, envp);
-    posix_spawn_file_actions_destroy(&actions);
-    free(envp);
-    if (rc != 0)
-        fail_msg("posix_spawn %s: %s", ESG_SERVER_PROGRAM, strerror(rc));
+    pid_t pid = testutil_spawn(argv, f->logs[app], overrides, n, unset, 2, NULL);
     assert_int_equal(f->pids[app], 0);
     f->pids[app] = pid;
 

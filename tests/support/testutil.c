@@ -2,7 +2,11 @@
 #define _XOPEN_SOURCE 700
 #include "testutil.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,4 +104,55 @@ char **testutil_environment_with(const char *const *settings, size_t n, const ch
     for (size_t j = 0; j < n; j++)
         envp[k++] = (char *)settings[j];
     return envp;
+}
+
+/* name itself when it holds a '/', else the first executable of that name on PATH (into path). */
+static const char *find_program(const char *name, char *path, size_t size)
+{
+    if (strchr(name, '/') != NULL)
+        return name;
+    const char *dirs = getenv("PATH");
+    while (dirs != NULL && *dirs != '\0') {
+        size_t len = strcspn(dirs, ":");
+        snprintf(path, size, "%.*s/%s", (int)len, dirs, name);
+        if (access(path, X_OK) == 0)
+            return path;
+        dirs += len + (dirs[len] == ':');
+    }
+    fail_msg("%s is not on PATH", name);
+    return NULL;
+}
+
+pid_t testutil_spawn(char *const *argv, const char *log_path, const char *const *settings, size_t n,
+                     const char *const *unset, size_t n_unset, const struct rlimit *files)
+{
+    char found[4096];
+    const char *program = find_program(argv[0], found, sizeof found);
+    char **envp = testutil_environment_with(settings, n, unset, n_unset);
+    int log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (log_fd < 0 || null_fd < 0)
+        fail_msg("cannot open %s or /dev/null: %s", log_path, strerror(errno));
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* Only async-signal-safe calls here. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(127);
+        if (files != NULL && setrlimit(RLIMIT_NOFILE, files) != 0)
+            _exit(127);
+        dup2(null_fd, 0);
+        dup2(log_fd, 1);
+        dup2(log_fd, 2);
+        execve(program, argv, envp);
+        _exit(127);
+    }
+    int fork_errno = errno;
+    close(log_fd);
+    close(null_fd);
+    free(envp);
+    if (pid < 0)
+        fail_msg("fork for %s: %s", argv[0], strerror(fork_errno));
+    return pid;
 }

@@ -7,6 +7,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/resource.h>
+#include <sys/types.h>
 #include <cmocka.h>
 #include <jansson.h>
 
@@ -34,6 +36,14 @@ uint8_t *testutil_unhex(const char *hex, size_t *len);
  * or posix_spawn: a calloc'ed array (free it) of borrowed strings, NULL-terminated. */
 char **testutil_environment_with(const char *const *settings, size_t n, const char *const *unset,
                                  size_t n_unset);
+
+/* Starts argv (argv[0] a path, or a name looked up on PATH) with this process's environment as
+ * testutil_environment_with makes it, stdin from /dev/null, stdout and stderr appended to
+ * log_path, and files (may be NULL) as its RLIMIT_NOFILE. The child is killed when the thread
+ * that started it ends (PR_SET_PDEATHSIG), so a crashed test leaves no server behind. Fails the
+ * test when it cannot start; returns the pid. */
+pid_t testutil_spawn(char *const *argv, const char *log_path, const char *const *settings, size_t n,
+                     const char *const *unset, size_t n_unset, const struct rlimit *files);
 
 /* A new empty folder under $TMPDIR (or /tmp), malloc'ed path; removed with
  * testutil_remove_tree. */

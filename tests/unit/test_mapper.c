@@ -218,7 +218,7 @@ static void test_the_mapper_reads_what_python_stored(void **unused)
                   &err);
     assert_int_equal(decoded_len, strlen(state()));
     assert_memory_equal(decoded, state(), decoded_len);
-    free(decoded);
+    esg_free(decoded);
 
     /* A whole stored event: decoded into an event, and stored again as the mapper stores. */
     esg_stored_event python = {.originator_version = 1,
@@ -235,7 +235,7 @@ static void test_the_mapper_reads_what_python_stored(void **unused)
         esg_mapper_decode_state(mapper, ours.state, ours.state_len, &decoded, &decoded_len, &err),
         &err);
     assert_memory_equal(decoded, state(), decoded_len);
-    free(decoded);
+    esg_free(decoded);
 
     /* Without the cipher, the state is not JSON, and the error says what it looks like. */
     esg_mapper *plain = NULL;
