@@ -99,6 +99,8 @@ esg_recommends_left_out=(
   buildah dbus-user-session fuse-overlayfs slirp4netns uidmap tini dumb-init criu nftables
   # debootstrap: foreign architectures, and gnupg (gpgv, which is required, checks the keys).
   arch-test gnupg
+  # protobuf-compiler: the C++ headers and libraries (protoc only writes Python modules here).
+  libprotobuf-dev
   # Documentation, debuggers and interactive helpers.
   cmocka-doc valgrind-dbg gdb groff less patch psmisc libatm1
   # git over the network (ca-certificates, ssh), npm's own tests and git dependencies (none
