@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A throwaway PostgreSQL server for the tests, on 127.0.0.1 and a port of its own, kept in DIR.
-# Installs nothing: it uses Debian's server binaries (apt-get install postgresql).
+# Installs Debian's server and client (the "postgres" set of scripts/lib/packages.sh, with
+# --no-install-recommends) when they are missing, unless PG_BINDIR names binaries of your own.
 #
 # Usage: scripts/postgres-test-server.sh start|stop|restart|status|env DIR
 #        scripts/postgres-test-server.sh createdb DIR NAME...
@@ -18,6 +19,7 @@
 # initdb refuses to run as root, so as root the server runs as the `postgres` user (runuser), in
 # DIR/pg when that user can reach it and otherwise in a folder under /tmp (named in DIR/runtime).
 set -euo pipefail
+. "$(dirname "$0")/lib/packages.sh"
 
 usage() {
   echo "usage: $0 start|stop|restart|status|env DIR | createdb DIR NAME... |" \
@@ -39,8 +41,9 @@ die() {
   exit 1
 }
 
-# The newest installed server's binaries (PG_BINDIR overrides).
+# The newest installed server's binaries (PG_BINDIR overrides; else Debian's are installed).
 find_bindir() {
+  [ -n "${PG_BINDIR:-}" ] || esg_need postgres >&2
   local found="${PG_BINDIR:-}"
   if [ -z "$found" ]; then
     found="$(printf '%s\n' /usr/lib/postgresql/*/bin | grep -v '\*' | sort -V | tail -n 1)"
@@ -49,7 +52,7 @@ find_bindir() {
     found="$(dirname "$(command -v pg_ctl)")"
   fi
   if [ -z "$found" ] || [ ! -x "$found/initdb" ]; then
-    die "no PostgreSQL server found${found:+ in $found}: install it (Debian: apt-get install postgresql)"
+    die "no PostgreSQL server found${found:+ in $found}: set PG_BINDIR to a folder with initdb"
   fi
   echo "$found"
 }

@@ -64,8 +64,9 @@ esg_packages_ssl=(openssl)
 esg_commands_ssl=(openssl)
 esg_about_ssl="openssl"
 
-# A PostgreSQL server (scripts/postgres-test-server.sh finds its programs under /usr/lib/postgresql).
-esg_packages_postgres=(postgresql)
+# A PostgreSQL server (scripts/postgres-test-server.sh finds initdb, pg_ctl and postgres under
+# /usr/lib/postgresql) and its client, psql.
+esg_packages_postgres=(postgresql postgresql-client)
 esg_commands_postgres=(psql)
 esg_about_postgres="the PostgreSQL server"
 
