@@ -154,7 +154,7 @@ static esg_status status_to_result(esg_client *client, const char *method, grpc_
 /* ---- One attempt of a unary call --------------------------------------------- */
 
 /* Sends request to path and waits for the reply or the deadline. On ESG_OK,
- * *reply (malloc'ed, never NULL) holds the reply's bytes. wait_for_ready
+ * *reply (esg_malloc'ed, never NULL) holds the reply's bytes. wait_for_ready
  * makes a call wait for the connection rather than fail while connecting. */
 static esg_status call_once(esg_client *client, const char *path, const uint8_t *request,
                             size_t request_len, bool wait_for_ready, uint8_t **reply,

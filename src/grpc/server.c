@@ -149,7 +149,7 @@ void srv_start_batch(server_call *c, const grpc_op *ops, size_t n, batch_step st
 }
 
 /* Sends the reply (payload may be NULL for an error) and the status, and
- * waits for the client's close. Takes payload (malloc'ed) in all cases. */
+ * waits for the client's close. Takes payload (esg_malloc'ed) in all cases. */
 void srv_reply(server_call *c, grpc_status_code code, const char *message, uint8_t *payload,
                size_t payload_len)
 {

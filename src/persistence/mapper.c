@@ -96,7 +96,7 @@ const char *esg_mapper_describe(const esg_mapper *mapper)
     return names[mapper->is_compressing][key];
 }
 
-/* The result of the last step: owned (malloc'ed, handed over) when a step made it, else a
+/* The result of the last step: owned (esg_malloc'ed, handed over) when a step made it, else a
  * NUL-terminated copy of bytes. */
 static esg_status hand_over(uint8_t *owned, const uint8_t *bytes, size_t len, uint8_t **out,
                             size_t *out_len, esg_error *err)

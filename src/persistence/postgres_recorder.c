@@ -20,7 +20,6 @@
 #include "core/alloc.h"
 
 #define BACKEND_NAME "eventsourcing.postgres"
-#define MAX_IDENTIFIER_LEN ESG_POSTGRES_MAX_IDENTIFIER_LEN
 
 /* The types of the parameters, all sent in binary. */
 #define OID_BYTEA 17
@@ -1112,11 +1111,11 @@ static esg_status table_name(const esg_postgres_settings *cfg, const char *fallb
     char *unqualified = esg_buffer_take(&name, &len);
     if (unqualified == NULL)
         return esg_error_set(err, ESG_ENOMEM, "out of memory naming a table");
-    if (len > MAX_IDENTIFIER_LEN) {
+    if (len > ESG_POSTGRES_MAX_IDENTIFIER_LEN) {
         esg_status status = esg_error_set(err, ESG_ECONFIG,
                                           "PostgreSQL table name '%.80s' is too long: at most %d "
                                           "bytes (the application name makes it)",
-                                          unqualified, MAX_IDENTIFIER_LEN);
+                                          unqualified, ESG_POSTGRES_MAX_IDENTIFIER_LEN);
         esg_free(unqualified);
         return status;
     }
@@ -1305,7 +1304,7 @@ static esg_status open_postgres(const esg_postgres_settings *cfg, esg_recorder *
     rec->conn_values[PARAM_OPTIONS] = esg_strdup(options);
     rec->conn_values[PARAM_CLIENT_ENCODING] = esg_strdup("UTF8");
     /* What pg_stat_activity shows for these connections, unless PGAPPNAME says otherwise. */
-    char application_name[MAX_IDENTIFIER_LEN + 1];
+    char application_name[ESG_POSTGRES_MAX_IDENTIFIER_LEN + 1];
     snprintf(application_name, sizeof application_name, "eventsourcing-grpc%s%s",
              cfg->app_name != NULL && cfg->app_name[0] != '\0' ? "/" : "",
              cfg->app_name != NULL ? cfg->app_name : "");

@@ -192,10 +192,11 @@ unsigned esg_events_shape_of(const esg_select_events_options *options)
 bool esg_events_query_sql(char *out, size_t out_size, const char *select_columns, const char *table,
                           unsigned shape, bool is_numbered)
 {
+    static const unsigned optional[3] = {ESG_EVENTS_GT, ESG_EVENTS_LTE, ESG_EVENTS_LIMIT};
     char params[3][24] = {"", "", ""}; /* the placeholders of gt, lte, limit */
     int n_params = 1;
     for (int i = 0; i < 3; i++)
-        if (shape & (i == 0 ? ESG_EVENTS_GT : i == 1 ? ESG_EVENTS_LTE : ESG_EVENTS_LIMIT))
+        if (shape & optional[i])
             snprintf(params[i], sizeof params[i], is_numbered ? "$%d" : "?", ++n_params);
     int n = snprintf(out, out_size,
                      "%sFROM %s WHERE originator_id = %s%s%s%s%s ORDER BY "

@@ -82,7 +82,7 @@ static const char *const fixed_sql[N_FIXED_STATEMENTS] = {
 typedef struct sqlite_connection {
     sqlite3 *db;                               /* used by one thread at a time, lent by the pool */
     sqlite3_stmt *fixed[N_FIXED_STATEMENTS];   /* prepared when the connection opens */
-    sqlite3_stmt *events[ESG_N_EVENTS_SHAPES]; /* by events_shape flags, prepared on first use */
+    sqlite3_stmt *events[ESG_N_EVENTS_SHAPES]; /* by esg_events_shape, prepared on first use */
     sqlite3_stmt *snapshots[ESG_N_EVENTS_SHAPES];       /* likewise, of the snapshots table */
     sqlite3_stmt *notifications[N_NOTIFICATION_SHAPES]; /* by shape, prepared on first use */
 } sqlite_connection;

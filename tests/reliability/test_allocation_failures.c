@@ -280,34 +280,16 @@ static void paths_free(paths *p)
     free(p);
 }
 
-static void test_core_popo(void **state)
-{
-    (void)state;
-    paths *p = paths_new("popo", false);
-    walk(p);
-    paths_free(p);
-}
+/* Which paths a test walks: a backend, in process or over gRPC. */
+typedef struct walk_case {
+    const char *persistence;
+    bool over_grpc;
+} walk_case;
 
-static void test_core_sqlite(void **state)
+static void test_walk(void **state)
 {
-    (void)state;
-    paths *p = paths_new("sqlite", false);
-    walk(p);
-    paths_free(p);
-}
-
-static void test_grpc_popo(void **state)
-{
-    (void)state;
-    paths *p = paths_new("popo", true);
-    walk(p);
-    paths_free(p);
-}
-
-static void test_grpc_sqlite(void **state)
-{
-    (void)state;
-    paths *p = paths_new("sqlite", true);
+    const walk_case *c = *state;
+    paths *p = paths_new(c->persistence, c->over_grpc);
     walk(p);
     paths_free(p);
 }
@@ -332,12 +314,14 @@ int main(void)
     /* Before any other esg_ call: memory is freed by the allocator that gave it. */
     if (esg_replace_allocator(&counting) != ESG_OK)
         return 1;
+    static walk_case core_popo = {"popo", false}, core_sqlite = {"sqlite", false},
+                     grpc_popo = {"popo", true}, grpc_sqlite = {"sqlite", true};
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_replace_allocator_refuses_null_functions),
-        cmocka_unit_test(test_core_popo),
-        cmocka_unit_test(test_core_sqlite),
-        cmocka_unit_test(test_grpc_popo),
-        cmocka_unit_test(test_grpc_sqlite),
+        cmocka_unit_test_prestate(test_walk, &core_popo),
+        cmocka_unit_test_prestate(test_walk, &core_sqlite),
+        cmocka_unit_test_prestate(test_walk, &grpc_popo),
+        cmocka_unit_test_prestate(test_walk, &grpc_sqlite),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
