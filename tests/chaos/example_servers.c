@@ -29,21 +29,7 @@ static const char *const address_keys[EXAMPLE_N_APPS] = {"ORDERS_GRPC_SERVER_ADD
 static const char *const dbname_keys[EXAMPLE_N_APPS] = {
     "ORDERS_SQLITE_DBNAME", "RESERVATIONS_SQLITE_DBNAME", "PAYMENTS_SQLITE_DBNAME"};
 
-/* ---- Time and randomness ----------------------------------------------------------------- */
-
-int64_t example_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-void example_sleep_ms(int64_t ms)
-{
-    struct timespec ts = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0) {
-    }
-}
+/* ---- Randomness and settings ----------------------------------------------------------------- */
 
 uint64_t example_random(uint64_t *state)
 {
@@ -239,7 +225,7 @@ void example_servers_start(example_servers *s, size_t app)
     assert_int_equal(s->pids[app], 0);
     s->pids[app] = pid;
 
-    int64_t started = example_now_ms();
+    int64_t started = esg_clock_now_ms();
     for (;;) {
         example_servers_check_alive(s);
         esg_client *client = example_connect(s, app, 1);
@@ -247,25 +233,11 @@ void example_servers_start(example_servers *s, size_t app)
             esg_client_free(client);
             return;
         }
-        if (example_now_ms() - started > s->ready_timeout_ms) {
+        if (esg_clock_now_ms() - started > s->ready_timeout_ms) {
             example_servers_print_log(s, app);
             fail_msg("%s did not answer on %s", example_app_names[app], s->addresses[app]);
         }
-        example_sleep_ms(20);
-    }
-}
-
-/* Waits up to timeout_ms for pid to exit; true with its status when it did. */
-static bool reap(pid_t pid, int64_t timeout_ms, int *status)
-{
-    int64_t deadline = example_now_ms() + timeout_ms;
-    for (;;) {
-        pid_t got = waitpid(pid, status, WNOHANG);
-        if (got == pid || (got < 0 && errno != EINTR))
-            return got == pid;
-        if (example_now_ms() > deadline)
-            return false;
-        example_sleep_ms(2);
+        esg_clock_sleep_ms(20);
     }
 }
 
@@ -274,7 +246,7 @@ int example_servers_stop(example_servers *s, size_t app, int sig)
     int status = 0;
     assert_true(s->pids[app] > 0);
     assert_int_equal(kill(s->pids[app], sig), 0);
-    if (!reap(s->pids[app], s->valgrind_log != NULL ? 120000 : 30000, &status)) {
+    if (!testutil_reap(s->pids[app], s->valgrind_log != NULL ? 120000 : 30000, &status)) {
         example_servers_print_log(s, app);
         fail_msg("%s did not stop on signal %d", example_app_names[app], sig);
     }
@@ -318,7 +290,7 @@ void example_servers_cleanup(example_servers *s, bool keep)
         if (s->pids[i] > 0) {
             int status;
             kill(s->pids[i], SIGKILL);
-            reap(s->pids[i], 10000, &status);
+            testutil_reap(s->pids[i], 10000, &status);
             s->pids[i] = 0;
         }
     }
@@ -539,7 +511,7 @@ static bool is_tracking_caught_up(const example_servers *s, const example_counts
 
 void example_wait_quiet(example_servers *s, int64_t timeout_ms)
 {
-    int64_t started = example_now_ms();
+    int64_t started = esg_clock_now_ms();
     example_counts counts = {0};
     for (;;) {
         example_servers_check_alive(s);
@@ -549,7 +521,7 @@ void example_wait_quiet(example_servers *s, int64_t timeout_ms)
             counts.n_notifications[EXAMPLE_PAYMENTS] == counts.n_orders &&
             is_tracking_caught_up(s, &counts))
             return;
-        if (example_now_ms() - started > timeout_ms) {
+        if (esg_clock_now_ms() - started > timeout_ms) {
             for (size_t i = 0; i < EXAMPLE_N_APPS; i++)
                 example_servers_print_log(s, i);
             fail_msg("not quiet after %lld ms: %zu orders, %zu paid, notifications %zu %zu %zu",
@@ -557,7 +529,7 @@ void example_wait_quiet(example_servers *s, int64_t timeout_ms)
                      counts.n_notifications[0], counts.n_notifications[1],
                      counts.n_notifications[2]);
         }
-        example_sleep_ms(200);
+        esg_clock_sleep_ms(200);
     }
 }
 
@@ -573,17 +545,6 @@ static long find_uuid(const esg_uuid *sorted, size_t n, const esg_uuid *id)
 {
     const esg_uuid *found = bsearch(id, sorted, n, sizeof *sorted, compare_uuids);
     return found != NULL ? (long)(found - sorted) : -1;
-}
-
-/* uuid5(NAMESPACE_URL, "/<path>/<id>/"), as the example derives reservation and payment ids. */
-static esg_uuid derived_id(const char *path, const esg_uuid *id)
-{
-    char text[ESG_UUID_STR_SIZE], name[128];
-    esg_uuid_str(id, text);
-    snprintf(name, sizeof name, "/%s/%s/", path, text);
-    esg_uuid out;
-    esg_uuid5_url(&out, name);
-    return out;
 }
 
 static void assert_ids_without_gaps(const esg_notification_list *list, size_t app)
@@ -668,7 +629,7 @@ void example_check_invariants(example_servers *s, const esg_uuid *acked, size_t 
                                           TOPIC("Payment.Created")};
     for (size_t app = EXAMPLE_RESERVATIONS; app <= EXAMPLE_PAYMENTS; app++) {
         for (size_t i = 0; i < n_orders; i++)
-            derived[i] = derived_id(paths[app], &orders[i]);
+            derived[i] = testutil_derived_id(paths[app], &orders[i]);
         qsort(derived, n_orders, sizeof *derived, compare_uuids);
         assert_int_equal(logs[app].n_items, n_orders);
         assert_exactly_once(&logs[app], app, created[app], 1, derived, n_orders);

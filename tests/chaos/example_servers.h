@@ -31,9 +31,7 @@ typedef struct example_servers {
     int64_t ready_timeout_ms;                             /* the longest wait for a Ping */
 } example_servers;
 
-/* ---- Time and randomness ---- */
-int64_t example_now_ms(void);
-void example_sleep_ms(int64_t ms);
+/* ---- Randomness (time is the library's esg_clock_now_ms, via testutil.h) ---- */
 /* A seeded generator (splitmix64), so that a failing run can be replayed. */
 uint64_t example_random(uint64_t *state);
 /* An integer from the environment, or fallback when unset or empty. */

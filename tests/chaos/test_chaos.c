@@ -80,7 +80,7 @@ static void *create_orders(void *arg)
         if (client == NULL) {
             client = example_connect(c->servers, EXAMPLE_ORDERS, 3);
             if (client == NULL) {
-                example_sleep_ms(20);
+                esg_clock_sleep_ms(20);
                 continue;
             }
         }
@@ -95,7 +95,7 @@ static void *create_orders(void *arg)
             client = NULL;
         }
         esg_value_free(result);
-        example_sleep_ms(2);
+        esg_clock_sleep_ms(2);
     }
     esg_client_free(client);
     return NULL;
@@ -169,19 +169,19 @@ static void test_random_kills_while_orders_stream(void **state)
     }
 
     /* Kill a random server after a random delay, and sometimes leave it down a while. */
-    int64_t started = example_now_ms();
+    int64_t started = esg_clock_now_ms();
     int64_t n_kills = 0, kills_per_app[EXAMPLE_N_APPS] = {0};
     int64_t n_db_restarts = 0, n_all_killed = 0;
     bool db_restarts = example_env_int("ESG_CHAOS_DB_RESTARTS", 1) != 0;
-    while (n_kills < max_kills && example_now_ms() - started < seconds * 1000) {
-        example_sleep_ms(10 + (int64_t)(example_random(&rng) % (uint64_t)max_delay_ms));
+    while (n_kills < max_kills && esg_clock_now_ms() - started < seconds * 1000) {
+        esg_clock_sleep_ms(10 + (int64_t)(example_random(&rng) % (uint64_t)max_delay_ms));
         example_servers_check_alive(&f->servers);
         if (backend == EXAMPLE_POSTGRES && db_restarts && example_random(&rng) % 6 == 0) {
             /* The database goes away under the servers, and comes back. */
             example_restart_postgres();
             n_db_restarts++;
             print_message("PostgreSQL restarted at %.1f s, %zu orders acknowledged\n",
-                          (double)(example_now_ms() - started) / 1000.0, acked_count(&f->acked));
+                          (double)(esg_clock_now_ms() - started) / 1000.0, acked_count(&f->acked));
             continue;
         }
         if (example_random(&rng) % 8 == 0) {
@@ -198,7 +198,7 @@ static void test_random_kills_while_orders_stream(void **state)
                 example_servers_start(&f->servers, (first + i) % EXAMPLE_N_APPS);
             print_message("kill %lld at %.1f s: every server, restarted from %s, %zu orders "
                           "acknowledged\n",
-                          (long long)n_kills, (double)(example_now_ms() - started) / 1000.0,
+                          (long long)n_kills, (double)(esg_clock_now_ms() - started) / 1000.0,
                           example_app_names[first], acked_count(&f->acked));
             continue;
         }
@@ -209,17 +209,17 @@ static void test_random_kills_while_orders_stream(void **state)
         kills_per_app[app]++;
         int64_t down_ms =
             (int64_t)(example_random(&rng) % 4) == 0 ? (int64_t)(example_random(&rng) % 1000) : 0;
-        example_sleep_ms(down_ms);
+        esg_clock_sleep_ms(down_ms);
         example_servers_start(&f->servers, app);
         print_message("kill %lld at %.1f s: %s (down %lld ms), %zu orders acknowledged\n",
-                      (long long)n_kills, (double)(example_now_ms() - started) / 1000.0,
+                      (long long)n_kills, (double)(esg_clock_now_ms() - started) / 1000.0,
                       example_app_names[app], (long long)down_ms, acked_count(&f->acked));
     }
     /* A few more orders with every server up, then stop the stream. */
     size_t n_at_last_kill = acked_count(&f->acked);
-    int64_t wait_started = example_now_ms();
-    while (acked_count(&f->acked) < n_at_last_kill + 20 && example_now_ms() - wait_started < 30000)
-        example_sleep_ms(20);
+    int64_t wait_started = esg_clock_now_ms();
+    while (acked_count(&f->acked) < n_at_last_kill + 20 && esg_clock_now_ms() - wait_started < 30000)
+        esg_clock_sleep_ms(20);
     stop_creators(f);
     size_t n_failed = 0;
     for (size_t i = 0; i < n_clients; i++)
@@ -229,16 +229,16 @@ static void test_random_kills_while_orders_stream(void **state)
                   "%zu calls failed\n",
                   (long long)n_kills, (long long)n_all_killed, (long long)kills_per_app[0],
                   (long long)kills_per_app[1], (long long)kills_per_app[2],
-                  (long long)n_db_restarts, (double)(example_now_ms() - started) / 1000.0,
+                  (long long)n_db_restarts, (double)(esg_clock_now_ms() - started) / 1000.0,
                   f->acked.n, n_failed);
     /* The test must have tested something. */
     assert_true(n_kills >= 3 || n_kills == max_kills);
     assert_true(f->acked.n >= 20);
 
-    int64_t quiet_started = example_now_ms();
+    int64_t quiet_started = esg_clock_now_ms();
     example_wait_quiet(&f->servers, example_is_sanitized() ? 180000 : 60000);
     print_message("quiet %lld ms after the stream stopped\n",
-                  (long long)(example_now_ms() - quiet_started));
+                  (long long)(esg_clock_now_ms() - quiet_started));
     example_counts counts;
     example_check_invariants(&f->servers, f->acked.ids, f->acked.n, &counts);
     print_message("invariants hold: %zu orders (%zu acknowledged, %zu committed without an "

@@ -59,7 +59,7 @@ static void *run_client(void *arg)
         snprintf(c->first_error, sizeof c->first_error, "cannot connect to Orders");
         return NULL;
     }
-    while (example_now_ms() < c->deadline_ms) {
+    while (esg_clock_now_ms() < c->deadline_ms) {
         esg_error err = {0};
         esg_value *result = NULL;
         esg_status rc = esg_client_call(client, "create_new_order", NULL, NULL, &result, &err);
@@ -161,7 +161,7 @@ static void test_many_clients_for_a_while(void **state)
     print_message("soak: %zu clients for %lld s%s\n", n_clients, (long long)seconds,
                   valgrind != NULL ? ", servers under valgrind" : "");
 
-    int64_t started = example_now_ms();
+    int64_t started = esg_clock_now_ms();
     for (size_t i = 0; i < n_clients; i++) {
         soak_client *c = &f->clients[i];
         c->servers = &f->servers;
@@ -176,8 +176,8 @@ static void test_many_clients_for_a_while(void **state)
         assert_non_null(rss[app]);
     }
     size_t n_samples = 0;
-    while (example_now_ms() < started + seconds * 1000 && n_samples < max_samples) {
-        example_sleep_ms(SAMPLE_MS);
+    while (esg_clock_now_ms() < started + seconds * 1000 && n_samples < max_samples) {
+        esg_clock_sleep_ms(SAMPLE_MS);
         example_servers_check_alive(&f->servers);
         for (size_t app = 0; app < EXAMPLE_N_APPS; app++)
             rss[app][n_samples] = example_servers_rss_kib(&f->servers, app);
@@ -195,7 +195,7 @@ static void test_many_clients_for_a_while(void **state)
     }
     size_t n_joined = f->n_clients;
     f->n_clients = 0;
-    double elapsed_s = (double)(example_now_ms() - started) / 1000.0;
+    double elapsed_s = (double)(esg_clock_now_ms() - started) / 1000.0;
     print_message("%zu calls (%.0f/s), %zu orders created (%.0f/s), %zu errors\n", n_calls,
                   (double)n_calls / elapsed_s, n_orders, (double)n_orders / elapsed_s, n_errors);
     assert_int_equal(n_errors, 0);
@@ -236,10 +236,10 @@ static void test_many_clients_for_a_while(void **state)
                       at_end.n_notifications[1], at_end.n_notifications[2]);
     int64_t quiet_s = example_env_int("ESG_SOAK_QUIET_SECONDS",
                                       example_is_sanitized() || valgrind != NULL ? 300 : 120);
-    int64_t quiet_started = example_now_ms();
+    int64_t quiet_started = esg_clock_now_ms();
     example_wait_quiet(&f->servers, quiet_s * 1000);
     print_message("every order paid %lld ms after the load stopped\n",
-                  (long long)(example_now_ms() - quiet_started));
+                  (long long)(esg_clock_now_ms() - quiet_started));
     example_counts counts;
     example_check_invariants(&f->servers, acked, n, &counts);
     assert_int_equal(counts.n_orders, n_orders);

@@ -96,37 +96,23 @@ static esg_application *get_app(fixture *f, const char *name)
 
 /* ---- Calls ------------------------------------------------------------------- */
 
-static esg_value *uuid_args(const esg_uuid *id)
-{
-    esg_value *args = esg_value_array();
-    assert_non_null(args);
-    assert_int_equal(esg_array_append(args, esg_value_uuid(id)), ESG_OK);
-    return args;
-}
-
 static esg_uuid create_order(esg_application *orders)
 {
     esg_error err = {0};
     esg_value *result = NULL;
     assert_esg_ok(esg_application_call(orders, "create_new_order", NULL, NULL, &result, &err),
                   &err);
-    assert_int_equal(esg_value_type(result), ESG_TYPE_UUID);
-    esg_uuid id = *esg_value_as_uuid(result);
-    esg_value_free(result);
-    return id;
+    return testutil_take_uuid(result);
 }
 
 /* is_order_reserved or is_order_paid. */
 static bool call_bool(esg_application *orders, const char *method, const esg_uuid *id)
 {
     esg_error err = {0};
-    esg_value *args = uuid_args(id), *result = NULL;
+    esg_value *args = testutil_id_args(id), *result = NULL;
     assert_esg_ok(esg_application_call(orders, method, args, NULL, &result, &err), &err);
-    assert_int_equal(esg_value_type(result), ESG_TYPE_BOOL);
-    bool answer = esg_value_as_bool(result);
-    esg_value_free(result);
     esg_value_free(args);
-    return answer;
+    return testutil_take_bool(result);
 }
 
 /* A method's reply as JSON text (malloc'ed), called with JSON arguments. */
@@ -142,17 +128,6 @@ static char *call_json(esg_application *app, const char *method, const char *arg
     assert_non_null(reply);
     assert_int_equal(strlen(reply), reply_len);
     return reply;
-}
-
-/* uuid5(NAMESPACE_URL, "/<kind>/<order id>/"), as the Python example derives it. */
-static esg_uuid derived_id(const char *kind, const esg_uuid *order_id)
-{
-    char text[ESG_UUID_STR_SIZE], name[128];
-    esg_uuid_str(order_id, text);
-    snprintf(name, sizeof name, "/%s/%s/", kind, text);
-    esg_uuid id;
-    esg_uuid5_url(&id, name);
-    return id;
 }
 
 static int64_t max_notification_id(esg_application *app)
@@ -234,10 +209,10 @@ static void make_id_map(id_map *map, json_t *stored_events, const esg_uuid *orde
         json_string_value(json_object_get(json_object_get(stored_events, "order_id"), "uuid"));
     esg_uuid vector_order;
     assert_esg_ok(esg_uuid_parse(vector_text, strlen(vector_text), &vector_order, &err), &err);
-    esg_uuid vector_ids[3] = {vector_order, derived_id("reservations", &vector_order),
-                              derived_id("payments", &vector_order)};
-    esg_uuid actual_ids[3] = {*order_id, derived_id("reservations", order_id),
-                              derived_id("payments", order_id)};
+    esg_uuid vector_ids[3] = {vector_order, testutil_derived_id("reservations", &vector_order),
+                              testutil_derived_id("payments", &vector_order)};
+    esg_uuid actual_ids[3] = {*order_id, testutil_derived_id("reservations", order_id),
+                              testutil_derived_id("payments", order_id)};
     for (size_t i = 0; i < 3; i++) {
         esg_uuid_hex(&vector_ids[i], map->vector_hex[i]);
         esg_uuid_hex(&actual_ids[i], map->actual_hex[i]);
@@ -345,7 +320,7 @@ static void check_one_order(fixture *f)
             esg_application_select_notifications(followers[i].app, 1, 10, 0, NULL, 0, &log, &err),
             &err);
         assert_int_equal(log.n_items, 1);
-        esg_uuid expected_id = derived_id(followers[i].kind, &order_id);
+        esg_uuid expected_id = testutil_derived_id(followers[i].kind, &order_id);
         assert_int_equal(log.items[0].id, 1);
         assert_true(esg_uuid_equal(&log.items[0].event.originator_id, &expected_id));
         assert_int_equal(log.items[0].event.originator_version, 1);
@@ -425,7 +400,7 @@ static void test_get_order_errors(void **state)
     /* An id that names no order: the repository's ESG_ENOTFOUND, for each method. */
     esg_uuid unknown;
     esg_uuid4(&unknown);
-    esg_value *args = uuid_args(&unknown);
+    esg_value *args = testutil_id_args(&unknown);
     const char *methods[] = {"get_order", "is_order_reserved", "is_order_paid"};
     for (size_t i = 0; i < 3; i++) {
         assert_int_equal(esg_application_call(orders, methods[i], args, NULL, &result, &err),
@@ -484,7 +459,7 @@ static void test_many_orders_are_all_paid(void **state)
     select_all(get_app(f, "Payments"), &log);
     assert_int_equal(log.n_items, N_MANY_ORDERS);
     for (size_t i = 0; i < N_MANY_ORDERS; i++) {
-        esg_uuid expected = derived_id("payments", &ids[i]);
+        esg_uuid expected = testutil_derived_id("payments", &ids[i]);
         assert_true(esg_uuid_equal(&log.items[i].event.originator_id, &expected));
     }
     esg_notification_list_clear(&log);
@@ -607,7 +582,7 @@ static int64_t assert_consistent(esg_application *reservations, const order_list
     select_all(reservations, &log);
     assert_int_equal(log.n_items, tracked);
     for (int64_t i = 0; i < tracked; i++) {
-        esg_uuid expected = derived_id("reservations", &orders->ids[i]);
+        esg_uuid expected = testutil_derived_id("reservations", &orders->ids[i]);
         assert_int_equal(log.items[i].id, i + 1);
         assert_true(esg_uuid_equal(&log.items[i].event.originator_id, &expected));
         assert_int_equal(log.items[i].event.originator_version, 1);

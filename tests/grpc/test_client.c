@@ -20,20 +20,6 @@
 
 #define TOPIC(name) "eventsourcing_grpc.example:" name
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int64_t ms)
-{
-    struct timespec ts = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0) {
-    }
-}
-
 /* ---- A real server: the example Orders in memory ------------------------------ */
 
 typedef struct orders_server {
@@ -92,23 +78,12 @@ static esg_client *connect_orders(const orders_server *s)
     return client;
 }
 
-static esg_value *uuid_args(const esg_uuid *id)
-{
-    esg_value *args = esg_value_array();
-    assert_non_null(args);
-    assert_int_equal(esg_array_append(args, esg_value_uuid(id)), ESG_OK);
-    return args;
-}
-
 static esg_uuid create_order(esg_client *client)
 {
     esg_error err = {0};
     esg_value *result = NULL;
     assert_esg_ok(esg_client_call(client, "create_new_order", NULL, NULL, &result, &err), &err);
-    assert_int_equal(esg_value_type(result), ESG_TYPE_UUID);
-    esg_uuid id = *esg_value_as_uuid(result);
-    esg_value_free(result);
-    return id;
+    return testutil_take_uuid(result);
 }
 
 /* ---- The seed README's client section ---------------------------------------- */
@@ -130,7 +105,7 @@ static void test_readme_client_section(void **state)
     esg_uuid order_id = create_order(client);
 
     /* order = client.app.get_order(order_id) */
-    esg_value *args = uuid_args(&order_id);
+    esg_value *args = testutil_id_args(&order_id);
     esg_value *order = NULL;
     assert_esg_ok(esg_client_call(client, "get_order", args, NULL, &order, &err), &err);
     assert_int_equal(esg_value_type(order), ESG_TYPE_OBJECT);
@@ -190,7 +165,7 @@ static void test_server_errors_are_typed(void **state)
 
     esg_uuid unknown;
     esg_uuid4(&unknown);
-    esg_value *args = uuid_args(&unknown);
+    esg_value *args = testutil_id_args(&unknown);
     assert_int_equal(esg_client_call(client, "get_order", args, NULL, &result, &err),
                      ESG_ENOTFOUND);
     assert_null(result);
@@ -254,9 +229,9 @@ static void test_nothing_listening_is_unavailable_after_max_attempts(void **stat
 
     /* One attempt: no waiting at all. */
     esg_client_options once = {.max_attempts = 1, .backoff_ms = 100, .deadline_ms = 2000};
-    int64_t started = now_ms();
+    int64_t started = esg_clock_now_ms();
     assert_int_equal(esg_client_connect_address(address, &once, &client, &err), ESG_EUNAVAILABLE);
-    int64_t elapsed_once = now_ms() - started;
+    int64_t elapsed_once = esg_clock_now_ms() - started;
     assert_null(client);
     assert_non_null(strstr(err.message, address));
     assert_non_null(strstr(err.message, "1 attempt"));
@@ -264,9 +239,9 @@ static void test_nothing_listening_is_unavailable_after_max_attempts(void **stat
 
     /* Four attempts wait 100 + 200 + 400 ms between them. */
     esg_client_options four = {.max_attempts = 4, .backoff_ms = 100, .deadline_ms = 2000};
-    started = now_ms();
+    started = esg_clock_now_ms();
     assert_int_equal(esg_client_connect_address(address, &four, &client, &err), ESG_EUNAVAILABLE);
-    int64_t elapsed_four = now_ms() - started;
+    int64_t elapsed_four = esg_clock_now_ms() - started;
     assert_null(client);
     assert_non_null(strstr(err.message, address));
     assert_non_null(strstr(err.message, "after 4 attempts"));
@@ -286,9 +261,9 @@ typedef struct connect_job {
 static void *connect_thread(void *arg)
 {
     connect_job *job = arg;
-    int64_t started = now_ms();
+    int64_t started = esg_clock_now_ms();
     job->rc = esg_client_connect_address(job->address, &job->options, &job->client, &job->err);
-    job->elapsed_ms = now_ms() - started;
+    job->elapsed_ms = esg_clock_now_ms() - started;
     return NULL;
 }
 
@@ -301,7 +276,7 @@ static void test_server_started_later_is_reached(void **state)
     snprintf(job.address, sizeof job.address, "localhost:%d", port);
     pthread_t thread;
     assert_int_equal(pthread_create(&thread, NULL, connect_thread, &job), 0);
-    sleep_ms(600); /* several attempts fail meanwhile */
+    esg_clock_sleep_ms(600); /* several attempts fail meanwhile */
     orders_server *s = orders_start(port);
     assert_int_equal(pthread_join(thread, NULL), 0);
     if (job.rc != ESG_OK)
@@ -992,10 +967,10 @@ static void test_retries_only_idempotent_calls(void **state)
 
     /* A server that never answers: deadlines, on a connected channel. */
     SCRIPT(cs, s.kind = ANSWER_HANG);
-    int64_t started = now_ms();
+    int64_t started = esg_clock_now_ms();
     assert_int_equal(esg_client_call(client, "create_new_order", NULL, NULL, &result, &err),
                      ESG_ETIMEDOUT);
-    assert_true(now_ms() - started >= 250);
+    assert_true(esg_clock_now_ms() - started >= 250);
     assert_int_equal(capture_count(cs, ESG_PATH_CALL), 2);
     assert_int_equal(esg_client_select_notifications(client, 1, 10, 0, NULL, 0, &list, &err),
                      ESG_ETIMEDOUT);
@@ -1055,9 +1030,9 @@ static void *select_thread(void *arg)
     select_job *job = arg;
     esg_error err = {0};
     esg_notification_list list = {0};
-    int64_t started = now_ms();
+    int64_t started = esg_clock_now_ms();
     job->rc = esg_client_select_notifications(job->client, 1, 10, 0, NULL, 0, &list, &err);
-    job->elapsed_ms = now_ms() - started;
+    job->elapsed_ms = esg_clock_now_ms() - started;
     esg_notification_list_clear(&list);
     return NULL;
 }
@@ -1078,10 +1053,10 @@ static void test_close_cancels_calls_in_flight(void **state)
         assert_int_equal(pthread_create(&threads[i], NULL, select_thread, &jobs[i]), 0);
     }
     while (capture_count(cs, ESG_PATH_GET_NOTIFICATIONS) < 3)
-        sleep_ms(10);
-    int64_t started = now_ms();
+        esg_clock_sleep_ms(10);
+    int64_t started = esg_clock_now_ms();
     esg_client_close(client);
-    assert_true(now_ms() - started < 5000);
+    assert_true(esg_clock_now_ms() - started < 5000);
     for (int i = 0; i < 3; i++) {
         assert_int_equal(pthread_join(threads[i], NULL), 0);
         assert_int_equal(jobs[i].rc, ESG_ECLOSED);
@@ -1100,8 +1075,8 @@ static void test_close_cancels_calls_in_flight(void **state)
     select_job job = {.client = client2};
     assert_int_equal(pthread_create(&threads[0], NULL, select_thread, &job), 0);
     while (capture_count(cs, ESG_PATH_GET_NOTIFICATIONS) < n_before + 1)
-        sleep_ms(10);
-    sleep_ms(50);
+        esg_clock_sleep_ms(10);
+    esg_clock_sleep_ms(50);
     esg_client_close(client2);
     assert_int_equal(pthread_join(threads[0], NULL), 0);
     assert_int_equal(job.rc, ESG_ECLOSED);

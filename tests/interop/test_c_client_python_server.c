@@ -66,32 +66,18 @@ static fixture fx;
 
 /* ---- The Python server process --------------------------------------------- */
 
-static int64_t now_ms(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec pause = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-    while (nanosleep(&pause, &pause) != 0 && errno == EINTR) {
-    }
-}
-
 /* Waits up to timeout_ms for the process; its exit status, or -1 if it still runs. */
 static int wait_exit(pid_t pid, int64_t timeout_ms)
 {
-    int64_t until = now_ms() + timeout_ms;
+    int64_t until = esg_clock_now_ms() + timeout_ms;
     for (;;) {
         int status = 0;
         pid_t done = waitpid(pid, &status, WNOHANG);
         if (done == pid)
             return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-        if (done < 0 || now_ms() >= until)
+        if (done < 0 || esg_clock_now_ms() >= until)
             return -1;
-        sleep_ms(10);
+        esg_clock_sleep_ms(10);
     }
 }
 
@@ -125,10 +111,10 @@ static bool read_address(python_server *server)
 {
     char text[4096];
     size_t len = 0;
-    int64_t until = now_ms() + START_TIMEOUT_MS;
-    while (now_ms() < until && len + 1 < sizeof text) {
+    int64_t until = esg_clock_now_ms() + START_TIMEOUT_MS;
+    while (esg_clock_now_ms() < until && len + 1 < sizeof text) {
         struct pollfd pfd = {.fd = server->stdout_fd, .events = POLLIN};
-        int ready = poll(&pfd, 1, (int)(until - now_ms()));
+        int ready = poll(&pfd, 1, (int)(until - esg_clock_now_ms()));
         if (ready < 0 && errno == EINTR)
             continue;
         if (ready <= 0)
@@ -271,42 +257,14 @@ static esg_value *call(esg_client *client, const char *method, esg_value *args, 
     return result;
 }
 
-/* [id] as positional arguments. */
-static esg_value *id_args(const esg_uuid *id)
-{
-    esg_value *args = esg_value_array();
-    assert_non_null(args);
-    assert_int_equal(esg_array_append(args, esg_value_uuid(id)), ESG_OK);
-    return args;
-}
-
 static esg_uuid create_order(esg_client *client)
 {
-    esg_value *result = call(client, "create_new_order", NULL, NULL);
-    assert_int_equal(esg_value_type(result), ESG_TYPE_UUID);
-    esg_uuid id = *esg_value_as_uuid(result);
-    esg_value_free(result);
-    return id;
+    return testutil_take_uuid(call(client, "create_new_order", NULL, NULL));
 }
 
 static bool call_bool(esg_client *client, const char *method, const esg_uuid *id)
 {
-    esg_value *result = call(client, method, id_args(id), NULL);
-    assert_int_equal(esg_value_type(result), ESG_TYPE_BOOL);
-    bool answer = esg_value_as_bool(result);
-    esg_value_free(result);
-    return answer;
-}
-
-/* uuid5(NAMESPACE_URL, "/<kind>/<order id with dashes>/"), as the example derives ids. */
-static esg_uuid derived_id(const char *kind, const esg_uuid *order_id)
-{
-    char dashed[ESG_UUID_STR_SIZE], name[80];
-    esg_uuid_str(order_id, dashed);
-    snprintf(name, sizeof name, "/%s/%s/", kind, dashed);
-    esg_uuid id;
-    esg_uuid5_url(&id, name);
-    return id;
+    return testutil_take_bool(call(client, method, testutil_id_args(id), NULL));
 }
 
 /* Every notification of the server, page by page (PAGE at most, as the reference allows). */
@@ -396,7 +354,7 @@ static void test_get_order_of_a_new_order(void **state)
     static const char *const keys[] = {"id",         "is_reserved", "is_paid",    "reservation_id",
                                        "payment_id", "created_on",  "modified_on"};
     esg_uuid id = create_order(fx.orders_client);
-    esg_value *order = call(fx.orders_client, "get_order", id_args(&id), NULL);
+    esg_value *order = call(fx.orders_client, "get_order", testutil_id_args(&id), NULL);
     assert_int_equal(esg_value_type(order), ESG_TYPE_OBJECT);
     assert_int_equal(esg_object_len(order), 7);
     for (size_t i = 0; i < 7; i++)
@@ -435,9 +393,9 @@ static void test_paid_order_from_the_system_server(void **state)
     esg_uuid id = create_order(fx.system_client);
     assert_true(call_bool(fx.system_client, "is_order_reserved", &id));
     assert_true(call_bool(fx.system_client, "is_order_paid", &id));
-    esg_value *order = call(fx.system_client, "get_order", id_args(&id), NULL);
-    esg_uuid reservation_id = derived_id("reservations", &id);
-    esg_uuid payment_id = derived_id("payments", &id);
+    esg_value *order = call(fx.system_client, "get_order", testutil_id_args(&id), NULL);
+    esg_uuid reservation_id = testutil_derived_id("reservations", &id);
+    esg_uuid payment_id = testutil_derived_id("payments", &id);
     assert_uuid_value(esg_object_get(order, "reservation_id"), &reservation_id);
     assert_uuid_value(esg_object_get(order, "payment_id"), &payment_id);
     assert_utc(esg_object_get(order, "modified_on"));
@@ -462,7 +420,7 @@ static void test_created_notification(void **state)
     (void)state;
     SKIP_WITHOUT_GRPCIO();
     esg_uuid id = create_order(fx.orders_client);
-    esg_value *order = call(fx.orders_client, "get_order", id_args(&id), NULL);
+    esg_value *order = call(fx.orders_client, "get_order", testutil_id_args(&id), NULL);
     esg_notification_list list = {0};
     select_all(fx.orders_client, &list);
     for (size_t i = 0; i < list.n_items; i++)
@@ -512,7 +470,7 @@ static void test_select_start_limit_stop_and_topics(void **state)
     assert_int_equal(list.n_items, 1);
     assert_int_equal(list.items[0].id, first + 1);
     assert_int_equal(list.items[0].event.originator_version, 2);
-    esg_uuid reservation_id = derived_id("reservations", &id);
+    esg_uuid reservation_id = testutil_derived_id("reservations", &id);
     esg_value *reserved = decode_state(&list.items[0]);
     assert_string_equal(esg_object_key_at(reserved, 0), "timestamp");
     assert_uuid_value(esg_object_get(reserved, "reservation_id"), &reservation_id);
@@ -527,7 +485,7 @@ static void test_select_start_limit_stop_and_topics(void **state)
     assert_int_equal(list.n_items, 1);
     assert_int_equal(list.items[0].id, first + 2);
     assert_string_equal(list.items[0].event.topic, TOPIC_PAID);
-    esg_uuid payment_id = derived_id("payments", &id);
+    esg_uuid payment_id = testutil_derived_id("payments", &id);
     esg_value *paid = decode_state(&list.items[0]);
     assert_uuid_value(esg_object_get(paid, "payment_id"), &payment_id);
     esg_value_free(paid);
@@ -550,7 +508,7 @@ static void test_reference_errors_come_back_as_remote_errors(void **state)
     esg_value *result = NULL;
     esg_uuid unknown;
     esg_uuid4(&unknown);
-    esg_value *args = id_args(&unknown);
+    esg_value *args = testutil_id_args(&unknown);
     /* The reference answers UNKNOWN, with the Python exception's message. */
     assert_int_equal(esg_client_call(fx.orders_client, "get_order", args, NULL, &result, &err),
                      ESG_EREMOTE);
@@ -605,7 +563,7 @@ static bool has_created_for(esg_application *app, const char *kind, const char *
     esg_notification_list list = {0};
     assert_esg_ok(esg_application_select_notifications(app, 1, 1000, 0, NULL, 0, &list, &err),
                   &err);
-    esg_uuid id = derived_id(kind, order_id);
+    esg_uuid id = testutil_derived_id(kind, order_id);
     bool is_found = false;
     for (size_t i = 0; i < list.n_items && !is_found; i++)
         is_found = esg_uuid_equal(&list.items[i].event.originator_id, &id) &&

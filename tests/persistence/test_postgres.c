@@ -184,20 +184,6 @@ static void wait_for_lock_waiters(PGconn *admin, const char *table, int n)
     fail_msg("%d sessions did not come to wait for the lock on %s", n, table);
 }
 
-static int64_t monotonic_ms(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec t = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&t, &t) != 0 && errno == EINTR) {
-    }
-}
-
 /* ---- The tables are eventsourcing 9.2's ----------------------------------------------- */
 
 /* eventsourcing 9.2's PostgresProcessRecorder creates these (postgres.py, with "{t}" the table). */
@@ -589,9 +575,9 @@ typedef struct restart_writer {
 static void *run_restart_writer(void *arg)
 {
     restart_writer *w = arg;
-    int64_t deadline = monotonic_ms() + 30000;
+    int64_t deadline = esg_clock_now_ms() + 30000;
     for (int64_t v = 1;
-         v <= MAX_RESTART_EVENTS && !atomic_load(w->is_stopping) && monotonic_ms() < deadline;
+         v <= MAX_RESTART_EVENTS && !atomic_load(w->is_stopping) && esg_clock_now_ms() < deadline;
          v++) {
         char state[48];
         snprintf(state, sizeof state, "{\"v\":%lld}", (long long)v);
@@ -605,11 +591,11 @@ static void *run_restart_writer(void *arg)
                 w->notification_ids[v - 1] = id;
                 break;
             }
-            if (rc == ESG_EUNAVAILABLE && monotonic_ms() < deadline) {
+            if (rc == ESG_EUNAVAILABLE && esg_clock_now_ms() < deadline) {
                 if (w->n_unavailable++ == 0)
                     snprintf(w->first_unavailable, sizeof w->first_unavailable, "%s", err.message);
                 was_unavailable = true;
-                sleep_ms(20);
+                esg_clock_sleep_ms(20);
                 continue;
             }
             if (rc == ESG_ECONFLICT && was_unavailable) {
@@ -661,22 +647,22 @@ static void test_database_restart_under_load(void **state)
     }
     /* Restart once the writers are under way, and stop them once each has written more after
      * the restart through the same recorder. */
-    for (int64_t deadline = monotonic_ms() + 10000; monotonic_ms() < deadline;) {
+    for (int64_t deadline = esg_clock_now_ms() + 10000; esg_clock_now_ms() < deadline;) {
         if (atomic_load(&writers[N_RESTART_WRITERS - 1].n_done) >= 20)
             break;
-        sleep_ms(5);
+        esg_clock_sleep_ms(5);
     }
     run_test_server("restart");
     int n_before[N_RESTART_WRITERS];
     for (int i = 0; i < N_RESTART_WRITERS; i++)
         n_before[i] = atomic_load(&writers[i].n_done);
-    for (int64_t deadline = monotonic_ms() + 20000; monotonic_ms() < deadline;) {
+    for (int64_t deadline = esg_clock_now_ms() + 20000; esg_clock_now_ms() < deadline;) {
         int n_ready = 0;
         for (int i = 0; i < N_RESTART_WRITERS; i++)
             n_ready += atomic_load(&writers[i].n_done) >= n_before[i] + N_AFTER_RESTART;
         if (n_ready == N_RESTART_WRITERS)
             break;
-        sleep_ms(10);
+        esg_clock_sleep_ms(10);
     }
     atomic_store(&is_stopping, true);
     for (int i = 0; i < N_RESTART_WRITERS; i++)
@@ -811,9 +797,9 @@ static void test_pool_exhaustion_is_unavailable_within_the_timeout(void **state)
     /* ...so a third call waits for a connection, and gives up after POSTGRES_POOL_TIMEOUT. */
     esg_error err = {0};
     int64_t max_id = 0;
-    int64_t started = monotonic_ms();
+    int64_t started = esg_clock_now_ms();
     assert_int_equal(esg_recorder_max_notification_id(recorder, &max_id, &err), ESG_EUNAVAILABLE);
-    int64_t elapsed = monotonic_ms() - started;
+    int64_t elapsed = esg_clock_now_ms() - started;
     print_message("pool exhausted: %s (after %lld ms)\n", err.message, (long long)elapsed);
     assert_non_null(strstr(err.message, "no database connection free within 1 s"));
     assert_true(elapsed >= 900 && elapsed < 3000);
@@ -885,10 +871,10 @@ static void test_lock_timeout_is_unavailable_and_writes_nothing(void **state)
     esg_error err = {0};
     esg_stored_event event = text_event(&id, 2, "{}");
     esg_tracking tracking = {.application_name = "Up", .notification_id = 1};
-    int64_t started = monotonic_ms();
+    int64_t started = esg_clock_now_ms();
     assert_int_equal(esg_recorder_insert_events(recorder, &event, 1, &tracking, NULL, &err),
                      ESG_EUNAVAILABLE);
-    int64_t elapsed = monotonic_ms() - started;
+    int64_t elapsed = esg_clock_now_ms() - started;
     print_message("lock timeout: %s (after %lld ms)\n", err.message, (long long)elapsed);
     assert_non_null(strstr(err.message, "database is locked"));
     assert_true(elapsed >= 900 && elapsed < 3000);

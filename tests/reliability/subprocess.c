@@ -21,19 +21,6 @@
 #define START_TIMEOUT_MS 60000
 #define STOP_TIMEOUT_MS 60000
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 char *read_text_file(const char *path)
 {
     FILE *file = fopen(path, "rb");
@@ -79,7 +66,7 @@ void server_start_with_files_limit(server_process *p, const char *log_path,
     snprintf(p->log, sizeof p->log, "%s", log_path);
     char *argv[] = {ESG_SERVER_PROGRAM, NULL};
     p->pid = testutil_spawn(argv, log_path, settings, n, NULL, 0, files);
-    long long started = now_ms();
+    long long started = esg_clock_now_ms();
     for (;;) {
         char *text = read_text_file(log_path);
         const char *found = strstr(text, "(port ");
@@ -95,12 +82,12 @@ void server_start_with_files_limit(server_process *p, const char *log_path,
             free(text);
             return;
         }
-        if (now_ms() - started > START_TIMEOUT_MS) {
+        if (esg_clock_now_ms() - started > START_TIMEOUT_MS) {
             kill(p->pid, SIGKILL);
             fail_msg("the server did not print its port:\n%s", text);
         }
         free(text);
-        sleep_ms(20);
+        esg_clock_sleep_ms(20);
     }
 }
 
@@ -110,18 +97,18 @@ int server_stop(server_process *p)
     if (p->pid <= 0)
         return -1;
     kill(p->pid, SIGTERM);
-    long long started = now_ms();
+    long long started = esg_clock_now_ms();
     for (;;) {
         pid_t reaped = waitpid(p->pid, &status, WNOHANG);
         if (reaped == p->pid)
             break;
-        if (now_ms() - started > STOP_TIMEOUT_MS) {
+        if (esg_clock_now_ms() - started > STOP_TIMEOUT_MS) {
             kill(p->pid, SIGKILL);
             waitpid(p->pid, &status, 0);
             p->pid = 0;
             fail_msg("the server did not stop within %d ms of SIGTERM", STOP_TIMEOUT_MS);
         }
-        sleep_ms(20);
+        esg_clock_sleep_ms(20);
     }
     p->pid = 0;
     return status;

@@ -49,20 +49,6 @@ enum { ORDERS, RESERVATIONS, PAYMENTS };
 
 /* ---- Time ------------------------------------------------------------------------ */
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int64_t ms)
-{
-    struct timespec ts = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0) {
-    }
-}
-
 /* ---- The fixture: everything a test starts, released in teardown --------------- */
 
 /* Creates orders from a thread while the test kills and restarts a server. */
@@ -150,20 +136,6 @@ static int setup(void **state)
     return 0;
 }
 
-/* Waits up to timeout_ms for pid to exit; true with its status when it did. */
-static bool reap(pid_t pid, int64_t timeout_ms, int *status)
-{
-    int64_t deadline = now_ms() + timeout_ms;
-    for (;;) {
-        pid_t got = waitpid(pid, status, WNOHANG);
-        if (got == pid || (got < 0 && errno != EINTR))
-            return got == pid;
-        if (now_ms() > deadline)
-            return false;
-        sleep_ms(5);
-    }
-}
-
 static int teardown(void **state)
 {
     fixture *f = *state;
@@ -172,7 +144,7 @@ static int teardown(void **state)
         if (f->pids[i] > 0) {
             int status;
             kill(f->pids[i], SIGKILL);
-            reap(f->pids[i], 10000, &status);
+            testutil_reap(f->pids[i], 10000, &status);
         }
     }
     if (f->has_stream_thread)
@@ -260,11 +232,7 @@ static esg_value *call(esg_client *client, const char *method, const esg_uuid *i
 
 static bool call_bool(esg_client *client, const char *method, const esg_uuid *id)
 {
-    esg_value *result = call(client, method, id);
-    assert_int_equal(esg_value_type(result), ESG_TYPE_BOOL);
-    bool b = esg_value_as_bool(result);
-    esg_value_free(result);
-    return b;
+    return testutil_take_bool(call(client, method, id));
 }
 
 static int64_t call_int(esg_client *client, const char *method)
@@ -278,11 +246,7 @@ static int64_t call_int(esg_client *client, const char *method)
 
 static esg_uuid call_uuid(esg_client *client, const char *method)
 {
-    esg_value *result = call(client, method, NULL);
-    assert_int_equal(esg_value_type(result), ESG_TYPE_UUID);
-    esg_uuid id = *esg_value_as_uuid(result);
-    esg_value_free(result);
-    return id;
+    return testutil_take_uuid(call(client, method, NULL));
 }
 
 /* Polls is_order_paid (or is_order_reserved) every 10 ms until it is true;
@@ -290,18 +254,18 @@ static esg_uuid call_uuid(esg_client *client, const char *method)
 static int64_t wait_order(fixture *f, esg_client *orders, const char *method, const esg_uuid *id,
                           int64_t timeout_ms)
 {
-    int64_t started = now_ms();
+    int64_t started = esg_clock_now_ms();
     for (;;) {
         if (call_bool(orders, method, id))
-            return now_ms() - started;
+            return esg_clock_now_ms() - started;
         check_health(f);
-        if (now_ms() - started > timeout_ms) {
+        if (esg_clock_now_ms() - started > timeout_ms) {
             char text[ESG_UUID_STR_SIZE];
             esg_uuid_str(id, text);
             print_logs(f);
             fail_msg("%s(%s) still false after %lld ms", method, text, (long long)timeout_ms);
         }
-        sleep_ms(10);
+        esg_clock_sleep_ms(10);
     }
 }
 
@@ -332,33 +296,22 @@ static void assert_ids_without_gaps(const esg_notification_list *list)
 static int64_t wait_notifications(fixture *f, esg_client *client, size_t n, int64_t timeout_ms,
                                   esg_notification_list *list)
 {
-    int64_t started = now_ms();
+    int64_t started = esg_clock_now_ms();
     for (;;) {
         esg_notification_list_clear(list);
         read_all(client, list);
         if (list->n_items > n)
             fail_msg("%zu notifications, expected %zu", list->n_items, n);
         if (list->n_items == n)
-            return now_ms() - started;
+            return esg_clock_now_ms() - started;
         check_health(f);
-        if (now_ms() - started > timeout_ms) {
+        if (esg_clock_now_ms() - started > timeout_ms) {
             print_logs(f);
             fail_msg("%zu notifications after %lld ms, expected %zu", list->n_items,
                      (long long)timeout_ms, n);
         }
-        sleep_ms(20);
+        esg_clock_sleep_ms(20);
     }
-}
-
-/* uuid5(NAMESPACE_URL, "/<path>/<id>/"), as the example and test_systems derive ids. */
-static esg_uuid derived_id(const char *path, const esg_uuid *id)
-{
-    char text[ESG_UUID_STR_SIZE], name[128];
-    esg_uuid_str(id, text);
-    snprintf(name, sizeof name, "/%s/%s/", path, text);
-    esg_uuid out;
-    esg_uuid5_url(&out, name);
-    return out;
 }
 
 /* The index of id in ids, or fails. */
@@ -380,12 +333,12 @@ static esg_grpc_runner *start_runner(fixture *f, const esg_system_def *def, esg_
     esg_error err = {0};
     esg_grpc_runner_options options = {
         .mode = mode, .env = f->env, .server_program = ESG_SERVER_PROGRAM};
-    int64_t started = now_ms();
+    int64_t started = esg_clock_now_ms();
     assert_esg_ok(esg_grpc_runner_start(def, &options, &f->runner, &err), &err);
     assert_non_null(f->runner);
     print_message("%s: started in %s in %lld ms\n", def->topic,
                   mode == ESG_RUNNER_THREADS ? "threads" : "subprocesses",
-                  (long long)(now_ms() - started));
+                  (long long)(esg_clock_now_ms() - started));
     return f->runner;
 }
 
@@ -393,10 +346,10 @@ static esg_grpc_runner *start_runner(fixture *f, const esg_system_def *def, esg_
  * and leave no subprocess behind, reaped or not. */
 static void stop_runner(fixture *f)
 {
-    int64_t started = now_ms();
+    int64_t started = esg_clock_now_ms();
     esg_grpc_runner_stop(f->runner);
     f->runner = NULL;
-    int64_t elapsed = now_ms() - started;
+    int64_t elapsed = esg_clock_now_ms() - started;
     print_message("esg_grpc_runner_stop took %lld ms\n", (long long)elapsed);
     assert_true(elapsed < 2000);
     int status;
@@ -417,7 +370,7 @@ static void readme_runner_section(fixture *f, esg_runner_mode mode)
 {
     set_example_addresses(f);
     esg_grpc_runner *runner = start_runner(f, &esg_example_system, mode);
-    int64_t started = now_ms();
+    int64_t started = esg_clock_now_ms();
     /* Addresses set in the environment are kept, not overwritten. */
     for (size_t i = 0; i < N_EXAMPLE_APPS; i++) {
         const char *address = esg_grpc_runner_address(runner, example_names[i]);
@@ -432,7 +385,7 @@ static void readme_runner_section(fixture *f, esg_runner_mode mode)
     assert_non_null(app);
     esg_uuid order1_id = call_uuid(app, "create_new_order");
     int64_t waited = wait_order(f, app, "is_order_paid", &order1_id, 10000);
-    int64_t since_start = now_ms() - started;
+    int64_t since_start = esg_clock_now_ms() - started;
     print_message("first order paid %lld ms after it was created, %lld ms after start\n",
                   (long long)waited, (long long)since_start);
     /* The reference takes ~10 s: its first prompts are lost while channels connect. */
@@ -460,12 +413,12 @@ static void readme_runner_section(fixture *f, esg_runner_mode mode)
     assert_non_null(payments);
     read_all(reservations, &list);
     assert_int_equal(list.n_items, 1);
-    esg_uuid reservation_id = derived_id("reservations", &order1_id);
+    esg_uuid reservation_id = testutil_derived_id("reservations", &order1_id);
     assert_true(esg_uuid_equal(&list.items[0].event.originator_id, &reservation_id));
     esg_notification_list_clear(&list);
     read_all(payments, &list);
     assert_int_equal(list.n_items, 1);
-    esg_uuid payment_id = derived_id("payments", &order1_id);
+    esg_uuid payment_id = testutil_derived_id("payments", &order1_id);
     assert_true(esg_uuid_equal(&list.items[0].event.originator_id, &payment_id));
     esg_notification_list_clear(&list);
 
@@ -497,14 +450,14 @@ static void test_thousand_orders_all_paid(void **state)
 
     esg_uuid *ids = malloc(N_MANY_ORDERS * sizeof *ids);
     assert_non_null(ids);
-    int64_t started = now_ms();
+    int64_t started = esg_clock_now_ms();
     for (size_t i = 0; i < N_MANY_ORDERS; i++)
         ids[i] = call_uuid(orders, "create_new_order");
-    int64_t created = now_ms();
+    int64_t created = esg_clock_now_ms();
     /* Each application processes its leaders' notifications in order, so the
      * last order paid means every order is. */
     wait_order(f, orders, "is_order_paid", &ids[N_MANY_ORDERS - 1], 10000);
-    int64_t paid = now_ms();
+    int64_t paid = esg_clock_now_ms();
     print_message("%d orders created in %lld ms, all paid %lld ms later\n", N_MANY_ORDERS,
                   (long long)(created - started), (long long)(paid - created));
 
@@ -593,14 +546,14 @@ static void one_way_pipe(fixture *f, esg_runner_mode mode)
                   (long long)waited);
     assert_ids_without_gaps(&list);
     for (size_t i = 0; i < list.n_items; i++) {
-        esg_uuid expected = derived_id("reservations", &ids[i]);
+        esg_uuid expected = testutil_derived_id("reservations", &ids[i]);
         assert_string_equal(list.items[i].event.topic, TOPIC("Reservation.Created"));
         assert_true(esg_uuid_equal(&list.items[i].event.originator_id, &expected));
     }
     esg_notification_list_clear(&list);
 
     /* Nothing flows back: Orders does not follow Reservations here. */
-    sleep_ms(200);
+    esg_clock_sleep_ms(200);
     read_all(orders, &list);
     assert_int_equal(list.n_items, N_ONE_WAY_ORDERS);
     for (size_t i = 0; i < list.n_items; i++)
@@ -646,9 +599,9 @@ static void chain(fixture *f, esg_runner_mode mode)
     esg_notification_list list = {0};
     int64_t waited = wait_notifications(f, clients[3], 1, 5000, &list);
     print_message("chain: A's item reached D after %lld ms\n", (long long)waited);
-    esg_uuid b_id = derived_id("B", &started_id);
-    esg_uuid c_id = derived_id("C", &b_id);
-    esg_uuid d_id = derived_id("D", &c_id);
+    esg_uuid b_id = testutil_derived_id("B", &started_id);
+    esg_uuid c_id = testutil_derived_id("C", &b_id);
+    esg_uuid d_id = testutil_derived_id("D", &c_id);
     assert_true(esg_uuid_equal(&list.items[0].event.originator_id, &d_id));
     assert_string_equal(list.items[0].event.topic, "test_systems:Item.Created");
     esg_notification_list_clear(&list);
@@ -691,10 +644,10 @@ static void test_processing_error_is_reported(void **state)
     esg_error err = {0};
     assert_false(esg_grpc_runner_has_errored(runner, &err));
     (void)call_uuid(esg_grpc_runner_get(runner, "A"), "start");
-    int64_t deadline = now_ms() + 5000;
+    int64_t deadline = esg_clock_now_ms() + 5000;
     while (!esg_grpc_runner_has_errored(runner, &err)) {
-        assert_true(now_ms() < deadline);
-        sleep_ms(10);
+        assert_true(esg_clock_now_ms() < deadline);
+        esg_clock_sleep_ms(10);
     }
     print_message("has_errored: %s: %s\n", esg_status_name(err.status), err.message);
     assert_int_not_equal(err.status, ESG_OK);
@@ -757,10 +710,10 @@ static void test_subprocess_death_is_reported(void **state)
     pid_t payments = child_serving(TOPIC("Payments"));
     assert_true(payments > 0);
     assert_int_equal(kill(payments, SIGKILL), 0);
-    int64_t deadline = now_ms() + 5000;
+    int64_t deadline = esg_clock_now_ms() + 5000;
     while (!esg_grpc_runner_has_errored(runner, &err)) {
-        assert_true(now_ms() < deadline);
-        sleep_ms(10);
+        assert_true(esg_clock_now_ms() < deadline);
+        esg_clock_sleep_ms(10);
     }
     print_message("has_errored: %s\n", err.message);
     assert_non_null(strstr(err.message, "Payments"));
@@ -804,7 +757,7 @@ static void spawn_example_server(fixture *f, size_t app, char (*addresses)[ADDRE
     f->pids[app] = pid;
 
     /* Ready once it answers a Ping on its own address. */
-    int64_t started = now_ms();
+    int64_t started = esg_clock_now_ms();
     for (;;) {
         check_health(f);
         esg_error err = {0};
@@ -814,12 +767,12 @@ static void spawn_example_server(fixture *f, size_t app, char (*addresses)[ADDRE
             esg_client_free(client);
             return;
         }
-        if (now_ms() - started > 15000) {
+        if (esg_clock_now_ms() - started > 15000) {
             print_log(f->logs[app]);
             fail_msg("%s did not answer on %s: %s", example_names[app], addresses[app],
                      err.message);
         }
-        sleep_ms(20);
+        esg_clock_sleep_ms(20);
     }
 }
 
@@ -829,7 +782,7 @@ static int stop_server(fixture *f, size_t app, int sig)
     int status = 0;
     assert_true(f->pids[app] > 0);
     assert_int_equal(kill(f->pids[app], sig), 0);
-    if (!reap(f->pids[app], 10000, &status)) {
+    if (!testutil_reap(f->pids[app], 10000, &status)) {
         print_log(f->logs[app]);
         fail_msg("%s did not stop on signal %d", example_names[app], sig);
     }
@@ -854,7 +807,7 @@ static void *create_orders(void *arg)
         stream->ids[i] = *esg_value_as_uuid(result);
         esg_value_free(result);
         atomic_store(&stream->n_done, i + 1);
-        sleep_ms(stream->pause_ms);
+        esg_clock_sleep_ms(stream->pause_ms);
     }
     return NULL;
 }
@@ -869,7 +822,7 @@ static void assert_one_each(const esg_notification_list *log, const char *topic,
     esg_uuid *expected = malloc(n_orders * sizeof *expected);
     assert_non_null(expected);
     for (size_t i = 0; i < n_orders; i++)
-        expected[i] = derive != NULL ? derived_id(derive, &order_ids[i]) : order_ids[i];
+        expected[i] = derive != NULL ? testutil_derived_id(derive, &order_ids[i]) : order_ids[i];
     for (size_t i = 0; i < log->n_items; i++)
         if (strcmp(log->items[i].event.topic, topic) == 0)
             counts[index_of(expected, n_orders, &log->items[i].event.originator_id)]++;
@@ -906,13 +859,13 @@ static void test_follower_killed_mid_stream(void **state)
 
     /* Killed three times, at a quarter, half and three quarters of the stream. */
     esg_notification_list list = {0};
-    int64_t deadline = now_ms() + 20000;
+    int64_t deadline = esg_clock_now_ms() + 20000;
     for (size_t kill_at = N_STREAM_ORDERS / 4; kill_at < N_STREAM_ORDERS;
          kill_at += N_STREAM_ORDERS / 4) {
         while (atomic_load(&stream->n_done) < kill_at && !atomic_load(&stream->has_failed)) {
             check_health(f);
-            assert_true(now_ms() < deadline);
-            sleep_ms(2);
+            assert_true(esg_clock_now_ms() < deadline);
+            esg_clock_sleep_ms(2);
         }
         read_all(payments, &list);
         size_t n_paid_before = list.n_items;
@@ -934,11 +887,11 @@ static void test_follower_killed_mid_stream(void **state)
         fail_msg("creating orders: %s: %s", esg_status_name(stream->rc), stream->err.message);
     assert_int_equal(atomic_load(&stream->n_done), N_STREAM_ORDERS);
 
-    int64_t started = now_ms();
+    int64_t started = esg_clock_now_ms();
     for (size_t i = 0; i < N_STREAM_ORDERS; i++)
         wait_order(f, orders, "is_order_paid", &stream->ids[i], 20000);
     print_message("all %d orders paid %lld ms after the last was created\n", N_STREAM_ORDERS,
-                  (long long)(now_ms() - started));
+                  (long long)(esg_clock_now_ms() - started));
 
     /* Exactly once, ids without gaps, in every database. */
     read_all(orders, &list);
@@ -985,16 +938,16 @@ static void test_leader_restarted_while_followers_run(void **state)
         print_log(f->logs[ORDERS]);
         fail_msg("Orders did not exit 0 on SIGTERM");
     }
-    sleep_ms(500); /* the followers notice that their leader is gone */
+    esg_clock_sleep_ms(500); /* the followers notice that their leader is gone */
     spawn_example_server(f, ORDERS, f->addresses, "60");
     orders = connect_client(f, f->addresses[ORDERS]);
-    int64_t started = now_ms();
+    int64_t started = esg_clock_now_ms();
     for (size_t i = 0; i < N_RESTART_ORDERS; i++)
         after[i] = call_uuid(orders, "create_new_order");
     for (size_t i = 0; i < N_RESTART_ORDERS; i++)
         wait_order(f, orders, "is_order_paid", &after[i], 10000);
     print_message("orders created after the restart paid within %lld ms\n",
-                  (long long)(now_ms() - started));
+                  (long long)(esg_clock_now_ms() - started));
     /* The same follower processes throughout. */
     assert_int_equal(f->pids[RESERVATIONS], follower_pids[0]);
     assert_int_equal(f->pids[PAYMENTS], follower_pids[1]);
@@ -1026,14 +979,14 @@ static void test_follower_started_late_catches_up(void **state)
     for (size_t i = 0; i < N_LATE_ORDERS; i++)
         wait_order(f, orders, "is_order_reserved", &ids[i], 5000);
     assert_false(call_bool(orders, "is_order_paid", &ids[0]));
-    sleep_ms(1000);
+    esg_clock_sleep_ms(1000);
 
     spawn_example_server(f, PAYMENTS, f->addresses, "60");
-    int64_t started = now_ms();
+    int64_t started = esg_clock_now_ms();
     for (size_t i = 0; i < N_LATE_ORDERS; i++)
         wait_order(f, orders, "is_order_paid", &ids[i], 5000);
     print_message("a late Payments paid %d orders within %lld ms of answering\n", N_LATE_ORDERS,
-                  (long long)(now_ms() - started));
+                  (long long)(esg_clock_now_ms() - started));
 }
 
 /* The same, but Orders is told a wrong address for Payments, so that no
@@ -1059,7 +1012,7 @@ static void test_follower_started_late_catches_up_unprompted(void **state)
         ids[i] = call_uuid(orders, "create_new_order");
     for (size_t i = 0; i < N_LATE_ORDERS; i++)
         wait_order(f, orders, "is_order_reserved", &ids[i], 5000);
-    sleep_ms(1000);
+    esg_clock_sleep_ms(1000);
 
     spawn_example_server(f, PAYMENTS, f->addresses, "60");
     esg_client *payments = connect_client(f, f->addresses[PAYMENTS]);
@@ -1091,19 +1044,19 @@ static void test_lost_prompts_recovered_by_pull_interval(void **state)
     spawn_example_server(f, RESERVATIONS, f->addresses, "1");
     esg_client *orders = connect_client(f, f->addresses[ORDERS]);
     esg_client *reservations = connect_client(f, f->addresses[RESERVATIONS]);
-    sleep_ms(300); /* past Reservations' pull at start */
+    esg_clock_sleep_ms(300); /* past Reservations' pull at start */
 
     esg_uuid ids[N_LOST_ORDERS];
-    int64_t started = now_ms();
+    int64_t started = esg_clock_now_ms();
     for (size_t i = 0; i < N_LOST_ORDERS; i++)
         ids[i] = call_uuid(orders, "create_new_order");
     esg_notification_list list = {0};
     wait_notifications(f, reservations, N_LOST_ORDERS, 3000, &list);
     print_message("orders reserved %lld ms after creation without prompts\n",
-                  (long long)(now_ms() - started));
+                  (long long)(esg_clock_now_ms() - started));
     assert_ids_without_gaps(&list);
     for (size_t i = 0; i < N_LOST_ORDERS; i++) {
-        esg_uuid expected = derived_id("reservations", &ids[i]);
+        esg_uuid expected = testutil_derived_id("reservations", &ids[i]);
         assert_true(esg_uuid_equal(&list.items[i].event.originator_id, &expected));
     }
     esg_notification_list_clear(&list);

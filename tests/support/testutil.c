@@ -2,7 +2,9 @@
 #define _XOPEN_SOURCE 700
 #include "testutil.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <sys/wait.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <signal.h>
@@ -25,17 +27,6 @@ json_t *testutil_load_vector(const char *name)
     return root;
 }
 
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 uint8_t *testutil_unhex(const char *hex, size_t *len)
 {
     size_t hex_len = strlen(hex);
@@ -44,10 +35,10 @@ uint8_t *testutil_unhex(const char *hex, size_t *len)
     uint8_t *bytes = malloc(hex_len / 2 + 1);
     assert_non_null(bytes);
     for (size_t i = 0; i < hex_len / 2; i++) {
-        int hi = hex_digit(hex[2 * i]), lo = hex_digit(hex[2 * i + 1]);
-        if (hi < 0 || lo < 0)
+        const char *pair = hex + 2 * i;
+        if (!isxdigit((unsigned char)pair[0]) || !isxdigit((unsigned char)pair[1]) ||
+            sscanf(pair, "%2hhx", &bytes[i]) != 1)
             fail_msg("bad hex at %zu", 2 * i);
-        bytes[i] = (uint8_t)(hi * 16 + lo);
     }
     bytes[hex_len / 2] = 0;
     *len = hex_len / 2;
@@ -155,4 +146,55 @@ pid_t testutil_spawn(char *const *argv, const char *log_path, const char *const 
     if (pid < 0)
         fail_msg("fork for %s: %s", argv[0], strerror(fork_errno));
     return pid;
+}
+
+bool testutil_reap(pid_t pid, int64_t timeout_ms, int *status)
+{
+    int64_t deadline = esg_clock_now_ms() + timeout_ms;
+    for (;;) {
+        pid_t got = waitpid(pid, status, WNOHANG);
+        if (got == pid || (got < 0 && errno != EINTR))
+            return got == pid;
+        if (esg_clock_now_ms() > deadline)
+            return false;
+        esg_clock_sleep_ms(2);
+    }
+}
+
+/* ---- The example system's orders ------------------------------------------------ */
+
+esg_value *testutil_id_args(const esg_uuid *id)
+{
+    esg_value *args = esg_value_array();
+    assert_non_null(args);
+    assert_int_equal(esg_array_append(args, esg_value_uuid(id)), ESG_OK);
+    return args;
+}
+
+esg_uuid testutil_take_uuid(esg_value *result)
+{
+    assert_non_null(result);
+    assert_int_equal(esg_value_type(result), ESG_TYPE_UUID);
+    esg_uuid id = *esg_value_as_uuid(result);
+    esg_value_free(result);
+    return id;
+}
+
+bool testutil_take_bool(esg_value *result)
+{
+    assert_non_null(result);
+    assert_int_equal(esg_value_type(result), ESG_TYPE_BOOL);
+    bool answer = esg_value_as_bool(result);
+    esg_value_free(result);
+    return answer;
+}
+
+esg_uuid testutil_derived_id(const char *kind, const esg_uuid *order_id)
+{
+    char text[ESG_UUID_STR_SIZE], name[128];
+    esg_uuid_str(order_id, text);
+    snprintf(name, sizeof name, "/%s/%s/", kind, text);
+    esg_uuid id;
+    esg_uuid5_url(&id, name);
+    return id;
 }

@@ -4,6 +4,7 @@
 #define ESG_TESTUTIL_H
 
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -14,6 +15,7 @@
 
 #include "esg.h"
 #include "esg/example.h"
+#include "core/clock.h" /* esg_clock_now_ms, esg_clock_sleep_ms for waits in tests */
 
 /* Loads tests/vectors/<name> as a jansson tree (the caller json_decref's it);
  * fails the test when it cannot. */
@@ -49,5 +51,21 @@ pid_t testutil_spawn(char *const *argv, const char *log_path, const char *const 
  * testutil_remove_tree. */
 char *testutil_make_temp_dir(void);
 void testutil_remove_tree(const char *path);
+
+/* Waits up to timeout_ms for pid to exit: true, with its wait status in *status, when it did. */
+bool testutil_reap(pid_t pid, int64_t timeout_ms, int *status);
+
+/* ---- The example system's orders (the tests' own copy of the rules, as an oracle) ---- */
+
+/* [id] as positional arguments (the caller frees them). */
+esg_value *testutil_id_args(const esg_uuid *id);
+
+/* A method's result, asserted to be a UUID (or a bool), freed; returns its value. */
+esg_uuid testutil_take_uuid(esg_value *result);
+bool testutil_take_bool(esg_value *result);
+
+/* uuid5(NAMESPACE_URL, "/<kind>/<order id>/"), as the example derives the ids of an order's
+ * reservation ("reservation") and payment ("payment"). */
+esg_uuid testutil_derived_id(const char *kind, const esg_uuid *order_id);
 
 #endif
