@@ -75,10 +75,8 @@ static void free_call(floor_call *c)
 {
     if (c->call != NULL)
         grpc_call_unref(c->call);
-    if (c->request != NULL)
-        grpc_byte_buffer_destroy(c->request);
-    if (c->response != NULL)
-        grpc_byte_buffer_destroy(c->response);
+    grpc_byte_buffer_destroy(c->request);
+    grpc_byte_buffer_destroy(c->response);
     grpc_metadata_array_destroy(&c->metadata);
     free(c);
 }

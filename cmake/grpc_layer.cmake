@@ -1,22 +1,8 @@
 # ---- The gRPC layer: protocol, server, client ----
 pkg_check_modules(GRPC REQUIRED IMPORTED_TARGET grpc)
 pkg_check_modules(PROTOBUF_C REQUIRED IMPORTED_TARGET libprotobuf-c)
-find_program(PROTOC_C protoc-c REQUIRED)
-set(ESG_PROTO_DIR ${PROJECT_SOURCE_DIR}/proto)
 set(ESG_GENERATED_DIR ${PROJECT_BINARY_DIR}/generated)
-set(ESG_PROTO_SOURCES
-  ${ESG_GENERATED_DIR}/eventsourcing_grpc/protos/application.pb-c.c
-  ${ESG_GENERATED_DIR}/grpc/health/v1/health.pb-c.c)
-add_custom_command(
-  OUTPUT ${ESG_PROTO_SOURCES}
-         ${ESG_GENERATED_DIR}/eventsourcing_grpc/protos/application.pb-c.h
-         ${ESG_GENERATED_DIR}/grpc/health/v1/health.pb-c.h
-  COMMAND ${CMAKE_COMMAND} -E make_directory ${ESG_GENERATED_DIR}
-  COMMAND ${PROTOC_C} --proto_path=${ESG_PROTO_DIR} --c_out=${ESG_GENERATED_DIR}
-          eventsourcing_grpc/protos/application.proto grpc/health/v1/health.proto
-  DEPENDS ${ESG_PROTO_DIR}/eventsourcing_grpc/protos/application.proto
-          ${ESG_PROTO_DIR}/grpc/health/v1/health.proto
-  COMMENT "Generating protobuf-c code from proto/")
+include(${CMAKE_CURRENT_LIST_DIR}/protos.cmake)
 
 set(ESG_GRPC_SOURCES
   src/grpc/wire.c

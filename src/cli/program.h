@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "esg/env.h"
 #include "grpc/exit_codes.h"
 
 /* Handles --help, -h, --version, an unknown option and a command line of more than one
@@ -33,6 +34,31 @@ static inline bool esg_program_common_options(int argc, char **argv, const char 
         return true;
     }
     return false;
+}
+
+/* The process's environment (the caller's, freed with esg_env_free), or NULL after saying that
+ * memory ran out. */
+static inline esg_env *esg_program_environment(const char *program)
+{
+    esg_env *env = esg_env_from_process();
+    if (env == NULL)
+        fprintf(stderr, "%s: out of memory\n", program);
+    return env;
+}
+
+/* The topic the program runs: its argument, else the variable in env (borrowed). NULL, with the
+ * usage on stderr, when neither gives one; `what` names the kind ("application", "system"). */
+static inline const char *esg_program_topic(int argc, char **argv, const esg_env *env,
+                                            const char *program, const char *what,
+                                            const char *variable, const char *usage)
+{
+    const char *topic = argc == 2 ? argv[1] : esg_env_get(env, variable);
+    if (topic == NULL || topic[0] == '\0') {
+        fprintf(stderr, "%s: no %s topic: give it as the argument or set %s\n\n%s", program, what,
+                variable, usage);
+        return NULL;
+    }
+    return topic;
 }
 
 /* Blocks SIGINT and SIGTERM (before any thread exists: threads inherit the mask), so that the

@@ -46,21 +46,16 @@ int main(int argc, char **argv)
     esg_program_block_stop_signals(&stop_signals);
 
     esg_error err = {0};
-    esg_env *env = esg_env_from_process();
+    esg_env *env = esg_program_environment("eventsourcing_grpc_runner");
     const esg_system_def *def = NULL;
     esg_system *system = NULL;
     esg_grpc_runner *runner = NULL;
     int exit_code = 0;
-    if (env == NULL) {
-        fprintf(stderr, "eventsourcing_grpc_runner: out of memory\n");
+    if (env == NULL)
         return 1;
-    }
-    const char *topic = argc == 2 ? argv[1] : esg_env_get(env, "SYSTEM_TOPIC");
-    if (topic == NULL || topic[0] == '\0') {
-        fprintf(stderr,
-                "eventsourcing_grpc_runner: no system topic: give it as the argument or set "
-                "SYSTEM_TOPIC\n\n%s",
-                usage);
+    const char *topic = esg_program_topic(argc, argv, env, "eventsourcing_grpc_runner", "system",
+                                          "SYSTEM_TOPIC", usage);
+    if (topic == NULL) {
         exit_code = ESG_EXIT_USAGE;
         goto out;
     }

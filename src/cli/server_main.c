@@ -57,7 +57,7 @@ int main(int argc, char **argv)
     esg_program_block_stop_signals(&stop_signals);
 
     esg_error err = {0};
-    esg_env *env = esg_env_from_process();
+    esg_env *env = esg_program_environment("eventsourcing_grpc_server");
     const esg_application_type *type = NULL;
     const esg_system_def *system_def = NULL;
     esg_system *system = NULL;
@@ -66,16 +66,11 @@ int main(int argc, char **argv)
     esg_node *node = NULL;
     char *key = NULL;
     int exit_code = 0;
-    if (env == NULL) {
-        fprintf(stderr, "eventsourcing_grpc_server: out of memory\n");
+    if (env == NULL)
         return 1;
-    }
-    const char *topic = argc == 2 ? argv[1] : esg_env_get(env, "APPLICATION_TOPIC");
-    if (topic == NULL || topic[0] == '\0') {
-        fprintf(stderr,
-                "eventsourcing_grpc_server: no application topic: give it as the "
-                "argument or set APPLICATION_TOPIC\n\n%s",
-                usage);
+    const char *topic = esg_program_topic(argc, argv, env, "eventsourcing_grpc_server",
+                                          "application", "APPLICATION_TOPIC", usage);
+    if (topic == NULL) {
         exit_code = ESG_EXIT_USAGE;
         goto out;
     }

@@ -11,12 +11,9 @@
 #include "grpc/wire.h"
 #include "core/alloc.h"
 
-void srv_handle_ping(server_call *c)
+void srv_handle_ping(server_call *c, const ProtobufCMessage *unused)
 {
-    ProtobufCMessage *request = srv_unpack_request(c, &eventsourcing_grpc__empty__descriptor);
-    if (request == NULL)
-        return;
-    protobuf_c_message_free_unpacked(request, &esg_wire_allocator);
+    (void)unused;
     EventsourcingGrpc__Empty empty = EVENTSOURCING_GRPC__EMPTY__INIT;
     srv_reply_message(c, ESG_OK, NULL, &empty.base);
 }
@@ -44,13 +41,10 @@ static size_t json_separators(const uint8_t *text, size_t len)
     return n;
 }
 
-void srv_handle_call(server_call *c)
+void srv_handle_call(server_call *c, const ProtobufCMessage *message)
 {
-    EventsourcingGrpc__MethodRequest *request =
-        (EventsourcingGrpc__MethodRequest *)srv_unpack_request(
-            c, &eventsourcing_grpc__method_request__descriptor);
-    if (request == NULL)
-        return;
+    const EventsourcingGrpc__MethodRequest *request =
+        (const EventsourcingGrpc__MethodRequest *)message;
     esg_error err = {0};
     char *result = NULL;
     size_t result_len = 0;
@@ -71,16 +65,12 @@ void srv_handle_call(server_call *c)
     method_reply.data.len = result_len;
     srv_reply_message(c, rc, &err, &method_reply.base);
     esg_free(result);
-    protobuf_c_message_free_unpacked(&request->base, &esg_wire_allocator);
 }
 
-void srv_handle_prompt(server_call *c)
+void srv_handle_prompt(server_call *c, const ProtobufCMessage *message)
 {
-    EventsourcingGrpc__PromptRequest *request =
-        (EventsourcingGrpc__PromptRequest *)srv_unpack_request(
-            c, &eventsourcing_grpc__prompt_request__descriptor);
-    if (request == NULL)
-        return;
+    const EventsourcingGrpc__PromptRequest *request =
+        (const EventsourcingGrpc__PromptRequest *)message;
     esg_server *server = c->server;
     const char *name = request->upstream_name;
     bool is_leader = false;
@@ -100,7 +90,6 @@ void srv_handle_prompt(server_call *c)
     }
     EventsourcingGrpc__Empty empty = EVENTSOURCING_GRPC__EMPTY__INIT;
     srv_reply_message(c, rc, &err, &empty.base);
-    protobuf_c_message_free_unpacked(&request->base, &esg_wire_allocator);
 }
 
 /* Parses a required (or, with allow_empty, optional: 0) number >= minimum. */
@@ -119,13 +108,10 @@ static esg_status parse_number(const char *name, const char *text, int64_t minim
     return ESG_OK;
 }
 
-void srv_handle_get_notifications(server_call *c)
+void srv_handle_get_notifications(server_call *c, const ProtobufCMessage *message)
 {
-    EventsourcingGrpc__NotificationsRequest *request =
-        (EventsourcingGrpc__NotificationsRequest *)srv_unpack_request(
-            c, &eventsourcing_grpc__notifications_request__descriptor);
-    if (request == NULL)
-        return;
+    const EventsourcingGrpc__NotificationsRequest *request =
+        (const EventsourcingGrpc__NotificationsRequest *)message;
     esg_error err = {0};
     int64_t start = 0, limit = 0, stop = 0;
     esg_notification_list list = {0};
@@ -180,5 +166,4 @@ void srv_handle_get_notifications(server_call *c)
     esg_free(pointers);
     esg_free(numbers);
     esg_notification_list_clear(&list);
-    protobuf_c_message_free_unpacked(&request->base, &esg_wire_allocator);
 }

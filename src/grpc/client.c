@@ -252,10 +252,8 @@ out:
     grpc_slice_unref(details);
     grpc_metadata_array_destroy(&initial_metadata);
     grpc_metadata_array_destroy(&trailing_metadata);
-    if (recv_buffer != NULL)
-        grpc_byte_buffer_destroy(recv_buffer);
-    if (send_buffer != NULL)
-        grpc_byte_buffer_destroy(send_buffer);
+    grpc_byte_buffer_destroy(recv_buffer);
+    grpc_byte_buffer_destroy(send_buffer);
     if (cq != NULL) {
         grpc_completion_queue_shutdown(cq);
         /* Our only batch was plucked: this returns GRPC_QUEUE_SHUTDOWN at once. */

@@ -23,13 +23,10 @@ bool srv_is_serving(esg_server *server)
     return serving;
 }
 
-void srv_handle_health_check(server_call *c)
+void srv_handle_health_check(server_call *c, const ProtobufCMessage *message)
 {
-    Grpc__Health__V1__HealthCheckRequest *request =
-        (Grpc__Health__V1__HealthCheckRequest *)srv_unpack_request(
-            c, &grpc__health__v1__health_check_request__descriptor);
-    if (request == NULL)
-        return;
+    const Grpc__Health__V1__HealthCheckRequest *request =
+        (const Grpc__Health__V1__HealthCheckRequest *)message;
     esg_error err = {0};
     esg_status rc = ESG_OK;
     Grpc__Health__V1__HealthCheckResponse response = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
@@ -41,7 +38,6 @@ void srv_handle_health_check(server_call *c)
                 ? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING
                 : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING;
     srv_reply_message(c, rc, &err, &response.base);
-    protobuf_c_message_free_unpacked(&request->base, &esg_wire_allocator);
 }
 
 /* Packs a health status into a new byte buffer, or NULL. */
@@ -104,8 +100,7 @@ void srv_watch_send_status(server_call *c)
 /* Sends NOT_SERVING and ends the stream (the caller holds server->lock). */
 void srv_watch_end(server_call *c)
 {
-    if (c->response != NULL)
-        grpc_byte_buffer_destroy(c->response);
+    grpc_byte_buffer_destroy(c->response);
     c->response =
         health_message(GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING);
     grpc_op ops[2];

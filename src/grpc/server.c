@@ -81,10 +81,8 @@ static void free_call(server_call *c)
     esg_server *server = c->server;
     if (c->call != NULL)
         grpc_call_unref(c->call);
-    if (c->request != NULL)
-        grpc_byte_buffer_destroy(c->request);
-    if (c->response != NULL)
-        grpc_byte_buffer_destroy(c->response);
+    grpc_byte_buffer_destroy(c->request); /* both accept NULL */
+    grpc_byte_buffer_destroy(c->response);
     if (c->has_status_details)
         grpc_slice_unref(c->status_details);
     grpc_metadata_array_destroy(&c->metadata);
@@ -200,7 +198,7 @@ void srv_reply_message(server_call *c, esg_status rc, const esg_error *err,
 }
 
 /* Reads and unpacks the request; NULL (and an INVALID_ARGUMENT reply) if malformed. */
-ProtobufCMessage *srv_unpack_request(server_call *c, const ProtobufCMessageDescriptor *type)
+static ProtobufCMessage *unpack_request(server_call *c, const ProtobufCMessageDescriptor *type)
 {
     uint8_t *data = NULL;
     size_t len = 0;
@@ -220,6 +218,22 @@ ProtobufCMessage *srv_unpack_request(server_call *c, const ProtobufCMessageDescr
 }
 
 /* ---- Dispatch ---- */
+
+/* A unary method: the type of its request and its handler. */
+typedef struct {
+    const ProtobufCMessageDescriptor *request_type;
+    void (*handle)(server_call *c, const ProtobufCMessage *request);
+} unary_method;
+
+static const unary_method unary_methods[N_KINDS] = {
+    [KIND_PING] = {&eventsourcing_grpc__empty__descriptor, srv_handle_ping},
+    [KIND_CALL] = {&eventsourcing_grpc__method_request__descriptor, srv_handle_call},
+    [KIND_PROMPT] = {&eventsourcing_grpc__prompt_request__descriptor, srv_handle_prompt},
+    [KIND_GET_NOTIFICATIONS] = {&eventsourcing_grpc__notifications_request__descriptor,
+                                srv_handle_get_notifications},
+    [KIND_HEALTH_CHECK] = {&grpc__health__v1__health_check_request__descriptor,
+                           srv_handle_health_check},
+};
 
 /* Whether a call's peer ("ipv4:127.0.0.1:5000", "ipv6:[::1]:5000", the
  * brackets perhaps percent-encoded) has a loopback address. */
@@ -258,33 +272,22 @@ static void handle_new_call(server_call *c)
                   NULL, 0);
         return;
     }
-    switch (c->kind) {
-    case KIND_PING:
-        srv_handle_ping(c);
-        break;
-    case KIND_CALL:
-        srv_handle_call(c);
-        break;
-    case KIND_PROMPT:
-        srv_handle_prompt(c);
-        break;
-    case KIND_GET_NOTIFICATIONS:
-        srv_handle_get_notifications(c);
-        break;
-    case KIND_HEALTH_CHECK:
-        srv_handle_health_check(c);
-        break;
-    case KIND_HEALTH_WATCH:
+    if (c->kind == KIND_HEALTH_WATCH) {
         srv_handle_health_watch(c);
-        break;
-    default: {
+    } else if (c->kind < N_KINDS && unary_methods[c->kind].handle != NULL) {
+        const unary_method *method = &unary_methods[c->kind];
+        ProtobufCMessage *request = unpack_request(c, method->request_type);
+        if (request != NULL) {
+            method->handle(c, request);
+            protobuf_c_message_free_unpacked(request, &esg_wire_allocator);
+        }
+    } else {
         /* details.method is a slice, not NUL-terminated. */
         char text[300];
         int len = (int)GRPC_SLICE_LENGTH(c->details.method);
         snprintf(text, sizeof text, "Method not found: %.*s", len > 250 ? 250 : len,
                  (const char *)GRPC_SLICE_START_PTR(c->details.method));
         srv_reply(c, GRPC_STATUS_UNIMPLEMENTED, text, NULL, 0);
-    }
     }
 }
 

@@ -109,21 +109,21 @@ void srv_reply(server_call *c, grpc_status_code code, const char *message, uint8
 void srv_reply_message(server_call *c, esg_status rc, const esg_error *err,
                        const ProtobufCMessage *message);
 
-/* Reads and unpacks the request; NULL (and an INVALID_ARGUMENT reply) if malformed. */
-ProtobufCMessage *srv_unpack_request(server_call *c, const ProtobufCMessageDescriptor *type);
-
 /* ---- application_service.c: the methods of eventsourcing_grpc.Application ---- */
 
-void srv_handle_ping(server_call *c);
-void srv_handle_call(server_call *c);
-void srv_handle_prompt(server_call *c);
-void srv_handle_get_notifications(server_call *c);
+/* A unary method's handler answers the call (srv_reply*) once. Its request was unpacked by the
+ * call machinery, which frees it when the handler returns (borrowed). */
+void srv_handle_ping(server_call *c, const ProtobufCMessage *request);
+void srv_handle_call(server_call *c, const ProtobufCMessage *request);
+void srv_handle_prompt(server_call *c, const ProtobufCMessage *request);
+void srv_handle_get_notifications(server_call *c, const ProtobufCMessage *request);
 
 /* ---- health_service.c: grpc.health.v1.Health ---- */
 
 /* Whether the health status is SERVING (until stop begins); takes server->lock. */
 bool srv_is_serving(esg_server *server);
-void srv_handle_health_check(server_call *c);
+void srv_handle_health_check(server_call *c, const ProtobufCMessage *request);
+/* Watch streams: it reads its request itself. */
 void srv_handle_health_watch(server_call *c);
 /* A Watch's steps: its request read, its first status sent, its client's close. */
 void srv_watch_send_status(server_call *c);

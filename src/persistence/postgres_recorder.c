@@ -705,15 +705,6 @@ out:
     return status;
 }
 
-static esg_status postgres_recorder_insert_events(esg_recorder *recorder,
-                                                  const esg_stored_event *events, size_t n_events,
-                                                  const esg_tracking *tracking,
-                                                  int64_t *notification_ids, esg_error *err)
-{
-    return postgres_recorder_insert_events_tracked(recorder, events, n_events, tracking,
-                                                   tracking != NULL, notification_ids, err);
-}
-
 /* ---- Reading --------------------------------------------------------------------------------- */
 
 /* Reads a row of SELECT_COLUMNS (binary). stored points into the result, valid until it is
@@ -788,13 +779,12 @@ static esg_status postgres_recorder_select_versions(esg_recorder *recorder, bool
     pg_connection *c = NULL;
     PGresult *res = NULL;
     bool is_broken = false;
-    const char *doing = is_snapshots ? "cannot read the snapshots of an aggregate"
-                                     : "cannot read the events of an aggregate";
-    unsigned shape = esg_events_shape_of(options);
+    esg_events_query query;
+    esg_events_query_of(options, is_snapshots, &query);
+    unsigned shape = query.shape;
     char name[32];
     snprintf(name, sizeof name, "esg_%s_%u", is_snapshots ? "snapshots" : "events", shape);
-    int64_t numbers[3];
-    int n_params = 1 + (int)esg_events_query_numbers(options, numbers);
+    int n_params = 1 + (int)query.n_numbers;
 
     esg_status status = pool_borrow(rec, &c, err);
     if (status != ESG_OK)
@@ -816,11 +806,12 @@ static esg_status postgres_recorder_select_versions(esg_recorder *recorder, bool
     int lengths[4] = {16};
     uint8_t be64[3][8];
     for (int i = 1; i < n_params; i++) {
-        put_be64(be64[i - 1], numbers[i - 1]);
+        put_be64(be64[i - 1], query.numbers[i - 1]);
         values[i] = (const char *)be64[i - 1];
         lengths[i] = 8;
     }
-    status = exec_query(rec, c, name, n_params, values, lengths, doing, &res, &is_broken, err);
+    status =
+        exec_query(rec, c, name, n_params, values, lengths, query.doing, &res, &is_broken, err);
     if (status == ESG_OK)
         status = read_rows(res, out, NULL, err);
 out:
@@ -1071,7 +1062,6 @@ static void postgres_recorder_close(esg_recorder *recorder)
 static const esg_recorder_ops postgres_ops = {
     .name = BACKEND_NAME,
     .is_blocking = true,
-    .insert_events = postgres_recorder_insert_events,
     .insert_events_tracked = postgres_recorder_insert_events_tracked,
     .select_versions = postgres_recorder_select_versions,
     .select_notifications = postgres_recorder_select_notifications,

@@ -145,17 +145,32 @@ static esg_status check_insert(const esg_stored_event *events, size_t n_events,
     return ESG_OK;
 }
 
+/* The backend's write of events and tracking records, checked. */
+static esg_status insert(esg_recorder *recorder, const esg_stored_event *events, size_t n_events,
+                         const esg_tracking *trackings, size_t n_trackings,
+                         int64_t *notification_ids, esg_error *err)
+{
+    if (n_events == 0 && n_trackings == 0)
+        return ESG_OK;
+    esg_status rc = check_insert(events, n_events, trackings, n_trackings, err);
+    if (rc != ESG_OK)
+        return rc;
+    const esg_recorder_ops *ops = recorder->ops;
+    if (ops->insert_events_tracked != NULL)
+        return ops->insert_events_tracked(recorder, events, n_events, trackings, n_trackings,
+                                          notification_ids, err);
+    if (n_trackings > 1)
+        return esg_error_set(err, ESG_EUNIMPLEMENTED,
+                             "%s records one tracking record per transaction", ops->name);
+    return ops->insert_events(recorder, events, n_events, n_trackings ? trackings : NULL,
+                              notification_ids, err);
+}
+
 esg_status esg_recorder_insert_events(esg_recorder *recorder, const esg_stored_event *events,
                                       size_t n_events, const esg_tracking *tracking,
                                       int64_t *notification_ids, esg_error *err)
 {
-    if (n_events == 0 && tracking == NULL)
-        return ESG_OK;
-    esg_status rc = check_insert(events, n_events, tracking, tracking != NULL, err);
-    if (rc != ESG_OK)
-        return rc;
-    return recorder->ops->insert_events(recorder, events, n_events, tracking, notification_ids,
-                                        err);
+    return insert(recorder, events, n_events, tracking, tracking != NULL, notification_ids, err);
 }
 
 esg_status esg_recorder_insert_events_tracked(esg_recorder *recorder,
@@ -163,19 +178,7 @@ esg_status esg_recorder_insert_events_tracked(esg_recorder *recorder,
                                               const esg_tracking *trackings, size_t n_trackings,
                                               int64_t *notification_ids, esg_error *err)
 {
-    if (n_events == 0 && n_trackings == 0)
-        return ESG_OK;
-    esg_status rc = check_insert(events, n_events, trackings, n_trackings, err);
-    if (rc != ESG_OK)
-        return rc;
-    if (n_trackings <= 1)
-        return recorder->ops->insert_events(recorder, events, n_events,
-                                            n_trackings ? trackings : NULL, notification_ids, err);
-    if (recorder->ops->insert_events_tracked == NULL)
-        return esg_error_set(err, ESG_EUNIMPLEMENTED,
-                             "%s records one tracking record per transaction", recorder->ops->name);
-    return recorder->ops->insert_events_tracked(recorder, events, n_events, trackings, n_trackings,
-                                                notification_ids, err);
+    return insert(recorder, events, n_events, trackings, n_trackings, notification_ids, err);
 }
 
 bool esg_recorder_can_track_many(const esg_recorder *recorder)
@@ -183,10 +186,21 @@ bool esg_recorder_can_track_many(const esg_recorder *recorder)
     return recorder->ops->insert_events_tracked != NULL;
 }
 
-unsigned esg_events_shape_of(const esg_select_events_options *options)
+void esg_events_query_of(const esg_select_events_options *options, bool is_snapshots,
+                         esg_events_query *out)
 {
-    return (options->has_gt ? ESG_EVENTS_GT : 0) | (options->has_lte ? ESG_EVENTS_LTE : 0) |
-           (options->desc ? ESG_EVENTS_DESC : 0) | (options->limit > 0 ? ESG_EVENTS_LIMIT : 0);
+    out->shape = (options->has_gt ? ESG_EVENTS_GT : 0) | (options->has_lte ? ESG_EVENTS_LTE : 0) |
+                 (options->desc ? ESG_EVENTS_DESC : 0) |
+                 (options->limit > 0 ? ESG_EVENTS_LIMIT : 0);
+    out->n_numbers = 0;
+    if (options->has_gt)
+        out->numbers[out->n_numbers++] = options->gt;
+    if (options->has_lte)
+        out->numbers[out->n_numbers++] = options->lte;
+    if (options->limit > 0)
+        out->numbers[out->n_numbers++] = options->limit;
+    out->doing = is_snapshots ? "cannot read the snapshots of an aggregate"
+                              : "cannot read the events of an aggregate";
 }
 
 bool esg_events_query_sql(char *out, size_t out_size, const char *select_columns, const char *table,
@@ -209,24 +223,19 @@ bool esg_events_query_sql(char *out, size_t out_size, const char *select_columns
     return n >= 0 && (size_t)n < out_size;
 }
 
-size_t esg_events_query_numbers(const esg_select_events_options *options, int64_t numbers[3])
-{
-    size_t n = 0;
-    if (options->has_gt)
-        numbers[n++] = options->gt;
-    if (options->has_lte)
-        numbers[n++] = options->lte;
-    if (options->limit > 0)
-        numbers[n++] = options->limit;
-    return n;
-}
-
-/* A backend's select, and on failure the caller's list as it was (backends may append part). */
+/* A backend's select with options checked (NULL: all), and on failure the caller's list as it
+ * was (backends may append part). */
 static esg_status select_versions(esg_recorder *recorder, bool is_snapshots,
                                   const esg_uuid *originator_id,
                                   const esg_select_events_options *options,
                                   esg_stored_event_list *out, esg_error *err)
 {
+    static const esg_select_events_options all = {0};
+    if (options == NULL)
+        options = &all;
+    if (options->limit < 0)
+        return esg_error_set(err, ESG_EINVAL, "limit must be >= 0 (0 for no limit), not %lld",
+                             (long long)options->limit);
     size_t n_before = out->n_items;
     esg_status rc =
         recorder->ops->select_versions(recorder, is_snapshots, originator_id, options, out, err);
@@ -239,12 +248,6 @@ esg_status esg_recorder_select_events(esg_recorder *recorder, const esg_uuid *or
                                       const esg_select_events_options *options,
                                       esg_stored_event_list *out, esg_error *err)
 {
-    static const esg_select_events_options all = {0};
-    if (options == NULL)
-        options = &all;
-    if (options->limit < 0)
-        return esg_error_set(err, ESG_EINVAL, "limit must be >= 0 (0 for no limit), not %lld",
-                             (long long)options->limit);
     return select_versions(recorder, false, originator_id, options, out, err);
 }
 
@@ -324,13 +327,7 @@ esg_status esg_recorder_select_snapshots(esg_recorder *recorder, const esg_uuid 
                                          const esg_select_events_options *options,
                                          esg_stored_event_list *out, esg_error *err)
 {
-    static const esg_select_events_options all = {0};
-    if (options == NULL)
-        options = &all;
     esg_status rc = check_snapshotting(recorder, err);
-    if (rc == ESG_OK && options->limit < 0)
-        rc = esg_error_set(err, ESG_EINVAL, "limit must be >= 0 (0 for no limit), not %lld",
-                           (long long)options->limit);
     return rc == ESG_OK ? select_versions(recorder, true, originator_id, options, out, err) : rc;
 }
 

@@ -11,11 +11,13 @@
 typedef struct esg_recorder_ops {
     const char *name; /* "eventsourcing.popo", "eventsourcing.sqlite", "eventsourcing.postgres" */
     bool is_blocking; /* calls wait for a disk or a network */
+    /* Events and at most one tracking record in one transaction. Only called where
+     * insert_events_tracked is NULL: a backend gives one of the two. */
     esg_status (*insert_events)(esg_recorder *recorder, const esg_stored_event *events,
                                 size_t n_events, const esg_tracking *tracking,
                                 int64_t *notification_ids, esg_error *err);
-    /* Optional (NULL: at most one tracking record per transaction): events and n_trackings
-     * >= 1 tracking records in one transaction, as insert_events. */
+    /* Events and any number of tracking records (0 included) in one transaction, as
+     * insert_events; NULL: the backend records at most one per transaction. */
     esg_status (*insert_events_tracked)(esg_recorder *recorder, const esg_stored_event *events,
                                         size_t n_events, const esg_tracking *trackings,
                                         size_t n_trackings, int64_t *notification_ids,
@@ -59,8 +61,17 @@ enum esg_events_shape {
     ESG_N_EVENTS_SHAPES = 16
 };
 
-/* The shape that options select. */
-unsigned esg_events_shape_of(const esg_select_events_options *options);
+/* What a backend needs to run the query of an aggregate's events or snapshots. */
+typedef struct esg_events_query {
+    unsigned shape;     /* esg_events_shape flags: the query's optional clauses */
+    int64_t numbers[3]; /* its integer parameters after the originator id: gt, lte, limit */
+    size_t n_numbers;   /* how many of those are set (at most 3) */
+    const char *doing;  /* what a failure message starts with ("cannot read the events ...") */
+} esg_events_query;
+
+/* The query that options select, of events or with is_snapshots of snapshots. */
+void esg_events_query_of(const esg_select_events_options *options, bool is_snapshots,
+                         esg_events_query *out);
 
 /* Writes into out the query of a shape: "<select_columns>FROM <table> WHERE originator_id = <p1>
  * [AND originator_version > <p>] [AND originator_version <= <p>] ORDER BY originator_version
@@ -68,10 +79,6 @@ unsigned esg_events_shape_of(const esg_select_events_options *options);
  * False when out is too small. */
 bool esg_events_query_sql(char *out, size_t out_size, const char *select_columns, const char *table,
                           unsigned shape, bool is_numbered);
-
-/* The integer parameters of the query that options select, in their order (after the
- * originator id): gt, lte, limit, those that are set. Returns how many (at most 3). */
-size_t esg_events_query_numbers(const esg_select_events_options *options, int64_t numbers[3]);
 
 /* Every backend's recorder struct starts with this. */
 struct esg_recorder {

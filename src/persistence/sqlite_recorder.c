@@ -543,15 +543,6 @@ static esg_status sqlite_recorder_insert_snapshot(esg_recorder *recorder,
     return queue_and_commit((sqlite_recorder *)recorder, &req);
 }
 
-static esg_status sqlite_recorder_insert_events(esg_recorder *recorder,
-                                                const esg_stored_event *events, size_t n_events,
-                                                const esg_tracking *tracking,
-                                                int64_t *notification_ids, esg_error *err)
-{
-    return sqlite_recorder_insert_events_tracked(recorder, events, n_events, tracking,
-                                                 tracking != NULL, notification_ids, err);
-}
-
 /* ---- Reading --------------------------------------------------------------------------------- */
 
 /* Reads a row of SELECT_COLUMNS. stored points into the statement's memory, valid until its next
@@ -618,7 +609,9 @@ static esg_status sqlite_recorder_select_versions(esg_recorder *recorder, bool i
     sqlite_recorder *rec = (sqlite_recorder *)recorder;
     sqlite_connection *conn = NULL;
     sqlite3_stmt *stmt = NULL;
-    unsigned shape = esg_events_shape_of(options);
+    esg_events_query query;
+    esg_events_query_of(options, is_snapshots, &query);
+    unsigned shape = query.shape;
     char hex[ESG_UUID_HEX_SIZE];
     esg_uuid_hex(originator_id, hex);
 
@@ -636,17 +629,13 @@ static esg_status sqlite_recorder_select_versions(esg_recorder *recorder, bool i
     if (status != ESG_OK)
         goto out;
     stmt = *slot;
-    int64_t numbers[3];
-    size_t n_numbers = esg_events_query_numbers(options, numbers);
     int rc = sqlite3_bind_text(stmt, 1, hex, -1, SQLITE_STATIC);
-    for (size_t i = 0; rc == SQLITE_OK && i < n_numbers; i++)
-        rc = sqlite3_bind_int64(stmt, (int)i + 2, numbers[i]);
+    for (size_t i = 0; rc == SQLITE_OK && i < query.n_numbers; i++)
+        rc = sqlite3_bind_int64(stmt, (int)i + 2, query.numbers[i]);
     if (rc == SQLITE_OK && (status = read_rows(conn, stmt, out, NULL, &rc, err)) != ESG_OK)
         goto out;
     if (rc != SQLITE_DONE)
-        status = sqlite_error(err, conn->db, rc,
-                              is_snapshots ? "cannot read the snapshots of an aggregate"
-                                           : "cannot read the events of an aggregate");
+        status = sqlite_error(err, conn->db, rc, query.doing);
 out:
     if (stmt != NULL)
         finish(stmt);
@@ -802,7 +791,6 @@ static void sqlite_recorder_close(esg_recorder *recorder)
 static const esg_recorder_ops sqlite_ops = {
     .name = BACKEND_NAME,
     .is_blocking = true,
-    .insert_events = sqlite_recorder_insert_events,
     .insert_events_tracked = sqlite_recorder_insert_events_tracked,
     .select_versions = sqlite_recorder_select_versions,
     .select_notifications = sqlite_recorder_select_notifications,

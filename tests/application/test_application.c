@@ -134,15 +134,16 @@ static esg_status echoes_policy(esg_application *app, const esg_event *event,
     return rc;
 }
 
+/* An application that only follows: topic "tests:<app_name>", one aggregate type, a policy. */
+#define FOLLOWER_APPLICATION(app_name, aggregates, app_policy)                                     \
+    {                                                                                              \
+        .magic = ESG_APPLICATION_TYPE_MAGIC, .name = app_name, .topic = "tests:" app_name,         \
+        .aggregate_types = aggregates, .n_aggregate_types = 1, .policy = app_policy,               \
+    }
+
 static const esg_aggregate_type *const echoes_aggregates[] = {&echo_type};
-static const esg_application_type echoes_app = {
-    .magic = ESG_APPLICATION_TYPE_MAGIC,
-    .name = "Echoes",
-    .topic = "tests:Echoes",
-    .aggregate_types = echoes_aggregates,
-    .n_aggregate_types = 1,
-    .policy = echoes_policy,
-};
+static const esg_application_type echoes_app =
+    FOLLOWER_APPLICATION("Echoes", echoes_aggregates, echoes_policy);
 
 /* Tallies: counts every note event on one Tally aggregate, so that each notification's policy
  * depends on what the one before it did. On a note whose text is "interfere", a second writer
@@ -209,14 +210,8 @@ static esg_status tallies_policy(esg_application *app, const esg_event *event,
 }
 
 static const esg_aggregate_type *const tallies_aggregates[] = {&tally_type};
-static const esg_application_type tallies_app = {
-    .magic = ESG_APPLICATION_TYPE_MAGIC,
-    .name = "Tallies",
-    .topic = "tests:Tallies",
-    .aggregate_types = tallies_aggregates,
-    .n_aggregate_types = 1,
-    .policy = tallies_policy,
-};
+static const esg_application_type tallies_app =
+    FOLLOWER_APPLICATION("Tallies", tallies_aggregates, tallies_policy);
 
 typedef struct fixture {
     esg_env *env; /* in memory unless a test changes it */
@@ -227,7 +222,7 @@ static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
     esg_error err;
-    f->env = esg_env_new();
+    f->env = testutil_env_new();
     assert_esg_ok(esg_application_new(&notes_app, f->env, &f->notes, &err), &err);
     *state = f;
     return 0;
@@ -239,10 +234,7 @@ static int setup_sqlite_followers(void **state)
 {
     setup(state);
     fixture *f = *state;
-    esg_error err;
-    assert_esg_ok(esg_env_set(f->env, "ECHOES_PERSISTENCE_MODULE", "eventsourcing.sqlite", &err),
-                  &err);
-    assert_esg_ok(esg_env_set(f->env, "ECHOES_SQLITE_DBNAME", ":memory:", &err), &err);
+    testutil_env_use_sqlite(f->env, "Echoes", ":memory:");
     return 0;
 }
 
@@ -396,11 +388,11 @@ static void test_persistence_settings_use_the_name_as_prefix(void **state)
     (void)state;
     char *dir = testutil_make_temp_dir(), path[1100];
     snprintf(path, sizeof path, "%s/notes.db", dir);
-    esg_env *env = esg_env_new();
+    esg_env *env = testutil_env_new();
     esg_error err;
-    assert_esg_ok(esg_env_set(env, "PERSISTENCE_MODULE", "eventsourcing.popo", &err), &err);
-    assert_esg_ok(esg_env_set(env, "NOTES_PERSISTENCE_MODULE", "eventsourcing.sqlite", &err), &err);
-    assert_esg_ok(esg_env_set(env, "NOTES_SQLITE_DBNAME", path, &err), &err);
+    testutil_env_set(env, "PERSISTENCE_MODULE", "eventsourcing.popo");
+    testutil_env_set(env, "NOTES_PERSISTENCE_MODULE", "eventsourcing.sqlite");
+    testutil_env_set(env, "NOTES_SQLITE_DBNAME", path);
     esg_application *notes = NULL, *echoes = NULL;
     assert_esg_ok(esg_application_new(&notes_app, env, &notes, &err), &err);
     assert_esg_ok(esg_application_new(&echoes_app, env, &echoes, &err), &err);
@@ -414,8 +406,7 @@ static void test_persistence_settings_use_the_name_as_prefix(void **state)
     assert_int_equal(esg_application_new(&notes_app, env, &notes, &err), ESG_ECONFIG);
     assert_non_null(strstr(err.message, "NOTES_SQLITE_DBNAME"));
     esg_env_free(env);
-    testutil_remove_tree(dir);
-    free(dir);
+    testutil_discard_temp_dir(dir);
 }
 
 /* A log over a leader that returns every notification whatever start says. */
@@ -424,15 +415,6 @@ static esg_status careless_select(void *ctx, int64_t start, int64_t limit,
 {
     (void)start;
     return esg_application_select_notifications(ctx, 1, limit, 0, NULL, 0, out, err);
-}
-
-static int64_t count_notifications(esg_application *app)
-{
-    int64_t max = 0;
-    esg_error err;
-    assert_esg_ok(esg_recorder_max_notification_id(esg_application_recorder(app), &max, &err),
-                  &err);
-    return max;
 }
 
 static void test_pull_and_process_exactly_once(void **state)
@@ -454,14 +436,11 @@ static void test_pull_and_process_exactly_once(void **state)
     free(json);
     free(id);
 
-    int64_t n = -1, tracked = 0;
+    int64_t n = -1;
     assert_esg_ok(esg_application_pull_and_process(echoes, &log, &n, &err), &err);
     assert_int_equal(n, 152);
-    assert_int_equal(count_notifications(echoes), 151); /* the edit makes no echo */
-    assert_esg_ok(
-        esg_recorder_max_tracking_id(esg_application_recorder(echoes), "Notes", &tracked, &err),
-        &err);
-    assert_int_equal(tracked, 152);
+    assert_int_equal(testutil_max_notification_id(echoes), 151); /* the edit makes no echo */
+    assert_int_equal(testutil_max_tracking_id(echoes, "Notes"), 152);
 
     assert_esg_ok(esg_application_pull_and_process(echoes, &log, &n, &err), &err);
     assert_int_equal(n, 0);
@@ -469,17 +448,14 @@ static void test_pull_and_process_exactly_once(void **state)
         .leader_name = "Notes", .select = careless_select, .ctx = f->notes};
     assert_esg_ok(esg_application_pull_and_process(echoes, &careless, &n, &err), &err);
     assert_int_equal(n, 0);
-    assert_int_equal(count_notifications(echoes), 151);
+    assert_int_equal(testutil_max_notification_id(echoes), 151);
 
     /* A policy failure stops at that notification and records nothing for it. */
     free(create(f->notes, "fail"));
     assert_int_equal(esg_application_pull_and_process(echoes, &log, &n, &err), ESG_EINVAL);
     assert_non_null(strstr(err.message, "refuses"));
-    assert_int_equal(count_notifications(echoes), 151);
-    assert_esg_ok(
-        esg_recorder_max_tracking_id(esg_application_recorder(echoes), "Notes", &tracked, &err),
-        &err);
-    assert_int_equal(tracked, 152);
+    assert_int_equal(testutil_max_notification_id(echoes), 151);
+    assert_int_equal(testutil_max_tracking_id(echoes, "Notes"), 152);
 
     /* Not a process application. */
     assert_int_equal(esg_application_pull_and_process(f->notes, &log, &n, &err), ESG_EINVAL);
@@ -513,15 +489,15 @@ static void test_pull_records_a_page_at_once_as_if_one_by_one(void **state)
     fixture *f = *state;
     char *dir = testutil_make_temp_dir(), path[1100];
     snprintf(path, sizeof path, "%s/tallies.db", dir);
-    esg_env *env = esg_env_new();
+    esg_env *env = testutil_env_new();
     esg_error err;
-    assert_esg_ok(esg_env_set(env, "PERSISTENCE_MODULE", "eventsourcing.sqlite", &err), &err);
-    assert_esg_ok(esg_env_set(env, "SQLITE_DBNAME", path, &err), &err);
+    testutil_env_set(env, "PERSISTENCE_MODULE", "eventsourcing.sqlite");
+    testutil_env_set(env, "SQLITE_DBNAME", path);
     esg_application *tallies = NULL;
     assert_esg_ok(esg_application_new(&tallies_app, env, &tallies, &err), &err);
     assert_esg_ok(esg_application_new(&tallies_app, env, &tally_interferer, &err), &err);
     assert_true(esg_recorder_can_track_many(esg_application_recorder(tallies)));
-    int64_t heard = 0, n = -1, tracked = 0;
+    int64_t heard = 0, n = -1;
     esg_application_set_recorded_listener(tallies, count_recorded, &heard);
     esg_notification_log log;
     esg_application_local_log(f->notes, &log);
@@ -545,10 +521,7 @@ static void test_pull_records_a_page_at_once_as_if_one_by_one(void **state)
     assert_int_equal(n, 3);
     assert_int_equal(heard, 3);
     expect_tally(tallies, 5 + 3 + 2, 11);
-    assert_esg_ok(
-        esg_recorder_max_tracking_id(esg_application_recorder(tallies), "Notes", &tracked, &err),
-        &err);
-    assert_int_equal(tracked, 8);
+    assert_int_equal(testutil_max_tracking_id(tallies, "Notes"), 8);
 
     /* Nothing new: nothing processed, nothing written. */
     heard = 0;
@@ -564,8 +537,7 @@ static void test_pull_records_a_page_at_once_as_if_one_by_one(void **state)
     expect_tally(tallies, 10, 11);
     esg_application_free(tallies);
     esg_env_free(env);
-    testutil_remove_tree(dir);
-    free(dir);
+    testutil_discard_temp_dir(dir);
 }
 
 int main(void)

@@ -106,12 +106,6 @@ static const esg_application_type plain_notes_app = {.magic = ESG_APPLICATION_TY
 
 /* ---- Fixtures ---------------------------------------------------------------------------- */
 
-static void set(esg_env *env, const char *key, const char *value)
-{
-    esg_error err = {0};
-    assert_esg_ok(esg_env_set(env, key, value, &err), &err);
-}
-
 /* The tables these tests make, dropped before and after each (the other tests on the server
  * find none of them, nor their encrypted rows). */
 static void drop_postgres_tables(void)
@@ -126,29 +120,23 @@ static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
     assert_non_null(f);
-    f->env = esg_env_new();
+    f->env = testutil_env_new();
     switch (backend) {
     case BACKEND_POPO:
         break;
     case BACKEND_SQLITE: {
         f->temp_dir = testutil_make_temp_dir();
-        set(f->env, "PERSISTENCE_MODULE", "eventsourcing.sqlite");
         const char *names[] = {"ORDERS", "RESERVATIONS", "PAYMENTS", "NOTES"};
-        for (size_t i = 0; i < 4; i++) {
-            char key[64], path[1024];
-            snprintf(key, sizeof key, "%s_SQLITE_DBNAME", names[i]);
-            snprintf(path, sizeof path, "%s/%s.db", f->temp_dir, names[i]);
-            set(f->env, key, path);
-        }
+        testutil_env_use_sqlite_dir(f->env, f->temp_dir, names, 4);
         break;
     }
     case BACKEND_POSTGRES: {
-        set(f->env, "PERSISTENCE_MODULE", "eventsourcing.postgres");
+        testutil_env_set(f->env, "PERSISTENCE_MODULE", "eventsourcing.postgres");
         const char *keys[] = {"POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_DBNAME", "POSTGRES_USER",
                               "POSTGRES_PASSWORD"};
         for (size_t i = 0; i < 5; i++) {
             assert_non_null(getenv(keys[i]));
-            set(f->env, keys[i], getenv(keys[i]));
+            testutil_env_set(f->env, keys[i], getenv(keys[i]));
         }
         drop_postgres_tables();
         break;
@@ -164,10 +152,7 @@ static int teardown(void **state)
     if (backend == BACKEND_POSTGRES)
         drop_postgres_tables();
     esg_env_free(f->env);
-    if (f->temp_dir != NULL) {
-        testutil_remove_tree(f->temp_dir);
-        free(f->temp_dir);
-    }
+    testutil_discard_temp_dir(f->temp_dir);
     free(f);
     return 0;
 }
@@ -204,15 +189,6 @@ static void pay_orders(esg_local_runner *runner, int n)
     assert_null(esg_local_runner_error(runner));
 }
 
-static bool contains(const uint8_t *bytes, size_t len, const char *text)
-{
-    size_t text_len = strlen(text);
-    for (size_t i = 0; i + text_len <= len; i++)
-        if (memcmp(bytes + i, text, text_len) == 0)
-            return true;
-    return false;
-}
-
 static esg_local_runner *start_example(const esg_env *env)
 {
     esg_error err = {0};
@@ -224,8 +200,8 @@ static esg_local_runner *start_example(const esg_env *env)
 static void test_the_example_runs_encrypted_and_compressed(void **state)
 {
     fixture *f = *state;
-    set(f->env, "CIPHER_KEY", KEY);
-    set(f->env, "COMPRESSOR_TOPIC", "eventsourcing.compressor:ZlibCompressor");
+    testutil_env_set(f->env, "CIPHER_KEY", KEY);
+    testutil_env_set(f->env, "COMPRESSOR_TOPIC", "eventsourcing.compressor:ZlibCompressor");
     esg_local_runner *runner = start_example(f->env);
     pay_orders(runner, 5);
     /* What each application stored is neither JSON nor readable without the key. */
@@ -240,7 +216,7 @@ static void test_the_example_runs_encrypted_and_compressed(void **state)
         for (size_t k = 0; k < list.n_items; k++) {
             const esg_stored_event *stored = &list.items[k].event;
             assert_true(stored->state_len > 28);
-            assert_false(contains(stored->state, stored->state_len, "timestamp"));
+            assert_false(testutil_has_bytes(stored->state, stored->state_len, "timestamp"));
             uint8_t *json = NULL;
             size_t json_len = 0;
             assert_esg_ok(esg_mapper_decode_state(esg_application_mapper(app), stored->state,
@@ -261,11 +237,11 @@ static void test_the_example_runs_encrypted_and_compressed(void **state)
     esg_local_runner_stop(runner);
     /* With another key, or none, it is refused at start: nothing is written in a second format. */
     esg_error err = {0};
-    set(f->env, "CIPHER_KEY", OTHER_KEY);
+    testutil_env_set(f->env, "CIPHER_KEY", OTHER_KEY);
     assert_int_equal(esg_local_runner_start(&esg_example_system, f->env, &runner, &err),
                      ESG_ECONFIG);
     assert_non_null(strstr(err.message, "wrong CIPHER_KEY"));
-    set(f->env, "CIPHER_KEY", "");
+    testutil_env_set(f->env, "CIPHER_KEY", "");
     assert_int_equal(esg_local_runner_start(&esg_example_system, f->env, &runner, &err),
                      ESG_ECONFIG);
     assert_non_null(strstr(err.message, "looks encrypted"));
@@ -318,6 +294,15 @@ static const note *get_note(esg_application *app, const esg_uuid *id, int64_t ve
     return esg_aggregate_state(*aggregate);
 }
 
+/* Asserts the text of note id at version (0: the latest) as app reads it. */
+static void assert_note_text(esg_application *app, const esg_uuid *id, int64_t version,
+                             const char *expected)
+{
+    esg_aggregate *aggregate = NULL;
+    assert_string_equal(get_note(app, id, version, &aggregate)->text, expected);
+    esg_aggregate_free(aggregate);
+}
+
 static size_t snapshot_versions(esg_application *app, const esg_uuid *id, int64_t *versions)
 {
     esg_error err = {0};
@@ -336,7 +321,7 @@ static size_t snapshot_versions(esg_application *app, const esg_uuid *id, int64_
 static void test_snapshots_are_taken_at_intervals_and_used(void **state)
 {
     fixture *f = *state;
-    set(f->env, "CIPHER_KEY", KEY); /* snapshots go through the mapper too */
+    testutil_env_set(f->env, "CIPHER_KEY", KEY); /* snapshots go through the mapper too */
     esg_application *app = open_app(&notes_app, f->env);
     assert_true(esg_recorder_is_snapshotting(esg_application_recorder(app)));
     esg_uuid id = write_note(app, 4); /* versions 1..5 */
@@ -374,19 +359,16 @@ static void test_snapshots_are_taken_at_intervals_and_used(void **state)
     esg_stored_event_clear(&stored);
     esg_event_free(snapshot);
     esg_aggregate_free(aggregate);
-    assert_string_equal(get_note(app, &id, 0, &aggregate)->text, "snapshot");
-    esg_aggregate_free(aggregate);
-    assert_string_equal(get_note(app, &id, 4, &aggregate)->text, "v4");
-    esg_aggregate_free(aggregate);
+    assert_note_text(app, &id, 0, "snapshot");
+    assert_note_text(app, &id, 4, "v4");
     esg_application_free(app);
 
     /* Without snapshots enabled, the same table is not read and no snapshot is taken. */
-    set(f->env, "IS_SNAPSHOTTING_ENABLED", "no");
+    testutil_env_set(f->env, "IS_SNAPSHOTTING_ENABLED", "no");
     app = open_app(&notes_app, f->env);
     assert_false(esg_recorder_is_snapshotting(esg_application_recorder(app)));
     if (is_persistent()) {
-        assert_string_equal(get_note(app, &id, 0, &aggregate)->text, "v5");
-        esg_aggregate_free(aggregate);
+        assert_note_text(app, &id, 0, "v5");
     }
     assert_int_equal(esg_application_take_snapshot(app, &id, 0, &err), ESG_EINVAL);
     assert_non_null(strstr(err.message, "IS_SNAPSHOTTING_ENABLED"));
@@ -396,7 +378,7 @@ static void test_snapshots_are_taken_at_intervals_and_used(void **state)
 static void test_snapshots_of_a_type_that_cannot_read_them_are_ignored(void **state)
 {
     fixture *f = *state;
-    set(f->env, "IS_SNAPSHOTTING_ENABLED", "y");
+    testutil_env_set(f->env, "IS_SNAPSHOTTING_ENABLED", "y");
     esg_application *app = open_app(&notes_app, f->env);
     esg_uuid id = write_note(app, 2);
     esg_error err = {0};
@@ -421,7 +403,7 @@ static void test_snapshot_settings_are_refused_when_wrong(void **state)
     fixture *f = *state;
     esg_error err = {0};
     esg_application *app = NULL;
-    set(f->env, "IS_SNAPSHOTTING_ENABLED", "sometimes");
+    testutil_env_set(f->env, "IS_SNAPSHOTTING_ENABLED", "sometimes");
     assert_int_equal(esg_application_new(&notes_app, f->env, &app, &err), ESG_ECONFIG);
     assert_non_null(strstr(err.message, "IS_SNAPSHOTTING_ENABLED is invalid"));
     /* An interval on a type that cannot write its state. */
@@ -449,60 +431,57 @@ static void edit_note(esg_application *app, const esg_uuid *id, const char *new_
     esg_aggregate_free(aggregate);
 }
 
+/* Edits note id through another application object on env, as another process would. */
+static void edit_as_another_writer(const esg_env *env, const esg_uuid *id, const char *new_text)
+{
+    esg_application *other = open_app(&notes_app, env);
+    edit_note(other, id, new_text);
+    esg_application_free(other);
+}
+
 static void test_the_cache_fast_forwards_over_other_writers(void **state)
 {
     fixture *f = *state;
-    set(f->env, "AGGREGATE_CACHE_MAXSIZE", "1");
+    testutil_env_set(f->env, "AGGREGATE_CACHE_MAXSIZE", "1");
     esg_application *app = open_app(&notes_app, f->env);
     esg_uuid a = write_note(app, 1), b = write_note(app, 1);
     esg_aggregate *aggregate = NULL;
     /* Two aggregates through a cache of one: each read is right, evicted or not. */
     for (int i = 0; i < 3; i++) {
-        assert_string_equal(get_note(app, &a, 0, &aggregate)->text, "v2");
-        esg_aggregate_free(aggregate);
-        assert_string_equal(get_note(app, &b, 0, &aggregate)->text, "v2");
-        esg_aggregate_free(aggregate);
+        assert_note_text(app, &a, 0, "v2");
+        assert_note_text(app, &b, 0, "v2");
     }
     /* What a caller does to its aggregate stays its own: gets return copies. */
     get_note(app, &b, 0, &aggregate);
     snprintf(((note *)esg_aggregate_state(aggregate))->text, NOTE_TEXT_SIZE, "scribbled");
     esg_aggregate_free(aggregate);
-    assert_string_equal(get_note(app, &b, 0, &aggregate)->text, "v2");
-    esg_aggregate_free(aggregate);
+    assert_note_text(app, &b, 0, "v2");
     if (is_persistent()) {
         /* Another writer (another application object, as another process would be) edits b:
          * the cached b is brought up to date by the events recorded after it. */
-        esg_application *other = open_app(&notes_app, f->env);
-        edit_note(other, &b, "by the other");
-        esg_application_free(other);
+        edit_as_another_writer(f->env, &b, "by the other");
         assert_string_equal(get_note(app, &b, 0, &aggregate)->text, "by the other");
         assert_int_equal(esg_aggregate_version(aggregate), 3);
         esg_aggregate_free(aggregate);
     }
     /* Older versions never come from the cache. */
-    assert_string_equal(get_note(app, &b, 1, &aggregate)->text, "v1");
-    esg_aggregate_free(aggregate);
+    assert_note_text(app, &b, 1, "v1");
     esg_application_free(app);
 }
 
 static void test_the_cache_without_fast_forward_trusts_itself(void **state)
 {
     fixture *f = *state;
-    set(f->env, "AGGREGATE_CACHE_MAXSIZE", "0"); /* no bound */
-    set(f->env, "AGGREGATE_CACHE_FASTFORWARD", "n");
+    testutil_env_set(f->env, "AGGREGATE_CACHE_MAXSIZE", "0"); /* no bound */
+    testutil_env_set(f->env, "AGGREGATE_CACHE_FASTFORWARD", "n");
     esg_application *app = open_app(&notes_app, f->env);
     esg_uuid id = write_note(app, 2);
-    esg_aggregate *aggregate = NULL;
     /* What it saved itself it has: the latest version. */
-    assert_string_equal(get_note(app, &id, 0, &aggregate)->text, "v3");
-    esg_aggregate_free(aggregate);
+    assert_note_text(app, &id, 0, "v3");
     if (is_persistent()) {
         /* Another writer's events are not seen (as in Python: one writer only, then). */
-        esg_application *other = open_app(&notes_app, f->env);
-        edit_note(other, &id, "unseen");
-        esg_application_free(other);
-        assert_string_equal(get_note(app, &id, 0, &aggregate)->text, "v3");
-        esg_aggregate_free(aggregate);
+        edit_as_another_writer(f->env, &id, "unseen");
+        assert_note_text(app, &id, 0, "v3");
     }
     esg_application_free(app);
 }
@@ -542,7 +521,7 @@ static void *edit_concurrently(void *arg)
 static void test_the_cache_under_concurrent_writers(void **state)
 {
     fixture *f = *state;
-    set(f->env, "AGGREGATE_CACHE_MAXSIZE", "4");
+    testutil_env_set(f->env, "AGGREGATE_CACHE_MAXSIZE", "4");
     esg_application *app = open_app(&notes_app, f->env);
     esg_uuid id = write_note(app, 0);
     cache_worker workers[4];
@@ -580,7 +559,7 @@ static void test_cache_settings_are_honoured_or_refused(void **state)
     };
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
         esg_env *env = esg_env_copy(f->env);
-        set(env, refused[i].key, refused[i].value);
+        testutil_env_set(env, refused[i].key, refused[i].value);
         esg_error err = {0};
         esg_application *app = NULL;
         assert_int_equal(esg_application_new(&notes_app, env, &app, &err), ESG_ECONFIG);
@@ -589,35 +568,27 @@ static void test_cache_settings_are_honoured_or_refused(void **state)
         esg_env_free(env);
     }
     /* A cache for a type that cannot copy its aggregates. */
-    set(f->env, "AGGREGATE_CACHE_MAXSIZE", "10");
+    testutil_env_set(f->env, "AGGREGATE_CACHE_MAXSIZE", "10");
     esg_error err = {0};
     esg_application *app = NULL;
     assert_int_equal(esg_application_new(&plain_notes_app, f->env, &app, &err), ESG_ECONFIG);
     assert_non_null(strstr(err.message, "AGGREGATE_CACHE_MAXSIZE"));
     /* Skipping fast-forward and a deep copy asked for by name work. */
-    set(f->env, "AGGREGATE_CACHE_FASTFORWARD_SKIPPING", "yes");
-    set(f->env, "DEEPCOPY_FROM_AGGREGATE_CACHE", "y");
+    testutil_env_set(f->env, "AGGREGATE_CACHE_FASTFORWARD_SKIPPING", "yes");
+    testutil_env_set(f->env, "DEEPCOPY_FROM_AGGREGATE_CACHE", "y");
     app = open_app(&notes_app, f->env);
     esg_uuid id = write_note(app, 3);
-    esg_aggregate *aggregate = NULL;
-    assert_string_equal(get_note(app, &id, 0, &aggregate)->text, "v4");
-    esg_aggregate_free(aggregate);
+    assert_note_text(app, &id, 0, "v4");
     esg_application_free(app);
 }
 
 int main(int argc, char **argv)
 {
-    const char *name = argc == 2 ? argv[1] : "";
-    if (strcmp(name, "popo") == 0) {
-        backend = BACKEND_POPO;
-    } else if (strcmp(name, "sqlite") == 0) {
-        backend = BACKEND_SQLITE;
-    } else if (strcmp(name, "postgres") == 0) {
-        backend = BACKEND_POSTGRES;
-    } else {
-        fprintf(stderr, "usage: %s popo|sqlite|postgres\n", argv[0]);
+    static const char *const backend_names[] = {"popo", "sqlite", "postgres"}; /* backend_kind */
+    int chosen = testutil_backend_from_args(argc, argv, backend_names, 3);
+    if (chosen < 0)
         return 2;
-    }
+    backend = (backend_kind)chosen;
 #define REPOSITORY_TEST(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
         REPOSITORY_TEST(test_the_example_runs_encrypted_and_compressed),
@@ -631,6 +602,6 @@ int main(int argc, char **argv)
     };
 #undef REPOSITORY_TEST
     char group[64];
-    snprintf(group, sizeof group, "repository (%s)", name);
+    snprintf(group, sizeof group, "repository (%s)", argv[1]);
     return cmocka_run_group_tests_name(group, tests, NULL, NULL);
 }

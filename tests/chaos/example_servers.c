@@ -2,19 +2,17 @@
  * example_servers.h). Shared by test_chaos and test_soak. */
 #include "example_servers.h"
 
+#include "sqlite_testutil.h"
 #include "testutil.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libpq-fe.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -64,19 +62,10 @@ bool example_is_sanitized(void)
 
 static void free_addresses(example_servers *s)
 {
-    int fds[EXAMPLE_N_APPS];
-    for (size_t i = 0; i < EXAMPLE_N_APPS; i++) {
-        fds[i] = socket(AF_INET, SOCK_STREAM, 0);
-        assert_true(fds[i] >= 0);
-        struct sockaddr_in address = {.sin_family = AF_INET};
-        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        assert_int_equal(bind(fds[i], (struct sockaddr *)&address, sizeof address), 0);
-        socklen_t len = sizeof address;
-        assert_int_equal(getsockname(fds[i], (struct sockaddr *)&address, &len), 0);
-        snprintf(s->addresses[i], EXAMPLE_ADDRESS_SIZE, "localhost:%d", ntohs(address.sin_port));
-    }
+    int ports[EXAMPLE_N_APPS];
+    testutil_free_ports(ports, EXAMPLE_N_APPS);
     for (size_t i = 0; i < EXAMPLE_N_APPS; i++)
-        close(fds[i]);
+        snprintf(s->addresses[i], EXAMPLE_ADDRESS_SIZE, "localhost:%d", ports[i]);
 }
 
 /* A libpq connection to the chaos database (or to dbname) of the test server. */
@@ -415,15 +404,7 @@ static void read_tracking(const example_servers *s, size_t app, tracking_rows *r
         if (rc != SQLITE_DONE)
             fail_msg("reading the tracking records of %s: %s", path, sqlite3_errmsg(db));
         sqlite3_finalize(stmt);
-        /* The database is intact. */
-        rc = sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &stmt, NULL);
-        if (rc == SQLITE_OK)
-            rc = sqlite3_step(stmt);
-        if (rc != SQLITE_ROW || strcmp((const char *)sqlite3_column_text(stmt, 0), "ok") != 0)
-            fail_msg("PRAGMA integrity_check of %s: %s", path,
-                     rc == SQLITE_ROW ? (const char *)sqlite3_column_text(stmt, 0)
-                                      : sqlite3_errmsg(db));
-        sqlite3_finalize(stmt);
+        testutil_sqlite_assert_intact(db, path);
         sqlite3_close(db);
     } else {
         PGconn *conn = pg_connect(CHAOS_DATABASE);

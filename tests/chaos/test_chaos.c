@@ -218,7 +218,8 @@ static void test_random_kills_while_orders_stream(void **state)
     /* A few more orders with every server up, then stop the stream. */
     size_t n_at_last_kill = acked_count(&f->acked);
     int64_t wait_started = esg_clock_now_ms();
-    while (acked_count(&f->acked) < n_at_last_kill + 20 && esg_clock_now_ms() - wait_started < 30000)
+    while (acked_count(&f->acked) < n_at_last_kill + 20 &&
+           esg_clock_now_ms() - wait_started < 30000)
         esg_clock_sleep_ms(20);
     stop_creators(f);
     size_t n_failed = 0;
@@ -250,11 +251,11 @@ static void test_random_kills_while_orders_stream(void **state)
 
 int main(int argc, char **argv)
 {
-    if (argc != 2 || (strcmp(argv[1], "sqlite") != 0 && strcmp(argv[1], "postgres") != 0)) {
-        fprintf(stderr, "usage: %s sqlite|postgres\n", argv[0]);
+    static const char *const backend_names[] = {"sqlite", "postgres"}; /* example_backend */
+    int chosen = testutil_backend_from_args(argc, argv, backend_names, 2);
+    if (chosen < 0)
         return 2;
-    }
-    backend = strcmp(argv[1], "sqlite") == 0 ? EXAMPLE_SQLITE : EXAMPLE_POSTGRES;
+    backend = (example_backend)chosen;
     /* A server killed mid-call breaks the clients' connections, not this process. */
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {

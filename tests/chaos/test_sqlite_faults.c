@@ -12,6 +12,7 @@
  * that exits without closing anything right after the failed call (a crash), and the database
  * is checked when reopened (SQLite recovers the WAL). */
 #define _GNU_SOURCE /* unshare */
+#include "sqlite_testutil.h"
 #include "testutil.h"
 
 #include <errno.h>
@@ -229,19 +230,22 @@ static void register_fault_vfs(void)
 
 static char *dir;
 
+/* An environment (the caller frees it) that puts the application of type on the SQLite file
+ * path. */
+static esg_env *sqlite_env(const esg_application_type *type, const char *path)
+{
+    esg_env *env = testutil_env_new();
+    testutil_env_use_sqlite(env, type->name, path);
+    return env;
+}
+
 /* The application of type on the SQLite file path. */
 static esg_application *open_app(const esg_application_type *type, const char *path)
 {
     esg_error err = {0};
-    esg_env *env = esg_env_new();
-    assert_non_null(env);
-    char *key = esg_env_prefixed_key(type->name, "SQLITE_DBNAME");
-    assert_non_null(key);
-    assert_esg_ok(esg_env_set(env, "PERSISTENCE_MODULE", "eventsourcing.sqlite", &err), &err);
-    assert_esg_ok(esg_env_set(env, key, path, &err), &err);
+    esg_env *env = sqlite_env(type, path);
     esg_application *app = NULL;
     assert_esg_ok(esg_application_new(type, env, &app, &err), &err);
-    free(key);
     esg_env_free(env);
     return app;
 }
@@ -302,15 +306,7 @@ static store_facts check_store(const char *path)
     sqlite3 *db = NULL;
     if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK)
         fail_msg("cannot open %s: %s", path, sqlite3_errmsg(db));
-    sqlite3_stmt *stmt = NULL;
-    int rc = sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &stmt, NULL);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(stmt);
-    if (rc != SQLITE_ROW || strcmp((const char *)sqlite3_column_text(stmt, 0), "ok") != 0)
-        fail_msg("PRAGMA integrity_check of %s: %s", path,
-                 rc == SQLITE_ROW ? (const char *)sqlite3_column_text(stmt, 0)
-                                  : sqlite3_errmsg(db));
-    sqlite3_finalize(stmt);
+    testutil_sqlite_assert_intact(db, path);
     store_facts facts;
     facts.n_events = query_int(db, "SELECT count(*) FROM stored_events");
     facts.max_notification_id = query_int(db, "SELECT ifnull(max(rowid), 0) FROM stored_events");
@@ -362,8 +358,20 @@ static void check_outcome(const outcome *out, const fault_plan *plan, long k, co
                  reason, out->message);
 }
 
+/* Counts a fired fault's outcome: a failed call, or ESG_OK when it hit after the commit. False
+ * when no fault fired: the walk has passed the last point. */
+static bool count_fired(const outcome *out, long *n_failing, long *n_ok_after_fault)
+{
+    if (!out->has_fired)
+        return false;
+    *n_failing += out->rc != ESG_OK;
+    *n_ok_after_fault += out->rc == ESG_OK;
+    return true;
+}
+
 /* Runs fn in a child process that ends with _exit and never closes its databases, as a crash
- * does; the child writes its outcome and the acknowledged ids into a pipe. */
+ * does; the child writes its outcome and the acknowledged ids into a pipe. The outcome is
+ * checked as check_outcome does, for "<what> (then a crash)". */
 typedef struct crash_report {
     outcome out;
     size_t n_acked;
@@ -372,7 +380,8 @@ typedef struct crash_report {
 
 typedef void (*crash_fn)(const fault_plan *plan, long k, const char *prefix, crash_report *report);
 
-static crash_report run_in_child(crash_fn fn, const fault_plan *plan, long k, const char *prefix)
+static crash_report run_in_child(crash_fn fn, const fault_plan *plan, long k, const char *prefix,
+                                 const char *what)
 {
     int fds[2];
     assert_int_equal(pipe(fds), 0);
@@ -382,7 +391,7 @@ static crash_report run_in_child(crash_fn fn, const fault_plan *plan, long k, co
     if (pid == 0) {
         close(fds[0]);
         crash_report report;
-        memset(&report, 0, sizeof report);
+        memset(&report, 0, sizeof report); /* padding too: the bytes go through the pipe */
         fn(plan, k, prefix, &report);
         ssize_t n = write(fds[1], &report, sizeof report);
         _exit(n == (ssize_t)sizeof report ? 0 : 3);
@@ -402,6 +411,9 @@ static crash_report run_in_child(crash_fn fn, const fault_plan *plan, long k, co
     assert_int_equal(waitpid(pid, &status, 0), pid);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || got != sizeof report)
         fail_msg("the child (k=%ld) failed: wait status %#x", k, (unsigned)status);
+    char crash_what[200];
+    snprintf(crash_what, sizeof crash_what, "%s (then a crash)", what);
+    check_outcome(&report.out, plan, k, crash_what);
     return report;
 }
 
@@ -432,6 +444,20 @@ static void save_then_crash(const fault_plan *plan, long k, const char *path, cr
     (void)save_with_fault(plan, k, path, report); /* never closed: the process ends */
 }
 
+/* Closes orders (taken), checks that its store at path holds n_events events, and reads the
+ * acknowledged orders (n_acked of them) again from the reopened file. */
+static void check_reopened(esg_application *orders, const char *path, const esg_uuid *acked,
+                           size_t n_acked, int64_t n_events)
+{
+    esg_application_free(orders);
+    store_facts facts = check_store(path);
+    assert_int_equal(facts.n_events, n_events);
+    orders = open_app(&esg_example_orders, path);
+    for (size_t i = 0; i < n_acked; i++)
+        assert_order_readable(orders, &acked[i]);
+    esg_application_free(orders);
+}
+
 /* After the fault: the acknowledged orders are readable, nothing else is there, and the
  * database takes new writes. */
 static void check_after_save(esg_application *orders, const char *path, crash_report *report,
@@ -440,9 +466,7 @@ static void check_after_save(esg_application *orders, const char *path, crash_re
     esg_error err = {0};
     for (size_t i = 0; i < report->n_acked; i++)
         assert_order_readable(orders, &report->acked[i]);
-    int64_t n_events = 0;
-    assert_esg_ok(
-        esg_recorder_max_notification_id(esg_application_recorder(orders), &n_events, &err), &err);
+    int64_t n_events = testutil_max_notification_id(orders);
     /* A crash right after a failed fsync may keep that transaction (the WAL frames reached the
      * file): all of it, which the store check below sees as one more whole event. */
     if (n_events != (int64_t)report->n_acked &&
@@ -450,13 +474,7 @@ static void check_after_save(esg_application *orders, const char *path, crash_re
         fail_msg("%s: %lld events after the fault, %zu acknowledged", path, (long long)n_events,
                  report->n_acked);
     assert_esg_ok(create_order(orders, &report->acked[report->n_acked++], &err), &err);
-    esg_application_free(orders);
-    store_facts facts = check_store(path);
-    assert_int_equal(facts.n_events, n_events + 1);
-    orders = open_app(&esg_example_orders, path);
-    for (size_t i = 0; i < report->n_acked; i++)
-        assert_order_readable(orders, &report->acked[i]);
-    esg_application_free(orders);
+    check_reopened(orders, path, report->acked, report->n_acked, n_events + 1);
 }
 
 static void test_faults_in_save(void **state)
@@ -470,27 +488,19 @@ static void test_faults_in_save(void **state)
             char path[1200];
             /* In this process: the same application writes again after the fault. */
             snprintf(path, sizeof path, "%s/save-%zu-%ld-live.db", dir, p, k);
-            crash_report report;
-            memset(&report, 0, sizeof report);
+            crash_report report = {0};
             esg_application *orders = save_with_fault(plan, k, path, &report);
             check_outcome(&report.out, plan, k, "create_new_order");
             check_after_save(orders, path, &report, false);
-            if (!report.out.has_fired)
+            if (!count_fired(&report.out, &n_failing, &n_ok_after_fault))
                 break;
-            n_failing += report.out.rc != ESG_OK;
-            n_ok_after_fault += report.out.rc == ESG_OK;
 
             /* A crash right after the failed call. */
             snprintf(path, sizeof path, "%s/save-%zu-%ld-crash.db", dir, p, k);
-            report = run_in_child(save_then_crash, plan, k, path);
-            check_outcome(&report.out, plan, k, "create_new_order (then a crash)");
+            report = run_in_child(save_then_crash, plan, k, path, "create_new_order");
             check_store(path);
             orders = open_app(&esg_example_orders, path);
-            int64_t n_events = 0;
-            esg_error err = {0};
-            assert_esg_ok(
-                esg_recorder_max_notification_id(esg_application_recorder(orders), &n_events, &err),
-                &err);
+            int64_t n_events = testutil_max_notification_id(orders);
             n_resurrected += n_events > (int64_t)report.n_acked;
             check_after_save(orders, path, &report, true);
         }
@@ -598,29 +608,21 @@ static void test_faults_in_event_processing(void **state)
         for (; k <= MAX_POINTS; k++) {
             char prefix[1100];
             snprintf(prefix, sizeof prefix, "%s/process-%zu-%ld-live", dir, p, k);
-            crash_report report;
-            memset(&report, 0, sizeof report);
+            crash_report report = {0};
             esg_application *orders = NULL, *reservations = NULL;
             process_with_fault(plan, k, prefix, &report, &orders, &reservations);
             check_outcome(&report.out, plan, k, "pull_and_process");
             /* The live application, before anything else: what it tracked is what it wrote. */
-            int64_t tracked = 0;
-            esg_error err = {0};
-            assert_esg_ok(esg_recorder_max_tracking_id(esg_application_recorder(reservations),
-                                                       "Orders", &tracked, &err),
-                          &err);
+            int64_t tracked = testutil_max_tracking_id(reservations, "Orders");
             if (report.out.rc != ESG_OK && tracked >= N_PROCESSED_BEFORE + N_PENDING)
                 fail_msg("%s at point %ld: pull failed but tracked everything", plan->name, k);
             check_reservations_store(prefix);
             check_after_process(orders, reservations, prefix, &report);
-            if (!report.out.has_fired)
+            if (!count_fired(&report.out, &n_failing, &n_ok_after_fault))
                 break;
-            n_failing += report.out.rc != ESG_OK;
-            n_ok_after_fault += report.out.rc == ESG_OK;
 
             snprintf(prefix, sizeof prefix, "%s/process-%zu-%ld-crash", dir, p, k);
-            report = run_in_child(process_then_crash, plan, k, prefix);
-            check_outcome(&report.out, plan, k, "pull_and_process (then a crash)");
+            report = run_in_child(process_then_crash, plan, k, prefix, "pull_and_process");
             check_reservations_store(prefix);
             char path[1200];
             snprintf(path, sizeof path, "%s-orders.db", prefix);
@@ -652,12 +654,8 @@ static void test_faults_when_opening(void **state)
         for (; k <= MAX_POINTS; k++) {
             char path[1200];
             snprintf(path, sizeof path, "%s/open-%zu-%ld.db", dir, p, k);
-            esg_env *env = esg_env_new();
-            assert_non_null(env);
+            esg_env *env = sqlite_env(&esg_example_orders, path);
             esg_error err = {0};
-            assert_esg_ok(esg_env_set(env, "PERSISTENCE_MODULE", "eventsourcing.sqlite", &err),
-                          &err);
-            assert_esg_ok(esg_env_set(env, "ORDERS_SQLITE_DBNAME", path, &err), &err);
             esg_application *orders = NULL;
             arm(path, plan, k);
             esg_status rc = esg_application_new(&esg_example_orders, env, &orders, &err);
@@ -667,8 +665,7 @@ static void test_faults_when_opening(void **state)
             esg_application_free(orders);
             n_failing += out.has_fired && rc != ESG_OK;
             orders = open_app(&esg_example_orders, path);
-            crash_report report;
-            memset(&report, 0, sizeof report);
+            crash_report report = {0};
             assert_esg_ok(create_order(orders, &report.acked[report.n_acked++], &err), &err);
             esg_application_free(orders);
             assert_int_equal(check_store(path).n_events, 1);
@@ -690,6 +687,18 @@ static const fault_plan checkpoint_plans[] = {
     {"disk full during checkpoints (SQLITE_FULL)", POINT_WRITE, SQLITE_FULL, true, true},
 };
 
+/* Creates an order: acknowledged (its id at acked[*n_acked], counted there) or failed (counted in
+ * *n_failed). */
+static void try_create_order(esg_application *orders, esg_uuid *acked, size_t *n_acked,
+                             size_t *n_failed)
+{
+    esg_error err = {0};
+    if (create_order(orders, &acked[*n_acked], &err) == ESG_OK)
+        (*n_acked)++;
+    else
+        (*n_failed)++;
+}
+
 /* Orders are saved until SQLite's automatic checkpoint (at 1000 WAL pages) writes the database
  * file, where the fault is: the commit before it stands (ESG_OK, durable), later saves work. */
 static void test_faults_in_checkpoint(void **state)
@@ -706,22 +715,12 @@ static void test_faults_in_checkpoint(void **state)
         size_t n_acked = 0, n_failed = 0, fired_at = 0;
         arm(path, plan, 1);
         while (n_acked < MAX_ORDERS && !fault.has_fired) {
-            esg_error err = {0};
-            esg_status rc = create_order(orders, &acked[n_acked], &err);
-            if (rc == ESG_OK)
-                n_acked++;
-            else
-                n_failed++;
+            try_create_order(orders, acked, &n_acked, &n_failed);
         }
         fired_at = n_acked;
         /* A full disk stays full for a few more saves. */
         for (size_t i = 0; i < AFTER && plan->is_sticky; i++) {
-            esg_error err = {0};
-            esg_status rc = create_order(orders, &acked[n_acked], &err);
-            if (rc == ESG_OK)
-                n_acked++;
-            else
-                n_failed++;
+            try_create_order(orders, acked, &n_acked, &n_failed);
         }
         disarm();
         if (!fault.has_fired)
@@ -732,13 +731,7 @@ static void test_faults_in_checkpoint(void **state)
         }
         for (size_t i = 0; i < n_acked; i++)
             assert_order_readable(orders, &acked[i]);
-        esg_application_free(orders);
-        store_facts facts = check_store(path);
-        assert_int_equal(facts.n_events, (int64_t)n_acked);
-        orders = open_app(&esg_example_orders, path);
-        for (size_t i = 0; i < n_acked; i++)
-            assert_order_readable(orders, &acked[i]);
-        esg_application_free(orders);
+        check_reopened(orders, path, acked, n_acked, (int64_t)n_acked);
         free(acked);
         print_message("%s: fired after %zu orders, %zu saves failed, %zu acknowledged orders all "
                       "readable\n",
@@ -791,13 +784,7 @@ static void test_full_tmpfs(void **state)
     assert_int_equal(mount(NULL, mount_dir, NULL, MS_REMOUNT, "size=16m"), 0);
     for (size_t i = 0; i < 10; i++)
         assert_esg_ok(create_order(orders, &acked[n_acked++], &err), &err);
-    esg_application_free(orders);
-    store_facts facts = check_store(path);
-    assert_int_equal(facts.n_events, (int64_t)n_acked);
-    orders = open_app(&esg_example_orders, path);
-    for (size_t i = 0; i < n_acked; i++)
-        assert_order_readable(orders, &acked[i]);
-    esg_application_free(orders);
+    check_reopened(orders, path, acked, n_acked, (int64_t)n_acked);
     free(acked);
     assert_int_equal(umount(mount_dir), 0);
 }
@@ -812,8 +799,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    testutil_remove_tree(dir);
-    free(dir);
+    testutil_discard_temp_dir(dir);
     return 0;
 }
 

@@ -13,11 +13,23 @@ import sys
 import grpc
 
 SERVING = b"\x08\x01"
+PING = "/eventsourcing_grpc.Application/Ping"
 
 
 def unary(channel, path):
     call = channel.unary_unary(path, request_serializer=None, response_deserializer=None)
     return call(b"", timeout=5)
+
+
+def expect_refused(channel, code, what):
+    """Exits unless a Ping on channel fails with code; what names that Ping in the message."""
+    try:
+        unary(channel, PING)
+    except grpc.RpcError as e:
+        if e.code() != code:
+            sys.exit(f"{what}: {e.code()}, not {code.name}")
+        return
+    sys.exit(f"{what} was answered")
 
 
 def main():
@@ -28,19 +40,11 @@ def main():
         reply = unary(channel, "/grpc.health.v1.Health/Check")
         if reply != SERVING:
             sys.exit(f"health Check on {host}:{health_port} answered {reply!r}, not SERVING")
-        try:
-            unary(channel, "/eventsourcing_grpc.Application/Ping")
-            sys.exit(f"Ping answered on the health port {host}:{health_port}")
-        except grpc.RpcError as e:
-            if e.code() != grpc.StatusCode.UNIMPLEMENTED:
-                sys.exit(f"Ping on the health port: {e.code()}, not UNIMPLEMENTED")
+        expect_refused(channel, grpc.StatusCode.UNIMPLEMENTED,
+                       f"a Ping on the health port {host}:{health_port}")
     with grpc.insecure_channel(f"{host}:{app_port}") as channel:
-        try:
-            unary(channel, "/eventsourcing_grpc.Application/Ping")
-            sys.exit(f"a plaintext Ping was answered on {host}:{app_port}")
-        except grpc.RpcError as e:
-            if e.code() != grpc.StatusCode.UNAVAILABLE:
-                sys.exit(f"a plaintext Ping on {host}:{app_port}: {e.code()}, not UNAVAILABLE")
+        expect_refused(channel, grpc.StatusCode.UNAVAILABLE,
+                       f"a plaintext Ping on {host}:{app_port}")
     print(f"{host}: health SERVING on {health_port} (plaintext, health only); "
           f"plaintext refused on {app_port}")
 

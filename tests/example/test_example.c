@@ -27,17 +27,9 @@ typedef struct fixture {
 /* An environment that puts each application in its own SQLite file under dir. */
 static esg_env *sqlite_env(const char *dir)
 {
-    esg_error err = {0};
-    esg_env *env = esg_env_new();
-    assert_non_null(env);
-    assert_esg_ok(esg_env_set(env, "PERSISTENCE_MODULE", "eventsourcing.sqlite", &err), &err);
-    const char *names[] = {"ORDERS", "RESERVATIONS", "PAYMENTS"};
-    for (size_t i = 0; i < 3; i++) {
-        char key[64], path[1024];
-        snprintf(key, sizeof key, "%s_SQLITE_DBNAME", names[i]);
-        snprintf(path, sizeof path, "%s/%s.db", dir, names[i]);
-        assert_esg_ok(esg_env_set(env, key, path, &err), &err);
-    }
+    static const char *const names[] = {"ORDERS", "RESERVATIONS", "PAYMENTS"};
+    esg_env *env = testutil_env_new();
+    testutil_env_use_sqlite_dir(env, dir, names, 3);
     return env;
 }
 
@@ -55,8 +47,7 @@ static int setup_popo(void **state)
     fixture *f = calloc(1, sizeof *f);
     assert_non_null(f);
     /* An empty environment, not the process's: the default in-memory recorder. */
-    f->env = esg_env_new();
-    assert_non_null(f->env);
+    f->env = testutil_env_new();
     f->runner = start_runner(f->env);
     *state = f;
     return 0;
@@ -78,10 +69,7 @@ static int teardown(void **state)
     fixture *f = *state;
     esg_local_runner_stop(f->runner);
     esg_env_free(f->env);
-    if (f->temp_dir != NULL) {
-        testutil_remove_tree(f->temp_dir);
-        free(f->temp_dir);
-    }
+    testutil_discard_temp_dir(f->temp_dir);
     free(f);
     return 0;
 }
@@ -128,24 +116,6 @@ static char *call_json(esg_application *app, const char *method, const char *arg
     assert_non_null(reply);
     assert_int_equal(strlen(reply), reply_len);
     return reply;
-}
-
-static int64_t max_notification_id(esg_application *app)
-{
-    esg_error err = {0};
-    int64_t max_id = -1;
-    assert_esg_ok(esg_recorder_max_notification_id(esg_application_recorder(app), &max_id, &err),
-                  &err);
-    return max_id;
-}
-
-static int64_t max_tracking_id(esg_application *app, const char *leader)
-{
-    esg_error err = {0};
-    int64_t max_id = -1;
-    assert_esg_ok(
-        esg_recorder_max_tracking_id(esg_application_recorder(app), leader, &max_id, &err), &err);
-    return max_id;
 }
 
 /* Every notification of app, read from its recorder (no page limit). */
@@ -291,17 +261,10 @@ static void check_one_order(fixture *f)
     esg_notification_list log = {0};
     assert_esg_ok(esg_application_select_notifications(orders, 1, 10, 0, NULL, 0, &log, &err),
                   &err);
-    assert_int_equal(log.n_items, 3);
-    const char *order_topics[] = {TOPIC("Order.Created"), TOPIC("Order.Reserved"),
-                                  TOPIC("Order.Paid")};
-    for (size_t i = 0; i < 3; i++) {
-        assert_int_equal(log.items[i].id, (int64_t)i + 1);
-        assert_true(esg_uuid_equal(&log.items[i].event.originator_id, &order_id));
-        assert_int_equal(log.items[i].event.originator_version, (int64_t)i + 1);
-        assert_string_equal(log.items[i].event.topic, order_topics[i]);
+    testutil_assert_one_order_log(&log, &order_id);
+    for (size_t i = 0; i < 3; i++)
         assert_state_like_vector(&map, &log.items[i],
                                  vector_notification(stored_events, "Orders", i));
-    }
     char *created_on = datetime_of((const char *)log.items[0].event.state, "timestamp");
     char *modified_on = datetime_of((const char *)log.items[2].event.state, "timestamp");
     esg_notification_list_clear(&log);
@@ -332,10 +295,10 @@ static void check_one_order(fixture *f)
 
     /* The tracking positions the reference records: every upstream
      * notification is tracked, also those the policy ignores. */
-    assert_int_equal(max_tracking_id(orders, "Reservations"), 1);
-    assert_int_equal(max_tracking_id(orders, "Payments"), 1);
-    assert_int_equal(max_tracking_id(reservations, "Orders"), 3);
-    assert_int_equal(max_tracking_id(payments, "Orders"), 3);
+    assert_int_equal(testutil_max_tracking_id(orders, "Reservations"), 1);
+    assert_int_equal(testutil_max_tracking_id(orders, "Payments"), 1);
+    assert_int_equal(testutil_max_tracking_id(reservations, "Orders"), 3);
+    assert_int_equal(testutil_max_tracking_id(payments, "Orders"), 3);
 
     /* get_order, is_order_reserved and is_order_paid as the reference replies. */
     json_t *replies = json_object_get(method_calls, "in_process_replies_after_paid");
@@ -398,8 +361,7 @@ static void test_get_order_errors(void **state)
     esg_value *result = NULL;
 
     /* An id that names no order: the repository's ESG_ENOTFOUND, for each method. */
-    esg_uuid unknown;
-    esg_uuid4(&unknown);
+    esg_uuid unknown = testutil_random_uuid();
     esg_value *args = testutil_id_args(&unknown);
     const char *methods[] = {"get_order", "is_order_reserved", "is_order_paid"};
     for (size_t i = 0; i < 3; i++) {
@@ -432,7 +394,7 @@ static void test_get_order_errors(void **state)
     assert_null(reply);
 
     /* Errors record nothing. */
-    assert_int_equal(max_notification_id(orders), 0);
+    assert_int_equal(testutil_max_notification_id(orders), 0);
 }
 
 /* ---- Many orders -------------------------------------------------------------- */
@@ -450,9 +412,9 @@ static void test_many_orders_are_all_paid(void **state)
     for (size_t i = 0; i < N_MANY_ORDERS; i++)
         assert_true(call_bool(orders, "is_order_paid", &ids[i]));
     assert_null(esg_local_runner_error(f->runner));
-    assert_int_equal(max_notification_id(orders), 3 * N_MANY_ORDERS);
-    assert_int_equal(max_notification_id(get_app(f, "Reservations")), N_MANY_ORDERS);
-    assert_int_equal(max_notification_id(get_app(f, "Payments")), N_MANY_ORDERS);
+    assert_int_equal(testutil_max_notification_id(orders), 3 * N_MANY_ORDERS);
+    assert_int_equal(testutil_max_notification_id(get_app(f, "Reservations")), N_MANY_ORDERS);
+    assert_int_equal(testutil_max_notification_id(get_app(f, "Payments")), N_MANY_ORDERS);
 
     /* One payment per order, with the derived id, in the order the orders came. */
     esg_notification_list log = {0};
@@ -488,9 +450,9 @@ static void test_sqlite_restart_catches_up(void **state)
     orders = get_app(f, "Orders");
     assert_true(call_bool(orders, "is_order_paid", &first));
     assert_true(call_bool(orders, "is_order_paid", &second));
-    assert_int_equal(max_notification_id(orders), 6);
-    assert_int_equal(max_notification_id(get_app(f, "Reservations")), 2);
-    assert_int_equal(max_notification_id(get_app(f, "Payments")), 2);
+    assert_int_equal(testutil_max_notification_id(orders), 6);
+    assert_int_equal(testutil_max_notification_id(get_app(f, "Reservations")), 2);
+    assert_int_equal(testutil_max_notification_id(get_app(f, "Payments")), 2);
     assert_null(esg_local_runner_error(f->runner));
 }
 
@@ -569,14 +531,14 @@ static void add_orders(esg_application *orders, order_list *list, size_t n)
     assert_non_null(list->ids);
     for (size_t i = 0; i < n; i++)
         list->ids[list->n_ids++] = create_order(orders);
-    assert_int_equal(max_notification_id(orders), list->n_ids);
+    assert_int_equal(testutil_max_notification_id(orders), list->n_ids);
 }
 
 /* What was recorded is consistent: each tracked Order.Created has exactly its
  * reservation, in order, and nothing else was recorded. Returns the position. */
 static int64_t assert_consistent(esg_application *reservations, const order_list *orders)
 {
-    int64_t tracked = max_tracking_id(reservations, "Orders");
+    int64_t tracked = testutil_max_tracking_id(reservations, "Orders");
     assert_true(tracked >= 0 && tracked <= (int64_t)orders->n_ids);
     esg_notification_list log = {0};
     select_all(reservations, &log);

@@ -17,6 +17,7 @@
 #include "esg/grpc.h"
 #include "grpc/credentials.h"
 #include "grpc/wire.h"
+#include "raw_call.h"
 
 #define TOPIC(name) "eventsourcing_grpc.example:" name
 
@@ -76,6 +77,31 @@ static esg_client *connect_orders(const orders_server *s)
     assert_esg_ok(esg_client_connect("Orders", &options, &client, &err), &err);
     assert_non_null(client);
     return client;
+}
+
+/* The fixture of the tests that need only a server and one client connected to it. */
+typedef struct orders_session {
+    orders_server *server;
+    esg_client *client;
+} orders_session;
+
+static int setup_session(void **state)
+{
+    orders_session *o = calloc(1, sizeof *o);
+    assert_non_null(o);
+    o->server = orders_start(0);
+    o->client = connect_orders(o->server);
+    *state = o;
+    return 0;
+}
+
+static int teardown_session(void **state)
+{
+    orders_session *o = *state;
+    esg_client_free(o->client);
+    orders_stop(o->server);
+    free(o);
+    return 0;
 }
 
 static esg_uuid create_order(esg_client *client)
@@ -152,10 +178,9 @@ static void test_readme_client_section(void **state)
 
 static void test_server_errors_are_typed(void **state)
 {
-    (void)state;
+    orders_session *o = *state;
+    esg_client *client = o->client;
     esg_error err = {0};
-    orders_server *s = orders_start(0);
-    esg_client *client = connect_orders(s);
     esg_value *result = NULL;
 
     assert_int_equal(esg_client_call(client, "no_such_method", NULL, NULL, &result, &err),
@@ -199,8 +224,6 @@ static void test_server_errors_are_typed(void **state)
 
     /* The client still works after errors. */
     (void)create_order(client);
-    esg_client_free(client);
-    orders_stop(s);
 }
 
 static void test_missing_address_is_config_error(void **state)
@@ -313,10 +336,9 @@ static void test_call_waits_for_restarted_server(void **state)
 
 static void test_calls_after_close_are_closed(void **state)
 {
-    (void)state;
+    orders_session *o = *state;
+    esg_client *client = o->client;
     esg_error err = {0};
-    orders_server *s = orders_start(0);
-    esg_client *client = connect_orders(s);
     esg_client_close(client);
     esg_client_close(client); /* twice is harmless */
     esg_value *result = NULL;
@@ -332,9 +354,7 @@ static void test_calls_after_close_are_closed(void **state)
     esg_notification_log log;
     esg_client_notification_log(client, "Orders", &log);
     assert_int_equal(log.select(log.ctx, 1, 10, &list, &err), ESG_ECLOSED);
-    esg_client_free(client);
     esg_client_free(NULL);
-    orders_stop(s);
 }
 
 /* ---- Threads ------------------------------------------------------------------ */
@@ -376,10 +396,9 @@ static void *worker_thread(void *arg)
 
 static void test_threads_share_one_client(void **state)
 {
-    (void)state;
+    orders_session *o = *state;
+    esg_client *client = o->client;
     esg_error err = {0};
-    orders_server *s = orders_start(0);
-    esg_client *client = connect_orders(s);
     pthread_t threads[N_THREADS];
     worker_job jobs[N_THREADS];
     memset(jobs, 0, sizeof jobs);
@@ -408,8 +427,6 @@ static void test_threads_share_one_client(void **state)
     for (size_t i = 0; i < list.n_items; i++)
         assert_int_equal(list.items[i].id, (int64_t)i + 1);
     esg_notification_list_clear(&list);
-    esg_client_free(client);
-    orders_stop(s);
 }
 
 /* ---- A capturing server ------------------------------------------------------- */
@@ -595,11 +612,7 @@ static void capture_stop(capture *cs)
     grpc_server_cancel_all_calls(cs->server);
     assert_int_equal(pthread_join(cs->thread, NULL), 0);
     grpc_server_destroy(cs->server);
-    grpc_completion_queue_shutdown(cs->cq);
-    while (grpc_completion_queue_next(cs->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
-           GRPC_QUEUE_SHUTDOWN) {
-    }
-    grpc_completion_queue_destroy(cs->cq);
+    raw_queue_destroy(cs->cq, GRPC_CQ_NEXT);
     for (int i = 0; i < cs->n_records; i++)
         free(cs->records[i].request);
     pthread_mutex_destroy(&cs->lock);
@@ -1158,20 +1171,20 @@ static void test_log_falls_back_to_reference_section_size(void **state)
     capture_stop(cs);
 }
 
+/* A test with a server and a client of its own (setup_session). */
+#define SESSION_TEST(fn) cmocka_unit_test_setup_teardown(fn, setup_session, teardown_session)
+
 int main(void)
 {
-    /* c-ares leaks a little on every resolution; the native resolver does not. */
-    setenv("GRPC_DNS_RESOLVER", "native", 1);
-    grpc_init();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_readme_client_section),
-        cmocka_unit_test(test_server_errors_are_typed),
+        SESSION_TEST(test_server_errors_are_typed),
         cmocka_unit_test(test_missing_address_is_config_error),
         cmocka_unit_test(test_nothing_listening_is_unavailable_after_max_attempts),
         cmocka_unit_test(test_server_started_later_is_reached),
         cmocka_unit_test(test_call_waits_for_restarted_server),
-        cmocka_unit_test(test_calls_after_close_are_closed),
-        cmocka_unit_test(test_threads_share_one_client),
+        SESSION_TEST(test_calls_after_close_are_closed),
+        SESSION_TEST(test_threads_share_one_client),
         cmocka_unit_test(test_method_requests_match_vectors),
         cmocka_unit_test(test_notification_requests_match_vectors),
         cmocka_unit_test(test_malformed_replies_are_remote_errors),
@@ -1181,7 +1194,5 @@ int main(void)
         cmocka_unit_test(test_close_cancels_calls_in_flight),
         cmocka_unit_test(test_log_falls_back_to_reference_section_size),
     };
-    int failed = cmocka_run_group_tests(tests, NULL, NULL);
-    grpc_shutdown();
-    return failed;
+    return raw_run_grpc_tests("client", tests, sizeof tests / sizeof tests[0], NULL, NULL);
 }

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 
 #include "grpc/credentials.h"
+#include "raw_call.h"
 
 #ifndef ESG_SOURCE_DIR
 #error "ESG_SOURCE_DIR (the repository root) must be defined to find scripts/make-ssl.sh"
@@ -86,6 +87,13 @@ static int group_teardown(void **state)
     return 0;
 }
 
+/* Skips the test when group_setup could not make the PKI (no openssl). */
+static void skip_without_pki(void)
+{
+    if (!fx.has_pki)
+        skip();
+}
+
 /* An environment with the three variables set to key, cert and root (NULL: unset). */
 static esg_env *tls_env(const char *key, const char *cert, const char *root)
 {
@@ -101,14 +109,27 @@ static esg_env *tls_env(const char *key, const char *cert, const char *root)
     return env;
 }
 
-/* The env of a PKI member: DIR/ssl/<name>/<name>.{key,crt} and root.crt. */
+/* The files of a PKI member: DIR/ssl/<name>/<name>.{key,crt} and root.crt (the root's copy). */
+typedef struct member_files {
+    char key[1200];
+    char cert[1200];
+    char root[1200];
+} member_files;
+
+static member_files pki_member(const char *name)
+{
+    member_files m;
+    snprintf(m.key, sizeof m.key, "%s/%s/%s.key", fx.ssl_dir, name, name);
+    snprintf(m.cert, sizeof m.cert, "%s/%s/%s.crt", fx.ssl_dir, name, name);
+    snprintf(m.root, sizeof m.root, "%s/%s/root.crt", fx.ssl_dir, name);
+    return m;
+}
+
+/* The env of a PKI member (the caller esg_env_free's it). */
 static esg_env *pki_env(const char *name)
 {
-    char key[1200], cert[1200], root[1200];
-    snprintf(key, sizeof key, "%s/%s/%s.key", fx.ssl_dir, name, name);
-    snprintf(cert, sizeof cert, "%s/%s/%s.crt", fx.ssl_dir, name, name);
-    snprintf(root, sizeof root, "%s/%s/root.crt", fx.ssl_dir, name);
-    return tls_env(key, cert, root);
+    member_files m = pki_member(name);
+    return tls_env(m.key, m.cert, m.root);
 }
 
 /* Asserts that both kinds of credentials fail with ESG_ECONFIG and a message
@@ -208,6 +229,16 @@ static void test_split_bad(void **state)
     assert_string_equal(small, "order");
 }
 
+/* Fails the test at the first of addresses (n of them, borrowed) for which is() is not expected;
+ * what names the class in the message. */
+static void assert_classified(bool (*is)(const char *), const char *what,
+                              const char *const *addresses, size_t n, bool expected)
+{
+    for (size_t i = 0; i < n; i++)
+        if (is(addresses[i]) != expected)
+            fail_msg("'%s' should %sbe %s", addresses[i], expected ? "" : "not ", what);
+}
+
 static void test_is_local(void **state)
 {
     (void)state;
@@ -229,12 +260,9 @@ static void test_is_local(void **state)
         "",
         "localhost.example.com:1",
     };
-    for (size_t i = 0; i < sizeof local / sizeof local[0]; i++)
-        if (!esg_address_is_local(local[i]))
-            fail_msg("'%s' should be local", local[i]);
-    for (size_t i = 0; i < sizeof not_local / sizeof not_local[0]; i++)
-        if (esg_address_is_local(not_local[i]))
-            fail_msg("'%s' should not be local", not_local[i]);
+    assert_classified(esg_address_is_local, "local", local, sizeof local / sizeof local[0], true);
+    assert_classified(esg_address_is_local, "local", not_local,
+                      sizeof not_local / sizeof not_local[0], false);
     assert_false(esg_address_is_local(NULL));
 }
 
@@ -265,12 +293,10 @@ static void test_is_loopback(void **state)
         "::1:50051",
         "",
     };
-    for (size_t i = 0; i < sizeof loopback / sizeof loopback[0]; i++)
-        if (!esg_address_is_loopback(loopback[i]))
-            fail_msg("'%s' should be loopback", loopback[i]);
-    for (size_t i = 0; i < sizeof not_loopback / sizeof not_loopback[0]; i++)
-        if (esg_address_is_loopback(not_loopback[i]))
-            fail_msg("'%s' should not be loopback", not_loopback[i]);
+    assert_classified(esg_address_is_loopback, "loopback", loopback,
+                      sizeof loopback / sizeof loopback[0], true);
+    assert_classified(esg_address_is_loopback, "loopback", not_loopback,
+                      sizeof not_loopback / sizeof not_loopback[0], false);
     assert_false(esg_address_is_loopback(NULL));
 }
 
@@ -297,17 +323,14 @@ static void test_local_needs_no_files(void **state)
 static void test_per_application_files(void **state)
 {
     (void)state;
-    if (!fx.has_pki)
-        skip();
-    char key[1200], cert[1200], root[1200];
-    snprintf(key, sizeof key, "%s/orders/orders.key", fx.ssl_dir);
-    snprintf(cert, sizeof cert, "%s/orders/orders.crt", fx.ssl_dir);
-    snprintf(root, sizeof root, "%s/orders/root.crt", fx.ssl_dir);
+    skip_without_pki();
+    member_files orders = pki_member("orders");
     esg_env *env = tls_env("/nonexistent/k", "/nonexistent/c", "/nonexistent/r");
     esg_error err;
-    assert_esg_ok(esg_env_set(env, "ORDERS_GRPC_SSL_PRIVATE_KEY_PATH", key, &err), &err);
-    assert_esg_ok(esg_env_set(env, "ORDERS_GRPC_SSL_CERTIFICATE_PATH", cert, &err), &err);
-    assert_esg_ok(esg_env_set(env, "ORDERS_GRPC_SSL_ROOT_CERTIFICATE_PATH", root, &err), &err);
+    assert_esg_ok(esg_env_set(env, "ORDERS_GRPC_SSL_PRIVATE_KEY_PATH", orders.key, &err), &err);
+    assert_esg_ok(esg_env_set(env, "ORDERS_GRPC_SSL_CERTIFICATE_PATH", orders.cert, &err), &err);
+    assert_esg_ok(esg_env_set(env, "ORDERS_GRPC_SSL_ROOT_CERTIFICATE_PATH", orders.root, &err),
+                  &err);
     grpc_server_credentials *server = NULL;
     assert_esg_ok(esg_server_credentials_create("orders:50051", env, "Orders", &server, &err),
                   &err);
@@ -434,8 +457,7 @@ static void test_not_pem(void **state)
 static void test_pki_credentials(void **state)
 {
     (void)state;
-    if (!fx.has_pki)
-        skip();
+    skip_without_pki();
     static const char *const names[] = {"orders", "reservations", "payments", "localhost"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         esg_env *env = pki_env(names[i]);
@@ -449,8 +471,7 @@ static void test_pki_credentials(void **state)
 static void test_pki_layout(void **state)
 {
     (void)state;
-    if (!fx.has_pki)
-        skip();
+    skip_without_pki();
     char command[4096];
     /* Keys are for their owner only; each folder carries the root, as the compose file mounts. */
     snprintf(command, sizeof command,
@@ -465,16 +486,12 @@ static void test_pki_layout(void **state)
 static void test_process_environment(void **state)
 {
     (void)state;
-    if (!fx.has_pki)
-        skip();
+    skip_without_pki();
     /* env NULL reads the process environment. */
-    char key[1200], cert[1200], root[1200];
-    snprintf(key, sizeof key, "%s/payments/payments.key", fx.ssl_dir);
-    snprintf(cert, sizeof cert, "%s/payments/payments.crt", fx.ssl_dir);
-    snprintf(root, sizeof root, "%s/root/root.crt", fx.ssl_dir);
-    assert_int_equal(setenv("GRPC_SSL_PRIVATE_KEY_PATH", key, 1), 0);
-    assert_int_equal(setenv("GRPC_SSL_CERTIFICATE_PATH", cert, 1), 0);
-    assert_int_equal(setenv("GRPC_SSL_ROOT_CERTIFICATE_PATH", root, 1), 0);
+    member_files payments = pki_member("payments");
+    assert_int_equal(setenv("GRPC_SSL_PRIVATE_KEY_PATH", payments.key, 1), 0);
+    assert_int_equal(setenv("GRPC_SSL_CERTIFICATE_PATH", payments.cert, 1), 0);
+    assert_int_equal(setenv("GRPC_SSL_ROOT_CERTIFICATE_PATH", payments.root, 1), 0);
     assert_credentials_made("payments:50053", NULL);
 
     assert_int_equal(unsetenv("GRPC_SSL_CERTIFICATE_PATH"), 0);
@@ -487,8 +504,7 @@ static void test_process_environment(void **state)
 static void test_expired_certificate_is_made(void **state)
 {
     (void)state;
-    if (!fx.has_pki)
-        skip();
+    skip_without_pki();
     char command[4096];
     snprintf(command, sizeof command,
              "bash '%s/scripts/make-ssl.sh' '%s' --expired stale >/dev/null && "
@@ -520,8 +536,6 @@ int main(void)
         cmocka_unit_test(test_process_environment),
         cmocka_unit_test(test_expired_certificate_is_made),
     };
-    grpc_init();
-    int failed = cmocka_run_group_tests(tests, group_setup, group_teardown);
-    grpc_shutdown();
-    return failed;
+    return raw_run_grpc_tests("credentials", tests, sizeof tests / sizeof tests[0], group_setup,
+                              group_teardown);
 }

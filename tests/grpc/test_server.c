@@ -4,7 +4,6 @@
  * concurrent clients. */
 #include "testutil.h"
 
-#include <grpc/byte_buffer_reader.h>
 #include <grpc/grpc.h>
 #include <grpc/support/time.h>
 #include <pthread.h>
@@ -124,7 +123,8 @@ static void on_prompt(void *ctx, const char *leader_name)
     pthread_mutex_unlock(&f->lock);
 }
 
-static int start(void **state, const esg_application_type *type)
+/* Starts a server of type on localhost (and its health checks on health_address, NULL: none). */
+static int start(void **state, const esg_application_type *type, const char *health_address)
 {
     fixture *f = calloc(1, sizeof *f);
     pthread_mutex_init(&f->lock, NULL);
@@ -138,7 +138,8 @@ static int start(void **state, const esg_application_type *type)
                                   .leader_names = leaders,
                                   .n_leader_names = 2,
                                   .on_prompt = on_prompt,
-                                  .on_prompt_ctx = f};
+                                  .on_prompt_ctx = f,
+                                  .health_address = health_address};
     assert_esg_ok(esg_server_start(f->app, &options, &f->server, &err), &err);
     snprintf(f->target, sizeof f->target, "localhost:%d", esg_server_port(f->server));
     f->channel = raw_channel(f->target, NULL);
@@ -148,12 +149,17 @@ static int start(void **state, const esg_application_type *type)
 
 static int setup_orders(void **state)
 {
-    return start(state, &esg_example_orders);
+    return start(state, &esg_example_orders, NULL);
 }
 
 static int setup_slow(void **state)
 {
-    return start(state, &slow_app);
+    return start(state, &slow_app, NULL);
+}
+
+static int setup_health(void **state)
+{
+    return start(state, &esg_example_orders, "localhost:0");
 }
 
 static int teardown(void **state)
@@ -275,28 +281,30 @@ static void test_reference_requests_get_reference_replies(void **state)
 static void test_call_errors_have_clear_statuses(void **state)
 {
     fixture *f = *state;
-    bytes request = method_request("nope", "[]", "{}");
-    expect_status(f, PATH_CALL, &request, GRPC_STATUS_UNIMPLEMENTED, "Orders has no method 'nope'");
-    request = method_request("", "[]", "{}");
-    expect_status(f, PATH_CALL, &request, GRPC_STATUS_UNIMPLEMENTED, "no method ''");
-    request = method_request("_get_order", "[]", "{}"); /* private ones are not callable */
-    expect_status(f, PATH_CALL, &request, GRPC_STATUS_UNIMPLEMENTED, "no method");
-    request = method_request("get_order", "[\"x\"]", "{}");
-    expect_status(f, PATH_CALL, &request, GRPC_STATUS_INVALID_ARGUMENT, "UUID");
-    request = method_request("get_order", "[1,2]", "{}");
-    expect_status(f, PATH_CALL, &request, GRPC_STATUS_INVALID_ARGUMENT, "positional argument");
-    request = method_request("get_order", "[]", "{}");
-    expect_status(f, PATH_CALL, &request, GRPC_STATUS_INVALID_ARGUMENT, "missing 1 required");
-    request = method_request("get_order", "[]", "{\"nope\":1}");
-    expect_status(f, PATH_CALL, &request, GRPC_STATUS_INVALID_ARGUMENT, "unexpected keyword");
-    request = method_request("get_order", "not json", "{}");
-    expect_status(f, PATH_CALL, &request, GRPC_STATUS_INVALID_ARGUMENT, "invalid JSON");
-    request = method_request("get_order", "[{\"_type_\":\"nope\",\"_data_\":1}]", "{}");
-    expect_status(f, PATH_CALL, &request, GRPC_STATUS_INVALID_ARGUMENT, "not deserializable");
-    request = method_request(
-        "get_order", "[{\"_type_\":\"uuid_hex\",\"_data_\":\"00000000000000000000000000000009\"}]",
-        "{}");
-    expect_status(f, PATH_CALL, &request, GRPC_STATUS_NOT_FOUND, "not found");
+    static const struct {
+        const char *name, *args, *kwargs;
+        grpc_status_code status;
+        const char *fragment; /* of the status message */
+    } bad[] = {
+        {"nope", "[]", "{}", GRPC_STATUS_UNIMPLEMENTED, "Orders has no method 'nope'"},
+        {"", "[]", "{}", GRPC_STATUS_UNIMPLEMENTED, "no method ''"},
+        /* private ones are not callable */
+        {"_get_order", "[]", "{}", GRPC_STATUS_UNIMPLEMENTED, "no method"},
+        {"get_order", "[\"x\"]", "{}", GRPC_STATUS_INVALID_ARGUMENT, "UUID"},
+        {"get_order", "[1,2]", "{}", GRPC_STATUS_INVALID_ARGUMENT, "positional argument"},
+        {"get_order", "[]", "{}", GRPC_STATUS_INVALID_ARGUMENT, "missing 1 required"},
+        {"get_order", "[]", "{\"nope\":1}", GRPC_STATUS_INVALID_ARGUMENT, "unexpected keyword"},
+        {"get_order", "not json", "{}", GRPC_STATUS_INVALID_ARGUMENT, "invalid JSON"},
+        {"get_order", "[{\"_type_\":\"nope\",\"_data_\":1}]", "{}", GRPC_STATUS_INVALID_ARGUMENT,
+         "not deserializable"},
+        {"get_order", "[{\"_type_\":\"uuid_hex\",\"_data_\":\"00000000000000000000000000000009\"}]",
+         "{}", GRPC_STATUS_NOT_FOUND, "not found"},
+    };
+    bytes request;
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        request = method_request(bad[i].name, bad[i].args, bad[i].kwargs);
+        expect_status(f, PATH_CALL, &request, bad[i].status, bad[i].fragment);
+    }
     /* Missing args and kwargs mean none: create_new_order takes none. */
     request = method_request("create_new_order", NULL, NULL);
     raw_reply reply;
@@ -421,18 +429,10 @@ static void test_health_check(void **state)
  * with the server; a busy health port fails the start and frees everything. */
 static void test_health_port_serves_health_alone(void **state)
 {
-    (void)state;
-    esg_env *env = esg_env_new();
-    esg_application *app = NULL;
-    esg_server *server = NULL, *second = NULL;
-    esg_error err;
-    assert_esg_ok(esg_application_new(&esg_example_orders, env, &app, &err), &err);
-    esg_server_options options = {
-        .address = "localhost:0", .env = env, .health_address = "localhost:0"};
-    assert_esg_ok(esg_server_start(app, &options, &server, &err), &err);
-    int port = esg_server_health_port(server);
+    fixture *f = *state;
+    int port = esg_server_health_port(f->server);
     assert_true(port > 0);
-    assert_int_not_equal(port, esg_server_port(server));
+    assert_int_not_equal(port, esg_server_port(f->server));
     char target[64];
     snprintf(target, sizeof target, "localhost:%d", port);
     grpc_channel *channel = raw_channel(target, NULL);
@@ -454,18 +454,19 @@ static void test_health_port_serves_health_alone(void **state)
 
     char busy[64];
     snprintf(busy, sizeof busy, "localhost:%d", port);
-    options.health_address = busy;
-    assert_int_equal(esg_server_start(app, &options, &second, &err), ESG_EUNAVAILABLE);
+    esg_server_options options = {.address = "localhost:0", .env = f->env, .health_address = busy};
+    esg_server *second = NULL;
+    esg_error err;
+    assert_int_equal(esg_server_start(f->app, &options, &second, &err), ESG_EUNAVAILABLE);
     assert_non_null(strstr(err.message, "health checks"));
     assert_null(second);
 
-    esg_server_stop(server);
+    esg_server_stop(f->server);
+    f->server = NULL;
     raw_call(channel, "/grpc.health.v1.Health/Check", NULL, 0, 1000, &reply);
     assert_int_not_equal(reply.status, GRPC_STATUS_OK);
     raw_reply_clear(&reply);
     grpc_channel_destroy(channel);
-    esg_application_free(app);
-    esg_env_free(env);
 }
 
 /* Health Watch: the first message now, then NOT_SERVING and the end of the
@@ -474,11 +475,7 @@ static void test_health_watch_sees_the_stop(void **state)
 {
     fixture *f = *state;
     grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
-    gpr_timespec deadline =
-        gpr_time_add(gpr_now(GPR_CLOCK_REALTIME), gpr_time_from_millis(10000, GPR_TIMESPAN));
-    grpc_call *call = grpc_channel_create_call(
-        f->channel, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
-        grpc_slice_from_static_string("/grpc.health.v1.Health/Watch"), NULL, deadline, NULL);
+    grpc_call *call = raw_new_call(f->channel, cq, "/grpc.health.v1.Health/Watch", 10000);
     grpc_slice empty = grpc_empty_slice();
     grpc_byte_buffer *request = grpc_raw_byte_buffer_create(&empty, 1);
     grpc_metadata_array initial, trailing;
@@ -488,13 +485,7 @@ static void test_health_watch_sees_the_stop(void **state)
     grpc_status_code status = GRPC_STATUS_UNKNOWN;
     grpc_slice details;
     grpc_op ops[4];
-    memset(ops, 0, sizeof ops);
-    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-    ops[1].op = GRPC_OP_SEND_MESSAGE;
-    ops[1].data.send_message.send_message = request;
-    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
-    ops[3].data.recv_initial_metadata.recv_initial_metadata = &initial;
+    raw_request_ops(ops, 0, request, &initial);
     int tags[5];
     assert_int_equal(grpc_call_start_batch(call, ops, 4, &tags[0], NULL), GRPC_CALL_OK);
     grpc_completion_queue_pluck(cq, &tags[0], gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
@@ -520,13 +511,11 @@ static void test_health_watch_sees_the_stop(void **state)
     uint8_t expected[2][2] = {{0x08, 0x01}, {0x08, 0x02}}; /* SERVING, then NOT_SERVING */
     for (int i = 0; i < 2; i++) {
         assert_non_null(messages[i]);
-        grpc_byte_buffer_reader reader;
-        grpc_byte_buffer_reader_init(&reader, messages[i]);
-        grpc_slice all = grpc_byte_buffer_reader_readall(&reader);
-        assert_int_equal(GRPC_SLICE_LENGTH(all), 2);
-        assert_memory_equal(GRPC_SLICE_START_PTR(all), expected[i], 2);
-        grpc_slice_unref(all);
-        grpc_byte_buffer_reader_destroy(&reader);
+        size_t len;
+        uint8_t *data = raw_buffer_bytes(messages[i], &len);
+        assert_int_equal(len, 2);
+        assert_memory_equal(data, expected[i], 2);
+        free(data);
         grpc_byte_buffer_destroy(messages[i]);
     }
     assert_null(messages[2]); /* the end of the stream */
@@ -536,38 +525,48 @@ static void test_health_watch_sees_the_stop(void **state)
     grpc_metadata_array_destroy(&initial);
     grpc_metadata_array_destroy(&trailing);
     grpc_call_unref(call);
-    grpc_completion_queue_shutdown(cq);
-    while (grpc_completion_queue_pluck(cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
-           GRPC_QUEUE_SHUTDOWN) {
-    }
-    grpc_completion_queue_destroy(cq);
+    raw_queue_destroy(cq, GRPC_CQ_PLUCK);
 }
 
-typedef struct sleeper {
-    fixture *f;
-    int ms;
-    raw_reply reply;
-} sleeper;
+/* A client thread: n_calls calls of a method on f's channel, one after the other. */
+typedef struct caller {
+    fixture *f;         /* borrowed */
+    const char *method; /* its name, and its positional arguments as JSON (static strings) */
+    const char *args;
+    int n_calls;
+    int n_ok;        /* calls answered OK */
+    raw_reply reply; /* the last call's (the test clears it) */
+} caller;
 
-static void *sleep_call(void *arg)
+static void *make_calls(void *arg)
 {
-    sleeper *s = arg;
-    char args[32];
-    snprintf(args, sizeof args, "[%d]", s->ms);
-    bytes request = method_request("sleep", args, "{}");
-    raw_call(s->f->channel, PATH_CALL, request.data, request.len, 10000, &s->reply);
+    caller *c = arg;
+    bytes request = method_request(c->method, c->args, "{}");
+    for (int i = 0; i < c->n_calls; i++) {
+        raw_reply_clear(&c->reply);
+        raw_call(c->f->channel, PATH_CALL, request.data, request.len, 10000, &c->reply);
+        c->n_ok += c->reply.status == GRPC_STATUS_OK;
+    }
     return NULL;
+}
+
+/* Starts callers[0..n) on threads[i], each making n_calls calls of method with args (static
+ * strings); callers (borrowed) must outlive the threads. */
+static void start_callers(fixture *f, caller *callers, pthread_t *threads, int n,
+                          const char *method, const char *args, int n_calls)
+{
+    for (int i = 0; i < n; i++) {
+        callers[i] = (caller){.f = f, .method = method, .args = args, .n_calls = n_calls};
+        assert_int_equal(pthread_create(&threads[i], NULL, make_calls, &callers[i]), 0);
+    }
 }
 
 static void test_stop_finishes_calls_in_flight(void **state)
 {
     fixture *f = *state;
-    sleeper sleepers[3];
+    caller sleepers[3];
     pthread_t threads[3];
-    for (int i = 0; i < 3; i++) {
-        sleepers[i] = (sleeper){.f = f, .ms = 300};
-        pthread_create(&threads[i], NULL, sleep_call, &sleepers[i]);
-    }
+    start_callers(f, sleepers, threads, 3, "sleep", "[300]", 1);
     for (int i = 0; i < 200 && esg_server_n_calls(f->server) < 3; i++)
         usleep(10000);
     assert_int_equal(esg_server_n_calls(f->server), 3);
@@ -587,36 +586,16 @@ static void test_stop_finishes_calls_in_flight(void **state)
     raw_reply_clear(&reply);
 }
 
-typedef struct worker {
-    fixture *f;
-    int n_ok; /* create_new_order calls answered OK */
-} worker;
-
-static void *create_orders(void *arg)
-{
-    worker *w = arg;
-    bytes request = method_request("create_new_order", "[]", "{}");
-    for (int i = 0; i < 200; i++) {
-        raw_reply reply;
-        raw_call(w->f->channel, PATH_CALL, request.data, request.len, 10000, &reply);
-        w->n_ok += reply.status == GRPC_STATUS_OK;
-        raw_reply_clear(&reply);
-    }
-    return NULL;
-}
-
 static void test_many_concurrent_clients(void **state)
 {
     fixture *f = *state;
-    worker workers[8];
+    caller workers[8];
     pthread_t threads[8];
-    for (int i = 0; i < 8; i++) {
-        workers[i] = (worker){.f = f};
-        pthread_create(&threads[i], NULL, create_orders, &workers[i]);
-    }
+    start_callers(f, workers, threads, 8, "create_new_order", "[]", 200);
     for (int i = 0; i < 8; i++) {
         pthread_join(threads[i], NULL);
         assert_int_equal(workers[i].n_ok, 200);
+        raw_reply_clear(&workers[i].reply);
     }
     int64_t max_id = 0;
     esg_error err;
@@ -628,55 +607,45 @@ static void test_many_concurrent_clients(void **state)
     assert_int_equal(esg_server_n_calls(f->server), 0);
 }
 
+/* A second server on the fixture's port, and addresses that cannot be served. */
 static void test_start_errors(void **state)
 {
-    (void)state;
-    esg_env *env = esg_env_new();
-    esg_application *app = NULL;
-    esg_server *server = NULL, *second = NULL;
+    fixture *f = *state;
+    esg_server *second = NULL;
     esg_error err;
-    assert_esg_ok(esg_application_new(&esg_example_orders, env, &app, &err), &err);
-    esg_server_options options = {.address = "localhost:0", .env = env};
-    assert_esg_ok(esg_server_start(app, &options, &server, &err), &err);
     char busy[64];
-    snprintf(busy, sizeof busy, "localhost:%d", esg_server_port(server));
-    options.address = busy;
-    assert_int_equal(esg_server_start(app, &options, &second, &err), ESG_EUNAVAILABLE);
+    snprintf(busy, sizeof busy, "localhost:%d", esg_server_port(f->server));
+    esg_server_options options = {.address = busy, .env = f->env};
+    assert_int_equal(esg_server_start(f->app, &options, &second, &err), ESG_EUNAVAILABLE);
     assert_non_null(strstr(err.message, "in use"));
     assert_null(second);
     options.address = "no-port";
-    assert_int_equal(esg_server_start(app, &options, &second, &err), ESG_ECONFIG);
+    assert_int_equal(esg_server_start(f->app, &options, &second, &err), ESG_ECONFIG);
     options.address = "0.0.0.0:0"; /* not local: needs certificates */
-    assert_int_equal(esg_server_start(app, &options, &second, &err), ESG_ECONFIG);
+    assert_int_equal(esg_server_start(f->app, &options, &second, &err), ESG_ECONFIG);
     assert_non_null(strstr(err.message, "GRPC_SSL_"));
     options.address = "";
-    assert_int_equal(esg_server_start(app, &options, &second, &err), ESG_ECONFIG);
-    esg_server_stop(server);
-    esg_application_free(app);
-    esg_env_free(env);
+    assert_int_equal(esg_server_start(f->app, &options, &second, &err), ESG_ECONFIG);
 }
+
+/* Most tests get a server of the example's Orders and a channel to it. */
+#define SERVER_TEST(fn) cmocka_unit_test_setup_teardown(fn, setup_orders, teardown)
 
 int main(void)
 {
-    setenv("GRPC_DNS_RESOLVER", "native", 1);
-    grpc_init();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_reference_requests_get_reference_replies, setup_orders,
+        SERVER_TEST(test_reference_requests_get_reference_replies),
+        SERVER_TEST(test_call_errors_have_clear_statuses),
+        SERVER_TEST(test_oversized_requests_are_refused),
+        SERVER_TEST(test_notifications_numbers_and_cap),
+        SERVER_TEST(test_prompt_only_from_leaders),
+        SERVER_TEST(test_health_check),
+        SERVER_TEST(test_health_watch_sees_the_stop),
+        cmocka_unit_test_setup_teardown(test_health_port_serves_health_alone, setup_health,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_call_errors_have_clear_statuses, setup_orders,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_oversized_requests_are_refused, setup_orders,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_notifications_numbers_and_cap, setup_orders, teardown),
-        cmocka_unit_test_setup_teardown(test_prompt_only_from_leaders, setup_orders, teardown),
-        cmocka_unit_test_setup_teardown(test_health_check, setup_orders, teardown),
-        cmocka_unit_test_setup_teardown(test_health_watch_sees_the_stop, setup_orders, teardown),
-        cmocka_unit_test(test_health_port_serves_health_alone),
         cmocka_unit_test_setup_teardown(test_stop_finishes_calls_in_flight, setup_slow, teardown),
-        cmocka_unit_test_setup_teardown(test_many_concurrent_clients, setup_orders, teardown),
-        cmocka_unit_test(test_start_errors),
+        SERVER_TEST(test_many_concurrent_clients),
+        SERVER_TEST(test_start_errors),
     };
-    int failed = cmocka_run_group_tests_name("server", tests, NULL, NULL);
-    grpc_shutdown();
-    return failed;
+    return raw_run_grpc_tests("server", tests, sizeof tests / sizeof tests[0], NULL, NULL);
 }

@@ -20,37 +20,14 @@ typedef struct fixture {
     char target[64]; /* localhost:<port> */
 } fixture;
 
-static char *read_file(const char *dir, const char *path)
-{
-    char full[1200];
-    snprintf(full, sizeof full, "%s/%s", dir, path);
-    FILE *file = fopen(full, "rb");
-    if (file == NULL)
-        fail_msg("cannot open %s", full);
-    char *text = calloc(1, 65536);
-    size_t n = fread(text, 1, 65535, file);
-    fclose(file);
-    assert_true(n > 0);
-    return text;
-}
-
-static void make_pki(const char *dir, const char *name, const char *extra)
-{
-    char command[2048];
-    snprintf(command, sizeof command, "bash '%s/scripts/make-ssl.sh' '%s/%s' %s >/dev/null",
-             ESG_SOURCE_DIR, dir, name, extra);
-    if (system(command) != 0)
-        fail_msg("failed: %s", command);
-}
-
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
     esg_error err;
     f->dir = testutil_make_temp_dir();
-    make_pki(f->dir, "pki-a", "");
-    make_pki(f->dir, "pki-b", "");
-    make_pki(f->dir, "pki-a", "--expired expired");
+    raw_make_pki(f->dir, "pki-a", "");
+    raw_make_pki(f->dir, "pki-b", "");
+    raw_make_pki(f->dir, "pki-a", "--expired expired");
     f->env = esg_env_new();
     char path[1200];
     snprintf(path, sizeof path, "%s/pki-a/orders/orders.key", f->dir);
@@ -91,18 +68,13 @@ static void assert_refused(grpc_status_code status)
 /* Pings over TLS as a client with the given files (NULL key/cert: none). */
 static grpc_status_code ping(fixture *f, const char *root, const char *key, const char *cert)
 {
-    char *root_pem = read_file(f->dir, root);
-    char *key_pem = key ? read_file(f->dir, key) : NULL;
-    char *cert_pem = cert ? read_file(f->dir, cert) : NULL;
-    grpc_channel *channel = raw_tls_channel(f->target, root_pem, key_pem, cert_pem, "orders");
+    grpc_channel *channel =
+        raw_tls_channel_from_files(f->target, f->dir, root, key, cert, "orders");
     raw_reply reply;
     raw_call(channel, "/eventsourcing_grpc.Application/Ping", NULL, 0, 1500, &reply);
     grpc_status_code status = reply.status;
     raw_reply_clear(&reply);
     grpc_channel_destroy(channel);
-    free(root_pem);
-    free(key_pem);
-    free(cert_pem);
     return status;
 }
 
@@ -152,23 +124,18 @@ static void test_plaintext_and_local_clients_are_refused(void **state)
     grpc_channel_destroy(channel);
 }
 
+/* Every test gets its own server and PKI. */
+#define TLS_TEST(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
 int main(void)
 {
-    setenv("GRPC_DNS_RESOLVER", "native", 1);
-    grpc_init();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_a_certificate_of_the_same_ca_is_accepted, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_no_client_certificate_is_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_a_certificate_of_another_ca_is_refused, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_an_expired_certificate_is_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_a_server_of_another_ca_is_not_trusted, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_plaintext_and_local_clients_are_refused, setup,
-                                        teardown),
+        TLS_TEST(test_a_certificate_of_the_same_ca_is_accepted),
+        TLS_TEST(test_no_client_certificate_is_refused),
+        TLS_TEST(test_a_certificate_of_another_ca_is_refused),
+        TLS_TEST(test_an_expired_certificate_is_refused),
+        TLS_TEST(test_a_server_of_another_ca_is_not_trusted),
+        TLS_TEST(test_plaintext_and_local_clients_are_refused),
     };
-    int failed = cmocka_run_group_tests_name("tls", tests, NULL, NULL);
-    grpc_shutdown();
-    return failed;
+    return raw_run_grpc_tests("tls", tests, sizeof tests / sizeof tests[0], NULL, NULL);
 }

@@ -267,6 +267,14 @@ static bool call_bool(esg_client *client, const char *method, const esg_uuid *id
     return testutil_take_bool(call(client, method, testutil_id_args(id), NULL));
 }
 
+/* Asserts what client's server answers to is_order_reserved and is_order_paid for the order. */
+static void assert_reserved_and_paid(esg_client *client, const esg_uuid *id, bool is_reserved,
+                                     bool is_paid)
+{
+    assert_int_equal(call_bool(client, "is_order_reserved", id), is_reserved);
+    assert_int_equal(call_bool(client, "is_order_paid", id), is_paid);
+}
+
 /* Every notification of the server, page by page (PAGE at most, as the reference allows). */
 static void select_all(esg_client *client, esg_notification_list *out)
 {
@@ -382,8 +390,7 @@ static void test_is_order_reserved_and_paid_of_a_new_order(void **state)
     (void)state;
     SKIP_WITHOUT_GRPCIO();
     esg_uuid id = create_order(fx.orders_client);
-    assert_false(call_bool(fx.orders_client, "is_order_reserved", &id));
-    assert_false(call_bool(fx.orders_client, "is_order_paid", &id));
+    assert_reserved_and_paid(fx.orders_client, &id, false, false);
 }
 
 static void test_paid_order_from_the_system_server(void **state)
@@ -391,8 +398,7 @@ static void test_paid_order_from_the_system_server(void **state)
     (void)state;
     SKIP_WITHOUT_GRPCIO();
     esg_uuid id = create_order(fx.system_client);
-    assert_true(call_bool(fx.system_client, "is_order_reserved", &id));
-    assert_true(call_bool(fx.system_client, "is_order_paid", &id));
+    assert_reserved_and_paid(fx.system_client, &id, true, true);
     esg_value *order = call(fx.system_client, "get_order", testutil_id_args(&id), NULL);
     esg_uuid reservation_id = testutil_derived_id("reservations", &id);
     esg_uuid payment_id = testutil_derived_id("payments", &id);

@@ -73,12 +73,6 @@ static long long query_int(PGconn *conn, const char *sql)
     return value;
 }
 
-static void set_env(fixture *f, const char *key, const char *value)
-{
-    esg_error err = {0};
-    assert_esg_ok(esg_env_set(f->env, key, value, &err), &err);
-}
-
 static void drop_tables(fixture *f, const char *app)
 {
     char sql[256];
@@ -93,7 +87,7 @@ static int setup(void **state)
     assert_non_null(f);
     f->env = esg_env_from_process();
     assert_non_null(f->env);
-    set_env(f, "PERSISTENCE_MODULE", MODULE);
+    testutil_env_set(f->env, "PERSISTENCE_MODULE", MODULE);
     /* Mixed case: Python lowercases the application name for its tables. */
     snprintf(f->app_name, sizeof f->app_name, "PgTest_%ld_%u", (long)getpid(), n_fixtures++);
     snprintf(f->events, sizeof f->events, "pgtest_%ld_%u_events", (long)getpid(), n_fixtures - 1);
@@ -283,12 +277,11 @@ static void test_schema_and_default_names(void **state)
      * Python's "stored_events" and "notification_tracking". */
     char upper[80];
     snprintf(upper, sizeof upper, "  ESG_SCHEMA_%ld ", (long)getpid());
-    set_env(f, "POSTGRES_SCHEMA", upper);
+    testutil_env_set(f->env, "POSTGRES_SCHEMA", upper);
     esg_error err = {0};
     esg_recorder *recorder = NULL;
     assert_esg_ok(esg_recorder_open(f->env, NULL, &recorder, &err), &err);
-    esg_uuid id;
-    esg_uuid4(&id);
+    esg_uuid id = testutil_random_uuid();
     assert_int_equal(insert_one(recorder, &id, 1), 1);
     esg_tracking tracking = {.application_name = "Up", .notification_id = 3};
     assert_esg_ok(esg_recorder_insert_events(recorder, NULL, 0, &tracking, NULL, &err), &err);
@@ -309,7 +302,7 @@ static void test_schema_and_default_names(void **state)
                      0);
 
     /* CREATE_TABLE=no (Python's key) leaves the tables to others: missing ones are an error. */
-    set_env(f, "CREATE_TABLE", "no");
+    testutil_env_set(f->env, "CREATE_TABLE", "no");
     recorder = NULL;
     assert_int_equal(esg_recorder_open(f->env, "NotCreated", &recorder, &err), ESG_EIO);
     assert_null(recorder);
@@ -320,7 +313,7 @@ static void test_schema_and_default_names(void **state)
     esg_env_unset(f->env, "CREATE_TABLE");
 
     /* A schema that does not exist is a clear error. */
-    set_env(f, "POSTGRES_SCHEMA", "no_such_schema_here");
+    testutil_env_set(f->env, "POSTGRES_SCHEMA", "no_such_schema_here");
     recorder = NULL;
     esg_status rc = esg_recorder_open(f->env, f->app_name, &recorder, &err);
     assert_int_equal(rc, ESG_EIO);
@@ -414,8 +407,7 @@ static void test_a_late_commit_is_never_skipped(void **state)
 {
     fixture *f = *state;
     esg_recorder *recorder = open_recorder(f);
-    esg_uuid id;
-    esg_uuid4(&id);
+    esg_uuid id = testutil_random_uuid();
     assert_int_equal(insert_one(recorder, &id, 1), 1);
 
     /* Another writer (Python's SQL on a raw connection) takes the lock and draws id 2, and holds
@@ -732,10 +724,9 @@ static void test_database_restart_under_load(void **state)
 static void test_killed_connections_are_replaced(void **state)
 {
     fixture *f = *state;
-    set_env(f, "POSTGRES_POOL_SIZE", "3");
+    testutil_env_set(f->env, "POSTGRES_POOL_SIZE", "3");
     esg_recorder *recorder = open_recorder(f);
-    esg_uuid id;
-    esg_uuid4(&id);
+    esg_uuid id = testutil_random_uuid();
     assert_int_equal(insert_one(recorder, &id, 1), 1);
     /* The recorder's connections say whose they are; wait (up to 5 s) for each to be gone. */
     char sql[256];
@@ -780,9 +771,9 @@ static PGconn *hold_lock(fixture *f)
 static void test_pool_exhaustion_is_unavailable_within_the_timeout(void **state)
 {
     fixture *f = *state;
-    set_env(f, "POSTGRES_POOL_SIZE", "1");
-    set_env(f, "POSTGRES_POOL_MAX_OVERFLOW", "1");
-    set_env(f, "POSTGRES_POOL_TIMEOUT", "1");
+    testutil_env_set(f->env, "POSTGRES_POOL_SIZE", "1");
+    testutil_env_set(f->env, "POSTGRES_POOL_MAX_OVERFLOW", "1");
+    testutil_env_set(f->env, "POSTGRES_POOL_TIMEOUT", "1");
     esg_recorder *recorder = open_recorder(f);
     PGconn *holder = hold_lock(f);
 
@@ -832,16 +823,15 @@ static void test_pool_exhaustion_is_unavailable_within_the_timeout(void **state)
 static void test_old_connections_are_replaced_and_idle_ones_pinged(void **state)
 {
     fixture *f = *state;
-    set_env(f, "POSTGRES_POOL_SIZE", "1");
-    set_env(f, "POSTGRES_CONN_MAX_AGE", "0.3");
-    set_env(f, "POSTGRES_PRE_PING", "y");
+    testutil_env_set(f->env, "POSTGRES_POOL_SIZE", "1");
+    testutil_env_set(f->env, "POSTGRES_CONN_MAX_AGE", "0.3");
+    testutil_env_set(f->env, "POSTGRES_PRE_PING", "y");
     esg_recorder *recorder = open_recorder(f);
     char sql[256];
     snprintf(sql, sizeof sql,
              "SELECT pid FROM pg_stat_activity WHERE application_name = 'eventsourcing-grpc/%s'",
              f->app_name);
-    esg_uuid id;
-    esg_uuid4(&id);
+    esg_uuid id = testutil_random_uuid();
     assert_int_equal(insert_one(recorder, &id, 1), 1);
     long long first_pid = query_int(f->admin, sql);
     assert_int_equal(insert_one(recorder, &id, 2), 2);
@@ -861,10 +851,9 @@ static void test_old_connections_are_replaced_and_idle_ones_pinged(void **state)
 static void test_lock_timeout_is_unavailable_and_writes_nothing(void **state)
 {
     fixture *f = *state;
-    set_env(f, "POSTGRES_LOCK_TIMEOUT", "1");
+    testutil_env_set(f->env, "POSTGRES_LOCK_TIMEOUT", "1");
     esg_recorder *recorder = open_recorder(f);
-    esg_uuid id;
-    esg_uuid4(&id);
+    esg_uuid id = testutil_random_uuid();
     assert_int_equal(insert_one(recorder, &id, 1), 1);
     PGconn *holder = hold_lock(f);
 
@@ -920,7 +909,7 @@ static void test_bad_configuration(void **state)
         snprintf(both, sizeof both, "ORDERS_%s, %s", keys[i], keys[i]);
         assert_config_error(f, "Orders", both, "not found");
         if (copy != NULL)
-            set_env(f, keys[i], copy);
+            testutil_env_set(f->env, keys[i], copy);
         free(copy);
     }
 
@@ -943,17 +932,17 @@ static void test_bad_configuration(void **state)
     for (size_t i = 0; i < sizeof invalid / sizeof invalid[0]; i++) {
         const char *saved = esg_env_get(f->env, invalid[i].key);
         char *copy = saved != NULL ? strdup(saved) : NULL;
-        set_env(f, invalid[i].key, invalid[i].value);
+        testutil_env_set(f->env, invalid[i].key, invalid[i].value);
         assert_config_error(f, f->app_name, invalid[i].fragment, invalid[i].value);
         if (copy != NULL)
-            set_env(f, invalid[i].key, copy);
+            testutil_env_set(f->env, invalid[i].key, copy);
         else
             esg_env_unset(f->env, invalid[i].key);
         free(copy);
     }
 
     /* The prefixed key wins, and is the one named. */
-    set_env(f, "ORDERS_POSTGRES_PORT", "not-a-port");
+    testutil_env_set(f->env, "ORDERS_POSTGRES_PORT", "not-a-port");
     assert_config_error(f, "Orders", "ORDERS_POSTGRES_PORT is invalid", NULL);
     esg_env_unset(f->env, "ORDERS_POSTGRES_PORT");
 
@@ -964,7 +953,7 @@ static void test_bad_configuration(void **state)
     assert_config_error(f, long_name, "too long", NULL);
 
     /* A server that is not there is not a configuration error: retrying may work. */
-    set_env(f, "POSTGRES_PORT", "1");
+    testutil_env_set(f->env, "POSTGRES_PORT", "1");
     esg_error err = {0};
     esg_recorder *recorder = NULL;
     assert_int_equal(esg_recorder_open(f->env, f->app_name, &recorder, &err), ESG_EUNAVAILABLE);

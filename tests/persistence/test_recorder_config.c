@@ -9,31 +9,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-typedef struct fixture {
-    char *temp_dir; /* a fresh folder for this test's database files */
-    esg_env *env;   /* an empty environment for this test to fill in */
-} fixture;
-
-static int setup(void **state)
-{
-    fixture *f = calloc(1, sizeof *f);
-    assert_non_null(f);
-    f->temp_dir = testutil_make_temp_dir();
-    f->env = esg_env_new();
-    assert_non_null(f->env);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fixture *f = *state;
-    esg_env_free(f->env);
-    testutil_remove_tree(f->temp_dir);
-    free(f->temp_dir);
-    free(f);
-    return 0;
-}
+/* A fresh folder for this test's database files, an empty environment for it to fill in. */
+typedef testutil_fixture fixture;
 
 /* ---- Helpers ------------------------------------------------------------- */
 
@@ -54,12 +31,6 @@ static void db_path(const fixture *f, const char *file_name, char *out, size_t o
     snprintf(out, out_size, "%s/%s", f->temp_dir, file_name);
 }
 
-static void set_env(fixture *f, const char *key, const char *value)
-{
-    esg_error err = {0};
-    assert_esg_ok(esg_env_set(f->env, key, value, &err), &err);
-}
-
 static bool file_exists(const char *path)
 {
     struct stat st;
@@ -74,6 +45,15 @@ static esg_recorder *open_expecting(const fixture *f, const char *app_name, cons
     assert_esg_ok(esg_recorder_open(f->env, app_name, &recorder, &err), &err);
     assert_non_null(recorder);
     assert_string_equal(esg_recorder_backend(recorder), backend);
+    return recorder;
+}
+
+/* The SQLite recorder on the file path, asserted to open (the caller closes it). */
+static esg_recorder *open_sqlite_file(const char *path)
+{
+    esg_error err = {0};
+    esg_recorder *recorder = NULL;
+    assert_esg_ok(esg_recorder_open_sqlite(path, NULL, &recorder, &err), &err);
     return recorder;
 }
 
@@ -141,13 +121,13 @@ static void test_no_persistence_module_gives_popo(void **state)
     db_path(f, "plain.db", plain_path, sizeof plain_path);
 
     /* An SQLite database name alone does not choose SQLite. */
-    set_env(f, "SQLITE_DBNAME", plain_path);
+    testutil_env_set(f->env, "SQLITE_DBNAME", plain_path);
     const char *const app_names[] = {NULL, "", "Orders"};
     for (size_t i = 0; i < sizeof app_names / sizeof app_names[0]; i++)
         esg_recorder_close(open_expecting(f, app_names[i], POPO_MODULE));
     assert_false(file_exists(plain_path));
 
-    set_env(f, "PERSISTENCE_MODULE", POPO_MODULE);
+    testutil_env_set(f->env, "PERSISTENCE_MODULE", POPO_MODULE);
     esg_recorder *recorder = open_expecting(f, "Orders", POPO_MODULE);
     esg_error err = {0};
     int64_t max_id = -1;
@@ -159,7 +139,7 @@ static void test_no_persistence_module_gives_popo(void **state)
 static void test_sqlite_without_dbname_is_a_config_error(void **state)
 {
     fixture *f = *state;
-    set_env(f, "PERSISTENCE_MODULE", SQLITE_MODULE);
+    testutil_env_set(f->env, "PERSISTENCE_MODULE", SQLITE_MODULE);
 
     /* As Python says it: "... not found in environment with keys: ORDERS_SQLITE_DBNAME,
      * SQLITE_DBNAME", naming the prefixed key upper-cased as it is looked up. */
@@ -171,7 +151,7 @@ static void test_sqlite_without_dbname_is_a_config_error(void **state)
     /* A database name for another application does not count. */
     char orders_path[512];
     db_path(f, "orders.db", orders_path, sizeof orders_path);
-    set_env(f, "ORDERS_SQLITE_DBNAME", orders_path);
+    testutil_env_set(f->env, "ORDERS_SQLITE_DBNAME", orders_path);
     esg_error payments_err = {0};
     open_expecting_config_error(f, "Payments", &payments_err);
     assert_contains(payments_err.message, "PAYMENTS_SQLITE_DBNAME");
@@ -189,16 +169,15 @@ static void test_prefixed_keys_win_over_plain_ones(void **state)
     char orders_path[512], plain_path[512];
     db_path(f, "orders.db", orders_path, sizeof orders_path);
     db_path(f, "plain.db", plain_path, sizeof plain_path);
-    set_env(f, "PERSISTENCE_MODULE", POPO_MODULE);
-    set_env(f, "SQLITE_DBNAME", plain_path);
-    set_env(f, "ORDERS_PERSISTENCE_MODULE", SQLITE_MODULE);
-    set_env(f, "ORDERS_SQLITE_DBNAME", orders_path);
+    testutil_env_set(f->env, "PERSISTENCE_MODULE", POPO_MODULE);
+    testutil_env_set(f->env, "SQLITE_DBNAME", plain_path);
+    testutil_env_set(f->env, "ORDERS_PERSISTENCE_MODULE", SQLITE_MODULE);
+    testutil_env_set(f->env, "ORDERS_SQLITE_DBNAME", orders_path);
 
     esg_recorder *recorder = open_expecting(f, "Orders", SQLITE_MODULE);
     assert_true(file_exists(orders_path));
     assert_false(file_exists(plain_path));
-    esg_uuid id;
-    esg_uuid4(&id);
+    esg_uuid id = testutil_random_uuid();
     esg_stored_event event = {
         .originator_id = id,
         .originator_version = 1,
@@ -210,7 +189,7 @@ static void test_prefixed_keys_win_over_plain_ones(void **state)
     esg_recorder_close(recorder);
 
     /* What was written is in orders.db: a recorder opened on that file directly sees it. */
-    assert_esg_ok(esg_recorder_open_sqlite(orders_path, NULL, &recorder, &err), &err);
+    recorder = open_sqlite_file(orders_path);
     int64_t max_id = 0;
     assert_esg_ok(esg_recorder_max_notification_id(recorder, &max_id, &err), &err);
     assert_int_equal(max_id, 1);
@@ -227,14 +206,14 @@ static void test_prefixed_keys_win_over_plain_ones(void **state)
 static void test_unknown_module_is_a_config_error(void **state)
 {
     fixture *f = *state;
-    set_env(f, "PERSISTENCE_MODULE", "eventsourcing.mysql");
+    testutil_env_set(f->env, "PERSISTENCE_MODULE", "eventsourcing.mysql");
     esg_error err = {0};
     open_expecting_config_error(f, NULL, &err);
     assert_contains(err.message, "eventsourcing.mysql");
 
     /* A bad prefixed setting is not rescued by a good plain one. */
-    set_env(f, "PERSISTENCE_MODULE", POPO_MODULE);
-    set_env(f, "ORDERS_PERSISTENCE_MODULE", "eventsourcing.nosuchthing");
+    testutil_env_set(f->env, "PERSISTENCE_MODULE", POPO_MODULE);
+    testutil_env_set(f->env, "ORDERS_PERSISTENCE_MODULE", "eventsourcing.nosuchthing");
     esg_error prefixed_err = {0};
     open_expecting_config_error(f, "Orders", &prefixed_err);
     assert_contains(prefixed_err.message, "eventsourcing.nosuchthing");
@@ -245,23 +224,23 @@ static void test_sqlite_lock_timeout_setting(void **state)
     fixture *f = *state;
     char path[512];
     db_path(f, "events.db", path, sizeof path);
-    set_env(f, "PERSISTENCE_MODULE", SQLITE_MODULE);
-    set_env(f, "SQLITE_DBNAME", path);
+    testutil_env_set(f->env, "PERSISTENCE_MODULE", SQLITE_MODULE);
+    testutil_env_set(f->env, "SQLITE_DBNAME", path);
 
-    set_env(f, "SQLITE_LOCK_TIMEOUT", "abc");
+    testutil_env_set(f->env, "SQLITE_LOCK_TIMEOUT", "abc");
     esg_error err = {0};
     open_expecting_config_error(f, NULL, &err);
     assert_contains(err.message, "SQLITE_LOCK_TIMEOUT");
     /* Refused before anything is opened, as Python parses the setting first. */
     assert_false(file_exists(path));
 
-    set_env(f, "SQLITE_LOCK_TIMEOUT", "");
+    testutil_env_set(f->env, "SQLITE_LOCK_TIMEOUT", "");
     esg_recorder_close(open_expecting(f, NULL, SQLITE_MODULE));
-    set_env(f, "SQLITE_LOCK_TIMEOUT", "7");
+    testutil_env_set(f->env, "SQLITE_LOCK_TIMEOUT", "7");
     esg_recorder_close(open_expecting(f, NULL, SQLITE_MODULE));
 
     /* The prefixed setting wins here too. */
-    set_env(f, "ORDERS_SQLITE_LOCK_TIMEOUT", "soon");
+    testutil_env_set(f->env, "ORDERS_SQLITE_LOCK_TIMEOUT", "soon");
     esg_error prefixed_err = {0};
     open_expecting_config_error(f, "Orders", &prefixed_err);
     esg_recorder_close(open_expecting(f, "Payments", SQLITE_MODULE));
@@ -272,14 +251,12 @@ static void test_sqlite_lock_timeout_setting(void **state)
 static void test_schema_is_eventsourcing_9_2(void **state)
 {
     fixture *f = *state;
-    esg_error err = {0};
     char path[512];
     db_path(f, "events.db", path, sizeof path);
-    esg_recorder *recorder = NULL;
-    assert_esg_ok(esg_recorder_open_sqlite(path, NULL, &recorder, &err), &err);
+    esg_recorder *recorder = open_sqlite_file(path);
     esg_recorder_close(recorder);
     /* Opening an existing database must leave its tables as they are. */
-    assert_esg_ok(esg_recorder_open_sqlite(path, NULL, &recorder, &err), &err);
+    recorder = open_sqlite_file(path);
     esg_recorder_close(recorder);
 
     sqlite3 *db = open_raw(path, SQLITE_OPEN_READONLY);
@@ -314,12 +291,9 @@ static void test_rows_are_written_as_python_writes_them(void **state)
     esg_error err = {0};
     char path[512];
     db_path(f, "events.db", path, sizeof path);
-    esg_recorder *recorder = NULL;
-    assert_esg_ok(esg_recorder_open_sqlite(path, NULL, &recorder, &err), &err);
+    esg_recorder *recorder = open_sqlite_file(path);
 
-    esg_uuid first_id, second_id;
-    esg_uuid4(&first_id);
-    esg_uuid4(&second_id);
+    esg_uuid first_id = testutil_random_uuid(), second_id = testutil_random_uuid();
     static const char first_state[] = "{\"name\":\"Zo\xc3\xab\"}";
     esg_stored_event events[] = {
         {first_id, 1, (char *)"eventsourcing_grpc.example:Order.Created", (uint8_t *)first_state,
@@ -400,8 +374,7 @@ static void test_reads_a_database_written_by_python(void **state)
     exec_raw(db, "INSERT INTO tracking VALUES ('Upstream', 5)");
     sqlite3_close(db);
 
-    esg_recorder *recorder = NULL;
-    assert_esg_ok(esg_recorder_open_sqlite(path, NULL, &recorder, &err), &err);
+    esg_recorder *recorder = open_sqlite_file(path);
     esg_uuid id;
     assert_esg_ok(esg_uuid_parse(hex_id, strlen(hex_id), &id, &err), &err);
 
@@ -443,17 +416,17 @@ static void test_reads_a_database_written_by_python(void **state)
 
 int main(void)
 {
+#define CONFIG_TEST(fn) cmocka_unit_test_setup_teardown(fn, testutil_setup, testutil_teardown)
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_no_persistence_module_gives_popo, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sqlite_without_dbname_is_a_config_error, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_prefixed_keys_win_over_plain_ones, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_unknown_module_is_a_config_error, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sqlite_lock_timeout_setting, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_schema_is_eventsourcing_9_2, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_rows_are_written_as_python_writes_them, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_reads_a_database_written_by_python, setup, teardown),
+        CONFIG_TEST(test_no_persistence_module_gives_popo),
+        CONFIG_TEST(test_sqlite_without_dbname_is_a_config_error),
+        CONFIG_TEST(test_prefixed_keys_win_over_plain_ones),
+        CONFIG_TEST(test_unknown_module_is_a_config_error),
+        CONFIG_TEST(test_sqlite_lock_timeout_setting),
+        CONFIG_TEST(test_schema_is_eventsourcing_9_2),
+        CONFIG_TEST(test_rows_are_written_as_python_writes_them),
+        CONFIG_TEST(test_reads_a_database_written_by_python),
     };
+#undef CONFIG_TEST
     return cmocka_run_group_tests_name("recorder configuration", tests, NULL, NULL);
 }

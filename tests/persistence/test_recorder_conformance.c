@@ -287,6 +287,16 @@ static bool has_tracking_id(esg_recorder *recorder, const char *application_name
     return found;
 }
 
+/* Asserts that the log holds exactly total notifications and selects them all into out. */
+static void select_whole_log(esg_recorder *recorder, int64_t total, esg_notification_list *out)
+{
+    esg_error err = {0};
+    assert_int_equal(max_notification_id(recorder), total);
+    assert_esg_ok(
+        esg_recorder_select_notifications(recorder, 1, total + 100, 0, NULL, 0, out, &err), &err);
+    assert_int_equal(out->n_items, (size_t)total);
+}
+
 static size_t count_events(esg_recorder *recorder, const esg_uuid *id)
 {
     esg_error err = {0};
@@ -303,9 +313,7 @@ static void test_insert_and_select_events_of_one_aggregate(void **state)
 {
     fixture *f = *state;
     esg_error err = {0};
-    esg_uuid order, other;
-    esg_uuid4(&order);
-    esg_uuid4(&other);
+    esg_uuid order = testutil_random_uuid(), other = testutil_random_uuid();
 
     /* Two aggregates interleaved in one call, then a further call: selecting one aggregate
      * must give only its own events, in version order. */
@@ -342,9 +350,7 @@ static void test_insert_and_select_events_of_one_aggregate(void **state)
 static void test_select_events_options(void **state)
 {
     fixture *f = *state;
-    esg_uuid id, neighbour;
-    esg_uuid4(&id);
-    esg_uuid4(&neighbour);
+    esg_uuid id = testutil_random_uuid(), neighbour = testutil_random_uuid();
     insert_versions(f->recorder, &neighbour, 2); /* must never show up in id's selections */
     insert_versions(f->recorder, &id, 5);
 
@@ -389,9 +395,7 @@ static void test_unknown_aggregate_gives_an_empty_list(void **state)
 {
     fixture *f = *state;
     esg_error err = {0};
-    esg_uuid known, unknown;
-    esg_uuid4(&known);
-    esg_uuid4(&unknown);
+    esg_uuid known = testutil_random_uuid(), unknown = testutil_random_uuid();
     esg_stored_event_list list = {0};
 
     assert_esg_ok(esg_recorder_select_events(f->recorder, &unknown, NULL, &list, &err), &err);
@@ -407,8 +411,7 @@ static void test_state_bytes_come_back_exactly(void **state)
 {
     fixture *f = *state;
     esg_error err = {0};
-    esg_uuid id;
-    esg_uuid4(&id);
+    esg_uuid id = testutil_random_uuid();
 
     /* JSON with non-ASCII UTF-8 and a NUL in the middle (a blob must not stop at it). */
     static const char with_nul[] = "{\"name\":\"Zo\xc3\xab \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x98"
@@ -449,10 +452,8 @@ static void test_existing_version_is_a_conflict_and_writes_nothing(void **state)
 {
     fixture *f = *state;
     esg_error err = {0};
-    esg_uuid existing, fresh, another;
-    esg_uuid4(&existing);
-    esg_uuid4(&fresh);
-    esg_uuid4(&another);
+    esg_uuid existing = testutil_random_uuid(), fresh = testutil_random_uuid(),
+             another = testutil_random_uuid();
 
     esg_stored_event original = text_event(&existing, 1, TOPIC_CREATED, "{\"original\":true}");
     assert_esg_ok(esg_recorder_insert_events(f->recorder, &original, 1, NULL, NULL, &err), &err);
@@ -497,9 +498,7 @@ static void test_same_version_twice_in_one_call_is_a_conflict(void **state)
 {
     fixture *f = *state;
     esg_error err = {0};
-    esg_uuid id, bystander;
-    esg_uuid4(&id);
-    esg_uuid4(&bystander);
+    esg_uuid id = testutil_random_uuid(), bystander = testutil_random_uuid();
 
     esg_stored_event call[] = {
         text_event(&bystander, 1, TOPIC_CREATED, "{}"),
@@ -524,10 +523,7 @@ static void test_notification_ids_follow_insert_order(void **state)
 {
     fixture *f = *state;
     esg_error err = {0};
-    esg_uuid a, b, c;
-    esg_uuid4(&a);
-    esg_uuid4(&b);
-    esg_uuid4(&c);
+    esg_uuid a = testutil_random_uuid(), b = testutil_random_uuid(), c = testutil_random_uuid();
 
     assert_int_equal(max_notification_id(f->recorder), 0);
 
@@ -575,8 +571,7 @@ static void test_notification_ids_follow_insert_order(void **state)
 static void test_select_notifications_start_limit_stop(void **state)
 {
     fixture *f = *state;
-    esg_uuid id;
-    esg_uuid4(&id);
+    esg_uuid id = testutil_random_uuid();
     insert_versions(f->recorder, &id, 10);
 
     assert_notification_ids(f->recorder, 1, 100, 0, NULL, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10);
@@ -597,8 +592,7 @@ static void test_select_notifications_by_topic(void **state)
 {
     fixture *f = *state;
     esg_error err = {0};
-    esg_uuid id;
-    esg_uuid4(&id);
+    esg_uuid id = testutil_random_uuid();
 
     /* Ids 1..9 with topics created, reserved, paid, reserved, paid, reserved, ... */
     for (int64_t v = 1; v <= 9; v++) {
@@ -635,8 +629,7 @@ static void test_select_notifications_by_topic(void **state)
 static void test_select_notifications_refuses_bad_arguments(void **state)
 {
     fixture *f = *state;
-    esg_uuid id;
-    esg_uuid4(&id);
+    esg_uuid id = testutil_random_uuid();
     insert_versions(f->recorder, &id, 3);
 
     const struct {
@@ -664,9 +657,7 @@ static void test_max_notification_id(void **state)
 {
     fixture *f = *state;
     esg_error err = {0};
-    esg_uuid a, b;
-    esg_uuid4(&a);
-    esg_uuid4(&b);
+    esg_uuid a = testutil_random_uuid(), b = testutil_random_uuid();
 
     assert_int_equal(max_notification_id(f->recorder), 0);
     insert_versions(f->recorder, &a, 1);
@@ -685,8 +676,7 @@ static void test_tracking_is_recorded_with_events(void **state)
 {
     fixture *f = *state;
     esg_error err = {0};
-    esg_uuid id;
-    esg_uuid4(&id);
+    esg_uuid id = testutil_random_uuid();
 
     assert_int_equal(max_tracking_id(f->recorder, "Orders"), 0);
     assert_false(has_tracking_id(f->recorder, "Orders", 1));
@@ -732,9 +722,7 @@ static void test_duplicate_tracking_record_is_a_conflict(void **state)
 {
     fixture *f = *state;
     esg_error err = {0};
-    esg_uuid first_id, second_id;
-    esg_uuid4(&first_id);
-    esg_uuid4(&second_id);
+    esg_uuid first_id = testutil_random_uuid(), second_id = testutil_random_uuid();
 
     esg_tracking tracking = {.application_name = "Upstream", .notification_id = 3};
     esg_stored_event first = text_event(&first_id, 1, TOPIC_CREATED, "{}");
@@ -778,8 +766,7 @@ static void test_tracking_record_without_events(void **state)
                      ESG_ECONFLICT);
 
     /* A duplicate of a tracking record written without events also blocks events. */
-    esg_uuid id;
-    esg_uuid4(&id);
+    esg_uuid id = testutil_random_uuid();
     esg_stored_event event = text_event(&id, 1, TOPIC_CREATED, "{}");
     assert_int_equal(esg_recorder_insert_events(f->recorder, &event, 1, &tracking, NULL, &err),
                      ESG_ECONFLICT);
@@ -791,8 +778,7 @@ static void test_several_tracking_records_in_one_transaction(void **state)
 {
     fixture *f = *state;
     esg_error err = {0};
-    esg_uuid id;
-    esg_uuid4(&id);
+    esg_uuid id = testutil_random_uuid();
     esg_stored_event events[] = {
         text_event(&id, 1, TOPIC_CREATED, "{}"),
         text_event(&id, 2, TOPIC_PAID, "{}"),
@@ -820,8 +806,7 @@ static void test_several_tracking_records_in_one_transaction(void **state)
     assert_int_equal(max_tracking_id(f->recorder, "Upstream"), 7);
 
     /* One tracking record that exists fails them all: no events, no other tracking record. */
-    esg_uuid other;
-    esg_uuid4(&other);
+    esg_uuid other = testutil_random_uuid();
     esg_stored_event more = text_event(&other, 1, TOPIC_CREATED, "{}");
     esg_tracking overlapping[] = {{"Upstream", 8}, {"Upstream", 7}, {"Upstream", 9}};
     assert_int_equal(
@@ -958,13 +943,11 @@ static bool is_allowed_failure(esg_status rc)
 static void test_concurrent_writers(void **state)
 {
     fixture *f = *state;
-    esg_error err = {0};
     writer *writers = calloc(N_WRITERS, sizeof *writers);
     assert_non_null(writers);
     pthread_barrier_t round_start;
     assert_int_equal(pthread_barrier_init(&round_start, NULL, N_WRITERS), 0);
-    esg_uuid contended_id;
-    esg_uuid4(&contended_id);
+    esg_uuid contended_id = testutil_random_uuid();
 
     for (int i = 0; i < N_WRITERS; i++) {
         writer *w = &writers[i];
@@ -1056,12 +1039,8 @@ static void test_concurrent_writers(void **state)
 
     /* The sequence is exactly 1..total, each holding what its acknowledgement said: so nothing
      * unacknowledged was written and nothing acknowledged was lost. */
-    assert_int_equal(max_notification_id(f->recorder), total);
     esg_notification_list list = {0};
-    assert_esg_ok(
-        esg_recorder_select_notifications(f->recorder, 1, total + 100, 0, NULL, 0, &list, &err),
-        &err);
-    assert_int_equal(list.n_items, (size_t)total);
+    select_whole_log(f->recorder, total, &list);
     for (int64_t n = 1; n <= total; n++) {
         const esg_notification *got = &list.items[n - 1];
         assert_int_equal(got->id, n);
@@ -1096,8 +1075,7 @@ static void test_data_survives_close_and_reopen(void **state)
     fixture *f = *state;
     skip_unless_persistent();
     esg_error err = {0};
-    esg_uuid id;
-    esg_uuid4(&id);
+    esg_uuid id = testutil_random_uuid();
 
     esg_stored_event events[] = {
         text_event(&id, 1, TOPIC_CREATED, "{\"n\":1}"),
@@ -1165,7 +1143,6 @@ static void test_several_processes_write_at_once(void **state)
 {
     fixture *f = *state;
     skip_unless_persistent();
-    esg_error err = {0};
 
     /* Database connections must not cross a fork: close ours and reopen after the children. */
     esg_recorder_close(f->recorder);
@@ -1199,12 +1176,8 @@ static void test_several_processes_write_at_once(void **state)
 
     f->recorder = open_recorder(f);
     int64_t total = N_CHILDREN * N_CHILD_EVENTS;
-    assert_int_equal(max_notification_id(f->recorder), total);
     esg_notification_list list = {0};
-    assert_esg_ok(
-        esg_recorder_select_notifications(f->recorder, 1, total + 100, 0, NULL, 0, &list, &err),
-        &err);
-    assert_int_equal(list.n_items, (size_t)total);
+    select_whole_log(f->recorder, total, &list);
     int64_t next_version[N_CHILDREN];
     for (int i = 0; i < N_CHILDREN; i++)
         next_version[i] = 1;
@@ -1233,9 +1206,7 @@ static void test_snapshots_are_kept_beside_the_events(void **state)
 {
     fixture *f = *state;
     esg_error err = {0};
-    esg_uuid a, b;
-    esg_uuid4(&a);
-    esg_uuid4(&b);
+    esg_uuid a = testutil_random_uuid(), b = testutil_random_uuid();
     uint8_t binary[64]; /* what a cipher writes: any byte */
     for (size_t i = 0; i < sizeof binary; i++)
         binary[i] = (uint8_t)(i * 37 + 11);
@@ -1296,19 +1267,12 @@ static void test_snapshots_are_kept_beside_the_events(void **state)
 
 int main(int argc, char **argv)
 {
-    const char *name = argc == 2 ? argv[1] : "";
-    if (strcmp(name, "popo") == 0) {
-        backend = BACKEND_POPO;
-    } else if (strcmp(name, "sqlite") == 0) {
-        backend = BACKEND_SQLITE_FILE;
-    } else if (strcmp(name, "sqlite-memory") == 0) {
-        backend = BACKEND_SQLITE_MEMORY;
-    } else if (strcmp(name, "postgres") == 0) {
-        backend = BACKEND_POSTGRES;
-    } else {
-        fprintf(stderr, "usage: %s popo|sqlite|sqlite-memory|postgres\n", argv[0]);
+    /* In the order of backend_kind. */
+    static const char *const backend_names[] = {"popo", "sqlite", "sqlite-memory", "postgres"};
+    int chosen = testutil_backend_from_args(argc, argv, backend_names, 4);
+    if (chosen < 0)
         return 2;
-    }
+    backend = (backend_kind)chosen;
 
 #define CONFORMANCE_TEST(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
@@ -1334,6 +1298,6 @@ int main(int argc, char **argv)
     };
 #undef CONFORMANCE_TEST
     char group_name[64];
-    snprintf(group_name, sizeof group_name, "recorder conformance (%s)", name);
+    snprintf(group_name, sizeof group_name, "recorder conformance (%s)", argv[1]);
     return cmocka_run_group_tests_name(group_name, tests, NULL, NULL);
 }

@@ -105,15 +105,15 @@ typedef struct run_result {
         }                                                                                          \
     } while (0)
 
-/* A value constructor that may return NULL under the fault. */
-#define NEW_VALUE(var, expr)                                                                       \
-    do {                                                                                           \
-        (var) = (expr);                                                                            \
-        if ((var) == NULL) {                                                                       \
-            assert_true(atomic_load(&has_failed));                                                 \
-            goto out;                                                                              \
-        }                                                                                          \
-    } while (0)
+/* [created] as positional arguments, in a new array *args (the caller frees it, also on
+ * failure); ESG_ENOMEM, with a message, under the fault. */
+static esg_status order_id_args(const esg_value *created, esg_value **args, esg_error *err)
+{
+    *args = esg_value_array();
+    if (*args == NULL || esg_array_append(*args, esg_value_copy(created)) != ESG_OK)
+        return esg_error_set(err, ESG_ENOMEM, "out of memory for the arguments");
+    return ESG_OK;
+}
 
 typedef struct paths {
     const char *persistence; /* "popo" or "sqlite" */
@@ -134,10 +134,7 @@ static void run_core(const paths *p, long k, run_result *result)
     STEP(esg_application_new(&esg_example_orders, p->env, &orders, &err));
     STEP(esg_application_new(&esg_example_reservations, p->env, &reservations, &err));
     STEP(esg_application_call(orders, "create_new_order", NULL, NULL, &created, &err));
-    NEW_VALUE(args, esg_value_array());
-    STEP(esg_array_append(args, esg_value_copy(created)) == ESG_OK
-             ? ESG_OK
-             : esg_error_set(&err, ESG_ENOMEM, "out of memory for the arguments"));
+    STEP(order_id_args(created, &args, &err));
     STEP(esg_application_call(orders, "get_order", args, NULL, &got, &err));
     STEP(esg_application_select_notifications(orders, 1, 10, 0, NULL, 0, &page, &err));
     esg_notification_log log;
@@ -176,10 +173,7 @@ static void run_grpc(const paths *p, long k, run_result *result)
 
     arm(k);
     STEP(esg_client_call(client, "create_new_order", NULL, NULL, &created, &err));
-    NEW_VALUE(args, esg_value_array());
-    STEP(esg_array_append(args, esg_value_copy(created)) == ESG_OK
-             ? ESG_OK
-             : esg_error_set(&err, ESG_ENOMEM, "out of memory for the arguments"));
+    STEP(order_id_args(created, &args, &err));
     STEP(esg_client_call(client, "get_order", args, NULL, &got, &err));
     esg_notification_log log;
     esg_client_notification_log(client, "Orders", &log);

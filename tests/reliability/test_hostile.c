@@ -195,11 +195,7 @@ static void flood_start(grpc_channel *channel, grpc_completion_queue *cq, flood_
                         const char *path, const bytes *request)
 {
     memset(slot, 0, sizeof *slot);
-    gpr_timespec deadline =
-        gpr_time_add(gpr_now(GPR_CLOCK_REALTIME), gpr_time_from_millis(120000, GPR_TIMESPAN));
-    slot->call =
-        grpc_channel_create_call(channel, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
-                                 grpc_slice_from_static_string(path), NULL, deadline, NULL);
+    slot->call = raw_new_call(channel, cq, path, 120000);
     grpc_slice payload = grpc_slice_from_copied_buffer((const char *)request->data, request->len);
     slot->request = grpc_raw_byte_buffer_create(&payload, 1);
     grpc_slice_unref(payload);
@@ -207,13 +203,7 @@ static void flood_start(grpc_channel *channel, grpc_completion_queue *cq, flood_
     grpc_metadata_array_init(&slot->trailing);
     grpc_op ops[6];
     memset(ops, 0, sizeof ops);
-    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-    ops[0].flags = GRPC_INITIAL_METADATA_WAIT_FOR_READY;
-    ops[1].op = GRPC_OP_SEND_MESSAGE;
-    ops[1].data.send_message.send_message = slot->request;
-    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
-    ops[3].data.recv_initial_metadata.recv_initial_metadata = &slot->initial;
+    raw_request_ops(ops, GRPC_INITIAL_METADATA_WAIT_FOR_READY, slot->request, &slot->initial);
     ops[4].op = GRPC_OP_RECV_MESSAGE;
     ops[4].data.recv_message.recv_message = &slot->response;
     ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
@@ -260,11 +250,7 @@ static void flood(grpc_channel *channel, const char *path, const bytes *request,
         }
     }
     free(slots);
-    grpc_completion_queue_shutdown(cq);
-    while (grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
-           GRPC_QUEUE_SHUTDOWN) {
-    }
-    grpc_completion_queue_destroy(cq);
+    raw_queue_destroy(cq, GRPC_CQ_NEXT);
 }
 
 static void expect_flood(const char *path, const bytes *request, int n, grpc_status_code expected,
@@ -980,10 +966,6 @@ static void test_memory_is_bounded(void **state)
 
 int main(void)
 {
-    setenv("GRPC_DNS_RESOLVER", "native", 1);
-    if (getenv("ESG_TEST_FILTER") != NULL) /* e.g. "test_floods", to run one while debugging */
-        cmocka_set_test_filter(getenv("ESG_TEST_FILTER"));
-    grpc_init();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_messages_over_the_maximum),
         cmocka_unit_test(test_extreme_notification_numbers),
@@ -998,7 +980,5 @@ int main(void)
         cmocka_unit_test(test_descriptor_exhaustion),
         cmocka_unit_test(test_memory_is_bounded),
     };
-    int failed = cmocka_run_group_tests_name("hostile", tests, setup, teardown);
-    grpc_shutdown();
-    return failed;
+    return raw_run_grpc_tests("hostile", tests, sizeof tests / sizeof tests[0], setup, teardown);
 }

@@ -320,15 +320,6 @@ static void test_local_credentials_refuse_other_peers_ipv6(void **state)
 
 /* ---- Logs ---- */
 
-static void make_pki(const char *dir, const char *name, const char *extra)
-{
-    char command[2400];
-    snprintf(command, sizeof command, "bash '%s/scripts/make-ssl.sh' '%s/%s' %s >/dev/null 2>&1",
-             ESG_SOURCE_DIR, dir, name, extra);
-    if (system(command) != 0)
-        fail_msg("failed: %s", command);
-}
-
 static char *pki_file(const fixture *f, const char *path)
 {
     char full[1200];
@@ -345,16 +336,10 @@ static raw_reply tls_call(const fixture *f, int port, const char *root, const ch
 {
     char target[64];
     snprintf(target, sizeof target, "127.0.0.1:%d", port);
-    char *root_pem = pki_file(f, root);
-    char *key_pem = key ? pki_file(f, key) : NULL;
-    char *cert_pem = cert ? pki_file(f, cert) : NULL;
-    grpc_channel *channel = raw_tls_channel(target, root_pem, key_pem, cert_pem, "orders");
+    grpc_channel *channel = raw_tls_channel_from_files(target, f->dir, root, key, cert, "orders");
     raw_reply reply;
     raw_call(channel, path, request, len, deadline_ms, &reply);
     grpc_channel_destroy(channel);
-    free(root_pem);
-    free(key_pem);
-    free(cert_pem);
     return reply;
 }
 
@@ -375,15 +360,6 @@ static size_t method_request(uint8_t *out, const char *name, const char *args, c
 }
 
 /* Whether text appears in data[0..len) (which may hold NULs). */
-static bool has_bytes(const uint8_t *data, size_t len, const char *text)
-{
-    size_t n = strlen(text);
-    for (size_t i = 0; i + n <= len; i++)
-        if (memcmp(data + i, text, n) == 0)
-            return true;
-    return false;
-}
-
 /* Every base64 line of a PEM private key must be absent from log. */
 static void assert_no_key_material(const char *log, const fixture *f, const char *key_path)
 {
@@ -461,7 +437,7 @@ static char *logged_scenario(fixture *f, const char *trace, char counter_id[33])
     reply = tls_call(f, tls_server->port, "pki/root/root.crt", client_key, client_cert,
                      PATH_NOTIFICATIONS, page, sizeof page, 10000);
     assert_int_equal(reply.status, GRPC_STATUS_OK);
-    assert_true(has_bytes(reply.data, reply.len, SECRET_NAME));
+    assert_true(testutil_has_bytes(reply.data, reply.len, SECRET_NAME));
     raw_reply_clear(&reply);
     /* Failing calls that carry other secrets. */
     len = method_request(request, "create_counter", "[\"" SECRET_ARGS "\",\"" SECRET_ARGS "\"]",
@@ -509,9 +485,9 @@ static void assert_no_keys(const fixture *f, const char *text)
 static void test_logs_hold_no_keys_or_event_data(void **state)
 {
     fixture *f = *state;
-    make_pki(f->dir, "pki", "");
-    make_pki(f->dir, "pki", "--expired expired");
-    make_pki(f->dir, "other", "");
+    raw_make_pki(f->dir, "pki", "");
+    raw_make_pki(f->dir, "pki", "--expired expired");
+    raw_make_pki(f->dir, "other", "");
     char counter_id[33];
     char *text = logged_scenario(f, NULL, counter_id);
     print_message("server log with GRPC_VERBOSITY=debug: %zu bytes\n", strlen(text));
@@ -588,22 +564,16 @@ static void test_database_files_are_private(void **state)
     assert_true(assert_private(path));
 }
 
+/* Every test gets its own folder and loopback server. */
+#define SECURITY_TEST(fn) cmocka_unit_test_setup_teardown(fn, setup_local, teardown)
+
 int main(void)
 {
-    setenv("GRPC_DNS_RESOLVER", "native", 1);
-    if (getenv("ESG_TEST_FILTER") != NULL) /* e.g. "test_floods", to run one while debugging */
-        cmocka_set_test_filter(getenv("ESG_TEST_FILTER"));
-    grpc_init();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_local_credentials_refuse_other_peers_ipv4, setup_local,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_local_credentials_refuse_other_peers_ipv6, setup_local,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_logs_hold_no_keys_or_event_data, setup_local,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_database_files_are_private, setup_local, teardown),
+        SECURITY_TEST(test_local_credentials_refuse_other_peers_ipv4),
+        SECURITY_TEST(test_local_credentials_refuse_other_peers_ipv6),
+        SECURITY_TEST(test_logs_hold_no_keys_or_event_data),
+        SECURITY_TEST(test_database_files_are_private),
     };
-    int failed = cmocka_run_group_tests_name("security", tests, NULL, NULL);
-    grpc_shutdown();
-    return failed;
+    return raw_run_grpc_tests("security", tests, sizeof tests / sizeof tests[0], NULL, NULL);
 }

@@ -6,11 +6,9 @@
  * late, prompts that never arrive. Every stop of a runner is timed. */
 #include "testutil.h"
 
-#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -18,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -77,37 +74,13 @@ typedef struct fixture {
     bool has_stream_thread;
 } fixture;
 
-/* n distinct ports that were free a moment ago: all bound at once, then released. */
-static void free_ports(int *ports, size_t n)
-{
-    int fds[16];
-    assert_true(n <= 16);
-    for (size_t i = 0; i < n; i++) {
-        fds[i] = socket(AF_INET, SOCK_STREAM, 0);
-        assert_true(fds[i] >= 0);
-        struct sockaddr_in address = {.sin_family = AF_INET};
-        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        assert_int_equal(bind(fds[i], (struct sockaddr *)&address, sizeof address), 0);
-        socklen_t len = sizeof address;
-        assert_int_equal(getsockname(fds[i], (struct sockaddr *)&address, &len), 0);
-        ports[i] = ntohs(address.sin_port);
-    }
-    for (size_t i = 0; i < n; i++)
-        close(fds[i]);
-}
-
+/* n addresses "localhost:<port>" of ports that were free a moment ago. */
 static void free_addresses(char (*addresses)[ADDRESS_SIZE], size_t n)
 {
     int ports[16];
-    free_ports(ports, n);
+    testutil_free_ports(ports, n);
     for (size_t i = 0; i < n; i++)
         snprintf(addresses[i], ADDRESS_SIZE, "localhost:%d", ports[i]);
-}
-
-static void env_set(esg_env *env, const char *key, const char *value)
-{
-    esg_error err = {0};
-    assert_esg_ok(esg_env_set(env, key, value, &err), &err);
 }
 
 static int setup(void **state)
@@ -155,8 +128,7 @@ static int teardown(void **state)
     }
     for (size_t i = 0; i < f->n_clients; i++)
         esg_client_free(f->clients[i]);
-    testutil_remove_tree(f->dir);
-    free(f->dir);
+    testutil_discard_temp_dir(f->dir);
     esg_env_free(f->env);
     free(f);
     return 0;
@@ -362,11 +334,23 @@ static void stop_runner(fixture *f)
 static void set_example_addresses(fixture *f)
 {
     for (size_t i = 0; i < N_EXAMPLE_APPS; i++)
-        env_set(f->env, example_address_keys[i], f->addresses[i]);
+        testutil_env_set(f->env, example_address_keys[i], f->addresses[i]);
 }
 
+/* Defines test_<name>_threads and test_<name>_subprocesses: name(fixture, mode) with a runner
+ * of each mode. */
+#define TEST_IN_BOTH_MODES(name)                                                                   \
+    static void test_##name##_threads(void **state)                                                \
+    {                                                                                              \
+        name(*state, ESG_RUNNER_THREADS);                                                          \
+    }                                                                                              \
+    static void test_##name##_subprocesses(void **state)                                           \
+    {                                                                                              \
+        name(*state, ESG_RUNNER_SUBPROCESSES);                                                     \
+    }
+
 /* The seed README's runner section, then its notifications. */
-static void readme_runner_section(fixture *f, esg_runner_mode mode)
+static void readme_runner(fixture *f, esg_runner_mode mode)
 {
     set_example_addresses(f);
     esg_grpc_runner *runner = start_runner(f, &esg_example_system, mode);
@@ -395,15 +379,7 @@ static void readme_runner_section(fixture *f, esg_runner_mode mode)
     esg_error err = {0};
     esg_notification_list list = {0};
     assert_esg_ok(esg_client_select_notifications(app, 1, 10, 0, NULL, 0, &list, &err), &err);
-    assert_int_equal(list.n_items, 3);
-    static const char *const topics[] = {TOPIC("Order.Created"), TOPIC("Order.Reserved"),
-                                         TOPIC("Order.Paid")};
-    for (size_t i = 0; i < 3; i++) {
-        assert_int_equal(list.items[i].id, (int64_t)i + 1);
-        assert_true(esg_uuid_equal(&list.items[i].event.originator_id, &order1_id));
-        assert_int_equal(list.items[i].event.originator_version, (int64_t)i + 1);
-        assert_string_equal(list.items[i].event.topic, topics[i]);
-    }
+    testutil_assert_one_order_log(&list, &order1_id);
     esg_notification_list_clear(&list);
 
     /* The followers did their part, once. */
@@ -426,15 +402,7 @@ static void readme_runner_section(fixture *f, esg_runner_mode mode)
     stop_runner(f);
 }
 
-static void test_readme_runner_threads(void **state)
-{
-    readme_runner_section(*state, ESG_RUNNER_THREADS);
-}
-
-static void test_readme_runner_subprocesses(void **state)
-{
-    readme_runner_section(*state, ESG_RUNNER_SUBPROCESSES);
-}
+TEST_IN_BOTH_MODES(readme_runner)
 
 /* ---- A thousand orders --------------------------------------------------------------- */
 
@@ -489,7 +457,7 @@ static void test_thousand_orders_all_paid(void **state)
 
 /* ---- Stopping while busy ------------------------------------------------------------- */
 
-static void stop_while_busy(fixture *f, esg_runner_mode mode)
+static void stop_is_fast_while_busy(fixture *f, esg_runner_mode mode)
 {
     set_example_addresses(f);
     esg_grpc_runner *runner = start_runner(f, &esg_example_system, mode);
@@ -501,15 +469,7 @@ static void stop_while_busy(fixture *f, esg_runner_mode mode)
     stop_runner(f);
 }
 
-static void test_stop_is_fast_while_busy_threads(void **state)
-{
-    stop_while_busy(*state, ESG_RUNNER_THREADS);
-}
-
-static void test_stop_is_fast_while_busy_subprocesses(void **state)
-{
-    stop_while_busy(*state, ESG_RUNNER_SUBPROCESSES);
-}
+TEST_IN_BOTH_MODES(stop_is_fast_while_busy)
 
 /* ---- Systems from the plugin ----------------------------------------------------------- */
 
@@ -528,8 +488,8 @@ static const esg_system_def *plugin_system(fixture *f, const char *topic)
 static void one_way_pipe(fixture *f, esg_runner_mode mode)
 {
     const esg_system_def *def = plugin_system(f, "test_systems:one_way");
-    env_set(f->env, example_address_keys[ORDERS], f->addresses[ORDERS]);
-    env_set(f->env, example_address_keys[RESERVATIONS], f->addresses[RESERVATIONS]);
+    testutil_env_set(f->env, example_address_keys[ORDERS], f->addresses[ORDERS]);
+    testutil_env_set(f->env, example_address_keys[RESERVATIONS], f->addresses[RESERVATIONS]);
     esg_grpc_runner *runner = start_runner(f, def, mode);
     assert_null(esg_grpc_runner_get(runner, "Payments"));
     esg_client *orders = esg_grpc_runner_get(runner, "Orders");
@@ -566,15 +526,7 @@ static void one_way_pipe(fixture *f, esg_runner_mode mode)
     stop_runner(f);
 }
 
-static void test_one_way_pipe_threads(void **state)
-{
-    one_way_pipe(*state, ESG_RUNNER_THREADS);
-}
-
-static void test_one_way_pipe_subprocesses(void **state)
-{
-    one_way_pipe(*state, ESG_RUNNER_SUBPROCESSES);
-}
+TEST_IN_BOTH_MODES(one_way_pipe)
 
 /* A -> B -> C -> D: an item started in A reaches D, relayed three times. */
 static void chain(fixture *f, esg_runner_mode mode)
@@ -585,7 +537,7 @@ static void chain(fixture *f, esg_runner_mode mode)
     char addresses[4][ADDRESS_SIZE];
     free_addresses(addresses, 4);
     for (size_t i = 0; i < 4; i++)
-        env_set(f->env, keys[i], addresses[i]);
+        testutil_env_set(f->env, keys[i], addresses[i]);
     const esg_system_def *def = plugin_system(f, "test_systems:chain");
     esg_grpc_runner *runner = start_runner(f, def, mode);
     esg_client *clients[4];
@@ -619,15 +571,7 @@ static void chain(fixture *f, esg_runner_mode mode)
     stop_runner(f);
 }
 
-static void test_chain_threads(void **state)
-{
-    chain(*state, ESG_RUNNER_THREADS);
-}
-
-static void test_chain_subprocesses(void **state)
-{
-    chain(*state, ESG_RUNNER_SUBPROCESSES);
-}
+TEST_IN_BOTH_MODES(chain)
 
 /* ---- Failures the runner reports ---------------------------------------------------------- */
 
@@ -637,8 +581,8 @@ static void test_processing_error_is_reported(void **state)
     fixture *f = *state;
     char addresses[2][ADDRESS_SIZE];
     free_addresses(addresses, 2);
-    env_set(f->env, "A_GRPC_SERVER_ADDRESS", addresses[0]);
-    env_set(f->env, "FAULTY_GRPC_SERVER_ADDRESS", addresses[1]);
+    testutil_env_set(f->env, "A_GRPC_SERVER_ADDRESS", addresses[0]);
+    testutil_env_set(f->env, "FAULTY_GRPC_SERVER_ADDRESS", addresses[1]);
     esg_grpc_runner *runner =
         start_runner(f, plugin_system(f, "test_systems:faulty"), ESG_RUNNER_THREADS);
     esg_error err = {0};
@@ -964,6 +908,15 @@ static void test_leader_restarted_while_followers_run(void **state)
 
 #define N_LATE_ORDERS 10
 
+/* Creates n orders through orders (ids into ids) and waits until each is reserved. */
+static void create_reserved_orders(fixture *f, esg_client *orders, esg_uuid *ids, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        ids[i] = call_uuid(orders, "create_new_order");
+    for (size_t i = 0; i < n; i++)
+        wait_order(f, orders, "is_order_reserved", &ids[i], 5000);
+}
+
 /* Payments starts a second after orders were created and reserved: it
  * catches up when it starts. MAX_PULL_INTERVAL is a minute, so waiting for
  * the next pull would not do. */
@@ -974,10 +927,7 @@ static void test_follower_started_late_catches_up(void **state)
     spawn_example_server(f, RESERVATIONS, f->addresses, "60");
     esg_client *orders = connect_client(f, f->addresses[ORDERS]);
     esg_uuid ids[N_LATE_ORDERS];
-    for (size_t i = 0; i < N_LATE_ORDERS; i++)
-        ids[i] = call_uuid(orders, "create_new_order");
-    for (size_t i = 0; i < N_LATE_ORDERS; i++)
-        wait_order(f, orders, "is_order_reserved", &ids[i], 5000);
+    create_reserved_orders(f, orders, ids, N_LATE_ORDERS);
     assert_false(call_bool(orders, "is_order_paid", &ids[0]));
     esg_clock_sleep_ms(1000);
 
@@ -989,12 +939,10 @@ static void test_follower_started_late_catches_up(void **state)
                   (long long)(esg_clock_now_ms() - started));
 }
 
-/* The same, but Orders is told a wrong address for Payments, so that no
- * prompt ever reaches it (the leader retries its prompts): Payments started
- * late must read what it missed by itself, when it starts. */
-static void test_follower_started_late_catches_up_unprompted(void **state)
+/* Starts Orders with a wrong address for follower: a port that was free a moment ago and is none
+ * of the fixture's, where nothing listens. */
+static void spawn_orders_misaddressing(fixture *f, size_t follower)
 {
-    fixture *f = *state;
     char wrong[N_EXAMPLE_APPS][ADDRESS_SIZE];
     memcpy(wrong, f->addresses, sizeof wrong);
     char unused[1][ADDRESS_SIZE];
@@ -1003,15 +951,21 @@ static void test_follower_started_late_catches_up_unprompted(void **state)
     while (strcmp(unused[0], f->addresses[ORDERS]) == 0 ||
            strcmp(unused[0], f->addresses[RESERVATIONS]) == 0 ||
            strcmp(unused[0], f->addresses[PAYMENTS]) == 0);
-    snprintf(wrong[PAYMENTS], ADDRESS_SIZE, "%s", unused[0]);
+    snprintf(wrong[follower], ADDRESS_SIZE, "%s", unused[0]);
     spawn_example_server(f, ORDERS, wrong, "60");
+}
+
+/* The same, but Orders is told a wrong address for Payments, so that no
+ * prompt ever reaches it (the leader retries its prompts): Payments started
+ * late must read what it missed by itself, when it starts. */
+static void test_follower_started_late_catches_up_unprompted(void **state)
+{
+    fixture *f = *state;
+    spawn_orders_misaddressing(f, PAYMENTS);
     spawn_example_server(f, RESERVATIONS, f->addresses, "60");
     esg_client *orders = connect_client(f, f->addresses[ORDERS]);
     esg_uuid ids[N_LATE_ORDERS];
-    for (size_t i = 0; i < N_LATE_ORDERS; i++)
-        ids[i] = call_uuid(orders, "create_new_order");
-    for (size_t i = 0; i < N_LATE_ORDERS; i++)
-        wait_order(f, orders, "is_order_reserved", &ids[i], 5000);
+    create_reserved_orders(f, orders, ids, N_LATE_ORDERS);
     esg_clock_sleep_ms(1000);
 
     spawn_example_server(f, PAYMENTS, f->addresses, "60");
@@ -1031,16 +985,7 @@ static void test_follower_started_late_catches_up_unprompted(void **state)
 static void test_lost_prompts_recovered_by_pull_interval(void **state)
 {
     fixture *f = *state;
-    char wrong[N_EXAMPLE_APPS][ADDRESS_SIZE];
-    memcpy(wrong, f->addresses, sizeof wrong);
-    char unused[1][ADDRESS_SIZE];
-    do
-        free_addresses(unused, 1);
-    while (strcmp(unused[0], f->addresses[ORDERS]) == 0 ||
-           strcmp(unused[0], f->addresses[RESERVATIONS]) == 0 ||
-           strcmp(unused[0], f->addresses[PAYMENTS]) == 0);
-    snprintf(wrong[RESERVATIONS], ADDRESS_SIZE, "%s", unused[0]);
-    spawn_example_server(f, ORDERS, wrong, "60");
+    spawn_orders_misaddressing(f, RESERVATIONS);
     spawn_example_server(f, RESERVATIONS, f->addresses, "1");
     esg_client *orders = connect_client(f, f->addresses[ORDERS]);
     esg_client *reservations = connect_client(f, f->addresses[RESERVATIONS]);

@@ -134,60 +134,27 @@ static esg_status faulty_policy(esg_application *app, const esg_event *event,
 
 /* ---- What the topics name ------------------------------------------------------ */
 
-const esg_application_type A = {
-    .magic = ESG_APPLICATION_TYPE_MAGIC,
-    .name = "A",
-    .topic = "test_systems:A",
-    .aggregate_types = item_types,
-    .n_aggregate_types = 1,
-    .methods = head_methods,
-    .n_methods = sizeof head_methods / sizeof head_methods[0],
-    .policy = NULL,
-};
+/* An application of Items named NAME, at topic "test_systems:NAME", with the methods of an
+ * array and a policy (NULL for none). */
+#define ITEM_APPLICATION(NAME, app_methods, app_policy)                                            \
+    {                                                                                              \
+        .magic = ESG_APPLICATION_TYPE_MAGIC, .name = #NAME, .topic = "test_systems:" #NAME,        \
+        .aggregate_types = item_types, .n_aggregate_types = 1, .methods = app_methods,             \
+        .n_methods = sizeof app_methods / sizeof app_methods[0], .policy = app_policy,             \
+    }
 
-const esg_application_type B = {
-    .magic = ESG_APPLICATION_TYPE_MAGIC,
-    .name = "B",
-    .topic = "test_systems:B",
-    .aggregate_types = item_types,
-    .n_aggregate_types = 1,
-    .methods = relay_methods,
-    .n_methods = 1,
-    .policy = relay_policy,
-};
+const esg_application_type A = ITEM_APPLICATION(A, head_methods, NULL);
+const esg_application_type B = ITEM_APPLICATION(B, relay_methods, relay_policy);
+const esg_application_type C = ITEM_APPLICATION(C, relay_methods, relay_policy);
+const esg_application_type D = ITEM_APPLICATION(D, relay_methods, relay_policy);
+const esg_application_type Faulty = ITEM_APPLICATION(Faulty, relay_methods, faulty_policy);
 
-const esg_application_type C = {
-    .magic = ESG_APPLICATION_TYPE_MAGIC,
-    .name = "C",
-    .topic = "test_systems:C",
-    .aggregate_types = item_types,
-    .n_aggregate_types = 1,
-    .methods = relay_methods,
-    .n_methods = 1,
-    .policy = relay_policy,
-};
-
-const esg_application_type D = {
-    .magic = ESG_APPLICATION_TYPE_MAGIC,
-    .name = "D",
-    .topic = "test_systems:D",
-    .aggregate_types = item_types,
-    .n_aggregate_types = 1,
-    .methods = relay_methods,
-    .n_methods = 1,
-    .policy = relay_policy,
-};
-
-const esg_application_type Faulty = {
-    .magic = ESG_APPLICATION_TYPE_MAGIC,
-    .name = "Faulty",
-    .topic = "test_systems:Faulty",
-    .aggregate_types = item_types,
-    .n_aggregate_types = 1,
-    .methods = relay_methods,
-    .n_methods = 1,
-    .policy = faulty_policy,
-};
+/* The system at topic "test_systems:NAME" of one pipe, an array of application types. */
+#define ONE_PIPE_SYSTEM(NAME, pipe)                                                                \
+    {                                                                                              \
+        .magic = ESG_SYSTEM_DEF_MAGIC, .topic = "test_systems:" #NAME,                             \
+        .pipes = (const esg_pipe[]){{pipe, sizeof pipe / sizeof pipe[0]}}, .n_pipes = 1,           \
+    }
 
 /* [[Orders, Reservations]]: Orders leads Reservations and follows no one. */
 static const esg_application_type *const one_way_pipe[] = {
@@ -195,41 +162,14 @@ static const esg_application_type *const one_way_pipe[] = {
     &esg_example_reservations,
 };
 
-static const esg_pipe one_way_pipes[] = {
-    {one_way_pipe, 2},
-};
-
-const esg_system_def one_way = {
-    .magic = ESG_SYSTEM_DEF_MAGIC,
-    .topic = "test_systems:one_way",
-    .pipes = one_way_pipes,
-    .n_pipes = 1,
-};
+const esg_system_def one_way = ONE_PIPE_SYSTEM(one_way, one_way_pipe);
 
 /* [[A, B, C, D]]. */
 static const esg_application_type *const chain_pipe[] = {&A, &B, &C, &D};
 
-static const esg_pipe chain_pipes[] = {
-    {chain_pipe, 4},
-};
-
-const esg_system_def chain = {
-    .magic = ESG_SYSTEM_DEF_MAGIC,
-    .topic = "test_systems:chain",
-    .pipes = chain_pipes,
-    .n_pipes = 1,
-};
+const esg_system_def chain = ONE_PIPE_SYSTEM(chain, chain_pipe);
 
 /* [[A, Faulty]]. */
 static const esg_application_type *const faulty_pipe[] = {&A, &Faulty};
 
-static const esg_pipe faulty_pipes[] = {
-    {faulty_pipe, 2},
-};
-
-const esg_system_def faulty = {
-    .magic = ESG_SYSTEM_DEF_MAGIC,
-    .topic = "test_systems:faulty",
-    .pipes = faulty_pipes,
-    .n_pipes = 1,
-};
+const esg_system_def faulty = ONE_PIPE_SYSTEM(faulty, faulty_pipe);

@@ -2,13 +2,16 @@
 #define _XOPEN_SOURCE 700
 #include "testutil.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <sys/wait.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +28,15 @@ json_t *testutil_load_vector(const char *name)
     if (root == NULL)
         fail_msg("cannot load %s: %s (line %d)", path, error.text, error.line);
     return root;
+}
+
+bool testutil_has_bytes(const uint8_t *data, size_t len, const char *text)
+{
+    size_t text_len = strlen(text);
+    for (size_t i = 0; i + text_len <= len; i++)
+        if (memcmp(data + i, text, text_len) == 0)
+            return true;
+    return false;
 }
 
 uint8_t *testutil_unhex(const char *hex, size_t *len)
@@ -67,6 +79,14 @@ static int remove_entry(const char *path, const struct stat *sb, int flag, struc
 void testutil_remove_tree(const char *path)
 {
     nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+void testutil_discard_temp_dir(char *dir)
+{
+    if (dir == NULL)
+        return;
+    testutil_remove_tree(dir);
+    free(dir);
 }
 
 /* Whether entry ("KEY=value") has the key of one of the n entries or names. */
@@ -148,6 +168,13 @@ pid_t testutil_spawn(char *const *argv, const char *log_path, const char *const 
     return pid;
 }
 
+esg_uuid testutil_random_uuid(void)
+{
+    esg_uuid id;
+    esg_uuid4(&id);
+    return id;
+}
+
 bool testutil_reap(pid_t pid, int64_t timeout_ms, int *status)
 {
     int64_t deadline = esg_clock_now_ms() + timeout_ms;
@@ -159,6 +186,107 @@ bool testutil_reap(pid_t pid, int64_t timeout_ms, int *status)
             return false;
         esg_clock_sleep_ms(2);
     }
+}
+
+void testutil_free_ports(int *ports, size_t n)
+{
+    int fds[16];
+    assert_true(n <= 16);
+    for (size_t i = 0; i < n; i++) {
+        fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+        assert_true(fds[i] >= 0);
+        struct sockaddr_in address = {.sin_family = AF_INET};
+        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        assert_int_equal(bind(fds[i], (struct sockaddr *)&address, sizeof address), 0);
+        socklen_t len = sizeof address;
+        assert_int_equal(getsockname(fds[i], (struct sockaddr *)&address, &len), 0);
+        ports[i] = ntohs(address.sin_port);
+    }
+    for (size_t i = 0; i < n; i++)
+        close(fds[i]);
+}
+
+/* ---- Fixtures, environments and command lines ----------------------------------- */
+
+int testutil_setup(void **state)
+{
+    testutil_fixture *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    f->temp_dir = testutil_make_temp_dir();
+    f->env = testutil_env_new();
+    *state = f;
+    return 0;
+}
+
+int testutil_teardown(void **state)
+{
+    testutil_fixture *f = *state;
+    esg_env_free(f->env);
+    testutil_discard_temp_dir(f->temp_dir);
+    free(f);
+    return 0;
+}
+
+esg_env *testutil_env_new(void)
+{
+    esg_env *env = esg_env_new();
+    assert_non_null(env);
+    return env;
+}
+
+void testutil_env_set(esg_env *env, const char *key, const char *value)
+{
+    esg_error err = {0};
+    assert_esg_ok(esg_env_set(env, key, value, &err), &err);
+}
+
+void testutil_env_use_sqlite(esg_env *env, const char *app_name, const char *path)
+{
+    char *key = esg_env_prefixed_key(app_name, "SQLITE_DBNAME");
+    assert_non_null(key);
+    testutil_env_set(env, "PERSISTENCE_MODULE", "eventsourcing.sqlite");
+    testutil_env_set(env, key, path);
+    esg_free(key);
+}
+
+void testutil_env_use_sqlite_dir(esg_env *env, const char *dir, const char *const *app_names,
+                                 size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s.db", dir, app_names[i]);
+        testutil_env_use_sqlite(env, app_names[i], path);
+    }
+}
+
+int testutil_backend_from_args(int argc, char **argv, const char *const *names, size_t n)
+{
+    for (size_t i = 0; argc == 2 && i < n; i++)
+        if (strcmp(argv[1], names[i]) == 0)
+            return (int)i;
+    fprintf(stderr, "usage: %s ", argv[0]);
+    for (size_t i = 0; i < n; i++)
+        fprintf(stderr, "%s%s", i > 0 ? "|" : "", names[i]);
+    fprintf(stderr, "\n");
+    return -1;
+}
+
+int64_t testutil_max_notification_id(esg_application *app)
+{
+    esg_error err = {0};
+    int64_t max_id = -1;
+    assert_esg_ok(esg_recorder_max_notification_id(esg_application_recorder(app), &max_id, &err),
+                  &err);
+    return max_id;
+}
+
+int64_t testutil_max_tracking_id(esg_application *app, const char *leader)
+{
+    esg_error err = {0};
+    int64_t max_id = -1;
+    assert_esg_ok(
+        esg_recorder_max_tracking_id(esg_application_recorder(app), leader, &max_id, &err), &err);
+    return max_id;
 }
 
 /* ---- The example system's orders ------------------------------------------------ */
@@ -197,4 +325,18 @@ esg_uuid testutil_derived_id(const char *kind, const esg_uuid *order_id)
     esg_uuid id;
     esg_uuid5_url(&id, name);
     return id;
+}
+
+void testutil_assert_one_order_log(const esg_notification_list *log, const esg_uuid *order_id)
+{
+    static const char *const topics[] = {"eventsourcing_grpc.example:Order.Created",
+                                         "eventsourcing_grpc.example:Order.Reserved",
+                                         "eventsourcing_grpc.example:Order.Paid"};
+    assert_int_equal(log->n_items, 3);
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(log->items[i].id, (int64_t)i + 1);
+        assert_true(esg_uuid_equal(&log->items[i].event.originator_id, order_id));
+        assert_int_equal(log->items[i].event.originator_version, (int64_t)i + 1);
+        assert_string_equal(log->items[i].event.topic, topics[i]);
+    }
 }

@@ -25,6 +25,9 @@ json_t *testutil_load_vector(const char *name);
  * the NUL not counted in *len); fails the test on bad hex. */
 uint8_t *testutil_unhex(const char *hex, size_t *len);
 
+/* Whether text's bytes (its NUL not counted) occur anywhere in data (borrowed, len bytes). */
+bool testutil_has_bytes(const uint8_t *data, size_t len, const char *text);
+
 /* Asserts that a call returned ESG_OK, printing the error message when not. */
 #define assert_esg_ok(call, err_ptr)                                                               \
     do {                                                                                           \
@@ -52,8 +55,57 @@ pid_t testutil_spawn(char *const *argv, const char *log_path, const char *const 
 char *testutil_make_temp_dir(void);
 void testutil_remove_tree(const char *path);
 
+/* Removes the folder of testutil_make_temp_dir and frees its path (taken); NULL does nothing. */
+void testutil_discard_temp_dir(char *dir);
+
+/* A new random (version 4) UUID, by value. */
+esg_uuid testutil_random_uuid(void);
+
 /* Waits up to timeout_ms for pid to exit: true, with its wait status in *status, when it did. */
 bool testutil_reap(pid_t pid, int64_t timeout_ms, int *status);
+
+/* Fills ports[0..n) (n <= 16, the caller's array) with distinct loopback TCP ports that were free
+ * a moment ago: all bound at once, then released. */
+void testutil_free_ports(int *ports, size_t n);
+
+/* ---- Fixtures, environments and command lines ---- */
+
+/* The fixture of tests that need a fresh folder and an empty environment. */
+typedef struct testutil_fixture {
+    char *temp_dir; /* from testutil_make_temp_dir; removed and freed by testutil_teardown */
+    esg_env *env;   /* empty at first; freed by testutil_teardown */
+} testutil_fixture;
+
+/* A cmocka setup: *state becomes a new testutil_fixture, owned by the test until
+ * testutil_teardown (its cmocka teardown) removes the folder and frees the fixture. */
+int testutil_setup(void **state);
+int testutil_teardown(void **state);
+
+/* A new empty environment, asserted not NULL: the caller esg_env_free's it. */
+esg_env *testutil_env_new(void);
+
+/* esg_env_set on env (borrowed; key and value are copied), failing the test when it fails. */
+void testutil_env_set(esg_env *env, const char *key, const char *value);
+
+/* Sets PERSISTENCE_MODULE=eventsourcing.sqlite in env (borrowed) and puts the application
+ * app_name in the SQLite file path (<APP_NAME>_SQLITE_DBNAME); the strings are copied. */
+void testutil_env_use_sqlite(esg_env *env, const char *app_name, const char *path);
+
+/* testutil_env_use_sqlite for each of the n app_names (borrowed), at <dir>/<app_name>.db. */
+void testutil_env_use_sqlite_dir(esg_env *env, const char *dir, const char *const *app_names,
+                                 size_t n);
+
+/* The index in names (n of them, borrowed) of the one argument of a program that runs once per
+ * backend ("prog sqlite"), or -1 after printing a usage line to stderr. */
+int testutil_backend_from_args(int argc, char **argv, const char *const *names, size_t n);
+
+/* The largest notification id in the log of app (borrowed), 0 when empty; fails the test when
+ * the recorder fails. */
+int64_t testutil_max_notification_id(esg_application *app);
+
+/* The last notification of leader that app (borrowed) has processed, 0 when none; fails the test
+ * when the recorder fails. */
+int64_t testutil_max_tracking_id(esg_application *app, const char *leader);
 
 /* ---- The example system's orders (the tests' own copy of the rules, as an oracle) ---- */
 
@@ -67,5 +119,9 @@ bool testutil_take_bool(esg_value *result);
 /* uuid5(NAMESPACE_URL, "/<kind>/<order id>/"), as the example derives the ids of an order's
  * reservation ("reservation") and payment ("payment"). */
 esg_uuid testutil_derived_id(const char *kind, const esg_uuid *order_id);
+
+/* Asserts that log (borrowed) is the whole log of Orders after one order: Order.Created,
+ * Order.Reserved and Order.Paid of order_id, notifications 1 to 3, versions 1 to 3. */
+void testutil_assert_one_order_log(const esg_notification_list *log, const esg_uuid *order_id);
 
 #endif

@@ -78,6 +78,15 @@ static const esg_aggregate_type tick_type = {.topic = TICK,
 
 /* ---- Helpers of the test applications -------------------------------------- */
 
+/* A test application type: topic MODULE ":<app_name>", one aggregate type, methods and policy
+ * from arrays and functions of this file. */
+#define APPLICATION(app_name, aggregates, app_methods, app_policy)                                 \
+    {                                                                                              \
+        .magic = ESG_APPLICATION_TYPE_MAGIC, .name = app_name, .topic = MODULE ":" app_name,       \
+        .aggregate_types = aggregates, .n_aggregate_types = 1, .methods = app_methods,             \
+        .n_methods = sizeof app_methods / sizeof app_methods[0], .policy = app_policy,             \
+    }
+
 /* uuid5(NAMESPACE_URL, "/<path>/<id>/"): the same input always gives the same id. */
 static void derived_id(const char *path, const esg_uuid *from, esg_uuid *out)
 {
@@ -199,16 +208,8 @@ static const esg_method pings_methods[] = {
     {"count", NULL, 0, 0, count_method},
 };
 static const esg_aggregate_type *const pings_aggregates[] = {&ping_type};
-static const esg_application_type pings_type = {
-    .magic = ESG_APPLICATION_TYPE_MAGIC,
-    .name = "Pings",
-    .topic = MODULE ":Pings",
-    .aggregate_types = pings_aggregates,
-    .n_aggregate_types = 1,
-    .methods = pings_methods,
-    .n_methods = 3,
-    .policy = pings_policy,
-};
+static const esg_application_type pings_type =
+    APPLICATION("Pings", pings_aggregates, pings_methods, pings_policy);
 
 /* ---- Pongs: a Pong for each new Ping ------------------------------------------ */
 
@@ -258,16 +259,8 @@ static const esg_method pongs_methods[] = {
     {"count", NULL, 0, 0, count_method},
 };
 static const esg_aggregate_type *const pongs_aggregates[] = {&pong_type};
-static const esg_application_type pongs_type = {
-    .magic = ESG_APPLICATION_TYPE_MAGIC,
-    .name = "Pongs",
-    .topic = MODULE ":Pongs",
-    .aggregate_types = pongs_aggregates,
-    .n_aggregate_types = 1,
-    .methods = pongs_methods,
-    .n_methods = 2,
-    .policy = pongs_policy,
-};
+static const esg_application_type pongs_type =
+    APPLICATION("Pongs", pongs_aggregates, pongs_methods, pongs_policy);
 
 /* Another type that calls itself "Pongs": a system must refuse both at once. */
 static const esg_application_type impostor_pongs_type = {
@@ -306,15 +299,12 @@ static esg_status echo_policy(esg_application *app, const esg_event *event,
 
 static const esg_method echo_methods[] = {{"count", NULL, 0, 0, count_method}};
 static const esg_aggregate_type *const echo_aggregates[] = {&echo_type};
-#define ECHO_APPLICATION(app_name)                                                                 \
-    {                                                                                              \
-        .magic = ESG_APPLICATION_TYPE_MAGIC, .name = app_name, .topic = MODULE ":" app_name,       \
-        .aggregate_types = echo_aggregates, .n_aggregate_types = 1, .methods = echo_methods,       \
-        .n_methods = 1, .policy = echo_policy,                                                     \
-    }
-static const esg_application_type counts_type = ECHO_APPLICATION("Counts");
-static const esg_application_type echoes_type = ECHO_APPLICATION("Echoes");
-static const esg_application_type flaky_type = ECHO_APPLICATION("Flaky");
+static const esg_application_type counts_type =
+    APPLICATION("Counts", echo_aggregates, echo_methods, echo_policy);
+static const esg_application_type echoes_type =
+    APPLICATION("Echoes", echo_aggregates, echo_methods, echo_policy);
+static const esg_application_type flaky_type =
+    APPLICATION("Flaky", echo_aggregates, echo_methods, echo_policy);
 
 /* ---- Countdown: follows itself, a Tick n-1 for each Tick n > 0 --------------- */
 
@@ -352,16 +342,8 @@ static const esg_method countdown_methods[] = {
     {"count", NULL, 0, 0, count_method},
 };
 static const esg_aggregate_type *const countdown_aggregates[] = {&tick_type};
-static const esg_application_type countdown_type = {
-    .magic = ESG_APPLICATION_TYPE_MAGIC,
-    .name = "Countdown",
-    .topic = MODULE ":Countdown",
-    .aggregate_types = countdown_aggregates,
-    .n_aggregate_types = 1,
-    .methods = countdown_methods,
-    .n_methods = 2,
-    .policy = countdown_policy,
-};
+static const esg_application_type countdown_type =
+    APPLICATION("Countdown", countdown_aggregates, countdown_methods, countdown_policy);
 
 /* ---- Plain: no policy, so it cannot follow ----------------------------------- */
 
@@ -390,40 +372,25 @@ typedef const esg_application_type *const app_list[];
 
 /* ---- Fixture -------------------------------------------------------------------- */
 
-typedef struct fixture {
-    char *temp_dir; /* a fresh folder for this test's database files */
-    esg_env *env;   /* the environment every runner of the test is started with */
-    bool is_sqlite; /* env names SQLite files in temp_dir rather than memory */
-} fixture;
+/* A fresh folder for this test's database files, and the environment every runner of the test
+ * is started with: SQLite files in the folder, or memory. */
+typedef testutil_fixture fixture;
 
 static const char *const app_names[] = {"Pings", "Pongs",     "Counts", "Echoes",
                                         "Flaky", "Countdown", "Plain"};
 
 static int setup_with(void **state, bool is_sqlite)
 {
-    fixture *f = calloc(1, sizeof *f);
-    assert_non_null(f);
-    f->temp_dir = testutil_make_temp_dir();
-    f->env = esg_env_new();
-    assert_non_null(f->env);
-    f->is_sqlite = is_sqlite;
-    esg_error err = {0};
-    assert_esg_ok(esg_env_set(f->env, "PERSISTENCE_MODULE",
-                              is_sqlite ? "eventsourcing.sqlite" : "eventsourcing.popo", &err),
-                  &err);
-    for (size_t i = 0; is_sqlite && i < sizeof app_names / sizeof app_names[0]; i++) {
-        char key[64], path[512];
-        snprintf(key, sizeof key, "%s_SQLITE_DBNAME", app_names[i]);
-        for (char *c = key; *c != '\0'; c++)
-            if (*c >= 'a' && *c <= 'z')
-                *c = (char)(*c - 'a' + 'A');
-        snprintf(path, sizeof path, "%s/%s.sqlite", f->temp_dir, app_names[i]);
-        assert_esg_ok(esg_env_set(f->env, key, path, &err), &err);
-    }
+    testutil_setup(state);
+    fixture *f = *state;
+    if (is_sqlite)
+        testutil_env_use_sqlite_dir(f->env, f->temp_dir, app_names,
+                                    sizeof app_names / sizeof app_names[0]);
+    else
+        testutil_env_set(f->env, "PERSISTENCE_MODULE", "eventsourcing.popo");
     flaky_fails = false;
     flaky_failures = 0;
     memset(pong_frames, 0, sizeof pong_frames);
-    *state = f;
     return 0;
 }
 
@@ -435,16 +402,6 @@ static int setup_popo(void **state)
 static int setup_sqlite(void **state)
 {
     return setup_with(state, true);
-}
-
-static int teardown(void **state)
-{
-    fixture *f = *state;
-    esg_env_free(f->env);
-    testutil_remove_tree(f->temp_dir);
-    free(f->temp_dir);
-    free(f);
-    return 0;
 }
 
 /* ---- Assertions ------------------------------------------------------------------ */
@@ -791,16 +748,6 @@ static int64_t count(esg_application *app)
     return n;
 }
 
-/* The last notification of leader that follower has processed. */
-static int64_t tracked(esg_application *follower, const char *leader)
-{
-    esg_error err = {0};
-    int64_t id = -1;
-    assert_esg_ok(
-        esg_recorder_max_tracking_id(esg_application_recorder(follower), leader, &id, &err), &err);
-    return id;
-}
-
 /* ---- The runner ------------------------------------------------------------------------ */
 
 static void test_runner_one_way_pipe(void **state)
@@ -822,7 +769,7 @@ static void test_runner_one_way_pipe(void **state)
     esg_uuid second = ping(pings, 0);
     assert_true(call_bool_with_id(pongs, "has_pong", &second));
     assert_int_equal(count(pongs), 2);
-    assert_int_equal(tracked(pongs, "Pings"), 2);
+    assert_int_equal(testutil_max_tracking_id(pongs, "Pings"), 2);
     /* Nothing flows back: Pings does not follow Pongs here. */
     assert_false(call_bool_with_id(pings, "is_ponged", &first));
     assert_int_equal(count(pings), 2);
@@ -841,7 +788,7 @@ static void test_runner_chain_propagates_in_one_call(void **state)
     assert_int_equal(count(get_app(runner, "Pongs")), 1);
     assert_int_equal(count(get_app(runner, "Counts")), 1);
     assert_int_equal(count(echoes), 1);
-    assert_int_equal(tracked(echoes, "Counts"), 1);
+    assert_int_equal(testutil_max_tracking_id(echoes, "Counts"), 1);
     ping(get_app(runner, "Pings"), 0);
     ping(get_app(runner, "Pings"), 0);
     assert_int_equal(count(echoes), 3);
@@ -863,8 +810,8 @@ static void test_runner_cycle_completes(void **state)
     assert_int_equal(count(pings), 2); /* Ping.Created, Ping.Ponged */
     assert_int_equal(count(pongs), 1);
     /* Pongs ignored Ping.Ponged but tracked it. */
-    assert_int_equal(tracked(pongs, "Pings"), 2);
-    assert_int_equal(tracked(pings, "Pongs"), 1);
+    assert_int_equal(testutil_max_tracking_id(pongs, "Pings"), 2);
+    assert_int_equal(testutil_max_tracking_id(pings, "Pongs"), 1);
     assert_no_runner_error(runner);
     esg_local_runner_stop(runner);
 }
@@ -882,9 +829,9 @@ static void test_runner_example_shape(void **state)
     assert_true(call_bool_with_id(pings, "is_ponged", &id));
     /* Counts echoed both events of Pings, and Pings went through both echoes. */
     assert_int_equal(count(counts), 2);
-    assert_int_equal(tracked(counts, "Pings"), 2);
-    assert_int_equal(tracked(pings, "Counts"), 2);
-    assert_int_equal(tracked(pings, "Pongs"), 1);
+    assert_int_equal(testutil_max_tracking_id(counts, "Pings"), 2);
+    assert_int_equal(testutil_max_tracking_id(pings, "Counts"), 2);
+    assert_int_equal(testutil_max_tracking_id(pings, "Pongs"), 1);
     assert_no_runner_error(runner);
     esg_local_runner_stop(runner);
 }
@@ -925,7 +872,7 @@ static void test_runner_self_following(void **state)
     esg_value_free(call(countdown, "start", esg_value_int(5)));
     /* Tick 5, then 4 .. 0 made by following itself. */
     assert_int_equal(count(countdown), 6);
-    assert_int_equal(tracked(countdown, "Countdown"), 6);
+    assert_int_equal(testutil_max_tracking_id(countdown, "Countdown"), 6);
     assert_no_runner_error(runner);
     esg_local_runner_stop(runner);
 }
@@ -942,8 +889,8 @@ static void test_runner_pipes_sharing_nodes(void **state)
     ping(get_app(runner, "Pings"), 0);
     assert_int_equal(count(pongs), 1);
     assert_int_equal(count(get_app(runner, "Counts")), 1);
-    assert_int_equal(tracked(pongs, "Pings"), 1);
-    assert_int_equal(tracked(pongs, "Counts"), 1);
+    assert_int_equal(testutil_max_tracking_id(pongs, "Pings"), 1);
+    assert_int_equal(testutil_max_tracking_id(pongs, "Counts"), 1);
     assert_no_runner_error(runner);
     esg_local_runner_stop(runner);
 }
@@ -966,18 +913,18 @@ static void test_runner_keeps_first_policy_error(void **state)
     assert_non_null(strstr(error->message, "failed on purpose (#1)"));
     /* The notification stays unprocessed, and is tried again (and fails
      * again) at the next write; the runner keeps the first error. */
-    assert_int_equal(tracked(flaky, "Pings"), 0);
+    assert_int_equal(testutil_max_tracking_id(flaky, "Pings"), 0);
     assert_int_equal(count(flaky), 0);
     ping(pings, 0);
     assert_int_equal(flaky_failures, 2);
-    assert_int_equal(tracked(flaky, "Pings"), 0);
+    assert_int_equal(testutil_max_tracking_id(flaky, "Pings"), 0);
     assert_non_null(strstr(esg_local_runner_error(runner)->message, "(#1)"));
 
     /* Once the policy works, the next prompt processes both, in order; the
      * runner still reports the first error. */
     flaky_fails = false;
     ping(pings, 0);
-    assert_int_equal(tracked(flaky, "Pings"), 3);
+    assert_int_equal(testutil_max_tracking_id(flaky, "Pings"), 3);
     assert_int_equal(count(flaky), 3);
     assert_int_equal(count(get_app(runner, "Echoes")), 3);
     assert_ptr_equal(esg_local_runner_error(runner), error);
@@ -1022,8 +969,8 @@ static void test_runner_exactly_once_across_restarts(void **state)
     assert_int_equal(count(get_app(runner, "Pings")), 3);
     assert_int_equal(count(get_app(runner, "Pongs")), 3);
     assert_int_equal(count(get_app(runner, "Counts")), 3);
-    assert_int_equal(tracked(get_app(runner, "Pongs"), "Pings"), 3);
-    assert_int_equal(tracked(get_app(runner, "Counts"), "Pongs"), 3);
+    assert_int_equal(testutil_max_tracking_id(get_app(runner, "Pongs"), "Pings"), 3);
+    assert_int_equal(testutil_max_tracking_id(get_app(runner, "Counts"), "Pongs"), 3);
     esg_uuid id = ping(get_app(runner, "Pings"), 0);
     assert_true(call_bool_with_id(get_app(runner, "Pongs"), "has_pong", &id));
     assert_int_equal(count(get_app(runner, "Pongs")), 4);
@@ -1036,9 +983,9 @@ static void test_runner_exactly_once_across_restarts(void **state)
     const esg_system_def cycle =
         SYSTEM(PIPE(&pings_type, &pongs_type, &pings_type), PIPE(&pongs_type, &counts_type));
     runner = start(f, &cycle);
-    assert_int_equal(tracked(get_app(runner, "Pings"), "Pongs"), 4);
+    assert_int_equal(testutil_max_tracking_id(get_app(runner, "Pings"), "Pongs"), 4);
     assert_int_equal(count(get_app(runner, "Pings")), 8); /* 4 created, 4 ponged */
-    assert_int_equal(tracked(get_app(runner, "Pongs"), "Pings"), 8);
+    assert_int_equal(testutil_max_tracking_id(get_app(runner, "Pongs"), "Pings"), 8);
     assert_int_equal(count(get_app(runner, "Pongs")), 4);
     assert_int_equal(count(get_app(runner, "Counts")), 4);
     assert_true(call_bool_with_id(get_app(runner, "Pings"), "is_ponged", &id));
@@ -1088,21 +1035,21 @@ static void test_runner_catch_up_failure_is_kept(void **state)
     const esg_error *error = esg_local_runner_error(runner);
     assert_non_null(error);
     assert_non_null(strstr(error->message, "Flaky following Pings"));
-    assert_int_equal(tracked(get_app(runner, "Flaky"), "Pings"), 0);
+    assert_int_equal(testutil_max_tracking_id(get_app(runner, "Flaky"), "Pings"), 0);
     esg_local_runner_stop(runner);
 
     flaky_fails = false;
     runner = start(f, &def);
     assert_no_runner_error(runner);
-    assert_int_equal(tracked(get_app(runner, "Flaky"), "Pings"), 1);
+    assert_int_equal(testutil_max_tracking_id(get_app(runner, "Flaky"), "Pings"), 1);
     esg_local_runner_stop(runner);
 }
 
 /* Each runner test once per backend. */
 #define ON_BOTH(test)                                                                              \
-    {#test " (popo)", test, setup_popo, teardown, NULL},                                           \
+    {#test " (popo)", test, setup_popo, testutil_teardown, NULL},                                  \
     {                                                                                              \
-#test " (sqlite)", test, setup_sqlite, teardown, NULL                                      \
+#test " (sqlite)", test, setup_sqlite, testutil_teardown, NULL                             \
     }
 
 /* Applications of one system never share an SQLite table: Python's is stored_events in each
@@ -1178,11 +1125,11 @@ int main(void)
         ON_BOTH(test_runner_keeps_first_policy_error),
         ON_BOTH(test_runner_of_single),
         cmocka_unit_test_setup_teardown(test_runner_exactly_once_across_restarts, setup_sqlite,
-                                        teardown),
+                                        testutil_teardown),
         cmocka_unit_test_setup_teardown(test_runner_follower_catches_up_on_start, setup_sqlite,
-                                        teardown),
+                                        testutil_teardown),
         cmocka_unit_test_setup_teardown(test_runner_catch_up_failure_is_kept, setup_sqlite,
-                                        teardown),
+                                        testutil_teardown),
     };
     return cmocka_run_group_tests_name("system", tests, NULL, NULL);
 }

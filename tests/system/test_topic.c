@@ -44,6 +44,19 @@ static const esg_system_def *resolve_system(const char *topic, const esg_env *en
     return def;
 }
 
+/* The checks after resolving topic (an application or a system topic: kind) failed with rc:
+ * status expected, err saying so, and the output (resolved) reset to NULL. */
+static void check_failure(const char *kind, const char *topic, esg_status rc, esg_status status,
+                          const esg_error *err, const void *resolved)
+{
+    if (rc != status)
+        fail_msg("%s topic '%s': %s, expected %s (%s)", kind, topic, esg_status_name(rc),
+                 esg_status_name(status), err->message);
+    assert_int_equal(err->status, status);
+    assert_null(resolved);
+    assert_true(strlen(err->message) > 0);
+}
+
 /* Asserts that resolving topic both ways fails with status; returns nothing
  * but leaves the application attempt's message in err. */
 static void assert_app_fails(const char *topic, const esg_env *env, esg_status status,
@@ -52,12 +65,7 @@ static void assert_app_fails(const char *topic, const esg_env *env, esg_status s
     const esg_application_type *type = (const esg_application_type *)&type; /* not NULL */
     esg_error_clear(err);
     esg_status rc = esg_topic_resolve_application(topic, env, &type, err);
-    if (rc != status)
-        fail_msg("application topic '%s': %s, expected %s (%s)", topic, esg_status_name(rc),
-                 esg_status_name(status), err->message);
-    assert_int_equal(err->status, status);
-    assert_null(type);
-    assert_true(strlen(err->message) > 0);
+    check_failure("application", topic, rc, status, err, type);
 }
 
 static void assert_system_fails(const char *topic, const esg_env *env, esg_status status,
@@ -66,12 +74,7 @@ static void assert_system_fails(const char *topic, const esg_env *env, esg_statu
     const esg_system_def *def = (const esg_system_def *)&def; /* not NULL */
     esg_error_clear(err);
     esg_status rc = esg_topic_resolve_system(topic, env, &def, err);
-    if (rc != status)
-        fail_msg("system topic '%s': %s, expected %s (%s)", topic, esg_status_name(rc),
-                 esg_status_name(status), err->message);
-    assert_int_equal(err->status, status);
-    assert_null(def);
-    assert_true(strlen(err->message) > 0);
+    check_failure("system", topic, rc, status, err, def);
 }
 
 static void assert_message_has(const esg_error *err, const char *part)

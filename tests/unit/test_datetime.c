@@ -1,5 +1,6 @@
 /* Tests of datetimes in Python's isoformat() and fromisoformat() forms. */
 #include "testutil.h"
+#include "unit_tests.h"
 
 #include <string.h>
 #include <time.h>
@@ -15,7 +16,7 @@ static void roundtrip(const char *text, const char *expected)
     assert_int_equal(n, strlen(expected));
 }
 
-static void test_isoformat_forms(void **state)
+void test_isoformat_forms(void **state)
 {
     (void)state;
     roundtrip("2024-01-02T03:04:05.678901+00:00", "2024-01-02T03:04:05.678901+00:00");
@@ -30,7 +31,7 @@ static void test_isoformat_forms(void **state)
     roundtrip("0005-12-31T23:59:59.999999-23:59:59", "0005-12-31T23:59:59.999999-23:59:59");
 }
 
-static void test_refuses_bad_text(void **state)
+void test_refuses_bad_text(void **state)
 {
     (void)state;
     const char *bad[] = {"",
@@ -50,7 +51,7 @@ static void test_refuses_bad_text(void **state)
     }
 }
 
-static void test_now_is_utc_and_close_to_time(void **state)
+void test_now_is_utc_and_close_to_time(void **state)
 {
     (void)state;
     esg_datetime now;
@@ -62,7 +63,7 @@ static void test_now_is_utc_and_close_to_time(void **state)
     assert_true(diff >= -2 && diff <= 2);
 }
 
-static void test_unix_time_applies_offsets(void **state)
+void test_unix_time_applies_offsets(void **state)
 {
     (void)state;
     esg_datetime a, b;
@@ -71,15 +72,4 @@ static void test_unix_time_applies_offsets(void **state)
     assert_int_equal(esg_datetime_to_unix_us(&a), 0);
     assert_esg_ok(esg_datetime_parse("2000-03-01T00:00:00.000001Z", 27, &b, &err), &err);
     assert_int_equal(esg_datetime_to_unix_us(&b), 951868800000001LL);
-}
-
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_isoformat_forms),
-        cmocka_unit_test(test_refuses_bad_text),
-        cmocka_unit_test(test_now_is_utc_and_close_to_time),
-        cmocka_unit_test(test_unix_time_applies_offsets),
-    };
-    return cmocka_run_group_tests_name("datetime", tests, NULL, NULL);
 }

@@ -1,6 +1,7 @@
 /* Tests of aggregates: creation, triggering, pending events, replay, and the
  * mapper's round trip through stored events. */
 #include "testutil.h"
+#include "unit_tests.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -67,7 +68,7 @@ static esg_value *amount(int64_t n)
     return attributes;
 }
 
-static void test_create_trigger_collect(void **state)
+void test_create_trigger_collect(void **state)
 {
     (void)state;
     esg_aggregate *aggregate = NULL;
@@ -135,7 +136,7 @@ static void test_create_trigger_collect(void **state)
     esg_aggregate_free(aggregate);
 }
 
-static void test_failed_trigger_changes_nothing(void **state)
+void test_failed_trigger_changes_nothing(void **state)
 {
     (void)state;
     esg_aggregate *aggregate = NULL;
@@ -153,7 +154,7 @@ static void test_failed_trigger_changes_nothing(void **state)
     esg_aggregate_free(aggregate);
 }
 
-static void test_replay_refuses_bad_sequences(void **state)
+void test_replay_refuses_bad_sequences(void **state)
 {
     (void)state;
     esg_aggregate *aggregate = NULL;
@@ -186,14 +187,4 @@ static void test_replay_refuses_bad_sequences(void **state)
     assert_null(aggregate);
     for (size_t i = 0; i < 3; i++)
         esg_event_free(events[i]);
-}
-
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_create_trigger_collect),
-        cmocka_unit_test(test_failed_trigger_changes_nothing),
-        cmocka_unit_test(test_replay_refuses_bad_sequences),
-    };
-    return cmocka_run_group_tests_name("domain", tests, NULL, NULL);
 }

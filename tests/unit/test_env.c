@@ -1,9 +1,10 @@
 /* Tests of environments and the prefixed lookup of the Python library. */
 #include "testutil.h"
+#include "unit_tests.h"
 
 #include <stdlib.h>
 
-static void test_set_get_replace_unset(void **state)
+void test_set_get_replace_unset(void **state)
 {
     (void)state;
     esg_error err;
@@ -19,7 +20,7 @@ static void test_set_get_replace_unset(void **state)
     esg_env_free(env);
 }
 
-static void test_lookup_prefers_the_application_prefix(void **state)
+void test_lookup_prefers_the_application_prefix(void **state)
 {
     (void)state;
     esg_error err;
@@ -37,7 +38,7 @@ static void test_lookup_prefers_the_application_prefix(void **state)
     esg_env_free(env);
 }
 
-static void test_from_process_and_copy(void **state)
+void test_from_process_and_copy(void **state)
 {
     (void)state;
     setenv("ESG_TEST_ENV_VALUE", "a=b", 1);
@@ -49,14 +50,4 @@ static void test_from_process_and_copy(void **state)
     assert_string_equal(esg_env_get(copy, "ESG_TEST_ENV_VALUE"), "a=b");
     esg_env_free(copy);
     esg_env_free(NULL);
-}
-
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_set_get_replace_unset),
-        cmocka_unit_test(test_lookup_prefers_the_application_prefix),
-        cmocka_unit_test(test_from_process_and_copy),
-    };
-    return cmocka_run_group_tests_name("env", tests, NULL, NULL);
 }

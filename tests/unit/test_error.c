@@ -1,9 +1,10 @@
 /* Tests of the error object and status names. */
 #include "testutil.h"
+#include "unit_tests.h"
 
 #include <string.h>
 
-static void test_set_returns_status_and_formats(void **state)
+void test_set_returns_status_and_formats(void **state)
 {
     (void)state;
     esg_error err;
@@ -16,7 +17,7 @@ static void test_set_returns_status_and_formats(void **state)
     assert_string_equal(err.message, "");
 }
 
-static void test_set_accepts_null_and_truncates(void **state)
+void test_set_accepts_null_and_truncates(void **state)
 {
     (void)state;
     assert_int_equal(esg_error_set(NULL, ESG_EIO, "ignored"), ESG_EIO);
@@ -28,20 +29,10 @@ static void test_set_accepts_null_and_truncates(void **state)
     assert_int_equal(strlen(err.message), ESG_ERROR_MESSAGE_SIZE - 1);
 }
 
-static void test_status_names(void **state)
+void test_status_names(void **state)
 {
     (void)state;
     assert_string_equal(esg_status_name(ESG_OK), "ESG_OK");
     assert_string_equal(esg_status_name(ESG_ECONFLICT), "ESG_ECONFLICT");
     assert_string_equal(esg_status_name((esg_status)-99), "ESG_UNKNOWN_STATUS");
-}
-
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_set_returns_status_and_formats),
-        cmocka_unit_test(test_set_accepts_null_and_truncates),
-        cmocka_unit_test(test_status_names),
-    };
-    return cmocka_run_group_tests_name("error", tests, NULL, NULL);
 }

@@ -1,6 +1,7 @@
 /* Tests of JSON encoding and decoding beyond the reference vectors: floats in
  * Python's repr, escapes, custom types, limits and clear errors. */
 #include "testutil.h"
+#include "unit_tests.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -18,7 +19,7 @@ static void assert_encodes(esg_value *value, const char *expected)
     esg_value_free(value);
 }
 
-static void test_floats_like_python_repr(void **state)
+void test_floats_like_python_repr(void **state)
 {
     (void)state;
     /* Expected texts are Python 3.11's json.dumps of the same doubles. */
@@ -45,7 +46,7 @@ static void test_floats_like_python_repr(void **state)
         assert_encodes(esg_value_float(cases[i].value), cases[i].text);
 }
 
-static void test_non_finite_floats_are_refused(void **state)
+void test_non_finite_floats_are_refused(void **state)
 {
     (void)state;
     char *json = NULL;
@@ -59,7 +60,7 @@ static void test_non_finite_floats_are_refused(void **state)
     esg_value_free(value);
 }
 
-static void test_strings_escape_like_python(void **state)
+void test_strings_escape_like_python(void **state)
 {
     (void)state;
     assert_encodes(esg_value_string_n("\x00\x1f\x7f/\b\f\r", 7),
@@ -67,7 +68,7 @@ static void test_strings_escape_like_python(void **state)
     assert_encodes(esg_value_string("caf\xc3\xa9 \xe2\x80\xa8"), "\"caf\xc3\xa9 \xe2\x80\xa8\"");
 }
 
-static void test_invalid_utf8_is_refused(void **state)
+void test_invalid_utf8_is_refused(void **state)
 {
     (void)state;
     const char *bad[] = {"\xc3", "\xc0\x80", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xff"};
@@ -81,7 +82,7 @@ static void test_invalid_utf8_is_refused(void **state)
     }
 }
 
-static void test_decode_custom_types_and_roundtrip(void **state)
+void test_decode_custom_types_and_roundtrip(void **state)
 {
     (void)state;
     const char *text = "{\"a\":[1,-2,1.5,true,false,null,\"s\\u00e9\"],"
@@ -107,7 +108,7 @@ static void test_decode_custom_types_and_roundtrip(void **state)
     assert_encodes(value, expected);
 }
 
-static void test_duplicate_keys_last_wins_in_first_place(void **state)
+void test_duplicate_keys_last_wins_in_first_place(void **state)
 {
     (void)state;
     esg_value *value = NULL;
@@ -128,7 +129,7 @@ static void expect_decode_error(const char *text, size_t len, const char *fragme
                  fragment);
 }
 
-static void test_decode_errors_are_clear(void **state)
+void test_decode_errors_are_clear(void **state)
 {
     (void)state;
     expect_decode_error("", 0, "invalid JSON");
@@ -144,7 +145,7 @@ static void test_decode_errors_are_clear(void **state)
     expect_decode_error("{\"_type_\":1,\"_data_\":1}", 23, "_type_");
 }
 
-static void test_depth_is_limited_both_ways(void **state)
+void test_depth_is_limited_both_ways(void **state)
 {
     (void)state;
     size_t depth = ESG_JSON_MAX_DEPTH + 10;
@@ -170,7 +171,7 @@ static void test_depth_is_limited_both_ways(void **state)
     esg_value_free(root);
 }
 
-static void test_scalars_and_nul_in_strings(void **state)
+void test_scalars_and_nul_in_strings(void **state)
 {
     (void)state;
     esg_value *value = NULL;
@@ -185,20 +186,4 @@ static void test_scalars_and_nul_in_strings(void **state)
     assert_encodes(value, "true");
     assert_esg_ok(esg_json_decode("-9223372036854775808", 20, &value, &err), &err);
     assert_encodes(value, "-9223372036854775808");
-}
-
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_floats_like_python_repr),
-        cmocka_unit_test(test_non_finite_floats_are_refused),
-        cmocka_unit_test(test_strings_escape_like_python),
-        cmocka_unit_test(test_invalid_utf8_is_refused),
-        cmocka_unit_test(test_decode_custom_types_and_roundtrip),
-        cmocka_unit_test(test_duplicate_keys_last_wins_in_first_place),
-        cmocka_unit_test(test_decode_errors_are_clear),
-        cmocka_unit_test(test_depth_is_limited_both_ways),
-        cmocka_unit_test(test_scalars_and_nul_in_strings),
-    };
-    return cmocka_run_group_tests_name("json", tests, NULL, NULL);
 }

@@ -8,6 +8,7 @@
 #include "persistence/cipher.h"
 #include "persistence/compressor.h"
 #include "testutil.h"
+#include "unit_tests.h"
 
 static json_t *vectors;
 
@@ -25,7 +26,7 @@ static const char *state(void)
     return vector_string("state", NULL);
 }
 
-static void test_aes_gcm_bytes_are_the_reference_ones(void **unused)
+void test_aes_gcm_bytes_are_the_reference_ones(void **unused)
 {
     (void)unused;
     size_t nonce_len = 0;
@@ -79,7 +80,7 @@ static void test_aes_gcm_bytes_are_the_reference_ones(void **unused)
     free(nonce);
 }
 
-static void test_damaged_or_foreign_ciphertext_is_a_data_error(void **unused)
+void test_damaged_or_foreign_ciphertext_is_a_data_error(void **unused)
 {
     (void)unused;
     json_t *vector = json_array_get(json_object_get(vectors, "aes"), 2);
@@ -119,7 +120,7 @@ static void test_damaged_or_foreign_ciphertext_is_a_data_error(void **unused)
     esg_cipher_free(wrong);
 }
 
-static void test_keys_python_refuses_are_refused(void **unused)
+void test_keys_python_refuses_are_refused(void **unused)
 {
     (void)unused;
     json_t *refused = json_object_get(vectors, "refused_keys");
@@ -136,7 +137,7 @@ static void test_keys_python_refuses_are_refused(void **unused)
     }
 }
 
-static void test_zlib_bytes_are_the_reference_ones(void **unused)
+void test_zlib_bytes_are_the_reference_ones(void **unused)
 {
     (void)unused;
     size_t expected_len = 0;
@@ -169,7 +170,7 @@ static void test_zlib_bytes_are_the_reference_ones(void **unused)
     free(expected);
 }
 
-static void test_a_decompression_bomb_is_refused(void **unused)
+void test_a_decompression_bomb_is_refused(void **unused)
 {
     (void)unused;
     /* 65 MiB of zeros compress to about 65 KiB: over the limit, refused without inflating it all.
@@ -199,7 +200,7 @@ static esg_status open_mapper(const char *const *settings, esg_mapper **out, esg
     return rc;
 }
 
-static void test_the_mapper_reads_what_python_stored(void **unused)
+void test_the_mapper_reads_what_python_stored(void **unused)
 {
     (void)unused;
     const char *settings[] = {"COMPRESSOR_TOPIC", "eventsourcing.compressor:ZlibCompressor",
@@ -263,7 +264,7 @@ static void test_the_mapper_reads_what_python_stored(void **unused)
     esg_mapper_free(wrong);
 }
 
-static void test_compressed_state_without_the_compressor_says_so(void **unused)
+void test_compressed_state_without_the_compressor_says_so(void **unused)
 {
     (void)unused;
     size_t len = 0;
@@ -288,7 +289,7 @@ static void test_compressed_state_without_the_compressor_says_so(void **unused)
     free(compressed);
 }
 
-static void test_settings_are_honoured_or_refused(void **unused)
+void test_settings_are_honoured_or_refused(void **unused)
 {
     (void)unused;
     const char *key = vector_string("mapper", "key");
@@ -338,20 +339,17 @@ static void test_settings_are_honoured_or_refused(void **unused)
     }
 }
 
-int main(void)
+/* The group's setup: the reference's bytes, read once for every test. */
+int mapper_group_setup(void **state)
 {
+    (void)state;
     vectors = testutil_load_vector("cipher_vectors.json");
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_aes_gcm_bytes_are_the_reference_ones),
-        cmocka_unit_test(test_damaged_or_foreign_ciphertext_is_a_data_error),
-        cmocka_unit_test(test_keys_python_refuses_are_refused),
-        cmocka_unit_test(test_zlib_bytes_are_the_reference_ones),
-        cmocka_unit_test(test_a_decompression_bomb_is_refused),
-        cmocka_unit_test(test_the_mapper_reads_what_python_stored),
-        cmocka_unit_test(test_compressed_state_without_the_compressor_says_so),
-        cmocka_unit_test(test_settings_are_honoured_or_refused),
-    };
-    int failed = cmocka_run_group_tests_name("mapper", tests, NULL, NULL);
+    return 0;
+}
+
+int mapper_group_teardown(void **state)
+{
+    (void)state;
     json_decref(vectors);
-    return failed;
+    return 0;
 }

@@ -2,6 +2,7 @@
  * (tests/vectors/stored_events.json): events built in C store exactly the same
  * topics and state bytes, and the recorded ones decode and re-encode unchanged. */
 #include "testutil.h"
+#include "unit_tests.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -39,7 +40,7 @@ static void assert_stores_as(const esg_event *event, json_t *notification)
     esg_stored_event_clear(&stored);
 }
 
-static void test_events_built_in_c_store_like_python(void **state)
+void test_events_built_in_c_store_like_python(void **state)
 {
     (void)state;
     json_t *root = testutil_load_vector("stored_events.json");
@@ -110,7 +111,7 @@ static void test_events_built_in_c_store_like_python(void **state)
     json_decref(root);
 }
 
-static void test_recorded_events_decode_and_store_unchanged(void **state)
+void test_recorded_events_decode_and_store_unchanged(void **state)
 {
     (void)state;
     json_t *root = testutil_load_vector("stored_events.json");
@@ -147,7 +148,7 @@ static void test_recorded_events_decode_and_store_unchanged(void **state)
     json_decref(root);
 }
 
-static void test_state_that_is_not_an_event_is_refused(void **state)
+void test_state_that_is_not_an_event_is_refused(void **state)
 {
     (void)state;
     const char *bad[] = {"[]", "{}", "{\"timestamp\":1}", "not json"};
@@ -161,14 +162,4 @@ static void test_state_that_is_not_an_event_is_refused(void **state)
         assert_int_equal(esg_event_from_stored(&stored, &event, &err), ESG_EINVAL);
         assert_null(event);
     }
-}
-
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_events_built_in_c_store_like_python),
-        cmocka_unit_test(test_recorded_events_decode_and_store_unchanged),
-        cmocka_unit_test(test_state_that_is_not_an_event_is_refused),
-    };
-    return cmocka_run_group_tests_name("stored_events_vectors", tests, NULL, NULL);
 }

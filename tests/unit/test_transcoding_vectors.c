@@ -2,6 +2,7 @@
  * and method_calls.json), byte for byte: values built in C encode to the same
  * bytes, and every recorded text decodes and encodes back to itself. */
 #include "testutil.h"
+#include "unit_tests.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,30 @@ static uint8_t *vector_bytes(json_t *bytes, size_t *len)
     uint8_t *data = testutil_unhex(json_string_value(json_object_get(bytes, "hex")), len);
     assert_int_equal(*len, json_integer_value(json_object_get(bytes, "len")));
     return data;
+}
+
+/* A vector case with its bytes (field `field`) decoded. */
+typedef struct {
+    const char *description; /* borrowed from the vectors */
+    uint8_t *bytes;          /* the case's bytes (malloc'ed) */
+    size_t len;
+    esg_value *value; /* what they decode to, NULL when refused */
+    esg_status rc;    /* the decoder's status, and err its message */
+    esg_error err;
+} decoded_case;
+
+static void decode_case(json_t *item, const char *field, decoded_case *out)
+{
+    out->description = json_string_value(json_object_get(item, "description"));
+    out->bytes = vector_bytes(json_object_get(item, field), &out->len);
+    out->value = NULL;
+    out->rc = esg_json_decode((const char *)out->bytes, out->len, &out->value, &out->err);
+}
+
+static void decoded_case_free(decoded_case *c)
+{
+    esg_value_free(c->value);
+    free(c->bytes);
 }
 
 static void assert_encodes_to(const esg_value *value, const uint8_t *expected, size_t len,
@@ -40,7 +65,7 @@ static json_t *find_case(json_t *cases, const char *description)
     return NULL;
 }
 
-static void test_every_encoded_text_roundtrips(void **state)
+void test_every_encoded_text_roundtrips(void **state)
 {
     (void)state;
     json_t *root = testutil_load_vector("transcoding.json");
@@ -49,24 +74,19 @@ static void test_every_encoded_text_roundtrips(void **state)
     json_t *item;
     json_array_foreach(cases, i, item)
     {
-        const char *description = json_string_value(json_object_get(item, "description"));
-        size_t len;
-        uint8_t *expected = vector_bytes(json_object_get(item, "encoded"), &len);
-        esg_value *value = NULL;
-        esg_error err;
-        esg_status rc = esg_json_decode((const char *)expected, len, &value, &err);
-        if (strcmp(description, "int 2**64") == 0) {
+        decoded_case c;
+        decode_case(item, "encoded", &c);
+        if (strcmp(c.description, "int 2**64") == 0) {
             /* Documented: integers are 64-bit; larger ones are refused, not truncated. */
-            assert_int_equal(rc, ESG_EINVAL);
-            assert_non_null(strstr(err.message, "64 bits"));
+            assert_int_equal(c.rc, ESG_EINVAL);
+            assert_non_null(strstr(c.err.message, "64 bits"));
         } else {
-            if (rc != ESG_OK)
-                fail_msg("%s: %s", description, err.message);
-            assert_encodes_to(value, expected, len, description);
+            if (c.rc != ESG_OK)
+                fail_msg("%s: %s", c.description, c.err.message);
+            assert_encodes_to(c.value, c.bytes, c.len, c.description);
             n_checked++;
         }
-        esg_value_free(value);
-        free(expected);
+        decoded_case_free(&c);
     }
     assert_true(n_checked >= 25);
     json_decref(root);
@@ -83,7 +103,7 @@ static void check(json_t *cases, const char *description, esg_value *value)
     esg_value_free(value);
 }
 
-static void test_values_built_in_c_encode_like_python(void **state)
+void test_values_built_in_c_encode_like_python(void **state)
 {
     (void)state;
     json_t *root = testutil_load_vector("transcoding.json");
@@ -134,7 +154,7 @@ static void test_values_built_in_c_encode_like_python(void **state)
     json_decref(root);
 }
 
-static void test_decode_vectors(void **state)
+void test_decode_vectors(void **state)
 {
     (void)state;
     json_t *root = testutil_load_vector("transcoding.json");
@@ -143,25 +163,21 @@ static void test_decode_vectors(void **state)
     json_t *item;
     json_array_foreach(cases, i, item)
     {
-        const char *description = json_string_value(json_object_get(item, "description"));
-        size_t len;
-        uint8_t *input = vector_bytes(json_object_get(item, "input"), &len);
-        esg_value *value = NULL;
-        esg_error err;
-        esg_status rc = esg_json_decode((const char *)input, len, &value, &err);
+        decoded_case c;
+        decode_case(item, "input", &c);
         json_t *expected_error = json_object_get(item, "error");
         json_t *decoded = json_object_get(item, "decoded");
         if (expected_error != NULL) {
-            assert_int_equal(rc, ESG_EINVAL);
+            assert_int_equal(c.rc, ESG_EINVAL);
             /* Our message repeats the reference's wording after its exception name. */
             const char *text = strchr(json_string_value(expected_error), ':') + 2;
-            if (strcmp(err.message, text) != 0)
-                fail_msg("%s: '%s' != '%s'", description, err.message, text);
+            if (strcmp(c.err.message, text) != 0)
+                fail_msg("%s: '%s' != '%s'", c.description, c.err.message, text);
         } else {
-            if (rc != ESG_OK)
-                fail_msg("%s: %s", description, err.message);
+            if (c.rc != ESG_OK)
+                fail_msg("%s: %s", c.description, c.err.message);
             const esg_value *single =
-                esg_value_type(value) == ESG_TYPE_ARRAY ? esg_array_get(value, 0) : value;
+                esg_value_type(c.value) == ESG_TYPE_ARRAY ? esg_array_get(c.value, 0) : c.value;
             json_t *want = json_is_array(decoded) ? json_array_get(decoded, 0) : decoded;
             char text[ESG_DATETIME_ISO_SIZE];
             if (json_object_get(want, "hex") != NULL) {
@@ -174,16 +190,15 @@ static void test_decode_vectors(void **state)
                 assert_string_equal(esg_value_as_decimal(single),
                                     json_string_value(json_object_get(want, "decimal")));
             } else {
-                fail_msg("%s: unknown expectation", description);
+                fail_msg("%s: unknown expectation", c.description);
             }
         }
-        esg_value_free(value);
-        free(input);
+        decoded_case_free(&c);
     }
     json_decref(root);
 }
 
-static void test_method_call_payloads_roundtrip(void **state)
+void test_method_call_payloads_roundtrip(void **state)
 {
     (void)state;
     /* Every args, kwargs and reply payload captured on the wire decodes and
@@ -212,15 +227,4 @@ static void test_method_call_payloads_roundtrip(void **state)
     }
     assert_int_equal(n_checked, 15);
     json_decref(root);
-}
-
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_every_encoded_text_roundtrips),
-        cmocka_unit_test(test_values_built_in_c_encode_like_python),
-        cmocka_unit_test(test_decode_vectors),
-        cmocka_unit_test(test_method_call_payloads_roundtrip),
-    };
-    return cmocka_run_group_tests_name("transcoding_vectors", tests, NULL, NULL);
 }

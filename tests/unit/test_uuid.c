@@ -1,9 +1,10 @@
 /* Tests of UUID generation and the text forms Python reads and writes. */
 #include "testutil.h"
+#include "unit_tests.h"
 
 #include <string.h>
 
-static void test_uuid5_url_matches_the_reference(void **state)
+void test_uuid5_url_matches_the_reference(void **state)
 {
     (void)state;
     /* From tests/vectors/stored_events.json: ids derived from the order id. */
@@ -17,7 +18,7 @@ static void test_uuid5_url_matches_the_reference(void **state)
     assert_string_equal(text, "b7ed7263-890d-519a-b74b-ab73be89f967");
 }
 
-static void test_uuid4_is_random_version_4(void **state)
+void test_uuid4_is_random_version_4(void **state)
 {
     (void)state;
     esg_uuid a, b;
@@ -28,7 +29,7 @@ static void test_uuid4_is_random_version_4(void **state)
     assert_int_equal(a.bytes[8] & 0xc0, 0x80);
 }
 
-static void test_parse_accepts_python_forms(void **state)
+void test_parse_accepts_python_forms(void **state)
 {
     (void)state;
     const char *forms[] = {
@@ -52,7 +53,7 @@ static void test_parse_accepts_python_forms(void **state)
     assert_string_equal(hex, "abcdef12123456781234567812345678");
 }
 
-static void test_parse_refuses_bad_text(void **state)
+void test_parse_refuses_bad_text(void **state)
 {
     (void)state;
     const char *bad[] = {"", "1234", "1234567812345678123456781234567g",
@@ -63,15 +64,4 @@ static void test_parse_refuses_bad_text(void **state)
         assert_int_equal(esg_uuid_parse(bad[i], strlen(bad[i]), &id, &err), ESG_EINVAL);
         assert_non_null(strstr(err.message, "badly formed"));
     }
-}
-
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_uuid5_url_matches_the_reference),
-        cmocka_unit_test(test_uuid4_is_random_version_4),
-        cmocka_unit_test(test_parse_accepts_python_forms),
-        cmocka_unit_test(test_parse_refuses_bad_text),
-    };
-    return cmocka_run_group_tests_name("uuid", tests, NULL, NULL);
 }

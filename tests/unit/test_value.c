@@ -1,10 +1,11 @@
 /* Tests of the value tree: objects keep insertion order, ownership rules,
  * copies, equality, and decimals in Python's str(Decimal) form. */
 #include "testutil.h"
+#include "unit_tests.h"
 
 #include <string.h>
 
-static void test_object_order_replace_take(void **state)
+void test_object_order_replace_take(void **state)
 {
     (void)state;
     esg_value *object = esg_value_object();
@@ -24,7 +25,7 @@ static void test_object_order_replace_take(void **state)
     esg_value_free(object);
 }
 
-static void test_append_takes_ownership_even_when_refused(void **state)
+void test_append_takes_ownership_even_when_refused(void **state)
 {
     (void)state;
     esg_value *not_array = esg_value_int(1);
@@ -35,7 +36,7 @@ static void test_append_takes_ownership_even_when_refused(void **state)
     esg_value_free(not_array);
 }
 
-static void test_accessors_return_zero_for_other_types(void **state)
+void test_accessors_return_zero_for_other_types(void **state)
 {
     (void)state;
     esg_value *number = esg_value_int(5);
@@ -53,7 +54,7 @@ static void test_accessors_return_zero_for_other_types(void **state)
     esg_value_free(number);
 }
 
-static void test_copy_and_equal(void **state)
+void test_copy_and_equal(void **state)
 {
     (void)state;
     esg_uuid id;
@@ -79,7 +80,7 @@ static void test_copy_and_equal(void **state)
     esg_value_free(root);
 }
 
-static void test_decimal_canonical_text(void **state)
+void test_decimal_canonical_text(void **state)
 {
     (void)state;
     /* Expected texts are what Python 3.11 prints for str(Decimal(input)). */
@@ -118,16 +119,4 @@ static void test_decimal_canonical_text(void **state)
         assert_null(esg_value_decimal(bad[i], &err));
         assert_int_equal(err.status, ESG_EINVAL);
     }
-}
-
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_object_order_replace_take),
-        cmocka_unit_test(test_append_takes_ownership_even_when_refused),
-        cmocka_unit_test(test_accessors_return_zero_for_other_types),
-        cmocka_unit_test(test_copy_and_equal),
-        cmocka_unit_test(test_decimal_canonical_text),
-    };
-    return cmocka_run_group_tests_name("value", tests, NULL, NULL);
 }
