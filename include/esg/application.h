@@ -23,6 +23,7 @@ extern "C" {
 
 typedef struct esg_application esg_application;
 typedef struct esg_processing_event esg_processing_event;
+typedef struct esg_work esg_work;
 
 /* A method: params[i] is the value bound to the i-th parameter name, from
  * the positional arguments or the keyword arguments, or NULL for an optional
@@ -31,6 +32,11 @@ typedef struct esg_processing_event esg_processing_event;
 typedef esg_status (*esg_method_fn)(esg_application *app, esg_value *const *params,
                                     esg_value **result, esg_error *err);
 
+/* A declared method or policy: it runs with a unit of work (esg_work, below) that binds and
+ * checks its arguments, owns the aggregates it gets and creates, and records their new events in
+ * one write when it returns ESG_OK. */
+typedef esg_status (*esg_work_fn)(esg_work *work);
+
 typedef struct esg_method {
     const char *name;          /* e.g. "get_order" */
     const char *const *params; /* parameter names in order; NULL when none */
@@ -38,6 +44,26 @@ typedef struct esg_method {
     size_t n_required; /* the first n_required parameters must be given */
     esg_method_fn call;
 } esg_method;
+
+/* A declared method: its signature as Python writes one, and the function that runs it.
+ * A signature is "name(param, ...) [-> type]", each param "name[: type][ = default]"; types
+ * UUID, int, float, str, bool, datetime, Decimal, dict, list, Any or the name of a registered
+ * transcoding, each also as Optional[T] or "T | None"; defaults None, True, False, numbers and
+ * quoted strings. Arguments are bound as a method's are (positional or keyword, Python's
+ * messages), then checked against the types before the function runs (ESG_EINVAL:
+ * "increment(): by must be an int, not str"); a result of another type than the return type is
+ * ESG_EINTERNAL. A bad signature is ESG_ECONFIG when the application starts. */
+typedef struct esg_method_def {
+    const char *signature; /* e.g. "increment(counter_id: UUID, by: int = 1) -> int" */
+    esg_work_fn run;
+} esg_method_def;
+
+/* The method_defs member of an application type: ESG_METHODS(ESG_METHOD(signature, fn), ...). */
+#define ESG_METHOD(SIGNATURE, FN)                                                                  \
+    {                                                                                              \
+        (SIGNATURE), (FN)                                                                          \
+    }
+#define ESG_METHODS(...) ((const esg_method_def[]){__VA_ARGS__, {NULL, NULL}})
 
 /* A policy: called with each domain event of an application this one follows
  * (borrowed); new or changed aggregates are handed to processing with
@@ -63,7 +89,24 @@ typedef struct esg_application_type {
      * version that is a multiple of its interval is recorded, and also enables snapshotting. */
     bool is_snapshotting_enabled;
     const int64_t *snapshotting_intervals;
+    /* Declared methods (ESG_METHODS), callable by name beside methods. */
+    const esg_method_def *method_defs;
+    /* A declared policy (instead of policy): called with each domain event (borrowed) of the
+     * applications it follows; what it creates and triggers through the work is recorded with
+     * the tracking record when it returns ESG_OK. */
+    esg_status (*process)(esg_work *work, const esg_event *event);
 } esg_application_type;
+
+/* Lists counted by the library: aggregate_types given as ESG_AGGREGATES(&a, &b) leaves
+ * n_aggregate_types 0. ESG_APPLICATION fills in the magic. */
+#define ESG_AGGREGATES(...) ((const esg_aggregate_type *const[]){__VA_ARGS__, NULL})
+#define ESG_APPLICATION(NAME, TOPIC, ...)                                                          \
+    {                                                                                              \
+        .magic = ESG_APPLICATION_TYPE_MAGIC, .name = (NAME), .topic = (TOPIC), __VA_ARGS__         \
+    }
+
+/* Whether the type is a process application: it has a policy (or a declared one). */
+bool esg_application_type_has_policy(const esg_application_type *type);
 
 /* Builds an application from env (borrowed; NULL for the process environment), each setting
  * looked up with the type's name as prefix: its recorder (esg_recorder_open), its mapper
@@ -147,6 +190,12 @@ void esg_application_set_recorded_listener(esg_application *app, esg_recorded_fn
 esg_status esg_processing_event_collect(esg_processing_event *processing, esg_aggregate *aggregate,
                                         esg_error *err);
 
+/* Runs type's policy (its policy or its declared one) on event (borrowed) with app's repository,
+ * what it changes going to processing: what a policy that wraps another type's calls. */
+esg_status esg_application_type_run_policy(const esg_application_type *type, esg_application *app,
+                                           const esg_event *event, esg_processing_event *processing,
+                                           esg_error *err);
+
 /* A leader's notification log as a follower reads it: in process, or over
  * gRPC. select appends up to limit notifications from start to out. */
 typedef struct esg_notification_log {
@@ -173,6 +222,65 @@ void esg_application_local_log(esg_application *leader, esg_notification_log *ou
  * notifications this call processed. ESG_EINVAL if the application has no policy. */
 esg_status esg_application_pull_and_process(esg_application *app, const esg_notification_log *log,
                                             int64_t *n_processed, esg_error *err);
+
+/* ---- Declared methods and policies: the unit of work ----------------------- */
+
+/* The arguments of a declared method, by position in its signature, checked against their
+ * types before it runs (so these cannot fail): a parameter that was not given has its default.
+ * None reads as NULL, 0, false or 0.0; all pointers are borrowed for the work's life. */
+const esg_value *esg_arg(const esg_work *work, size_t i);
+const esg_uuid *esg_arg_uuid(const esg_work *work, size_t i);
+int64_t esg_arg_int(const esg_work *work, size_t i);
+double esg_arg_float(const esg_work *work, size_t i); /* an int argument reads as a float */
+bool esg_arg_bool(const esg_work *work, size_t i);
+const char *esg_arg_string(const esg_work *work, size_t i); /* also a Decimal's text */
+const esg_datetime *esg_arg_datetime(const esg_work *work, size_t i);
+
+/* The aggregate of type with id: its state, borrowed from the work (which frees it), changed
+ * only by esg_work_trigger; the same aggregate again for the same id. Never NULL: when the work
+ * fails (ESG_ENOTFOUND: no such aggregate, or one of another type) or has failed, a state of
+ * zeroes that nothing records, so that a method reads on and returns the failure. */
+const void *esg_work_get(esg_work *work, const esg_aggregate_type *type, const esg_uuid *id);
+
+/* Creates an aggregate of type (id NULL for a new uuid4) by triggering its Created event
+ * (created, with data: a struct of created->data, or NULL when it has none): its state, as
+ * esg_work_get's (zeroes when the work fails). */
+const void *esg_work_create(esg_work *work, const esg_aggregate_type *type, const esg_uuid *id,
+                            const esg_event_def *created, const void *data);
+
+/* Triggers event (with data, as above) on the aggregate whose state is state (from get or
+ * create): applied at once, recorded when the work ends well. */
+esg_status esg_work_trigger(esg_work *work, const void *state, const esg_event_def *event,
+                            const void *data);
+
+/* The id of the aggregate whose state is state (borrowed), or NULL when the work has none. */
+const esg_uuid *esg_work_id(const esg_work *work, const void *state);
+
+/* A domain event's data as a struct of event_type->data (upcast first), borrowed from the work;
+ * NULL when the event is of another topic (the work goes on) or does not decode (the work
+ * fails). What a declared policy asks of each event. */
+const void *esg_work_event(esg_work *work, const esg_event *event, const esg_event_def *event_type);
+
+/* Fails the work with status and a message (printf format); returns status. The first failure
+ * stays: after it get, create and event give NULL and the rest return its status. */
+esg_status esg_work_fail(esg_work *work, esg_status status, const char *format, ...)
+    __attribute__((format(printf, 3, 4)));
+esg_status esg_work_status(const esg_work *work);
+esg_application *esg_work_application(esg_work *work);
+
+/* What a declared method returns (none: None). Each returns the work's status. */
+esg_status esg_return(esg_work *work, esg_value *value); /* taken, also on failure */
+esg_status esg_return_none(esg_work *work);
+esg_status esg_return_bool(esg_work *work, bool b);
+esg_status esg_return_int(esg_work *work, int64_t i);
+esg_status esg_return_float(esg_work *work, double d);
+esg_status esg_return_string(esg_work *work, const char *s);
+esg_status esg_return_uuid(esg_work *work, const esg_uuid *id);
+/* A struct of type as a dict of its fields (esg_struct_to_value). */
+esg_status esg_return_struct(esg_work *work, const esg_struct_type *type, const void *data);
+/* The aggregate whose state is state as a dict: "id", its state's fields in order, "created_on"
+ * and "modified_on" (the dict the seed's get_order returns). */
+esg_status esg_return_aggregate(esg_work *work, const void *state);
 
 #ifdef __cplusplus
 }

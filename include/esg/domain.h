@@ -8,11 +8,13 @@
 #ifndef ESG_DOMAIN_H
 #define ESG_DOMAIN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "esg/alloc.h"
 #include "esg/error.h"
+#include "esg/fields.h"
 #include "esg/value.h"
 
 #ifdef __cplusplus
@@ -99,10 +101,34 @@ typedef struct esg_aggregate esg_aggregate;
  * zeroed at creation). It must not keep pointers into event. */
 typedef esg_status (*esg_mutator_fn)(void *state, const esg_event *event, esg_error *err);
 
+/* A declared event's mutator: applies the event's data (the struct its attributes decode into,
+ * borrowed for the call) to the state, and returns err's status. Written with ESG_MUTATOR, which
+ * gives it typed parameters and that return. It must not keep pointers into data: copy strings
+ * (esg_set_string). */
+typedef esg_status (*esg_apply_fn)(void *state, const void *data, esg_error *err);
+
+/* Brings an event's attributes, or an aggregate's snapshot state, from one class version to the
+ * next, in place (Python's upcast_v1_v2 and so on): add, rename or convert attributes. */
+typedef esg_status (*esg_upcast_fn)(esg_value *attributes, esg_error *err);
+
 typedef struct esg_event_type {
     const char *topic;    /* e.g. "eventsourcing_grpc.example:Order.Reserved" */
     esg_mutator_fn apply; /* may be NULL when the event changes no state */
 } esg_event_type;
+
+/* A declared event type: its attributes as a C struct, a mutator of that struct, and its
+ * versions. Listed in an aggregate type's events (ESG_EVENTS). */
+typedef struct esg_event_def {
+    const char *topic;    /* e.g. "eventsourcing_grpc.example:Order.Reserved" */
+    esg_struct_type data; /* the attributes as a C struct; {0} when it has none */
+    esg_apply_fn mutate;  /* called with the decoded struct; NULL when the event changes nothing */
+    /* Event versions, as eventsourcing 9.2: an event of class_version > 1 is stored with
+     * "class_version" last in its state; a recorded event of an older version is brought up to
+     * date, one version at a time, before it is applied. upcasts has class_version - 1
+     * functions: upcasts[0] from version 1 to 2, upcasts[1] from 2 to 3... 0 means 1. */
+    int class_version;
+    const esg_upcast_fn *upcasts;
+} esg_event_def;
 
 typedef struct esg_aggregate_type {
     const char *topic;                 /* the originator_topic, e.g. "...:Order" */
@@ -117,7 +143,81 @@ typedef struct esg_aggregate_type {
      * also holds "_created_on" and "_modified_on"), and may ignore keys it does not know. */
     esg_status (*write_state)(const void *state, esg_value **out, esg_error *err);
     esg_status (*read_state)(void *state, const esg_value *attributes, esg_error *err);
+    /* Declared aggregates (all optional). state: the state as a C struct; its size is then the
+     * state's size, and unless given above, freeing the state (strings, decimals and values
+     * are owned by it), write_state and read_state come from its fields. events: declared
+     * event types (beside event_types), ending with NULL. class_version and upcasts: as a
+     * declared event type's, for the state in snapshots. */
+    esg_struct_type state;
+    const esg_event_def *const *events;
+    int class_version;
+    const esg_upcast_fn *upcasts;
 } esg_aggregate_type;
+
+/* A declared event type with data, in one: ESG_EVENT("bank:Account.Renamed", account_renamed,
+ * on_renamed, ESG_FIELD(account_renamed, name, ESG_STRING)). */
+#define ESG_EVENT(TOPIC, TYPE, MUTATE, ...)                                                        \
+    {                                                                                              \
+        .topic = (TOPIC), .data = ESG_STRUCT(TYPE, __VA_ARGS__), .mutate = (MUTATE)                \
+    }
+
+/* The events member of a declared aggregate type: ESG_EVENTS(&opened, &renamed). */
+#define ESG_EVENTS(...) ((const esg_event_def *const[]){__VA_ARGS__, NULL})
+
+#if defined(__GNUC__)
+#define ESG_MAYBE_UNUSED __attribute__((unused))
+#else
+#define ESG_MAYBE_UNUSED
+#endif
+
+/* Defines a declared event's mutator NAME (an esg_apply_fn) whose body, which follows, sees
+ * `STATE *self`, `const DATA *event` (the event's data) and `esg_error *err` (cleared), and
+ * returns nothing: applying a recorded event should not fail, and when it must (out of memory
+ * copying a string), it says so in err, which the library then reads.
+ *
+ *     ESG_MUTATOR(on_renamed, account, account_renamed)
+ *     {
+ *         esg_set_string(&self->name, event->name, err);
+ *     }
+ */
+#define ESG_MUTATOR(NAME, STATE, DATA)                                                             \
+    static void NAME##_typed(STATE *self, const DATA *event ESG_MAYBE_UNUSED,                      \
+                             esg_error *err ESG_MAYBE_UNUSED);                                     \
+    static esg_status NAME(void *state, const void *data, esg_error *err)                          \
+    {                                                                                              \
+        NAME##_typed(state, data, err);                                                            \
+        return err->status;                                                                        \
+    }                                                                                              \
+    static void NAME##_typed(STATE *self, const DATA *event ESG_MAYBE_UNUSED,                      \
+                             esg_error *err ESG_MAYBE_UNUSED)
+
+/* Whether the aggregate type has an event type of topic (in event_types or events). */
+bool esg_aggregate_type_has_event(const esg_aggregate_type *type, const char *topic);
+
+/* The declared event type of topic among the aggregate type's events, or NULL. */
+const esg_event_def *esg_aggregate_type_event_def(const esg_aggregate_type *type,
+                                                  const char *topic);
+
+/* Whether the type's state can be written and read back (write_state and read_state, or state
+ * fields): what snapshots, copies and the aggregate cache need. */
+bool esg_aggregate_type_has_state_functions(const esg_aggregate_type *type);
+
+/* Registers the transcodings (esg_transcoding_register) that the fields of the type's state and
+ * events use, so that stored state holding them decodes. */
+esg_status esg_aggregate_type_register_transcodings(const esg_aggregate_type *type, esg_error *err);
+
+/* The aggregate's state as an object of attributes (write_state's, or the state fields'), as a
+ * snapshot holds it without "_created_on" and "_modified_on". *out is the caller's. */
+esg_status esg_aggregate_state_value(const esg_aggregate *aggregate, esg_value **out,
+                                     esg_error *err);
+
+/* Checks a declared aggregate type: its state's and its events' field tables (esg_struct_check),
+ * versions and upcasts. ESG_EINVAL says what is wrong. */
+esg_status esg_aggregate_type_check(const esg_aggregate_type *type, esg_error *err);
+
+/* Upcasts a recorded event (borrowed, changed in place) of a declared type to its current class
+ * version: takes "class_version" out of its attributes and applies the upcasts from there. */
+esg_status esg_event_upcast(const esg_event_def *def, esg_event *event, esg_error *err);
 
 /* Creates an aggregate by triggering its Created event (topic created_topic,
  * which must be one of type's event types). id may be NULL for a new uuid4.

@@ -29,6 +29,18 @@ typedef struct esg_system_def {
     size_t n_pipes;
 } esg_system_def;
 
+/* A system declared with counts filled in: ESG_SYSTEM("shop:system", ESG_PIPE(&Orders,
+ * &Payments, &Orders), ESG_PIPE(&Audit)). A pipe whose n_apps is 0 ends at a NULL, and pipes
+ * whose n_pipes is 0 at a pipe without applications. */
+#define ESG_PIPE(...)                                                                              \
+    {                                                                                              \
+        (const esg_application_type *const[]){__VA_ARGS__, NULL}, 0                                \
+    }
+#define ESG_SYSTEM(TOPIC, ...)                                                                     \
+    {                                                                                              \
+        ESG_SYSTEM_DEF_MAGIC, (TOPIC), (const esg_pipe[]){__VA_ARGS__, {NULL, 0}}, 0               \
+    }
+
 typedef struct esg_system esg_system;
 
 /* Builds the graph of def (borrowed; must outlive the system). Two different

@@ -90,7 +90,8 @@ typedef enum esg_type {
     ESG_TYPE_OBJECT,
     ESG_TYPE_UUID,     /* {"_type_":"uuid_hex","_data_":"<32 hex>"} */
     ESG_TYPE_DATETIME, /* {"_type_":"datetime_iso","_data_":"<isoformat>"} */
-    ESG_TYPE_DECIMAL   /* {"_type_":"decimal_str","_data_":"<str(Decimal)>"} */
+    ESG_TYPE_DECIMAL,  /* {"_type_":"decimal_str","_data_":"<str(Decimal)>"} */
+    ESG_TYPE_CUSTOM    /* {"_type_":"<name>","_data_":<data>}: a registered esg_transcoding's */
 } esg_type;
 
 typedef struct esg_value esg_value;
@@ -112,6 +113,10 @@ esg_value *esg_value_datetime(const esg_datetime *dt);
  * str(Decimal) writes. NULL with err set when text is not a decimal. */
 esg_value *esg_value_decimal(const char *text, esg_error *err);
 
+/* A value of a custom type (ESG_TYPE_CUSTOM): type_name (copied) names its transcoding and data
+ * (taken, also on failure) is what its "_data_" holds. NULL when out of memory or data is NULL. */
+esg_value *esg_value_custom(const char *type_name, esg_value *data);
+
 /* A deep copy, or NULL when out of memory. */
 esg_value *esg_value_copy(const esg_value *value);
 
@@ -130,6 +135,9 @@ const char *esg_value_as_string(const esg_value *value, size_t *len /* may be NU
 const esg_uuid *esg_value_as_uuid(const esg_value *value);
 const esg_datetime *esg_value_as_datetime(const esg_value *value);
 const char *esg_value_as_decimal(const esg_value *value);
+/* A custom value's type name and its data (both borrowed), or NULL for other types. */
+const char *esg_value_custom_name(const esg_value *value);
+esg_value *esg_value_custom_data(const esg_value *value);
 
 /* Arrays. append takes ownership of item, also when it fails (then item is
  * freed); a NULL item is ESG_ENOMEM, so constructor results can be passed in
@@ -151,6 +159,31 @@ esg_value *esg_object_take(esg_value *object, const char *key);
 /* Deep equality; floats compare by value, objects by keys in order. */
 bool esg_value_equal(const esg_value *a, const esg_value *b);
 
+/* ---- Custom types, as eventsourcing's Transcoding ------------------------- */
+
+/* How a C type of your own is stored: as {"_type_": name, "_data_": data}, data being what encode
+ * makes of a C object. Registered, its name decodes from JSON into an ESG_TYPE_CUSTOM value (an
+ * unregistered name is refused, as Python's transcoder refuses it); a struct member of the type
+ * (ESG_CUSTOM_FIELD in esg/fields.h) is converted by encode and decode. */
+typedef struct esg_transcoding {
+    const char *name; /* the "_type_", e.g. "money"; not uuid_hex, datetime_iso or decimal_str */
+    size_t size;      /* sizeof the C type */
+    /* The data of object (borrowed) as a new value (*out, the caller's). */
+    esg_status (*encode)(const void *object, esg_value **out, esg_error *err);
+    /* Fills a zeroed object from data (borrowed); ESG_EINVAL, naming what is wrong, when data
+     * does not fit. What it allocates inside object is freed by free. */
+    esg_status (*decode)(const esg_value *data, void *object, esg_error *err);
+    void (*free)(void *object); /* frees what decode allocated inside object; may be NULL */
+} esg_transcoding;
+
+/* Registers t (borrowed: it must outlive every use, a static const in practice). Again is a
+ * no-op; another transcoding under a name already taken, or a built-in name, is ESG_EINVAL.
+ * Safe from any thread. */
+esg_status esg_transcoding_register(const esg_transcoding *t, esg_error *err);
+
+/* The transcoding registered under name, or NULL. */
+const esg_transcoding *esg_transcoding_find(const char *name);
+
 /* ---- JSON ----------------------------------------------------------------- */
 
 /* Nesting deeper than this is refused when decoding and encoding. */
@@ -158,7 +191,8 @@ bool esg_value_equal(const esg_value *a, const esg_value *b);
 
 /* Decodes UTF-8 JSON text (any value at the top) into a new value owned by the
  * caller. Two-key objects {"_type_", "_data_"} become UUID, datetime and decimal
- * values; an unknown _type_ is ESG_EINVAL, as in the Python transcoder. */
+ * values, or custom values of registered transcodings; an unknown _type_ is ESG_EINVAL, as in
+ * the Python transcoder. */
 esg_status esg_json_decode(const char *text, size_t text_len, esg_value **out, esg_error *err);
 
 /* Encodes value as Python's json.dumps(separators=(",", ":"),

@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "application/application_internal.h"
-#include "application/arguments.h"
 #include "core/grow.h"
 #include "core/settings.h"
 #include "core/alloc.h"
@@ -18,15 +17,14 @@
 static esg_status check_state_functions(const esg_application_type *type, bool is_caching,
                                         esg_error *err)
 {
-    for (size_t i = 0; i < type->n_aggregate_types; i++) {
+    for (size_t i = 0; i < app_count_aggregate_types(type); i++) {
         const esg_aggregate_type *aggregate_type = type->aggregate_types[i];
         bool has_interval =
             type->snapshotting_intervals != NULL && type->snapshotting_intervals[i] > 0;
-        if ((is_caching || has_interval) &&
-            (aggregate_type->write_state == NULL || aggregate_type->read_state == NULL))
+        if ((is_caching || has_interval) && !esg_aggregate_type_has_state_functions(aggregate_type))
             return esg_error_set(err, ESG_ECONFIG,
-                                 "%s: aggregate type %s has no write_state and read_state, which "
-                                 "%s needs",
+                                 "%s: aggregate type %s has no write_state and read_state (nor "
+                                 "state fields), which %s needs",
                                  type->name, aggregate_type->topic,
                                  is_caching ? "AGGREGATE_CACHE_MAXSIZE" : "a snapshot interval");
     }
@@ -64,6 +62,23 @@ static esg_status open_cache(esg_application *app, const esg_env *env, esg_error
     rc = check_state_functions(app->type, true, err);
     if (rc == ESG_OK && (app->cache = aggregate_cache_new(n_max > 0 ? (size_t)n_max : 0)) == NULL)
         rc = esg_error_set(err, ESG_ENOMEM, "out of memory making the aggregate cache");
+    return rc;
+}
+
+/* Checks the declared aggregate types and registers the transcodings their fields use, so that
+ * stored events holding those types decode. */
+static esg_status check_aggregate_types(esg_application *app, esg_error *err)
+{
+    esg_status rc = ESG_OK;
+    for (size_t i = 0; rc == ESG_OK && i < app->n_aggregate_types; i++) {
+        const esg_aggregate_type *aggregate_type = app->type->aggregate_types[i];
+        rc = esg_aggregate_type_check(aggregate_type, err);
+        if (rc == ESG_OK)
+            rc = esg_aggregate_type_register_transcodings(aggregate_type, err);
+        if (rc != ESG_OK)
+            rc = esg_error_set(err, ESG_ECONFIG, "%s: %.400s", app->type->name,
+                               err != NULL ? err->message : "a bad aggregate type");
+    }
     return rc;
 }
 
@@ -107,6 +122,12 @@ esg_status esg_application_new(const esg_application_type *type, const esg_env *
         goto out;
     }
     app->type = type;
+    app->n_aggregate_types = app_count_aggregate_types(type);
+    rc = check_aggregate_types(app, err);
+    if (rc == ESG_OK)
+        rc = app_methods_open(app, err);
+    if (rc != ESG_OK)
+        goto out;
     /* As Python's construct_env: snapshotting by default when the type asks for it. */
     esg_setting snapshotting;
     esg_setting_lookup(env, type->name, "IS_SNAPSHOTTING_ENABLED", &snapshotting);
@@ -155,6 +176,7 @@ out:
         esg_recorder_close(app->recorder);
         esg_mapper_free(app->mapper);
         aggregate_cache_free(app->cache);
+        app_methods_free(app);
         esg_free(app);
     }
     esg_env_free(own_env);
@@ -168,6 +190,7 @@ void esg_application_free(esg_application *app)
     esg_recorder_close(app->recorder);
     esg_mapper_free(app->mapper);
     aggregate_cache_free(app->cache);
+    app_methods_free(app);
     pthread_mutex_destroy(&app->processing_lock);
     pthread_mutex_destroy(&app->batch_lock);
     esg_free(app);
@@ -199,16 +222,13 @@ void esg_application_set_recorded_listener(esg_application *app, esg_recorded_fn
     app->on_recorded_ctx = ctx;
 }
 
-/* The aggregate type (of the application's) that has an event type of topic, or its index
+/* The index of the aggregate type (of the application's) that has an event type of topic, or
  * -1 when none has. */
-static long aggregate_type_of_event(const esg_application_type *type, const char *event_topic)
+static long aggregate_type_of_event(const esg_application *app, const char *event_topic)
 {
-    for (size_t i = 0; i < type->n_aggregate_types; i++) {
-        const esg_aggregate_type *aggregate_type = type->aggregate_types[i];
-        for (size_t k = 0; k < aggregate_type->n_event_types; k++)
-            if (strcmp(aggregate_type->event_types[k].topic, event_topic) == 0)
-                return (long)i;
-    }
+    for (size_t i = 0; i < app->n_aggregate_types; i++)
+        if (esg_aggregate_type_has_event(app->type->aggregate_types[i], event_topic))
+            return (long)i;
     return -1;
 }
 
@@ -224,7 +244,7 @@ void app_after_recorded(esg_application *app, const esg_stored_event *stored, si
             aggregate_cache_remove(app->cache, &stored[i].originator_id);
         if (intervals == NULL || !esg_recorder_is_snapshotting(app->recorder))
             continue;
-        long type_index = aggregate_type_of_event(app->type, stored[i].topic);
+        long type_index = aggregate_type_of_event(app, stored[i].topic);
         if (type_index >= 0 && intervals[type_index] > 0 &&
             stored[i].originator_version % intervals[type_index] == 0)
             esg_application_take_snapshot(app, &stored[i].originator_id,
@@ -310,61 +330,6 @@ esg_status esg_application_save(esg_application *app, esg_aggregate *const *aggr
         if (esg_aggregate_copy(aggregates[i], &copy, NULL) == ESG_OK)
             aggregate_cache_put(app->cache, copy);
     }
-    return rc;
-}
-
-esg_status esg_application_call(esg_application *app, const char *method_name,
-                                const esg_value *args, const esg_value *kwargs, esg_value **result,
-                                esg_error *err)
-{
-    *result = NULL;
-    const esg_method *method = NULL;
-    for (size_t i = 0; i < app->type->n_methods && method == NULL; i++)
-        if (strcmp(app->type->methods[i].name, method_name) == 0)
-            method = &app->type->methods[i];
-    if (method == NULL)
-        return esg_error_set(err, ESG_EUNIMPLEMENTED, "%s has no method '%.100s'", app->type->name,
-                             method_name);
-    esg_value *stack_params[8];
-    esg_value **params = stack_params;
-    if (method->n_params > 8) {
-        params = esg_calloc(method->n_params, sizeof *params);
-        if (params == NULL)
-            return esg_error_set(err, ESG_ENOMEM, "out of memory calling %s", method_name);
-    }
-    esg_status rc = esg_bind_arguments(method, args, kwargs, params, err);
-    if (rc == ESG_OK)
-        rc = method->call(app, params, result, err);
-    if (rc == ESG_OK && *result == NULL)
-        rc = esg_error_set(err, ESG_EINTERNAL, "%s() returned no value", method_name);
-    if (rc != ESG_OK) {
-        esg_value_free(*result);
-        *result = NULL;
-    }
-    if (params != stack_params)
-        esg_free(params);
-    return rc;
-}
-
-esg_status esg_application_call_json(esg_application *app, const char *method_name,
-                                     const char *args_json, size_t args_len,
-                                     const char *kwargs_json, size_t kwargs_len, char **result,
-                                     size_t *result_len, esg_error *err)
-{
-    esg_value *args = NULL, *kwargs = NULL, *value = NULL;
-    *result = NULL;
-    esg_status rc = ESG_OK;
-    if (args_json != NULL && args_len > 0)
-        rc = esg_json_decode(args_json, args_len, &args, err);
-    if (rc == ESG_OK && kwargs_json != NULL && kwargs_len > 0)
-        rc = esg_json_decode(kwargs_json, kwargs_len, &kwargs, err);
-    if (rc == ESG_OK)
-        rc = esg_application_call(app, method_name, args, kwargs, &value, err);
-    if (rc == ESG_OK)
-        rc = esg_json_encode(value, result, result_len, err);
-    esg_value_free(args);
-    esg_value_free(kwargs);
-    esg_value_free(value);
     return rc;
 }
 

@@ -10,9 +10,17 @@
 #include <stdbool.h>
 
 #include "application/aggregate_cache.h"
+#include "application/signature.h"
 #include "esg/application.h"
 
 typedef struct pending_batch pending_batch;
+
+/* A method as the application calls it (methods.c). */
+typedef struct app_method {
+    esg_method binding;        /* a method of the type, or a declared one's name and parameters */
+    const esg_method_def *def; /* the declared method (borrowed), or NULL */
+    esg_signature signature;   /* a declared method's, parsed (zeroed for the others) */
+} app_method;
 
 struct esg_application {
     const esg_application_type *type; /* borrowed; static in practice */
@@ -31,6 +39,9 @@ struct esg_application {
     pthread_t batch_thread;      /* the thread processing it */
     esg_recorded_fn on_recorded; /* told after each successful write; may be NULL */
     void *on_recorded_ctx;       /* passed to on_recorded */
+    size_t n_aggregate_types;    /* the type's, counted when it is a declared list */
+    app_method *methods;         /* owned: the type's methods, as called by name */
+    size_t n_methods;
 };
 
 /* application.c: stores and records events (borrowed) with an optional tracking record, then
@@ -63,5 +74,26 @@ const pending_batch *app_current_batch(esg_application *app);
 esg_status app_add_pending_events(const pending_batch *batch, const esg_uuid *id, int64_t version,
                                   int64_t base_version, esg_stored_event_list *stored,
                                   esg_error *err);
+
+/* methods.c: reads the type's methods into app->methods (signatures parsed: ESG_ECONFIG for a
+ * bad one), and frees them. */
+esg_status app_methods_open(esg_application *app, esg_error *err);
+void app_methods_free(esg_application *app);
+
+/* work.c: runs a declared method with its bound arguments (params, n_params of its signature;
+ * missing ones are set to their defaults, borrowed), checking them, saving what it changed. */
+esg_status app_run_method(esg_application *app, const app_method *method, esg_value **params,
+                          esg_value **result, esg_error *err);
+
+/* The number of aggregate types of type: n_aggregate_types, or up to the NULL that ends an
+ * ESG_AGGREGATES list. */
+static inline size_t app_count_aggregate_types(const esg_application_type *type)
+{
+    size_t n = type->n_aggregate_types;
+    if (n == 0)
+        while (type->aggregate_types != NULL && type->aggregate_types[n] != NULL)
+            n++;
+    return n;
+}
 
 #endif

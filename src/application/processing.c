@@ -122,7 +122,7 @@ static esg_status process_one(esg_application *app, const char *leader_name,
         esg_processing_event processing = {0};
         rc = esg_mapper_from_stored(app->mapper, &notification->event, &event, err);
         if (rc == ESG_OK)
-            rc = app->type->policy(app, event, &processing, err);
+            rc = esg_application_type_run_policy(app->type, app, event, &processing, err);
         if (rc == ESG_OK)
             rc = app_record(app, processing.events, processing.n_events, &tracking, err);
         app_free_events(processing.events, processing.n_events);
@@ -186,7 +186,7 @@ static esg_status batch_add(pending_batch *batch, const char *leader_name,
     if (rc == ESG_OK) {
         /* The policy may make this application pull again (it follows itself): restore after. */
         pending_batch *outer = set_current_batch(batch->app, batch);
-        rc = batch->app->type->policy(batch->app, event, &processing, err);
+        rc = esg_application_type_run_policy(batch->app->type, batch->app, event, &processing, err);
         set_current_batch(batch->app, outer);
     }
     size_t n_new = processing.n_events;
@@ -289,7 +289,7 @@ esg_status esg_application_pull_and_process(esg_application *app, const esg_noti
 {
     if (n_processed != NULL)
         *n_processed = 0;
-    if (app->type->policy == NULL)
+    if (!esg_application_type_has_policy(app->type))
         return esg_error_set(err, ESG_EINVAL, "%s is not a process application (no policy)",
                              app->type->name);
     pthread_mutex_lock(&app->processing_lock);

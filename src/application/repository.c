@@ -6,12 +6,11 @@
 #include "application/application_internal.h"
 #include "core/alloc.h"
 
-static const esg_aggregate_type *find_aggregate_type(const esg_application_type *type,
-                                                     const char *topic)
+static const esg_aggregate_type *find_aggregate_type(const esg_application *app, const char *topic)
 {
-    for (size_t i = 0; i < type->n_aggregate_types; i++)
-        if (strcmp(type->aggregate_types[i]->topic, topic) == 0)
-            return type->aggregate_types[i];
+    for (size_t i = 0; topic != NULL && i < app->n_aggregate_types; i++)
+        if (strcmp(app->type->aggregate_types[i]->topic, topic) == 0)
+            return app->type->aggregate_types[i];
     return NULL;
 }
 
@@ -46,11 +45,8 @@ static esg_status read_snapshot(esg_application *app, const esg_uuid *id, int64_
         rc = esg_mapper_from_stored(app->mapper, &stored.items[0], &snapshot, err);
     if (rc == ESG_OK && snapshot != NULL) {
         const char *topic = esg_snapshot_aggregate_topic(snapshot);
-        const esg_aggregate_type *type = NULL;
-        for (size_t i = 0; topic != NULL && i < app->type->n_aggregate_types && type == NULL; i++)
-            if (strcmp(app->type->aggregate_types[i]->topic, topic) == 0)
-                type = app->type->aggregate_types[i];
-        if (type != NULL && type->read_state != NULL)
+        const esg_aggregate_type *type = find_aggregate_type(app, topic);
+        if (type != NULL && esg_aggregate_type_has_state_functions(type))
             rc = esg_aggregate_from_snapshot(type, snapshot, out, err);
     }
     esg_event_free(snapshot);
@@ -88,7 +84,7 @@ esg_status app_reconstruct(esg_application *app, const esg_uuid *id, int64_t ver
         rc = esg_aggregate_apply(aggregate, events, stored.n_items, err);
     } else if (rc == ESG_OK) {
         const char *topic = esg_value_as_string(esg_event_get(events[0], "originator_topic"), NULL);
-        const esg_aggregate_type *type = topic ? find_aggregate_type(app->type, topic) : NULL;
+        const esg_aggregate_type *type = topic ? find_aggregate_type(app, topic) : NULL;
         if (type == NULL) {
             esg_uuid_str(id, text);
             rc = esg_error_set(err, ESG_EINVAL, "aggregate %s has type %s, which %s does not know",

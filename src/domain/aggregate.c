@@ -4,6 +4,7 @@
 #include "esg/domain.h"
 #include "core/grow.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include "core/alloc.h"
@@ -20,12 +21,172 @@ struct esg_aggregate {
     size_t pending_capacity;
 };
 
-static const esg_event_type *find_event_type(const esg_aggregate_type *type, const char *topic)
+/* An event type of an aggregate type: a lower-level one or a declared one. */
+typedef struct event_kind {
+    const esg_event_type *type; /* or NULL */
+    const esg_event_def *def;   /* or NULL */
+} event_kind;
+
+static event_kind find_event(const esg_aggregate_type *type, const char *topic)
 {
     for (size_t i = 0; i < type->n_event_types; i++)
         if (strcmp(type->event_types[i].topic, topic) == 0)
-            return &type->event_types[i];
+            return (event_kind){&type->event_types[i], NULL};
+    return (event_kind){NULL, esg_aggregate_type_event_def(type, topic)};
+}
+
+const esg_event_def *esg_aggregate_type_event_def(const esg_aggregate_type *type, const char *topic)
+{
+    for (const esg_event_def *const *e = type->events; e != NULL && *e != NULL; e++)
+        if (strcmp((*e)->topic, topic) == 0)
+            return *e;
     return NULL;
+}
+
+bool esg_aggregate_type_has_event(const esg_aggregate_type *type, const char *topic)
+{
+    event_kind kind = find_event(type, topic);
+    return kind.type != NULL || kind.def != NULL;
+}
+
+/* ---- What a declared type's fields give ---- */
+
+static size_t state_size(const esg_aggregate_type *type)
+{
+    return type->state.fields != NULL ? type->state.size : type->state_size;
+}
+
+bool esg_aggregate_type_has_state_functions(const esg_aggregate_type *type)
+{
+    return (type->write_state != NULL && type->read_state != NULL) || type->state.fields != NULL;
+}
+
+static esg_status write_state(const esg_aggregate_type *type, const void *state, esg_value **out,
+                              esg_error *err)
+{
+    if (type->write_state != NULL)
+        return type->write_state(state, out, err);
+    return esg_struct_to_value(&type->state, state, type->topic, out, err);
+}
+
+static esg_status read_state(const esg_aggregate_type *type, void *state,
+                             const esg_value *attributes, esg_error *err)
+{
+    if (type->read_state != NULL)
+        return type->read_state(state, attributes, err);
+    return esg_struct_from_value(&type->state, attributes, true, type->topic, state, err);
+}
+
+static void free_state(const esg_aggregate_type *type, void *state)
+{
+    if (type->free_state != NULL)
+        type->free_state(state);
+    else if (type->state.fields != NULL)
+        esg_struct_clear(&type->state, state, true);
+}
+
+/* A class version >= 0 (0 is 1), and an upcast from each version below it. */
+static esg_status check_versions(const char *topic, int class_version, const esg_upcast_fn *upcasts,
+                                 esg_error *err)
+{
+    if (class_version < 0)
+        return esg_error_set(err, ESG_EINVAL, "%s has class_version %d", topic, class_version);
+    for (int i = 0; i + 1 < class_version; i++)
+        if (upcasts == NULL || upcasts[i] == NULL)
+            return esg_error_set(err, ESG_EINVAL,
+                                 "%s is at class_version %d but has no upcast from version %d",
+                                 topic, class_version, i + 1);
+    return ESG_OK;
+}
+
+static esg_status check_event_def(const esg_event_def *e, esg_error *err)
+{
+    if (e->topic == NULL)
+        return esg_error_set(err, ESG_EINVAL, "an event type has no topic");
+    if (e->mutate != NULL && e->data.fields == NULL && e->data.size == 0)
+        return esg_error_set(err, ESG_EINVAL, "%s has a mutate function but no data", e->topic);
+    esg_status rc = esg_struct_check(&e->data, e->topic, err);
+    return rc == ESG_OK ? check_versions(e->topic, e->class_version, e->upcasts, err) : rc;
+}
+
+esg_status esg_aggregate_type_check(const esg_aggregate_type *type, esg_error *err)
+{
+    if (type->topic == NULL)
+        return esg_error_set(err, ESG_EINVAL, "an aggregate type has no topic");
+    esg_status rc = esg_struct_check(&type->state, type->topic, err);
+    if (rc == ESG_OK)
+        rc = check_versions(type->topic, type->class_version, type->upcasts, err);
+    for (size_t i = 0; rc == ESG_OK && i < type->n_event_types; i++)
+        if (type->event_types[i].topic == NULL)
+            rc = esg_error_set(err, ESG_EINVAL, "%s: an event type has no topic", type->topic);
+    for (const esg_event_def *const *e = type->events; rc == ESG_OK && e != NULL && *e != NULL; e++)
+        rc = check_event_def(*e, err);
+    return rc;
+}
+
+static esg_status register_field_transcodings(const esg_struct_type *type, esg_error *err)
+{
+    esg_status rc = ESG_OK;
+    for (const esg_field *f = type->fields; rc == ESG_OK && f != NULL && f->name != NULL; f++)
+        if (f->kind == ESG_CUSTOM && f->transcoding != NULL)
+            rc = esg_transcoding_register(f->transcoding, err);
+    return rc;
+}
+
+esg_status esg_aggregate_type_register_transcodings(const esg_aggregate_type *type, esg_error *err)
+{
+    esg_status rc = register_field_transcodings(&type->state, err);
+    for (const esg_event_def *const *e = type->events; rc == ESG_OK && e != NULL && *e != NULL; e++)
+        rc = register_field_transcodings(&(*e)->data, err);
+    return rc;
+}
+
+/* Takes "class_version" out of attributes (1 when absent) and upcasts them from there. */
+static esg_status upcast(const char *topic, int class_version, const esg_upcast_fn *upcasts,
+                         esg_value *attributes, esg_error *err)
+{
+    esg_value *stored = esg_object_take(attributes, "class_version");
+    int64_t from = stored == NULL ? 1 : esg_value_as_int(stored);
+    bool is_int = stored == NULL || esg_value_type(stored) == ESG_TYPE_INT;
+    esg_value_free(stored);
+    if (!is_int || from < 1)
+        return esg_error_set(err, ESG_EINVAL, "%s has a class_version that is not an int >= 1",
+                             topic);
+    esg_status rc = ESG_OK;
+    for (int64_t v = from; rc == ESG_OK && v < class_version; v++)
+        rc = upcasts[v - 1](attributes, err);
+    return rc;
+}
+
+esg_status esg_event_upcast(const esg_event_def *def, esg_event *event, esg_error *err)
+{
+    if (def->class_version <= 1 && esg_object_get(event->attributes, "class_version") == NULL)
+        return ESG_OK;
+    return upcast(event->topic, def->class_version, def->upcasts, event->attributes, err);
+}
+
+/* Calls a declared event's mutator with the event's data decoded (pointing into the event). */
+static esg_status mutate(const esg_event_def *event_type, void *state, const esg_event *event,
+                         esg_error *err)
+{
+    _Alignas(max_align_t) unsigned char on_stack[256];
+    size_t size = event_type->data.size;
+    void *data = size <= sizeof on_stack ? on_stack : esg_malloc(size);
+    if (data == NULL)
+        return esg_error_set(err, ESG_ENOMEM, "out of memory applying %s", event->topic);
+    memset(data, 0, size);
+    esg_status rc =
+        esg_struct_from_value(&event_type->data, event->attributes, false, event->topic, data, err);
+    if (rc == ESG_OK) {
+        esg_error mutator_err = {0}; /* a mutator's err is never NULL, and starts clear */
+        rc = event_type->mutate(state, data, &mutator_err);
+        if (rc != ESG_OK && err != NULL)
+            *err = mutator_err;
+        esg_struct_clear(&event_type->data, data, false);
+    }
+    if (data != on_stack)
+        esg_free(data);
+    return rc;
 }
 
 static esg_aggregate *new_aggregate(const esg_aggregate_type *type, const esg_uuid *id)
@@ -36,7 +197,7 @@ static esg_aggregate *new_aggregate(const esg_aggregate_type *type, const esg_uu
     aggregate->type = type;
     aggregate->id = *id;
     /* At least one byte, so that a stateless type still has a distinct pointer. */
-    aggregate->state = esg_calloc(1, type->state_size ? type->state_size : 1);
+    aggregate->state = esg_calloc(1, state_size(type) ? state_size(type) : 1);
     if (aggregate->state == NULL) {
         esg_free(aggregate);
         return NULL;
@@ -47,19 +208,21 @@ static esg_aggregate *new_aggregate(const esg_aggregate_type *type, const esg_uu
 /* Applies event (borrowed) to the aggregate: the mutator, then version and times. */
 static esg_status apply(esg_aggregate *aggregate, const esg_event *event, esg_error *err)
 {
-    const esg_event_type *event_type = find_event_type(aggregate->type, event->topic);
-    if (event_type == NULL)
+    event_kind kind = find_event(aggregate->type, event->topic);
+    if (kind.type == NULL && kind.def == NULL)
         return esg_error_set(err, ESG_EINVAL, "%s has no event type %s", aggregate->type->topic,
                              event->topic);
     if (event->originator_version != aggregate->version + 1)
         return esg_error_set(
             err, ESG_EINVAL, "event %s has version %lld but the aggregate is at version %lld",
             event->topic, (long long)event->originator_version, (long long)aggregate->version);
-    if (event_type->apply != NULL) {
-        esg_status rc = event_type->apply(aggregate->state, event, err);
-        if (rc != ESG_OK)
-            return rc;
-    }
+    esg_status rc = ESG_OK;
+    if (kind.type != NULL && kind.type->apply != NULL)
+        rc = kind.type->apply(aggregate->state, event, err);
+    else if (kind.def != NULL && kind.def->mutate != NULL)
+        rc = mutate(kind.def, aggregate->state, event, err);
+    if (rc != ESG_OK)
+        return rc;
     aggregate->version = event->originator_version;
     if (aggregate->version == 1)
         aggregate->created_on = event->timestamp;
@@ -86,6 +249,18 @@ static esg_status trigger(esg_aggregate *aggregate, const char *event_topic, esg
     if (rc != ESG_OK) {
         esg_value_free(attributes);
         return rc;
+    }
+    /* As Python stores it: "class_version" after the event's own attributes. */
+    const esg_event_def *def = esg_aggregate_type_event_def(aggregate->type, event_topic);
+    if (def != NULL && def->class_version > 1) {
+        if (attributes == NULL)
+            attributes = esg_value_object();
+        if (attributes == NULL || (esg_value_type(attributes) == ESG_TYPE_OBJECT &&
+                                   esg_object_set(attributes, "class_version",
+                                                  esg_value_int(def->class_version)) != ESG_OK)) {
+            esg_value_free(attributes);
+            return esg_error_set(err, ESG_ENOMEM, "out of memory triggering %s", event_topic);
+        }
     }
     rc = esg_event_new(&aggregate->id, aggregate->version + 1, NULL, event_topic, attributes,
                        &event, err);
@@ -229,8 +404,7 @@ void esg_aggregate_free(esg_aggregate *aggregate)
 {
     if (aggregate == NULL)
         return;
-    if (aggregate->type->free_state != NULL)
-        aggregate->type->free_state(aggregate->state);
+    free_state(aggregate->type, aggregate->state);
     esg_free(aggregate->state);
     for (size_t i = 0; i < aggregate->n_pending; i++)
         esg_event_free(aggregate->pending[i]);
@@ -243,9 +417,12 @@ esg_status esg_aggregate_apply(esg_aggregate *aggregate, esg_event *const *event
 {
     esg_status rc = ESG_OK;
     for (size_t i = 0; rc == ESG_OK && i < n_events; i++) {
+        const esg_event_def *def = esg_aggregate_type_event_def(aggregate->type, events[i]->topic);
         if (!esg_uuid_equal(&events[i]->originator_id, &aggregate->id))
             rc = esg_error_set(err, ESG_EINVAL, "event %zu belongs to another aggregate", i);
-        else
+        else if (def != NULL)
+            rc = esg_event_upcast(def, events[i], err);
+        if (rc == ESG_OK)
             rc = apply(aggregate, events[i], err);
     }
     return rc;
@@ -253,26 +430,40 @@ esg_status esg_aggregate_apply(esg_aggregate *aggregate, esg_event *const *event
 
 /* ---- Snapshots ---- */
 
+esg_status esg_aggregate_state_value(const esg_aggregate *aggregate, esg_value **out,
+                                     esg_error *err)
+{
+    *out = NULL;
+    if (!esg_aggregate_type_has_state_functions(aggregate->type))
+        return esg_error_set(err, ESG_EUNIMPLEMENTED,
+                             "%s has no write_state (nor state fields): its state cannot be "
+                             "written",
+                             aggregate->type->topic);
+    esg_status rc = write_state(aggregate->type, aggregate->state, out, err);
+    if (rc == ESG_OK && esg_value_type(*out) != ESG_TYPE_OBJECT) {
+        esg_value_free(*out);
+        *out = NULL;
+        rc = esg_error_set(err, ESG_EINTERNAL, "the write_state of %s made no object",
+                           aggregate->type->topic);
+    }
+    return rc;
+}
+
 /* The state object of a snapshot: "_created_on", "_modified_on", then the type's attributes. */
 static esg_status write_snapshot_state(const esg_aggregate *aggregate, esg_value **out,
                                        esg_error *err)
 {
     *out = NULL;
     const esg_aggregate_type *type = aggregate->type;
-    if (type->write_state == NULL || type->read_state == NULL)
+    if (type->read_state == NULL && type->state.fields == NULL)
         return esg_error_set(err, ESG_EUNIMPLEMENTED,
-                             "%s has no write_state and read_state: it cannot be snapshotted or "
-                             "cached",
+                             "%s has no write_state and read_state (nor state fields): it cannot "
+                             "be snapshotted or cached",
                              type->topic);
     esg_value *attributes = NULL;
-    esg_status rc = type->write_state(aggregate->state, &attributes, err);
+    esg_status rc = esg_aggregate_state_value(aggregate, &attributes, err);
     if (rc != ESG_OK)
         return rc;
-    if (esg_value_type(attributes) != ESG_TYPE_OBJECT) {
-        esg_value_free(attributes);
-        return esg_error_set(err, ESG_EINTERNAL, "the write_state of %s made no object",
-                             type->topic);
-    }
     esg_value *state = esg_value_object();
     rc = esg_object_set(state, "_created_on", esg_value_datetime(&aggregate->created_on));
     if (rc == ESG_OK)
@@ -281,6 +472,8 @@ static esg_status write_snapshot_state(const esg_aggregate *aggregate, esg_value
         rc = esg_object_set(state, esg_object_key_at(attributes, i),
                             esg_value_copy(esg_object_value_at(attributes, i)));
     esg_value_free(attributes);
+    if (rc == ESG_OK && type->class_version > 1) /* last, as Python's Snapshot.take puts it */
+        rc = esg_object_set(state, "class_version", esg_value_int(type->class_version));
     if (rc != ESG_OK) {
         esg_value_free(state);
         return esg_error_set(err, rc, "out of memory writing the state of %s", type->topic);
@@ -295,9 +488,10 @@ static esg_status read_snapshot_state(const esg_aggregate_type *type, const esg_
                                       esg_error *err)
 {
     *out = NULL;
-    if (type->read_state == NULL)
+    if (!esg_aggregate_type_has_state_functions(type))
         return esg_error_set(err, ESG_EUNIMPLEMENTED,
-                             "%s has no read_state: it cannot be read from a snapshot",
+                             "%s has no read_state (nor state fields): it cannot be read from a "
+                             "snapshot",
                              type->topic);
     const esg_datetime *created_on = esg_value_as_datetime(esg_object_get(state, "_created_on"));
     const esg_datetime *modified_on = esg_value_as_datetime(esg_object_get(state, "_modified_on"));
@@ -313,7 +507,19 @@ static esg_status read_snapshot_state(const esg_aggregate_type *type, const esg_
     aggregate->version = version;
     aggregate->created_on = *created_on;
     aggregate->modified_on = *modified_on;
-    esg_status rc = type->read_state(aggregate->state, state, err);
+    /* A state of an older class version is upcast in a copy (the snapshot is borrowed). */
+    esg_value *upcast_state = NULL;
+    esg_status rc = ESG_OK;
+    if (type->class_version > 1 || esg_object_get(state, "class_version") != NULL) {
+        upcast_state = esg_value_copy(state);
+        rc = upcast_state == NULL
+                 ? esg_error_set(err, ESG_ENOMEM, "out of memory upcasting %s", type->topic)
+                 : upcast(type->topic, type->class_version, type->upcasts, upcast_state, err);
+        state = upcast_state;
+    }
+    if (rc == ESG_OK)
+        rc = read_state(type, aggregate->state, state, err);
+    esg_value_free(upcast_state);
     if (rc != ESG_OK) {
         esg_aggregate_free(aggregate);
         return rc;

@@ -392,7 +392,7 @@ esg_status esg_node_start(const esg_system_def *def, const char *app_name, const
         rc = address_of(node->env, app_name, &address, err);
     if (rc == ESG_OK)
         rc = esg_application_new(type, node->env, &node->app, err);
-    if (rc == ESG_OK && node->n_leaders > 0 && type->policy == NULL)
+    if (rc == ESG_OK && node->n_leaders > 0 && !esg_application_type_has_policy(type))
         rc = esg_error_set(err, ESG_ECONFIG, "%s follows others but has no policy", app_name);
     /* Before the server starts: its workers write, and so call the listener. */
     if (rc == ESG_OK && node->n_followers > 0)

@@ -110,7 +110,7 @@ static esg_status check_followers(const esg_system *system, esg_error *err)
     const char *const *followers = esg_system_followers(system, &n_followers);
     for (size_t i = 0; i < n_followers; i++) {
         const esg_application_type *type = esg_system_get_type(system, followers[i]);
-        if (type->policy == NULL) {
+        if (!esg_application_type_has_policy(type)) {
             const char *leader = esg_system_follows(system, followers[i], NULL)[0];
             return esg_error_set(err, ESG_EINVAL,
                                  "%s follows %s but is not a process application (no policy)",

@@ -57,6 +57,25 @@ static size_t find_node(const esg_system *system, const char *name)
     return SIZE_MAX;
 }
 
+/* The counts of a declared system's lists: given, or up to their ends (ESG_SYSTEM, ESG_PIPE). */
+static size_t count_pipes(const esg_system_def *def)
+{
+    size_t n = def->n_pipes;
+    if (n == 0)
+        while (def->pipes != NULL && def->pipes[n].apps != NULL)
+            n++;
+    return n;
+}
+
+static size_t count_apps(const esg_pipe *pipe)
+{
+    size_t n = pipe->n_apps;
+    if (n == 0)
+        while (pipe->apps != NULL && pipe->apps[n] != NULL)
+            n++;
+    return n;
+}
+
 static esg_status check_def(const esg_system_def *def, size_t *n_apps, esg_error *err)
 {
     if (def == NULL)
@@ -68,12 +87,12 @@ static esg_status check_def(const esg_system_def *def, size_t *n_apps, esg_error
         return esg_error_set(err, ESG_EINVAL, "system has %zu pipes but no pipe array",
                              def->n_pipes);
     size_t total = 0;
-    for (size_t p = 0; p < def->n_pipes; p++) {
+    for (size_t p = 0; p < count_pipes(def); p++) {
         const esg_pipe *pipe = &def->pipes[p];
         if (pipe->n_apps > 0 && pipe->apps == NULL)
             return esg_error_set(err, ESG_EINVAL, "pipe %zu has %zu applications but no array", p,
                                  pipe->n_apps);
-        for (size_t a = 0; a < pipe->n_apps; a++) {
+        for (size_t a = 0; a < count_apps(pipe); a++) {
             const esg_application_type *type = pipe->apps[a];
             if (type == NULL)
                 return esg_error_set(err, ESG_EINVAL, "pipe %zu: application %zu is NULL", p, a);
@@ -85,9 +104,9 @@ static esg_status check_def(const esg_system_def *def, size_t *n_apps, esg_error
                                      a);
         }
         /* Guards the list sizes below against overflow; real systems are tiny. */
-        if (pipe->n_apps > SIZE_MAX / 16 - total)
+        if (count_apps(pipe) > SIZE_MAX / 16 - total)
             return esg_error_set(err, ESG_EINVAL, "system too large");
-        total += pipe->n_apps;
+        total += count_apps(pipe);
     }
     *n_apps = total;
     return ESG_OK;
@@ -97,10 +116,10 @@ static esg_status check_def(const esg_system_def *def, size_t *n_apps, esg_error
 static esg_status add_nodes_and_edges(esg_system *system, esg_error *err)
 {
     const esg_system_def *def = system->def;
-    for (size_t p = 0; p < def->n_pipes; p++) {
+    for (size_t p = 0; p < count_pipes(def); p++) {
         const esg_pipe *pipe = &def->pipes[p];
         size_t previous = SIZE_MAX;
-        for (size_t a = 0; a < pipe->n_apps; a++) {
+        for (size_t a = 0; a < count_apps(pipe); a++) {
             const esg_application_type *type = pipe->apps[a];
             size_t node = find_node(system, type->name);
             if (node == SIZE_MAX) {

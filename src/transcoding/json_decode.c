@@ -13,7 +13,8 @@ static esg_status convert(json_t *json, int depth, esg_value **out, esg_error *e
 
 /* Decodes the value of a two-key transcoded object. Errors read like
  * Python's, which is what a reference client would see. */
-static esg_status decode_custom(const char *type, json_t *data, esg_value **out, esg_error *err)
+static esg_status decode_custom(const char *type, json_t *data, int depth, esg_value **out,
+                                esg_error *err)
 {
     const char *text = json_is_string(data) ? json_string_value(data) : NULL;
     size_t text_len = text ? json_string_length(data) : 0;
@@ -48,6 +49,12 @@ static esg_status decode_custom(const char *type, json_t *data, esg_value **out,
             (*out)->as.string.data = canonical;
             (*out)->as.string.len = strlen(canonical);
         }
+    } else if (esg_transcoding_find(type) != NULL) {
+        esg_value *value = NULL;
+        esg_status rc = convert(data, depth + 1, &value, err);
+        if (rc != ESG_OK)
+            return rc;
+        *out = esg_value_custom(type, value);
     } else {
         return esg_error_set(err, ESG_EINVAL,
                              "Data serialized with name '%.64s' is not deserializable. Please "
@@ -69,7 +76,7 @@ static esg_status convert_object(json_t *json, int depth, esg_value **out, esg_e
                 return esg_error_set(err, ESG_EINVAL,
                                      "a transcoded value's _type_ must be a "
                                      "string");
-            return decode_custom(json_string_value(type), data, out, err);
+            return decode_custom(json_string_value(type), data, depth, out, err);
         }
     }
     esg_value *object = esg_value_object();

@@ -250,6 +250,15 @@ static esg_status put_value(esg_buffer *buf, const esg_value *value, int depth, 
         esg_buffer_put(buf, value->as.string.data, value->as.string.len);
         esg_buffer_put_str(buf, "\"}");
         break;
+    case ESG_TYPE_CUSTOM:
+        /* As Python writes it: {"_type_":<name>,"_data_":<data>} */
+        esg_buffer_put_str(buf, "{\"_type_\":");
+        rc = put_string(buf, value->as.custom.name, strlen(value->as.custom.name), err);
+        esg_buffer_put_str(buf, ",\"_data_\":");
+        if (rc == ESG_OK)
+            rc = put_value(buf, value->as.custom.data, depth + 1, err);
+        esg_buffer_put_char(buf, '}');
+        break;
     case ESG_TYPE_ARRAY:
         esg_buffer_put_char(buf, '[');
         for (size_t i = 0; rc == ESG_OK && i < value->as.array.n_items; i++) {

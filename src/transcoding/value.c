@@ -110,6 +110,20 @@ esg_value *esg_value_decimal(const char *text, esg_error *err)
     return value;
 }
 
+esg_value *esg_value_custom(const char *type_name, esg_value *data)
+{
+    esg_value *value = data == NULL ? NULL : new_value(ESG_TYPE_CUSTOM);
+    char *name = value == NULL ? NULL : esg_strdup(type_name);
+    if (name == NULL) {
+        esg_free(value);
+        esg_value_free(data);
+        return NULL;
+    }
+    value->as.custom.name = name;
+    value->as.custom.data = data;
+    return value;
+}
+
 void esg_value_free(esg_value *value)
 {
     if (value == NULL)
@@ -130,6 +144,10 @@ void esg_value_free(esg_value *value)
             esg_value_free(value->as.object.members[i].value);
         }
         esg_free(value->as.object.members);
+        break;
+    case ESG_TYPE_CUSTOM:
+        esg_free(value->as.custom.name);
+        esg_value_free(value->as.custom.data);
         break;
     default:
         break;
@@ -165,6 +183,8 @@ const char *esg_type_name(esg_type type)
         return "datetime";
     case ESG_TYPE_DECIMAL:
         return "decimal";
+    case ESG_TYPE_CUSTOM:
+        return "custom";
     }
     return "unknown";
 }
@@ -209,6 +229,16 @@ const esg_datetime *esg_value_as_datetime(const esg_value *value)
 const char *esg_value_as_decimal(const esg_value *value)
 {
     return value != NULL && value->type == ESG_TYPE_DECIMAL ? value->as.string.data : NULL;
+}
+
+const char *esg_value_custom_name(const esg_value *value)
+{
+    return value != NULL && value->type == ESG_TYPE_CUSTOM ? value->as.custom.name : NULL;
+}
+
+esg_value *esg_value_custom_data(const esg_value *value)
+{
+    return value != NULL && value->type == ESG_TYPE_CUSTOM ? value->as.custom.data : NULL;
 }
 
 /* ---- Arrays ---- */
@@ -375,6 +405,8 @@ esg_value *esg_value_copy(const esg_value *value)
         }
         return copy;
     }
+    case ESG_TYPE_CUSTOM:
+        return esg_value_custom(value->as.custom.name, esg_value_copy(value->as.custom.data));
     case ESG_TYPE_ARRAY: {
         esg_value *copy = esg_value_array();
         for (size_t i = 0; copy != NULL && i < value->as.array.n_items; i++) {
@@ -424,6 +456,9 @@ bool esg_value_equal(const esg_value *a, const esg_value *b)
         return esg_uuid_equal(&a->as.uuid, &b->as.uuid);
     case ESG_TYPE_DATETIME:
         return esg_datetime_equal(&a->as.datetime, &b->as.datetime);
+    case ESG_TYPE_CUSTOM:
+        return strcmp(a->as.custom.name, b->as.custom.name) == 0 &&
+               esg_value_equal(a->as.custom.data, b->as.custom.data);
     case ESG_TYPE_ARRAY:
         if (a->as.array.n_items != b->as.array.n_items)
             return false;

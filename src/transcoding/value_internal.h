@@ -36,6 +36,10 @@ struct esg_value {
         struct esg_object object;
         esg_uuid uuid;
         esg_datetime datetime;
+        struct {
+            char *name;      /* owned: the transcoding's name */
+            esg_value *data; /* owned */
+        } custom;
     } as;
 };
 

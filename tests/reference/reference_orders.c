@@ -41,7 +41,7 @@ static esg_status snapshot_state(esg_application *app, const esg_uuid *id, esg_e
         rc = esg_aggregate_from_snapshot(type->aggregate_types[0], snapshot, &aggregate, err);
     esg_value *state = NULL;
     if (rc == ESG_OK)
-        rc = type->aggregate_types[0]->write_state(esg_aggregate_state(aggregate), &state, err);
+        rc = esg_aggregate_state_value(aggregate, &state, err);
     char *json = NULL;
     size_t len = 0;
     if (rc == ESG_OK)

@@ -389,10 +389,12 @@ static void test_plugin_system_runs(void **state)
     const esg_system_def *def = resolve_system("user_counters:system", env);
     assert_int_equal(def->magic, ESG_SYSTEM_DEF_MAGIC);
     assert_string_equal(def->topic, "user_counters:system");
-    /* Its one pipe holds the very type the application topic names. */
-    assert_int_equal(def->n_pipes, 1);
-    assert_int_equal(def->pipes[0].n_apps, 1);
+    /* Its one pipe (declared with ESG_SYSTEM: the lists end at NULL) holds the very type the
+     * application topic names. */
+    assert_non_null(def->pipes[0].apps);
+    assert_null(def->pipes[1].apps);
     assert_ptr_equal(def->pipes[0].apps[0], resolve_app("user_counters:Counters", env));
+    assert_null(def->pipes[0].apps[1]);
 
     esg_system *system = NULL;
     assert_esg_ok(esg_system_new(def, &system, &err), &err);
