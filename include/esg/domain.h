@@ -124,8 +124,9 @@ typedef struct esg_event_def {
     esg_apply_fn mutate;  /* called with the decoded struct; NULL when the event changes nothing */
     /* Event versions, as eventsourcing 9.2: an event of class_version > 1 is stored with
      * "class_version" last in its state; a recorded event of an older version is brought up to
-     * date, one version at a time, before it is applied. upcasts has class_version - 1
-     * functions: upcasts[0] from version 1 to 2, upcasts[1] from 2 to 3... 0 means 1. */
+     * date, one version at a time, before it is applied. upcasts (ESG_UPCASTS) lists
+     * class_version - 1 functions: the first from version 1 to 2, the next from 2 to 3...
+     * class_version 0 means 1. */
     int class_version;
     const esg_upcast_fn *upcasts;
 } esg_event_def;
@@ -160,6 +161,9 @@ typedef struct esg_aggregate_type {
     {                                                                                              \
         .topic = (TOPIC), .data = ESG_STRUCT(TYPE, __VA_ARGS__), .mutate = (MUTATE)                \
     }
+
+/* The upcasts member of a declared type, in version order: ESG_UPCASTS(v1_to_v2, v2_to_v3). */
+#define ESG_UPCASTS(...) ((const esg_upcast_fn[]){__VA_ARGS__, NULL})
 
 /* The events member of a declared aggregate type: ESG_EVENTS(&opened, &renamed). */
 #define ESG_EVENTS(...) ((const esg_event_def *const[]){__VA_ARGS__, NULL})

@@ -70,15 +70,15 @@ static esg_status open_cache(esg_application *app, const esg_env *env, esg_error
 static esg_status check_aggregate_types(esg_application *app, esg_error *err)
 {
     esg_status rc = ESG_OK;
+    esg_error type_err = {0};
     for (size_t i = 0; rc == ESG_OK && i < app->n_aggregate_types; i++) {
         const esg_aggregate_type *aggregate_type = app->type->aggregate_types[i];
-        rc = esg_aggregate_type_check(aggregate_type, err);
+        rc = esg_aggregate_type_check(aggregate_type, &type_err);
         if (rc == ESG_OK)
-            rc = esg_aggregate_type_register_transcodings(aggregate_type, err);
-        if (rc != ESG_OK)
-            rc = esg_error_set(err, ESG_ECONFIG, "%s: %.400s", app->type->name,
-                               err != NULL ? err->message : "a bad aggregate type");
+            rc = esg_aggregate_type_register_transcodings(aggregate_type, &type_err);
     }
+    if (rc != ESG_OK)
+        rc = esg_error_set(err, ESG_ECONFIG, "%s: %s", app->type->name, type_err.message);
     return rc;
 }
 

@@ -85,17 +85,25 @@ static void free_state(const esg_aggregate_type *type, void *state)
         esg_struct_clear(&type->state, state, true);
 }
 
-/* A class version >= 0 (0 is 1), and an upcast from each version below it. */
+/* A class version >= 0 (0 is 1), and exactly one upcast from each version below it (the list
+ * ends at NULL: ESG_UPCASTS). */
 static esg_status check_versions(const char *topic, int class_version, const esg_upcast_fn *upcasts,
                                  esg_error *err)
 {
+    int n_upcasts = 0;
+    while (upcasts != NULL && upcasts[n_upcasts] != NULL)
+        n_upcasts++;
     if (class_version < 0)
         return esg_error_set(err, ESG_EINVAL, "%s has class_version %d", topic, class_version);
-    for (int i = 0; i + 1 < class_version; i++)
-        if (upcasts == NULL || upcasts[i] == NULL)
-            return esg_error_set(err, ESG_EINVAL,
-                                 "%s is at class_version %d but has no upcast from version %d",
-                                 topic, class_version, i + 1);
+    if (n_upcasts < class_version - 1)
+        return esg_error_set(err, ESG_EINVAL,
+                             "%s is at class_version %d but has no upcast from version %d", topic,
+                             class_version, n_upcasts + 1);
+    if (n_upcasts > 0 && n_upcasts != class_version - 1)
+        return esg_error_set(err, ESG_EINVAL,
+                             "%s is at class_version %d but has %d upcasts: one from each older "
+                             "version",
+                             topic, class_version, n_upcasts);
     return ESG_OK;
 }
 
@@ -103,8 +111,6 @@ static esg_status check_event_def(const esg_event_def *e, esg_error *err)
 {
     if (e->topic == NULL)
         return esg_error_set(err, ESG_EINVAL, "an event type has no topic");
-    if (e->mutate != NULL && e->data.fields == NULL && e->data.size == 0)
-        return esg_error_set(err, ESG_EINVAL, "%s has a mutate function but no data", e->topic);
     esg_status rc = esg_struct_check(&e->data, e->topic, err);
     return rc == ESG_OK ? check_versions(e->topic, e->class_version, e->upcasts, err) : rc;
 }

@@ -90,6 +90,8 @@ esg_status esg_struct_check(const esg_struct_type *type, const char *what, esg_e
 
 static bool is_set(const esg_field *field, const char *data)
 {
+    if (!field->is_optional)
+        return true; /* a required pointer that is NULL is refused, not written as None */
     if (field->has_flag)
         return *(const bool *)(data + field->has_offset);
     return !is_pointer_kind(field->kind) || *(char *const *)(data + field->offset) != NULL;
@@ -285,11 +287,13 @@ void esg_struct_clear(const esg_struct_type *type, void *data, bool owned)
             if (f->transcoding->free != NULL)
                 f->transcoding->free(member);
             memset(member, 0, f->size);
-        } else if (owned && (f->kind == ESG_STRING || f->kind == ESG_DECIMAL)) {
-            esg_free(*(char **)member);
+        } else if (f->kind == ESG_STRING || f->kind == ESG_DECIMAL) {
+            if (owned)
+                esg_free(*(char **)member);
             *(char **)member = NULL;
-        } else if (owned && f->kind == ESG_ANY) {
-            esg_value_free(*(esg_value **)member);
+        } else if (f->kind == ESG_ANY) {
+            if (owned)
+                esg_value_free(*(esg_value **)member);
             *(esg_value **)member = NULL;
         }
         if (f->has_flag)

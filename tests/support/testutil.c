@@ -30,6 +30,15 @@ json_t *testutil_load_vector(const char *name)
     return root;
 }
 
+esg_value *testutil_json_value(const char *json)
+{
+    esg_value *value = NULL;
+    esg_error err = {0};
+    if (esg_json_decode(json, strlen(json), &value, &err) != ESG_OK)
+        fail_msg("'%s' does not decode: %s", json, err.message);
+    return value;
+}
+
 bool testutil_has_bytes(const uint8_t *data, size_t len, const char *text)
 {
     size_t text_len = strlen(text);

@@ -25,6 +25,9 @@ json_t *testutil_load_vector(const char *name);
  * the NUL not counted in *len); fails the test on bad hex. */
 uint8_t *testutil_unhex(const char *hex, size_t *len);
 
+/* The value of JSON text (failing the test when it does not decode): the caller frees it. */
+esg_value *testutil_json_value(const char *json);
+
 /* Whether text's bytes (its NUL not counted) occur anywhere in data (borrowed, len bytes). */
 bool testutil_has_bytes(const uint8_t *data, size_t len, const char *text);
 

@@ -60,6 +60,12 @@ static const unit_test all_tests[] = {
     {"mapper", cmocka_unit_test(test_the_mapper_reads_what_python_stored)},
     {"mapper", cmocka_unit_test(test_compressed_state_without_the_compressor_says_so)},
     {"mapper", cmocka_unit_test(test_settings_are_honoured_or_refused)},
+    {"fields", cmocka_unit_test(test_struct_round_trips_every_kind)},
+    {"fields", cmocka_unit_test(test_optional_fields_take_none_and_values)},
+    {"fields", cmocka_unit_test(test_wrong_types_are_named)},
+    {"fields", cmocka_unit_test(test_tables_that_do_not_fit_are_refused)},
+    {"fields", cmocka_unit_test(test_transcodings_register_and_round_trip)},
+    {"fields", cmocka_unit_test(test_set_string_replaces_and_copies)},
 };
 
 /* The groups in the order they run, with the fixture a group shares (NULL: none). */
@@ -80,6 +86,7 @@ static const unit_group groups[] = {
     {"domain", NULL, NULL},
     {"stored_events_vectors", NULL, NULL},
     {"mapper", mapper_group_setup, mapper_group_teardown},
+    {"fields", NULL, NULL},
 };
 
 #define N_ITEMS(array) (sizeof(array) / sizeof((array)[0]))

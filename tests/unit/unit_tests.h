@@ -71,4 +71,12 @@ void test_settings_are_honoured_or_refused(void **state);
 int mapper_group_setup(void **state);
 int mapper_group_teardown(void **state);
 
+/* test_fields.c */
+void test_struct_round_trips_every_kind(void **state);
+void test_optional_fields_take_none_and_values(void **state);
+void test_wrong_types_are_named(void **state);
+void test_tables_that_do_not_fit_are_refused(void **state);
+void test_transcodings_register_and_round_trip(void **state);
+void test_set_string_replaces_and_copies(void **state);
+
 #endif
