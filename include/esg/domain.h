@@ -210,9 +210,9 @@ bool esg_aggregate_type_has_state_functions(const esg_aggregate_type *type);
  * events use, so that stored state holding them decodes. */
 esg_status esg_aggregate_type_register_transcodings(const esg_aggregate_type *type, esg_error *err);
 
-/* The aggregate's state as an object of attributes (write_state's, or the state fields'), as a
- * snapshot holds it without "_created_on" and "_modified_on". *out is the caller's. */
-esg_status esg_aggregate_state_value(const esg_aggregate *aggregate, esg_value **out,
+/* Sets the aggregate's state into object (borrowed) as attributes, after what it holds: the state
+ * fields', or write_state's, as a snapshot holds them after "_created_on" and "_modified_on". */
+esg_status esg_aggregate_write_state(const esg_aggregate *aggregate, esg_value *object,
                                      esg_error *err);
 
 /* Checks a declared aggregate type: its state's and its events' field tables (esg_struct_check),

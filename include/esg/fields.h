@@ -103,6 +103,11 @@ esg_status esg_struct_check(const esg_struct_type *type, const char *what, esg_e
 esg_status esg_struct_to_value(const esg_struct_type *type, const void *data, const char *what,
                                esg_value **out, esg_error *err);
 
+/* As esg_struct_to_value, into an object of the caller's (borrowed): the attributes are set after
+ * (or, for keys it has, in place of) what it holds. On failure, what was set stays. */
+esg_status esg_struct_write_into(const esg_struct_type *type, const void *data, const char *what,
+                                 esg_value *object, esg_error *err);
+
 /* Fills a zeroed struct from an object's attributes (borrowed): keys it has no field for are
  * ignored, a missing or None optional field is left unset, a missing required field or a value
  * of another type is ESG_EINVAL naming it ("`what`'s quantity must be an int, not string").

@@ -317,29 +317,21 @@ esg_status esg_return_aggregate(esg_work *work, const void *state)
     const esg_aggregate *aggregate = find_by_state(work, state);
     if (aggregate == NULL)
         return esg_work_fail(work, ESG_EINVAL,
-                             "esg_return_aggregate: not the state of an "
-                             "aggregate of this work");
-    esg_value *attributes = NULL;
+                             "esg_return_aggregate: not the state of an aggregate of this work");
     esg_value *dict = esg_value_object();
-    esg_status rc = dict == NULL
-                        ? ESG_ENOMEM
-                        : esg_object_set(dict, "id", esg_value_uuid(esg_aggregate_id(aggregate)));
-    if (rc == ESG_OK &&
-        failed(work, esg_aggregate_state_value(aggregate, &attributes, &work->error)) != ESG_OK) {
+    if (dict == NULL ||
+        esg_object_set(dict, "id", esg_value_uuid(esg_aggregate_id(aggregate))) != ESG_OK) {
+        esg_value_free(dict);
+        return esg_work_fail(work, ESG_ENOMEM, "out of memory returning an aggregate");
+    }
+    if (failed(work, esg_aggregate_write_state(aggregate, dict, &work->error)) != ESG_OK) {
         esg_value_free(dict);
         return work->status;
     }
-    for (size_t i = 0; rc == ESG_OK && i < esg_object_len(attributes); i++)
-        rc = esg_object_set(dict, esg_object_key_at(attributes, i),
-                            esg_value_copy(esg_object_value_at(attributes, i)));
-    esg_value_free(attributes);
-    if (rc == ESG_OK)
-        rc = esg_object_set(dict, "created_on",
-                            esg_value_datetime(esg_aggregate_created_on(aggregate)));
-    if (rc == ESG_OK)
-        rc = esg_object_set(dict, "modified_on",
-                            esg_value_datetime(esg_aggregate_modified_on(aggregate)));
-    if (rc != ESG_OK) {
+    if (esg_object_set(dict, "created_on",
+                       esg_value_datetime(esg_aggregate_created_on(aggregate))) != ESG_OK ||
+        esg_object_set(dict, "modified_on",
+                       esg_value_datetime(esg_aggregate_modified_on(aggregate))) != ESG_OK) {
         esg_value_free(dict);
         return esg_work_fail(work, ESG_ENOMEM, "out of memory returning an aggregate");
     }
@@ -378,11 +370,12 @@ static size_t changed_aggregates(esg_work *work)
     return n;
 }
 
-/* What a method's or policy's function (what) returned, kept in the work. */
-static esg_status ended(esg_work *work, esg_status rc, const char *what)
+/* What a method's or policy's function returned, kept in the work; what it is (for a message
+ * when it failed without saying why) is what1 followed by what2. */
+static esg_status ended(esg_work *work, esg_status rc, const char *what1, const char *what2)
 {
     if (rc != ESG_OK && work->status == ESG_OK)
-        return esg_work_fail(work, rc, "%s failed (%s) without saying why", what,
+        return esg_work_fail(work, rc, "%s%s failed (%s) without saying why", what1, what2,
                              esg_status_name(rc));
     return work->status;
 }
@@ -404,10 +397,8 @@ esg_status app_run_method(esg_application *app, const app_method *method, esg_va
                               ? "None"
                               : esg_type_name(esg_value_type(params[i])));
     }
-    char what[160];
-    snprintf(what, sizeof what, "%s()", signature->name);
     if (work.status == ESG_OK)
-        ended(&work, method->def->run(&work), what);
+        ended(&work, method->def->run(&work), signature->name, "()");
     if (work.status == ESG_OK && work.result == NULL)
         work.result = esg_value_null(); /* a method that returns nothing returns None */
     if (work.status == ESG_OK && work.result == NULL)
@@ -439,9 +430,7 @@ esg_status esg_application_type_run_policy(const esg_application_type *type, esg
     if (type->process == NULL)
         return esg_error_set(err, ESG_EINVAL, "%s has no policy", type->name);
     esg_work work = {.app = app};
-    char what[160];
-    snprintf(what, sizeof what, "the policy of %s", type->name);
-    ended(&work, type->process(&work, event), what);
+    ended(&work, type->process(&work, event), "the policy of ", type->name);
     size_t n_changed = work.status == ESG_OK ? changed_aggregates(&work) : 0;
     for (size_t i = 0; i < n_changed && work.status == ESG_OK; i++)
         failed(&work, esg_processing_event_collect(processing, work.aggregates[i], &work.error));

@@ -61,14 +61,6 @@ bool esg_aggregate_type_has_state_functions(const esg_aggregate_type *type)
     return (type->write_state != NULL && type->read_state != NULL) || type->state.fields != NULL;
 }
 
-static esg_status write_state(const esg_aggregate_type *type, const void *state, esg_value **out,
-                              esg_error *err)
-{
-    if (type->write_state != NULL)
-        return type->write_state(state, out, err);
-    return esg_struct_to_value(&type->state, state, type->topic, out, err);
-}
-
 static esg_status read_state(const esg_aggregate_type *type, void *state,
                              const esg_value *attributes, esg_error *err)
 {
@@ -436,22 +428,27 @@ esg_status esg_aggregate_apply(esg_aggregate *aggregate, esg_event *const *event
 
 /* ---- Snapshots ---- */
 
-esg_status esg_aggregate_state_value(const esg_aggregate *aggregate, esg_value **out,
+esg_status esg_aggregate_write_state(const esg_aggregate *aggregate, esg_value *object,
                                      esg_error *err)
 {
-    *out = NULL;
-    if (!esg_aggregate_type_has_state_functions(aggregate->type))
+    const esg_aggregate_type *type = aggregate->type;
+    if (type->write_state == NULL && type->state.fields != NULL)
+        return esg_struct_write_into(&type->state, aggregate->state, type->topic, object, err);
+    if (type->write_state == NULL)
         return esg_error_set(err, ESG_EUNIMPLEMENTED,
                              "%s has no write_state (nor state fields): its state cannot be "
                              "written",
-                             aggregate->type->topic);
-    esg_status rc = write_state(aggregate->type, aggregate->state, out, err);
-    if (rc == ESG_OK && esg_value_type(*out) != ESG_TYPE_OBJECT) {
-        esg_value_free(*out);
-        *out = NULL;
-        rc = esg_error_set(err, ESG_EINTERNAL, "the write_state of %s made no object",
-                           aggregate->type->topic);
-    }
+                             type->topic);
+    esg_value *attributes = NULL;
+    esg_status rc = type->write_state(aggregate->state, &attributes, err);
+    if (rc == ESG_OK && esg_value_type(attributes) != ESG_TYPE_OBJECT)
+        rc = esg_error_set(err, ESG_EINTERNAL, "the write_state of %s made no object", type->topic);
+    for (size_t i = 0; rc == ESG_OK && i < esg_object_len(attributes); i++)
+        if (esg_object_set(object, esg_object_key_at(attributes, i),
+                           esg_value_copy(esg_object_value_at(attributes, i))) != ESG_OK)
+            rc = esg_error_set(err, ESG_ENOMEM, "out of memory writing the state of %s",
+                               type->topic);
+    esg_value_free(attributes);
     return rc;
 }
 
@@ -466,23 +463,22 @@ static esg_status write_snapshot_state(const esg_aggregate *aggregate, esg_value
                              "%s has no write_state and read_state (nor state fields): it cannot "
                              "be snapshotted or cached",
                              type->topic);
-    esg_value *attributes = NULL;
-    esg_status rc = esg_aggregate_state_value(aggregate, &attributes, err);
-    if (rc != ESG_OK)
-        return rc;
     esg_value *state = esg_value_object();
-    rc = esg_object_set(state, "_created_on", esg_value_datetime(&aggregate->created_on));
+    esg_status rc =
+        esg_object_set(state, "_created_on", esg_value_datetime(&aggregate->created_on));
     if (rc == ESG_OK)
         rc = esg_object_set(state, "_modified_on", esg_value_datetime(&aggregate->modified_on));
-    for (size_t i = 0; rc == ESG_OK && i < esg_object_len(attributes); i++)
-        rc = esg_object_set(state, esg_object_key_at(attributes, i),
-                            esg_value_copy(esg_object_value_at(attributes, i)));
-    esg_value_free(attributes);
-    if (rc == ESG_OK && type->class_version > 1) /* last, as Python's Snapshot.take puts it */
-        rc = esg_object_set(state, "class_version", esg_value_int(type->class_version));
     if (rc != ESG_OK) {
         esg_value_free(state);
         return esg_error_set(err, rc, "out of memory writing the state of %s", type->topic);
+    }
+    rc = esg_aggregate_write_state(aggregate, state, err);
+    if (rc == ESG_OK && type->class_version > 1 && /* last, as Python's Snapshot.take puts it */
+        esg_object_set(state, "class_version", esg_value_int(type->class_version)) != ESG_OK)
+        rc = esg_error_set(err, ESG_ENOMEM, "out of memory writing the state of %s", type->topic);
+    if (rc != ESG_OK) {
+        esg_value_free(state);
+        return rc;
     }
     *out = state;
     return ESG_OK;

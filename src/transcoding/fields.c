@@ -109,9 +109,12 @@ static esg_status member_value(const esg_field *field, const char *member, const
     case ESG_INT:
         value = esg_value_int(*(const int64_t *)member);
         break;
-    case ESG_FLOAT:
-        value = esg_value_float(*(const double *)member);
+    case ESG_FLOAT: {
+        double real; /* copied out: the member is a double in a struct described as bytes */
+        memcpy(&real, member, sizeof real);
+        value = esg_value_float(real);
         break;
+    }
     case ESG_STRING:
     case ESG_DECIMAL: {
         const char *text = *(char *const *)member;
@@ -156,13 +159,10 @@ static esg_status member_value(const esg_field *field, const char *member, const
     return ESG_OK;
 }
 
-esg_status esg_struct_to_value(const esg_struct_type *type, const void *data, const char *what,
-                               esg_value **out, esg_error *err)
+esg_status esg_struct_write_into(const esg_struct_type *type, const void *data, const char *what,
+                                 esg_value *object, esg_error *err)
 {
-    *out = NULL;
-    esg_value *object = esg_value_object();
-    esg_status rc =
-        object != NULL ? ESG_OK : esg_error_set(err, ESG_ENOMEM, "out of memory writing %s", what);
+    esg_status rc = ESG_OK;
     const char *bytes = data;
     for (const esg_field *f = type->fields; rc == ESG_OK && f != NULL && f->name != NULL; f++) {
         esg_value *value = NULL;
@@ -173,6 +173,17 @@ esg_status esg_struct_to_value(const esg_struct_type *type, const void *data, co
         if (rc == ESG_OK && esg_object_set(object, f->name, value) != ESG_OK)
             rc = esg_error_set(err, ESG_ENOMEM, "out of memory writing %s", what);
     }
+    return rc;
+}
+
+esg_status esg_struct_to_value(const esg_struct_type *type, const void *data, const char *what,
+                               esg_value **out, esg_error *err)
+{
+    *out = NULL;
+    esg_value *object = esg_value_object();
+    if (object == NULL)
+        return esg_error_set(err, ESG_ENOMEM, "out of memory writing %s", what);
+    esg_status rc = esg_struct_write_into(type, data, what, object, err);
     if (rc != ESG_OK) {
         esg_value_free(object);
         return rc;
@@ -200,9 +211,11 @@ static esg_status member_from_value(const esg_field *field, const esg_value *val
         break;
     case ESG_FLOAT: /* Python writes an int where a float attribute was given one */
         fits = type == ESG_TYPE_FLOAT || type == ESG_TYPE_INT;
-        if (fits)
-            *(double *)member =
+        if (fits) {
+            double real =
                 type == ESG_TYPE_INT ? (double)esg_value_as_int(value) : esg_value_as_float(value);
+            memcpy(member, &real, sizeof real);
+        }
         break;
     case ESG_STRING:
     case ESG_DECIMAL: {

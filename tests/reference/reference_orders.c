@@ -39,9 +39,11 @@ static esg_status snapshot_state(esg_application *app, const esg_uuid *id, esg_e
     const esg_application_type *type = esg_application_get_type(app);
     if (rc == ESG_OK)
         rc = esg_aggregate_from_snapshot(type->aggregate_types[0], snapshot, &aggregate, err);
-    esg_value *state = NULL;
+    esg_value *state = rc == ESG_OK ? esg_value_object() : NULL;
+    if (rc == ESG_OK && state == NULL)
+        rc = esg_error_set(err, ESG_ENOMEM, "out of memory");
     if (rc == ESG_OK)
-        rc = esg_aggregate_state_value(aggregate, &state, err);
+        rc = esg_aggregate_write_state(aggregate, state, err);
     char *json = NULL;
     size_t len = 0;
     if (rc == ESG_OK)
