@@ -10,6 +10,40 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VECTORS = os.path.join(ROOT, "tests", "vectors")
 CORPUS = os.path.join(ROOT, "fuzz", "corpus")
 
+# UUID, datetime and decimal, one per line (the target splits at newlines).
+VALUES = [
+    "e355209c-25cc-45cb-a0a5-29c302b8e18f\n2026-11-26T08:31:39.184888+00:00\n123.4500",
+    "{E355209C25CC45CBA0A529C302B8E18F}\n2024-02-29 23:59:59Z\n-1E+5",
+    "urn:uuid:9989335a-2c46-5fd7-9347-25d98bc29186\n0001-01-01\nsNaN",
+    "b7ed7263890d519ab74bab73be89f967\n9999-12-31T23:59:59.999999-23:59:59.999999\n0.000001",
+]
+
+# Topics.
+TOPICS = [
+    "eventsourcing_grpc.example:Orders",
+    "eventsourcing_grpc.example:system",
+    "eventsourcing_grpc.example:Nothing",
+    "user_counters:Counters",
+    "no-such.module:name_1",
+]
+
+# Environments: the first line is the application name, then KEY=VALUE lines.
+ENVIRONMENTS = [
+    "\nPERSISTENCE_MODULE=eventsourcing.popo\n",
+    "orders\nORDERS_PERSISTENCE_MODULE=eventsourcing.sqlite\nSQLITE_DBNAME=x.db\n"
+    "SQLITE_LOCK_TIMEOUT= 5\n",
+    "Orders\nPERSISTENCE_MODULE=eventsourcing.postgres\nPOSTGRES_DBNAME=db\n"
+    "POSTGRES_HOST=localhost\nPOSTGRES_USER=u\nPOSTGRES_PASSWORD=\nPOSTGRES_PORT=5432\n"
+    "POSTGRES_POOL_TIMEOUT=0.5\nCREATE_TABLE=off\nPOSTGRES_SCHEMA= MySchema \n",
+    "\nPERSISTENCE_MODULE=eventsourcing.sqlite\nSQLITE_DBNAME=\n",
+    "\nPERSISTENCE_MODULE=kafka\n",
+    "orders\nINFRASTRUCTURE_FACTORY=eventsourcing.sqlite:Factory\nSQLITE_DBNAME=x.db\n"
+    "IS_SNAPSHOTTING_ENABLED=yes\nCIPHER_KEY=AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n"
+    "COMPRESSOR_TOPIC=zlib\n",
+    "Orders\nCIPHER_TOPIC=eventsourcing.cipher:AESCipher\nORDERS_CIPHER_KEY=AAAAAAAAAAAAAAAAAAAAAA==\n"
+    "COMPRESSOR_TOPIC=eventsourcing.compressor:ZlibCompressor\nPOSTGRES_POOL_MAX_OVERFLOW=3\n",
+]
+
 
 def vector(name):
     with open(os.path.join(VECTORS, name + ".json"), encoding="utf-8") as f:
@@ -42,42 +76,12 @@ def main():
             write("fuzz_event_state", "state_%02d" % i, bytes.fromhex(n["state"]["hex"]))
             i += 1
 
-    # UUID, datetime and decimal, one per line (the target splits at newlines).
-    for i, text in enumerate([
-        "e355209c-25cc-45cb-a0a5-29c302b8e18f\n2026-11-26T08:31:39.184888+00:00\n123.4500",
-        "{E355209C25CC45CBA0A529C302B8E18F}\n2024-02-29 23:59:59Z\n-1E+5",
-        "urn:uuid:9989335a-2c46-5fd7-9347-25d98bc29186\n0001-01-01\nsNaN",
-        "b7ed7263890d519ab74bab73be89f967\n9999-12-31T23:59:59.999999-23:59:59.999999\n0.000001",
-    ]):
-        write("fuzz_uuid_datetime_decimal", "values_%02d" % i, text)
-
-    # Topics.
-    for i, text in enumerate([
-        "eventsourcing_grpc.example:Orders",
-        "eventsourcing_grpc.example:system",
-        "eventsourcing_grpc.example:Nothing",
-        "user_counters:Counters",
-        "no-such.module:name_1",
-    ]):
-        write("fuzz_topic", "topic_%02d" % i, text)
-
-    # Environments: the first line is the application name, then KEY=VALUE lines.
-    for i, text in enumerate([
-        "\nPERSISTENCE_MODULE=eventsourcing.popo\n",
-        "orders\nORDERS_PERSISTENCE_MODULE=eventsourcing.sqlite\nSQLITE_DBNAME=x.db\n"
-        "SQLITE_LOCK_TIMEOUT= 5\n",
-        "Orders\nPERSISTENCE_MODULE=eventsourcing.postgres\nPOSTGRES_DBNAME=db\n"
-        "POSTGRES_HOST=localhost\nPOSTGRES_USER=u\nPOSTGRES_PASSWORD=\nPOSTGRES_PORT=5432\n"
-        "POSTGRES_POOL_TIMEOUT=0.5\nCREATE_TABLE=off\nPOSTGRES_SCHEMA= MySchema \n",
-        "\nPERSISTENCE_MODULE=eventsourcing.sqlite\nSQLITE_DBNAME=\n",
-        "\nPERSISTENCE_MODULE=kafka\n",
-        "orders\nINFRASTRUCTURE_FACTORY=eventsourcing.sqlite:Factory\nSQLITE_DBNAME=x.db\n"
-        "IS_SNAPSHOTTING_ENABLED=yes\nCIPHER_KEY=AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n"
-        "COMPRESSOR_TOPIC=zlib\n",
-        "Orders\nCIPHER_TOPIC=eventsourcing.cipher:AESCipher\nORDERS_CIPHER_KEY=AAAAAAAAAAAAAAAAAAAAAA==\n"
-        "COMPRESSOR_TOPIC=eventsourcing.compressor:ZlibCompressor\nPOSTGRES_POOL_MAX_OVERFLOW=3\n",
-    ]):
-        write("fuzz_env_config", "env_%02d" % i, text)
+    # Hand-written inputs (above).
+    for target, prefix, texts in (("fuzz_uuid_datetime_decimal", "values", VALUES),
+                                  ("fuzz_topic", "topic", TOPICS),
+                                  ("fuzz_env_config", "env", ENVIRONMENTS)):
+        for i, text in enumerate(texts):
+            write(target, "%s_%02d" % (prefix, i), text)
 
     # Requests: the first byte picks the message type (see fuzz_requests.c).
     kinds = {"MethodRequest": 1, "NotificationsRequest": 2, "PromptRequest": 3}

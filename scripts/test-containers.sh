@@ -18,16 +18,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"
 
-if [ "$(id -u)" -ne 0 ]; then
-  echo "test-containers.sh: needs root (rootful podman, debootstrap, unshare)" >&2
-  exit 1
-fi
-
-# Debian's commands only (a Node.js or Python elsewhere on PATH is not what CI has).
-export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+. scripts/lib/podman.sh
+esg_podman_as_root test-containers.sh "rootful podman, debootstrap, unshare"
 . scripts/lib/packages.sh
 esg_need podman containers ssl
-. scripts/lib/podman.sh
 build="$root/build-containers"
 mkdir -p "$build"
 

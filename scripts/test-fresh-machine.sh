@@ -11,15 +11,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"
 
-if [ "$(id -u)" -ne 0 ]; then
-  echo "test-fresh-machine.sh: needs root (rootful podman, debootstrap)" >&2
-  exit 1
-fi
-# Debian's commands only, as on the machine CI starts from.
-export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+. scripts/lib/podman.sh
+esg_podman_as_root test-fresh-machine.sh "rootful podman, debootstrap"
 . scripts/lib/packages.sh
 esg_need podman python git
-. scripts/lib/podman.sh
 work="$root/build-containers/fresh"
 image=localhost/esg-fresh-machine:test
 rm -rf "$work"

@@ -138,7 +138,7 @@ SETS_OF_SCRIPTS_RUN_BY_OTHERS = {
     "tests/containers/scenarios.sh": ["podman", "containers"],  # by scripts/test-containers.sh
     # In the PostgreSQL stand-in image, whose Containerfile installs postgresql-15.
     "tests/containers/postgres/entrypoint.sh": ["postgres"],
-    "scripts/lib/podman.sh": ["podman"],  # sourced after esg_need podman
+    "scripts/lib/podman.sh": ["podman"],  # its functions run after esg_need podman
 }
 # Commands called only when they are there.
 OPTIONAL = {"sudo"}  # scripts/lib/packages.sh: to install as a user that is not root

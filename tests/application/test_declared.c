@@ -7,75 +7,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "accounts.h"
 #include "esg/system.h"
 
-/* ---- A bank: accounts opened, deposited into (version 2: with a currency), closed ------- */
+/* ---- The accounts (tests/support/accounts.c), and a trivial upcast for refusals -------- */
 
-typedef struct account {
-    char *owner;
-    int64_t balance;
-    char *currency; /* of the last deposit */
-    bool is_closed;
-} account;
-
-typedef struct opened_data {
-    const char *owner;
-} opened_data;
-
-typedef struct deposited_data {
-    int64_t amount;
-    const char *currency;
-} deposited_data;
-
-ESG_MUTATOR(on_opened, account, opened_data)
+static esg_status unchanged(esg_value *state, esg_error *err)
 {
-    esg_set_string(&self->owner, event->owner, err);
-}
-
-ESG_MUTATOR(on_deposited, account, deposited_data)
-{
-    if (strcmp(event->currency, "XXX") == 0) /* a mutator that fails says so in err */
-        esg_error_set(err, ESG_EINVAL, "no such currency: XXX");
-    self->balance += event->amount;
-    esg_set_string(&self->currency, event->currency, err);
-}
-
-ESG_MUTATOR(on_closed, account, void)
-{
-    self->is_closed = true;
-}
-
-static int n_upcasts; /* upcasts run since the test began */
-
-static esg_status add_euros(esg_value *state, esg_error *err)
-{
-    n_upcasts++;
-    if (esg_object_set(state, "currency", esg_value_string("EUR")) != ESG_OK)
-        return esg_error_set(err, ESG_ENOMEM, "out of memory upcasting");
+    (void)state;
+    (void)err;
     return ESG_OK;
 }
-
-static const esg_upcast_fn *const upcasts = ESG_UPCASTS(add_euros);
-
-static const esg_event_def opened = ESG_EVENT("bank:Account.Opened", opened_data, on_opened,
-                                              ESG_FIELD(opened_data, owner, ESG_STRING));
-static const esg_event_def deposited = {
-    .topic = "bank:Account.Deposited",
-    .data = ESG_STRUCT(deposited_data, ESG_FIELD(deposited_data, amount, ESG_INT),
-                       ESG_FIELD(deposited_data, currency, ESG_STRING)),
-    .mutate = on_deposited,
-    .class_version = 2,
-    .upcasts = upcasts,
-};
-static const esg_event_def closed = {.topic = "bank:Account.Closed", .mutate = on_closed};
-
-static const esg_aggregate_type account_type = {
-    .topic = "bank:Account",
-    .state = ESG_STRUCT(
-        account, ESG_FIELD(account, owner, ESG_STRING), ESG_FIELD(account, balance, ESG_INT),
-        ESG_NULLABLE_FIELD(account, currency, ESG_STRING), ESG_FIELD(account, is_closed, ESG_BOOL)),
-    .events = ESG_EVENTS(&opened, &deposited, &closed),
-};
 
 /* ---- Ledger entries: what Ledger (a declared policy, below) makes of each deposit -------- */
 
@@ -101,29 +43,14 @@ static const esg_aggregate_type entry_type = {
 
 /* ---- Methods ---------------------------------------------------------------------------- */
 
-static esg_status open_account(esg_work *work)
-{
-    const account *a = esg_work_create(work, &account_type, NULL, &opened,
-                                       &(opened_data){esg_arg_string(work, 0)});
-    return esg_return_uuid(work, esg_work_id(work, a));
-}
-
-static esg_status deposit(esg_work *work)
-{
-    const account *a = esg_work_get(work, &account_type, esg_arg_uuid(work, 0));
-    esg_work_trigger(work, a, &deposited,
-                     &(deposited_data){esg_arg_int(work, 1), esg_arg_string(work, 2)});
-    return esg_return_int(work, a->balance);
-}
-
 /* transfer(source, target, amount): two aggregates in one write, or neither. */
 static esg_status transfer(esg_work *work)
 {
-    const account *from = esg_work_get(work, &account_type, esg_arg_uuid(work, 0));
-    const account *to = esg_work_get(work, &account_type, esg_arg_uuid(work, 1));
+    const account *from = esg_work_get(work, &accounts_account, esg_arg_uuid(work, 0));
+    const account *to = esg_work_get(work, &accounts_account, esg_arg_uuid(work, 1));
     int64_t amount = esg_arg_int(work, 2);
-    esg_work_trigger(work, from, &deposited, &(deposited_data){-amount, "EUR"});
-    esg_work_trigger(work, to, &deposited, &(deposited_data){amount, "EUR"});
+    esg_work_trigger(work, from, &accounts_deposited, &(account_deposited){-amount, "EUR"});
+    esg_work_trigger(work, to, &accounts_deposited, &(account_deposited){amount, "EUR"});
     if (from->balance < 0)
         return esg_work_fail(work, ESG_EINVAL, "transfer(): not enough money");
     return esg_return_none(work);
@@ -135,11 +62,6 @@ static esg_status make_entry(esg_work *work)
     const entry *e = esg_work_create(work, &entry_type, NULL, &entry_made,
                                      &(entry){*esg_arg_uuid(work, 0), esg_arg_int(work, 1)});
     return esg_return_uuid(work, esg_work_id(work, e));
-}
-
-static esg_status get_account(esg_work *work)
-{
-    return esg_return_aggregate(work, esg_work_get(work, &account_type, esg_arg_uuid(work, 0)));
 }
 
 /* echo(value, note: Optional[str] = None, ratio: float = 0.5, flag=True) -> list */
@@ -158,8 +80,8 @@ static esg_status echo(esg_work *work)
 static esg_status identity(esg_work *work)
 {
     const esg_uuid *id = esg_arg_uuid(work, 0);
-    const account *once = esg_work_get(work, &account_type, id);
-    const account *twice = esg_work_get(work, &account_type, id);
+    const account *once = esg_work_get(work, &accounts_account, id);
+    const account *twice = esg_work_get(work, &accounts_account, id);
     return esg_return_bool(work, once == twice && esg_uuid_equal(esg_work_id(work, once), id));
 }
 
@@ -174,26 +96,16 @@ static esg_status silent_failure(esg_work *work) /* fails without a message */
     return ESG_EIO;
 }
 
-static esg_status legacy_count(esg_application *app, esg_value *const *params, esg_value **result,
-                               esg_error *err)
-{
-    (void)params;
-    int64_t n = 0;
-    esg_status rc = esg_recorder_max_notification_id(esg_application_recorder(app), &n, err);
-    *result = rc == ESG_OK ? esg_value_int(n) : NULL;
-    return rc;
-}
-
-static const esg_method legacy_methods[] = {{"count", NULL, 0, 0, legacy_count}};
+static const esg_method legacy_methods[] = {{"count", NULL, 0, 0, testutil_count_method}};
 
 static const esg_application_type bank = ESG_APPLICATION(
-    "Bank", "bank:Bank", .aggregate_types = ESG_AGGREGATES(&account_type, &entry_type),
+    "Bank", "bank:Bank", .aggregate_types = ESG_AGGREGATES(&accounts_account, &entry_type),
     .methods = legacy_methods, .n_methods = 1,
     .method_defs = ESG_METHODS(
-        ESG_METHOD("open_account(owner: str) -> UUID", open_account),
-        ESG_METHOD("deposit(account_id: UUID, amount: int, currency: str = 'EUR') -> int", deposit),
+        ESG_METHOD(ACCOUNTS_OPEN_ACCOUNT, accounts_open_account),
+        ESG_METHOD(ACCOUNTS_DEPOSIT, accounts_deposit),
         ESG_METHOD("transfer(source: UUID, target: UUID, amount: int) -> None", transfer),
-        ESG_METHOD("get_account(account_id: UUID) -> dict", get_account),
+        ESG_METHOD(ACCOUNTS_GET_ACCOUNT, accounts_get_account),
         ESG_METHOD("make_entry(account_id: UUID, amount: int) -> UUID", make_entry),
         ESG_METHOD("echo(value, note: Optional[str] = None, ratio: float = 0.5, flag=True) -> list",
                    echo),
@@ -319,8 +231,8 @@ static void test_bad_declarations_are_refused_at_start(void **state)
     assert_int_equal(esg_application_new(&twice, f->env, &app, &err), ESG_ECONFIG);
     assert_string_equal(err.message, "Twice has two methods named f");
     /* An upcast missing for a class version: the aggregate type is refused. */
-    static const esg_event_def unversioned = {
-        .topic = "tests:Thing.Made", .class_version = 3, .upcasts = upcasts};
+    const esg_event_def unversioned = {
+        .topic = "tests:Thing.Made", .class_version = 3, .upcasts = ESG_UPCASTS(unchanged)};
     const esg_aggregate_type thing = {.topic = "tests:Thing", .events = ESG_EVENTS(&unversioned)};
     const esg_application_type things =
         ESG_APPLICATION("Things", "tests:Things", .aggregate_types = ESG_AGGREGATES(&thing));
@@ -386,7 +298,7 @@ static void test_the_work_writes_once_or_not_at_all(void **state)
     esg_value *entry_value = testutil_json_value(entry_id);
     char entry_text[ESG_UUID_STR_SIZE];
     esg_uuid_str(esg_value_as_uuid(entry_value), entry_text);
-    snprintf(message, 200, "%s is not a bank:Account", entry_text);
+    snprintf(message, 200, "%s is not a versioned_accounts:Account", entry_text);
     expect_error(app, "deposit", args, ESG_ENOTFOUND, message);
     esg_value_free(entry_value);
     free(message);
@@ -404,10 +316,10 @@ static void test_versions_are_stored_and_upcast(void **state)
     esg_error err = {0};
     esg_aggregate *a = NULL;
     /* Version 2 is stored with "class_version" last. */
-    assert_esg_ok(esg_aggregate_create(&account_type, "bank:Account.Opened", NULL,
+    assert_esg_ok(esg_aggregate_create(&accounts_account, accounts_opened.topic, NULL,
                                        testutil_json_value("{\"owner\":\"ada\"}"), &a, &err),
                   &err);
-    assert_esg_ok(esg_aggregate_trigger(a, "bank:Account.Deposited",
+    assert_esg_ok(esg_aggregate_trigger(a, accounts_deposited.topic,
                                         testutil_json_value("{\"amount\":3,\"currency\":\"USD\"}"),
                                         &err),
                   &err);
@@ -422,23 +334,24 @@ static void test_versions_are_stored_and_upcast(void **state)
      * one is not. */
     esg_event *events[3] = {NULL};
     const esg_uuid *id = esg_aggregate_id(a);
-    assert_esg_ok(esg_event_new(id, 1, NULL, "bank:Account.Opened",
-                                testutil_json_value("{\"originator_topic\":\"bank:Account\","
-                                                    "\"owner\":\"bob\"}"),
-                                &events[0], &err),
-                  &err);
-    assert_esg_ok(esg_event_new(id, 2, NULL, "bank:Account.Deposited",
+    assert_esg_ok(
+        esg_event_new(id, 1, NULL, accounts_opened.topic,
+                      testutil_json_value("{\"originator_topic\":\"versioned_accounts:Account\","
+                                          "\"owner\":\"bob\"}"),
+                      &events[0], &err),
+        &err);
+    assert_esg_ok(esg_event_new(id, 2, NULL, accounts_deposited.topic,
                                 testutil_json_value("{\"amount\":5}"), &events[1], &err),
                   &err);
-    assert_esg_ok(esg_event_new(id, 3, NULL, "bank:Account.Deposited",
+    assert_esg_ok(esg_event_new(id, 3, NULL, accounts_deposited.topic,
                                 testutil_json_value(
                                     "{\"amount\":1,\"currency\":\"GBP\",\"class_version\":2}"),
                                 &events[2], &err),
                   &err);
-    n_upcasts = 0;
+    accounts_n_upcasts = 0;
     esg_aggregate *replayed = NULL;
-    assert_esg_ok(esg_aggregate_replay(&account_type, events, 3, &replayed, &err), &err);
-    assert_int_equal(n_upcasts, 1);
+    assert_esg_ok(esg_aggregate_replay(&accounts_account, events, 3, &replayed, &err), &err);
+    assert_int_equal(accounts_n_upcasts, 1);
     const account *state_now = esg_aggregate_state_const(replayed);
     assert_int_equal(state_now->balance, 6);
     assert_string_equal(state_now->currency, "GBP");
@@ -447,9 +360,9 @@ static void test_versions_are_stored_and_upcast(void **state)
         esg_value_as_string(esg_object_get(events[1]->attributes, "currency"), NULL), "EUR");
     /* A mutator that fails says why. */
     esg_aggregate *refused = NULL;
-    assert_esg_ok(esg_aggregate_replay(&account_type, events, 1, &refused, &err), &err);
+    assert_esg_ok(esg_aggregate_replay(&accounts_account, events, 1, &refused, &err), &err);
     assert_int_equal(
-        esg_aggregate_trigger(refused, "bank:Account.Deposited",
+        esg_aggregate_trigger(refused, accounts_deposited.topic,
                               testutil_json_value("{\"amount\":1,\"currency\":\"XXX\"}"), &err),
         ESG_EINVAL);
     assert_string_equal(err.message, "no such currency: XXX");
@@ -502,7 +415,7 @@ static void test_state_fields_give_snapshots_and_the_cache(void **state)
 
 static esg_status ledger_policy(esg_work *work, const esg_event *event)
 {
-    const deposited_data *d = esg_work_event(work, event, &deposited);
+    const account_deposited *d = esg_work_event(work, event, &accounts_deposited);
     if (d != NULL)
         esg_work_create(work, &entry_type, NULL, &entry_made,
                         &(entry){event->originator_id, d->amount});

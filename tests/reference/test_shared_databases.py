@@ -25,22 +25,11 @@ import time
 import uuid
 
 sys.dont_write_bytecode = True
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-REFERENCE = os.environ.get("ESG_REFERENCE_DIR",
-                           os.path.join(os.path.dirname(ROOT), "shared", "reference"))
-SKIPPED = 77
+from reference_support import (REFERENCE, check, failures, id_json, report,  # noqa: E402
+                               require_reference, run, skip)
 
-
-def skip(why):
-    print(f"SKIPPED: {why}")
-    sys.exit(SKIPPED)
-
-
-if not os.path.isdir(os.path.join(REFERENCE, "eventsourcing")):
-    skip(f"the Python reference is not at {REFERENCE}")
+require_reference()
 # The reference's AESCipher imports Crypto; Debian packs it as Cryptodome (the shim maps it).
-sys.path[:0] = [REFERENCE, os.path.join(REFERENCE, "shim")]
 try:
     import Cryptodome  # noqa: F401
 except ImportError:
@@ -54,29 +43,10 @@ SERVER = os.path.join(BUILD, "eventsourcing_grpc_server")
 CLIENT = os.path.join(BUILD, "eventsourcing_grpc_client")
 C_ORDERS = os.path.join(BUILD, "tests", "reference_orders")
 KEY = base64.b64encode(bytes(range(32))).decode()
-failures = []
-n_checks = 0
-
-
-def check(what, condition, detail=""):
-    global n_checks
-    n_checks += 1
-    if condition:
-        print(f"ok: {what}")
-    else:
-        failures.append(what)
-        print(f"FAILED: {what} {detail}")
 
 
 def c_orders(env, *args):
-    out = subprocess.run([C_ORDERS, *args], env=env, capture_output=True, text=True, timeout=60)
-    if out.returncode != 0:
-        raise RuntimeError(f"reference_orders {' '.join(args)}: {out.stderr.strip()}")
-    return out.stdout.strip()
-
-
-def id_json(order_id):
-    return json.dumps({"_type_": "uuid_hex", "_data_": order_id.hex}, separators=(",", ":"))
+    return run([C_ORDERS, *args], env)
 
 
 def persistence_env(work):
@@ -263,8 +233,7 @@ def main():
             finally:
                 if MODE == "postgres":  # the other tests on the server find none of its rows
                     drop_postgres_tables(persistence_env(work))
-    print(f"{n_checks - len(failures)} passed, {len(failures)} failed")
-    return 1 if failures else 0
+    return report()
 
 
 if __name__ == "__main__":

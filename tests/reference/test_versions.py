@@ -3,6 +3,7 @@
 tests/reference/reference_versions.c, the same application declared in C at version 2.
 
   1. Python at version 1 opens an account, deposits twice, snapshots it, deposits again.
+     (Version 2 gave deposits a currency, and accounts a currency and a way to be closed.)
   2. C (version 2) reads it: the version 1 snapshot and the event after it are upcast.
   3. C deposits and snapshots: its event and snapshot carry "class_version": 2 last, key for
      key as Python at version 2 stores its own.
@@ -15,19 +16,15 @@ reference is not there.
 import json
 import os
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import uuid
 
 sys.dont_write_bytecode = True
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-REFERENCE = os.environ.get("ESG_REFERENCE_DIR",
-                           os.path.join(os.path.dirname(ROOT), "shared", "reference"))
-if not os.path.isdir(os.path.join(REFERENCE, "eventsourcing")):
-    print(f"SKIPPED: the Python reference is not at {REFERENCE}")
-    sys.exit(77)
+from reference_support import (REFERENCE, check, id_json, report,  # noqa: E402
+                               require_reference, run)
+
+require_reference()
 
 C_PROGRAM = os.path.join(os.path.abspath(sys.argv[1]), "tests", "reference_versions")
 
@@ -65,6 +62,7 @@ class Account(Aggregate):
         self.owner = owner
         self.balance = 0
         self.currency = "EUR"
+        self.is_closed = False
 
     class Deposited(Aggregate.Event):
         class_version = 2
@@ -80,49 +78,28 @@ class Account(Aggregate):
         self.balance += amount
         self.currency = currency
 
+    @event("Closed")
+    def close(self):
+        self.is_closed = True
+
     @staticmethod
     def upcast_v1_v2(state):
         state["currency"] = "EUR"
+        state["is_closed"] = False
 
 
 class Accounts(Application):
     pass
 '''
 
-failures = []
-n_checks = 0
-
-
-def check(what, condition, detail=""):
-    global n_checks
-    n_checks += 1
-    if condition:
-        print(f"ok: {what}")
-    else:
-        failures.append(what)
-        print(f"FAILED: {what} {detail}")
-
-
 def python(module_dir, env, code):
     """Runs code with the reference and the classes of module_dir; returns its stdout."""
-    env = dict(env, PYTHONPATH=os.pathsep.join(
-        [module_dir, REFERENCE, os.path.join(REFERENCE, "shim")]))
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         timeout=60)
-    if out.returncode != 0:
-        raise RuntimeError(f"python: {out.stderr.strip()}")
-    return out.stdout.strip()
+    return run([sys.executable, "-c", code], dict(env, PYTHONPATH=os.pathsep.join(
+        [module_dir, REFERENCE, os.path.join(REFERENCE, "shim")])))
 
 
 def c(env, *args):
-    out = subprocess.run([C_PROGRAM, *args], env=env, capture_output=True, text=True, timeout=60)
-    if out.returncode != 0:
-        raise RuntimeError(f"reference_versions {' '.join(args)}: {out.stderr.strip()}")
-    return out.stdout.strip()
-
-
-def id_json(account_id):
-    return json.dumps({"_type_": "uuid_hex", "_data_": account_id.hex}, separators=(",", ":"))
+    return run([C_PROGRAM, *args], env)
 
 
 def latest_state(db_path, table):
@@ -168,7 +145,8 @@ print(account.id.hex)
         check("C reads the version 1 account upcast (snapshot and event)",
               (got["owner"], got["balance"], got["currency"]) == ("ada", 25, "EUR"), str(got))
         check("get_account's dict: id, the state's fields, created_on, modified_on",
-              list(got) == ["id", "owner", "balance", "currency", "created_on", "modified_on"],
+              list(got) == ["id", "owner", "balance", "currency", "is_closed", "created_on",
+                            "modified_on"],
               str(list(got)))
 
         # 3. C writes version 2.
@@ -207,8 +185,7 @@ print(app.repository.get(account.id).balance)
         check("C reads Python's version 2 snapshot",
               (got["balance"], got["currency"]) == (33, "GBP"), str(got))
 
-    print(f"{n_checks - len(failures)} passed, {len(failures)} failed")
-    return 1 if failures else 0
+    return report()
 
 
 if __name__ == "__main__":

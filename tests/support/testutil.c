@@ -30,6 +30,17 @@ json_t *testutil_load_vector(const char *name)
     return root;
 }
 
+esg_status testutil_count_method(esg_application *app, esg_value *const *params, esg_value **result,
+                                 esg_error *err)
+{
+    (void)params;
+    int64_t n = 0;
+    esg_status rc = esg_recorder_max_notification_id(esg_application_recorder(app), &n, err);
+    if (rc == ESG_OK && (*result = esg_value_int(n)) == NULL)
+        rc = esg_error_set(err, ESG_ENOMEM, "out of memory returning a count");
+    return rc;
+}
+
 esg_value *testutil_json_value(const char *json)
 {
     esg_value *value = NULL;

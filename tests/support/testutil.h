@@ -25,6 +25,11 @@ json_t *testutil_load_vector(const char *name);
  * the NUL not counted in *len); fails the test on bad hex. */
 uint8_t *testutil_unhex(const char *hex, size_t *len);
 
+/* A method (esg_method_fn) count() -> how many notifications app has recorded: what test
+ * applications answer to see what a write or a follower did. */
+esg_status testutil_count_method(esg_application *app, esg_value *const *params, esg_value **result,
+                                 esg_error *err);
+
 /* The value of JSON text (failing the test when it does not decode): the caller frees it. */
 esg_value *testutil_json_value(const char *json);
 

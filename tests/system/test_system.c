@@ -119,18 +119,6 @@ static esg_value *int_attribute(const char *name, int64_t i)
     return attributes;
 }
 
-/* count(): how many events the application has recorded. */
-static esg_status count_method(esg_application *app, esg_value *const *params, esg_value **result,
-                               esg_error *err)
-{
-    (void)params;
-    int64_t n = 0;
-    esg_status rc = esg_recorder_max_notification_id(esg_application_recorder(app), &n, err);
-    if (rc == ESG_OK)
-        *result = esg_value_int(n);
-    return rc;
-}
-
 static esg_status uuid_param(const esg_value *value, esg_uuid *out, esg_error *err)
 {
     const esg_uuid *id = esg_value_as_uuid(value);
@@ -205,7 +193,7 @@ static const char *const ping_id_params[] = {"ping_id"};
 static const esg_method pings_methods[] = {
     {"ping", ping_params, 1, 0, ping_method},
     {"is_ponged", ping_id_params, 1, 1, is_ponged_method},
-    {"count", NULL, 0, 0, count_method},
+    {"count", NULL, 0, 0, testutil_count_method},
 };
 static const esg_aggregate_type *const pings_aggregates[] = {&ping_type};
 static const esg_application_type pings_type =
@@ -256,7 +244,7 @@ static esg_status has_pong_method(esg_application *app, esg_value *const *params
 
 static const esg_method pongs_methods[] = {
     {"has_pong", ping_id_params, 1, 1, has_pong_method},
-    {"count", NULL, 0, 0, count_method},
+    {"count", NULL, 0, 0, testutil_count_method},
 };
 static const esg_aggregate_type *const pongs_aggregates[] = {&pong_type};
 static const esg_application_type pongs_type =
@@ -297,7 +285,7 @@ static esg_status echo_policy(esg_application *app, const esg_event *event,
     return create_and_collect(&echo_type, ECHO_CREATED, &echo_id, attributes, processing, err);
 }
 
-static const esg_method echo_methods[] = {{"count", NULL, 0, 0, count_method}};
+static const esg_method echo_methods[] = {{"count", NULL, 0, 0, testutil_count_method}};
 static const esg_aggregate_type *const echo_aggregates[] = {&echo_type};
 static const esg_application_type counts_type =
     APPLICATION("Counts", echo_aggregates, echo_methods, echo_policy);
@@ -339,7 +327,7 @@ static esg_status countdown_policy(esg_application *app, const esg_event *event,
 static const char *const start_params[] = {"n"};
 static const esg_method countdown_methods[] = {
     {"start", start_params, 1, 1, start_method},
-    {"count", NULL, 0, 0, count_method},
+    {"count", NULL, 0, 0, testutil_count_method},
 };
 static const esg_aggregate_type *const countdown_aggregates[] = {&tick_type};
 static const esg_application_type countdown_type =
