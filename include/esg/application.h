@@ -233,7 +233,9 @@ const esg_uuid *esg_arg_uuid(const esg_work *work, size_t i);
 int64_t esg_arg_int(const esg_work *work, size_t i);
 double esg_arg_float(const esg_work *work, size_t i); /* an int argument reads as a float */
 bool esg_arg_bool(const esg_work *work, size_t i);
-const char *esg_arg_string(const esg_work *work, size_t i); /* also a Decimal's text */
+/* A str argument's text (one that holds a NUL character is refused before the method runs), or
+ * a Decimal's. */
+const char *esg_arg_string(const esg_work *work, size_t i);
 const esg_datetime *esg_arg_datetime(const esg_work *work, size_t i);
 
 /* The aggregate of type with id: its state, borrowed from the work (which frees it), changed

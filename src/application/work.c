@@ -396,6 +396,11 @@ esg_status app_run_method(esg_application *app, const app_method *method, esg_va
                           esg_value_type(params[i]) == ESG_TYPE_NULL
                               ? "None"
                               : esg_type_name(esg_value_type(params[i])));
+        size_t len = 0; /* esg_arg_string gives C text: a NUL inside would cut it short */
+        const char *text = esg_value_as_string(params[i], &len);
+        if (work.status == ESG_OK && text != NULL && strlen(text) != len)
+            esg_work_fail(&work, ESG_EINVAL, "%s(): %s holds a NUL character", signature->name,
+                          signature->params[i]);
     }
     if (work.status == ESG_OK)
         ended(&work, method->def->run(&work), signature->name, "()");

@@ -181,6 +181,8 @@ static void test_signatures_bind_default_and_check(void **state)
                  "echo(): ratio must be a float, not string");
     expect_error(app, "open_account", "[null]", ESG_EINVAL,
                  "open_account(): owner must be a str, not None");
+    expect_error(app, "open_account", "[\"a\\u0000b\"]", ESG_EINVAL,
+                 "open_account(): owner holds a NUL character");
     expect_error(app, "deposit", "[\"not a uuid\",1]", ESG_EINVAL,
                  "deposit(): account_id must be a UUID, not string");
     expect_error(app, "nope", "[]", ESG_EUNIMPLEMENTED, "Bank has no method 'nope'");
