@@ -10,7 +10,7 @@ How each fenced block is used, by its info string:
                                          in order, at the point where each stands)
   c                                      a whole program: compiled against the installed
                                          library (pkg-config in $HOME/.local) with -Wall
-                                         -Wextra -Werror, and run
+                                         -Wextra -Werror (and the build's sanitizers), and run
   sh                                     run (bash, -e -u -o pipefail); exports carry on
   sh install                             shown, not run: the harness installs the tree under
                                          test into $HOME/.local before the first block, for
@@ -75,10 +75,21 @@ def script_of(text, build_dir, has_python_reference):
             name = f"program_{n_programs}"
             lines.append(f"cat > {name}.c <<'ESG_END_OF_BLOCK'\n{body}ESG_END_OF_BLOCK")
             lines.append(f"echo '---- program {n_programs}'")
-            lines.append(f"cc -std=c17 -Wall -Wextra -Werror {name}.c -o {name} "
-                         "$(pkg-config --cflags --libs eventsourcing_grpc)")
+            lines.append(f"cc -std=c17 -Wall -Wextra -Werror $ESG_SANITIZE_FLAGS {name}.c "
+                         f"-o {name} $(pkg-config --cflags --libs eventsourcing_grpc)")
             lines.append(f"./{name}")
     return "\n".join(lines) + "\n"
+
+
+def sanitizer_flags(build_dir):
+    """The -fsanitize flags the build used (ESG_SANITIZE in its CMake cache), which a program
+    linked against its library needs too: a sanitized library wants its runtime loaded first."""
+    try:
+        with open(os.path.join(build_dir, "CMakeCache.txt"), encoding="utf-8") as f:
+            match = re.search(r"^ESG_SANITIZE:STRING=(.*)$", f.read(), re.M)
+    except OSError:
+        match = None
+    return f"-fsanitize={match.group(1)}" if match and match.group(1) else ""
 
 
 def main():
@@ -102,6 +113,7 @@ def main():
         os.mkdir(tools)
         os.symlink("/usr/bin/python3", os.path.join(tools, "python3"))
         env = dict(os.environ, HOME=home, GRPC_DNS_RESOLVER="native",
+                   ESG_SANITIZE_FLAGS=sanitizer_flags(build_dir),
                    PATH=os.pathsep.join([os.path.join(local, "bin"), tools,
                                          os.environ.get("PATH", "")]))
         # Where the install's libraries and pkg-config files go (lib or lib/<multiarch>).
