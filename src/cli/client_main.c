@@ -65,28 +65,68 @@ static bool parse_number(const char *text, int64_t *out)
     return true;
 }
 
-static esg_status run_call(esg_client *client, int argc, char **argv, esg_error *err)
+/* A command's arguments, read before connecting: a mistake is a bad command line (exit 2), found
+ * without waiting for a server. */
+typedef struct command_args {
+    esg_value *args;    /* call: ARGS_JSON decoded, or NULL */
+    esg_value *kwargs;  /* call: KWARGS_JSON decoded, or NULL */
+    int64_t numbers[3]; /* notifications: START, LIMIT, STOP */
+} command_args;
+
+/* Checks the command and reads its arguments (argc of them at argv); false, with a message on
+ * stderr, when they do not fit. */
+static bool read_command(const char *command, int argc, char **argv, command_args *out)
 {
-    esg_value *args = NULL, *kwargs = NULL, *result = NULL;
-    char *json = NULL;
-    esg_status rc = ESG_OK;
-    if (argc > 1)
-        rc = esg_json_decode(argv[1], strlen(argv[1]), &args, err);
-    if (rc == ESG_OK && argc > 2)
-        rc = esg_json_decode(argv[2], strlen(argv[2]), &kwargs, err);
-    if (rc != ESG_OK) {
-        esg_error decode_err = *err; /* not the buffer being written */
-        rc = esg_error_set(err, ESG_ECONFIG, "the arguments are not JSON: %s", decode_err.message);
+    static const char *const names[] = {"ARGS_JSON", "KWARGS_JSON"};
+    esg_error err = {0};
+    if (strcmp(command, "ping") == 0 && argc == 0)
+        return true;
+    if (strcmp(command, "prompt") == 0 && argc == 1)
+        return true;
+    if (strcmp(command, "call") == 0 && argc >= 1 && argc <= 3) {
+        esg_value **values[] = {&out->args, &out->kwargs};
+        for (int i = 1; i < argc; i++)
+            if (esg_json_decode(argv[i], strlen(argv[i]), values[i - 1], &err) != ESG_OK) {
+                fprintf(stderr, "eventsourcing_grpc_client: %s is not JSON: %s\n", names[i - 1],
+                        err.message);
+                return false;
+            }
+        return true;
     }
-    if (rc == ESG_OK)
-        rc = esg_client_call(client, argv[0], args, kwargs, &result, err);
+    if (strcmp(command, "notifications") == 0) {
+        out->numbers[0] = 1;
+        out->numbers[1] = 10;
+        for (int i = 0; i < argc && i < 3; i++)
+            if (!parse_number(argv[i], &out->numbers[i])) {
+                fprintf(stderr, "eventsourcing_grpc_client: '%s' is not a number\n", argv[i]);
+                return false;
+            }
+        return true;
+    }
+    if (strcmp(command, "call") == 0)
+        fprintf(stderr, "eventsourcing_grpc_client: call takes METHOD [ARGS_JSON [KWARGS_JSON]]\n");
+    else if (strcmp(command, "ping") == 0 || strcmp(command, "prompt") == 0)
+        fprintf(stderr, "eventsourcing_grpc_client: %s takes %s\n", command,
+                command[1] == 'i' ? "no arguments" : "one LEADER_NAME");
+    else
+        fprintf(stderr,
+                "eventsourcing_grpc_client: no command '%s' (ping, call, notifications or "
+                "prompt)\n",
+                command);
+    return false;
+}
+
+static esg_status run_call(esg_client *client, const char *method, const command_args *command,
+                           esg_error *err)
+{
+    esg_value *result = NULL;
+    char *json = NULL;
+    esg_status rc = esg_client_call(client, method, command->args, command->kwargs, &result, err);
     if (rc == ESG_OK)
         rc = esg_json_encode(result, &json, NULL, err);
     if (rc == ESG_OK)
         printf("%s\n", json);
     esg_free(json);
-    esg_value_free(args);
-    esg_value_free(kwargs);
     esg_value_free(result);
     return rc;
 }
@@ -112,13 +152,9 @@ static void print_state(const esg_mapper *mapper, const esg_stored_event *stored
     esg_free(json);
 }
 
-static esg_status run_notifications(esg_client *client, const esg_mapper *mapper, int argc,
-                                    char **argv, esg_error *err)
+static esg_status run_notifications(esg_client *client, const esg_mapper *mapper,
+                                    const int64_t numbers[3], int argc, char **argv, esg_error *err)
 {
-    int64_t numbers[3] = {1, 10, 0};
-    for (int i = 0; i < argc && i < 3; i++)
-        if (!parse_number(argv[i], &numbers[i]))
-            return esg_error_set(err, ESG_ECONFIG, "'%s' is not a number", argv[i]);
     esg_notification_list list = {0};
     esg_status rc = esg_client_select_notifications(client, numbers[0], numbers[1], numbers[2],
                                                     (const char *const *)argv + 3,
@@ -151,11 +187,11 @@ int main(int argc, char **argv)
     const char *server = argv[1], *command = argv[2];
     int n_rest = argc - 3;
     char **rest = argv + 3;
-    bool is_known = strcmp(command, "ping") == 0 || strcmp(command, "notifications") == 0 ||
-                    (strcmp(command, "call") == 0 && n_rest >= 1 && n_rest <= 3) ||
-                    (strcmp(command, "prompt") == 0 && n_rest == 1);
-    if (!is_known) {
-        fprintf(stderr, "eventsourcing_grpc_client: bad command '%s'\n\n%s", command, usage);
+    command_args args = {0};
+    if (!read_command(command, n_rest, rest, &args)) {
+        fprintf(stderr, "\n%s", usage);
+        esg_value_free(args.args);
+        esg_value_free(args.kwargs);
         return ESG_EXIT_USAGE;
     }
     esg_error err = {0};
@@ -167,6 +203,14 @@ int main(int argc, char **argv)
     esg_env *env = esg_env_from_process();
     esg_status rc = env == NULL ? esg_error_set(&err, ESG_ENOMEM, "out of memory")
                                 : esg_mapper_open(env, is_address ? NULL : server, &mapper, &err);
+    char *key =
+        rc == ESG_OK && !is_address ? esg_env_prefixed_key(server, "GRPC_SERVER_ADDRESS") : NULL;
+    if (key != NULL && esg_env_get(env, key) == NULL) /* "localhost", say: no port */
+        rc = esg_error_set(&err, ESG_ECONFIG,
+                           "'%s' is not host:port, and %s (the address of an application of "
+                           "that name) is not set",
+                           server, key);
+    esg_free(key);
     esg_env_free(env);
     if (rc == ESG_OK)
         rc = is_address ? esg_client_connect_address(server, &options, &client, &err)
@@ -175,9 +219,9 @@ int main(int argc, char **argv)
         if (strcmp(command, "ping") == 0)
             printf("ok\n");
         else if (strcmp(command, "call") == 0)
-            rc = run_call(client, n_rest, rest, &err);
+            rc = run_call(client, rest[0], &args, &err);
         else if (strcmp(command, "notifications") == 0)
-            rc = run_notifications(client, mapper, n_rest, rest, &err);
+            rc = run_notifications(client, mapper, args.numbers, n_rest, rest, &err);
         else
             rc = esg_client_prompt(client, rest[0], &err);
     }
@@ -185,5 +229,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "eventsourcing_grpc_client: %s: %s\n", esg_status_name(rc), err.message);
     esg_client_free(client);
     esg_mapper_free(mapper);
+    esg_value_free(args.args);
+    esg_value_free(args.kwargs);
     return exit_code_for(rc);
 }

@@ -149,7 +149,7 @@ if start_server "$work/orders.log" APPLICATION_TOPIC=eventsourcing_grpc.example:
   check "client by application name" expect_exit 0 "Order.Created" \
     env ORDERS_GRPC_SERVER_ADDRESS=$address "$client_bin" Orders notifications 1 10
   check "unknown method" expect_exit 5 "no method 'nope'" "$client_bin" "$address" call nope
-  check "bad JSON" expect_exit 3 "not JSON" "$client_bin" "$address" call get_order '[x'
+  check "bad JSON" expect_exit 2 "ARGS_JSON is not JSON" "$client_bin" "$address" call get_order '[x'
   check "prompt without a system" expect_exit 5 "is not a leader" \
     "$client_bin" "$address" prompt Reservations
   check "a busy port" expect_exit 4 "in use" \
@@ -176,6 +176,18 @@ else
   n_failed=$((n_failed + 1)); echo "FAILED: start"; cat "$work/orders.log"
 fi
 check "client: nobody listening" expect_exit 4 "unavailable" "$client_bin" "$address" ping
+# A bad command line is found before anything connects: exit 2, saying what is wrong.
+check "client: call without a method" expect_exit 2 "call takes METHOD" "$client_bin" "$address" call
+check "client: an unknown command" expect_exit 2 "no command 'frob'" "$client_bin" "$address" frob
+check "client: ping takes nothing" expect_exit 2 "ping takes no arguments" \
+  "$client_bin" "$address" ping now
+check "client: bad JSON before connecting" expect_exit 2 "KWARGS_JSON is not JSON" \
+  "$client_bin" "$address" call get_order '[]' '{x'
+check "client: a number" expect_exit 2 "'ten' is not a number" \
+  "$client_bin" "$address" notifications 1 ten
+check "client: a name without a port" expect_exit 3 \
+  "'localhost' is not host:port, and LOCALHOST_GRPC_SERVER_ADDRESS" \
+  env -u LOCALHOST_GRPC_SERVER_ADDRESS "$client_bin" localhost ping
 
 # --- SYSTEM_TOPIC: the applications Orders follows may prompt it ---
 port=$(free_port)
