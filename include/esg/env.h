@@ -49,6 +49,18 @@ size_t esg_env_len(const esg_env *env);
 const char *esg_env_key_at(const esg_env *env, size_t i);
 const char *esg_env_value_at(const esg_env *env, size_t i);
 
+/* The keys of env that are no setting the library reads but come within two letters of one, with
+ * or without the prefix of one of the applications named (app_names, n_apps of them, borrowed):
+ * a misspelt PERSISTENCE_MODUL would otherwise leave the application in memory without a word.
+ * Each as "PERSISTENCE_MODUL is not a setting: did you mean PERSISTENCE_MODULE?" in a new
+ * NULL-terminated array (*out, NULL when there is none), which the caller frees with
+ * esg_env_free_texts. ESG_ENOMEM only. */
+esg_status esg_env_near_misses(const esg_env *env, const char *const *app_names, size_t n_apps,
+                               char ***out, esg_error *err);
+
+/* Frees a NULL-terminated array of texts and each text (NULL is allowed). */
+void esg_env_free_texts(char **texts);
+
 /* Frees env and its strings. NULL is allowed. */
 void esg_env_free(esg_env *env);
 

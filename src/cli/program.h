@@ -61,6 +61,19 @@ static inline const char *esg_program_topic(int argc, char **argv, const esg_env
     return topic;
 }
 
+/* Warns on stderr of each setting in env spelt almost right (esg_env_near_misses), for the
+ * applications named (n of them, borrowed): a misspelt key would otherwise be ignored. */
+static inline void esg_program_warn_near_misses(const char *program, const esg_env *env,
+                                                const char *const *app_names, size_t n)
+{
+    char **texts = NULL;
+    if (esg_env_near_misses(env, app_names, n, &texts, NULL) != ESG_OK)
+        return; /* out of memory: the program's next step says so */
+    for (size_t i = 0; texts != NULL && texts[i] != NULL; i++)
+        fprintf(stderr, "%s: warning: %s\n", program, texts[i]);
+    esg_env_free_texts(texts);
+}
+
 /* Blocks SIGINT and SIGTERM (before any thread exists: threads inherit the mask), so that the
  * main thread takes them with sigwait; *stop_signals is the set to wait on. */
 static inline void esg_program_block_stop_signals(sigset_t *stop_signals)

@@ -64,9 +64,14 @@ int main(int argc, char **argv)
         rc = esg_topic_resolve_system(topic, env, &def, &err);
     if (rc != ESG_OK)
         fprintf(stderr, "eventsourcing_grpc_runner: system topic '%s':\n", topic);
-    /* The graph, for the application names to print. */
+    /* The graph, for the application names to print and their settings' near misses. */
     if (rc == ESG_OK)
         rc = esg_system_new(def, &system, &err);
+    if (rc == ESG_OK) {
+        size_t n_names = 0;
+        const char *const *names = esg_system_nodes(system, &n_names);
+        esg_program_warn_near_misses("eventsourcing_grpc_runner", env, names, n_names);
+    }
     if (rc == ESG_OK) {
         esg_grpc_runner_options options = {.mode = ESG_RUNNER_SUBPROCESSES, .env = env};
         rc = esg_grpc_runner_start(def, &options, &runner, &err);

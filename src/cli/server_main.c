@@ -93,6 +93,10 @@ int main(int argc, char **argv)
     }
     const char *address = NULL;
     if (rc == ESG_OK) {
+        size_t n_names = 1;
+        const char *const *names =
+            system != NULL ? esg_system_nodes(system, &n_names) : &type->name;
+        esg_program_warn_near_misses("eventsourcing_grpc_server", env, names, n_names);
         key = esg_env_prefixed_key(type->name, "GRPC_SERVER_ADDRESS");
         address = key ? esg_env_get(env, key) : NULL;
         if (address == NULL || address[0] == '\0')

@@ -46,6 +46,7 @@
     "\n"                                                                                           \
     "  ESG_TOPIC_PATH                  folders of shared libraries that define topics\n"           \
     "\n"                                                                                           \
-    "A setting with a bad value is refused at start (exit status 3), naming it.\n"
+    "A setting with a bad value is refused at start (exit status 3), naming it; a variable\n"      \
+    "spelt within two letters of a setting is named in a warning.\n"
 
 #endif

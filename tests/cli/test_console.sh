@@ -154,6 +154,10 @@ if start_server "$work/orders.log" APPLICATION_TOPIC=eventsourcing_grpc.example:
     "$client_bin" "$address" prompt Reservations
   check "a busy port" expect_exit 4 "in use" \
     env ORDERS_GRPC_SERVER_ADDRESS=$address "$server_bin" eventsourcing_grpc.example:Orders
+  check "a misspelt setting is named, with the right one" expect_exit 4 \
+    "warning: PERSISTENCE_MODUL is not a setting: did you mean PERSISTENCE_MODULE?" \
+    env ORDERS_GRPC_SERVER_ADDRESS=$address PERSISTENCE_MODUL=eventsourcing.sqlite \
+    "$server_bin" eventsourcing_grpc.example:Orders
   started=$(date +%s%N)
   kill -TERM $server_pid
   wait $server_pid

@@ -20,6 +20,7 @@ static const unit_test all_tests[] = {
     {"env", cmocka_unit_test(test_set_get_replace_unset)},
     {"env", cmocka_unit_test(test_lookup_prefers_the_application_prefix)},
     {"env", cmocka_unit_test(test_from_process_and_copy)},
+    {"env", cmocka_unit_test(test_near_misses_of_settings_are_found)},
     {"uuid", cmocka_unit_test(test_uuid5_url_matches_the_reference)},
     {"uuid", cmocka_unit_test(test_uuid4_is_random_version_4)},
     {"uuid", cmocka_unit_test(test_parse_accepts_python_forms)},

@@ -12,6 +12,7 @@ void test_status_names(void **state);
 void test_set_get_replace_unset(void **state);
 void test_lookup_prefers_the_application_prefix(void **state);
 void test_from_process_and_copy(void **state);
+void test_near_misses_of_settings_are_found(void **state);
 
 /* test_uuid.c */
 void test_uuid5_url_matches_the_reference(void **state);
