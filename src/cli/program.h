@@ -74,19 +74,31 @@ static inline void esg_program_warn_near_misses(const char *program, const esg_e
     esg_env_free_texts(texts);
 }
 
-/* Blocks SIGINT and SIGTERM (before any thread exists: threads inherit the mask), so that the
- * main thread takes them with sigwait; *stop_signals is the set to wait on. */
+/* Blocks SIGINT, SIGTERM and SIGHUP (before any thread exists: threads inherit the mask), so that
+ * the main thread takes them with sigwait; *stop_signals is the set to wait on. */
 static inline void esg_program_block_stop_signals(sigset_t *stop_signals)
 {
     sigemptyset(stop_signals);
     sigaddset(stop_signals, SIGINT);
     sigaddset(stop_signals, SIGTERM);
+    sigaddset(stop_signals, SIGHUP);
     pthread_sigmask(SIG_BLOCK, stop_signals, NULL);
 }
 
 static inline const char *esg_program_signal_name(int signal_number)
 {
-    return signal_number == SIGINT ? "SIGINT" : "SIGTERM";
+    return signal_number == SIGINT ? "SIGINT" : signal_number == SIGHUP ? "SIGHUP" : "SIGTERM";
+}
+
+/* SIGHUP, which asks a daemon to reopen its files, is answered by a line and nothing more: the
+ * programs log to stdout and stderr and read their settings once. True when it was SIGHUP. */
+static inline bool esg_program_hang_up(const char *program, int signal_number)
+{
+    if (signal_number != SIGHUP)
+        return false;
+    printf("%s: SIGHUP: no file to reopen (the log is stdout and stderr), going on\n", program);
+    fflush(stdout);
+    return true;
 }
 
 #endif

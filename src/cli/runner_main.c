@@ -31,7 +31,8 @@ static const char usage[] =
     "                                  skipping the ports already given\n"
     "\n" ESG_SETTINGS_HELP "\n"
     "Each server also gets APPLICATION_TOPIC (its application) and SYSTEM_TOPIC.\n"
-    "Stops every server on SIGINT and SIGTERM (exit status 0). If a server dies, the\n"
+    "Stops every server on SIGINT and SIGTERM (exit status 0); SIGHUP is answered by a\n"
+    "line (no file to reopen). If a server dies, the\n"
     "others are stopped and the exit status is 1; 2 is a bad command line, 3 a bad\n"
     "configuration, 4 a system that could not start.\n";
 
@@ -92,12 +93,15 @@ int main(int argc, char **argv)
     const struct timespec no_wait = {0};
     for (;;) {
         int signal_number = sigtimedwait(&stop_signals, NULL, &interval);
-        if (signal_number < 0 && errno == EINTR)
+        if ((signal_number < 0 && errno == EINTR) ||
+            esg_program_hang_up("eventsourcing_grpc_runner", signal_number))
             continue;
         if (signal_number < 0 && esg_grpc_runner_has_errored(runner, &err)) {
             /* Ctrl-C reaches the servers too, and one may end before we see
              * the signal: a stop signal now means a stop, not a failure. */
             signal_number = sigtimedwait(&stop_signals, NULL, &no_wait);
+            if (esg_program_hang_up("eventsourcing_grpc_runner", signal_number))
+                signal_number = -1; /* not a stop: the server's death is what to report */
             if (signal_number < 0) {
                 fprintf(stderr, "eventsourcing_grpc_runner: %s; stopping the others\n",
                         err.message);

@@ -33,7 +33,7 @@ static const char usage[] =
     "                                  and leads the others (their <APP>_GRPC_SERVER_ADDRESS\n"
     "                                  must be set too)\n"
     "\n" ESG_SETTINGS_HELP "\n"
-    "Stops cleanly on SIGINT and SIGTERM.\n";
+    "Stops cleanly on SIGINT and SIGTERM; SIGHUP is answered by a line (no file to reopen).\n";
 
 int main(int argc, char **argv)
 {
@@ -133,7 +133,9 @@ int main(int argc, char **argv)
     fflush(stdout);
 
     int signal_number = 0;
-    sigwait(&stop_signals, &signal_number);
+    while (sigwait(&stop_signals, &signal_number) == 0 &&
+           esg_program_hang_up("eventsourcing_grpc_server", signal_number)) {
+    }
     printf("eventsourcing_grpc_server: %s, stopping\n", esg_program_signal_name(signal_number));
     fflush(stdout);
 out:

@@ -334,7 +334,9 @@ static esg_status spawn_servers(esg_grpc_runner *runner, const esg_system_def *d
         ce.strings[ce.n] = app_topic;
         ce.strings[ce.n + 1] = system_topic;
         ce.strings[ce.n + 2] = NULL;
-        char *argv[] = {program, NULL};
+        /* The topic in argv too (it is in the environment already): ps then tells the
+         * servers apart. */
+        char *argv[] = {program, (char *)app->type->topic, NULL};
         pid_t pid = 0;
         int spawn_errno = posix_spawnp(&pid, program, NULL, &attr, argv, ce.strings);
         ce.strings[ce.n] = NULL;

@@ -158,6 +158,11 @@ if start_server "$work/orders.log" APPLICATION_TOPIC=eventsourcing_grpc.example:
     "warning: PERSISTENCE_MODUL is not a setting: did you mean PERSISTENCE_MODULE?" \
     env ORDERS_GRPC_SERVER_ADDRESS=$address PERSISTENCE_MODUL=eventsourcing.sqlite \
     "$server_bin" eventsourcing_grpc.example:Orders
+  # SIGHUP asks for files to be reopened: there are none, so the server says so and serves on.
+  kill -HUP $server_pid
+  for _ in $(seq 50); do grep -q "SIGHUP" "$work/orders.log" && break; sleep 0.1; done
+  check "SIGHUP is answered by a line" grep -q "SIGHUP: no file to reopen" "$work/orders.log"
+  check "and the server serves on" expect_exit 0 "ok" "$client_bin" "$address" ping
   started=$(date +%s%N)
   kill -TERM $server_pid
   wait $server_pid

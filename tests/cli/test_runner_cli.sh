@@ -119,6 +119,16 @@ children_are_servers() { # every child of the runner runs SERVER_BINARY
   [ $n -eq "$1" ] || { echo "  $n children, expected $1"; return 1; }
 }
 
+children_show_topics() { # the children's command lines name their applications (what ps shows)
+  local pid topic
+  for topic in "$@"; do
+    for pid in $(pgrep -P "$runner_pid"); do
+      tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF "eventsourcing_grpc_server $topic" && continue 2
+    done
+    echo "  no server's command line names $topic"; return 1
+  done
+}
+
 none_alive() { # none_alive PID...: none of them is still running
   local pid
   for pid in "$@"; do
@@ -180,6 +190,12 @@ if start_runner "$work/system.log" Orders Reservations Payments -- \
   check "Reservations' address as set" says_address "$work/system.log" Reservations "localhost:$p2"
   check "Payments' address as set" says_address "$work/system.log" Payments "localhost:$p3"
   check "three servers, all eventsourcing_grpc_server" children_are_servers 3
+  check "ps tells them apart: each command line names its topic" children_show_topics \
+    eventsourcing_grpc.example:Orders eventsourcing_grpc.example:Reservations \
+    eventsourcing_grpc.example:Payments
+  kill -HUP "$runner_pid"
+  check "SIGHUP: the runner says so and goes on" wait_until 5 grep -q "SIGHUP: no file" "$work/system.log"
+  check "and its servers serve on" expect_exit 0 "ok" "$client_bin" "localhost:$p2" ping
   check "each server answers" expect_exit 0 "ok" "$client_bin" "localhost:$p3" ping
   order=$("$client_bin" "$orders" call create_new_order)
   check "create_new_order returns a UUID" grep -q '"_type_":"uuid_hex"' <<<"$order"
