@@ -30,6 +30,7 @@ typedef struct leader_link {
     int64_t retry_at_ms; /* after a failure: not before this (monotonic ms) */
     int64_t backoff_ms;  /* the next wait after a failure */
     bool is_failing;     /* the outage was logged; log again when it ends */
+    bool has_answered;   /* a pull has worked: before, not answering is waiting, not failing */
 } leader_link;
 
 typedef struct follower_link {
@@ -39,6 +40,7 @@ typedef struct follower_link {
     esg_client *client; /* connected on first use; owned */
     bool has_news;      /* written since the last Prompt was sent */
     bool is_failing;    /* the failure to prompt was logged */
+    bool has_answered;  /* a prompt has worked: before, not answering is waiting, not failing */
     pthread_t thread;   /* its prompter */
     bool has_thread;    /* thread was started */
 } follower_link;
@@ -185,15 +187,19 @@ static void after_pull(esg_node *node, leader_link *leader, esg_status rc, const
     const char *name = esg_application_name(node->app);
     if (rc == ESG_OK) {
         if (leader->is_failing)
-            fprintf(stderr, "%s: pulling from %s at %s works again\n", name, leader->name,
-                    leader->address);
+            fprintf(stderr, "%s: pulling from %s at %s %s\n", name, leader->name, leader->address,
+                    leader->has_answered ? "works again" : "works");
         leader->is_failing = false;
+        leader->has_answered = true;
         leader->backoff_ms = 0;
         return;
     }
     if (node->is_stopping)
         return;
-    if (!leader->is_failing)
+    if (!leader->is_failing && !leader->has_answered && is_unreachable(rc))
+        fprintf(stderr, "%s: waiting for %s at %s (not answering yet: it may be starting)\n", name,
+                leader->name, leader->address);
+    else if (!leader->is_failing)
         fprintf(stderr, "%s: cannot pull from %s at %s (%s: %s); retrying\n", name, leader->name,
                 leader->address, esg_status_name(rc), err->message);
     leader->is_failing = true;
@@ -288,15 +294,19 @@ static void *prompter_main(void *arg)
         pthread_mutex_lock(&node->lock);
         if (rc == ESG_OK) {
             if (follower->is_failing)
-                fprintf(stderr, "%s: prompting %s at %s works again\n", name, follower->name,
-                        follower->address);
+                fprintf(stderr, "%s: prompting %s at %s %s\n", name, follower->name,
+                        follower->address, follower->has_answered ? "works again" : "works");
             follower->is_failing = false;
+            follower->has_answered = true;
             backoff_ms = 0;
             continue;
         }
         if (node->is_stopping)
             break;
-        if (!follower->is_failing)
+        if (!follower->is_failing && !follower->has_answered && is_unreachable(rc))
+            fprintf(stderr, "%s: waiting for %s at %s (not answering yet: it may be starting)\n",
+                    name, follower->name, follower->address);
+        else if (!follower->is_failing)
             fprintf(stderr, "%s: cannot prompt %s at %s (%s: %s); retrying\n", name, follower->name,
                     follower->address, esg_status_name(rc), err.message);
         follower->is_failing = true;
