@@ -40,12 +40,15 @@ typedef enum esg_status {
 #define ESG_ERROR_MESSAGE_SIZE 512
 
 typedef struct esg_error {
-    esg_status status;                    /* the code last set, ESG_OK when none */
-    char message[ESG_ERROR_MESSAGE_SIZE]; /* NUL-terminated, truncated if longer */
+    esg_status status; /* the code last set, ESG_OK when none */
+    /* NUL-terminated; a longer message keeps its start and its end (where a message that wraps
+     * another puts the cause), cut in the middle with " ... " */
+    char message[ESG_ERROR_MESSAGE_SIZE];
 } esg_error;
 
 /* Sets err (which may be NULL) to status and a printf-style message, and
- * returns status so that callers can write `return esg_error_set(...)`. */
+ * returns status so that callers can write `return esg_error_set(...)`. The arguments may
+ * include err's own message (it is formatted apart first). */
 esg_status esg_error_set(esg_error *err, esg_status status, const char *format, ...)
     __attribute__((format(printf, 3, 4)));
 
