@@ -19,7 +19,8 @@ add_library(esg_grpc STATIC ${ESG_GRPC_SOURCES})
 target_include_directories(esg_grpc
   PUBLIC $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/include>
   PRIVATE ${PROJECT_SOURCE_DIR}/src ${ESG_GENERATED_DIR})
-target_link_libraries(esg_grpc PUBLIC esg_core PkgConfig::GRPC PRIVATE PkgConfig::PROTOBUF_C)
+target_link_libraries(esg_grpc PUBLIC esg_core PkgConfig::GRPC PRIVATE PkgConfig::PROTOBUF_C
+                      PkgConfig::LIBCRYPTO) # certificates checked at start (credentials.c)
 set_target_properties(esg_grpc PROPERTIES POSITION_INDEPENDENT_CODE ON)
 
 # ---- Console programs ----

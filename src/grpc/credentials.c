@@ -8,10 +8,15 @@
 #include "core/settings.h"
 
 #include <arpa/inet.h>
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -27,7 +32,8 @@
 #define CERTIFICATE_VARIABLE "GRPC_SSL_CERTIFICATE_PATH"
 #define ROOT_VARIABLE "GRPC_SSL_ROOT_CERTIFICATE_PATH"
 
-/* The three PEM texts for mutual TLS, NUL-terminated as gRPC wants them. */
+/* The three PEM texts for mutual TLS, NUL-terminated as gRPC wants them, and where each came
+ * from ("GRPC_SSL_CERTIFICATE_PATH 'ssl/orders.crt'"), for messages. */
 typedef struct tls_files {
     char *private_key; /* secret: wiped before it is freed */
     size_t private_key_len;
@@ -35,6 +41,9 @@ typedef struct tls_files {
     size_t certificate_len;
     char *root; /* the CA that the other side's certificate must chain to */
     size_t root_len;
+    char private_key_source[400];
+    char certificate_source[400];
+    char root_source[400];
 } tls_files;
 
 esg_status esg_address_split(const char *address, char *host_out, size_t host_size, int *port,
@@ -143,7 +152,7 @@ static void wipe_and_free(char *data, size_t len)
  * so that a key and a certificate given the wrong way round are caught here. */
 static esg_status read_pem_file(const esg_env *env, const char *app_name, const char *address,
                                 const char *key, const char *marker, char **out, size_t *out_len,
-                                esg_error *err)
+                                char source[400], esg_error *err)
 {
     esg_status rc = ESG_OK;
     char *data = NULL;
@@ -156,6 +165,7 @@ static esg_status read_pem_file(const esg_env *env, const char *app_name, const 
     esg_setting_lookup(env, app_name, key, &setting);
     const char *variable = setting.key;
     const char *path = setting.value;
+    snprintf(source, 400, "%.120s '%.250s'", variable, path != NULL ? path : "");
     if (path == NULL || *path == '\0') {
         rc = esg_error_set(err, ESG_ECONFIG,
                            "%s%s %s set (address '%s' is not localhost:PORT, so it needs "
@@ -226,6 +236,67 @@ out:
     return rc;
 }
 
+/* The first certificate of a PEM text, or NULL. The caller frees it with X509_free. */
+static X509 *first_certificate(const char *pem, size_t len)
+{
+    BIO *bio = BIO_new_mem_buf(pem, (int)len);
+    X509 *certificate = bio != NULL ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+    BIO_free(bio);
+    return certificate;
+}
+
+/* A certificate that is in force now, or ESG_ECONFIG saying from or until when it is not. */
+static esg_status check_validity(X509 *certificate, const char *source, esg_error *err)
+{
+    const ASN1_TIME *not_after = X509_get0_notAfter(certificate);
+    const ASN1_TIME *not_before = X509_get0_notBefore(certificate);
+    bool is_expired = X509_cmp_current_time(not_after) < 0;
+    bool is_early = X509_cmp_current_time(not_before) > 0;
+    if (!is_expired && !is_early)
+        return ESG_OK;
+    char when[64] = "";
+    BIO *bio = BIO_new(BIO_s_mem());
+    if (bio != NULL && ASN1_TIME_print(bio, is_expired ? not_after : not_before) == 1)
+        BIO_read(bio, when, sizeof when - 1);
+    BIO_free(bio);
+    return esg_error_set(err, ESG_ECONFIG, "the certificate in %s %s %s", source,
+                         is_expired ? "expired on" : "is not valid before", when);
+}
+
+/* Refuses, at start and saying why, what the TLS handshake would otherwise fail on later with
+ * only "socket closed" or an internal dump: a key that is not the certificate's, a certificate or
+ * root that is not in force, a file OpenSSL cannot read. */
+static esg_status tls_files_check(const tls_files *files, esg_error *err)
+{
+    BIO *bio = BIO_new_mem_buf(files->private_key, (int)files->private_key_len);
+    EVP_PKEY *key = bio != NULL ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
+    BIO_free(bio);
+    X509 *certificate = first_certificate(files->certificate, files->certificate_len);
+    X509 *root = first_certificate(files->root, files->root_len);
+    esg_status rc = ESG_OK;
+    if (key == NULL)
+        rc = esg_error_set(err, ESG_ECONFIG,
+                           "%s holds no private key OpenSSL can read (one "
+                           "with a passphrase cannot be used)",
+                           files->private_key_source);
+    else if (certificate == NULL || root == NULL)
+        rc = esg_error_set(err, ESG_ECONFIG, "%s holds no certificate OpenSSL can read",
+                           certificate == NULL ? files->certificate_source : files->root_source);
+    else if (X509_check_private_key(certificate, key) != 1)
+        rc =
+            esg_error_set(err, ESG_ECONFIG, "the key in %s is not the key of the certificate in %s",
+                          files->private_key_source, files->certificate_source);
+    if (rc == ESG_OK)
+        rc = check_validity(certificate, files->certificate_source, err);
+    if (rc == ESG_OK)
+        rc = check_validity(root, files->root_source, err);
+    ERR_clear_error(); /* OpenSSL's queue holds what failed: said above in our words */
+    EVP_PKEY_free(key);
+    X509_free(certificate);
+    X509_free(root);
+    return rc;
+}
+
 static void tls_files_free(tls_files *files)
 {
     wipe_and_free(files->private_key, files->private_key_len);
@@ -238,15 +309,18 @@ static esg_status tls_files_read(const esg_env *env, const char *app_name, const
                                  tls_files *files, esg_error *err)
 {
     *files = (tls_files){0};
-    esg_status rc = read_pem_file(env, app_name, address, KEY_VARIABLE, "PRIVATE KEY-----",
-                                  &files->private_key, &files->private_key_len, err);
+    esg_status rc =
+        read_pem_file(env, app_name, address, KEY_VARIABLE, "PRIVATE KEY-----", &files->private_key,
+                      &files->private_key_len, files->private_key_source, err);
     if (rc == ESG_OK)
         rc = read_pem_file(env, app_name, address, CERTIFICATE_VARIABLE,
                            "-----BEGIN CERTIFICATE-----", &files->certificate,
-                           &files->certificate_len, err);
+                           &files->certificate_len, files->certificate_source, err);
     if (rc == ESG_OK)
         rc = read_pem_file(env, app_name, address, ROOT_VARIABLE, "-----BEGIN CERTIFICATE-----",
-                           &files->root, &files->root_len, err);
+                           &files->root, &files->root_len, files->root_source, err);
+    if (rc == ESG_OK)
+        rc = tls_files_check(files, err);
     if (rc != ESG_OK)
         tls_files_free(files);
     return rc;

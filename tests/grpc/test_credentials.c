@@ -501,7 +501,7 @@ static void test_process_environment(void **state)
     unsetenv("GRPC_SSL_ROOT_CERTIFICATE_PATH");
 }
 
-static void test_expired_certificate_is_made(void **state)
+static void test_expired_certificate_is_refused_at_start(void **state)
 {
     (void)state;
     skip_without_pki();
@@ -512,9 +512,25 @@ static void test_expired_certificate_is_made(void **state)
              "cmp -s '%s/root/root.crt' '%s/stale/root.crt'",
              ESG_SOURCE_DIR, fx.ssl_dir, fx.ssl_dir, fx.ssl_dir, fx.ssl_dir);
     assert_int_equal(run(command), 0);
-    /* Expiry is the handshake's business: the files themselves are fine. */
+    /* Refused at start, saying when it expired: the handshake would fail with "socket closed". */
     esg_env *env = pki_env("stale");
-    assert_credentials_made("stale:50051", env);
+    assert_config_error("stale:50051", env,
+                        (const char *const[]){"the certificate in GRPC_SSL_CERTIFICATE_PATH",
+                                              "stale.crt' expired on", NULL});
+    esg_env_free(env);
+}
+
+static void test_a_key_of_another_certificate_is_refused_at_start(void **state)
+{
+    (void)state;
+    skip_without_pki();
+    member_files orders = pki_member("orders"), payments = pki_member("payments");
+    esg_env *env = tls_env(payments.key, orders.cert, orders.root);
+    assert_config_error("orders:50051", env,
+                        (const char *const[]){"the key in GRPC_SSL_PRIVATE_KEY_PATH",
+                                              "payments.key' is not the key of the certificate in "
+                                              "GRPC_SSL_CERTIFICATE_PATH",
+                                              "orders.crt'", NULL});
     esg_env_free(env);
 }
 
@@ -534,7 +550,8 @@ int main(void)
         cmocka_unit_test(test_pki_credentials),
         cmocka_unit_test(test_pki_layout),
         cmocka_unit_test(test_process_environment),
-        cmocka_unit_test(test_expired_certificate_is_made),
+        cmocka_unit_test(test_expired_certificate_is_refused_at_start),
+        cmocka_unit_test(test_a_key_of_another_certificate_is_refused_at_start),
     };
     return raw_run_grpc_tests("credentials", tests, sizeof tests / sizeof tests[0], group_setup,
                               group_teardown);
