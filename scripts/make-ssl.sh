@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Makes a test PKI for mutual TLS between the example's servers, laid out as the
-# compose file and the Kubernetes secrets expect: DIR/root/root.{key,crt} and
+# Makes a test PKI for mutual TLS between servers (the example's, or any system's), laid out as
+# the compose file and the Kubernetes secrets expect: DIR/root/root.{key,crt} and
 # DIR/<name>/<name>.{key,crt} plus DIR/<name>/root.crt. Test use only.
 #
-# Usage: scripts/make-ssl.sh [DIR] [DAYS]          the root and orders, reservations,
-#                                                  payments and localhost (DIR: ./ssl,
-#                                                  DAYS: $ESG_SSL_DAYS or 825)
+# Usage: scripts/make-ssl.sh [DIR] [DAYS] [NAME...]  the root and a leaf per NAME (a DNS
+#                                                  label, also the certificate's name):
+#                                                  orders, reservations, payments and
+#                                                  localhost when none is given (DIR:
+#                                                  ./ssl, DAYS: $ESG_SSL_DAYS or 825)
 #        scripts/make-ssl.sh DIR --expired NAME    DIR/NAME with a certificate that
 #                                                  expired yesterday, signed by DIR's
 #                                                  root (made first if missing)
@@ -31,8 +33,9 @@ case "${2:-}" in
     expired_name="$3"
     ;;
   *)
-    [[ $# -eq 2 ]] || usage
-    days="$2"
+    shift
+    if [[ "$1" =~ ^[0-9]+$ ]]; then days="$1"; shift; fi
+    if [[ $# -gt 0 ]]; then names=("$@"); fi
     ;;
 esac
 [[ "$dir" != -* ]] || usage
@@ -41,10 +44,12 @@ if ! [[ "$days" =~ ^[0-9]+$ ]] || ((days < 1)); then
   exit 2
 fi
 # A name becomes a folder, a file name and a DNS name: keep it to what all three allow.
-if [[ -n "$expired_name" && ! "$expired_name" =~ ^[a-z0-9]([a-z0-9-]*[a-z0-9])?$ ]]; then
-  echo "make-ssl.sh: NAME must be a DNS label (a-z, 0-9, '-'), not '$expired_name'" >&2
-  exit 2
-fi
+for name in ${expired_name:+"$expired_name"} "${names[@]}"; do
+  if [[ ! "$name" =~ ^[a-z0-9]([a-z0-9-]*[a-z0-9])?$ ]]; then
+    echo "make-ssl.sh: NAME must be a DNS label (a-z, 0-9, '-'), not '$name'" >&2
+    exit 2
+  fi
+done
 command -v openssl >/dev/null || { echo "make-ssl.sh: openssl not found" >&2; exit 1; }
 
 work="$(mktemp -d)"

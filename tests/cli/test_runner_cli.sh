@@ -287,5 +287,37 @@ else
   fail "start test_systems:chain" "$work/chain.log"
 fi
 
+# --- mutual TLS with a certificate per application (make-ssl.sh NAME...): an order paid ---
+here=$(cd "$(dirname "$0")" && pwd)
+if bash "$here/../../scripts/make-ssl.sh" "$work/ssl" orders reservations payments >/dev/null; then
+  read -r p1 p2 p3 <<<"$(free_ports 3)"
+  tls_env=()
+  for name in orders reservations payments; do
+    upper=$(tr a-z A-Z <<<"$name")
+    tls_env+=("${upper}_GRPC_SSL_PRIVATE_KEY_PATH=$work/ssl/$name/$name.key"
+              "${upper}_GRPC_SSL_CERTIFICATE_PATH=$work/ssl/$name/$name.crt"
+              "${upper}_GRPC_SSL_ROOT_CERTIFICATE_PATH=$work/ssl/$name/root.crt")
+  done
+  # 127.0.0.1:PORT is not localhost:PORT: mutual TLS, each server and follower its own identity.
+  if start_runner "$work/tls.log" Orders Reservations Payments -- "${tls_env[@]}" \
+       ORDERS_GRPC_SERVER_ADDRESS=127.0.0.1:$p1 RESERVATIONS_GRPC_SERVER_ADDRESS=127.0.0.1:$p2 \
+       PAYMENTS_GRPC_SERVER_ADDRESS=127.0.0.1:$p3 -- eventsourcing_grpc.example:system; then
+    n_passed=$((n_passed + 1))
+    as_orders=(env GRPC_SSL_PRIVATE_KEY_PATH="$work/ssl/orders/orders.key"
+               GRPC_SSL_CERTIFICATE_PATH="$work/ssl/orders/orders.crt"
+               GRPC_SSL_ROOT_CERTIFICATE_PATH="$work/ssl/orders/root.crt" "$client_bin")
+    order=$("${as_orders[@]}" "127.0.0.1:$p1" call create_new_order)
+    paid() { "${as_orders[@]}" "127.0.0.1:$p1" call is_order_paid "[$order]" | grep -q true; }
+    if wait_until 10 paid; then n_passed=$((n_passed + 1)); else
+      fail "an order is paid over mutual TLS, a certificate per application" "$work/tls.log"
+    fi
+    stop_runner "mutual TLS"
+  else
+    fail "start the example system over mutual TLS" "$work/tls.log"
+  fi
+else
+  fail "make-ssl.sh with names" /dev/null
+fi
+
 echo "$n_passed passed, $n_failed failed"
 [ $n_failed -eq 0 ]
