@@ -6,6 +6,7 @@ include(${CMAKE_CURRENT_LIST_DIR}/protos.cmake)
 
 set(ESG_GRPC_SOURCES
   src/grpc/wire.c
+  src/grpc/grpc_log.c
   src/grpc/credentials.c
   src/grpc/server.c
   src/grpc/application_service.c

@@ -7,6 +7,7 @@
 #include "esg/error.h"
 #include "esg/alloc.h"
 #include "esg/env.h"
+#include "esg/log.h"
 #include "esg/value.h"
 #include "esg/domain.h"
 #include "esg/recorder.h"

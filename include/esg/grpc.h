@@ -30,6 +30,11 @@ extern "C" {
 /* Requests larger than this are refused by gRPC with RESOURCE_EXHAUSTED. */
 #define ESG_GRPC_MAX_MESSAGE_BYTES (4 * 1024 * 1024)
 
+/* Sends gRPC's own log lines (as many as its GRPC_VERBOSITY lets through: errors by default)
+ * to esg_log, about app_name (borrowed: it must outlive the use of gRPC; NULL for none), so that
+ * a process has one log in one format. Call it once at start, before gRPC is used. */
+void esg_grpc_log_to_esg_log(const char *app_name);
+
 /* ---- Server ---------------------------------------------------------------- */
 
 typedef struct esg_server esg_server;

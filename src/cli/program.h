@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "esg/env.h"
+#include "esg/log.h"
 #include "grpc/exit_codes.h"
 
 /* Handles --help, -h, --version, an unknown option and a command line of more than one
@@ -61,7 +62,7 @@ static inline const char *esg_program_topic(int argc, char **argv, const esg_env
     return topic;
 }
 
-/* Warns on stderr of each setting in env spelt almost right (esg_env_near_misses), for the
+/* Logs a warning for each setting in env spelt almost right (esg_env_near_misses), for the
  * applications named (n of them, borrowed): a misspelt key would otherwise be ignored. */
 static inline void esg_program_warn_near_misses(const char *program, const esg_env *env,
                                                 const char *const *app_names, size_t n)
@@ -70,7 +71,7 @@ static inline void esg_program_warn_near_misses(const char *program, const esg_e
     if (esg_env_near_misses(env, app_names, n, &texts, NULL) != ESG_OK)
         return; /* out of memory: the program's next step says so */
     for (size_t i = 0; texts != NULL && texts[i] != NULL; i++)
-        fprintf(stderr, "%s: warning: %s\n", program, texts[i]);
+        esg_log(ESG_LOG_WARNING, NULL, "%s: %s", program, texts[i]);
     esg_env_free_texts(texts);
 }
 
@@ -90,14 +91,16 @@ static inline const char *esg_program_signal_name(int signal_number)
     return signal_number == SIGINT ? "SIGINT" : signal_number == SIGHUP ? "SIGHUP" : "SIGTERM";
 }
 
-/* SIGHUP, which asks a daemon to reopen its files, is answered by a line and nothing more: the
- * programs log to stdout and stderr and read their settings once. True when it was SIGHUP. */
-static inline bool esg_program_hang_up(const char *program, int signal_number)
+/* SIGHUP, which asks a daemon to reopen its files, is answered by a log line and nothing more:
+ * the programs log to stdout and stderr and read their settings once. app: the application the
+ * line is about (NULL: the runner). True when it was SIGHUP. */
+static inline bool esg_program_hang_up(const char *app, int signal_number)
 {
     if (signal_number != SIGHUP)
         return false;
-    printf("%s: SIGHUP: no file to reopen (the log is stdout and stderr), going on\n", program);
-    fflush(stdout);
+    esg_log(ESG_LOG_INFO, app,
+            "%sSIGHUP: no file to reopen (the log is stdout and stderr), going on",
+            app != NULL ? "" : "eventsourcing_grpc_runner: ");
     return true;
 }
 

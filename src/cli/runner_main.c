@@ -63,11 +63,16 @@ int main(int argc, char **argv)
     esg_status rc = esg_example_register(&err); /* the seed's example, by name */
     if (rc == ESG_OK)
         rc = esg_topic_resolve_system(topic, env, &def, &err);
+    char context[320] = ""; /* what failed, before the error's message */
     if (rc != ESG_OK)
-        fprintf(stderr, "eventsourcing_grpc_runner: system topic '%s':\n", topic);
+        snprintf(context, sizeof context, "system topic '%.250s': ", topic);
     /* The graph, for the application names to print and their settings' near misses. */
     if (rc == ESG_OK)
         rc = esg_system_new(def, &system, &err);
+    if (rc == ESG_OK)
+        rc = esg_log_configure(env, NULL, &err);
+    if (rc == ESG_OK)
+        esg_grpc_log_to_esg_log(NULL);
     if (rc == ESG_OK) {
         size_t n_names = 0;
         const char *const *names = esg_system_nodes(system, &n_names);
@@ -78,7 +83,7 @@ int main(int argc, char **argv)
         rc = esg_grpc_runner_start(def, &options, &runner, &err);
     }
     if (rc != ESG_OK) {
-        fprintf(stderr, "eventsourcing_grpc_runner: %s\n", err.message);
+        esg_log(ESG_LOG_ERROR, NULL, "eventsourcing_grpc_runner: %s%s", context, err.message);
         exit_code = esg_exit_code_of_start(rc);
         goto out;
     }
@@ -86,33 +91,32 @@ int main(int argc, char **argv)
     const char *const *nodes = esg_system_nodes(system, &n_nodes);
     for (size_t i = 0; i < n_nodes; i++)
         printf("%s: %s\n", nodes[i], esg_grpc_runner_address(runner, nodes[i]));
-    printf("eventsourcing_grpc_runner: running %s\n", topic);
+    fflush(stdout); /* the addresses above are the runner's own output, before its log */
+    esg_log(ESG_LOG_INFO, NULL, "eventsourcing_grpc_runner: running %s", topic);
     fflush(stdout);
 
     const struct timespec interval = {.tv_sec = 0, .tv_nsec = WATCH_INTERVAL_MS * 1000000L};
     const struct timespec no_wait = {0};
     for (;;) {
         int signal_number = sigtimedwait(&stop_signals, NULL, &interval);
-        if ((signal_number < 0 && errno == EINTR) ||
-            esg_program_hang_up("eventsourcing_grpc_runner", signal_number))
+        if ((signal_number < 0 && errno == EINTR) || esg_program_hang_up(NULL, signal_number))
             continue;
         if (signal_number < 0 && esg_grpc_runner_has_errored(runner, &err)) {
             /* Ctrl-C reaches the servers too, and one may end before we see
              * the signal: a stop signal now means a stop, not a failure. */
             signal_number = sigtimedwait(&stop_signals, NULL, &no_wait);
-            if (esg_program_hang_up("eventsourcing_grpc_runner", signal_number))
+            if (esg_program_hang_up(NULL, signal_number))
                 signal_number = -1; /* not a stop: the server's death is what to report */
             if (signal_number < 0) {
-                fprintf(stderr, "eventsourcing_grpc_runner: %s; stopping the others\n",
+                esg_log(ESG_LOG_ERROR, NULL, "eventsourcing_grpc_runner: %s; stopping the others",
                         err.message);
                 exit_code = ESG_EXIT_SERVER_DIED;
                 break;
             }
         }
         if (signal_number > 0) {
-            printf("eventsourcing_grpc_runner: %s, stopping\n",
-                   esg_program_signal_name(signal_number));
-            fflush(stdout);
+            esg_log(ESG_LOG_INFO, NULL, "eventsourcing_grpc_runner: %s, stopping",
+                    esg_program_signal_name(signal_number));
             break;
         }
     }

@@ -78,13 +78,14 @@ int main(int argc, char **argv)
     esg_status rc = esg_example_register(&err);
     if (rc == ESG_OK)
         rc = esg_topic_resolve_application(topic, env, &type, &err);
+    char context[320] = ""; /* what failed, before the error's message */
     if (rc != ESG_OK)
-        fprintf(stderr, "eventsourcing_grpc_server: application topic '%s':\n", topic);
+        snprintf(context, sizeof context, "application topic '%.250s': ", topic);
     const char *system_topic = esg_env_get(env, "SYSTEM_TOPIC");
     if (rc == ESG_OK && system_topic != NULL && system_topic[0] != '\0') {
         rc = esg_topic_resolve_system(system_topic, env, &system_def, &err);
         if (rc != ESG_OK)
-            fprintf(stderr, "eventsourcing_grpc_server: SYSTEM_TOPIC '%s':\n", system_topic);
+            snprintf(context, sizeof context, "SYSTEM_TOPIC '%.250s': ", system_topic);
         if (rc == ESG_OK)
             rc = esg_system_new(system_def, &system, &err);
         if (rc == ESG_OK && esg_system_get_type(system, type->name) != type)
@@ -92,6 +93,10 @@ int main(int argc, char **argv)
                                system_topic);
     }
     const char *address = NULL;
+    if (rc == ESG_OK)
+        rc = esg_log_configure(env, type->name, &err);
+    if (rc == ESG_OK)
+        esg_grpc_log_to_esg_log(type->name);
     if (rc == ESG_OK) {
         size_t n_names = 1;
         const char *const *names =
@@ -115,29 +120,27 @@ int main(int argc, char **argv)
             rc = esg_server_start(app, &options, &server, &err);
     }
     if (rc != ESG_OK) {
-        fprintf(stderr, "eventsourcing_grpc_server: %s\n", err.message);
+        esg_log(ESG_LOG_ERROR, type != NULL ? type->name : NULL, "eventsourcing_grpc_server: %s%s",
+                context, err.message);
         exit_code = esg_exit_code_of_start(rc);
         goto out;
     }
     esg_application *served = node ? esg_node_application(node) : app;
     esg_recorder *recorder = esg_application_recorder(served);
-    printf("eventsourcing_grpc_server: %s (%s) listening on %s (port %d), persistence %s (%s%s)"
-           "%s%s\n",
-           type->name, topic, address, node ? esg_node_port(node) : esg_server_port(server),
-           esg_recorder_backend(recorder), esg_mapper_describe(esg_application_mapper(served)),
-           esg_recorder_is_snapshotting(recorder) ? ", snapshots" : "", node ? ", in system " : "",
-           node ? system_topic : "");
+    esg_log(ESG_LOG_INFO, type->name, "%s listening on %s (port %d), persistence %s (%s%s)%s%s",
+            topic, address, node ? esg_node_port(node) : esg_server_port(server),
+            esg_recorder_backend(recorder), esg_mapper_describe(esg_application_mapper(served)),
+            esg_recorder_is_snapshotting(recorder) ? ", snapshots" : "", node ? ", in system " : "",
+            node ? system_topic : "");
     const char *health_address = esg_env_lookup(env, type->name, "GRPC_HEALTH_SERVER_ADDRESS");
     if (health_address != NULL && health_address[0] != '\0')
-        printf("eventsourcing_grpc_server: health checks (plaintext) on %s\n", health_address);
-    fflush(stdout);
+        esg_log(ESG_LOG_INFO, type->name, "health checks (plaintext) on %s", health_address);
 
     int signal_number = 0;
     while (sigwait(&stop_signals, &signal_number) == 0 &&
-           esg_program_hang_up("eventsourcing_grpc_server", signal_number)) {
+           esg_program_hang_up(type->name, signal_number)) {
     }
-    printf("eventsourcing_grpc_server: %s, stopping\n", esg_program_signal_name(signal_number));
-    fflush(stdout);
+    esg_log(ESG_LOG_INFO, type->name, "%s, stopping", esg_program_signal_name(signal_number));
 out:
     esg_node_stop(node);
     esg_server_stop(server);

@@ -46,6 +46,12 @@
     "\n"                                                                                           \
     "  ESG_TOPIC_PATH                  folders of shared libraries that define topics\n"           \
     "\n"                                                                                           \
+    "The log (each also <APP>_-prefixed; errors and warnings on stderr, the rest on stdout):\n"    \
+    "  LOG_LEVEL                       error, warning, info (default) or debug (adds a line\n"     \
+    "                                  per request: method, status, duration, peer)\n"             \
+    "  LOG_FORMAT                      text (default) or json (JSON lines: time, level, app,\n"    \
+    "                                  message)\n"                                                 \
+    "\n"                                                                                           \
     "A setting with a bad value is refused at start (exit status 3), naming it; a variable\n"      \
     "spelt within two letters of a setting is named in a warning.\n"
 

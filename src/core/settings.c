@@ -177,6 +177,8 @@ static const char *const known_settings[] = {
     "APPLICATION_TOPIC",
     "SYSTEM_TOPIC",
     "ESG_TOPIC_PATH",
+    "LOG_LEVEL",
+    "LOG_FORMAT",
 };
 
 /* The edit distance of a and b (insertions, deletions, substitutions), or 3 when it is more

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "esg/log.h"
 #include "esg/runner.h"
 #include "core/clock.h"
 #include "core/settings.h"
@@ -187,7 +188,7 @@ static void after_pull(esg_node *node, leader_link *leader, esg_status rc, const
     const char *name = esg_application_name(node->app);
     if (rc == ESG_OK) {
         if (leader->is_failing)
-            fprintf(stderr, "%s: pulling from %s at %s %s\n", name, leader->name, leader->address,
+            esg_log(ESG_LOG_INFO, name, "pulling from %s at %s %s", leader->name, leader->address,
                     leader->has_answered ? "works again" : "works");
         leader->is_failing = false;
         leader->has_answered = true;
@@ -197,10 +198,10 @@ static void after_pull(esg_node *node, leader_link *leader, esg_status rc, const
     if (node->is_stopping)
         return;
     if (!leader->is_failing && !leader->has_answered && is_unreachable(rc))
-        fprintf(stderr, "%s: waiting for %s at %s (not answering yet: it may be starting)\n", name,
+        esg_log(ESG_LOG_INFO, name, "waiting for %s at %s (not answering yet: it may be starting)",
                 leader->name, leader->address);
     else if (!leader->is_failing)
-        fprintf(stderr, "%s: cannot pull from %s at %s (%s: %s); retrying\n", name, leader->name,
+        esg_log(ESG_LOG_WARNING, name, "cannot pull from %s at %s (%s: %s); retrying", leader->name,
                 leader->address, esg_status_name(rc), err->message);
     leader->is_failing = true;
     if (!is_unreachable(rc) && node->error.status == ESG_OK)
@@ -294,7 +295,7 @@ static void *prompter_main(void *arg)
         pthread_mutex_lock(&node->lock);
         if (rc == ESG_OK) {
             if (follower->is_failing)
-                fprintf(stderr, "%s: prompting %s at %s %s\n", name, follower->name,
+                esg_log(ESG_LOG_INFO, name, "prompting %s at %s %s", follower->name,
                         follower->address, follower->has_answered ? "works again" : "works");
             follower->is_failing = false;
             follower->has_answered = true;
@@ -304,11 +305,12 @@ static void *prompter_main(void *arg)
         if (node->is_stopping)
             break;
         if (!follower->is_failing && !follower->has_answered && is_unreachable(rc))
-            fprintf(stderr, "%s: waiting for %s at %s (not answering yet: it may be starting)\n",
-                    name, follower->name, follower->address);
+            esg_log(ESG_LOG_INFO, name,
+                    "waiting for %s at %s (not answering yet: it may be starting)", follower->name,
+                    follower->address);
         else if (!follower->is_failing)
-            fprintf(stderr, "%s: cannot prompt %s at %s (%s: %s); retrying\n", name, follower->name,
-                    follower->address, esg_status_name(rc), err.message);
+            esg_log(ESG_LOG_WARNING, name, "cannot prompt %s at %s (%s: %s); retrying",
+                    follower->name, follower->address, esg_status_name(rc), err.message);
         follower->is_failing = true;
         /* Try again after a backoff: the follower may be starting. It also
          * pulls by itself at start and every MAX_PULL_INTERVAL. */

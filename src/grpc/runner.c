@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "esg/runner.h"
+#include "esg/log.h"
 #include "grpc/credentials.h"
 #include "core/clock.h"
 #include "grpc/exit_codes.h"
@@ -399,8 +400,9 @@ static void stop_servers(esg_grpc_runner *runner)
         runner_app *app = &runner->apps[i];
         if (app->pid <= 0 || app->is_reaped)
             continue;
-        fprintf(stderr, "%s server (pid %ld) did not stop within %d ms of SIGTERM: killing it\n",
-                app->name, (long)app->pid, STOP_GRACE_MS);
+        esg_log(ESG_LOG_WARNING, app->name,
+                "the server (pid %ld) did not stop within %d ms of SIGTERM: killing it",
+                (long)app->pid, STOP_GRACE_MS);
         kill(app->pid, SIGKILL);
         int status;
         while (waitpid(app->pid, &status, 0) < 0 && errno == EINTR) {

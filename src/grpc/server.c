@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "esg/grpc.h"
+#include "esg/log.h"
 #include "grpc/server_internal.h"
 
 /* Workers of a server whose application's recorder waits for a disk or a network. */
@@ -102,7 +103,8 @@ static void post_request(esg_server *server, call_kind kind, bool on_health_port
     server_call *c = server->is_stopping ? NULL : new_call(server, kind, on_health_port);
     if (c == NULL) {
         if (!server->is_stopping)
-            fprintf(stderr, "eventsourcing_grpc server: out of memory posting a request\n");
+            esg_log(ESG_LOG_ERROR, esg_application_name(server->app),
+                    "out of memory posting a request: fewer calls are taken at once");
         pthread_mutex_unlock(&server->lock);
         return;
     }
@@ -134,7 +136,8 @@ void srv_start_batch_locked(server_call *c, const grpc_op *ops, size_t n, batch_
     atomic_fetch_add(&c->n_batches, 1);
     grpc_call_error rc = grpc_call_start_batch(c->call, ops, n, hand_over(c, step), NULL);
     if (rc != GRPC_CALL_OK) {
-        fprintf(stderr, "eventsourcing_grpc server: cannot start a batch (error %d)\n", (int)rc);
+        esg_log(ESG_LOG_ERROR, esg_application_name(c->server->app),
+                "gRPC refused a batch of a call (error %d)", (int)rc);
         atomic_fetch_sub(&c->n_batches, 1);
     }
 }
@@ -148,6 +151,21 @@ void srv_start_batch(server_call *c, const grpc_op *ops, size_t n, batch_step st
 
 /* Sends the reply (payload may be NULL for an error) and the status, and
  * waits for the client's close. Takes payload (esg_malloc'ed) in all cases. */
+/* The request log, at debug level: a call's method, status, duration and peer. Never its
+ * payload or its status message, which can quote arguments or event data. */
+static void log_request(const server_call *c, grpc_status_code code)
+{
+    char *peer = grpc_call_get_peer(c->call);
+    const char *path = kind_paths[c->kind];
+    int path_len = path != NULL ? (int)strlen(path) : (int)GRPC_SLICE_LENGTH(c->details.method);
+    if (path == NULL)
+        path = (const char *)GRPC_SLICE_START_PTR(c->details.method);
+    esg_log(ESG_LOG_DEBUG, esg_application_name(c->server->app), "%.*s %s in %.3f ms from %s",
+            path_len > 200 ? 200 : path_len, path, esg_wire_status_name(code),
+            esg_clock_seconds_since(&c->received_at) * 1e3, peer != NULL ? peer : "?");
+    gpr_free(peer);
+}
+
 void srv_reply(server_call *c, grpc_status_code code, const char *message, uint8_t *payload,
                size_t payload_len)
 {
@@ -166,6 +184,8 @@ void srv_reply(server_call *c, grpc_status_code code, const char *message, uint8
         }
     }
     esg_free(payload);
+    if (esg_log_is_on(ESG_LOG_DEBUG))
+        log_request(c, code);
     ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
     ops[n].data.send_status_from_server.status = code;
     if (message != NULL && code != GRPC_STATUS_OK) {
@@ -266,8 +286,9 @@ static void handle_new_call(server_call *c)
      * through. The peer is checked here, so that "loopback only" holds. */
     if (c->server->is_loopback_only && !c->on_health_port && !is_loopback_peer(c->call)) {
         if (!atomic_exchange(&c->server->has_refused, true))
-            fprintf(stderr, "eventsourcing_grpc server: refused a call from a peer that is not on "
-                            "loopback (local credentials serve loopback clients only)\n");
+            esg_log(ESG_LOG_WARNING, esg_application_name(c->server->app),
+                    "refused a call from a peer that is not on loopback (local credentials "
+                    "serve loopback clients only; said once)");
         srv_reply(c, GRPC_STATUS_UNAUTHENTICATED, "local credentials: the peer is not on loopback",
                   NULL, 0);
         return;
@@ -310,6 +331,7 @@ static void on_event(esg_server *server, void *tag, bool ok)
             return;
         }
         c->is_received = true;
+        clock_gettime(CLOCK_MONOTONIC, &c->received_at);
         atomic_fetch_add(&server->n_calls, 1);
         /* Hold a count while handling, so that no batch completing on another
          * worker frees the call under our feet. */
@@ -373,10 +395,8 @@ static esg_status listen_on(esg_server *server, const char *address, const esg_e
         if (server->port > 0) {
             snprintf(target, sizeof target, "[::1]:%d", server->port);
             if (grpc_server_add_http2_port(server->grpc, target, credentials) == 0)
-                fprintf(stderr,
-                        "eventsourcing_grpc server: IPv6 loopback unavailable, "
-                        "listening on 127.0.0.1:%d only\n",
-                        server->port);
+                esg_log(ESG_LOG_WARNING, esg_application_name(server->app),
+                        "IPv6 loopback unavailable: listening on 127.0.0.1:%d only", server->port);
         }
     } else {
         server->port = grpc_server_add_http2_port(server->grpc, address, credentials);
@@ -530,7 +550,8 @@ static void shut_down(esg_server *server)
     grpc_completion_queue_destroy(server->cq);
     size_t n_left = atomic_load(&server->n_objects);
     if (n_left != 0)
-        fprintf(stderr, "eventsourcing_grpc server: %zu call objects left at stop\n", n_left);
+        esg_log(ESG_LOG_ERROR, esg_application_name(server->app), "%zu call objects left at stop",
+                n_left);
 }
 
 esg_status esg_server_start(esg_application *app, const esg_server_options *options,

@@ -85,9 +85,10 @@ struct server_call {
     grpc_call_details details;    /* path and host, for KIND_UNKNOWN */
     grpc_metadata_array metadata; /* the request's metadata */
     gpr_timespec deadline;
-    grpc_byte_buffer *request;  /* received payload, may be NULL */
-    grpc_byte_buffer *response; /* sent payload, until its batch completes */
-    grpc_slice status_details;  /* sent status message, until its batch completes */
+    struct timespec received_at; /* on CLOCK_MONOTONIC: for the request log */
+    grpc_byte_buffer *request;   /* received payload, may be NULL */
+    grpc_byte_buffer *response;  /* sent payload, until its batch completes */
+    grpc_slice status_details;   /* sent status message, until its batch completes */
     bool has_status_details;
     int is_cancelled;          /* filled by RECV_CLOSE_ON_SERVER */
     batch_tag tags[6];         /* one per batch_step */

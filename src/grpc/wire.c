@@ -71,6 +71,32 @@ grpc_status_code esg_wire_status_to_grpc(esg_status status)
     return GRPC_STATUS_INTERNAL;
 }
 
+const char *esg_wire_status_name(grpc_status_code code)
+{
+    static const char *const names[] = {
+        "OK",
+        "Canceled",
+        "Unknown",
+        "InvalidArgument",
+        "DeadlineExceeded",
+        "NotFound",
+        "AlreadyExists",
+        "PermissionDenied",
+        "ResourceExhausted",
+        "FailedPrecondition",
+        "Aborted",
+        "OutOfRange",
+        "Unimplemented",
+        "Internal",
+        "Unavailable",
+        "DataLoss",
+        "Unauthenticated",
+    };
+    if ((int)code < 0 || (size_t)code >= sizeof names / sizeof names[0])
+        return "Unknown";
+    return names[code];
+}
+
 esg_status esg_wire_status_from_grpc(grpc_status_code code)
 {
     switch (code) {

@@ -37,6 +37,11 @@ extern ProtobufCAllocator esg_wire_allocator;
 grpc_status_code esg_wire_status_to_grpc(esg_status status);
 esg_status esg_wire_status_from_grpc(grpc_status_code code);
 
+/* The name of a gRPC status as gRPC's own libraries spell it in logs and in the grpc_code label
+ * of the usual gRPC metrics ("OK", "InvalidArgument", "Unavailable"...); "Unknown" for a code
+ * beyond the standard ones. A static string. */
+const char *esg_wire_status_name(grpc_status_code code);
+
 /* Parses a decimal int64 written as a string on the wire ("start", "limit",
  * ...): optional '-', digits only, no spaces, in range. */
 bool esg_wire_parse_int(const char *text, int64_t *out);

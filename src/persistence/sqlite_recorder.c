@@ -2,6 +2,7 @@
  * process recorder, so that a database written by either implementation is read by the other,
  * behind a small pool of connections that each keep their prepared statements. */
 #include "persistence/recorder_backend.h"
+#include "esg/log.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -167,7 +168,7 @@ static void connection_close(const sqlite_recorder *rec, sqlite_connection *conn
     if (rc != SQLITE_OK) {
         /* Only a statement we forgot keeps it open: say so (close cannot return an error),
          * and let SQLite free the connection when that statement goes. */
-        fprintf(stderr, "esg: closing SQLite database '%s': %s\n", rec->db_name,
+        esg_log(ESG_LOG_WARNING, NULL, "closing SQLite database '%s': %s", rec->db_name,
                 sqlite3_errmsg(conn->db));
         sqlite3_close_v2(conn->db);
     }

@@ -155,7 +155,7 @@ if start_server "$work/orders.log" APPLICATION_TOPIC=eventsourcing_grpc.example:
   check "a busy port" expect_exit 4 "in use" \
     env ORDERS_GRPC_SERVER_ADDRESS=$address "$server_bin" eventsourcing_grpc.example:Orders
   check "a misspelt setting is named, with the right one" expect_exit 4 \
-    "warning: PERSISTENCE_MODUL is not a setting: did you mean PERSISTENCE_MODULE?" \
+    "warning eventsourcing_grpc_server: PERSISTENCE_MODUL is not a setting: did you mean PERSISTENCE_MODULE?" \
     env ORDERS_GRPC_SERVER_ADDRESS=$address PERSISTENCE_MODUL=eventsourcing.sqlite \
     "$server_bin" eventsourcing_grpc.example:Orders
   # SIGHUP asks for files to be reopened: there are none, so the server says so and serves on.
@@ -221,6 +221,53 @@ if start_server "$work/system.log" SYSTEM_TOPIC=eventsourcing_grpc.example:syste
 else
   n_failed=$((n_failed + 1)); echo "FAILED: start in a system"; cat "$work/system.log"
 fi
+
+# --- the log: LOG_FORMAT=json lines, LOG_LEVEL=debug request lines, never arguments ---
+port=$(free_port)
+address=localhost:$port
+if start_server "$work/json.log" ORDERS_GRPC_SERVER_ADDRESS=$address ORDERS_LOG_FORMAT=json \
+     LOG_LEVEL=debug -- eventsourcing_grpc.example:Orders; then
+  order=$("$client_bin" "$address" call create_new_order)
+  "$client_bin" "$address" call get_order "[$order]" >/dev/null
+  # An order that does not exist: the error's message names the id, the log must not.
+  missing=$(sed 's/"_data_":"\(........\)/"_data_":"00000000/' <<<"$order")
+  "$client_bin" "$address" call get_order "[$missing]" >/dev/null 2>&1
+  kill -TERM $server_pid; wait $server_pid
+  check "json: every line is an object with time, level, app and message" /usr/bin/python3 -c '
+import json, re, sys
+lines = open(sys.argv[1]).read().splitlines()
+assert len(lines) >= 5, lines
+for line in lines:
+    o = json.loads(line)
+    assert list(o) == ["time", "level", "app", "message"], o
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", o["time"]), o
+    assert o["level"] in ("error", "warning", "info", "debug") and o["app"] == "Orders", o
+' "$work/json.log"
+  check "debug: a line per request, with method, status, duration and peer" \
+    grep -q '"level":"debug","app":"Orders","message":"/eventsourcing_grpc.Application/CallApplicationMethod OK in [0-9.]* ms from ipv' "$work/json.log"
+  check "debug: a failed request has its status" \
+    grep -q 'Application/CallApplicationMethod NotFound in' "$work/json.log"
+  order_hex=$(sed 's/.*"_data_":"\([0-9a-f]*\)".*/\1/' <<<"$order")
+  check "the log holds no argument" test "$(grep -c -e "$order_hex" -e 00000000 "$work/json.log")" -eq 0
+else
+  n_failed=$((n_failed + 1)); echo "FAILED: start with LOG_FORMAT=json"; cat "$work/json.log"
+fi
+# LOG_LEVEL=warning: the start is not logged, the server serves all the same.
+env ORDERS_GRPC_SERVER_ADDRESS=$address LOG_LEVEL=warning "$server_bin" \
+  eventsourcing_grpc.example:Orders >"$work/quiet.log" 2>&1 &
+server_pid=$!
+for _ in $(seq 100); do "$client_bin" "$address" ping >/dev/null 2>&1 && break; sleep 0.05; done
+check "LOG_LEVEL=warning: serving" expect_exit 0 "ok" "$client_bin" "$address" ping
+kill -TERM $server_pid; wait $server_pid
+check "LOG_LEVEL=warning: nothing logged at info" test ! -s "$work/quiet.log"
+check "text: time, level, application" grep -qE \
+  '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]{15}Z info Orders: eventsourcing_grpc.example:Orders listening on ' "$work/orders.log"
+check "a bad LOG_LEVEL is a configuration error" expect_exit 3 \
+  "LOG_LEVEL is 'loud': error, warning, info or debug expected" \
+  env ORDERS_GRPC_SERVER_ADDRESS=$address LOG_LEVEL=loud "$server_bin" eventsourcing_grpc.example:Orders
+check "a bad LOG_FORMAT is a configuration error" expect_exit 3 \
+  "ORDERS_LOG_FORMAT is 'xml': text or json expected" \
+  env ORDERS_GRPC_SERVER_ADDRESS=$address ORDERS_LOG_FORMAT=xml "$server_bin" eventsourcing_grpc.example:Orders
 
 echo "$n_passed passed, $n_failed failed"
 [ $n_failed -eq 0 ]

@@ -259,7 +259,7 @@ if start_runner "$work/killed.log" Orders Reservations Payments -- \
       n_passed=$((n_passed + 1))
       check "exits non-zero (got $rc)" test "$rc" -ne 0
       # The runner's own words, not a server's complaint about Payments.
-      check "says Payments died" grep -q "^eventsourcing_grpc_runner: .*Payments" \
+      check "says Payments died" grep -q "Z error eventsourcing_grpc_runner: .*Payments" \
         <(tail -n +$((n_lines + 1)) "$work/killed.log")
       # shellcheck disable=SC2086
       check "no server left" none_alive $children

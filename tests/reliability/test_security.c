@@ -383,9 +383,9 @@ static void assert_no_key_material(const char *log, const fixture *f, const char
 #define SECRET_NUMBER "918273645"
 
 /* Runs a server on mutual TLS (a user application on SQLite that stores
- * what the client sends) with GRPC_VERBOSITY=debug and GRPC_TRACE=trace
- * (unset if NULL): calls that succeed and fail, refused handshakes. Returns
- * its output (malloc'ed) and the id of the counter it made. */
+ * what the client sends) with GRPC_VERBOSITY=debug, LOG_LEVEL=debug (our
+ * request log) and GRPC_TRACE=trace (unset if NULL): calls that succeed and fail, refused
+ * handshakes. Returns its output (malloc'ed) and the id of the counter it made. */
 static char *logged_scenario(fixture *f, const char *trace, char counter_id[33])
 {
     char log[1100], key[1200], cert[1200], root[1200], plugins[1200], db[1200], tracers[200];
@@ -402,6 +402,7 @@ static char *logged_scenario(fixture *f, const char *trace, char counter_id[33])
                               "COUNTERS_GRPC_SERVER_ADDRESS=0.0.0.0:0",
                               "PERSISTENCE_MODULE=eventsourcing.sqlite",
                               "GRPC_VERBOSITY=debug",
+                              "LOG_LEVEL=debug",
                               tracers,
                               key,
                               cert,
@@ -477,11 +478,10 @@ static void assert_no_keys(const fixture *f, const char *text)
     assert_no_key_material(text, f, "pki/root/root.key");
 }
 
-/* With gRPC's debug verbosity, the server's output says why handshakes were
- * refused and holds neither key material nor event data nor requests'
- * contents. With every tracer on (GRPC_TRACE=all, a debugging aid that dumps
- * the decrypted traffic, and so the data: never in production), still no
- * key material. */
+/* With gRPC's debug verbosity and our request log, the server's output says
+ * why handshakes were refused, has a line per request, and holds neither key material nor event
+ * data nor requests' contents. With every tracer on (GRPC_TRACE=all, a debugging aid that dumps the
+ * decrypted traffic, and so the data: never in production), still no key material. */
 static void test_logs_hold_no_keys_or_event_data(void **state)
 {
     fixture *f = *state;
@@ -494,6 +494,7 @@ static void test_logs_hold_no_keys_or_event_data(void **state)
     assert_non_null(strstr(text, "listening on"));
     assert_non_null(strstr(text, "peer did not return a certificate"));
     assert_non_null(strstr(text, "certificate verify failed"));
+    assert_non_null(strstr(text, "/eventsourcing_grpc.Application/CallApplicationMethod OK in"));
     const char *data[] = {SECRET_NAME, SECRET_ARGS, SECRET_METHOD, SECRET_NUMBER, counter_id};
     for (size_t i = 0; i < sizeof data / sizeof data[0]; i++)
         if (strstr(text, data[i]) != NULL)

@@ -21,6 +21,9 @@ static const unit_test all_tests[] = {
     {"env", cmocka_unit_test(test_lookup_prefers_the_application_prefix)},
     {"env", cmocka_unit_test(test_from_process_and_copy)},
     {"env", cmocka_unit_test(test_near_misses_of_settings_are_found)},
+    {"log", cmocka_unit_test(test_levels_streams_and_prefixed_settings)},
+    {"log", cmocka_unit_test(test_bad_values_are_refused_naming_the_key)},
+    {"log", cmocka_unit_test(test_json_lines_stay_one_object_per_line)},
     {"uuid", cmocka_unit_test(test_uuid5_url_matches_the_reference)},
     {"uuid", cmocka_unit_test(test_uuid4_is_random_version_4)},
     {"uuid", cmocka_unit_test(test_parse_accepts_python_forms)},
@@ -79,6 +82,7 @@ typedef struct {
 static const unit_group groups[] = {
     {"error", NULL, NULL},
     {"env", NULL, NULL},
+    {"log", NULL, NULL},
     {"uuid", NULL, NULL},
     {"datetime", NULL, NULL},
     {"value", NULL, NULL},

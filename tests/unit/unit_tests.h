@@ -14,6 +14,11 @@ void test_lookup_prefers_the_application_prefix(void **state);
 void test_from_process_and_copy(void **state);
 void test_near_misses_of_settings_are_found(void **state);
 
+/* test_log.c */
+void test_levels_streams_and_prefixed_settings(void **state);
+void test_bad_values_are_refused_naming_the_key(void **state);
+void test_json_lines_stay_one_object_per_line(void **state);
+
 /* test_uuid.c */
 void test_uuid5_url_matches_the_reference(void **state);
 void test_uuid4_is_random_version_4(void **state);
