@@ -57,6 +57,12 @@ install(FILES ${PROJECT_SOURCE_DIR}/docs/man/eventsourcing_grpc_server.1
               ${PROJECT_SOURCE_DIR}/docs/man/eventsourcing_grpc_runner.1
               ${PROJECT_SOURCE_DIR}/docs/man/eventsourcing_grpc_client.1
   DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
+# Bash completion: one file for the three programs, under each one's name (bash-completion
+# loads a command's completion from the file of its name).
+foreach(program eventsourcing_grpc_server eventsourcing_grpc_runner eventsourcing_grpc_client)
+  install(FILES ${PROJECT_SOURCE_DIR}/data/bash-completion/eventsourcing_grpc
+    DESTINATION ${CMAKE_INSTALL_DATADIR}/bash-completion/completions RENAME ${program})
+endforeach()
 
 # pkg-config: eventsourcing_grpc.pc (the static library's dependencies
 # private), relocatable: the prefix is found from the .pc file's own folder,

@@ -116,6 +116,20 @@ esg_status esg_client_ping(esg_client *client, esg_error *err);
 esg_status esg_client_call(esg_client *client, const char *method_name, const esg_value *args,
                            const esg_value *kwargs, esg_value **result, esg_error *err);
 
+/* What a server says of its health (grpc.health.v1's ServingStatus, same numbers). */
+typedef enum esg_health_status {
+    ESG_HEALTH_UNKNOWN = 0,
+    ESG_HEALTH_SERVING = 1,
+    ESG_HEALTH_NOT_SERVING = 2, /* stopping */
+    ESG_HEALTH_SERVICE_UNKNOWN = 3
+} esg_health_status;
+
+/* grpc.health.v1.Health/Check of service ("" or NULL: the server as a whole; our servers also
+ * know "eventsourcing_grpc.Application"). A service the server does not know is ESG_ENOTFOUND,
+ * as the standard says. Retried as Ping is. */
+esg_status esg_client_health_check(esg_client *client, const char *service, esg_health_status *out,
+                                   esg_error *err);
+
 /* Sends Prompt(upstream_name). */
 esg_status esg_client_prompt(esg_client *client, const char *upstream_name, esg_error *err);
 

@@ -14,13 +14,15 @@
 #include "esg/alloc.h"
 
 static const char usage[] =
-    "usage: eventsourcing_grpc_client SERVER COMMAND [ARGUMENTS]\n"
+    "usage: eventsourcing_grpc_client [--json] [--timeout SECONDS] SERVER COMMAND [ARGUMENTS]\n"
     "\n"
     "SERVER is host:port, or an application name whose address is in\n"
     "<NAME>_GRPC_SERVER_ADDRESS (e.g. Orders and ORDERS_GRPC_SERVER_ADDRESS).\n"
     "\n"
     "Commands:\n"
     "  ping                                   answer \"ok\" when the server is up\n"
+    "  health [SERVICE]                       the health service's status: SERVING, or\n"
+    "                                         NOT_SERVING (exit status 4) while it stops\n"
     "  call METHOD [ARGS_JSON [KWARGS_JSON]]  call a method; prints its result as JSON\n"
     "  notifications [START [LIMIT [STOP [TOPIC...]]]]\n"
     "                                         one line per notification: id, originator\n"
@@ -30,13 +32,26 @@ static const char usage[] =
     "                                         <NAME>_-prefixed), else shown as base64:...\n"
     "  prompt LEADER_NAME                     tell the server LEADER_NAME has news\n"
     "\n"
+    "Options:\n"
+    "  --json             print JSON lines (one object per line; errors too, on stderr)\n"
+    "  --timeout SECONDS  the deadline of each call (default 5; fractions allowed)\n"
+    "\n"
     "Environment: GRPC_SSL_PRIVATE_KEY_PATH, GRPC_SSL_CERTIFICATE_PATH and\n"
     "GRPC_SSL_ROOT_CERTIFICATE_PATH for servers not on localhost (mutual TLS).\n"
+    "\n"
+    "Exit status: 0 done; 2 a bad command line; 3 a bad setting; 4 the server does not\n"
+    "answer in time (or is not serving); 5 it answered with an error.\n"
     "\n"
     "Example:\n"
     "  eventsourcing_grpc_client localhost:50051 call create_new_order\n"
     "  eventsourcing_grpc_client localhost:50051 call get_order \\\n"
     "      '[{\"_type_\":\"uuid_hex\",\"_data_\":\"<id>\"}]'\n";
+
+/* The program's options, before SERVER. */
+typedef struct program_options {
+    bool is_json;        /* --json */
+    int64_t deadline_ms; /* --timeout, or 0: the client's default */
+} program_options;
 
 static int exit_code_for(esg_status rc)
 {
@@ -65,6 +80,56 @@ static bool parse_number(const char *text, int64_t *out)
     return true;
 }
 
+/* Reads the options before SERVER; returns the index of SERVER, or -1 after a message (with
+ * *exit_code: 0 for --help and --version, 2 for a bad option). */
+static int read_options(int argc, char **argv, program_options *out, int *exit_code)
+{
+    int i = 1;
+    for (; i < argc && strncmp(argv[i], "-", 1) == 0; i++) {
+        const char *option = argv[i];
+        if (strcmp(option, "-h") == 0 || strcmp(option, "--help") == 0) {
+            fputs(usage, stdout);
+            *exit_code = ESG_EXIT_OK;
+            return -1;
+        }
+        if (strcmp(option, "--version") == 0) {
+            printf("eventsourcing_grpc_client (eventsourcing-grpc for C) " ESG_VERSION "\n");
+            *exit_code = ESG_EXIT_OK;
+            return -1;
+        }
+        *exit_code = ESG_EXIT_USAGE;
+        if (strcmp(option, "--json") == 0) {
+            out->is_json = true;
+            continue;
+        }
+        const char *value = strncmp(option, "--timeout=", 10) == 0             ? option + 10
+                            : strcmp(option, "--timeout") == 0 && i + 1 < argc ? argv[++i]
+                                                                               : NULL;
+        if (value == NULL && strcmp(option, "--timeout") == 0) {
+            fprintf(stderr, "eventsourcing_grpc_client: --timeout takes SECONDS\n");
+            return -1;
+        }
+        if (value == NULL) {
+            fprintf(stderr, "eventsourcing_grpc_client: unknown option '%s'\n\n%s", option, usage);
+            return -1;
+        }
+        char *end = NULL;
+        errno = 0;
+        double seconds = strtod(value, &end);
+        if (errno != 0 || end == value || *end != '\0' || !(seconds > 0) || seconds > 86400) {
+            fprintf(stderr,
+                    "eventsourcing_grpc_client: --timeout '%s' is not a number of seconds "
+                    "above 0 (at most 86400)\n",
+                    value);
+            return -1;
+        }
+        out->deadline_ms = (int64_t)(seconds * 1000 + 0.5);
+        if (out->deadline_ms < 1)
+            out->deadline_ms = 1;
+    }
+    return i;
+}
+
 /* A command's arguments, read before connecting: a mistake is a bad command line (exit 2), found
  * without waiting for a server. */
 typedef struct command_args {
@@ -80,6 +145,8 @@ static bool read_command(const char *command, int argc, char **argv, command_arg
     static const char *const names[] = {"ARGS_JSON", "KWARGS_JSON"};
     esg_error err = {0};
     if (strcmp(command, "ping") == 0 && argc == 0)
+        return true;
+    if (strcmp(command, "health") == 0 && argc <= 1)
         return true;
     if (strcmp(command, "prompt") == 0 && argc == 1)
         return true;
@@ -105,88 +172,191 @@ static bool read_command(const char *command, int argc, char **argv, command_arg
     }
     if (strcmp(command, "call") == 0)
         fprintf(stderr, "eventsourcing_grpc_client: call takes METHOD [ARGS_JSON [KWARGS_JSON]]\n");
-    else if (strcmp(command, "ping") == 0 || strcmp(command, "prompt") == 0)
+    else if (strcmp(command, "ping") == 0 || strcmp(command, "prompt") == 0 ||
+             strcmp(command, "health") == 0)
         fprintf(stderr, "eventsourcing_grpc_client: %s takes %s\n", command,
-                command[1] == 'i' ? "no arguments" : "one LEADER_NAME");
+                command[1] == 'i'   ? "no arguments"
+                : command[0] == 'h' ? "at most one SERVICE"
+                                    : "one LEADER_NAME");
     else
         fprintf(stderr,
-                "eventsourcing_grpc_client: no command '%s' (ping, call, notifications or "
-                "prompt)\n",
+                "eventsourcing_grpc_client: no command '%s' (ping, health, call, notifications "
+                "or prompt)\n",
                 command);
     return false;
+}
+
+/* Prints value (taken) as one JSON line on stream. */
+static esg_status print_json_line(FILE *stream, esg_value *value, esg_error *err)
+{
+    char *json = NULL;
+    esg_status rc = value != NULL ? esg_json_encode(value, &json, NULL, err)
+                                  : esg_error_set(err, ESG_ENOMEM, "out of memory");
+    if (rc == ESG_OK)
+        fprintf(stream, "%s\n", json);
+    esg_free(json);
+    esg_value_free(value);
+    return rc;
+}
+
+/* An object of one member, key: item (taken); NULL when out of memory. */
+static esg_value *object_of(const char *key, esg_value *item)
+{
+    esg_value *object = esg_value_object();
+    if (object == NULL) {
+        esg_value_free(item);
+        return NULL;
+    }
+    if (esg_object_set(object, key, item) != ESG_OK) { /* it took item all the same */
+        esg_value_free(object);
+        return NULL;
+    }
+    return object;
 }
 
 static esg_status run_call(esg_client *client, const char *method, const command_args *command,
                            esg_error *err)
 {
     esg_value *result = NULL;
-    char *json = NULL;
     esg_status rc = esg_client_call(client, method, command->args, command->kwargs, &result, err);
-    if (rc == ESG_OK)
-        rc = esg_json_encode(result, &json, NULL, err);
-    if (rc == ESG_OK)
-        printf("%s\n", json);
-    esg_free(json);
-    esg_value_free(result);
+    if (rc == ESG_OK) /* a JSON line in either format */
+        rc = print_json_line(stdout, result, err);
     return rc;
 }
 
-/* Prints a stored state: decoded to JSON by the mapper when it can be, else as base64 (raw
- * ciphertext or zlib bytes would garble a terminal). */
-static void print_state(const esg_mapper *mapper, const esg_stored_event *stored)
+static const char *const health_names[] = {"UNKNOWN", "SERVING", "NOT_SERVING", "SERVICE_UNKNOWN"};
+
+static esg_status run_health(esg_client *client, const char *service,
+                             const program_options *options, esg_error *err)
+{
+    esg_health_status status = ESG_HEALTH_UNKNOWN;
+    esg_status rc = esg_client_health_check(client, service, &status, err);
+    if (rc != ESG_OK)
+        return rc;
+    if (options->is_json)
+        rc = print_json_line(stdout, object_of("status", esg_value_string(health_names[status])),
+                             err);
+    else
+        printf("%s\n", health_names[status]);
+    if (rc == ESG_OK && status != ESG_HEALTH_SERVING)
+        rc = esg_error_set(err, ESG_EUNAVAILABLE, "the server is %s", health_names[status]);
+    return rc;
+}
+
+/* A stored state as text: decoded to JSON by the mapper when it can be (*is_json set), else
+ * base64 (raw ciphertext or zlib bytes would garble a terminal). Free it with free(). */
+static char *state_text(const esg_mapper *mapper, const esg_stored_event *stored, bool *is_json)
 {
     uint8_t *json = NULL;
     size_t json_len = 0;
-    if (esg_mapper_decode_state(mapper, stored->state, stored->state_len, &json, &json_len, NULL) ==
-            ESG_OK &&
-        json_len > 0 && json[0] == '{') {
-        printf("%.*s\n", (int)json_len, (const char *)json);
+    esg_value *decoded = NULL;
+    char *text = NULL;
+    *is_json = esg_mapper_decode_state(mapper, stored->state, stored->state_len, &json, &json_len,
+                                       NULL) == ESG_OK &&
+               json_len > 0 && json[0] == '{' &&
+               esg_json_decode((const char *)json, json_len, &decoded, NULL) == ESG_OK;
+    esg_value_free(decoded);
+    if (*is_json) {
+        text = strndup((const char *)json, json_len);
     } else {
-        size_t size = 4 * ((stored->state_len + 2) / 3) + 1;
-        unsigned char *text = malloc(size);
+        text = malloc(4 * ((stored->state_len + 2) / 3) + 1);
         if (text != NULL)
-            EVP_EncodeBlock(text, stored->state, (int)stored->state_len);
-        printf("base64:%s\n", text != NULL ? (const char *)text : "(out of memory)");
-        free(text);
+            EVP_EncodeBlock((unsigned char *)text, stored->state, (int)stored->state_len);
     }
     esg_free(json);
+    return text;
+}
+
+/* A notification as one JSON line: its state is embedded as it was stored (it is JSON), or
+ * given as state_base64. */
+static esg_status print_notification_json(const esg_notification *n, const char *id,
+                                          const char *state, bool is_state_json, esg_error *err)
+{
+    esg_value *line = esg_value_object();
+    esg_status rc = line != NULL ? ESG_OK : esg_error_set(err, ESG_ENOMEM, "out of memory");
+    if (rc == ESG_OK)
+        rc = esg_object_set(line, "id", esg_value_int(n->id));
+    if (rc == ESG_OK)
+        rc = esg_object_set(line, "originator_id", esg_value_string(id));
+    if (rc == ESG_OK)
+        rc = esg_object_set(line, "originator_version", esg_value_int(n->event.originator_version));
+    if (rc == ESG_OK)
+        rc = esg_object_set(line, "topic", esg_value_string(n->event.topic));
+    if (rc == ESG_OK && !is_state_json)
+        rc = esg_object_set(line, "state_base64", esg_value_string(state));
+    char *json = NULL;
+    size_t len = 0;
+    if (rc == ESG_OK)
+        rc = esg_json_encode(line, &json, &len, err);
+    if (rc == ESG_OK && is_state_json) /* the state's own text, not re-encoded */
+        printf("%.*s,\"state\":%s}\n", (int)len - 1, json, state);
+    else if (rc == ESG_OK)
+        printf("%s\n", json);
+    esg_free(json);
+    esg_value_free(line);
+    return rc;
 }
 
 static esg_status run_notifications(esg_client *client, const esg_mapper *mapper,
-                                    const int64_t numbers[3], int argc, char **argv, esg_error *err)
+                                    const int64_t numbers[3], int argc, char **argv,
+                                    const program_options *options, esg_error *err)
 {
     esg_notification_list list = {0};
     esg_status rc = esg_client_select_notifications(client, numbers[0], numbers[1], numbers[2],
                                                     (const char *const *)argv + 3,
                                                     argc > 3 ? (size_t)(argc - 3) : 0, &list, err);
     for (size_t i = 0; rc == ESG_OK && i < list.n_items; i++) {
+        const esg_notification *n = &list.items[i];
         char id[ESG_UUID_HEX_SIZE];
-        esg_uuid_hex(&list.items[i].event.originator_id, id);
-        printf("%lld %s %lld %s ", (long long)list.items[i].id, id,
-               (long long)list.items[i].event.originator_version, list.items[i].event.topic);
-        print_state(mapper, &list.items[i].event);
+        esg_uuid_hex(&n->event.originator_id, id);
+        bool is_state_json = false;
+        char *state = state_text(mapper, &n->event, &is_state_json);
+        if (state == NULL)
+            rc = esg_error_set(err, ESG_ENOMEM, "out of memory");
+        else if (options->is_json)
+            rc = print_notification_json(n, id, state, is_state_json, err);
+        else
+            printf("%lld %s %lld %s %s%s\n", (long long)n->id, id,
+                   (long long)n->event.originator_version, n->event.topic,
+                   is_state_json ? "" : "base64:", state);
+        free(state);
     }
     esg_notification_list_clear(&list);
     return rc;
 }
 
+/* Says what failed on stderr, as text or as a JSON line. */
+static void report_error(esg_status rc, const esg_error *err, const program_options *options)
+{
+    if (!options->is_json) {
+        fprintf(stderr, "eventsourcing_grpc_client: %s: %s\n", esg_status_name(rc), err->message);
+        return;
+    }
+    esg_value *line = object_of("error", esg_value_string(esg_status_name(rc)));
+    esg_error ignored = {0};
+    if (line != NULL && esg_object_set(line, "message", esg_value_string(err->message)) == ESG_OK &&
+        esg_object_set(line, "exit_status", esg_value_int(exit_code_for(rc))) == ESG_OK) {
+        print_json_line(stderr, line, &ignored);
+        return;
+    }
+    esg_value_free(line);
+    fprintf(stderr, "eventsourcing_grpc_client: %s: %s\n", esg_status_name(rc), err->message);
+}
+
 int main(int argc, char **argv)
 {
-    if (argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
-        fputs(usage, stdout);
-        return 0;
-    }
-    if (argc == 2 && strcmp(argv[1], "--version") == 0) {
-        printf("eventsourcing_grpc_client (eventsourcing-grpc for C) " ESG_VERSION "\n");
-        return 0;
-    }
-    if (argc < 3) {
+    program_options options = {0};
+    int exit_code = ESG_EXIT_USAGE;
+    int first = read_options(argc, argv, &options, &exit_code);
+    if (first < 0)
+        return exit_code;
+    if (argc - first < 2) {
         fputs(usage, stderr);
         return ESG_EXIT_USAGE;
     }
-    const char *server = argv[1], *command = argv[2];
-    int n_rest = argc - 3;
-    char **rest = argv + 3;
+    const char *server = argv[first], *command = argv[first + 1];
+    int n_rest = argc - first - 2;
+    char **rest = argv + first + 2;
     command_args args = {0};
     if (!read_command(command, n_rest, rest, &args)) {
         fprintf(stderr, "\n%s", usage);
@@ -197,7 +367,7 @@ int main(int argc, char **argv)
     esg_error err = {0};
     esg_client *client = NULL;
     esg_mapper *mapper = NULL;
-    esg_client_options options = {.max_attempts = 3};
+    esg_client_options client_options = {.max_attempts = 3, .deadline_ms = options.deadline_ms};
     bool is_address = strchr(server, ':') != NULL;
     /* The state's format, as the application's own settings say (a bad one is refused). */
     esg_env *env = esg_env_from_process();
@@ -213,20 +383,26 @@ int main(int argc, char **argv)
     esg_free(key);
     esg_env_free(env);
     if (rc == ESG_OK)
-        rc = is_address ? esg_client_connect_address(server, &options, &client, &err)
-                        : esg_client_connect(server, &options, &client, &err);
+        rc = is_address ? esg_client_connect_address(server, &client_options, &client, &err)
+                        : esg_client_connect(server, &client_options, &client, &err);
     if (rc == ESG_OK) {
         if (strcmp(command, "ping") == 0)
-            printf("ok\n");
+            rc = options.is_json
+                     ? print_json_line(stdout, object_of("ok", esg_value_bool(true)), &err)
+                     : (printf("ok\n"), ESG_OK);
+        else if (strcmp(command, "health") == 0)
+            rc = run_health(client, n_rest > 0 ? rest[0] : "", &options, &err);
         else if (strcmp(command, "call") == 0)
             rc = run_call(client, rest[0], &args, &err);
         else if (strcmp(command, "notifications") == 0)
-            rc = run_notifications(client, mapper, args.numbers, n_rest, rest, &err);
+            rc = run_notifications(client, mapper, args.numbers, n_rest, rest, &options, &err);
         else
             rc = esg_client_prompt(client, rest[0], &err);
+        if (rc == ESG_OK && options.is_json && strcmp(command, "prompt") == 0)
+            rc = print_json_line(stdout, object_of("ok", esg_value_bool(true)), &err);
     }
     if (rc != ESG_OK)
-        fprintf(stderr, "eventsourcing_grpc_client: %s: %s\n", esg_status_name(rc), err.message);
+        report_error(rc, &err, &options);
     esg_client_free(client);
     esg_mapper_free(mapper);
     esg_value_free(args.args);

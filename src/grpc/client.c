@@ -20,6 +20,7 @@
 
 #include "esg/grpc.h"
 #include "eventsourcing_grpc/protos/application.pb-c.h"
+#include "grpc/health/v1/health.pb-c.h"
 #include "grpc/credentials.h"
 #include "grpc/wire.h"
 #include "core/clock.h"
@@ -512,6 +513,40 @@ esg_status esg_client_ping(esg_client *client, esg_error *err)
         return rc;
     rc = call_for_empty(client, ESG_PATH_PING, NULL, 0, true, client->max_call_attempts, err);
     leave(client);
+    return rc;
+}
+
+esg_status esg_client_health_check(esg_client *client, const char *service, esg_health_status *out,
+                                   esg_error *err)
+{
+    if (out == NULL)
+        return esg_error_set(err, ESG_EINVAL, "Health/Check needs somewhere to put the status");
+    Grpc__Health__V1__HealthCheckRequest request = GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
+    request.service = (char *)(service != NULL ? service : "");
+    uint8_t *request_bytes = NULL, *reply_bytes = NULL;
+    size_t request_len = 0, reply_len = 0;
+    esg_status rc = pack_message(&request.base, &request_bytes, &request_len, err);
+    if (rc == ESG_OK)
+        rc = enter(client, err);
+    if (rc == ESG_OK) {
+        rc = call_with_retries(client, ESG_PATH_HEALTH_CHECK, request_bytes, request_len,
+                               client->max_call_attempts, &reply_bytes, &reply_len, err);
+        leave(client);
+    }
+    if (rc == ESG_OK) {
+        Grpc__Health__V1__HealthCheckResponse *reply =
+            grpc__health__v1__health_check_response__unpack(&esg_wire_allocator, reply_len,
+                                                            reply_bytes);
+        if (reply == NULL || (int)reply->status < 0 ||
+            (int)reply->status > ESG_HEALTH_SERVICE_UNKNOWN)
+            rc = malformed_reply(ESG_PATH_HEALTH_CHECK, err);
+        else
+            *out = (esg_health_status)reply->status;
+        if (reply != NULL)
+            grpc__health__v1__health_check_response__free_unpacked(reply, &esg_wire_allocator);
+    }
+    esg_free(reply_bytes);
+    esg_free(request_bytes);
     return rc;
 }
 

@@ -144,6 +144,30 @@ if start_server "$work/orders.log" APPLICATION_TOPIC=eventsourcing_grpc.example:
   order=$("$client_bin" "$address" call create_new_order)
   check "create_new_order returns a UUID" grep -q '"_type_":"uuid_hex"' <<<"$order"
   check "get_order" expect_exit 0 '"is_paid":false' "$client_bin" "$address" call get_order "[$order]"
+  # For operators: health, JSON lines, a deadline.
+  check "health" expect_exit 0 "SERVING" "$client_bin" "$address" health
+  check "health of our service" expect_exit 0 '{"status":"SERVING"}' \
+    "$client_bin" --json "$address" health eventsourcing_grpc.Application
+  check "health of a service it does not know" expect_exit 5 "unknown service 'nope'" \
+    "$client_bin" "$address" health nope
+  check "--json ping" expect_exit 0 '{"ok":true}' "$client_bin" --json "$address" ping
+  check "--json notifications: an object per line, the state embedded" /usr/bin/python3 -c '
+import json, subprocess, sys
+out = subprocess.run(sys.argv[1:], capture_output=True, text=True, check=True).stdout
+lines = [json.loads(line) for line in out.splitlines()]
+assert len(lines) == 1, out
+n = lines[0]
+assert list(n) == ["id", "originator_id", "originator_version", "topic", "state"], n
+assert n["id"] == 1 and n["originator_version"] == 1, n
+assert n["topic"] == "eventsourcing_grpc.example:Order.Created", n
+assert "timestamp" in n["state"], n
+' "$client_bin" --json "$address" notifications
+  check "--json errors: a JSON line on stderr with the exit status" expect_exit 5 \
+    '{"error":"ESG_EINVAL","message":"'"'"'Orders'"'"' is not a leader of Orders: it follows none","exit_status":5}' \
+    "$client_bin" --json "$address" prompt Orders
+  check "--timeout takes seconds" expect_exit 2 "--timeout 'soon' is not a number of seconds" \
+    "$client_bin" --timeout soon "$address" ping
+  check "an unknown option" expect_exit 2 "unknown option '--yaml'" "$client_bin" --yaml "$address" ping
   check "get_order by keyword" expect_exit 0 '"is_reserved":false' \
     "$client_bin" "$address" call get_order '[]' "{\"order_id\":$order}"
   check "client by application name" expect_exit 0 "Order.Created" \
@@ -185,6 +209,26 @@ else
   n_failed=$((n_failed + 1)); echo "FAILED: start"; cat "$work/orders.log"
 fi
 check "client: nobody listening" expect_exit 4 "unavailable" "$client_bin" "$address" ping
+# A server that takes the connection and never answers: --timeout bounds the wait.
+silent_port=$(free_port)
+/usr/bin/python3 -c '
+import socket, sys, time
+s = socket.socket(socket.AF_INET6); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)  # localhost: ::1 or 127.0.0.1
+s.bind(("::", int(sys.argv[1]))); s.listen(8); print("up", flush=True)
+conns = []
+while True:
+    conns.append(s.accept()[0])
+' "$silent_port" >"$work/silent.log" &
+silent_pid=$!
+for _ in $(seq 100); do grep -q up "$work/silent.log" && break; sleep 0.05; done
+started=$(date +%s%N)
+check "--timeout: a silent server is unavailable" expect_exit 4 "" \
+  "$client_bin" --timeout 0.2 "localhost:$silent_port" ping
+elapsed_ms=$(( ($(date +%s%N) - started) / 1000000 ))
+# Three attempts of 0.2 s and their backoff, far below three of the default 5 s.
+check "--timeout: gave up after ${elapsed_ms} ms, not the default 15 s" test "$elapsed_ms" -lt 10000
+kill $silent_pid
 # A bad command line is found before anything connects: exit 2, saying what is wrong.
 check "client: call without a method" expect_exit 2 "call takes METHOD" "$client_bin" "$address" call
 check "client: an unknown command" expect_exit 2 "no command 'frob'" "$client_bin" "$address" frob

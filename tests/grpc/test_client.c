@@ -226,6 +226,23 @@ static void test_server_errors_are_typed(void **state)
     (void)create_order(client);
 }
 
+/* Health/Check: the server as a whole and our service are SERVING; another is NOT_FOUND. */
+static void test_health_check(void **state)
+{
+    orders_session *o = *state;
+    esg_error err = {0};
+    esg_health_status status = ESG_HEALTH_UNKNOWN;
+    assert_esg_ok(esg_client_health_check(o->client, NULL, &status, &err), &err);
+    assert_int_equal(status, ESG_HEALTH_SERVING);
+    status = ESG_HEALTH_UNKNOWN;
+    assert_esg_ok(
+        esg_client_health_check(o->client, "eventsourcing_grpc.Application", &status, &err), &err);
+    assert_int_equal(status, ESG_HEALTH_SERVING);
+    assert_int_equal(esg_client_health_check(o->client, "nope", &status, &err), ESG_ENOTFOUND);
+    assert_non_null(strstr(err.message, "unknown service 'nope'"));
+    assert_int_equal(esg_client_health_check(o->client, "", NULL, &err), ESG_EINVAL);
+}
+
 static void test_missing_address_is_config_error(void **state)
 {
     (void)state;
@@ -1179,6 +1196,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_readme_client_section),
         SESSION_TEST(test_server_errors_are_typed),
+        SESSION_TEST(test_health_check),
         cmocka_unit_test(test_missing_address_is_config_error),
         cmocka_unit_test(test_nothing_listening_is_unavailable_after_max_attempts),
         cmocka_unit_test(test_server_started_later_is_reached),
