@@ -2,9 +2,11 @@
  * line (ping, methods by name with JSON arguments, notifications, prompt),
  * for people and scripts, with the library's own client. */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/evp.h>
 
@@ -31,6 +33,10 @@ static const char usage[] =
     "                                         with CIPHER_KEY and COMPRESSOR_TOPIC (also\n"
     "                                         <NAME>_-prefixed), else shown as base64:...\n"
     "  prompt LEADER_NAME                     tell the server LEADER_NAME has news\n"
+    "  tail [--follow] [START [TOPIC...]]     the notifications from START (default 1),\n"
+    "                                         of the topics given (default all), as\n"
+    "                                         notifications prints them; --follow keeps\n"
+    "                                         printing new ones until interrupted\n"
     "\n"
     "Options:\n"
     "  --json             print JSON lines (one object per line; errors too, on stderr)\n"
@@ -135,7 +141,9 @@ static int read_options(int argc, char **argv, program_options *out, int *exit_c
 typedef struct command_args {
     esg_value *args;    /* call: ARGS_JSON decoded, or NULL */
     esg_value *kwargs;  /* call: KWARGS_JSON decoded, or NULL */
-    int64_t numbers[3]; /* notifications: START, LIMIT, STOP */
+    int64_t numbers[3]; /* notifications: START, LIMIT, STOP; tail: START */
+    bool is_following;  /* tail --follow */
+    int first_topic;    /* notifications and tail: the index of the first TOPIC argument */
 } command_args;
 
 /* Checks the command and reads its arguments (argc of them at argv); false, with a message on
@@ -160,14 +168,22 @@ static bool read_command(const char *command, int argc, char **argv, command_arg
             }
         return true;
     }
-    if (strcmp(command, "notifications") == 0) {
+    bool is_tail = strcmp(command, "tail") == 0;
+    if (strcmp(command, "notifications") == 0 || is_tail) {
         out->numbers[0] = 1;
         out->numbers[1] = 10;
-        for (int i = 0; i < argc && i < 3; i++)
-            if (!parse_number(argv[i], &out->numbers[i])) {
+        int first = 0;
+        if (is_tail && argc > 0 && strcmp(argv[0], "--follow") == 0) {
+            out->is_following = true;
+            first = 1;
+        }
+        int n_numbers = is_tail ? 1 : 3;
+        for (int i = first; i < argc && i < first + n_numbers; i++)
+            if (!parse_number(argv[i], &out->numbers[i - first])) {
                 fprintf(stderr, "eventsourcing_grpc_client: '%s' is not a number\n", argv[i]);
                 return false;
             }
+        out->first_topic = first + n_numbers;
         return true;
     }
     if (strcmp(command, "call") == 0)
@@ -180,8 +196,8 @@ static bool read_command(const char *command, int argc, char **argv, command_arg
                                     : "one LEADER_NAME");
     else
         fprintf(stderr,
-                "eventsourcing_grpc_client: no command '%s' (ping, health, call, notifications "
-                "or prompt)\n",
+                "eventsourcing_grpc_client: no command '%s' (ping, health, call, notifications, "
+                "tail or prompt)\n",
                 command);
     return false;
 }
@@ -297,31 +313,101 @@ static esg_status print_notification_json(const esg_notification *n, const char 
     return rc;
 }
 
+/* Prints a notification as a line of text or, with --json, a JSON line. */
+static esg_status print_notification(const esg_notification *n, const esg_mapper *mapper,
+                                     const program_options *options, esg_error *err)
+{
+    char id[ESG_UUID_HEX_SIZE];
+    esg_uuid_hex(&n->event.originator_id, id);
+    bool is_state_json = false;
+    char *state = state_text(mapper, &n->event, &is_state_json);
+    esg_status rc = ESG_OK;
+    if (state == NULL)
+        rc = esg_error_set(err, ESG_ENOMEM, "out of memory");
+    else if (options->is_json)
+        rc = print_notification_json(n, id, state, is_state_json, err);
+    else
+        printf("%lld %s %lld %s %s%s\n", (long long)n->id, id,
+               (long long)n->event.originator_version, n->event.topic,
+               is_state_json ? "" : "base64:", state);
+    free(state);
+    return rc;
+}
+
+/* The topics given after a command's numbers (argc arguments at argv). */
+static const char *const *topics_of(int argc, char **argv, const command_args *command,
+                                    size_t *n_topics)
+{
+    *n_topics = argc > command->first_topic ? (size_t)(argc - command->first_topic) : 0;
+    return (const char *const *)argv + command->first_topic;
+}
+
 static esg_status run_notifications(esg_client *client, const esg_mapper *mapper,
-                                    const int64_t numbers[3], int argc, char **argv,
+                                    const command_args *command, int argc, char **argv,
                                     const program_options *options, esg_error *err)
 {
+    size_t n_topics = 0;
+    const char *const *topics = topics_of(argc, argv, command, &n_topics);
     esg_notification_list list = {0};
-    esg_status rc = esg_client_select_notifications(client, numbers[0], numbers[1], numbers[2],
-                                                    (const char *const *)argv + 3,
-                                                    argc > 3 ? (size_t)(argc - 3) : 0, &list, err);
-    for (size_t i = 0; rc == ESG_OK && i < list.n_items; i++) {
-        const esg_notification *n = &list.items[i];
-        char id[ESG_UUID_HEX_SIZE];
-        esg_uuid_hex(&n->event.originator_id, id);
-        bool is_state_json = false;
-        char *state = state_text(mapper, &n->event, &is_state_json);
-        if (state == NULL)
-            rc = esg_error_set(err, ESG_ENOMEM, "out of memory");
-        else if (options->is_json)
-            rc = print_notification_json(n, id, state, is_state_json, err);
-        else
-            printf("%lld %s %lld %s %s%s\n", (long long)n->id, id,
-                   (long long)n->event.originator_version, n->event.topic,
-                   is_state_json ? "" : "base64:", state);
-        free(state);
-    }
+    esg_status rc =
+        esg_client_select_notifications(client, command->numbers[0], command->numbers[1],
+                                        command->numbers[2], topics, n_topics, &list, err);
+    for (size_t i = 0; rc == ESG_OK && i < list.n_items; i++)
+        rc = print_notification(&list.items[i], mapper, options, err);
     esg_notification_list_clear(&list);
+    return rc;
+}
+
+/* Set by SIGINT and SIGTERM while tail --follow runs: it stops after the page in hand. */
+static volatile sig_atomic_t is_interrupted;
+
+static void on_interrupt(int signal_number)
+{
+    (void)signal_number;
+    is_interrupted = 1;
+}
+
+enum {
+    TAIL_PAGE = 500,            /* notifications asked for at once */
+    TAIL_POLL_INTERVAL_MS = 250 /* the wait, once caught up, before asking again */
+};
+
+/* Prints the notifications from START page by page; with --follow, then polls for new ones
+ * until SIGINT or SIGTERM (a clean end: ESG_OK). */
+static esg_status run_tail(esg_client *client, const esg_mapper *mapper,
+                           const command_args *command, int argc, char **argv,
+                           const program_options *options, esg_error *err)
+{
+    size_t n_topics = 0;
+    const char *const *topics = topics_of(argc, argv, command, &n_topics);
+    struct sigaction action = {.sa_handler = on_interrupt}; /* no SA_RESTART: sleeps end */
+    sigemptyset(&action.sa_mask);
+    if (command->is_following) {
+        sigaction(SIGINT, &action, NULL);
+        sigaction(SIGTERM, &action, NULL);
+    }
+    int64_t next = command->numbers[0];
+    esg_status rc = ESG_OK;
+    while (rc == ESG_OK && !is_interrupted) {
+        esg_notification_list list = {0};
+        rc = esg_client_select_notifications(client, next, TAIL_PAGE, 0, topics, n_topics, &list,
+                                             err);
+        for (size_t i = 0; rc == ESG_OK && i < list.n_items; i++) {
+            rc = print_notification(&list.items[i], mapper, options, err);
+            next = list.items[i].id + 1;
+        }
+        bool is_caught_up = list.n_items == 0;
+        esg_notification_list_clear(&list);
+        fflush(stdout); /* a reader at the other end of a pipe sees each page at once */
+        if (rc != ESG_OK || (is_caught_up && !command->is_following))
+            break;
+        if (is_caught_up) {
+            struct timespec wait = {0, TAIL_POLL_INTERVAL_MS * 1000000L};
+            nanosleep(&wait, NULL);
+        }
+    }
+    if (rc != ESG_OK && is_interrupted) /* a call cut short by the interruption */
+        rc = ESG_OK;
     return rc;
 }
 
@@ -395,7 +481,9 @@ int main(int argc, char **argv)
         else if (strcmp(command, "call") == 0)
             rc = run_call(client, rest[0], &args, &err);
         else if (strcmp(command, "notifications") == 0)
-            rc = run_notifications(client, mapper, args.numbers, n_rest, rest, &options, &err);
+            rc = run_notifications(client, mapper, &args, n_rest, rest, &options, &err);
+        else if (strcmp(command, "tail") == 0)
+            rc = run_tail(client, mapper, &args, n_rest, rest, &options, &err);
         else
             rc = esg_client_prompt(client, rest[0], &err);
         if (rc == ESG_OK && options.is_json && strcmp(command, "prompt") == 0)

@@ -34,7 +34,8 @@ completes "eventsourcing_grpc_client O" Orders
 completes "eventsourcing_grpc_client loc" localhost:50051
 completes "eventsourcing_grpc_client localhost:5" 50051 # bash took "localhost:" already
 completes "eventsourcing_grpc_client --json --timeout 2 Orders h" health
-completes "eventsourcing_grpc_client Orders " ping health call notifications prompt
+completes "eventsourcing_grpc_client Orders " ping health call notifications prompt tail
+completes "eventsourcing_grpc_client Orders tail --f" --follow
 completes "eventsourcing_grpc_client localhost:50051 pr" prompt
 completes "eventsourcing_grpc_client Orders health e" eventsourcing_grpc.Application
 completes "eventsourcing_grpc_client Orders prompt P" Payments

@@ -165,6 +165,22 @@ assert "timestamp" in n["state"], n
   check "--json errors: a JSON line on stderr with the exit status" expect_exit 5 \
     '{"error":"ESG_EINVAL","message":"'"'"'Orders'"'"' is not a leader of Orders: it follows none","exit_status":5}' \
     "$client_bin" --json "$address" prompt Orders
+  check "tail: from the start" expect_exit 0 " eventsourcing_grpc.example:Order.Created {" \
+    "$client_bin" "$address" tail
+  check "tail: a topic it does not have, nothing" test -z "$("$client_bin" "$address" tail 1 nope:Nope)"
+  check "tail: START must be a number" expect_exit 2 "'soon' is not a number" \
+    "$client_bin" "$address" tail --follow soon
+  # --follow: still running once caught up, and prints what is recorded next.
+  "$client_bin" --json "$address" tail --follow 2 >"$work/tail.out" 2>&1 &
+  tail_pid=$!
+  sleep 0.3
+  check "tail --follow keeps running once caught up" kill -0 $tail_pid
+  "$client_bin" "$address" call create_new_order >/dev/null
+  for _ in $(seq 100); do grep -q '"id":2,' "$work/tail.out" && break; sleep 0.05; done
+  check "tail --follow prints a notification recorded after it started" grep -q '"id":2,' "$work/tail.out"
+  kill -INT $tail_pid; wait $tail_pid
+  check "tail --follow ends with exit 0 on SIGINT" test $? -eq 0
+  check "tail --follow 2 printed nothing before 2" test "$(grep -c '"id":1,' "$work/tail.out")" -eq 0
   check "--timeout takes seconds" expect_exit 2 "--timeout 'soon' is not a number of seconds" \
     "$client_bin" --timeout soon "$address" ping
   check "an unknown option" expect_exit 2 "unknown option '--yaml'" "$client_bin" --yaml "$address" ping
