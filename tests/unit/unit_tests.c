@@ -72,32 +72,23 @@ static const unit_test all_tests[] = {
     {"fields", cmocka_unit_test(test_set_string_replaces_and_copies)},
 };
 
-/* The groups in the order they run, with the fixture a group shares (NULL: none). */
+/* The groups that share a fixture (the others have none). A group is a name of all_tests; the
+ * groups run in the order of their first test. */
 typedef struct {
     const char *name;           /* as on the command line and in all_tests */
-    CMFixtureFunction setup;    /* before the group's first test, or NULL */
-    CMFixtureFunction teardown; /* after its last test, or NULL */
-} unit_group;
+    CMFixtureFunction setup;    /* before the group's first test */
+    CMFixtureFunction teardown; /* after its last test */
+} group_fixture;
 
-static const unit_group groups[] = {
-    {"error", NULL, NULL},
-    {"env", NULL, NULL},
-    {"log", NULL, NULL},
-    {"uuid", NULL, NULL},
-    {"datetime", NULL, NULL},
-    {"value", NULL, NULL},
-    {"json", NULL, NULL},
-    {"transcoding_vectors", NULL, NULL},
-    {"domain", NULL, NULL},
-    {"stored_events_vectors", NULL, NULL},
+static const group_fixture fixtures[] = {
     {"mapper", mapper_group_setup, mapper_group_teardown},
-    {"fields", NULL, NULL},
 };
 
 #define N_ITEMS(array) (sizeof(array) / sizeof((array)[0]))
 
-/* Runs one group; returns cmocka's count of failed tests (or 1 when out of memory). */
-static int run_group(const unit_group *group)
+/* Runs the tests of group name (there is at least one); returns cmocka's count of failed tests
+ * (or 1 when out of memory). */
+static int run_group(const char *name)
 {
     struct CMUnitTest *tests = calloc(N_ITEMS(all_tests), sizeof *tests);
     if (tests == NULL) {
@@ -106,38 +97,43 @@ static int run_group(const unit_group *group)
     }
     size_t n_tests = 0;
     for (size_t i = 0; i < N_ITEMS(all_tests); i++)
-        if (strcmp(all_tests[i].group, group->name) == 0)
+        if (strcmp(all_tests[i].group, name) == 0)
             tests[n_tests++] = all_tests[i].test;
+    const group_fixture *fixture = NULL;
+    for (size_t i = 0; i < N_ITEMS(fixtures); i++)
+        if (strcmp(fixtures[i].name, name) == 0)
+            fixture = &fixtures[i];
     /* The function behind cmocka_run_group_tests_name, which needs an array of fixed size. */
-    int n_failed =
-        _cmocka_run_group_tests(group->name, tests, n_tests, group->setup, group->teardown);
+    int n_failed = _cmocka_run_group_tests(name, tests, n_tests, fixture ? fixture->setup : NULL,
+                                           fixture ? fixture->teardown : NULL);
     free(tests);
     return n_failed;
 }
 
-static const unit_group *find_group(const char *name)
+/* The index of the first test of group name, or N_ITEMS(all_tests) when it has none. */
+static size_t first_test_of(const char *name)
 {
-    for (size_t i = 0; i < N_ITEMS(groups); i++)
-        if (strcmp(groups[i].name, name) == 0)
-            return &groups[i];
-    return NULL;
+    size_t i = 0;
+    while (i < N_ITEMS(all_tests) && strcmp(all_tests[i].group, name) != 0)
+        i++;
+    return i;
 }
 
 int main(int argc, char **argv)
 {
     int n_failed = 0;
     if (argc == 1) {
-        for (size_t i = 0; i < N_ITEMS(groups); i++)
-            n_failed += run_group(&groups[i]);
+        for (size_t i = 0; i < N_ITEMS(all_tests); i++)
+            if (first_test_of(all_tests[i].group) == i)
+                n_failed += run_group(all_tests[i].group);
         return n_failed == 0 ? 0 : 1;
     }
     for (int i = 1; i < argc; i++) {
-        const unit_group *group = find_group(argv[i]);
-        if (group == NULL) {
+        if (first_test_of(argv[i]) == N_ITEMS(all_tests)) {
             fprintf(stderr, "unit_tests: no group '%s'\n", argv[i]);
             return 2;
         }
-        n_failed += run_group(group);
+        n_failed += run_group(argv[i]);
     }
     return n_failed == 0 ? 0 : 1;
 }
