@@ -3,6 +3,7 @@ pkg_check_modules(GRPC REQUIRED IMPORTED_TARGET grpc)
 pkg_check_modules(PROTOBUF_C REQUIRED IMPORTED_TARGET libprotobuf-c)
 set(ESG_GENERATED_DIR ${PROJECT_BINARY_DIR}/generated)
 include(${CMAKE_CURRENT_LIST_DIR}/protos.cmake)
+include(${CMAKE_CURRENT_LIST_DIR}/descriptors.cmake)
 
 set(ESG_GRPC_SOURCES
   src/grpc/wire.c
@@ -11,10 +12,12 @@ set(ESG_GRPC_SOURCES
   src/grpc/server.c
   src/grpc/application_service.c
   src/grpc/health_service.c
+  src/grpc/reflection_service.c
   src/grpc/client.c
   src/grpc/node.c
   src/grpc/runner.c
   ${ESG_PROTO_SOURCES}
+  ${ESG_DESCRIPTOR_SOURCE}
 )
 add_library(esg_grpc STATIC ${ESG_GRPC_SOURCES})
 target_include_directories(esg_grpc

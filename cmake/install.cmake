@@ -57,6 +57,10 @@ install(FILES ${PROJECT_SOURCE_DIR}/docs/man/eventsourcing_grpc_server.1
               ${PROJECT_SOURCE_DIR}/docs/man/eventsourcing_grpc_runner.1
               ${PROJECT_SOURCE_DIR}/docs/man/eventsourcing_grpc_client.1
   DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
+# The protocol, for clients in other languages to generate their code from (reflection serves the
+# same descriptors).
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/proto/ DESTINATION ${CMAKE_INSTALL_DATADIR}/eventsourcing_grpc/proto
+  FILES_MATCHING PATTERN "*.proto")
 # Bash completion: one file for the three programs, under each one's name (bash-completion
 # loads a command's completion from the file of its name).
 foreach(program eventsourcing_grpc_server eventsourcing_grpc_runner eventsourcing_grpc_client)

@@ -15,6 +15,10 @@ if [ ! -f "$generated/eventsourcing_grpc/protos/application.pb-c.h" ]; then
   protoc-c --proto_path=proto --c_out="$generated" \
     eventsourcing_grpc/protos/application.proto grpc/health/v1/health.proto
 fi
+if [ ! -f "$generated/grpc/reflection/v1/reflection.pb-c.h" ]; then
+  protoc-c --proto_path=/usr/share/grpc-proto --c_out="$generated" \
+    grpc/reflection/v1alpha/reflection.proto grpc/reflection/v1/reflection.proto
+fi
 # The tests and fuzz targets too, with the paths their build defines given as stand-ins.
 cppcheck --quiet --enable=warning,performance,portability --std=c11 --inline-suppr \
   --error-exitcode=1 --suppress=missingIncludeSystem \

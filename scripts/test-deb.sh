@@ -25,5 +25,6 @@ rm -f "$log"
 echo "$order" | grep -q uuid_hex
 test -f /usr/share/man/man1/eventsourcing_grpc_server.1.gz || test -f /usr/share/man/man1/eventsourcing_grpc_server.1
 test -f /usr/share/bash-completion/completions/eventsourcing_grpc_client
+test -f /usr/share/eventsourcing_grpc/proto/eventsourcing_grpc/protos/application.proto
 pkg-config --modversion eventsourcing_grpc
 echo "deb: installed, served and called an order: $order"

@@ -11,11 +11,11 @@
 # An entry A|B means A, unless B is installed already and stands in for it.
 
 # The C tool chain and the libraries the library and its programs link: all that building and
-# running the example needs.
-esg_packages_build=(gcc libc6-dev make cmake pkg-config protobuf-c-compiler
-  libjansson-dev libsqlite3-dev libpq-dev uuid-dev libssl-dev zlib1g-dev libgrpc-dev
+# running the example needs (protoc and grpc-proto: the descriptors reflection serves).
+esg_packages_build=(gcc libc6-dev make cmake pkg-config protobuf-c-compiler protobuf-compiler
+  grpc-proto libjansson-dev libsqlite3-dev libpq-dev uuid-dev libssl-dev zlib1g-dev libgrpc-dev
   libprotobuf-c-dev)
-esg_commands_build=(gcc make cmake pkg-config protoc-c)
+esg_commands_build=(gcc make cmake pkg-config protoc-c protoc)
 esg_about_build="the C tool chain and the libraries it links"
 
 # The test suite (with build): cmocka, a PostgreSQL server of the tests' own, Debian's Python with
@@ -33,7 +33,7 @@ esg_commands_fuzz=(clang)
 esg_about_fuzz="clang with libFuzzer"
 
 # Formatting and static analysis.
-esg_packages_lint=(clang-format cppcheck git protobuf-c-compiler)
+esg_packages_lint=(clang-format cppcheck git protobuf-c-compiler grpc-proto)
 esg_commands_lint=(clang-format cppcheck git protoc-c)
 esg_about_lint="clang-format, cppcheck"
 

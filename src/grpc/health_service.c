@@ -90,11 +90,7 @@ void srv_watch_send_status(server_call *c)
     c->response = health_message(status);
     if (c->response == NULL)
         return;
-    grpc_op op;
-    memset(&op, 0, sizeof op);
-    op.op = GRPC_OP_SEND_MESSAGE;
-    op.data.send_message.send_message = c->response;
-    srv_start_batch(c, &op, 1, STEP_WATCH_SENT);
+    srv_send_response(c, STEP_WATCH_SENT);
 }
 
 /* Sends NOT_SERVING and ends the stream (the caller holds server->lock). */

@@ -41,6 +41,8 @@ static const char *const kind_paths[N_KINDS] = {
     ESG_PATH_CALL,
     ESG_PATH_PROMPT,
     ESG_PATH_GET_NOTIFICATIONS,
+    ESG_PATH_REFLECTION_V1ALPHA,
+    ESG_PATH_REFLECTION_V1,
     ESG_PATH_HEALTH_CHECK,
     ESG_PATH_HEALTH_WATCH,
     NULL,
@@ -66,7 +68,7 @@ static server_call *new_call(esg_server *server, call_kind kind, bool on_health_
     c->server = server;
     c->kind = kind;
     c->on_health_port = on_health_port;
-    for (int i = 0; i < 6; i++) {
+    for (int i = 0; i < N_BATCH_STEPS; i++) {
         c->tags[i].call = c;
         c->tags[i].step = (batch_step)i;
         atomic_init(&c->tags[i].handoffs, 0);
@@ -94,6 +96,13 @@ static void free_call(server_call *c)
     esg_free(c);
 }
 
+/* Whether calls of kind read their requests themselves (streams), so none is read with them. */
+static bool is_streaming(call_kind kind)
+{
+    return kind == KIND_HEALTH_WATCH || kind == KIND_REFLECTION_V1ALPHA ||
+           kind == KIND_REFLECTION_V1;
+}
+
 static void post_request(esg_server *server, call_kind kind, bool on_health_port)
 {
     grpc_server *grpc = on_health_port ? server->health_grpc : server->grpc;
@@ -115,7 +124,7 @@ static void post_request(esg_server *server, call_kind kind, bool on_health_port
     else
         rc = grpc_server_request_registered_call(
             grpc, methods[kind], &c->call, &c->deadline, &c->metadata,
-            kind == KIND_HEALTH_WATCH ? NULL : &c->request, server->cq, server->cq,
+            is_streaming(kind) ? NULL : &c->request, server->cq, server->cq,
             hand_over(c, STEP_REQUEST));
     pthread_mutex_unlock(&server->lock);
     if (rc != GRPC_CALL_OK)
@@ -147,6 +156,15 @@ void srv_start_batch(server_call *c, const grpc_op *ops, size_t n, batch_step st
     pthread_mutex_lock(&c->server->lock);
     srv_start_batch_locked(c, ops, n, step);
     pthread_mutex_unlock(&c->server->lock);
+}
+
+void srv_send_response(server_call *c, batch_step step)
+{
+    grpc_op op;
+    memset(&op, 0, sizeof op);
+    op.op = GRPC_OP_SEND_MESSAGE;
+    op.data.send_message.send_message = c->response;
+    srv_start_batch(c, &op, 1, step);
 }
 
 /* Sends the reply (payload may be NULL for an error) and the status, and
@@ -295,6 +313,8 @@ static void handle_new_call(server_call *c)
     }
     if (c->kind == KIND_HEALTH_WATCH) {
         srv_handle_health_watch(c);
+    } else if (c->kind == KIND_REFLECTION_V1ALPHA || c->kind == KIND_REFLECTION_V1) {
+        srv_handle_reflection(c);
     } else if (c->kind < N_KINDS && unary_methods[c->kind].handle != NULL) {
         const unary_method *method = &unary_methods[c->kind];
         ProtobufCMessage *request = unpack_request(c, method->request_type);
@@ -349,8 +369,16 @@ static void on_event(esg_server *server, void *tag, bool ok)
     case STEP_WATCH_CLOSE:
         srv_watch_closed(c);
         break;
+    case STEP_STREAM_READ:
+        srv_reflection_read(c, ok);
+        break;
+    case STEP_STREAM_SENT:
+        srv_reflection_sent(c, ok);
+        break;
     case STEP_REPLY:
     case STEP_WATCH_END:
+    case STEP_STREAM_END:
+    case N_BATCH_STEPS:
         break;
     }
     if (atomic_fetch_sub(&c->n_batches, 1) == 1)
@@ -420,7 +448,7 @@ static void register_methods(grpc_server *grpc, call_kind first_kind, void *meth
 {
     for (int kind = first_kind; kind < KIND_UNKNOWN; kind++)
         methods[kind] = grpc_server_register_method(grpc, kind_paths[kind], NULL,
-                                                    kind == KIND_HEALTH_WATCH
+                                                    is_streaming((call_kind)kind)
                                                         ? GRPC_SRM_PAYLOAD_NONE
                                                         : GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER,
                                                     0);

@@ -18,6 +18,8 @@ typedef enum call_kind {
     KIND_CALL,
     KIND_PROMPT,
     KIND_GET_NOTIFICATIONS,
+    KIND_REFLECTION_V1ALPHA, /* grpc.reflection: not on the health port (kinds before health) */
+    KIND_REFLECTION_V1,
     KIND_HEALTH_CHECK,
     KIND_HEALTH_WATCH,
     KIND_UNKNOWN, /* any other path: answered UNIMPLEMENTED */
@@ -59,12 +61,16 @@ struct esg_server {
 /* What a completed batch was: the tag of each batch points at one of these,
  * embedded in its call object. */
 typedef enum batch_step {
-    STEP_REQUEST,    /* a call arrived (or the request ended by shutdown) */
-    STEP_REPLY,      /* a unary reply and the client's close */
-    STEP_WATCH_READ, /* a Watch's request message was read */
-    STEP_WATCH_SENT, /* a Watch's first status was sent */
-    STEP_WATCH_END,  /* a Watch's last status and end were sent */
-    STEP_WATCH_CLOSE /* a Watch's client closed or the call ended */
+    STEP_REQUEST,     /* a call arrived (or the request ended by shutdown) */
+    STEP_REPLY,       /* a unary reply and the client's close */
+    STEP_WATCH_READ,  /* a Watch's request message was read */
+    STEP_WATCH_SENT,  /* a Watch's first status was sent */
+    STEP_WATCH_END,   /* a Watch's last status and end were sent */
+    STEP_WATCH_CLOSE, /* a Watch's client closed or the call ended */
+    STEP_STREAM_READ, /* a bidirectional stream's next request read, or its end */
+    STEP_STREAM_SENT, /* a bidirectional stream's reply sent */
+    STEP_STREAM_END,  /* a bidirectional stream's status sent and the client's close seen */
+    N_BATCH_STEPS
 } batch_step;
 
 typedef struct batch_tag {
@@ -90,9 +96,9 @@ struct server_call {
     grpc_byte_buffer *response;  /* sent payload, until its batch completes */
     grpc_slice status_details;   /* sent status message, until its batch completes */
     bool has_status_details;
-    int is_cancelled;          /* filled by RECV_CLOSE_ON_SERVER */
-    batch_tag tags[6];         /* one per batch_step */
-    server_call *next_watcher; /* in server->watchers, under server->lock */
+    int is_cancelled;              /* filled by RECV_CLOSE_ON_SERVER */
+    batch_tag tags[N_BATCH_STEPS]; /* one per batch_step */
+    server_call *next_watcher;     /* in server->watchers, under server->lock */
 };
 
 /* ---- server.c: batches and replies ---- */
@@ -100,6 +106,9 @@ struct server_call {
 /* Starts a batch of c tagged with step, counted while in flight (server->lock held, or not). */
 void srv_start_batch_locked(server_call *c, const grpc_op *ops, size_t n, batch_step step);
 void srv_start_batch(server_call *c, const grpc_op *ops, size_t n, batch_step step);
+
+/* Sends one message of a stream (c->response, which c keeps until the batch completes). */
+void srv_send_response(server_call *c, batch_step step);
 
 /* Sends the reply (payload may be NULL for an error) and the status, and waits for the client's
  * close. Takes payload (esg_malloc'ed) in all cases. */
@@ -118,6 +127,14 @@ void srv_handle_ping(server_call *c, const ProtobufCMessage *request);
 void srv_handle_call(server_call *c, const ProtobufCMessage *request);
 void srv_handle_prompt(server_call *c, const ProtobufCMessage *request);
 void srv_handle_get_notifications(server_call *c, const ProtobufCMessage *request);
+
+/* ---- reflection_service.c: grpc.reflection v1alpha and v1 ---- */
+
+/* ServerReflectionInfo streams: a reply for each request, one batch at a time. Start it, then
+ * each read (ok: gRPC's success) and each reply sent. */
+void srv_handle_reflection(server_call *c);
+void srv_reflection_read(server_call *c, bool ok);
+void srv_reflection_sent(server_call *c, bool ok);
 
 /* ---- health_service.c: grpc.health.v1.Health ---- */
 

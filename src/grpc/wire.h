@@ -18,6 +18,8 @@
 #define ESG_PATH_CALL "/eventsourcing_grpc.Application/CallApplicationMethod"
 #define ESG_PATH_PROMPT "/eventsourcing_grpc.Application/Prompt"
 #define ESG_PATH_GET_NOTIFICATIONS "/eventsourcing_grpc.Application/GetNotifications"
+#define ESG_PATH_REFLECTION_V1ALPHA "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"
+#define ESG_PATH_REFLECTION_V1 "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"
 #define ESG_PATH_HEALTH_CHECK "/grpc.health.v1.Health/Check"
 #define ESG_PATH_HEALTH_WATCH "/grpc.health.v1.Health/Watch"
 

@@ -46,6 +46,9 @@ check "exports exactly the declared API" diff "$work/declared" "$work/exported"
 check "internal helpers are hidden" sh -c "! grep -q '^esg_buffer_put$' '$work/exported'"
 
 check "man pages list the environment" grep -q "GRPC_SERVER_ADDRESS" "$prefix/share/man/man1/eventsourcing_grpc_server.1"
+check "the protocol is installed" cmp "$source_dir/proto/eventsourcing_grpc/protos/application.proto" \
+  "$prefix/share/eventsourcing_grpc/proto/eventsourcing_grpc/protos/application.proto"
+check "and the health service's" test -f "$prefix/share/eventsourcing_grpc/proto/grpc/health/v1/health.proto"
 for program in eventsourcing_grpc_server eventsourcing_grpc_runner eventsourcing_grpc_client; do
   check "bash completion for $program" grep -q "complete -F .* $program" \
     "$prefix/share/bash-completion/completions/$program"

@@ -16,16 +16,11 @@ when all passed, 1 when one failed, 77 when this Python lacks grpcio.
 """
 
 import argparse
-import contextlib
 import json
 import os
 import re
-import signal
-import subprocess
 import sys
 import tempfile
-import threading
-import time
 import uuid
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
@@ -38,7 +33,6 @@ from google.protobuf import descriptor_pb2  # noqa: E402
 ORDERS_TOPIC = "eventsourcing_grpc.example:Orders"
 CREATED_TOPIC = "eventsourcing_grpc.example:Order.Created"
 CALL_TIMEOUT = 10.0
-START_TIMEOUT = 20.0
 
 # The vector files by name (method_calls, errors, ...), loaded by main.
 VECTORS = {}
@@ -82,113 +76,6 @@ EXPECTED_STATUS = {
     # Orders run alone follows no one: a Prompt from anyone is refused.
     "Prompt with an upstream name that is not a leader (still OK)": "INVALID_ARGUMENT",
 }
-
-
-class Results:
-    """Counts checks and prints one line for each."""
-
-    def __init__(self):
-        self.n_passed = 0
-        self.n_failed = 0
-        self.n_skipped = 0
-        self.failures = []
-
-    def check(self, name, is_ok, detail=""):
-        if is_ok:
-            self.n_passed += 1
-            print(f"PASS {name}")
-        else:
-            self.n_failed += 1
-            self.failures.append(name)
-            print(f"FAIL {name}")
-            for line in str(detail).splitlines():
-                print(f"     {line}")
-        return is_ok
-
-    def skip(self, name, reason):
-        self.n_skipped += 1
-        print(f"SKIP {name}: {reason}")
-
-    @contextlib.contextmanager
-    def reported(self, name):
-        """Counts an exception inside the block as a failure of name, and goes on."""
-        try:
-            yield
-        except Exception as error:  # noqa: BLE001 (any failure is the finding)
-            self.check(name, False, f"{type(error).__name__}: {error}")
-
-
-# ---- The server under test ----
-
-
-class ServerProcess:
-    """eventsourcing_grpc_server running one application on a free port."""
-
-    def __init__(self, binary, topic, app_name):
-        self.binary = binary
-        self.topic = topic
-        self.app_name = app_name
-        self.process = None
-        self.address = None
-        self.output = []
-        self.is_listening = threading.Event()
-
-    def start(self):
-        for _ in range(3):  # another process may take the free port first
-            if self._try_start():
-                return
-            self.stop()
-        status = self.process.returncode if self.process else None
-        what = (f"exited with status {status}" if status is not None
-                else f"did not say 'listening on' within {START_TIMEOUT:.0f} s")
-        raise RuntimeError(f"{self.binary} {what}; its output:\n" + "".join(self.output))
-
-    def _try_start(self):
-        self.address = f"localhost:{support.free_port()}"  # local credentials, as the reference
-        env = {
-            key: value
-            for key, value in os.environ.items()
-            if not key.endswith(("PERSISTENCE_MODULE", "SQLITE_DBNAME", "SYSTEM_TOPIC"))
-        }
-        env[f"{self.app_name.upper()}_GRPC_SERVER_ADDRESS"] = self.address
-        env["PERSISTENCE_MODULE"] = "eventsourcing.popo"
-        env["GRPC_DNS_RESOLVER"] = "native"
-        self.output = []
-        self.is_listening.clear()
-        self.process = subprocess.Popen(
-            [self.binary, self.topic],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-        )
-        threading.Thread(target=self._read_output, daemon=True).start()
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.is_listening.wait(0.05):
-                return True
-            if self.process.poll() is not None:
-                return False
-        return False
-
-    def _read_output(self):
-        for raw in self.process.stdout:
-            line = raw.decode("utf-8", "replace")
-            self.output.append(line)
-            if "listening on" in line:
-                self.is_listening.set()
-
-    def stop(self):
-        """SIGTERM, then the exit status (None if it had to be killed)."""
-        if self.process is None or self.process.poll() is not None:
-            return None if self.process is None else self.process.returncode
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-            return None
 
 
 # ---- Calls ----
@@ -729,7 +616,7 @@ def run_checks(results, arguments, gen_dir):
     check_descriptor(results, pb)
     check_golden_messages(results, pb)
 
-    server = ServerProcess(arguments.server, ORDERS_TOPIC, "Orders")
+    server = support.ServerProcess(arguments.server, ORDERS_TOPIC, "Orders")
     server.start()
     print(f"server: {server.output[-1].strip()}")
     channel = grpc.insecure_channel(server.address)
@@ -760,7 +647,7 @@ def run_checks(results, arguments, gen_dir):
 def main():
     arguments = parse_arguments()
     os.environ["GRPC_DNS_RESOLVER"] = "native"
-    results = Results()
+    results = support.Results()
     try:
         if arguments.gen:
             os.makedirs(arguments.gen, exist_ok=True)

@@ -33,6 +33,8 @@
 #define PATH_CALL "/eventsourcing_grpc.Application/CallApplicationMethod"
 #define PATH_PROMPT "/eventsourcing_grpc.Application/Prompt"
 #define PATH_NOTIFICATIONS "/eventsourcing_grpc.Application/GetNotifications"
+#define PATH_REFLECTION_V1 "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"
+#define PATH_REFLECTION_V1ALPHA "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"
 
 /* Calls get an ample deadline: a sanitized server is slow, and no test here measures time. */
 #define DEADLINE_MS 60000
@@ -555,7 +557,8 @@ static void test_unknown_paths(void **state)
         "/eventsourcing_grpc.Application/Ping/extra",
         "/eventsourcing_grpc.Application/",
         "/eventsourcing_grpc.application/Ping",
-        "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+        "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInf",
+        "/grpc.reflection.v2.ServerReflection/ServerReflectionInfo",
         "/grpc.health.v1.Health/List",
         "/",
         "/../../etc/passwd",
@@ -564,6 +567,17 @@ static void test_unknown_paths(void **state)
     };
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
         expect_status(paths[i], &empty, GRPC_STATUS_UNIMPLEMENTED, NULL, paths[i]);
+    assert_alive();
+}
+
+/* Reflection streams given one message that is not a request: an in-band error, then OK. */
+static void test_reflection_garbage(void **state)
+{
+    (void)state;
+    static const uint8_t garbage[] = {0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x3a, 0x01};
+    bytes request = {(uint8_t *)garbage, sizeof garbage, sizeof garbage};
+    expect_status(PATH_REFLECTION_V1, &request, GRPC_STATUS_OK, NULL, "v1 garbage");
+    expect_status(PATH_REFLECTION_V1ALPHA, &request, GRPC_STATUS_OK, NULL, "v1alpha garbage");
     assert_alive();
 }
 
@@ -970,6 +984,7 @@ int main(void)
         cmocka_unit_test(test_messages_over_the_maximum),
         cmocka_unit_test(test_extreme_notification_numbers),
         cmocka_unit_test(test_unknown_paths),
+        cmocka_unit_test(test_reflection_garbage),
         cmocka_unit_test(test_unregistered_methods),
         cmocka_unit_test(test_hostile_json),
         /* Before the floods and the idle connections: under ThreadSanitizer in CI the server
