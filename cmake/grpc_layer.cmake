@@ -40,5 +40,6 @@ foreach(program eventsourcing_grpc_server eventsourcing_grpc_runner eventsourcin
   # Installed under any prefix, they find the library beside them.
   set_target_properties(${program} PROPERTIES INSTALL_RPATH "$ORIGIN/../${CMAKE_INSTALL_LIBDIR}")
 endforeach()
-# The client shows undecodable stored state as base64 (OpenSSL's encoder).
-target_link_libraries(eventsourcing_grpc_client PRIVATE PkgConfig::LIBCRYPTO)
+# The client shows undecodable stored state as base64 (OpenSSL's encoder), and checks that
+# the rest is JSON with jansson.
+target_link_libraries(eventsourcing_grpc_client PRIVATE PkgConfig::LIBCRYPTO PkgConfig::JANSSON)

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <jansson.h>
 #include <openssl/evp.h>
 
 #include "esg.h"
@@ -259,19 +260,22 @@ static esg_status run_health(esg_client *client, const char *service,
     return rc;
 }
 
-/* A stored state as text: decoded to JSON by the mapper when it can be (*is_json set), else
- * base64 (raw ciphertext or zlib bytes would garble a terminal). Free it with free(). */
+/* A stored state as text: decoded by the mapper when it can be, and JSON (*is_json set: an
+ * object, checked by jansson alone, since the state may hold types transcoded by an application
+ * this program does not know), else base64 (ciphertext or zlib bytes would garble a terminal and
+ * break a JSON line). Free it with free(). */
 static char *state_text(const esg_mapper *mapper, const esg_stored_event *stored, bool *is_json)
 {
     uint8_t *json = NULL;
     size_t json_len = 0;
-    esg_value *decoded = NULL;
     char *text = NULL;
-    *is_json = esg_mapper_decode_state(mapper, stored->state, stored->state_len, &json, &json_len,
-                                       NULL) == ESG_OK &&
-               json_len > 0 && json[0] == '{' &&
-               esg_json_decode((const char *)json, json_len, &decoded, NULL) == ESG_OK;
-    esg_value_free(decoded);
+    json_t *parsed = NULL;
+    if (esg_mapper_decode_state(mapper, stored->state, stored->state_len, &json, &json_len, NULL) ==
+        ESG_OK)
+        parsed = json_loadb((const char *)json, json_len,
+                            JSON_DECODE_ANY | JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL, NULL);
+    *is_json = json_is_object(parsed);
+    json_decref(parsed);
     if (*is_json) {
         text = strndup((const char *)json, json_len);
     } else {

@@ -198,6 +198,16 @@ assert "timestamp" in n["state"], n
     "warning eventsourcing_grpc_server: PERSISTENCE_MODUL is not a setting: did you mean PERSISTENCE_MODULE?" \
     env ORDERS_GRPC_SERVER_ADDRESS=$address PERSISTENCE_MODUL=eventsourcing.sqlite \
     "$server_bin" eventsourcing_grpc.example:Orders
+  # A state with a type only its application transcodes, and an integer beyond 64 bits: still
+  # JSON to the client, shown as it was stored.
+  /usr/bin/python3 -c 'import sqlite3, sys; db = sqlite3.connect(sys.argv[1]); db.execute("UPDATE stored_events SET state = CAST(? AS BLOB) WHERE rowid = 1", (sys.argv[2],)); db.commit()' \
+    "$work/orders.db" '{"price":{"_type_":"money_cents","_data_":5},"big":123456789012345678901234567890}'
+  check "a state of types the client does not know is shown as JSON" expect_exit 0 \
+    'Order.Created {"price":{"_type_":"money_cents","_data_":5},"big":123456789012345678901234567890}' \
+    "$client_bin" "$address" notifications 1 1
+  check "and embedded as such in --json" expect_exit 0 \
+    '"state":{"price":{"_type_":"money_cents","_data_":5},"big":123456789012345678901234567890}}' \
+    "$client_bin" --json "$address" notifications 1 1
   # SIGHUP asks for files to be reopened: there are none, so the server says so and serves on.
   kill -HUP $server_pid
   for _ in $(seq 50); do grep -q "SIGHUP" "$work/orders.log" && break; sleep 0.1; done
