@@ -109,72 +109,97 @@ static const proto_file *find_file(const char *name, const char *symbol)
     return NULL;
 }
 
-/* Answers one request into response, whose parts point into the others given (the caller's
- * storage) and into static data. */
-static void answer(const reflection_request *request, reflection_response *response,
-                   Grpc__Reflection__V1alpha__FileDescriptorResponse *files,
-                   ProtobufCBinaryData *file_bytes,
-                   Grpc__Reflection__V1alpha__ListServiceResponse *list,
-                   Grpc__Reflection__V1alpha__ServiceResponse services[N_FILES],
-                   Grpc__Reflection__V1alpha__ServiceResponse *service_pointers[N_FILES],
-                   Grpc__Reflection__V1alpha__ExtensionNumberResponse *extensions,
-                   Grpc__Reflection__V1alpha__ErrorResponse *error, char error_text[300])
+/* A reply and the parts it points to, all on the caller's stack (and into static data). */
+typedef struct {
+    reflection_response response;
+    Grpc__Reflection__V1alpha__FileDescriptorResponse files;
+    ProtobufCBinaryData file_bytes;
+    Grpc__Reflection__V1alpha__ListServiceResponse list;
+    Grpc__Reflection__V1alpha__ServiceResponse services[N_FILES];
+    Grpc__Reflection__V1alpha__ServiceResponse *service_pointers[N_FILES];
+    Grpc__Reflection__V1alpha__ExtensionNumberResponse extensions;
+    Grpc__Reflection__V1alpha__ErrorResponse error;
+    char error_text[300];
+} reply_parts;
+
+static void reply_parts_init(reply_parts *r)
 {
-    response->valid_host = request->host;
-    response->original_request = (reflection_request *)request;
+    grpc__reflection__v1alpha__server_reflection_response__init(&r->response);
+    grpc__reflection__v1alpha__file_descriptor_response__init(&r->files);
+    r->file_bytes = (ProtobufCBinaryData){0};
+    grpc__reflection__v1alpha__list_service_response__init(&r->list);
+    for (size_t i = 0; i < N_FILES; i++)
+        grpc__reflection__v1alpha__service_response__init(&r->services[i]);
+    grpc__reflection__v1alpha__extension_number_response__init(&r->extensions);
+    grpc__reflection__v1alpha__error_response__init(&r->error);
+    r->error_text[0] = '\0';
+}
+
+/* Makes the reply an in-band error: code (a gRPC status) and r->error_text. */
+static void reply_error(reply_parts *r, grpc_status_code code)
+{
+    r->error.error_code = code;
+    r->error.error_message = r->error_text;
+    r->response.message_response_case =
+        GRPC__REFLECTION__V1ALPHA__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_ERROR_RESPONSE;
+    r->response.error_response = &r->error;
+}
+
+/* Answers one request into r. */
+static void answer(const reflection_request *request, reply_parts *r)
+{
+    r->response.valid_host = request->host;
+    r->response.original_request = (reflection_request *)request;
     const proto_file *file = NULL;
-    int error_code = GRPC_STATUS_NOT_FOUND;
+    grpc_status_code error_code = GRPC_STATUS_NOT_FOUND;
+    size_t size = sizeof r->error_text;
     switch (request->message_request_case) {
     case GRPC__REFLECTION__V1ALPHA__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_LIST_SERVICES:
         for (size_t i = 0; i < N_FILES; i++) {
-            services[i].name = (char *)proto_files[i].service->name;
-            service_pointers[i] = &services[i];
+            r->services[i].name = (char *)proto_files[i].service->name;
+            r->service_pointers[i] = &r->services[i];
         }
-        list->n_service = N_FILES;
-        list->service = service_pointers;
-        response->message_response_case =
+        r->list.n_service = N_FILES;
+        r->list.service = r->service_pointers;
+        r->response.message_response_case =
             GRPC__REFLECTION__V1ALPHA__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_LIST_SERVICES_RESPONSE;
-        response->list_services_response = list;
+        r->response.list_services_response = &r->list;
         return;
     case GRPC__REFLECTION__V1ALPHA__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_FILE_BY_FILENAME:
         file = find_file(request->file_by_filename, NULL);
-        snprintf(error_text, 300, "no file '%.200s'", request->file_by_filename);
+        snprintf(r->error_text, size, "no file '%.200s'", request->file_by_filename);
         break;
     case GRPC__REFLECTION__V1ALPHA__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_FILE_CONTAINING_SYMBOL:
         file = find_file(NULL, request->file_containing_symbol);
-        snprintf(error_text, 300, "no symbol '%.200s'", request->file_containing_symbol);
+        snprintf(r->error_text, size, "no symbol '%.200s'", request->file_containing_symbol);
         break;
     case GRPC__REFLECTION__V1ALPHA__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_FILE_CONTAINING_EXTENSION:
-        snprintf(error_text, 300, "no extensions: the protocols declare none");
+        snprintf(r->error_text, size, "no extensions: the protocols declare none");
         break;
     case GRPC__REFLECTION__V1ALPHA__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_ALL_EXTENSION_NUMBERS_OF_TYPE:
         if (find_file(NULL, request->all_extension_numbers_of_type) != NULL) {
-            extensions->base_type_name = request->all_extension_numbers_of_type; /* none */
-            response->message_response_case =
+            r->extensions.base_type_name = request->all_extension_numbers_of_type; /* none */
+            r->response.message_response_case =
                 GRPC__REFLECTION__V1ALPHA__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_ALL_EXTENSION_NUMBERS_RESPONSE;
-            response->all_extension_numbers_response = extensions;
+            r->response.all_extension_numbers_response = &r->extensions;
             return;
         }
-        snprintf(error_text, 300, "no type '%.200s'", request->all_extension_numbers_of_type);
+        snprintf(r->error_text, size, "no type '%.200s'", request->all_extension_numbers_of_type);
         break;
     default:
         error_code = GRPC_STATUS_INVALID_ARGUMENT;
-        snprintf(error_text, 300, "the request asks for nothing this server knows");
+        snprintf(r->error_text, size, "the request asks for nothing this server knows");
         break;
     }
-    if (file != NULL && file_descriptor(file->name, file_bytes)) {
-        files->n_file_descriptor_proto = 1; /* the files import nothing */
-        files->file_descriptor_proto = file_bytes;
-        response->message_response_case =
+    if (file != NULL && file_descriptor(file->name, &r->file_bytes)) {
+        r->files.n_file_descriptor_proto = 1; /* the files import nothing */
+        r->files.file_descriptor_proto = &r->file_bytes;
+        r->response.message_response_case =
             GRPC__REFLECTION__V1ALPHA__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_FILE_DESCRIPTOR_RESPONSE;
-        response->file_descriptor_response = files;
+        r->response.file_descriptor_response = &r->files;
         return;
     }
-    error->error_code = error_code;
-    error->error_message = error_text;
-    response->message_response_case =
-        GRPC__REFLECTION__V1ALPHA__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_ERROR_RESPONSE;
-    response->error_response = error;
+    reply_error(r, error_code);
 }
 
 /* The packed reply to the request in c->request, or NULL when out of memory. */
@@ -188,36 +213,20 @@ static grpc_byte_buffer *reply_to(server_call *c)
         request = grpc__reflection__v1alpha__server_reflection_request__unpack(&esg_wire_allocator,
                                                                                len, data);
     esg_free(data);
-    reflection_response response = GRPC__REFLECTION__V1ALPHA__SERVER_REFLECTION_RESPONSE__INIT;
-    Grpc__Reflection__V1alpha__FileDescriptorResponse files =
-        GRPC__REFLECTION__V1ALPHA__FILE_DESCRIPTOR_RESPONSE__INIT;
-    ProtobufCBinaryData file_bytes = {0};
-    Grpc__Reflection__V1alpha__ListServiceResponse list =
-        GRPC__REFLECTION__V1ALPHA__LIST_SERVICE_RESPONSE__INIT;
-    Grpc__Reflection__V1alpha__ServiceResponse services[N_FILES];
-    Grpc__Reflection__V1alpha__ServiceResponse *service_pointers[N_FILES];
-    for (size_t i = 0; i < N_FILES; i++)
-        grpc__reflection__v1alpha__service_response__init(&services[i]);
-    Grpc__Reflection__V1alpha__ExtensionNumberResponse extensions =
-        GRPC__REFLECTION__V1ALPHA__EXTENSION_NUMBER_RESPONSE__INIT;
-    Grpc__Reflection__V1alpha__ErrorResponse error =
-        GRPC__REFLECTION__V1ALPHA__ERROR_RESPONSE__INIT;
-    char error_text[300];
+    reply_parts r;
+    reply_parts_init(&r);
     if (request != NULL) {
-        answer(request, &response, &files, &file_bytes, &list, services, service_pointers,
-               &extensions, &error, error_text);
+        answer(request, &r);
     } else {
-        error.error_code = GRPC_STATUS_INVALID_ARGUMENT;
-        error.error_message = "malformed request: not a ServerReflectionRequest";
-        response.message_response_case =
-            GRPC__REFLECTION__V1ALPHA__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_ERROR_RESPONSE;
-        response.error_response = &error;
+        snprintf(r.error_text, sizeof r.error_text,
+                 "malformed request: not a ServerReflectionRequest");
+        reply_error(&r, GRPC_STATUS_INVALID_ARGUMENT);
     }
-    size_t packed_len = protobuf_c_message_get_packed_size(&response.base);
+    size_t packed_len = protobuf_c_message_get_packed_size(&r.response.base);
     uint8_t *packed = esg_malloc(packed_len + 1);
     grpc_byte_buffer *buffer = NULL;
     if (packed != NULL) {
-        protobuf_c_message_pack(&response.base, packed);
+        protobuf_c_message_pack(&r.response.base, packed);
         buffer = esg_wire_buffer(packed, packed_len);
     }
     esg_free(packed);
