@@ -1,6 +1,7 @@
 # ---- The gRPC layer: protocol, server, client ----
 pkg_check_modules(GRPC REQUIRED IMPORTED_TARGET grpc)
 pkg_check_modules(PROTOBUF_C REQUIRED IMPORTED_TARGET libprotobuf-c)
+pkg_check_modules(MICROHTTPD REQUIRED IMPORTED_TARGET libmicrohttpd) # the /metrics endpoint
 set(ESG_GENERATED_DIR ${PROJECT_BINARY_DIR}/generated)
 include(${CMAKE_CURRENT_LIST_DIR}/protos.cmake)
 include(${CMAKE_CURRENT_LIST_DIR}/descriptors.cmake)
@@ -13,6 +14,8 @@ set(ESG_GRPC_SOURCES
   src/grpc/application_service.c
   src/grpc/health_service.c
   src/grpc/reflection_service.c
+  src/grpc/server_metrics.c
+  src/grpc/metrics_server.c
   src/grpc/client.c
   src/grpc/node.c
   src/grpc/runner.c
@@ -24,7 +27,7 @@ target_include_directories(esg_grpc
   PUBLIC $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/include>
   PRIVATE ${PROJECT_SOURCE_DIR}/src ${ESG_GENERATED_DIR})
 target_link_libraries(esg_grpc PUBLIC esg_core PkgConfig::GRPC PRIVATE PkgConfig::PROTOBUF_C
-                      PkgConfig::LIBCRYPTO) # certificates checked at start (credentials.c)
+                      PkgConfig::LIBCRYPTO PkgConfig::MICROHTTPD) # certificates checked at start (credentials.c)
 set_target_properties(esg_grpc PROPERTIES POSITION_INDEPENDENT_CODE ON)
 
 # ---- Console programs ----

@@ -33,7 +33,7 @@ foreach(kind SHARED STATIC)
   target_link_libraries(${target}
     PUBLIC Threads::Threads ${CMAKE_DL_LIBS}
     PRIVATE PkgConfig::JANSSON PkgConfig::SQLITE3 PkgConfig::UUID PkgConfig::LIBCRYPTO
-            PkgConfig::ZLIB PkgConfig::GRPC PkgConfig::PROTOBUF_C)
+            PkgConfig::ZLIB PkgConfig::GRPC PkgConfig::PROTOBUF_C PkgConfig::MICROHTTPD)
   set_target_properties(${target} PROPERTIES OUTPUT_NAME eventsourcing_grpc
                                              POSITION_INDEPENDENT_CODE ON)
 endforeach()
@@ -61,6 +61,9 @@ install(FILES ${PROJECT_SOURCE_DIR}/docs/man/eventsourcing_grpc_server.1
 # same descriptors).
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/proto/ DESTINATION ${CMAKE_INSTALL_DATADIR}/eventsourcing_grpc/proto
   FILES_MATCHING PATTERN "*.proto")
+# The Grafana dashboard of the servers' metrics.
+install(FILES ${PROJECT_SOURCE_DIR}/data/grafana/eventsourcing-grpc.json
+  DESTINATION ${CMAKE_INSTALL_DATADIR}/eventsourcing_grpc/grafana)
 # Bash completion: one file for the three programs, under each one's name (bash-completion
 # loads a command's completion from the file of its name).
 foreach(program eventsourcing_grpc_server eventsourcing_grpc_runner eventsourcing_grpc_client)

@@ -39,8 +39,14 @@ void esg_grpc_log_to_esg_log(const char *app_name);
 
 typedef struct esg_server esg_server;
 
-/* Called on a worker thread when a leader named leader_name sent a Prompt. */
-typedef void (*esg_prompt_fn)(void *ctx, const char *leader_name);
+/* The Prompt's metadata key by which a leader of this library tells the highest notification id
+ * it has recorded (decimal). */
+#define ESG_PROMPT_NOTIFICATION_ID_KEY "eventsourcing-notification-id"
+
+/* Called on a worker thread when a leader named leader_name sent a Prompt; leader_notification_id
+ * is the highest notification id the leader said it has recorded, or 0 when it did not say (a
+ * Python leader). */
+typedef void (*esg_prompt_fn)(void *ctx, const char *leader_name, int64_t leader_notification_id);
 
 typedef struct esg_server_options {
     const char *address; /* "host:port"; port 0 picks a free one (see esg_server_port) */
@@ -54,6 +60,10 @@ typedef struct esg_server_options {
     /* Also serves grpc.health.v1.Health alone here ("host:port"), in plaintext,
      * for probes that cannot do TLS (Kubernetes' gRPC probes); NULL: no. */
     const char *health_address;
+    /* Also serves Prometheus metrics at http://host:port/metrics here ("host:port"; port 0
+     * picks a free one, see esg_server_metrics_port), in plaintext HTTP: the process's, gRPC's
+     * (grpc_server_*) and the application's families; NULL: no. */
+    const char *metrics_address;
 } esg_server_options;
 
 /* Serves app (borrowed; must outlive the server) on options->address. A bad
@@ -68,6 +78,9 @@ int esg_server_port(const esg_server *server);
 
 /* The port of options->health_address, or 0 without one. */
 int esg_server_health_port(const esg_server *server);
+
+/* The port of options->metrics_address, or 0 without one. */
+int esg_server_metrics_port(const esg_server *server);
 
 /* Calls in flight (received and not yet finished), for monitoring and tests. */
 size_t esg_server_n_calls(const esg_server *server);
@@ -132,6 +145,12 @@ esg_status esg_client_health_check(esg_client *client, const char *service, esg_
 
 /* Sends Prompt(upstream_name). */
 esg_status esg_client_prompt(esg_client *client, const char *upstream_name, esg_error *err);
+
+/* Sends Prompt(upstream_name) saying that the upstream's log reaches notification_id (> 0; 0
+ * says nothing), in the call's metadata under ESG_PROMPT_NOTIFICATION_ID_KEY: a follower of
+ * this library measures its lag by it; Python's servers ignore it. */
+esg_status esg_client_prompt_after(esg_client *client, const char *upstream_name,
+                                   int64_t notification_id, esg_error *err);
 
 /* GetNotifications: appends to out (the caller's). stop 0 for none. */
 esg_status esg_client_select_notifications(esg_client *client, int64_t start, int64_t limit,

@@ -44,6 +44,9 @@ esg_status esg_node_start(const esg_system_def *def, const char *app_name, const
 esg_application *esg_node_application(esg_node *node);
 int esg_node_port(const esg_node *node);
 
+/* The node's server (borrowed), for its other ports (esg_server_metrics_port, ...). */
+esg_server *esg_node_server(esg_node *node);
+
 /* The first processing error (a policy or a database failing, not a leader
  * being unreachable), copied into *err; false when there is none. */
 bool esg_node_has_errored(esg_node *node, esg_error *err);

@@ -11,21 +11,24 @@
 # An entry A|B means A, unless B is installed already and stands in for it.
 
 # The C tool chain and the libraries the library and its programs link: all that building and
-# running the example needs (protoc and grpc-proto: the descriptors reflection serves).
+# running the example needs (protoc and grpc-proto: the descriptors reflection serves;
+# libmicrohttpd: the HTTP of the /metrics endpoint).
 esg_packages_build=(gcc libc6-dev make cmake pkg-config protobuf-c-compiler protobuf-compiler
   grpc-proto libjansson-dev libsqlite3-dev libpq-dev uuid-dev libssl-dev zlib1g-dev libgrpc-dev
-  libprotobuf-c-dev)
+  libprotobuf-c-dev libmicrohttpd-dev)
 esg_commands_build=(gcc make cmake pkg-config protoc-c protoc)
 esg_about_build="the C tool chain and the libraries it links"
 
 # The test suite (with build): cmocka, a PostgreSQL server of the tests' own, Debian's Python with
 # gRPC for the interoperability tests (protoc generates their Python modules), and with
 # pycryptodome and psycopg2 for the Python reference's AESCipher and PostgreSQL, openssl for
-# certificates, valgrind for the soak, pgrep and nm for the console and install tests.
+# certificates, valgrind for the soak, pgrep and nm for the console and install tests, and
+# Prometheus (the server and promtool) to scrape a running system.
 esg_packages_tests=(libcmocka-dev postgresql python3 python3-grpcio python3-protobuf
-  protobuf-compiler python3-pycryptodome python3-psycopg2 openssl valgrind procps binutils)
-esg_commands_tests=(ctest python3 protoc openssl valgrind pgrep nm)
-esg_about_tests="cmocka, a PostgreSQL server, Python's gRPC and protoc, pycryptodome, psycopg2, openssl, valgrind"
+  protobuf-compiler python3-pycryptodome python3-psycopg2 openssl valgrind procps binutils
+  prometheus)
+esg_commands_tests=(ctest python3 protoc openssl valgrind pgrep nm prometheus promtool)
+esg_about_tests="cmocka, a PostgreSQL server, Python's gRPC and protoc, pycryptodome, psycopg2, openssl, valgrind, Prometheus"
 
 # The fuzz targets: clang with libFuzzer and the sanitizer runtimes.
 esg_packages_fuzz=(clang libclang-rt-14-dev)
@@ -102,6 +105,8 @@ esg_recommends_left_out=(
   arch-test gnupg
   # protobuf-compiler: the C++ headers and libraries (protoc only writes Python modules here).
   libprotobuf-dev
+  # prometheus: the machine's own metrics (the tests scrape our servers, not the host).
+  prometheus-node-exporter
   # Documentation, debuggers and interactive helpers.
   cmocka-doc valgrind-dbg gdb groff less patch psmisc libatm1
   # git over the network (ca-certificates, ssh), npm's own tests and git dependencies (none

@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "application/application_internal.h"
+#include "application/application_metrics.h"
+#include "core/clock.h"
 #include "core/grow.h"
 #include "core/settings.h"
 #include "core/alloc.h"
@@ -252,6 +254,34 @@ void app_after_recorded(esg_application *app, const esg_stored_event *stored, si
     }
 }
 
+void app_count_write(esg_application *app, const struct timespec *started, size_t n_events,
+                     esg_status rc)
+{
+    if (rc != ESG_OK)
+        return;
+    esg_histogram_observe(&app->commit_seconds, esg_clock_seconds_since(started));
+    atomic_fetch_add_explicit(&app->n_events_recorded, n_events, memory_order_relaxed);
+}
+
+void esg_application_write_metrics(esg_application *app, esg_buffer *out)
+{
+    const char *labels[] = {"application", app->type->name, NULL};
+    int64_t max_id = 0;
+    if (esg_recorder_max_notification_id(app->recorder, &max_id, NULL) == ESG_OK) {
+        esg_metrics_family(out, "eventsourcing_notification_id_max", "gauge",
+                           "The highest notification id in the application's log.");
+        esg_metrics_sample(out, "eventsourcing_notification_id_max", labels, (double)max_id);
+    }
+    esg_metrics_family(out, "eventsourcing_events_recorded_total", "counter",
+                       "Events recorded by this process (a policy's included).");
+    esg_metrics_sample(out, "eventsourcing_events_recorded_total", labels,
+                       (double)atomic_load(&app->n_events_recorded));
+    esg_metrics_family(out, "eventsourcing_commit_duration_seconds", "histogram",
+                       "Time to record a write's events (and tracking records) and commit.");
+    esg_metrics_histogram(out, "eventsourcing_commit_duration_seconds", labels,
+                          &app->commit_seconds);
+}
+
 /* Stores and records events (borrowed) with an optional tracking record, and
  * tells the listener. */
 esg_status app_record(esg_application *app, esg_event *const *events, size_t n_events,
@@ -271,8 +301,12 @@ esg_status app_record(esg_application *app, esg_event *const *events, size_t n_e
         rc = esg_mapper_to_stored(app->mapper, events[n_stored], &stored[n_stored], err);
     if (rc != ESG_OK)
         n_stored--; /* the one that failed holds nothing */
-    if (rc == ESG_OK)
+    if (rc == ESG_OK) {
+        struct timespec started;
+        clock_gettime(CLOCK_MONOTONIC, &started);
         rc = esg_recorder_insert_events(app->recorder, stored, n_events, tracking, ids, err);
+        app_count_write(app, &started, n_events, rc);
+    }
     if (rc == ESG_OK)
         app_after_recorded(app, stored, n_events);
     if (rc == ESG_OK && n_events > 0 && app->on_recorded != NULL)

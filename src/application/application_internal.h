@@ -11,6 +11,7 @@
 
 #include "application/aggregate_cache.h"
 #include "application/signature.h"
+#include "core/metrics.h"
 #include "esg/application.h"
 
 typedef struct pending_batch pending_batch;
@@ -42,12 +43,19 @@ struct esg_application {
     size_t n_aggregate_types;    /* the type's, counted when it is a declared list */
     app_method *methods;         /* owned: the type's methods, as called by name */
     size_t n_methods;
+    atomic_uint_least64_t n_events_recorded; /* since the application was made */
+    esg_histogram commit_seconds;            /* each write's insert, commit included */
 };
 
 /* application.c: stores and records events (borrowed) with an optional tracking record, then
  * takes the snapshots due and tells the listener. */
 esg_status app_record(esg_application *app, esg_event *const *events, size_t n_events,
                       const esg_tracking *tracking, esg_error *err);
+
+/* application.c: counts a write that took seconds since started (monotonic) and recorded
+ * n_events when rc is ESG_OK, for the metrics. */
+void app_count_write(esg_application *app, const struct timespec *started, size_t n_events,
+                     esg_status rc);
 
 /* application.c: what follows every successful write of stored events (snapshots due, the
  * cache's forgetting when it does not fast-forward). */

@@ -2,6 +2,7 @@
  * position, and each processed by the policy exactly once (its new events recorded with its
  * tracking record), a whole page in one transaction when the recorder can. */
 #include <pthread.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -221,9 +222,12 @@ static esg_status batch_record(pending_batch *batch, esg_error *err)
     int64_t *ids = esg_calloc(batch->n_events ? batch->n_events : 1, sizeof *ids);
     if (ids == NULL)
         return esg_error_set(err, ESG_ENOMEM, "out of memory recording events");
+    struct timespec started;
+    clock_gettime(CLOCK_MONOTONIC, &started);
     esg_status rc =
         esg_recorder_insert_events_tracked(app->recorder, batch->events, batch->n_events,
                                            batch->trackings, batch->n_trackings, ids, err);
+    app_count_write(app, &started, batch->n_events, rc);
     if (rc == ESG_OK)
         app_after_recorded(app, batch->events, batch->n_events);
     if (rc == ESG_OK && batch->n_events > 0 && app->on_recorded != NULL)

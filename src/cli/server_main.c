@@ -115,7 +115,8 @@ int main(int argc, char **argv)
         esg_server_options options = {
             .address = address,
             .env = env,
-            .health_address = esg_env_lookup(env, type->name, "GRPC_HEALTH_SERVER_ADDRESS")};
+            .health_address = esg_env_lookup(env, type->name, "GRPC_HEALTH_SERVER_ADDRESS"),
+            .metrics_address = esg_env_lookup(env, type->name, "METRICS_SERVER_ADDRESS")};
         if (rc == ESG_OK)
             rc = esg_server_start(app, &options, &server, &err);
     }
@@ -135,6 +136,10 @@ int main(int argc, char **argv)
     const char *health_address = esg_env_lookup(env, type->name, "GRPC_HEALTH_SERVER_ADDRESS");
     if (health_address != NULL && health_address[0] != '\0')
         esg_log(ESG_LOG_INFO, type->name, "health checks (plaintext) on %s", health_address);
+    const char *metrics_address = esg_env_lookup(env, type->name, "METRICS_SERVER_ADDRESS");
+    if (metrics_address != NULL && metrics_address[0] != '\0')
+        esg_log(ESG_LOG_INFO, type->name, "metrics (plaintext HTTP) on %s, port %d, at /metrics",
+                metrics_address, esg_server_metrics_port(node ? esg_node_server(node) : server));
 
     int signal_number = 0;
     while (sigwait(&stop_signals, &signal_number) == 0 &&

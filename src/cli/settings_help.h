@@ -15,6 +15,8 @@
     "  GRPC_SSL_ROOT_CERTIFICATE_PATH    certificate, and the CA the peer's must chain to\n"       \
     "  GRPC_HEALTH_SERVER_ADDRESS      host:port where the health service alone is also\n"         \
     "                                  served, in plaintext (Kubernetes' gRPC probes)\n"           \
+    "  METRICS_SERVER_ADDRESS          host:port where Prometheus metrics are served over\n"       \
+    "                                  plaintext HTTP at /metrics (default: not served)\n"         \
     "\n"                                                                                           \
     "Persistence, as eventsourcing 9.2 (each also <APP>_-prefixed):\n"                             \
     "  PERSISTENCE_MODULE              eventsourcing.popo (in memory, the default),\n"             \

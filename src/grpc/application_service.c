@@ -67,6 +67,26 @@ void srv_handle_call(server_call *c, const ProtobufCMessage *message)
     esg_free(result);
 }
 
+/* What a leader of this library says in a Prompt's metadata: the highest notification id it has
+ * recorded; 0 when absent or not a positive whole number (it is advice: never an error). */
+static int64_t leader_notification_id(const server_call *c)
+{
+    for (size_t i = 0; i < c->metadata.count; i++) {
+        const grpc_metadata *m = &c->metadata.metadata[i];
+        if (!grpc_slice_str_cmp(m->key, ESG_PROMPT_NOTIFICATION_ID_KEY)) {
+            char text[24];
+            size_t len = GRPC_SLICE_LENGTH(m->value);
+            if (len == 0 || len >= sizeof text)
+                return 0;
+            memcpy(text, GRPC_SLICE_START_PTR(m->value), len);
+            text[len] = '\0';
+            int64_t id = 0;
+            return esg_wire_parse_int(text, &id) && id > 0 ? id : 0;
+        }
+    }
+    return 0;
+}
+
 void srv_handle_prompt(server_call *c, const ProtobufCMessage *message)
 {
     const EventsourcingGrpc__PromptRequest *request =
@@ -86,7 +106,7 @@ void srv_handle_prompt(server_call *c, const ProtobufCMessage *message)
             rc = esg_error_set(&err, ESG_EINVAL, "'%.100s' is not a leader of %s", name,
                                esg_application_name(server->app));
     } else if (server->on_prompt != NULL) {
-        server->on_prompt(server->on_prompt_ctx, name);
+        server->on_prompt(server->on_prompt_ctx, name, leader_notification_id(c));
     }
     EventsourcingGrpc__Empty empty = EVENTSOURCING_GRPC__EMPTY__INIT;
     srv_reply_message(c, rc, &err, &empty.base);

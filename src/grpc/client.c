@@ -154,13 +154,22 @@ static esg_status status_to_result(esg_client *client, const char *method, grpc_
 
 /* ---- One attempt of a unary call --------------------------------------------- */
 
+/* What a unary call sends: its method's path, its request's bytes and its metadata. */
+typedef struct outgoing {
+    const char *path;
+    const uint8_t *bytes; /* may be NULL when len is 0 */
+    size_t len;
+    grpc_metadata *metadata; /* may be NULL */
+    size_t n_metadata;
+} outgoing;
+
 /* Sends request to path and waits for the reply or the deadline. On ESG_OK,
  * *reply (esg_malloc'ed, never NULL) holds the reply's bytes. wait_for_ready
  * makes a call wait for the connection rather than fail while connecting. */
-static esg_status call_once(esg_client *client, const char *path, const uint8_t *request,
-                            size_t request_len, bool wait_for_ready, uint8_t **reply,
-                            size_t *reply_len, esg_error *err)
+static esg_status call_once(esg_client *client, const outgoing *request, bool wait_for_ready,
+                            uint8_t **reply, size_t *reply_len, esg_error *err)
 {
+    const char *path = request->path;
     esg_status rc = ESG_OK;
     *reply = NULL;
     *reply_len = 0;
@@ -173,7 +182,7 @@ static esg_status call_once(esg_client *client, const char *path, const uint8_t 
     grpc_status_code status = GRPC_STATUS_UNKNOWN;
     grpc_slice details = grpc_empty_slice();
     grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
-    grpc_byte_buffer *send_buffer = esg_wire_buffer(request, request_len);
+    grpc_byte_buffer *send_buffer = esg_wire_buffer(request->bytes, request->len);
     if (cq == NULL || send_buffer == NULL) {
         rc = esg_error_set(err, ESG_ENOMEM, "out of memory calling %s", method);
         goto out;
@@ -213,6 +222,8 @@ static esg_status call_once(esg_client *client, const char *path, const uint8_t 
     ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
     ops[0].flags = GRPC_INITIAL_METADATA_WAIT_FOR_READY_EXPLICITLY_SET |
                    (wait_for_ready ? GRPC_INITIAL_METADATA_WAIT_FOR_READY : 0u);
+    ops[0].data.send_initial_metadata.count = request->n_metadata;
+    ops[0].data.send_initial_metadata.metadata = request->metadata;
     ops[1].op = GRPC_OP_SEND_MESSAGE;
     ops[1].data.send_message.send_message = send_buffer;
     ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
@@ -269,20 +280,19 @@ out:
 
 /* Calls path up to max_tries times while it fails with ESG_EUNAVAILABLE or
  * ESG_ETIMEDOUT, waiting with backoff between tries. */
-static esg_status call_with_retries(esg_client *client, const char *path, const uint8_t *request,
-                                    size_t request_len, int max_tries, uint8_t **reply,
-                                    size_t *reply_len, esg_error *err)
+static esg_status call_with_retries(esg_client *client, const outgoing *request, int max_tries,
+                                    uint8_t **reply, size_t *reply_len, esg_error *err)
 {
     int64_t wait_ms = client->backoff_ms;
     for (int attempt = 1;; attempt++) {
-        esg_status rc = call_once(client, path, request, request_len, true, reply, reply_len, err);
+        esg_status rc = call_once(client, request, true, reply, reply_len, err);
         if (rc != ESG_EUNAVAILABLE && rc != ESG_ETIMEDOUT)
             return rc;
         if (attempt >= max_tries)
             return rc;
         if (!sleep_unless_closed(client, wait_ms))
             return esg_error_set(err, ESG_ECLOSED, "%s: the client of %s was closed",
-                                 method_of(path), client->address);
+                                 method_of(request->path), client->address);
         wait_ms = next_backoff(client, wait_ms);
     }
 }
@@ -307,21 +317,19 @@ static esg_status pack_message(const ProtobufCMessage *message, uint8_t **out, s
 }
 
 /* A call whose reply is Empty: Ping and Prompt. */
-static esg_status call_for_empty(esg_client *client, const char *path, const uint8_t *request,
-                                 size_t request_len, bool wait_for_ready, int max_tries,
-                                 esg_error *err)
+static esg_status call_for_empty(esg_client *client, const outgoing *request, bool wait_for_ready,
+                                 int max_tries, esg_error *err)
 {
     uint8_t *reply = NULL;
     size_t reply_len = 0;
-    esg_status rc = wait_for_ready ? call_with_retries(client, path, request, request_len,
-                                                       max_tries, &reply, &reply_len, err)
-                                   : call_once(client, path, request, request_len, false, &reply,
-                                               &reply_len, err);
+    esg_status rc = wait_for_ready
+                        ? call_with_retries(client, request, max_tries, &reply, &reply_len, err)
+                        : call_once(client, request, false, &reply, &reply_len, err);
     if (rc == ESG_OK) {
         EventsourcingGrpc__Empty *empty =
             eventsourcing_grpc__empty__unpack(&esg_wire_allocator, reply_len, reply);
         if (empty == NULL)
-            rc = malformed_reply(path, err);
+            rc = malformed_reply(request->path, err);
         else
             eventsourcing_grpc__empty__free_unpacked(empty, &esg_wire_allocator);
     }
@@ -423,7 +431,8 @@ static esg_status ping_until_answered(esg_client *client, esg_error *err)
             wait_ms = next_backoff(client, wait_ms);
             grpc_channel_reset_connect_backoff(client->channel);
         }
-        esg_status rc = call_for_empty(client, ESG_PATH_PING, NULL, 0, false, 1, &last);
+        const outgoing ping = {.path = ESG_PATH_PING};
+        esg_status rc = call_for_empty(client, &ping, false, 1, &last);
         if (rc == ESG_OK)
             return ESG_OK;
         if (rc != ESG_EUNAVAILABLE && rc != ESG_ETIMEDOUT) {
@@ -511,7 +520,8 @@ esg_status esg_client_ping(esg_client *client, esg_error *err)
     esg_status rc = enter(client, err);
     if (rc != ESG_OK)
         return rc;
-    rc = call_for_empty(client, ESG_PATH_PING, NULL, 0, true, client->max_call_attempts, err);
+    const outgoing ping = {.path = ESG_PATH_PING};
+    rc = call_for_empty(client, &ping, true, client->max_call_attempts, err);
     leave(client);
     return rc;
 }
@@ -529,8 +539,9 @@ esg_status esg_client_health_check(esg_client *client, const char *service, esg_
     if (rc == ESG_OK)
         rc = enter(client, err);
     if (rc == ESG_OK) {
-        rc = call_with_retries(client, ESG_PATH_HEALTH_CHECK, request_bytes, request_len,
-                               client->max_call_attempts, &reply_bytes, &reply_len, err);
+        const outgoing check = {ESG_PATH_HEALTH_CHECK, request_bytes, request_len, NULL, 0};
+        rc = call_with_retries(client, &check, client->max_call_attempts, &reply_bytes, &reply_len,
+                               err);
         leave(client);
     }
     if (rc == ESG_OK) {
@@ -552,6 +563,12 @@ esg_status esg_client_health_check(esg_client *client, const char *service, esg_
 
 esg_status esg_client_prompt(esg_client *client, const char *upstream_name, esg_error *err)
 {
+    return esg_client_prompt_after(client, upstream_name, 0, err);
+}
+
+esg_status esg_client_prompt_after(esg_client *client, const char *upstream_name,
+                                   int64_t notification_id, esg_error *err)
+{
     if (upstream_name == NULL)
         return esg_error_set(err, ESG_EINVAL, "Prompt needs an upstream name");
     esg_status rc = enter(client, err);
@@ -562,9 +579,18 @@ esg_status esg_client_prompt(esg_client *client, const char *upstream_name, esg_
     uint8_t *bytes = NULL;
     size_t len = 0;
     rc = pack_message(&request.base, &bytes, &len, err);
+    char id_text[24];
+    grpc_metadata id_metadata = {0};
+    outgoing prompt = {ESG_PATH_PROMPT, bytes, len, NULL, 0};
+    if (notification_id > 0) {
+        int id_len = snprintf(id_text, sizeof id_text, "%lld", (long long)notification_id);
+        id_metadata.key = grpc_slice_from_static_string(ESG_PROMPT_NOTIFICATION_ID_KEY);
+        id_metadata.value = grpc_slice_from_static_buffer(id_text, (size_t)id_len);
+        prompt.metadata = &id_metadata;
+        prompt.n_metadata = 1;
+    }
     if (rc == ESG_OK)
-        rc = call_for_empty(client, ESG_PATH_PROMPT, bytes, len, true, client->max_call_attempts,
-                            err);
+        rc = call_for_empty(client, &prompt, true, client->max_call_attempts, err);
     esg_free(bytes);
     leave(client);
     return rc;
@@ -620,8 +646,8 @@ esg_status esg_client_call(esg_client *client, const char *method_name, const es
     if (rc != ESG_OK)
         goto out;
     /* Never retried: the command may have run although the reply was lost. */
-    rc = call_once(client, ESG_PATH_CALL, request_bytes, request_len, true, &reply_bytes,
-                   &reply_len, err);
+    const outgoing call = {ESG_PATH_CALL, request_bytes, request_len, NULL, 0};
+    rc = call_once(client, &call, true, &reply_bytes, &reply_len, err);
     leave(client);
     if (rc != ESG_OK)
         goto out;
@@ -704,8 +730,9 @@ esg_status esg_client_select_notifications(esg_client *client, int64_t start, in
     rc = enter(client, err);
     if (rc != ESG_OK)
         goto out;
-    rc = call_with_retries(client, ESG_PATH_GET_NOTIFICATIONS, request_bytes, request_len,
-                           client->max_call_attempts, &reply_bytes, &reply_len, err);
+    const outgoing select = {ESG_PATH_GET_NOTIFICATIONS, request_bytes, request_len, NULL, 0};
+    rc = call_with_retries(client, &select, client->max_call_attempts, &reply_bytes, &reply_len,
+                           err);
     leave(client);
     if (rc != ESG_OK)
         goto out;

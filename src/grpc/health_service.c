@@ -108,6 +108,7 @@ void srv_watch_end(server_call *c)
     }
     ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
     ops[n++].data.send_status_from_server.status = GRPC_STATUS_OK;
+    srv_note_status(c, GRPC_STATUS_OK);
     srv_start_batch_locked(c, ops, n, STEP_WATCH_END);
 }
 

@@ -12,6 +12,8 @@
 #include "esg/log.h"
 #include "esg/runner.h"
 #include "core/clock.h"
+#include "core/metrics.h"
+#include "grpc/server_internal.h"
 #include "core/settings.h"
 #include "core/alloc.h"
 
@@ -22,6 +24,15 @@
 /* Pages one pull may read: leaders are pulled in turn, so that one that keeps
  * writing cannot starve the others (a follower of two leaders). */
 #define PAGES_PER_TURN 4
+/* When notification ids became known, kept for a follower's lag in seconds. */
+#define LAG_MARKS 32
+
+/* The first moment a follower knew that its leader's log reaches id (from a Prompt that said
+ * so, or from a page). */
+typedef struct lag_mark {
+    int64_t id;
+    int64_t known_at_ms; /* monotonic */
+} lag_mark;
 
 typedef struct leader_link {
     char *name;          /* the leader's application name, owned */
@@ -32,6 +43,15 @@ typedef struct leader_link {
     int64_t backoff_ms;  /* the next wait after a failure */
     bool is_failing;     /* the outage was logged; log again when it ends */
     bool has_answered;   /* a pull has worked: before, not answering is waiting, not failing */
+    /* For the metrics (under the node's lock): */
+    int64_t position;          /* the last notification processed; -1 before the first pull */
+    int64_t known_max;         /* the highest notification id the leader is known to have */
+    lag_mark marks[LAG_MARKS]; /* ids above position, oldest first */
+    size_t n_marks;
+    uint64_t n_prompts; /* Prompts received */
+    uint64_t n_pulls;   /* pulls made, and those that failed */
+    uint64_t n_pull_errors;
+    uint64_t n_processed; /* notifications processed */
 } leader_link;
 
 typedef struct follower_link {
@@ -42,8 +62,10 @@ typedef struct follower_link {
     bool has_news;      /* written since the last Prompt was sent */
     bool is_failing;    /* the failure to prompt was logged */
     bool has_answered;  /* a prompt has worked: before, not answering is waiting, not failing */
-    pthread_t thread;   /* its prompter */
-    bool has_thread;    /* thread was started */
+    uint64_t n_prompts; /* Prompts sent, and those that failed (under the node's lock) */
+    uint64_t n_prompt_errors;
+    pthread_t thread; /* its prompter */
+    bool has_thread;  /* thread was started */
 } follower_link;
 
 struct esg_node {
@@ -62,7 +84,8 @@ struct esg_node {
     pthread_mutex_t lock; /* guards the flags of the links and the fields below */
     pthread_cond_t wake;  /* a prompt, news for a follower, or stop */
     bool is_stopping;
-    esg_error error; /* the first processing error; status ESG_OK when none */
+    int64_t max_recorded; /* the highest notification id written here, told in Prompts */
+    esg_error error;      /* the first processing error; status ESG_OK when none */
 };
 
 /* Waits on the node's condition until woken or until the monotonic time until_ms. */
@@ -127,13 +150,42 @@ static bool is_unreachable(esg_status rc)
 
 /* ---- Following ---- */
 
-static void on_prompt(void *ctx, const char *leader_name)
+/* Notes that the leader's log reaches id, known now (lock held). When the marks are full, the
+ * newest one is moved up to id: a lag in seconds may then read a little long, never short. */
+static void learn_leader_max(leader_link *leader, int64_t id)
+{
+    if (id <= leader->known_max)
+        return;
+    leader->known_max = id;
+    if (leader->n_marks == LAG_MARKS) {
+        leader->marks[LAG_MARKS - 1].id = id;
+        return;
+    }
+    leader->marks[leader->n_marks++] = (lag_mark){id, esg_clock_now_ms()};
+}
+
+/* Notes the follower's position (lock held): marks at or below it are done with. */
+static void advance_position(leader_link *leader, int64_t position)
+{
+    if (position <= leader->position)
+        return;
+    leader->position = position;
+    size_t done = 0;
+    while (done < leader->n_marks && leader->marks[done].id <= position)
+        done++;
+    memmove(leader->marks, leader->marks + done, (leader->n_marks - done) * sizeof *leader->marks);
+    leader->n_marks -= done;
+}
+
+static void on_prompt(void *ctx, const char *leader_name, int64_t leader_notification_id)
 {
     esg_node *node = ctx;
     pthread_mutex_lock(&node->lock);
     for (size_t i = 0; i < node->n_leaders; i++) {
         leader_link *leader = &node->leaders[i];
         if (strcmp(leader->name, leader_name) == 0) {
+            leader->n_prompts++;
+            learn_leader_max(leader, leader_notification_id);
             leader->is_prompted = true;
             leader->retry_at_ms = 0; /* it is up: no need to wait out a backoff */
             leader->backoff_ms = 0;
@@ -149,6 +201,8 @@ typedef struct turn_log {
     esg_notification_log whole;
     int pages_left;
     bool is_cut;
+    int64_t first_start;  /* where the first page started: the position + 1; 0 before */
+    int64_t highest_read; /* the highest notification id read */
 } turn_log;
 
 static esg_status select_in_turn(void *ctx, int64_t start, int64_t limit,
@@ -160,25 +214,47 @@ static esg_status select_in_turn(void *ctx, int64_t start, int64_t limit,
         return ESG_OK;
     }
     turn->pages_left--;
-    return turn->whole.select(turn->whole.ctx, start, limit, out, err);
+    if (turn->first_start == 0)
+        turn->first_start = start;
+    size_t n_before = out->n_items;
+    esg_status rc = turn->whole.select(turn->whole.ctx, start, limit, out, err);
+    for (size_t i = n_before; rc == ESG_OK && i < out->n_items; i++)
+        if (out->items[i].id > turn->highest_read)
+            turn->highest_read = out->items[i].id;
+    return rc;
 }
 
 /* Pulls and processes a leader's new notifications, a turn's worth (called
- * without the lock). *is_cut says whether more may be waiting. */
-static esg_status pull(esg_node *node, leader_link *leader, bool *is_cut, esg_error *err)
+ * without the lock), reading them through *turn. */
+static esg_status pull(esg_node *node, leader_link *leader, turn_log *turn, int64_t *n_processed,
+                       esg_error *err)
 {
-    *is_cut = false;
     esg_status rc = connect_to(node, leader->address, &leader->client, err);
     if (rc != ESG_OK)
         return rc;
-    turn_log turn = {.pages_left = PAGES_PER_TURN};
-    esg_client_notification_log(leader->client, leader->name, &turn.whole);
-    esg_notification_log log = turn.whole;
+    esg_client_notification_log(leader->client, leader->name, &turn->whole);
+    esg_notification_log log = turn->whole;
     log.select = select_in_turn;
-    log.ctx = &turn;
-    rc = esg_application_pull_and_process(node->app, &log, NULL, err);
-    *is_cut = turn.is_cut;
-    return rc;
+    log.ctx = turn;
+    return esg_application_pull_and_process(node->app, &log, n_processed, err);
+}
+
+/* What a pull tells the metrics (lock held): where the follower is, and what it now knows of
+ * the leader's log. Every page a pull read was processed when it succeeded. */
+static void count_pull(leader_link *leader, const turn_log *turn, int64_t n_processed,
+                       esg_status rc)
+{
+    leader->n_pulls++;
+    leader->n_processed += (uint64_t)n_processed;
+    if (rc != ESG_OK) {
+        leader->n_pull_errors++;
+        if (turn->first_start > 0)
+            advance_position(leader, turn->first_start - 1);
+        return;
+    }
+    learn_leader_max(leader, turn->highest_read);
+    advance_position(leader, turn->highest_read > turn->first_start - 1 ? turn->highest_read
+                                                                        : turn->first_start - 1);
 }
 
 /* After a pull (under the lock): log outages once, back off, keep the first
@@ -249,11 +325,14 @@ static void *puller_main(void *arg)
         due->is_prompted = false;
         pthread_mutex_unlock(&node->lock);
         esg_error err = {0};
-        bool is_cut = false;
-        esg_status rc = pull(node, due, &is_cut, &err);
+        turn_log turn = {.pages_left = PAGES_PER_TURN};
+        int64_t n_processed = 0;
+        esg_status rc = pull(node, due, &turn, &n_processed, &err);
         pthread_mutex_lock(&node->lock);
+        if (!node->is_stopping)
+            count_pull(due, &turn, n_processed, rc);
         after_pull(node, due, rc, &err);
-        if (rc == ESG_OK && is_cut)
+        if (rc == ESG_OK && turn.is_cut)
             due->is_prompted = true; /* its next turn comes after the others' */
     }
     pthread_mutex_unlock(&node->lock);
@@ -265,9 +344,10 @@ static void *puller_main(void *arg)
 static void on_recorded(void *ctx, esg_application *app, int64_t max_notification_id)
 {
     (void)app;
-    (void)max_notification_id;
     esg_node *node = ctx;
     pthread_mutex_lock(&node->lock);
+    if (max_notification_id > node->max_recorded)
+        node->max_recorded = max_notification_id; /* writers may finish out of order */
     for (size_t i = 0; i < node->n_followers; i++)
         node->followers[i].has_news = true;
     pthread_cond_broadcast(&node->wake);
@@ -287,12 +367,17 @@ static void *prompter_main(void *arg)
             continue;
         }
         follower->has_news = false;
+        int64_t max_recorded = node->max_recorded;
         pthread_mutex_unlock(&node->lock);
         esg_error err = {0};
         esg_status rc = connect_to(node, follower->address, &follower->client, &err);
         if (rc == ESG_OK)
-            rc = esg_client_prompt(follower->client, name, &err);
+            rc = esg_client_prompt_after(follower->client, name, max_recorded, &err);
         pthread_mutex_lock(&node->lock);
+        if (!node->is_stopping) {
+            follower->n_prompts++;
+            follower->n_prompt_errors += rc != ESG_OK;
+        }
         if (rc == ESG_OK) {
             if (follower->is_failing)
                 esg_log(ESG_LOG_INFO, name, "prompting %s at %s %s", follower->name,
@@ -326,6 +411,121 @@ static void *prompter_main(void *arg)
     return NULL;
 }
 
+/* ---- Metrics ---- */
+
+/* A leader's value for a family, or a negative number for none yet (lock held). */
+static double position_of(const leader_link *leader, int64_t now_ms)
+{
+    (void)now_ms;
+    return (double)leader->position;
+}
+
+static double lag_notifications_of(const leader_link *leader, int64_t now_ms)
+{
+    (void)now_ms;
+    if (leader->position < 0)
+        return -1;
+    return leader->known_max > leader->position ? (double)(leader->known_max - leader->position)
+                                                : 0;
+}
+
+static double lag_seconds_of(const leader_link *leader, int64_t now_ms)
+{
+    if (leader->position < 0)
+        return -1;
+    return leader->n_marks > 0 ? (double)(now_ms - leader->marks[0].known_at_ms) / 1000.0 : 0;
+}
+
+static double prompts_received_of(const leader_link *leader, int64_t now_ms)
+{
+    (void)now_ms;
+    return (double)leader->n_prompts;
+}
+
+static double pulls_of(const leader_link *leader, int64_t now_ms)
+{
+    (void)now_ms;
+    return (double)leader->n_pulls;
+}
+
+static double pull_errors_of(const leader_link *leader, int64_t now_ms)
+{
+    (void)now_ms;
+    return (double)leader->n_pull_errors;
+}
+
+static double processed_of(const leader_link *leader, int64_t now_ms)
+{
+    (void)now_ms;
+    return (double)leader->n_processed;
+}
+
+typedef struct leader_family {
+    const char *name;
+    const char *type;
+    const char *help;
+    double (*value_of)(const leader_link *leader, int64_t now_ms);
+} leader_family;
+
+static const leader_family leader_families[] = {
+    {"eventsourcing_follower_position", "gauge",
+     "The leader's last notification id this follower has processed.", position_of},
+    {"eventsourcing_follower_lag_notifications", "gauge",
+     "Notifications the leader is known to have that this follower has not processed.",
+     lag_notifications_of},
+    {"eventsourcing_follower_lag_seconds", "gauge",
+     "Seconds since the follower learnt of the oldest notification it has not processed (0 when "
+     "caught up).",
+     lag_seconds_of},
+    {"eventsourcing_follower_prompts_received_total", "counter",
+     "Prompts received from the leader.", prompts_received_of},
+    {"eventsourcing_follower_pulls_total", "counter",
+     "Pulls of the leader's notifications (each up to a few pages).", pulls_of},
+    {"eventsourcing_follower_pull_errors_total", "counter",
+     "Pulls of the leader's notifications that failed.", pull_errors_of},
+    {"eventsourcing_follower_notifications_processed_total", "counter",
+     "The leader's notifications processed by this follower's policy.", processed_of},
+};
+
+/* The families of the leaders a node follows and of the followers it prompts. */
+static void write_node_metrics(void *ctx, esg_buffer *out)
+{
+    esg_node *node = ctx;
+    const char *app_name = esg_application_name(node->app);
+    pthread_mutex_lock(&node->lock);
+    int64_t now_ms = esg_clock_now_ms();
+    for (size_t f = 0; node->n_leaders > 0 && f < sizeof leader_families / sizeof *leader_families;
+         f++) {
+        const leader_family *family = &leader_families[f];
+        esg_metrics_family(out, family->name, family->type, family->help);
+        for (size_t i = 0; i < node->n_leaders; i++) {
+            double value = family->value_of(&node->leaders[i], now_ms);
+            const char *labels[] = {"application", app_name, "leader", node->leaders[i].name, NULL};
+            if (value >= 0)
+                esg_metrics_sample(out, family->name, labels, value);
+        }
+    }
+    if (node->n_followers > 0) {
+        esg_metrics_family(out, "eventsourcing_leader_prompts_sent_total", "counter",
+                           "Prompts sent to the follower (each after new notifications).");
+        for (size_t i = 0; i < node->n_followers; i++) {
+            const char *labels[] = {"application", app_name, "follower", node->followers[i].name,
+                                    NULL};
+            esg_metrics_sample(out, "eventsourcing_leader_prompts_sent_total", labels,
+                               (double)node->followers[i].n_prompts);
+        }
+        esg_metrics_family(out, "eventsourcing_leader_prompt_errors_total", "counter",
+                           "Prompts to the follower that failed (and are retried).");
+        for (size_t i = 0; i < node->n_followers; i++) {
+            const char *labels[] = {"application", app_name, "follower", node->followers[i].name,
+                                    NULL};
+            esg_metrics_sample(out, "eventsourcing_leader_prompt_errors_total", labels,
+                               (double)node->followers[i].n_prompt_errors);
+        }
+    }
+    pthread_mutex_unlock(&node->lock);
+}
+
 /* ---- Start and stop ---- */
 
 static esg_status parse_interval(const esg_env *env, const char *app_name, int64_t *out,
@@ -356,6 +556,7 @@ static esg_status make_links(esg_node *node, const char *app_name, esg_error *er
     for (size_t i = 0; i < n_follows; i++) {
         leader_link *leader = &node->leaders[node->n_leaders++];
         leader->is_prompted = true; /* catch up at start */
+        leader->position = -1;
         leader->name = esg_strdup(follows[i]);
         if (leader->name == NULL)
             return esg_error_set(err, ESG_ENOMEM, "out of memory starting node %s", app_name);
@@ -421,11 +622,14 @@ esg_status esg_node_start(const esg_system_def *def, const char *app_name, const
             .n_leader_names = node->n_leaders,
             .on_prompt = on_prompt,
             .on_prompt_ctx = node,
-            .health_address = esg_env_lookup(node->env, app_name, "GRPC_HEALTH_SERVER_ADDRESS")};
+            .health_address = esg_env_lookup(node->env, app_name, "GRPC_HEALTH_SERVER_ADDRESS"),
+            .metrics_address = esg_env_lookup(node->env, app_name, "METRICS_SERVER_ADDRESS")};
         rc = leader_names ? esg_server_start(node->app, &options, &node->server, err)
                           : esg_error_set(err, ESG_ENOMEM, "out of memory");
         esg_free(leader_names);
     }
+    if (rc == ESG_OK && (node->n_leaders > 0 || node->n_followers > 0))
+        esg_server_add_metrics(node->server, write_node_metrics, node);
     esg_free(address);
     for (size_t i = 0; rc == ESG_OK && i < node->n_followers; i++) {
         if (pthread_create(&node->followers[i].thread, NULL, prompter_main, &node->followers[i]) !=
@@ -451,6 +655,11 @@ esg_status esg_node_start(const esg_system_def *def, const char *app_name, const
 esg_application *esg_node_application(esg_node *node)
 {
     return node->app;
+}
+
+esg_server *esg_node_server(esg_node *node)
+{
+    return node->server;
 }
 
 int esg_node_port(const esg_node *node)

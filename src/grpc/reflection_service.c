@@ -256,6 +256,7 @@ static void end_stream(server_call *c, grpc_status_code code)
     memset(ops, 0, sizeof ops);
     ops[0].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
     ops[0].data.send_status_from_server.status = code;
+    srv_note_status(c, code);
     ops[1].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
     ops[1].data.recv_close_on_server.cancelled = &c->is_cancelled;
     srv_start_batch(c, ops, 2, STEP_STREAM_END);

@@ -21,6 +21,7 @@
 #include "esg/log.h"
 #include "grpc/credentials.h"
 #include "core/clock.h"
+#include "core/settings.h"
 #include "grpc/exit_codes.h"
 #include "core/alloc.h"
 
@@ -149,6 +150,26 @@ static int address_port(const char *address)
     if (address == NULL || esg_address_split(address, host, sizeof host, &port, NULL) != ESG_OK)
         return 0;
     return port;
+}
+
+/* A port that every server of one machine would take: KEY without a prefix (with a port other
+ * than 0) read by two applications or more that have no <APP>_KEY of their own. */
+static esg_status check_unshared(const esg_grpc_runner *runner, const char *key, esg_error *err)
+{
+    size_t n_sharing = 0;
+    esg_setting setting = {0};
+    for (size_t i = 0; i < runner->n_apps; i++) {
+        esg_setting_lookup(runner->env, runner->apps[i].name, key, &setting);
+        if (setting.value != NULL && setting.value[0] != '\0' && strcmp(setting.key, key) == 0 &&
+            address_port(setting.value) != 0)
+            n_sharing++;
+    }
+    if (n_sharing > 1)
+        return esg_error_set(err, ESG_ECONFIG,
+                             "%s is set for the whole system: %zu servers would listen on one "
+                             "port; set <APP>_%s for each application instead (or a port of 0)",
+                             key, n_sharing, key);
+    return ESG_OK;
 }
 
 /* Keeps every address already set and gives the others localhost:50051, 50052,
@@ -509,6 +530,10 @@ esg_status esg_grpc_runner_start(const esg_system_def *def, const esg_grpc_runne
         runner->apps[i].type = esg_system_get_type(runner->system, nodes[i]);
     }
     rc = assign_addresses(runner, err);
+    if (rc == ESG_OK)
+        rc = check_unshared(runner, "METRICS_SERVER_ADDRESS", err);
+    if (rc == ESG_OK)
+        rc = check_unshared(runner, "GRPC_HEALTH_SERVER_ADDRESS", err);
     if (rc == ESG_OK) /* every application runs on this machine: no two may share a table */
         rc = esg_system_check_persistence(runner->system, runner->env, NULL, err);
     if (rc != ESG_OK)

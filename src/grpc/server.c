@@ -90,8 +90,10 @@ static void free_call(server_call *c)
         grpc_slice_unref(c->status_details);
     grpc_metadata_array_destroy(&c->metadata);
     grpc_call_details_destroy(&c->details);
-    if (c->is_received)
+    if (c->is_received) {
+        srv_count_handled(c);
         atomic_fetch_sub(&server->n_calls, 1);
+    }
     atomic_fetch_sub(&server->n_objects, 1);
     esg_free(c);
 }
@@ -202,6 +204,7 @@ void srv_reply(server_call *c, grpc_status_code code, const char *message, uint8
         }
     }
     esg_free(payload);
+    srv_note_status(c, code);
     if (esg_log_is_on(ESG_LOG_DEBUG))
         log_request(c, code);
     ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
@@ -352,6 +355,7 @@ static void on_event(esg_server *server, void *tag, bool ok)
         }
         c->is_received = true;
         clock_gettime(CLOCK_MONOTONIC, &c->received_at);
+        srv_count_started(c);
         atomic_fetch_add(&server->n_calls, 1);
         /* Hold a count while handling, so that no batch completing on another
          * worker frees the call under our feet. */
@@ -498,6 +502,7 @@ static void free_server(esg_server *server)
         esg_free(server->leader_names[i]);
     esg_free(server->leader_names);
     esg_free(server->workers);
+    pthread_mutex_destroy(&server->more_metrics_lock);
     pthread_cond_destroy(&server->changed);
     pthread_mutex_destroy(&server->lock);
     esg_free(server);
@@ -521,6 +526,7 @@ static void destroy_grpc_servers(esg_server *server)
 /* Shuts the gRPC servers down and joins the workers (started or not). */
 static void shut_down(esg_server *server)
 {
+    srv_metrics_stop(server); /* first: a scrape never sees a server half stopped */
     pthread_mutex_lock(&server->lock);
     server->is_stopping = true;
     server->is_serving = false;
@@ -595,6 +601,7 @@ esg_status esg_server_start(esg_application *app, const esg_server_options *opti
         return esg_error_set(err, ESG_ENOMEM, "out of memory starting a server");
     }
     pthread_mutex_init(&server->lock, NULL);
+    pthread_mutex_init(&server->more_metrics_lock, NULL);
     esg_cond_init(&server->changed);
     server->app = app;
     server->on_prompt = options->on_prompt;
@@ -651,6 +658,8 @@ esg_status esg_server_start(esg_application *app, const esg_server_options *opti
     }
     if (has_health_port)
         rc = listen_on_health_port(server, options->health_address, err);
+    if (rc == ESG_OK && options->metrics_address != NULL && options->metrics_address[0] != '\0')
+        rc = srv_metrics_start(server, options->metrics_address, err);
     grpc_server_start(server->grpc);
     if (has_health_port)
         grpc_server_start(server->health_grpc);

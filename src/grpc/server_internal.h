@@ -11,7 +11,12 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
+#include "core/metrics.h"
 #include "esg/grpc.h"
+#include "grpc/metrics_server.h"
+
+/* gRPC's status codes, OK (0) to UNAUTHENTICATED (16). */
+#define N_GRPC_CODES 17
 
 typedef enum call_kind {
     KIND_PING,
@@ -56,6 +61,14 @@ struct esg_server {
     atomic_size_t n_calls;   /* received calls not yet freed */
     atomic_size_t n_objects; /* call objects alive, requests included */
     int shutdown_tag;        /* its address tags the shutdown notifications */
+    /* Metrics (server_metrics.c): counted by every worker without a lock. */
+    metrics_server *metrics; /* owned; NULL without a metrics address */
+    atomic_uint_least64_t n_started[N_KINDS];
+    atomic_uint_least64_t n_handled[N_KINDS][N_GRPC_CODES];
+    esg_histogram handling_seconds[N_KINDS];
+    pthread_mutex_t more_metrics_lock; /* guards the two fields below */
+    metrics_collect_fn more_metrics;   /* a node's families, or NULL */
+    void *more_metrics_ctx;
 };
 
 /* What a completed batch was: the tag of each batch points at one of these,
@@ -97,6 +110,9 @@ struct server_call {
     grpc_slice status_details;   /* sent status message, until its batch completes */
     bool has_status_details;
     int is_cancelled;              /* filled by RECV_CLOSE_ON_SERVER */
+    bool has_status;               /* a status was sent: the two fields below hold it */
+    grpc_status_code status_code;  /* for grpc_server_handled_total */
+    double handling_seconds;       /* from received_at to the status */
     batch_tag tags[N_BATCH_STEPS]; /* one per batch_step */
     server_call *next_watcher;     /* in server->watchers, under server->lock */
 };
@@ -118,6 +134,23 @@ void srv_reply(server_call *c, grpc_status_code code, const char *message, uint8
 /* Replies with a protobuf-c message (packed here) or an error status. */
 void srv_reply_message(server_call *c, esg_status rc, const esg_error *err,
                        const ProtobufCMessage *message);
+
+/* ---- server_metrics.c: grpc_server_* and the /metrics endpoint ---- */
+
+/* Counts a call received; notes the status it is answered with (once, when it is sent); counts
+ * it handled when it is freed (CANCELLED when no status went out). */
+void srv_count_started(server_call *c);
+void srv_note_status(server_call *c, grpc_status_code code);
+void srv_count_handled(server_call *c);
+
+/* Serves the server's metrics at address (the process's, gRPC's, the application's and what
+ * esg_server_add_metrics adds), or stops doing so. */
+esg_status srv_metrics_start(esg_server *server, const char *address, esg_error *err);
+void srv_metrics_stop(esg_server *server);
+
+/* Adds a collector's families to the server's metrics (a node's, for the leaders it follows);
+ * NULL removes it. ctx must live until it is removed or the server stops. */
+void esg_server_add_metrics(esg_server *server, metrics_collect_fn collect, void *ctx);
 
 /* ---- application_service.c: the methods of eventsourcing_grpc.Application ---- */
 

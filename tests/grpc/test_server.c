@@ -112,14 +112,16 @@ typedef struct fixture {
     pthread_mutex_t lock; /* guards the two below, written on a server worker */
     char prompted[64];    /* the last leader name a Prompt carried */
     int n_prompts;
+    int64_t prompted_id; /* the notification id the last Prompt told, or 0 */
 } fixture;
 
-static void on_prompt(void *ctx, const char *leader_name)
+static void on_prompt(void *ctx, const char *leader_name, int64_t leader_notification_id)
 {
     fixture *f = ctx;
     pthread_mutex_lock(&f->lock);
     snprintf(f->prompted, sizeof f->prompted, "%s", leader_name);
     f->n_prompts++;
+    f->prompted_id = leader_notification_id;
     pthread_mutex_unlock(&f->lock);
 }
 
@@ -406,6 +408,26 @@ static void test_prompt_only_from_leaders(void **state)
     pthread_mutex_unlock(&f->lock);
 }
 
+/* A leader of this library tells its highest notification id in a Prompt's metadata; a Prompt
+ * without it (Python's) tells 0. */
+static void test_prompt_tells_notification_id(void **state)
+{
+    fixture *f = *state;
+    esg_client *client = NULL;
+    esg_error err = {0};
+    esg_client_options options = {.max_attempts = 1};
+    assert_int_equal(esg_client_connect_address(f->target, &options, &client, &err), ESG_OK);
+    assert_int_equal(esg_client_prompt_after(client, "Payments", 42, &err), ESG_OK);
+    pthread_mutex_lock(&f->lock);
+    assert_int_equal(f->prompted_id, 42);
+    pthread_mutex_unlock(&f->lock);
+    assert_int_equal(esg_client_prompt(client, "Payments", &err), ESG_OK);
+    pthread_mutex_lock(&f->lock);
+    assert_int_equal(f->prompted_id, 0);
+    pthread_mutex_unlock(&f->lock);
+    esg_client_free(client);
+}
+
 static void test_health_check(void **state)
 {
     fixture *f = *state;
@@ -639,6 +661,7 @@ int main(void)
         SERVER_TEST(test_oversized_requests_are_refused),
         SERVER_TEST(test_notifications_numbers_and_cap),
         SERVER_TEST(test_prompt_only_from_leaders),
+        SERVER_TEST(test_prompt_tells_notification_id),
         SERVER_TEST(test_health_check),
         SERVER_TEST(test_health_watch_sees_the_stop),
         cmocka_unit_test_setup_teardown(test_health_port_serves_health_alone, setup_health,

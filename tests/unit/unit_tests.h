@@ -19,6 +19,12 @@ void test_levels_streams_and_prefixed_settings(void **state);
 void test_bad_values_are_refused_naming_the_key(void **state);
 void test_json_lines_stay_one_object_per_line(void **state);
 
+/* test_metrics.c */
+void test_histogram_buckets_are_cumulative(void **state);
+void test_label_values_are_escaped(void **state);
+void test_histograms_count_every_thread(void **state);
+void test_process_families(void **state);
+
 /* test_uuid.c */
 void test_uuid5_url_matches_the_reference(void **state);
 void test_uuid4_is_random_version_4(void **state);
