@@ -97,7 +97,7 @@ static void put_value(esg_buffer *out, double value)
         snprintf(text, sizeof text, "NaN");
     else if (isinf(value))
         snprintf(text, sizeof text, value > 0 ? "+Inf" : "-Inf");
-    else if (value == floor(value) && fabs(value) < 9e15)
+    else if (value > -9e15 && value < 9e15 && value == (double)(long long)value)
         snprintf(text, sizeof text, "%lld", (long long)value);
     else
         snprintf(text, sizeof text, "%.15g", value);

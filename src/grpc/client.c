@@ -641,14 +641,13 @@ esg_status esg_client_call(esg_client *client, const char *method_name, const es
     rc = pack_message(&request.base, &request_bytes, &request_len, err);
     if (rc != ESG_OK)
         goto out;
-
-    rc = enter(client, err);
-    if (rc != ESG_OK)
-        goto out;
     /* Never retried: the command may have run although the reply was lost. */
     const outgoing call = {ESG_PATH_CALL, request_bytes, request_len, NULL, 0};
-    rc = call_once(client, &call, true, &reply_bytes, &reply_len, err);
-    leave(client);
+    rc = enter(client, err);
+    if (rc == ESG_OK) {
+        rc = call_once(client, &call, true, &reply_bytes, &reply_len, err);
+        leave(client);
+    }
     if (rc != ESG_OK)
         goto out;
     reply = eventsourcing_grpc__method_reply__unpack(&esg_wire_allocator, reply_len, reply_bytes);

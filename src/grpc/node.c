@@ -4,6 +4,7 @@
  * prompter thread per application it leads sends it a Prompt after each
  * write (at most one in flight, one more if more was written meanwhile). */
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -436,56 +437,74 @@ static double lag_seconds_of(const leader_link *leader, int64_t now_ms)
     return leader->n_marks > 0 ? (double)(now_ms - leader->marks[0].known_at_ms) / 1000.0 : 0;
 }
 
-static double prompts_received_of(const leader_link *leader, int64_t now_ms)
-{
-    (void)now_ms;
-    return (double)leader->n_prompts;
-}
-
-static double pulls_of(const leader_link *leader, int64_t now_ms)
-{
-    (void)now_ms;
-    return (double)leader->n_pulls;
-}
-
-static double pull_errors_of(const leader_link *leader, int64_t now_ms)
-{
-    (void)now_ms;
-    return (double)leader->n_pull_errors;
-}
-
-static double processed_of(const leader_link *leader, int64_t now_ms)
-{
-    (void)now_ms;
-    return (double)leader->n_processed;
-}
-
-typedef struct leader_family {
+/* A family of a node's links: a gauge computed by value_of, or a counter of the link's read at
+ * counter_offset (a uint64_t). */
+typedef struct link_family {
     const char *name;
     const char *type;
     const char *help;
-    double (*value_of)(const leader_link *leader, int64_t now_ms);
-} leader_family;
+    double (*value_of)(const leader_link *leader, int64_t now_ms); /* leaders' gauges only */
+    size_t counter_offset;
+} link_family;
 
-static const leader_family leader_families[] = {
+static const link_family leader_families[] = {
     {"eventsourcing_follower_position", "gauge",
-     "The leader's last notification id this follower has processed.", position_of},
+     "The leader's last notification id this follower has processed.", position_of, 0},
     {"eventsourcing_follower_lag_notifications", "gauge",
      "Notifications the leader is known to have that this follower has not processed.",
-     lag_notifications_of},
+     lag_notifications_of, 0},
     {"eventsourcing_follower_lag_seconds", "gauge",
      "Seconds since the follower learnt of the oldest notification it has not processed (0 when "
      "caught up).",
-     lag_seconds_of},
+     lag_seconds_of, 0},
     {"eventsourcing_follower_prompts_received_total", "counter",
-     "Prompts received from the leader.", prompts_received_of},
+     "Prompts received from the leader.", NULL, offsetof(leader_link, n_prompts)},
     {"eventsourcing_follower_pulls_total", "counter",
-     "Pulls of the leader's notifications (each up to a few pages).", pulls_of},
+     "Pulls of the leader's notifications (each up to a few pages).", NULL,
+     offsetof(leader_link, n_pulls)},
     {"eventsourcing_follower_pull_errors_total", "counter",
-     "Pulls of the leader's notifications that failed.", pull_errors_of},
+     "Pulls of the leader's notifications that failed.", NULL,
+     offsetof(leader_link, n_pull_errors)},
     {"eventsourcing_follower_notifications_processed_total", "counter",
-     "The leader's notifications processed by this follower's policy.", processed_of},
+     "The leader's notifications processed by this follower's policy.", NULL,
+     offsetof(leader_link, n_processed)},
 };
+
+static const link_family follower_families[] = {
+    {.name = "eventsourcing_leader_prompts_sent_total",
+     .type = "counter",
+     .help = "Prompts sent to the follower.",
+     .counter_offset = offsetof(follower_link, n_prompts)},
+    {.name = "eventsourcing_leader_prompt_errors_total",
+     .type = "counter",
+     .help = "Prompts to the follower that failed (and are retried).",
+     .counter_offset = offsetof(follower_link, n_prompt_errors)},
+};
+
+/* Writes families (n of them) with a sample per link: n_links links of link_size bytes from
+ * links, each named by the string at name_offset, labelled role="name" (lock held). */
+static void write_link_families(esg_buffer *out, const link_family *families, size_t n,
+                                const char *app_name, const char *role, const void *links,
+                                size_t n_links, size_t link_size, size_t name_offset)
+{
+    int64_t now_ms = esg_clock_now_ms();
+    for (size_t f = 0; n_links > 0 && f < n; f++) {
+        esg_metrics_family(out, families[f].name, families[f].type, families[f].help);
+        for (size_t i = 0; i < n_links; i++) {
+            const char *link = (const char *)links + i * link_size;
+            const char *link_name;
+            memcpy(&link_name, link + name_offset, sizeof link_name);
+            uint64_t count;
+            memcpy(&count, link + families[f].counter_offset, sizeof count);
+            double value = families[f].value_of != NULL
+                               ? families[f].value_of((const leader_link *)link, now_ms)
+                               : (double)count;
+            const char *labels[] = {"application", app_name, role, link_name, NULL};
+            if (value >= 0) /* a gauge not known yet is left out */
+                esg_metrics_sample(out, families[f].name, labels, value);
+        }
+    }
+}
 
 /* The families of the leaders a node follows and of the followers it prompts. */
 static void write_node_metrics(void *ctx, esg_buffer *out)
@@ -493,36 +512,13 @@ static void write_node_metrics(void *ctx, esg_buffer *out)
     esg_node *node = ctx;
     const char *app_name = esg_application_name(node->app);
     pthread_mutex_lock(&node->lock);
-    int64_t now_ms = esg_clock_now_ms();
-    for (size_t f = 0; node->n_leaders > 0 && f < sizeof leader_families / sizeof *leader_families;
-         f++) {
-        const leader_family *family = &leader_families[f];
-        esg_metrics_family(out, family->name, family->type, family->help);
-        for (size_t i = 0; i < node->n_leaders; i++) {
-            double value = family->value_of(&node->leaders[i], now_ms);
-            const char *labels[] = {"application", app_name, "leader", node->leaders[i].name, NULL};
-            if (value >= 0)
-                esg_metrics_sample(out, family->name, labels, value);
-        }
-    }
-    if (node->n_followers > 0) {
-        esg_metrics_family(out, "eventsourcing_leader_prompts_sent_total", "counter",
-                           "Prompts sent to the follower (each after new notifications).");
-        for (size_t i = 0; i < node->n_followers; i++) {
-            const char *labels[] = {"application", app_name, "follower", node->followers[i].name,
-                                    NULL};
-            esg_metrics_sample(out, "eventsourcing_leader_prompts_sent_total", labels,
-                               (double)node->followers[i].n_prompts);
-        }
-        esg_metrics_family(out, "eventsourcing_leader_prompt_errors_total", "counter",
-                           "Prompts to the follower that failed (and are retried).");
-        for (size_t i = 0; i < node->n_followers; i++) {
-            const char *labels[] = {"application", app_name, "follower", node->followers[i].name,
-                                    NULL};
-            esg_metrics_sample(out, "eventsourcing_leader_prompt_errors_total", labels,
-                               (double)node->followers[i].n_prompt_errors);
-        }
-    }
+    write_link_families(out, leader_families, sizeof leader_families / sizeof *leader_families,
+                        app_name, "leader", node->leaders, node->n_leaders, sizeof(leader_link),
+                        offsetof(leader_link, name));
+    write_link_families(out, follower_families,
+                        sizeof follower_families / sizeof *follower_families, app_name, "follower",
+                        node->followers, node->n_followers, sizeof(follower_link),
+                        offsetof(follower_link, name));
     pthread_mutex_unlock(&node->lock);
 }
 

@@ -56,15 +56,34 @@ void srv_count_handled(server_call *c)
 
 /* ---- The families ---- */
 
+/* Room for the labels of a kind, its code, and the list's end. */
+#define LABELS_SIZE 9
+
+/* Fills labels with a kind's service, method and type, and with its code when code_name is not
+ * NULL; returns it. */
+static const char **labels_of(int kind, const char *code_name, const char *labels[LABELS_SIZE])
+{
+    const kind_labels *k = &labels_of_kind[kind];
+    const char *list[LABELS_SIZE] = {"grpc_service",
+                                     k->service,
+                                     "grpc_method",
+                                     k->method,
+                                     "grpc_type",
+                                     k->type,
+                                     code_name ? "grpc_code" : NULL,
+                                     code_name,
+                                     NULL};
+    memcpy(labels, list, sizeof list);
+    return labels;
+}
+
 static void write_started(esg_server *server, esg_buffer *out)
 {
     esg_metrics_family(out, "grpc_server_started_total", "counter",
                        "Total number of RPCs started on the server.");
     for (int kind = 0; kind < N_KINDS; kind++) {
-        const kind_labels *k = &labels_of_kind[kind];
-        const char *labels[] = {"grpc_service", k->service, "grpc_method", k->method,
-                                "grpc_type",    k->type,    NULL};
-        esg_metrics_sample(out, "grpc_server_started_total", labels,
+        const char *labels[LABELS_SIZE];
+        esg_metrics_sample(out, "grpc_server_started_total", labels_of(kind, NULL, labels),
                            (double)atomic_load(&server->n_started[kind]));
     }
 }
@@ -75,21 +94,14 @@ static void write_handled(esg_server *server, esg_buffer *out)
                        "Total number of RPCs completed on the server, regardless of success or "
                        "failure.");
     for (int kind = 0; kind < N_KINDS; kind++) {
-        const kind_labels *k = &labels_of_kind[kind];
         for (int code = 0; code < N_GRPC_CODES; code++) {
             uint64_t n = atomic_load(&server->n_handled[kind][code]);
             if (n == 0 && code != GRPC_STATUS_OK)
                 continue; /* codes appear once seen; OK is always there */
-            const char *labels[] = {"grpc_service",
-                                    k->service,
-                                    "grpc_method",
-                                    k->method,
-                                    "grpc_type",
-                                    k->type,
-                                    "grpc_code",
-                                    esg_wire_status_name((grpc_status_code)code),
-                                    NULL};
-            esg_metrics_sample(out, "grpc_server_handled_total", labels, (double)n);
+            const char *labels[LABELS_SIZE];
+            const char *code_name = esg_wire_status_name((grpc_status_code)code);
+            esg_metrics_sample(out, "grpc_server_handled_total", labels_of(kind, code_name, labels),
+                               (double)n);
         }
     }
 }
@@ -100,12 +112,10 @@ static void write_handling_seconds(esg_server *server, esg_buffer *out)
                        "Histogram of response latency (seconds) of gRPC that had been application-"
                        "level handled by the server.");
     for (int kind = 0; kind < N_KINDS; kind++) {
-        const kind_labels *k = &labels_of_kind[kind];
         if (esg_histogram_count(&server->handling_seconds[kind]) == 0)
             continue; /* as started_total says: none yet */
-        const char *labels[] = {"grpc_service", k->service, "grpc_method", k->method,
-                                "grpc_type",    k->type,    NULL};
-        esg_metrics_histogram(out, "grpc_server_handling_seconds", labels,
+        const char *labels[LABELS_SIZE];
+        esg_metrics_histogram(out, "grpc_server_handling_seconds", labels_of(kind, NULL, labels),
                               &server->handling_seconds[kind]);
     }
 }
