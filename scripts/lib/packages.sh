@@ -108,7 +108,7 @@ esg_recommends_left_out=(
   # prometheus: the machine's own metrics (the tests scrape our servers, not the host).
   prometheus-node-exporter
   # Documentation, debuggers and interactive helpers.
-  cmocka-doc valgrind-dbg gdb groff less patch psmisc libatm1
+  cmocka-doc libtasn1-doc valgrind-dbg gdb groff less patch psmisc libatm1
   # git over the network (ca-certificates, ssh), npm's own tests and git dependencies (none
   # here), gnuplot's fonts (its built-in one will do).
   ca-certificates openssh-client node-tap git fonts-liberation
