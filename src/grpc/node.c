@@ -494,11 +494,14 @@ static void write_link_families(esg_buffer *out, const link_family *families, si
             const char *link = (const char *)links + i * link_size;
             const char *link_name;
             memcpy(&link_name, link + name_offset, sizeof link_name);
-            uint64_t count;
-            memcpy(&count, link + families[f].counter_offset, sizeof count);
-            double value = families[f].value_of != NULL
-                               ? families[f].value_of((const leader_link *)link, now_ms)
-                               : (double)count;
+            double value;
+            if (families[f].value_of != NULL) {
+                value = families[f].value_of((const leader_link *)link, now_ms);
+            } else {
+                uint64_t count;
+                memcpy(&count, link + families[f].counter_offset, sizeof count);
+                value = (double)count;
+            }
             const char *labels[] = {"application", app_name, role, link_name, NULL};
             if (value >= 0) /* a gauge not known yet is left out */
                 esg_metrics_sample(out, families[f].name, labels, value);
