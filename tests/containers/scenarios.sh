@@ -11,9 +11,11 @@
 # down/up; the PostgreSQL variant writes to the database service; with the
 # manifests, the health port answers a plaintext Check with SERVING (what the
 # kubelet's gRPC probe does) and nothing else, and the TLS port refuses
-# plaintext. Not covered (podman 4.3 kube play cannot): Services (replaced by a
-# network alias per Deployment), Secret volumes (hostPath folders instead),
-# probes run by a kubelet, resource limits enforced, fsGroup.
+# plaintext; every server's /metrics answers on its port (Compose 9464; the
+# manifests 9464, 9465, 9466) with its events counted. Not covered (podman 4.3
+# kube play cannot): Services (replaced by a network alias per Deployment),
+# Secret volumes (hostPath folders instead), probes run by a kubelet, resource
+# limits enforced, fsGroup, a Prometheus reading the scrape annotations.
 set -Eeuo pipefail
 work="$1"
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -102,6 +104,10 @@ expect_locked_down() {
   fi
 }
 
+ip_of_container() { # CONTAINER NETWORK: its address on that network
+  podman inspect "$1" --format "{{(index .NetworkSettings.Networks \"$2\").IPAddress}}"
+}
+
 ip_of_pod() { # POD: the address of its infra container on esg-kube
   local infra
   infra=$(podman pod inspect "$1" --format '{{.InfraContainerID}}')
@@ -116,6 +122,11 @@ paid=$(order_to_paid esg-sqlite_payments_1 orders:50051)
 id=${paid%% *}
 echo "order $paid (client in the payments container, orders:50051, mutual TLS)"
 expect_locked_down esg-sqlite_orders_1
+for name in Orders Reservations Payments; do
+  container="esg-sqlite_${name,,}_1"
+  /usr/bin/python3 "$here/metrics_probe.py" "$(ip_of_container "$container" esg-sqlite_default)" \
+    9464 "$name"
+done
 # A client whose certificate another CA signed gets nowhere.
 if podman run --rm --network esg-sqlite_default -v "$work/ssl-other/orders:/app/ssl:ro" \
   -e GRPC_SSL_PRIVATE_KEY_PATH=/app/ssl/orders.key -e GRPC_SSL_CERTIFICATE_PATH=/app/ssl/orders.crt \
@@ -153,11 +164,13 @@ wait_for_servers payments-pod-0-payments orders:50051 reservations:50052 payment
 paid=$(order_to_paid payments-pod-0-payments orders:50051)
 echo "order $paid"
 expect_locked_down orders-pod-0-orders
-ports=(orders:50051:50061 reservations:50052:50062 payments:50053:50063)
+ports=(orders:50051:50061:9464 reservations:50052:50062:9465 payments:50053:50063:9466)
 for entry in "${ports[@]}"; do
-  IFS=: read -r name app_port health_port <<<"$entry"
+  IFS=: read -r name app_port health_port metrics_port <<<"$entry"
   /usr/bin/python3 "$here/health_probe.py" "$(ip_of_pod "$name-pod-0")" \
     "$health_port" "$app_port"
+  /usr/bin/python3 "$here/metrics_probe.py" "$(ip_of_pod "$name-pod-0")" "$metrics_port" \
+    "${name^}"
 done
 for name in orders reservations payments; do podman kube down "$work/kube/$name.yaml" >/dev/null; done
 
@@ -169,9 +182,10 @@ paid=$(order_to_paid "$pod-payments" orders:50051)
 echo "order $paid"
 expect_locked_down "$pod-orders"
 for entry in "${ports[@]}"; do
-  IFS=: read -r name app_port health_port <<<"$entry"
+  IFS=: read -r name app_port health_port metrics_port <<<"$entry"
   /usr/bin/python3 "$here/health_probe.py" "$(ip_of_pod "$pod")" \
     "$health_port" "$app_port"
+  /usr/bin/python3 "$here/metrics_probe.py" "$(ip_of_pod "$pod")" "$metrics_port" "${name^}"
 done
 podman kube down "$work/kube/single-pod.yaml" >/dev/null
 echo "-- scenarios done in $SECONDS s"
