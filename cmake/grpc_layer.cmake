@@ -13,6 +13,7 @@ set(ESG_GRPC_SOURCES
   src/grpc/server.c
   src/grpc/application_service.c
   src/grpc/health_service.c
+  src/grpc/node_service.c
   src/grpc/reflection_service.c
   src/grpc/server_metrics.c
   src/grpc/metrics_server.c

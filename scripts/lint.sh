@@ -11,9 +11,9 @@ echo "lint: formatting clean"
 # the installed one instead of reading system headers.
 generated="build/generated"
 [ -d "$generated" ] || generated="$(mktemp -d)"
-if [ ! -f "$generated/eventsourcing_grpc/protos/application.pb-c.h" ]; then
-  protoc-c --proto_path=proto --c_out="$generated" \
-    eventsourcing_grpc/protos/application.proto grpc/health/v1/health.proto
+if [ ! -f "$generated/eventsourcing_grpc_c/v1/node.pb-c.h" ]; then
+  protoc-c --proto_path=proto --c_out="$generated" eventsourcing_grpc/protos/application.proto \
+    eventsourcing_grpc_c/v1/node.proto grpc/health/v1/health.proto
 fi
 if [ ! -f "$generated/grpc/reflection/v1/reflection.pb-c.h" ]; then
   protoc-c --proto_path=/usr/share/grpc-proto --c_out="$generated" \

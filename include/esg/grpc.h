@@ -1,6 +1,7 @@
 /* The gRPC layer: an application served over the protocol of
  * eventsourcing-grpc 0.1.2 (service eventsourcing_grpc.Application, plus the
- * standard grpc.health.v1.Health), and a client with an application proxy.
+ * standard grpc.health.v1.Health and grpc.reflection, and this library's own
+ * eventsourcing_grpc_c.v1.Node), and a client with an application proxy.
  *
  * Credentials follow the address: "localhost:PORT", "127.0.0.1:PORT" and
  * "[::1]:PORT" use gRPC local credentials (loopback only); any other address
@@ -90,6 +91,33 @@ size_t esg_server_n_calls(const esg_server *server);
  * everything is freed. NULL is allowed. */
 void esg_server_stop(esg_server *server);
 
+/* ---- Followers' positions ------------------------------------------------------ */
+
+/* How far a follower has processed one leader's notifications: what
+ * eventsourcing_grpc_c.v1.Node/GetLeaderPositions answers (esg_client_leader_positions) and a
+ * node knows (esg_node_leader_positions), the figures of the eventsourcing_follower_* metrics. */
+typedef struct esg_leader_position {
+    char *leader_name;         /* owned by the list */
+    int64_t position;          /* the last notification id processed; -1 until the first pull */
+    int64_t leader_max;        /* the highest id the leader is known to have recorded; 0: none */
+    int64_t lag_notifications; /* leader_max - position, 0 when caught up; -1 as position */
+    double lag_seconds; /* since the oldest notification not processed was first known; 0 when
+                         * caught up; -1 as position */
+    uint64_t prompts_received;
+    uint64_t pulls; /* pulls of the leader's log, and those that failed */
+    uint64_t pull_errors;
+    uint64_t notifications_processed;
+} esg_leader_position;
+
+typedef struct esg_leader_positions {
+    char *application_name;     /* the follower; owned */
+    esg_leader_position *items; /* one per leader it follows; owned */
+    size_t n_items;
+} esg_leader_positions;
+
+/* Frees what the list holds and zeroes it (the struct itself is the caller's). NULL is allowed. */
+void esg_leader_positions_clear(esg_leader_positions *positions);
+
 /* ---- Client ---------------------------------------------------------------- */
 
 typedef struct esg_client esg_client;
@@ -156,6 +184,13 @@ esg_status esg_client_prompt_after(esg_client *client, const char *upstream_name
 esg_status esg_client_select_notifications(esg_client *client, int64_t start, int64_t limit,
                                            int64_t stop, const char *const *topics, size_t n_topics,
                                            esg_notification_list *out, esg_error *err);
+
+/* eventsourcing_grpc_c.v1.Node/GetLeaderPositions: how far the server's application has
+ * processed each leader's notifications, into *out (zeroed first; clear it with
+ * esg_leader_positions_clear, also after an error). A Python server (or any without the service)
+ * answers ESG_EUNIMPLEMENTED. Retried as Ping is. */
+esg_status esg_client_leader_positions(esg_client *client, esg_leader_positions *out,
+                                       esg_error *err);
 
 /* The server's notification log as a follower reads it; the client must
  * outlive the log. */

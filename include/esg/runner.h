@@ -47,6 +47,10 @@ int esg_node_port(const esg_node *node);
 /* The node's server (borrowed), for its other ports (esg_server_metrics_port, ...). */
 esg_server *esg_node_server(esg_node *node);
 
+/* How far the node's application has processed each leader's notifications, into *out (zeroed
+ * first; clear it with esg_leader_positions_clear, also after an error: ESG_ENOMEM). */
+esg_status esg_node_leader_positions(esg_node *node, esg_leader_positions *out, esg_error *err);
+
 /* The first processing error (a policy or a database failing, not a leader
  * being unreachable), copied into *err; false when there is none. */
 bool esg_node_has_errored(esg_node *node, esg_error *err);

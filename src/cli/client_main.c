@@ -1,5 +1,6 @@
 /* eventsourcing_grpc_client: calls an application server from the command
- * line (ping, methods by name with JSON arguments, notifications, prompt),
+ * line (ping, health, methods by name with JSON arguments, notifications, tail,
+ * prompt, lag),
  * for people and scripts, with the library's own client. */
 #include <errno.h>
 #include <signal.h>
@@ -38,6 +39,11 @@ static const char usage[] =
     "                                         of the topics given (default all), as\n"
     "                                         notifications prints them; --follow keeps\n"
     "                                         printing new ones until interrupted\n"
+    "  lag                                    how far the server's application has\n"
+    "                                         processed each application it follows:\n"
+    "                                         position, the leader's highest id known,\n"
+    "                                         lag in notifications and seconds (servers\n"
+    "                                         of this library only)\n"
     "\n"
     "Options:\n"
     "  --json             print JSON lines (one object per line; errors too, on stderr)\n"
@@ -153,7 +159,7 @@ static bool read_command(const char *command, int argc, char **argv, command_arg
 {
     static const char *const names[] = {"ARGS_JSON", "KWARGS_JSON"};
     esg_error err = {0};
-    if (strcmp(command, "ping") == 0 && argc == 0)
+    if ((strcmp(command, "ping") == 0 || strcmp(command, "lag") == 0) && argc == 0)
         return true;
     if (strcmp(command, "health") == 0 && argc <= 1)
         return true;
@@ -189,16 +195,15 @@ static bool read_command(const char *command, int argc, char **argv, command_arg
     }
     if (strcmp(command, "call") == 0)
         fprintf(stderr, "eventsourcing_grpc_client: call takes METHOD [ARGS_JSON [KWARGS_JSON]]\n");
-    else if (strcmp(command, "ping") == 0 || strcmp(command, "prompt") == 0 ||
-             strcmp(command, "health") == 0)
+    else if (strcmp(command, "ping") == 0 || strcmp(command, "lag") == 0)
+        fprintf(stderr, "eventsourcing_grpc_client: %s takes no arguments\n", command);
+    else if (strcmp(command, "prompt") == 0 || strcmp(command, "health") == 0)
         fprintf(stderr, "eventsourcing_grpc_client: %s takes %s\n", command,
-                command[1] == 'i'   ? "no arguments"
-                : command[0] == 'h' ? "at most one SERVICE"
-                                    : "one LEADER_NAME");
+                command[0] == 'h' ? "at most one SERVICE" : "one LEADER_NAME");
     else
         fprintf(stderr,
                 "eventsourcing_grpc_client: no command '%s' (ping, health, call, notifications, "
-                "tail or prompt)\n",
+                "tail, prompt or lag)\n",
                 command);
     return false;
 }
@@ -415,6 +420,81 @@ static esg_status run_tail(esg_client *client, const esg_mapper *mapper,
     return rc;
 }
 
+/* A leader's figures as one JSON line. */
+static esg_status print_position_json(const char *application, const esg_leader_position *p,
+                                      esg_error *err)
+{
+    esg_value *line = object_of("application", esg_value_string(application));
+    esg_status rc = line != NULL ? ESG_OK : esg_error_set(err, ESG_ENOMEM, "out of memory");
+    struct {
+        const char *key;
+        esg_value *value;
+    } members[] = {
+        {"leader", esg_value_string(p->leader_name)},
+        {"position", esg_value_int(p->position)},
+        {"leader_max", esg_value_int(p->leader_max)},
+        {"lag_notifications", esg_value_int(p->lag_notifications)},
+        {"lag_seconds", esg_value_float(p->lag_seconds)},
+        {"prompts_received", esg_value_int((int64_t)p->prompts_received)},
+        {"pulls", esg_value_int((int64_t)p->pulls)},
+        {"pull_errors", esg_value_int((int64_t)p->pull_errors)},
+        {"notifications_processed", esg_value_int((int64_t)p->notifications_processed)},
+    };
+    for (size_t i = 0; i < sizeof members / sizeof *members; i++) {
+        if (rc == ESG_OK)
+            rc = esg_object_set(line, members[i].key, members[i].value); /* takes the value */
+        else
+            esg_value_free(members[i].value);
+    }
+    if (rc == ESG_OK)
+        return print_json_line(stdout, line, err);
+    esg_value_free(line);
+    return rc;
+}
+
+/* A figure not known yet (-1) is shown as "-". */
+static void print_figure(int width, int64_t value)
+{
+    if (value < 0)
+        printf(" %*s", width, "-");
+    else
+        printf(" %*lld", width, (long long)value);
+}
+
+static esg_status run_lag(esg_client *client, const program_options *options, esg_error *err)
+{
+    esg_leader_positions positions = {0};
+    esg_status rc = esg_client_leader_positions(client, &positions, err);
+    if (rc == ESG_EUNIMPLEMENTED)
+        rc = esg_error_set(err, rc,
+                           "the server does not tell positions (eventsourcing_grpc_c.v1.Node is "
+                           "served by this library's servers only, not by Python's)");
+    if (rc == ESG_OK && !options->is_json) {
+        if (positions.n_items == 0)
+            printf("%s follows no application\n", positions.application_name);
+        else
+            printf("%-20s %12s %12s %12s %12s\n", "LEADER", "POSITION", "LEADER_MAX", "LAG",
+                   "LAG_SECONDS");
+    }
+    for (size_t i = 0; rc == ESG_OK && i < positions.n_items; i++) {
+        const esg_leader_position *p = &positions.items[i];
+        if (options->is_json) {
+            rc = print_position_json(positions.application_name, p, err);
+            continue;
+        }
+        printf("%-20s", p->leader_name);
+        print_figure(12, p->position);
+        print_figure(12, p->leader_max);
+        print_figure(12, p->lag_notifications);
+        if (p->lag_seconds < 0)
+            printf(" %12s\n", "-");
+        else
+            printf(" %12.3f\n", p->lag_seconds);
+    }
+    esg_leader_positions_clear(&positions);
+    return rc;
+}
+
 /* Says what failed on stderr, as text or as a JSON line. */
 static void report_error(esg_status rc, const esg_error *err, const program_options *options)
 {
@@ -488,6 +568,8 @@ int main(int argc, char **argv)
             rc = run_notifications(client, mapper, &args, n_rest, rest, &options, &err);
         else if (strcmp(command, "tail") == 0)
             rc = run_tail(client, mapper, &args, n_rest, rest, &options, &err);
+        else if (strcmp(command, "lag") == 0)
+            rc = run_lag(client, &options, &err);
         else
             rc = esg_client_prompt(client, rest[0], &err);
         if (rc == ESG_OK && options.is_json && strcmp(command, "prompt") == 0)

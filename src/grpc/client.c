@@ -1,7 +1,7 @@
-/* The gRPC client: a blocking client of eventsourcing_grpc.Application that
- * many threads may share. Each call gets its own completion queue and one
- * batch; idempotent calls (Ping, Prompt, GetNotifications) are retried on
- * UNAVAILABLE and DEADLINE_EXCEEDED, CallApplicationMethod never is.
+/* The gRPC client: a blocking client of eventsourcing_grpc.Application (and of
+ * grpc.health.v1.Health and eventsourcing_grpc_c.v1.Node) that many threads may
+ * share. Each call gets its own completion queue and one batch; idempotent calls
+ * (all but CallApplicationMethod) are retried on UNAVAILABLE and DEADLINE_EXCEEDED.
  *
  * Lifetime: threads inside a public call are counted (n_active) and the
  * grpc_call of each attempt is linked in a list, so that esg_client_close can
@@ -20,6 +20,7 @@
 
 #include "esg/grpc.h"
 #include "eventsourcing_grpc/protos/application.pb-c.h"
+#include "eventsourcing_grpc_c/v1/node.pb-c.h"
 #include "grpc/health/v1/health.pb-c.h"
 #include "grpc/credentials.h"
 #include "grpc/wire.h"
@@ -337,6 +338,33 @@ static esg_status call_for_empty(esg_client *client, const outgoing *request, bo
     return rc;
 }
 
+/* An idempotent unary call (retried as Ping is): packs request, sends it to path and unpacks the
+ * reply as reply_type into *reply (the caller frees it with protobuf_c_message_free_unpacked). */
+static esg_status call_idempotent(esg_client *client, const char *path,
+                                  const ProtobufCMessage *request,
+                                  const ProtobufCMessageDescriptor *reply_type,
+                                  ProtobufCMessage **reply, esg_error *err)
+{
+    *reply = NULL;
+    uint8_t *request_bytes = NULL, *reply_bytes = NULL;
+    size_t request_len = 0, reply_len = 0;
+    esg_status rc = pack_message(request, &request_bytes, &request_len, err);
+    if (rc == ESG_OK)
+        rc = enter(client, err);
+    if (rc == ESG_OK) {
+        const outgoing call = {path, request_bytes, request_len, NULL, 0};
+        rc = call_with_retries(client, &call, client->max_call_attempts, &reply_bytes, &reply_len,
+                               err);
+        leave(client);
+    }
+    if (rc == ESG_OK && (*reply = protobuf_c_message_unpack(reply_type, &esg_wire_allocator,
+                                                            reply_len, reply_bytes)) == NULL)
+        rc = malformed_reply(path, err);
+    esg_free(reply_bytes);
+    esg_free(request_bytes);
+    return rc;
+}
+
 /* ---- Connecting -------------------------------------------------------------- */
 
 static esg_client *client_new(const char *address, const esg_client_options *options)
@@ -533,31 +561,51 @@ esg_status esg_client_health_check(esg_client *client, const char *service, esg_
         return esg_error_set(err, ESG_EINVAL, "Health/Check needs somewhere to put the status");
     Grpc__Health__V1__HealthCheckRequest request = GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
     request.service = (char *)(service != NULL ? service : "");
-    uint8_t *request_bytes = NULL, *reply_bytes = NULL;
-    size_t request_len = 0, reply_len = 0;
-    esg_status rc = pack_message(&request.base, &request_bytes, &request_len, err);
-    if (rc == ESG_OK)
-        rc = enter(client, err);
+    ProtobufCMessage *message = NULL;
+    esg_status rc =
+        call_idempotent(client, ESG_PATH_HEALTH_CHECK, &request.base,
+                        &grpc__health__v1__health_check_response__descriptor, &message, err);
     if (rc == ESG_OK) {
-        const outgoing check = {ESG_PATH_HEALTH_CHECK, request_bytes, request_len, NULL, 0};
-        rc = call_with_retries(client, &check, client->max_call_attempts, &reply_bytes, &reply_len,
-                               err);
-        leave(client);
-    }
-    if (rc == ESG_OK) {
-        Grpc__Health__V1__HealthCheckResponse *reply =
-            grpc__health__v1__health_check_response__unpack(&esg_wire_allocator, reply_len,
-                                                            reply_bytes);
-        if (reply == NULL || (int)reply->status < 0 ||
-            (int)reply->status > ESG_HEALTH_SERVICE_UNKNOWN)
+        const Grpc__Health__V1__HealthCheckResponse *reply =
+            (const Grpc__Health__V1__HealthCheckResponse *)message;
+        if ((int)reply->status < 0 || (int)reply->status > ESG_HEALTH_SERVICE_UNKNOWN)
             rc = malformed_reply(ESG_PATH_HEALTH_CHECK, err);
         else
             *out = (esg_health_status)reply->status;
-        if (reply != NULL)
-            grpc__health__v1__health_check_response__free_unpacked(reply, &esg_wire_allocator);
+        protobuf_c_message_free_unpacked(message, &esg_wire_allocator);
     }
-    esg_free(reply_bytes);
-    esg_free(request_bytes);
+    return rc;
+}
+
+esg_status esg_client_leader_positions(esg_client *client, esg_leader_positions *out,
+                                       esg_error *err)
+{
+    memset(out, 0, sizeof *out);
+    EventsourcingGrpcC__V1__LeaderPositionsRequest request =
+        EVENTSOURCING_GRPC_C__V1__LEADER_POSITIONS_REQUEST__INIT;
+    ProtobufCMessage *message = NULL;
+    esg_status rc = call_idempotent(client, ESG_PATH_LEADER_POSITIONS, &request.base,
+                                    &eventsourcing_grpc_c__v1__leader_positions_reply__descriptor,
+                                    &message, err);
+    if (rc != ESG_OK)
+        return rc;
+    const EventsourcingGrpcC__V1__LeaderPositionsReply *reply =
+        (const EventsourcingGrpcC__V1__LeaderPositionsReply *)message;
+    out->application_name = esg_strdup(reply->application_name);
+    out->items = esg_calloc(reply->n_leaders ? reply->n_leaders : 1, sizeof *out->items);
+    if (out->application_name == NULL || out->items == NULL)
+        rc = esg_error_set(err, ESG_ENOMEM, "out of memory");
+    for (size_t i = 0; rc == ESG_OK && i < reply->n_leaders; i++) {
+        const EventsourcingGrpcC__V1__LeaderPosition *from = reply->leaders[i];
+        esg_leader_position *to = &out->items[i];
+        if ((to->leader_name = esg_strdup(from->leader_name)) == NULL) {
+            rc = esg_error_set(err, ESG_ENOMEM, "out of memory");
+            break;
+        }
+        out->n_items++;
+        ESG_WIRE_POSITION_FIGURES(ESG_WIRE_COPY_FIGURE)
+    }
+    protobuf_c_message_free_unpacked(message, &esg_wire_allocator);
     return rc;
 }
 

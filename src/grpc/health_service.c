@@ -12,7 +12,8 @@
 
 static bool is_known_service(const char *service)
 {
-    return service[0] == '\0' || strcmp(service, "eventsourcing_grpc.Application") == 0;
+    return service[0] == '\0' || strcmp(service, "eventsourcing_grpc.Application") == 0 ||
+           strcmp(service, "eventsourcing_grpc_c.v1.Node") == 0;
 }
 
 bool srv_is_serving(esg_server *server)

@@ -525,6 +525,43 @@ static void write_node_metrics(void *ctx, esg_buffer *out)
     pthread_mutex_unlock(&node->lock);
 }
 
+/* ---- Positions ---- */
+
+static esg_status node_leader_positions(void *ctx, esg_leader_positions *out, esg_error *err)
+{
+    return esg_node_leader_positions(ctx, out, err);
+}
+
+esg_status esg_node_leader_positions(esg_node *node, esg_leader_positions *out, esg_error *err)
+{
+    memset(out, 0, sizeof *out);
+    out->application_name = esg_strdup(esg_application_name(node->app));
+    out->items = esg_calloc(node->n_leaders ? node->n_leaders : 1, sizeof *out->items);
+    if (out->application_name == NULL || out->items == NULL)
+        return esg_error_set(err, ESG_ENOMEM, "out of memory");
+    int64_t now_ms = esg_clock_now_ms();
+    pthread_mutex_lock(&node->lock);
+    for (size_t i = 0; i < node->n_leaders; i++) {
+        const leader_link *leader = &node->leaders[i];
+        esg_leader_position *to = &out->items[i];
+        to->leader_name = esg_strdup(leader->name);
+        if (to->leader_name == NULL)
+            break;
+        out->n_items++;
+        to->position = leader->position;
+        to->leader_max = leader->known_max;
+        to->lag_notifications = (int64_t)lag_notifications_of(leader, now_ms);
+        to->lag_seconds = lag_seconds_of(leader, now_ms);
+        to->prompts_received = leader->n_prompts;
+        to->pulls = leader->n_pulls;
+        to->pull_errors = leader->n_pull_errors;
+        to->notifications_processed = leader->n_processed;
+    }
+    pthread_mutex_unlock(&node->lock);
+    return out->n_items == node->n_leaders ? ESG_OK
+                                           : esg_error_set(err, ESG_ENOMEM, "out of memory");
+}
+
 /* ---- Start and stop ---- */
 
 static esg_status parse_interval(const esg_env *env, const char *app_name, int64_t *out,
@@ -627,8 +664,12 @@ esg_status esg_node_start(const esg_system_def *def, const char *app_name, const
                           : esg_error_set(err, ESG_ENOMEM, "out of memory");
         esg_free(leader_names);
     }
-    if (rc == ESG_OK && (node->n_leaders > 0 || node->n_followers > 0))
-        esg_server_add_metrics(node->server, write_node_metrics, node);
+    if (rc == ESG_OK) {
+        const srv_node_hooks hooks = {.write_metrics = write_node_metrics,
+                                      .leader_positions = node_leader_positions,
+                                      .ctx = node};
+        srv_set_node_hooks(node->server, &hooks);
+    }
     esg_free(address);
     for (size_t i = 0; rc == ESG_OK && i < node->n_followers; i++) {
         if (pthread_create(&node->followers[i].thread, NULL, prompter_main, &node->followers[i]) !=

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "eventsourcing_grpc/protos/application.pb-c.h"
+#include "eventsourcing_grpc_c/v1/node.pb-c.h"
 #include "grpc/health/v1/health.pb-c.h"
 #include "grpc/proto_descriptors.h"
 #include "grpc/reflection/v1/reflection.pb-c.h"
@@ -29,6 +30,7 @@ typedef struct {
 
 static const proto_file proto_files[] = {
     {"eventsourcing_grpc/protos/application.proto", &eventsourcing_grpc__application__descriptor},
+    {"eventsourcing_grpc_c/v1/node.proto", &eventsourcing_grpc_c__v1__node__descriptor},
     {"grpc/health/v1/health.proto", &grpc__health__v1__health__descriptor},
     {"grpc/reflection/v1alpha/reflection.proto",
      &grpc__reflection__v1alpha__server_reflection__descriptor},

@@ -19,6 +19,7 @@
 /* Workers of a server whose application's recorder waits for a disk or a network. */
 #define BLOCKING_SERVER_THREADS 8
 #include "eventsourcing_grpc/protos/application.pb-c.h"
+#include "eventsourcing_grpc_c/v1/node.pb-c.h"
 #include "grpc/credentials.h"
 #include "grpc/health/v1/health.pb-c.h"
 #include "grpc/wire.h"
@@ -41,6 +42,7 @@ static const char *const kind_paths[N_KINDS] = {
     ESG_PATH_CALL,
     ESG_PATH_PROMPT,
     ESG_PATH_GET_NOTIFICATIONS,
+    ESG_PATH_LEADER_POSITIONS,
     ESG_PATH_REFLECTION_V1ALPHA,
     ESG_PATH_REFLECTION_V1,
     ESG_PATH_HEALTH_CHECK,
@@ -272,6 +274,8 @@ static const unary_method unary_methods[N_KINDS] = {
     [KIND_PROMPT] = {&eventsourcing_grpc__prompt_request__descriptor, srv_handle_prompt},
     [KIND_GET_NOTIFICATIONS] = {&eventsourcing_grpc__notifications_request__descriptor,
                                 srv_handle_get_notifications},
+    [KIND_LEADER_POSITIONS] = {&eventsourcing_grpc_c__v1__leader_positions_request__descriptor,
+                               srv_handle_leader_positions},
     [KIND_HEALTH_CHECK] = {&grpc__health__v1__health_check_request__descriptor,
                            srv_handle_health_check},
 };
@@ -502,7 +506,7 @@ static void free_server(esg_server *server)
         esg_free(server->leader_names[i]);
     esg_free(server->leader_names);
     esg_free(server->workers);
-    pthread_mutex_destroy(&server->more_metrics_lock);
+    pthread_mutex_destroy(&server->node_hooks_lock);
     pthread_cond_destroy(&server->changed);
     pthread_mutex_destroy(&server->lock);
     esg_free(server);
@@ -601,7 +605,7 @@ esg_status esg_server_start(esg_application *app, const esg_server_options *opti
         return esg_error_set(err, ESG_ENOMEM, "out of memory starting a server");
     }
     pthread_mutex_init(&server->lock, NULL);
-    pthread_mutex_init(&server->more_metrics_lock, NULL);
+    pthread_mutex_init(&server->node_hooks_lock, NULL);
     esg_cond_init(&server->changed);
     server->app = app;
     server->on_prompt = options->on_prompt;

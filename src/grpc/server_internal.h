@@ -1,6 +1,7 @@
 /* What the server's files share (server.c: the call machinery, start and stop;
- * application_service.c: eventsourcing_grpc.Application; health_service.c:
- * grpc.health.v1.Health): the server and call objects and the calls to reply with.
+ * application_service.c: eventsourcing_grpc.Application; node_service.c:
+ * eventsourcing_grpc_c.v1.Node; health_service.c: grpc.health.v1.Health): the server and call
+ * objects and the calls to reply with.
  * Internal to the gRPC layer. */
 #ifndef ESG_SERVER_INTERNAL_H
 #define ESG_SERVER_INTERNAL_H
@@ -23,6 +24,7 @@ typedef enum call_kind {
     KIND_CALL,
     KIND_PROMPT,
     KIND_GET_NOTIFICATIONS,
+    KIND_LEADER_POSITIONS,
     KIND_REFLECTION_V1ALPHA, /* grpc.reflection: not on the health port (kinds before health) */
     KIND_REFLECTION_V1,
     KIND_HEALTH_CHECK,
@@ -32,6 +34,14 @@ typedef enum call_kind {
 } call_kind;
 
 typedef struct server_call server_call;
+
+/* What a node adds to its server (esg_node: the application served in its role in a system). */
+typedef struct srv_node_hooks {
+    metrics_collect_fn write_metrics; /* its families on /metrics */
+    /* Its leaders' positions for eventsourcing_grpc_c.v1.Node (out is the caller's). */
+    esg_status (*leader_positions)(void *ctx, esg_leader_positions *out, esg_error *err);
+    void *ctx;
+} srv_node_hooks;
 
 struct esg_server {
     esg_application *app;          /* borrowed */
@@ -66,9 +76,8 @@ struct esg_server {
     atomic_uint_least64_t n_started[N_KINDS];
     atomic_uint_least64_t n_handled[N_KINDS][N_GRPC_CODES];
     esg_histogram handling_seconds[N_KINDS];
-    pthread_mutex_t more_metrics_lock; /* guards the two fields below */
-    metrics_collect_fn more_metrics;   /* a node's families, or NULL */
-    void *more_metrics_ctx;
+    pthread_mutex_t node_hooks_lock; /* guards node_hooks */
+    srv_node_hooks node_hooks;       /* all NULL without a node */
 };
 
 /* What a completed batch was: the tag of each batch points at one of these,
@@ -143,14 +152,18 @@ void srv_count_started(server_call *c);
 void srv_note_status(server_call *c, grpc_status_code code);
 void srv_count_handled(server_call *c);
 
-/* Serves the server's metrics at address (the process's, gRPC's, the application's and what
- * esg_server_add_metrics adds), or stops doing so. */
+/* Serves the server's metrics at address (the process's, gRPC's, the application's and a
+ * node's), or stops doing so. */
 esg_status srv_metrics_start(esg_server *server, const char *address, esg_error *err);
 void srv_metrics_stop(esg_server *server);
 
-/* Adds a collector's families to the server's metrics (a node's, for the leaders it follows);
- * NULL removes it. ctx must live until it is removed or the server stops. */
-void esg_server_add_metrics(esg_server *server, metrics_collect_fn collect, void *ctx);
+/* ---- node_service.c: eventsourcing_grpc_c.v1.Node, and a node's hooks ---- */
+
+/* Gives the server a node's hooks (copied; NULL removes them). hooks->ctx must live until they
+ * are removed or the server stops. */
+void srv_set_node_hooks(esg_server *server, const srv_node_hooks *hooks);
+
+void srv_handle_leader_positions(server_call *c, const ProtobufCMessage *request);
 
 /* ---- application_service.c: the methods of eventsourcing_grpc.Application ---- */
 

@@ -20,6 +20,7 @@ static const kind_labels labels_of_kind[N_KINDS] = {
     [KIND_CALL] = {"eventsourcing_grpc.Application", "CallApplicationMethod", "unary"},
     [KIND_PROMPT] = {"eventsourcing_grpc.Application", "Prompt", "unary"},
     [KIND_GET_NOTIFICATIONS] = {"eventsourcing_grpc.Application", "GetNotifications", "unary"},
+    [KIND_LEADER_POSITIONS] = {"eventsourcing_grpc_c.v1.Node", "GetLeaderPositions", "unary"},
     [KIND_REFLECTION_V1ALPHA] = {"grpc.reflection.v1alpha.ServerReflection", "ServerReflectionInfo",
                                  "bidi_stream"},
     [KIND_REFLECTION_V1] = {"grpc.reflection.v1.ServerReflection", "ServerReflectionInfo",
@@ -128,10 +129,10 @@ static void collect(void *ctx, esg_buffer *out)
     write_handled(server, out);
     write_handling_seconds(server, out);
     esg_application_write_metrics(server->app, out);
-    pthread_mutex_lock(&server->more_metrics_lock);
-    if (server->more_metrics != NULL)
-        server->more_metrics(server->more_metrics_ctx, out);
-    pthread_mutex_unlock(&server->more_metrics_lock);
+    pthread_mutex_lock(&server->node_hooks_lock);
+    if (server->node_hooks.write_metrics != NULL)
+        server->node_hooks.write_metrics(server->node_hooks.ctx, out);
+    pthread_mutex_unlock(&server->node_hooks_lock);
 }
 
 esg_status srv_metrics_start(esg_server *server, const char *address, esg_error *err)
@@ -144,14 +145,6 @@ void srv_metrics_stop(esg_server *server)
 {
     metrics_server_stop(server->metrics);
     server->metrics = NULL;
-}
-
-void esg_server_add_metrics(esg_server *server, metrics_collect_fn collect_more, void *ctx)
-{
-    pthread_mutex_lock(&server->more_metrics_lock);
-    server->more_metrics = collect_more;
-    server->more_metrics_ctx = ctx;
-    pthread_mutex_unlock(&server->more_metrics_lock);
 }
 
 int esg_server_metrics_port(const esg_server *server)

@@ -18,10 +18,24 @@
 #define ESG_PATH_CALL "/eventsourcing_grpc.Application/CallApplicationMethod"
 #define ESG_PATH_PROMPT "/eventsourcing_grpc.Application/Prompt"
 #define ESG_PATH_GET_NOTIFICATIONS "/eventsourcing_grpc.Application/GetNotifications"
+#define ESG_PATH_LEADER_POSITIONS "/eventsourcing_grpc_c.v1.Node/GetLeaderPositions"
 #define ESG_PATH_REFLECTION_V1ALPHA "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"
 #define ESG_PATH_REFLECTION_V1 "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"
 #define ESG_PATH_HEALTH_CHECK "/grpc.health.v1.Health/Check"
 #define ESG_PATH_HEALTH_WATCH "/grpc.health.v1.Health/Watch"
+
+/* The figures of a leader's position, named alike in esg_leader_position and in the
+ * eventsourcing_grpc_c.v1.LeaderPosition message: X(field) for each, to copy them either way. */
+#define ESG_WIRE_POSITION_FIGURES(X)                                                               \
+    X(position)                                                                                    \
+    X(leader_max)                                                                                  \
+    X(lag_notifications)                                                                           \
+    X(lag_seconds)                                                                                 \
+    X(prompts_received)                                                                            \
+    X(pulls)                                                                                       \
+    X(pull_errors)                                                                                 \
+    X(notifications_processed)
+#define ESG_WIRE_COPY_FIGURE(field) to->field = from->field;
 
 /* Copies a received byte buffer (NULL means an empty message) into a new
  * array (*data is never NULL on success; free it with esg_free). */

@@ -34,10 +34,10 @@ completes "eventsourcing_grpc_client O" Orders
 completes "eventsourcing_grpc_client loc" localhost:50051
 completes "eventsourcing_grpc_client localhost:5" 50051 # bash took "localhost:" already
 completes "eventsourcing_grpc_client --json --timeout 2 Orders h" health
-completes "eventsourcing_grpc_client Orders " ping health call notifications prompt tail
+completes "eventsourcing_grpc_client Orders " ping health call notifications prompt tail lag
 completes "eventsourcing_grpc_client Orders tail --f" --follow
 completes "eventsourcing_grpc_client localhost:50051 pr" prompt
-completes "eventsourcing_grpc_client Orders health e" eventsourcing_grpc.Application
+completes "eventsourcing_grpc_client Orders health e" eventsourcing_grpc.Application eventsourcing_grpc_c.v1.Node
 completes "eventsourcing_grpc_client Orders prompt P" Payments
 completes "eventsourcing_grpc_client Orders call get_order " # nothing to offer
 completes "eventsourcing_grpc_server eventsourcing_grpc.example:P" Payments

@@ -151,6 +151,11 @@ if start_server "$work/orders.log" APPLICATION_TOPIC=eventsourcing_grpc.example:
   check "health of a service it does not know" expect_exit 5 "unknown service 'nope'" \
     "$client_bin" "$address" health nope
   check "--json ping" expect_exit 0 '{"ok":true}' "$client_bin" --json "$address" ping
+  check "lag of an application that follows none" expect_exit 0 "Orders follows no application" \
+    "$client_bin" "$address" lag
+  check "--json lag of it: no lines" test -z "$("$client_bin" --json "$address" lag)"
+  check "lag takes no arguments" expect_exit 2 "lag takes no arguments" \
+    "$client_bin" "$address" lag Orders
   check "--json notifications: an object per line, the state embedded" /usr/bin/python3 -c '
 import json, subprocess, sys
 out = subprocess.run(sys.argv[1:], capture_output=True, text=True, check=True).stdout

@@ -419,6 +419,22 @@ static void test_prompt_is_accepted(void **state)
     assert_esg_ok(esg_client_prompt(fx.orders_client, "Reservations", &err), &err);
 }
 
+/* Our own service is not the reference's: a Python server answers UNIMPLEMENTED, and the
+ * client says so without leaking. */
+static void test_leader_positions_are_unimplemented(void **state)
+{
+    (void)state;
+    SKIP_WITHOUT_GRPCIO();
+    esg_error err = {0};
+    esg_leader_positions positions = {0};
+    assert_int_equal(esg_client_leader_positions(fx.system_client, &positions, &err),
+                     ESG_EUNIMPLEMENTED);
+    assert_int_equal(positions.n_items, 0);
+    esg_leader_positions_clear(&positions);
+    /* The reference's own calls go on working on the same channel. */
+    assert_esg_ok(esg_client_ping(fx.system_client, &err), &err);
+}
+
 /* ---- Notifications ---------------------------------------------------------- */
 
 static void test_created_notification(void **state)
@@ -628,6 +644,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_is_order_reserved_and_paid_of_a_new_order),
         cmocka_unit_test(test_paid_order_from_the_system_server),
         cmocka_unit_test(test_prompt_is_accepted),
+        cmocka_unit_test(test_leader_positions_are_unimplemented),
         cmocka_unit_test(test_created_notification),
         cmocka_unit_test(test_select_start_limit_stop_and_topics),
         cmocka_unit_test(test_reference_errors_come_back_as_remote_errors),

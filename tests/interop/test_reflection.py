@@ -3,8 +3,9 @@
 Starts eventsourcing_grpc_server (Orders, in memory) and talks to
 grpc.reflection.v1alpha and v1 ServerReflection with messages generated from
 Debian's grpc-proto: lists the services, asks for files by name and by symbol,
-loads every file into a fresh protobuf DescriptorPool, then calls Ping and
-GetNotifications with messages built from those descriptors alone. Also checks
+loads every file into a fresh protobuf DescriptorPool, then calls Ping,
+GetNotifications and our own GetLeaderPositions with messages built from those
+descriptors alone. Also checks
 the in-band errors of unknown names and of a malformed request, that several
 requests share a stream, and that the plaintext health port has no reflection.
 
@@ -30,6 +31,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory  # 
 
 SERVICES = [
     "eventsourcing_grpc.Application",
+    "eventsourcing_grpc_c.v1.Node",
     "grpc.health.v1.Health",
     "grpc.reflection.v1alpha.ServerReflection",
     "grpc.reflection.v1.ServerReflection",
@@ -81,10 +83,11 @@ def check_version(results, channel, version, pb):
         {"all_extension_numbers_of_type": "eventsourcing_grpc.MethodRequest"},
         {"file_containing_extension": {"containing_type": "eventsourcing_grpc.Empty",
                                        "extension_number": 100}},
+        {"file_containing_symbol": "eventsourcing_grpc_c.v1.Node.GetLeaderPositions"},
     ])
-    results.check(f"{label}: a reply for each of 11 requests on one stream", len(replies) == 11,
+    results.check(f"{label}: a reply for each of 12 requests on one stream", len(replies) == 12,
                   f"{len(replies)} replies")
-    if len(replies) != 11:
+    if len(replies) != 12:
         return
     listed = [service.name for service in replies[0].list_services_response.service]
     results.check(f"{label}: lists the services", listed == SERVICES, listed)
@@ -98,7 +101,8 @@ def check_version(results, channel, version, pb):
                             (3, "eventsourcing_grpc/protos/application.proto"),
                             (4, "eventsourcing_grpc/protos/application.proto"),
                             (5, "grpc/health/v1/health.proto"),
-                            (6, f"grpc/reflection/{version}/reflection.proto")):
+                            (6, f"grpc/reflection/{version}/reflection.proto"),
+                            (11, "eventsourcing_grpc_c/v1/node.proto")):
         reply = replies[index]
         names = []
         for data in reply.file_descriptor_response.file_descriptor_proto:
@@ -160,6 +164,17 @@ def check_descriptors_work(results, channel, files):
     reply = get(request_class(start="1", limit="10"), timeout=CALL_TIMEOUT)
     results.check("descriptors: GetNotifications with messages built from them",
                   list(reply.notifications) == [], reply)
+    node = pool.FindServiceByName("eventsourcing_grpc_c.v1.Node")
+    results.check("descriptors: our own Node service", [m.name for m in node.methods]
+                  == ["GetLeaderPositions"])
+    request_class = message_class("eventsourcing_grpc_c.v1.LeaderPositionsRequest")
+    reply_class = message_class("eventsourcing_grpc_c.v1.LeaderPositionsReply")
+    positions = channel.unary_unary("/eventsourcing_grpc_c.v1.Node/GetLeaderPositions",
+                                    request_serializer=request_class.SerializeToString,
+                                    response_deserializer=reply_class.FromString)
+    reply = positions(request_class(), timeout=CALL_TIMEOUT)
+    results.check("descriptors: GetLeaderPositions of an application that follows none",
+                  reply.application_name == "Orders" and list(reply.leaders) == [], reply)
 
 
 def check_refusals(results, channel, health_address):

@@ -33,6 +33,7 @@
 #define PATH_CALL "/eventsourcing_grpc.Application/CallApplicationMethod"
 #define PATH_PROMPT "/eventsourcing_grpc.Application/Prompt"
 #define PATH_NOTIFICATIONS "/eventsourcing_grpc.Application/GetNotifications"
+#define PATH_POSITIONS "/eventsourcing_grpc_c.v1.Node/GetLeaderPositions"
 #define PATH_REFLECTION_V1 "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"
 #define PATH_REFLECTION_V1ALPHA "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"
 
@@ -420,8 +421,8 @@ static void test_messages_over_the_maximum(void **state)
     bytes at_max = {.data = calloc(1, ESG_GRPC_MAX_MESSAGE_BYTES + 1),
                     .len = ESG_GRPC_MAX_MESSAGE_BYTES};
     assert_non_null(at_max.data);
-    const char *paths[] = {PATH_PING, PATH_CALL, PATH_PROMPT, PATH_NOTIFICATIONS,
-                           "/grpc.health.v1.Health/Check"};
+    const char *paths[] = {PATH_PING,          PATH_CALL,      PATH_PROMPT,
+                           PATH_NOTIFICATIONS, PATH_POSITIONS, "/grpc.health.v1.Health/Check"};
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
         at_max.len = ESG_GRPC_MAX_MESSAGE_BYTES; /* zero bytes: field number 0 is malformed */
         expect_status(paths[i], &at_max, GRPC_STATUS_INVALID_ARGUMENT, "malformed", paths[i]);

@@ -3,7 +3,8 @@
  * a one-way pipe and a longer chain loaded from the test_systems plugin, and
  * eventsourcing_grpc_server processes started here as a deployment starts
  * them: a follower killed mid-stream, a leader restarted, a follower started
- * late, prompts that never arrive. Every stop of a runner is timed. */
+ * late, prompts that never arrive; the followers' positions as the client reads
+ * them. Every stop of a runner is timed. */
 #include "testutil.h"
 
 #include <dirent.h>
@@ -720,6 +721,13 @@ static void spawn_example_server(fixture *f, size_t app, char (*addresses)[ADDRE
     }
 }
 
+/* Every application of the example as a server of its own, on the fixture's addresses. */
+static void spawn_example_system(fixture *f, const char *max_pull_interval)
+{
+    for (size_t app = 0; app < N_EXAMPLE_APPS; app++)
+        spawn_example_server(f, app, f->addresses, max_pull_interval);
+}
+
 /* Sends sig to the server in slot app and reaps it; its wait status. */
 static int stop_server(fixture *f, size_t app, int sig)
 {
@@ -784,8 +792,7 @@ static void assert_one_each(const esg_notification_list *log, const char *topic,
 static void test_follower_killed_mid_stream(void **state)
 {
     fixture *f = *state;
-    for (size_t i = 0; i < N_EXAMPLE_APPS; i++)
-        spawn_example_server(f, i, f->addresses, "1");
+    spawn_example_system(f, "1");
     esg_client *orders = connect_client(f, f->addresses[ORDERS]);
     esg_client *reservations = connect_client(f, f->addresses[RESERVATIONS]);
     esg_client *payments = connect_client(f, f->addresses[PAYMENTS]);
@@ -866,8 +873,7 @@ static void test_follower_killed_mid_stream(void **state)
 static void test_leader_restarted_while_followers_run(void **state)
 {
     fixture *f = *state;
-    for (size_t i = 0; i < N_EXAMPLE_APPS; i++)
-        spawn_example_server(f, i, f->addresses, "60");
+    spawn_example_system(f, "60");
     pid_t follower_pids[2] = {f->pids[RESERVATIONS], f->pids[PAYMENTS]};
     esg_client *orders = connect_client(f, f->addresses[ORDERS]);
     esg_uuid ids[2 * N_RESTART_ORDERS]; /* created before the restart, then after */
@@ -978,6 +984,81 @@ static void test_follower_started_late_catches_up_unprompted(void **state)
     esg_notification_list_clear(&list);
 }
 
+/* The positions of app's follower of leader (eventsourcing_grpc_c.v1.Node, as the client's lag
+ * command reads them), once it has processed up to position, polled for up to 5 s. */
+static esg_leader_position wait_position(fixture *f, esg_client *follower, const char *app,
+                                         const char *leader, int64_t position)
+{
+    int64_t started = esg_clock_now_ms();
+    for (;;) {
+        esg_error err = {0};
+        esg_leader_positions positions = {0};
+        assert_esg_ok(esg_client_leader_positions(follower, &positions, &err), &err);
+        assert_string_equal(positions.application_name, app);
+        esg_leader_position found = {.position = -2};
+        for (size_t i = 0; i < positions.n_items; i++)
+            if (strcmp(positions.items[i].leader_name, leader) == 0) {
+                found = positions.items[i];
+                found.leader_name = NULL; /* freed with the list */
+            }
+        esg_leader_positions_clear(&positions);
+        assert_true(found.position != -2);
+        if (found.position == position)
+            return found;
+        check_health(f);
+        if (esg_clock_now_ms() - started > 5000) {
+            print_logs(f);
+            fail_msg("%s's position in %s is %lld, not %lld, after 5 s", app, leader,
+                     (long long)found.position, (long long)position);
+        }
+        esg_clock_sleep_ms(10);
+    }
+}
+
+/* What the client's lag command shows: each follower at its leader's last notification once
+ * caught up, lag 0; then a Prompt that tells of ids the leader has not served yet (as a leader
+ * does when its follower cannot read as fast as it writes) shows as a lag in notifications and
+ * in seconds that grows while nothing is processed. */
+static void test_leader_positions(void **state)
+{
+    fixture *f = *state;
+    spawn_example_system(f, "60");
+    esg_client *orders = connect_client(f, f->addresses[ORDERS]);
+    esg_client *reservations = connect_client(f, f->addresses[RESERVATIONS]);
+    esg_uuid ids[N_LATE_ORDERS];
+    for (size_t i = 0; i < N_LATE_ORDERS; i++)
+        ids[i] = call_uuid(orders, "create_new_order");
+    for (size_t i = 0; i < N_LATE_ORDERS; i++)
+        wait_order(f, orders, "is_order_paid", &ids[i], 5000);
+    const int64_t last = 3 * N_LATE_ORDERS; /* created, reserved and paid */
+    esg_leader_position p = wait_position(f, reservations, "Reservations", "Orders", last);
+    assert_int_equal(p.leader_max, last);
+    assert_int_equal(p.lag_notifications, 0);
+    assert_true(p.lag_seconds == 0);
+    assert_int_equal(p.notifications_processed, last);
+    assert_true(p.prompts_received > 0 && p.prompts_received <= (uint64_t)last);
+    assert_true(p.pulls > 0);
+    assert_int_equal(p.pull_errors, 0);
+    /* Orders follows both others, listed in the system's order. */
+    esg_error err = {0};
+    esg_leader_positions both = {0};
+    assert_esg_ok(esg_client_leader_positions(orders, &both, &err), &err);
+    assert_int_equal(both.n_items, 2);
+    assert_string_equal(both.items[0].leader_name, "Reservations");
+    assert_string_equal(both.items[1].leader_name, "Payments");
+    esg_leader_positions_clear(&both);
+
+    assert_esg_ok(esg_client_prompt_after(reservations, "Orders", last + 5, &err), &err);
+    esg_clock_sleep_ms(300);
+    p = wait_position(f, reservations, "Reservations", "Orders", last);
+    assert_int_equal(p.leader_max, last + 5);
+    assert_int_equal(p.lag_notifications, 5);
+    assert_true(p.lag_seconds >= 0.25);
+    esg_clock_sleep_ms(200);
+    esg_leader_position later = wait_position(f, reservations, "Reservations", "Orders", last);
+    assert_true(later.lag_seconds >= p.lag_seconds + 0.15);
+}
+
 #define N_LOST_ORDERS 5
 
 /* Orders sends its prompts for Reservations to a port where nothing listens;
@@ -1026,6 +1107,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_follower_started_late_catches_up, setup, teardown),
         cmocka_unit_test_setup_teardown(test_follower_started_late_catches_up_unprompted, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_leader_positions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lost_prompts_recovered_by_pull_interval, setup,
                                         teardown),
     };
