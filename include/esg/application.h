@@ -95,11 +95,16 @@ typedef struct esg_application_type {
      * applications it follows; what it creates and triggers through the work is recorded with
      * the tracking record when it returns ESG_OK. */
     esg_status (*process)(esg_work *work, const esg_event *event);
+    /* The topics of the events its policy handles (ESG_TOPICS(...), NULL-terminated), as
+     * Python's follow_topics: followers ask their leaders for these only, and only these reach
+     * the policy (a notification of another topic is neither processed nor tracked). NULL: all. */
+    const char *const *follow_topics;
 } esg_application_type;
 
 /* Lists counted by the library: aggregate_types given as ESG_AGGREGATES(&a, &b) leaves
  * n_aggregate_types 0. ESG_APPLICATION fills in the magic. */
 #define ESG_AGGREGATES(...) ((const esg_aggregate_type *const[]){__VA_ARGS__, NULL})
+#define ESG_TOPICS(...) ((const char *const[]){__VA_ARGS__, NULL})
 #define ESG_APPLICATION(NAME, TOPIC, ...)                                                          \
     {                                                                                              \
         .magic = ESG_APPLICATION_TYPE_MAGIC, .name = (NAME), .topic = (TOPIC), __VA_ARGS__         \
@@ -197,7 +202,8 @@ esg_status esg_application_type_run_policy(const esg_application_type *type, esg
                                            esg_error *err);
 
 /* A leader's notification log as a follower reads it: in process, or over
- * gRPC. select appends up to limit notifications from start to out. */
+ * gRPC. select appends up to limit notifications from start to out, of the n_topics topics
+ * only (none: all; a log may also ignore them: the reader filters again). */
 typedef struct esg_notification_log {
     const char *leader_name;  /* the upstream application's name, for tracking */
     int64_t page_size;        /* notifications asked for per select; 0 for 100 */
@@ -206,8 +212,8 @@ typedef struct esg_notification_log {
     int64_t heavy_page_bytes; /* with pages_may_be_short: a short page ends the pull
                                * unless it holds at least this many bytes (state + topic
                                * + 64 per notification); 0: read until an empty page */
-    esg_status (*select)(void *ctx, int64_t start, int64_t limit, esg_notification_list *out,
-                         esg_error *err);
+    esg_status (*select)(void *ctx, int64_t start, int64_t limit, const char *const *topics,
+                         size_t n_topics, esg_notification_list *out, esg_error *err);
     void *ctx; /* passed to select */
 } esg_notification_log;
 
@@ -215,7 +221,8 @@ typedef struct esg_notification_log {
 void esg_application_local_log(esg_application *leader, esg_notification_log *out);
 
 /* Reads the leader's log after the last tracked position, page by page until
- * the end, and processes each notification with the policy, recording
+ * the end (of the type's follow_topics only, when it has them), and processes each notification
+ * with the policy, recording
  * its new events with its tracking record in one transaction. Calls on one
  * application are serialised; a notification already tracked (by another
  * thread or process) is skipped. *n_processed (may be NULL) counts the

@@ -94,10 +94,10 @@ esg_status esg_processing_event_collect(esg_processing_event *processing, esg_ag
                             aggregate, err);
 }
 
-static esg_status local_select(void *ctx, int64_t start, int64_t limit, esg_notification_list *out,
-                               esg_error *err)
+static esg_status local_select(void *ctx, int64_t start, int64_t limit, const char *const *topics,
+                               size_t n_topics, esg_notification_list *out, esg_error *err)
 {
-    return esg_application_select_notifications(ctx, start, limit, 0, NULL, 0, out, err);
+    return esg_application_select_notifications(ctx, start, limit, 0, topics, n_topics, out, err);
 }
 
 void esg_application_local_log(esg_application *leader, esg_notification_log *out)
@@ -160,6 +160,34 @@ static bool is_last_page(const esg_notification_log *log, const esg_notification
         n_bytes += (int64_t)page->items[i].event.state_len +
                    (int64_t)strlen(page->items[i].event.topic) + 64;
     return n_bytes < log->heavy_page_bytes;
+}
+
+/* The type's follow_topics, counted: 0 for all. */
+static size_t count_follow_topics(const esg_application_type *type)
+{
+    size_t n = 0;
+    while (type->follow_topics != NULL && type->follow_topics[n] != NULL)
+        n++;
+    return n;
+}
+
+/* Drops from page the notifications of topics the type does not follow (n_topics of them; a
+ * log may not filter), as Python's filter_received_notifications does. */
+static void keep_followed(const esg_application_type *type, size_t n_topics,
+                          esg_notification_list *page)
+{
+    size_t kept = 0;
+    for (size_t i = 0; n_topics > 0 && i < page->n_items; i++) {
+        bool is_followed = false;
+        for (size_t t = 0; t < n_topics && !is_followed; t++)
+            is_followed = strcmp(page->items[i].event.topic, type->follow_topics[t]) == 0;
+        if (is_followed)
+            page->items[kept++] = page->items[i];
+        else
+            esg_stored_event_clear(&page->items[i].event);
+    }
+    if (n_topics > 0)
+        page->n_items = kept;
 }
 
 static void batch_clear(pending_batch *batch)
@@ -303,13 +331,20 @@ esg_status esg_application_pull_and_process(esg_application *app, const esg_noti
     bool is_batched = esg_recorder_can_track_many(app->recorder);
     pending_batch pending = {.app = app};
     esg_notification_list batch = {0};
+    size_t n_topics = count_follow_topics(app->type);
     while (rc == ESG_OK) {
         esg_notification_list_clear(&batch);
-        rc = log->select(log->ctx, last + 1, page_size, &batch, err);
-        bool is_progress = false;
-        for (size_t i = 0; rc == ESG_OK && i < batch.n_items && !is_progress; i++)
-            is_progress = batch.items[i].id > last; /* a log that ignored start: never twice */
-        if (rc == ESG_OK && is_progress && is_batched)
+        rc = log->select(log->ctx, last + 1, page_size, app->type->follow_topics, n_topics, &batch,
+                         err);
+        /* The end: an empty page, a short one where short means the end, or a page with
+         * nothing new (which would otherwise loop forever: a log that ignored start). */
+        int64_t highest_read = last;
+        for (size_t i = 0; rc == ESG_OK && i < batch.n_items; i++)
+            if (batch.items[i].id > highest_read)
+                highest_read = batch.items[i].id;
+        bool is_end = rc != ESG_OK || highest_read == last || is_last_page(log, &batch, page_size);
+        keep_followed(app->type, n_topics, &batch);
+        if (rc == ESG_OK && batch.n_items > 0 && is_batched)
             rc = process_page(app, log->leader_name, &batch, &pending, &last, n_processed, err);
         for (size_t i = 0; rc == ESG_OK && !is_batched && i < batch.n_items; i++) {
             if (batch.items[i].id <= last)
@@ -322,9 +357,10 @@ esg_status esg_application_pull_and_process(esg_application *app, const esg_noti
                     (*n_processed)++;
             }
         }
-        /* The end: an empty page, a short one where short means the end, or
-         * a page with nothing new (which would otherwise loop forever). */
-        if (!is_progress || is_last_page(log, &batch, page_size))
+        /* Past the notifications of other topics too: the next page starts after them. */
+        if (rc == ESG_OK && highest_read > last)
+            last = highest_read;
+        if (is_end)
             break;
     }
     esg_notification_list_clear(&batch);

@@ -125,14 +125,15 @@ static esg_status orders_policy(esg_work *work, const esg_event *event)
     return esg_work_status(work);
 }
 
-const esg_application_type esg_example_orders =
-    ESG_APPLICATION("Orders", MODULE ":Orders", .aggregate_types = ESG_AGGREGATES(&order_type),
-                    .method_defs = ESG_METHODS(
-                        ESG_METHOD("create_new_order() -> UUID", create_new_order),
-                        ESG_METHOD("get_order(order_id: UUID) -> dict", get_order),
-                        ESG_METHOD("is_order_reserved(order_id: UUID) -> bool", is_order_reserved),
-                        ESG_METHOD("is_order_paid(order_id: UUID) -> bool", is_order_paid)),
-                    .process = orders_policy);
+const esg_application_type esg_example_orders = ESG_APPLICATION(
+    "Orders", MODULE ":Orders", .aggregate_types = ESG_AGGREGATES(&order_type),
+    .method_defs =
+        ESG_METHODS(ESG_METHOD("create_new_order() -> UUID", create_new_order),
+                    ESG_METHOD("get_order(order_id: UUID) -> dict", get_order),
+                    ESG_METHOD("is_order_reserved(order_id: UUID) -> bool", is_order_reserved),
+                    ESG_METHOD("is_order_paid(order_id: UUID) -> bool", is_order_paid)),
+    .process = orders_policy,
+    .follow_topics = ESG_TOPICS(MODULE ":Reservation.Created", MODULE ":Payment.Created"));
 
 /* ---- Reservations and Payments -------------------------------------------- */
 
@@ -169,11 +170,11 @@ static esg_status payments_policy(esg_work *work, const esg_event *event)
 
 const esg_application_type esg_example_reservations = ESG_APPLICATION(
     "Reservations", MODULE ":Reservations", .aggregate_types = ESG_AGGREGATES(&reservation_type),
-    .process = reservations_policy);
+    .process = reservations_policy, .follow_topics = ESG_TOPICS(MODULE ":Order.Created"));
 
-const esg_application_type esg_example_payments =
-    ESG_APPLICATION("Payments", MODULE ":Payments",
-                    .aggregate_types = ESG_AGGREGATES(&payment_type), .process = payments_policy);
+const esg_application_type esg_example_payments = ESG_APPLICATION(
+    "Payments", MODULE ":Payments", .aggregate_types = ESG_AGGREGATES(&payment_type),
+    .process = payments_policy, .follow_topics = ESG_TOPICS(MODULE ":Order.Reserved"));
 
 /* ---- The system ------------------------------------------------------------ */
 

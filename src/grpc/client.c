@@ -822,13 +822,14 @@ static bool is_limit_refused(esg_status rc, const esg_error *err)
  * REFERENCE_SECTION_SIZE, in sections of that size, so that the page comes back
  * short only at the end of the log (the follower stops at a short page). */
 static esg_status select_in_sections(esg_client *client, int64_t start, int64_t limit,
+                                     const char *const *topics, size_t n_topics,
                                      esg_notification_list *out, esg_error *err)
 {
     esg_status rc = ESG_OK;
     while (rc == ESG_OK && limit > 0) {
         size_t n_before = out->n_items;
         int64_t section = limit < REFERENCE_SECTION_SIZE ? limit : REFERENCE_SECTION_SIZE;
-        rc = esg_client_select_notifications(client, start, section, 0, NULL, 0, out, err);
+        rc = esg_client_select_notifications(client, start, section, 0, topics, n_topics, out, err);
         int64_t n_got = (int64_t)(out->n_items - n_before);
         if (rc != ESG_OK || n_got < section)
             break;
@@ -839,20 +840,22 @@ static esg_status select_in_sections(esg_client *client, int64_t start, int64_t 
 }
 
 static esg_status remote_log_select(void *ctx, int64_t start, int64_t limit,
+                                    const char *const *topics, size_t n_topics,
                                     esg_notification_list *out, esg_error *err)
 {
     esg_client *client = ctx;
     esg_error local = {0};
     esg_status rc = ESG_OK;
     if (is_page_capped(client) && limit > REFERENCE_SECTION_SIZE) {
-        rc = select_in_sections(client, start, limit, out, &local);
+        rc = select_in_sections(client, start, limit, topics, n_topics, out, &local);
     } else {
-        rc = esg_client_select_notifications(client, start, limit, 0, NULL, 0, out, &local);
+        rc =
+            esg_client_select_notifications(client, start, limit, 0, topics, n_topics, out, &local);
         if (limit > REFERENCE_SECTION_SIZE && is_limit_refused(rc, &local)) {
             pthread_mutex_lock(&client->lock);
             client->is_page_capped = true;
             pthread_mutex_unlock(&client->lock);
-            rc = select_in_sections(client, start, limit, out, &local);
+            rc = select_in_sections(client, start, limit, topics, n_topics, out, &local);
         }
     }
     if (rc != ESG_OK)

@@ -204,10 +204,11 @@ typedef struct turn_log {
     bool is_cut;
     int64_t first_start;  /* where the first page started: the position + 1; 0 before */
     int64_t highest_read; /* the highest notification id read */
+    int64_t known_before; /* the leader's highest id known when the turn began */
 } turn_log;
 
-static esg_status select_in_turn(void *ctx, int64_t start, int64_t limit,
-                                 esg_notification_list *out, esg_error *err)
+static esg_status select_in_turn(void *ctx, int64_t start, int64_t limit, const char *const *topics,
+                                 size_t n_topics, esg_notification_list *out, esg_error *err)
 {
     turn_log *turn = ctx;
     if (turn->pages_left == 0) {
@@ -218,7 +219,7 @@ static esg_status select_in_turn(void *ctx, int64_t start, int64_t limit,
     if (turn->first_start == 0)
         turn->first_start = start;
     size_t n_before = out->n_items;
-    esg_status rc = turn->whole.select(turn->whole.ctx, start, limit, out, err);
+    esg_status rc = turn->whole.select(turn->whole.ctx, start, limit, topics, n_topics, out, err);
     for (size_t i = n_before; rc == ESG_OK && i < out->n_items; i++)
         if (out->items[i].id > turn->highest_read)
             turn->highest_read = out->items[i].id;
@@ -241,7 +242,9 @@ static esg_status pull(esg_node *node, leader_link *leader, turn_log *turn, int6
 }
 
 /* What a pull tells the metrics (lock held): where the follower is, and what it now knows of
- * the leader's log. Every page a pull read was processed when it succeeded. */
+ * the leader's log. Every page a pull read was processed when it succeeded; one that read to
+ * the end also passed every notification known before it began (those of topics the follower
+ * does not follow were never sent). */
 static void count_pull(leader_link *leader, const turn_log *turn, int64_t n_processed,
                        esg_status rc)
 {
@@ -254,8 +257,11 @@ static void count_pull(leader_link *leader, const turn_log *turn, int64_t n_proc
         return;
     }
     learn_leader_max(leader, turn->highest_read);
-    advance_position(leader, turn->highest_read > turn->first_start - 1 ? turn->highest_read
-                                                                        : turn->first_start - 1);
+    int64_t position =
+        turn->highest_read > turn->first_start - 1 ? turn->highest_read : turn->first_start - 1;
+    if (!turn->is_cut && turn->known_before > position)
+        position = turn->known_before;
+    advance_position(leader, position);
 }
 
 /* After a pull (under the lock): log outages once, back off, keep the first
@@ -324,9 +330,9 @@ static void *puller_main(void *arg)
             continue;
         }
         due->is_prompted = false;
+        turn_log turn = {.pages_left = PAGES_PER_TURN, .known_before = due->known_max};
         pthread_mutex_unlock(&node->lock);
         esg_error err = {0};
-        turn_log turn = {.pages_left = PAGES_PER_TURN};
         int64_t n_processed = 0;
         esg_status rc = pull(node, due, &turn, &n_processed, &err);
         pthread_mutex_lock(&node->lock);

@@ -145,6 +145,15 @@ static const esg_aggregate_type *const echoes_aggregates[] = {&echo_type};
 static const esg_application_type echoes_app =
     FOLLOWER_APPLICATION("Echoes", echoes_aggregates, echoes_policy);
 
+/* The same, asking its leader for Note.Created alone (Python's follow_topics). */
+static const esg_application_type created_echoes_app = {.magic = ESG_APPLICATION_TYPE_MAGIC,
+                                                        .name = "Echoes",
+                                                        .topic = "tests:CreatedEchoes",
+                                                        .aggregate_types = echoes_aggregates,
+                                                        .n_aggregate_types = 1,
+                                                        .policy = echoes_policy,
+                                                        .follow_topics = ESG_TOPICS(NOTE_CREATED)};
+
 /* Tallies: counts every note event on one Tally aggregate, so that each notification's policy
  * depends on what the one before it did. On a note whose text is "interfere", a second writer
  * (tally_interferer, another application on the same database) counts too, first. */
@@ -409,11 +418,14 @@ static void test_persistence_settings_use_the_name_as_prefix(void **state)
     testutil_discard_temp_dir(dir);
 }
 
-/* A log over a leader that returns every notification whatever start says. */
+/* A log over a leader that returns every notification whatever start and topics say. */
 static esg_status careless_select(void *ctx, int64_t start, int64_t limit,
+                                  const char *const *topics, size_t n_topics,
                                   esg_notification_list *out, esg_error *err)
 {
     (void)start;
+    (void)topics;
+    (void)n_topics;
     return esg_application_select_notifications(ctx, 1, limit, 0, NULL, 0, out, err);
 }
 
@@ -459,6 +471,89 @@ static void test_pull_and_process_exactly_once(void **state)
 
     /* Not a process application. */
     assert_int_equal(esg_application_pull_and_process(f->notes, &log, &n, &err), ESG_EINVAL);
+    esg_application_free(echoes);
+}
+
+/* A log over Notes that notes what it is asked for, and ignores the topics when careless. */
+typedef struct asked_log {
+    esg_application *notes;
+    bool is_careless;
+    int64_t last_start;
+    size_t last_n_topics;
+    const char *last_topic; /* the first topic asked for */
+} asked_log;
+
+static esg_status asked_select(void *ctx, int64_t start, int64_t limit, const char *const *topics,
+                               size_t n_topics, esg_notification_list *out, esg_error *err)
+{
+    asked_log *log = ctx;
+    log->last_start = start;
+    log->last_n_topics = n_topics;
+    log->last_topic = n_topics > 0 ? topics[0] : NULL;
+    if (log->is_careless)
+        return esg_application_select_notifications(log->notes, 1, limit, 0, NULL, 0, out, err);
+    return esg_application_select_notifications(log->notes, start, limit, 0, topics, n_topics, out,
+                                                err);
+}
+
+static bool is_tracked(esg_application *app, int64_t id)
+{
+    esg_error err = {0};
+    bool is_tracked = false;
+    assert_esg_ok(
+        esg_recorder_has_tracking_id(esg_application_recorder(app), "Notes", id, &is_tracked, &err),
+        &err);
+    return is_tracked;
+}
+
+/* follow_topics: the follower asks its leader for those topics only, processes and tracks
+ * nothing else (also from a log that sends everything), and its next pull starts after the
+ * last notification it processed, as the reference's does. */
+static void test_follow_topics(void **state)
+{
+    fixture *f = *state;
+    esg_application *echoes = NULL;
+    esg_error err = {0};
+    assert_esg_ok(esg_application_new(&created_echoes_app, f->env, &echoes, &err), &err);
+    char *ids[3];
+    for (size_t i = 0; i < 3; i++)
+        ids[i] = create(f->notes, "n"); /* 1, 2, 3 */
+    char args[256], *json = NULL;
+    snprintf(args, sizeof args, "[%s,\"e\"]", ids[0]);
+    assert_esg_ok(call(f->notes, "edit", args, NULL, &json, &err), &err); /* 4: Note.Edited */
+    free(json);
+    free(create(f->notes, "n")); /* 5 */
+
+    asked_log asked = {.notes = f->notes};
+    esg_notification_log log = {.leader_name = "Notes", .select = asked_select, .ctx = &asked};
+    int64_t n = -1;
+    assert_esg_ok(esg_application_pull_and_process(echoes, &log, &n, &err), &err);
+    assert_int_equal(asked.last_n_topics, 1);
+    assert_string_equal(asked.last_topic, NOTE_CREATED);
+    assert_int_equal(n, 4);
+    assert_int_equal(testutil_max_notification_id(echoes), 4);
+    assert_int_equal(testutil_max_tracking_id(echoes, "Notes"), 5);
+    assert_false(is_tracked(echoes, 4));
+
+    /* An edit after the last note: not asked for, not tracked; the next pull asks from 6. */
+    assert_esg_ok(call(f->notes, "edit", args, NULL, &json, &err), &err); /* 6 */
+    free(json);
+    assert_esg_ok(esg_application_pull_and_process(echoes, &log, &n, &err), &err);
+    assert_int_equal(n, 0);
+    assert_int_equal(asked.last_start, 6);
+    assert_int_equal(testutil_max_tracking_id(echoes, "Notes"), 5);
+
+    /* A log that sends every topic from the start: still nothing else reaches the policy. */
+    asked.is_careless = true;
+    free(create(f->notes, "n")); /* 7 */
+    assert_esg_ok(esg_application_pull_and_process(echoes, &log, &n, &err), &err);
+    assert_int_equal(n, 1);
+    assert_int_equal(testutil_max_tracking_id(echoes, "Notes"), 7);
+    assert_false(is_tracked(echoes, 4));
+    assert_false(is_tracked(echoes, 6));
+    assert_int_equal(testutil_max_notification_id(echoes), 5);
+    for (size_t i = 0; i < 3; i++)
+        free(ids[i]);
     esg_application_free(echoes);
 }
 
@@ -550,6 +645,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_listener_hears_each_write, setup, teardown),
         cmocka_unit_test(test_persistence_settings_use_the_name_as_prefix),
         cmocka_unit_test_setup_teardown(test_pull_and_process_exactly_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_follow_topics, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_follow_topics, setup_sqlite_followers, teardown),
         cmocka_unit_test_setup_teardown(test_pull_and_process_exactly_once, setup_sqlite_followers,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_pull_records_a_page_at_once_as_if_one_by_one, setup,

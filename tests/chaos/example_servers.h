@@ -67,16 +67,20 @@ typedef struct example_counts {
     size_t n_orders; /* Order.Created in Orders' log */
     size_t n_paid;   /* Order.Paid */
     size_t n_notifications[EXAMPLE_N_APPS];
+    /* [follower][leader]: the highest id in the leader's log of a topic the follower's policy
+     * follows (its type's follow_topics; every topic without them), 0 when none. */
+    int64_t last_followed[EXAMPLE_N_APPS][EXAMPLE_N_APPS];
 } example_counts;
 /* Reads the three logs over gRPC: the counts, for waiting until the system is quiet. */
 bool example_read_counts(const example_servers *s, example_counts *out);
 /* Waits until every order in Orders' log is reserved and paid and every follower tracked the
- * whole log of each of its leaders; fails after timeout_ms. */
+ * last notification it follows in each of its leaders' logs; fails after timeout_ms. */
 void example_wait_quiet(example_servers *s, int64_t timeout_ms);
 /* Checks, on a quiet system whose servers run: ids 1..n without gaps in each log; each order
  * created once, reserved once, paid once (versions 1, 2, 3); one reservation and one payment per
  * order, with the ids the example derives; every acknowledged order among them; then (servers
- * stopped) each follower's tracking records are exactly 1..n of each leader's log, and SQLite
+ * stopped) each follower's tracking records are exactly the ids of the notifications it follows
+ * in each leader's log (1..n where it follows every topic), and SQLite
  * files pass PRAGMA integrity_check. Fills counts. */
 void example_check_invariants(example_servers *s, const esg_uuid *acked, size_t n_acked,
                               example_counts *counts);

@@ -161,7 +161,7 @@ static void test_readme_client_section(void **state)
     assert_string_equal(log.leader_name, "Orders");
     assert_true(log.pages_may_be_short);
     assert_int_equal(log.page_size, 100);
-    assert_esg_ok(log.select(log.ctx, 1, log.page_size, &list, &err), &err);
+    assert_esg_ok(log.select(log.ctx, 1, log.page_size, NULL, 0, &list, &err), &err);
     assert_int_equal(list.n_items, 1);
     assert_int_equal(list.items[0].id, 1);
     esg_notification_list_clear(&list);
@@ -370,7 +370,7 @@ static void test_calls_after_close_are_closed(void **state)
     assert_int_equal(list.n_items, 0);
     esg_notification_log log;
     esg_client_notification_log(client, "Orders", &log);
-    assert_int_equal(log.select(log.ctx, 1, 10, &list, &err), ESG_ECLOSED);
+    assert_int_equal(log.select(log.ctx, 1, 10, NULL, 0, &list, &err), ESG_ECLOSED);
     esg_client_free(NULL);
 }
 
@@ -1170,7 +1170,7 @@ static void test_log_falls_back_to_reference_section_size(void **state)
     esg_client_notification_log(client, "Orders", &log);
     assert_int_equal(log.page_size, 100);
     esg_notification_list list = {0};
-    assert_esg_ok(log.select(log.ctx, 1, log.page_size, &list, &err), &err);
+    assert_esg_ok(log.select(log.ctx, 1, log.page_size, NULL, 0, &list, &err), &err);
     assert_true(list.n_items > 0);
     assert_int_equal(list.items[0].id, 1);
     assert_int_equal(refused_count(cs), 1);
@@ -1178,7 +1178,7 @@ static void test_log_falls_back_to_reference_section_size(void **state)
     esg_notification_list_clear(&list);
 
     /* Remembered: no more refusals, and new logs ask for 10. */
-    assert_esg_ok(log.select(log.ctx, 1, log.page_size, &list, &err), &err);
+    assert_esg_ok(log.select(log.ctx, 1, log.page_size, NULL, 0, &list, &err), &err);
     assert_int_equal(refused_count(cs), 1);
     assert_int_equal(capture_count(cs, ESG_PATH_GET_NOTIFICATIONS), 3);
     esg_notification_list_clear(&list);

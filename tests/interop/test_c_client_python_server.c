@@ -624,7 +624,13 @@ static void test_payments_follows_python_orders_reserved_events(void **state)
     esg_notification_list all = {0};
     select_all(fx.system_client, &all);
     esg_application *payments = new_application(&esg_example_payments);
-    assert_int_equal(pull(payments, fx.system_client), (int64_t)all.n_items);
+    /* Payments follows Order.Reserved alone: it asks the Python server for those only. */
+    int64_t n_reserved = 0;
+    for (size_t i = 0; i < all.n_items; i++)
+        n_reserved +=
+            strcmp(all.items[i].event.topic, "eventsourcing_grpc.example:Order.Reserved") == 0;
+    assert_true(n_reserved > 0 && n_reserved < (int64_t)all.n_items);
+    assert_int_equal(pull(payments, fx.system_client), n_reserved);
     assert_true(
         has_created_for(payments, "payments", "eventsourcing_grpc.example:Payment.Created", &id));
     esg_application_free(payments);

@@ -23,6 +23,7 @@
 
 #include "esg/grpc.h"
 #include "esg/runner.h"
+#include "sqlite_testutil.h"
 
 #ifndef ESG_SERVER_PROGRAM
 #error "ESG_SERVER_PROGRAM must name eventsourcing_grpc_server"
@@ -914,13 +915,15 @@ static void test_leader_restarted_while_followers_run(void **state)
 
 #define N_LATE_ORDERS 10
 
-/* Creates n orders through orders (ids into ids) and waits until each is reserved. */
-static void create_reserved_orders(fixture *f, esg_client *orders, esg_uuid *ids, size_t n)
+/* Creates n orders through orders (ids into ids) and waits until until (is_order_reserved or
+ * is_order_paid) says each is. */
+static void create_waited_orders(fixture *f, esg_client *orders, esg_uuid *ids, size_t n,
+                                 const char *until)
 {
     for (size_t i = 0; i < n; i++)
         ids[i] = call_uuid(orders, "create_new_order");
     for (size_t i = 0; i < n; i++)
-        wait_order(f, orders, "is_order_reserved", &ids[i], 5000);
+        wait_order(f, orders, until, &ids[i], 5000);
 }
 
 /* Payments starts a second after orders were created and reserved: it
@@ -933,7 +936,7 @@ static void test_follower_started_late_catches_up(void **state)
     spawn_example_server(f, RESERVATIONS, f->addresses, "60");
     esg_client *orders = connect_client(f, f->addresses[ORDERS]);
     esg_uuid ids[N_LATE_ORDERS];
-    create_reserved_orders(f, orders, ids, N_LATE_ORDERS);
+    create_waited_orders(f, orders, ids, N_LATE_ORDERS, "is_order_reserved");
     assert_false(call_bool(orders, "is_order_paid", &ids[0]));
     esg_clock_sleep_ms(1000);
 
@@ -971,7 +974,7 @@ static void test_follower_started_late_catches_up_unprompted(void **state)
     spawn_example_server(f, RESERVATIONS, f->addresses, "60");
     esg_client *orders = connect_client(f, f->addresses[ORDERS]);
     esg_uuid ids[N_LATE_ORDERS];
-    create_reserved_orders(f, orders, ids, N_LATE_ORDERS);
+    create_waited_orders(f, orders, ids, N_LATE_ORDERS, "is_order_reserved");
     esg_clock_sleep_ms(1000);
 
     spawn_example_server(f, PAYMENTS, f->addresses, "60");
@@ -984,10 +987,11 @@ static void test_follower_started_late_catches_up_unprompted(void **state)
     esg_notification_list_clear(&list);
 }
 
-/* The positions of app's follower of leader (eventsourcing_grpc_c.v1.Node, as the client's lag
- * command reads them), once it has processed up to position, polled for up to 5 s. */
+/* The position of app (a follower) in leader's log, as the client's lag command reads it
+ * (eventsourcing_grpc_c.v1.Node), once it is at position and knows leader_max, polled for up to
+ * 5 s. */
 static esg_leader_position wait_position(fixture *f, esg_client *follower, const char *app,
-                                         const char *leader, int64_t position)
+                                         const char *leader, int64_t position, int64_t leader_max)
 {
     int64_t started = esg_clock_now_ms();
     for (;;) {
@@ -1003,22 +1007,23 @@ static esg_leader_position wait_position(fixture *f, esg_client *follower, const
             }
         esg_leader_positions_clear(&positions);
         assert_true(found.position != -2);
-        if (found.position == position)
+        if (found.position == position && found.leader_max == leader_max)
             return found;
         check_health(f);
         if (esg_clock_now_ms() - started > 5000) {
             print_logs(f);
-            fail_msg("%s's position in %s is %lld, not %lld, after 5 s", app, leader,
-                     (long long)found.position, (long long)position);
+            fail_msg("%s in %s: position %lld of %lld, not %lld of %lld, after 5 s", app, leader,
+                     (long long)found.position, (long long)found.leader_max, (long long)position,
+                     (long long)leader_max);
         }
         esg_clock_sleep_ms(10);
     }
 }
 
 /* What the client's lag command shows: each follower at its leader's last notification once
- * caught up, lag 0; then a Prompt that tells of ids the leader has not served yet (as a leader
- * does when its follower cannot read as fast as it writes) shows as a lag in notifications and
- * in seconds that grows while nothing is processed. */
+ * caught up, lag 0; while the test holds Reservations' database locked, the orders created
+ * meanwhile show as a lag in notifications (Orders' Prompts say how far its log reaches) and in
+ * seconds that grows; once the lock goes, the lag returns to 0. */
 static void test_leader_positions(void **state)
 {
     fixture *f = *state;
@@ -1026,16 +1031,12 @@ static void test_leader_positions(void **state)
     esg_client *orders = connect_client(f, f->addresses[ORDERS]);
     esg_client *reservations = connect_client(f, f->addresses[RESERVATIONS]);
     esg_uuid ids[N_LATE_ORDERS];
-    for (size_t i = 0; i < N_LATE_ORDERS; i++)
-        ids[i] = call_uuid(orders, "create_new_order");
-    for (size_t i = 0; i < N_LATE_ORDERS; i++)
-        wait_order(f, orders, "is_order_paid", &ids[i], 5000);
+    create_waited_orders(f, orders, ids, N_LATE_ORDERS, "is_order_paid");
     const int64_t last = 3 * N_LATE_ORDERS; /* created, reserved and paid */
-    esg_leader_position p = wait_position(f, reservations, "Reservations", "Orders", last);
-    assert_int_equal(p.leader_max, last);
+    esg_leader_position p = wait_position(f, reservations, "Reservations", "Orders", last, last);
     assert_int_equal(p.lag_notifications, 0);
     assert_true(p.lag_seconds == 0);
-    assert_int_equal(p.notifications_processed, last);
+    assert_int_equal(p.notifications_processed, N_LATE_ORDERS); /* follow_topics: Order.Created */
     assert_true(p.prompts_received > 0 && p.prompts_received <= (uint64_t)last);
     assert_true(p.pulls > 0);
     assert_int_equal(p.pull_errors, 0);
@@ -1048,15 +1049,31 @@ static void test_leader_positions(void **state)
     assert_string_equal(both.items[1].leader_name, "Payments");
     esg_leader_positions_clear(&both);
 
-    assert_esg_ok(esg_client_prompt_after(reservations, "Orders", last + 5, &err), &err);
+    char path[600];
+    snprintf(path, sizeof path, "%s/Reservations.db", f->dir);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+    esg_uuid held[3];
+    for (size_t i = 0; i < 3; i++)
+        held[i] = call_uuid(orders, "create_new_order");
+    p = wait_position(f, reservations, "Reservations", "Orders", last, last + 3);
+    assert_int_equal(p.lag_notifications, 3);
     esg_clock_sleep_ms(300);
-    p = wait_position(f, reservations, "Reservations", "Orders", last);
-    assert_int_equal(p.leader_max, last + 5);
-    assert_int_equal(p.lag_notifications, 5);
-    assert_true(p.lag_seconds >= 0.25);
-    esg_clock_sleep_ms(200);
-    esg_leader_position later = wait_position(f, reservations, "Reservations", "Orders", last);
-    assert_true(later.lag_seconds >= p.lag_seconds + 0.15);
+    esg_leader_position later =
+        wait_position(f, reservations, "Reservations", "Orders", last, last + 3);
+    assert_true(later.lag_seconds >= 0.25);
+    assert_true(later.lag_seconds > p.lag_seconds);
+    print_message("Reservations held back: 3 notifications behind, for %.3f s\n",
+                  later.lag_seconds);
+
+    assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    for (size_t i = 0; i < 3; i++)
+        wait_order(f, orders, "is_order_paid", &held[i], 10000);
+    p = wait_position(f, reservations, "Reservations", "Orders", last + 9, last + 9);
+    assert_int_equal(p.lag_notifications, 0);
+    assert_true(p.lag_seconds == 0);
 }
 
 #define N_LOST_ORDERS 5
