@@ -18,6 +18,7 @@ set(ESG_GRPC_SOURCES
   src/grpc/server_metrics.c
   src/grpc/metrics_server.c
   src/grpc/client.c
+  src/grpc/subscription.c
   src/grpc/node.c
   src/grpc/runner.c
   ${ESG_PROTO_SOURCES}

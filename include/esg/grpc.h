@@ -70,7 +70,10 @@ typedef struct esg_server_options {
 /* Serves app (borrowed; must outlive the server) on options->address. A bad
  * address, a port in use or an unreadable certificate is ESG_ECONFIG (or
  * ESG_EUNAVAILABLE for a busy port), with the reason. The health service
- * answers SERVING once this returns. */
+ * answers SERVING once this returns. The server listens to the application's
+ * writes, to push them to subscribers (eventsourcing_grpc_c.v1.Node/Subscribe):
+ * it holds the application's recorded listener until it stops, so set none of
+ * your own meanwhile. */
 esg_status esg_server_start(esg_application *app, const esg_server_options *options,
                             esg_server **out, esg_error *err);
 
@@ -107,6 +110,9 @@ typedef struct esg_leader_position {
     uint64_t pulls; /* pulls of the leader's log, and those that failed */
     uint64_t pull_errors;
     uint64_t notifications_processed;
+    bool is_subscribed;    /* the leader pushes to the follower (Subscribe), which it then
+                            * need not Prompt */
+    uint64_t pages_pushed; /* pages received by push */
 } esg_leader_position;
 
 typedef struct esg_leader_positions {
@@ -191,6 +197,29 @@ esg_status esg_client_select_notifications(esg_client *client, int64_t start, in
  * answers ESG_EUNIMPLEMENTED. Retried as Ping is. */
 esg_status esg_client_leader_positions(esg_client *client, esg_leader_positions *out,
                                        esg_error *err);
+
+/* A follower's subscription to a server's notifications (eventsourcing_grpc_c.v1.Node/Subscribe):
+ * the server pushes them as they are recorded. */
+typedef struct esg_subscription esg_subscription;
+
+/* Subscribes follower_name (borrowed) to the server's notifications from start (>= 1), of the
+ * n_topics topics (none: all); *out is the caller's, to free with esg_subscription_free (before
+ * esg_client_free). Returns once the call is sent: a server without the service (Python's)
+ * answers ESG_EUNIMPLEMENTED at the first esg_subscription_next. */
+esg_status esg_client_subscribe(esg_client *client, const char *follower_name, int64_t start,
+                                const char *const *topics, size_t n_topics, esg_subscription **out,
+                                esg_error *err);
+
+/* Waits for the next page (no deadline: esg_client_close from another thread ends the wait
+ * with ESG_ECLOSED), appends its notifications to out and sets *up_to: every notification of
+ * the topics asked for up to that id has now been received. ESG_ECLOSED also when the server
+ * ended the stream (it stops); the server's status otherwise (ESG_EUNIMPLEMENTED: no push).
+ * After an error the subscription is over: free it. */
+esg_status esg_subscription_next(esg_subscription *subscription, esg_notification_list *out,
+                                 int64_t *up_to, esg_error *err);
+
+/* Cancels the stream if it is still open and frees the subscription. NULL is allowed. */
+void esg_subscription_free(esg_subscription *subscription);
 
 /* The server's notification log as a follower reads it; the client must
  * outlive the log. */

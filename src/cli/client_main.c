@@ -439,6 +439,8 @@ static esg_status print_position_json(const char *application, const esg_leader_
         {"pulls", esg_value_int((int64_t)p->pulls)},
         {"pull_errors", esg_value_int((int64_t)p->pull_errors)},
         {"notifications_processed", esg_value_int((int64_t)p->notifications_processed)},
+        {"is_subscribed", esg_value_bool(p->is_subscribed)},
+        {"pages_pushed", esg_value_int((int64_t)p->pages_pushed)},
     };
     for (size_t i = 0; i < sizeof members / sizeof *members; i++) {
         if (rc == ESG_OK)

@@ -128,6 +128,52 @@ static esg_status parse_number(const char *name, const char *text, int64_t minim
     return ESG_OK;
 }
 
+esg_status srv_page_build(srv_page *page, const esg_notification_list *list, esg_error *err)
+{
+    memset(page, 0, sizeof *page);
+    size_t n = list->n_items;
+    if (n == 0)
+        return ESG_OK;
+    page->items = esg_calloc(n, sizeof *page->items);
+    page->pointers = esg_calloc(n, sizeof *page->pointers);
+    page->numbers = esg_calloc(n, sizeof *page->numbers);
+    if (page->items == NULL || page->pointers == NULL || page->numbers == NULL) {
+        srv_page_free(page);
+        return esg_error_set(err, ESG_ENOMEM, "out of memory making a page of notifications");
+    }
+    size_t page_bytes = 0;
+    for (size_t i = 0; i < n; i++) {
+        const esg_notification *notification = &list->items[i];
+        page_bytes += notification->event.state_len + strlen(notification->event.topic) + 64;
+        /* A page never exceeds the byte cap, but always holds at least one. */
+        if (i > 0 && page_bytes > ESG_GRPC_MAX_PAGE_BYTES)
+            break;
+        EventsourcingGrpc__Notification *item = &page->items[i];
+        eventsourcing_grpc__notification__init(item);
+        snprintf(page->numbers[i][0], ESG_UUID_HEX_SIZE, "%lld", (long long)notification->id);
+        esg_uuid_hex(&notification->event.originator_id, page->numbers[i][1]);
+        snprintf(page->numbers[i][2], ESG_UUID_HEX_SIZE, "%lld",
+                 (long long)notification->event.originator_version);
+        item->id = page->numbers[i][0];
+        item->originator_id = page->numbers[i][1];
+        item->originator_version = page->numbers[i][2];
+        item->topic = notification->event.topic;
+        item->state.data = notification->event.state;
+        item->state.len = notification->event.state_len;
+        page->pointers[i] = item;
+        page->n = i + 1;
+    }
+    return ESG_OK;
+}
+
+void srv_page_free(srv_page *page)
+{
+    esg_free(page->items);
+    esg_free(page->pointers);
+    esg_free(page->numbers);
+    memset(page, 0, sizeof *page);
+}
+
 void srv_handle_get_notifications(server_call *c, const ProtobufCMessage *message)
 {
     const EventsourcingGrpc__NotificationsRequest *request =
@@ -135,8 +181,7 @@ void srv_handle_get_notifications(server_call *c, const ProtobufCMessage *messag
     esg_error err = {0};
     int64_t start = 0, limit = 0, stop = 0;
     esg_notification_list list = {0};
-    EventsourcingGrpc__Notification *items = NULL, **pointers = NULL;
-    char(*numbers)[3][ESG_UUID_HEX_SIZE] = NULL; /* id, originator id, version per item */
+    srv_page page = {0};
     esg_status rc = parse_number("start", request->start, 1, false, &start, &err);
     if (rc == ESG_OK)
         rc = parse_number("limit", request->limit, 1, false, &limit, &err);
@@ -148,42 +193,13 @@ void srv_handle_get_notifications(server_call *c, const ProtobufCMessage *messag
         rc = esg_application_select_notifications(c->server->app, start, limit, stop,
                                                   (const char *const *)request->topics,
                                                   request->n_topics, &list, &err);
-    size_t n = list.n_items;
-    if (rc == ESG_OK && n > 0) {
-        items = esg_calloc(n, sizeof *items);
-        pointers = esg_calloc(n, sizeof *pointers);
-        numbers = esg_calloc(n, sizeof *numbers);
-        if (items == NULL || pointers == NULL || numbers == NULL)
-            rc = esg_error_set(&err, ESG_ENOMEM, "out of memory answering GetNotifications");
-    }
+    if (rc == ESG_OK)
+        rc = srv_page_build(&page, &list, &err);
     EventsourcingGrpc__NotificationsReply notifications_reply =
         EVENTSOURCING_GRPC__NOTIFICATIONS_REPLY__INIT;
-    size_t page_bytes = 0;
-    for (size_t i = 0; rc == ESG_OK && i < n; i++) {
-        const esg_notification *notification = &list.items[i];
-        page_bytes += notification->event.state_len + strlen(notification->event.topic) + 64;
-        /* A page never exceeds the byte cap, but always holds at least one. */
-        if (i > 0 && page_bytes > ESG_GRPC_MAX_PAGE_BYTES)
-            break;
-        EventsourcingGrpc__Notification *item = &items[i];
-        eventsourcing_grpc__notification__init(item);
-        snprintf(numbers[i][0], ESG_UUID_HEX_SIZE, "%lld", (long long)notification->id);
-        esg_uuid_hex(&notification->event.originator_id, numbers[i][1]);
-        snprintf(numbers[i][2], ESG_UUID_HEX_SIZE, "%lld",
-                 (long long)notification->event.originator_version);
-        item->id = numbers[i][0];
-        item->originator_id = numbers[i][1];
-        item->originator_version = numbers[i][2];
-        item->topic = notification->event.topic;
-        item->state.data = notification->event.state;
-        item->state.len = notification->event.state_len;
-        pointers[i] = item;
-        notifications_reply.n_notifications = i + 1;
-    }
-    notifications_reply.notifications = pointers;
+    notifications_reply.notifications = page.pointers;
+    notifications_reply.n_notifications = page.n;
     srv_reply_message(c, rc, &err, &notifications_reply.base);
-    esg_free(items);
-    esg_free(pointers);
-    esg_free(numbers);
+    srv_page_free(&page);
     esg_notification_list_clear(&list);
 }

@@ -22,6 +22,7 @@
 #include "eventsourcing_grpc/protos/application.pb-c.h"
 #include "eventsourcing_grpc_c/v1/node.pb-c.h"
 #include "grpc/health/v1/health.pb-c.h"
+#include "grpc/client_internal.h"
 #include "grpc/credentials.h"
 #include "grpc/wire.h"
 #include "core/clock.h"
@@ -40,28 +41,6 @@
  * size when a server refuses more than that. */
 #define LOG_PAGE_SIZE 100
 #define REFERENCE_SECTION_SIZE 10
-
-/* One attempt of a call, linked in its client while its grpc_call lives. */
-typedef struct live_call {
-    grpc_call *call;        /* the attempt's call; cancelled by esg_client_close */
-    struct live_call *prev; /* neighbours in client->live_calls */
-    struct live_call *next;
-} live_call;
-
-struct esg_client {
-    char *address;          /* the server's "host:port", owned */
-    grpc_channel *channel;  /* NULL once closed */
-    int max_attempts;       /* connection attempts (options, defaults applied) */
-    int64_t backoff_ms;     /* first wait between attempts */
-    int64_t deadline_ms;    /* per attempt of a call */
-    int max_call_attempts;  /* tries of an idempotent call */
-    pthread_mutex_t lock;   /* guards the fields below */
-    pthread_cond_t changed; /* closed, or n_active fell to 0 */
-    bool is_closed;         /* set by esg_client_close; later calls get ESG_ECLOSED */
-    int n_active;           /* threads inside a public call */
-    live_call *live_calls;  /* attempts whose grpc_call exists */
-    bool is_page_capped;    /* the server refused pages above REFERENCE_SECTION_SIZE */
-};
 
 /* ---- Helpers ---------------------------------------------------------------- */
 
@@ -84,8 +63,7 @@ static bool sleep_unless_closed(esg_client *client, int64_t wait_ms)
     return is_open;
 }
 
-/* Counts the calling thread in, unless the client is closed. */
-static esg_status enter(esg_client *client, esg_error *err)
+esg_status cli_enter(esg_client *client, esg_error *err)
 {
     if (client == NULL)
         return esg_error_set(err, ESG_EINVAL, "no client");
@@ -99,7 +77,7 @@ static esg_status enter(esg_client *client, esg_error *err)
     return ESG_OK;
 }
 
-static void leave(esg_client *client)
+void cli_leave(esg_client *client)
 {
     pthread_mutex_lock(&client->lock);
     if (--client->n_active == 0)
@@ -107,17 +85,14 @@ static void leave(esg_client *client)
     pthread_mutex_unlock(&client->lock);
 }
 
-/* The method's name from its path, for messages. */
-static const char *method_of(const char *path)
+const char *cli_method_of(const char *path)
 {
     const char *slash = strrchr(path, '/');
     return slash ? slash + 1 : path;
 }
 
-/* The result of a call from its gRPC status: ESG_OK, our own view of
- * transport failures, or the server's status with its message. */
-static esg_status status_to_result(esg_client *client, const char *method, grpc_status_code status,
-                                   grpc_slice details, esg_error *err)
+esg_status cli_status_to_result(esg_client *client, const char *method, grpc_status_code status,
+                                grpc_slice details, esg_error *err)
 {
     const char *text = (const char *)GRPC_SLICE_START_PTR(details);
     int text_len = (int)GRPC_SLICE_LENGTH(details);
@@ -153,6 +128,46 @@ static esg_status status_to_result(esg_client *client, const char *method, grpc_
     }
 }
 
+/* ---- Calls ------------------------------------------------------------------- */
+
+esg_status cli_open_call(esg_client *client, grpc_completion_queue *cq, const char *path,
+                         gpr_timespec deadline, live_call *live, esg_error *err)
+{
+    /* Created under the lock, so that close either sees it to cancel it or refuses it. */
+    pthread_mutex_lock(&client->lock);
+    bool is_closed = client->is_closed;
+    if (!is_closed) {
+        live->call =
+            grpc_channel_create_call(client->channel, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
+                                     grpc_slice_from_static_string(path), NULL, deadline, NULL);
+        if (live->call != NULL) {
+            live->next = client->live_calls;
+            client->live_calls = live;
+        }
+    }
+    pthread_mutex_unlock(&client->lock);
+    if (is_closed)
+        return esg_error_set(err, ESG_ECLOSED, "the client of %s is closed", client->address);
+    if (live->call == NULL)
+        return esg_error_set(err, ESG_EINTERNAL, "cannot create a call to %s", path);
+    return ESG_OK;
+}
+
+void cli_close_call(esg_client *client, live_call *live)
+{
+    if (live->call == NULL)
+        return;
+    pthread_mutex_lock(&client->lock);
+    for (live_call **p = &client->live_calls; *p != NULL; p = &(*p)->next)
+        if (*p == live) {
+            *p = live->next;
+            break;
+        }
+    grpc_call_unref(live->call);
+    live->call = NULL;
+    pthread_mutex_unlock(&client->lock);
+}
+
 /* ---- One attempt of a unary call --------------------------------------------- */
 
 /* What a unary call sends: its method's path, its request's bytes and its metadata. */
@@ -174,7 +189,7 @@ static esg_status call_once(esg_client *client, const outgoing *request, bool wa
     esg_status rc = ESG_OK;
     *reply = NULL;
     *reply_len = 0;
-    const char *method = method_of(path);
+    const char *method = cli_method_of(path);
     live_call live = {0}; /* its address is the batch's tag */
     grpc_byte_buffer *recv_buffer = NULL;
     grpc_metadata_array initial_metadata, trailing_metadata;
@@ -189,34 +204,11 @@ static esg_status call_once(esg_client *client, const outgoing *request, bool wa
         goto out;
     }
 
-    /* Created under the lock so that close either sees it to cancel it or
-     * refuses it. */
     gpr_timespec deadline = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
                                          gpr_time_from_millis(client->deadline_ms, GPR_TIMESPAN));
-    pthread_mutex_lock(&client->lock);
-    bool is_closed = client->is_closed;
-    if (!is_closed) {
-        live.call =
-            grpc_channel_create_call(client->channel, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
-                                     grpc_slice_from_static_string(path), NULL, deadline, NULL);
-        if (live.call != NULL) {
-            live.next = client->live_calls;
-            if (live.next != NULL)
-                live.next->prev = &live;
-            /* The node lives on this stack until it is unlinked at out:. */
-            /* cppcheck-suppress autoVariables */
-            client->live_calls = &live;
-        }
-    }
-    pthread_mutex_unlock(&client->lock);
-    if (is_closed) {
-        rc = esg_error_set(err, ESG_ECLOSED, "the client of %s is closed", client->address);
+    rc = cli_open_call(client, cq, path, deadline, &live, err);
+    if (rc != ESG_OK)
         goto out;
-    }
-    if (live.call == NULL) {
-        rc = esg_error_set(err, ESG_EINTERNAL, "cannot create a call to %s", path);
-        goto out;
-    }
 
     grpc_op ops[6];
     memset(ops, 0, sizeof ops);
@@ -246,22 +238,12 @@ static esg_status call_once(esg_client *client, const outgoing *request, bool wa
         rc = esg_error_set(err, ESG_EINTERNAL, "%s: the completion queue failed", method);
         goto out;
     }
-    rc = status_to_result(client, method, status, details, err);
+    rc = cli_status_to_result(client, method, status, details, err);
     if (rc == ESG_OK)
         rc = esg_wire_read(recv_buffer, reply, reply_len, err);
 
 out:
-    if (live.call != NULL) {
-        pthread_mutex_lock(&client->lock);
-        if (live.prev != NULL)
-            live.prev->next = live.next;
-        else
-            client->live_calls = live.next;
-        if (live.next != NULL)
-            live.next->prev = live.prev;
-        grpc_call_unref(live.call);
-        pthread_mutex_unlock(&client->lock);
-    }
+    cli_close_call(client, &live);
     grpc_slice_unref(details);
     grpc_metadata_array_destroy(&initial_metadata);
     grpc_metadata_array_destroy(&trailing_metadata);
@@ -293,15 +275,14 @@ static esg_status call_with_retries(esg_client *client, const outgoing *request,
             return rc;
         if (!sleep_unless_closed(client, wait_ms))
             return esg_error_set(err, ESG_ECLOSED, "%s: the client of %s was closed",
-                                 method_of(request->path), client->address);
+                                 cli_method_of(request->path), client->address);
         wait_ms = next_backoff(client, wait_ms);
     }
 }
 
-/* A reply that does not decode is the server's fault, not the caller's. */
-static esg_status malformed_reply(const char *path, esg_error *err)
+esg_status cli_malformed_reply(const char *path, esg_error *err)
 {
-    return esg_error_set(err, ESG_EREMOTE, "%s: malformed reply", method_of(path));
+    return esg_error_set(err, ESG_EREMOTE, "%s: malformed reply", cli_method_of(path));
 }
 
 /* Packs a protobuf-c message into a new buffer (never NULL on ESG_OK). */
@@ -330,7 +311,7 @@ static esg_status call_for_empty(esg_client *client, const outgoing *request, bo
         EventsourcingGrpc__Empty *empty =
             eventsourcing_grpc__empty__unpack(&esg_wire_allocator, reply_len, reply);
         if (empty == NULL)
-            rc = malformed_reply(request->path, err);
+            rc = cli_malformed_reply(request->path, err);
         else
             eventsourcing_grpc__empty__free_unpacked(empty, &esg_wire_allocator);
     }
@@ -350,16 +331,16 @@ static esg_status call_idempotent(esg_client *client, const char *path,
     size_t request_len = 0, reply_len = 0;
     esg_status rc = pack_message(request, &request_bytes, &request_len, err);
     if (rc == ESG_OK)
-        rc = enter(client, err);
+        rc = cli_enter(client, err);
     if (rc == ESG_OK) {
         const outgoing call = {path, request_bytes, request_len, NULL, 0};
         rc = call_with_retries(client, &call, client->max_call_attempts, &reply_bytes, &reply_len,
                                err);
-        leave(client);
+        cli_leave(client);
     }
     if (rc == ESG_OK && (*reply = protobuf_c_message_unpack(reply_type, &esg_wire_allocator,
                                                             reply_len, reply_bytes)) == NULL)
-        rc = malformed_reply(path, err);
+        rc = cli_malformed_reply(path, err);
     esg_free(reply_bytes);
     esg_free(request_bytes);
     return rc;
@@ -545,12 +526,12 @@ esg_status esg_client_connect(const char *app_name, const esg_client_options *op
 
 esg_status esg_client_ping(esg_client *client, esg_error *err)
 {
-    esg_status rc = enter(client, err);
+    esg_status rc = cli_enter(client, err);
     if (rc != ESG_OK)
         return rc;
     const outgoing ping = {.path = ESG_PATH_PING};
     rc = call_for_empty(client, &ping, true, client->max_call_attempts, err);
-    leave(client);
+    cli_leave(client);
     return rc;
 }
 
@@ -569,7 +550,7 @@ esg_status esg_client_health_check(esg_client *client, const char *service, esg_
         const Grpc__Health__V1__HealthCheckResponse *reply =
             (const Grpc__Health__V1__HealthCheckResponse *)message;
         if ((int)reply->status < 0 || (int)reply->status > ESG_HEALTH_SERVICE_UNKNOWN)
-            rc = malformed_reply(ESG_PATH_HEALTH_CHECK, err);
+            rc = cli_malformed_reply(ESG_PATH_HEALTH_CHECK, err);
         else
             *out = (esg_health_status)reply->status;
         protobuf_c_message_free_unpacked(message, &esg_wire_allocator);
@@ -619,7 +600,7 @@ esg_status esg_client_prompt_after(esg_client *client, const char *upstream_name
 {
     if (upstream_name == NULL)
         return esg_error_set(err, ESG_EINVAL, "Prompt needs an upstream name");
-    esg_status rc = enter(client, err);
+    esg_status rc = cli_enter(client, err);
     if (rc != ESG_OK)
         return rc;
     EventsourcingGrpc__PromptRequest request = EVENTSOURCING_GRPC__PROMPT_REQUEST__INIT;
@@ -640,7 +621,7 @@ esg_status esg_client_prompt_after(esg_client *client, const char *upstream_name
     if (rc == ESG_OK)
         rc = call_for_empty(client, &prompt, true, client->max_call_attempts, err);
     esg_free(bytes);
-    leave(client);
+    cli_leave(client);
     return rc;
 }
 
@@ -691,16 +672,16 @@ esg_status esg_client_call(esg_client *client, const char *method_name, const es
         goto out;
     /* Never retried: the command may have run although the reply was lost. */
     const outgoing call = {ESG_PATH_CALL, request_bytes, request_len, NULL, 0};
-    rc = enter(client, err);
+    rc = cli_enter(client, err);
     if (rc == ESG_OK) {
         rc = call_once(client, &call, true, &reply_bytes, &reply_len, err);
-        leave(client);
+        cli_leave(client);
     }
     if (rc != ESG_OK)
         goto out;
     reply = eventsourcing_grpc__method_reply__unpack(&esg_wire_allocator, reply_len, reply_bytes);
     if (reply == NULL) {
-        rc = malformed_reply(ESG_PATH_CALL, err);
+        rc = cli_malformed_reply(ESG_PATH_CALL, err);
         goto out;
     }
     if (esg_json_decode((const char *)reply->data.data, reply->data.len, result, &decode_err) !=
@@ -719,20 +700,20 @@ out:
 }
 
 /* Appends the notifications of a reply to out, all or none. */
-static esg_status append_notifications(const EventsourcingGrpc__NotificationsReply *reply,
-                                       esg_notification_list *out, esg_error *err)
+esg_status cli_append_notifications(EventsourcingGrpc__Notification *const *items, size_t n,
+                                    const char *path, esg_notification_list *out, esg_error *err)
 {
     size_t n_before = out->n_items;
     esg_status rc = ESG_OK;
-    for (size_t i = 0; rc == ESG_OK && i < reply->n_notifications; i++) {
-        const EventsourcingGrpc__Notification *item = reply->notifications[i];
+    for (size_t i = 0; rc == ESG_OK && i < n; i++) {
+        const EventsourcingGrpc__Notification *item = items[i];
         int64_t id = 0;
         esg_stored_event stored = {0};
         if (!esg_wire_parse_int(item->id, &id) ||
             !esg_wire_parse_int(item->originator_version, &stored.originator_version) ||
             esg_uuid_parse(item->originator_id, strlen(item->originator_id), &stored.originator_id,
                            NULL) != ESG_OK) {
-            rc = malformed_reply(ESG_PATH_GET_NOTIFICATIONS, err);
+            rc = cli_malformed_reply(path, err);
             break;
         }
         /* Borrowed for the push, which copies them. */
@@ -774,22 +755,23 @@ esg_status esg_client_select_notifications(esg_client *client, int64_t start, in
     esg_status rc = pack_message(&request.base, &request_bytes, &request_len, err);
     if (rc != ESG_OK)
         goto out;
-    rc = enter(client, err);
+    rc = cli_enter(client, err);
     if (rc != ESG_OK)
         goto out;
     const outgoing select = {ESG_PATH_GET_NOTIFICATIONS, request_bytes, request_len, NULL, 0};
     rc = call_with_retries(client, &select, client->max_call_attempts, &reply_bytes, &reply_len,
                            err);
-    leave(client);
+    cli_leave(client);
     if (rc != ESG_OK)
         goto out;
     reply = eventsourcing_grpc__notifications_reply__unpack(&esg_wire_allocator, reply_len,
                                                             reply_bytes);
     if (reply == NULL) {
-        rc = malformed_reply(ESG_PATH_GET_NOTIFICATIONS, err);
+        rc = cli_malformed_reply(ESG_PATH_GET_NOTIFICATIONS, err);
         goto out;
     }
-    rc = append_notifications(reply, out, err);
+    rc = cli_append_notifications(reply->notifications, reply->n_notifications,
+                                  ESG_PATH_GET_NOTIFICATIONS, out, err);
 
 out:
     if (reply != NULL)

@@ -58,20 +58,13 @@ static grpc_byte_buffer *health_message(Grpc__Health__V1__HealthCheckResponse__S
  * of its own from the start. Only one send is ever in flight. */
 void srv_handle_health_watch(server_call *c)
 {
-    grpc_op ops[2];
-    memset(ops, 0, sizeof ops);
-    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-    ops[1].op = GRPC_OP_RECV_MESSAGE;
-    ops[1].data.recv_message.recv_message = &c->request;
-    srv_start_batch(c, ops, 2, STEP_WATCH_READ);
-    memset(ops, 0, sizeof ops);
-    ops[0].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
-    ops[0].data.recv_close_on_server.cancelled = &c->is_cancelled;
-    srv_start_batch(c, ops, 1, STEP_WATCH_CLOSE);
+    srv_start_stream(c, STEP_WATCH_READ, STEP_WATCH_CLOSE);
 }
 
-void srv_watch_send_status(server_call *c)
+void srv_watch_send_status(server_call *c, bool ok)
 {
+    if (!ok)
+        return;
     uint8_t *data = NULL;
     size_t len = 0;
     esg_error err = {0};
@@ -131,8 +124,9 @@ void srv_watch_sent(server_call *c, bool ok)
     pthread_mutex_unlock(&server->lock);
 }
 
-void srv_watch_closed(server_call *c)
+void srv_watch_closed(server_call *c, bool ok)
 {
+    (void)ok;
     esg_server *server = c->server;
     pthread_mutex_lock(&server->lock);
     for (server_call **p = &server->watchers; *p != NULL; p = &(*p)->next_watcher) {

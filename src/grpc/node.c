@@ -1,8 +1,12 @@
-/* A node: one application of a system served over gRPC in its role. A puller
- * thread pulls and processes the notifications of the applications it
- * follows (when prompted, at start, and every MAX_PULL_INTERVAL), and one
- * prompter thread per application it leads sends it a Prompt after each
- * write (at most one in flight, one more if more was written meanwhile). */
+/* A node: one application of a system served over gRPC in its role. One
+ * subscriber thread per application it follows subscribes to that leader's
+ * notifications (eventsourcing_grpc_c.v1.Node/Subscribe) and processes each
+ * page pushed; a puller thread pulls and processes the notifications of the
+ * applications it follows (at start, every MAX_PULL_INTERVAL, when prompted: a
+ * leader without push prompts, or one whose stream ended). One prompter
+ * thread per application it leads sends it a Prompt after each write (at most
+ * one in flight, one more if more was written meanwhile), unless that follower
+ * is subscribed: then the server pushes instead. */
 #include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -36,6 +40,7 @@ typedef struct lag_mark {
 } lag_mark;
 
 typedef struct leader_link {
+    esg_node *node;      /* back-pointer for the subscriber thread */
     char *name;          /* the leader's application name, owned */
     char *address;       /* its <NAME>_GRPC_SERVER_ADDRESS, owned */
     esg_client *client;  /* connected on first use; owned */
@@ -53,6 +58,13 @@ typedef struct leader_link {
     uint64_t n_pulls;   /* pulls made, and those that failed */
     uint64_t n_pull_errors;
     uint64_t n_processed; /* notifications processed */
+    /* Push (under the node's lock): */
+    bool is_subscribed;   /* a page came on the current stream */
+    bool is_push_refused; /* the leader has no Subscribe (Python's): pull only, until it is
+                           * back from an outage (perhaps replaced) */
+    uint64_t n_pushed;    /* pages received by push */
+    pthread_t subscriber;
+    bool has_subscriber; /* subscriber was started */
 } leader_link;
 
 typedef struct follower_link {
@@ -116,8 +128,24 @@ static esg_status address_of(const esg_env *env, const char *app_name, char **ou
     return rc;
 }
 
+/* Publishes connected in *client unless another thread did first (the puller and the subscriber
+ * of a leader share one client); returns the one not used, or NULL. */
+static esg_client *publish_client(esg_node *node, esg_client **client, esg_client *connected)
+{
+    pthread_mutex_lock(&node->lock);
+    esg_client *unused = *client != NULL ? connected : NULL;
+    if (unused == NULL) {
+        *client = connected;
+        if (node->is_stopping)
+            esg_client_close(connected); /* freed by stop */
+    }
+    pthread_mutex_unlock(&node->lock);
+    return unused;
+}
+
 /* Connects *client on first use. The pointer is published under the lock so
- * that stop can close it (and so cancel a call in flight) from another thread. */
+ * that stop can close it (and so cancel a call in flight) from another thread;
+ * of two threads connecting at once, the first to publish wins. */
 static esg_status connect_to(esg_node *node, const char *address, esg_client **client,
                              esg_error *err)
 {
@@ -136,11 +164,7 @@ static esg_status connect_to(esg_node *node, const char *address, esg_client **c
     esg_status rc = esg_client_connect_address(address, &options, &connected, err);
     if (rc != ESG_OK)
         return rc;
-    pthread_mutex_lock(&node->lock);
-    *client = connected;
-    if (node->is_stopping)
-        esg_client_close(connected); /* freed by stop */
-    pthread_mutex_unlock(&node->lock);
+    esg_client_free(publish_client(node, client, connected));
     return ESG_OK;
 }
 
@@ -273,6 +297,10 @@ static void after_pull(esg_node *node, leader_link *leader, esg_status rc, const
         if (leader->is_failing)
             esg_log(ESG_LOG_INFO, name, "pulling from %s at %s %s", leader->name, leader->address,
                     leader->has_answered ? "works again" : "works");
+        if (leader->is_failing && leader->is_push_refused) {
+            leader->is_push_refused = false; /* back from an outage: perhaps it pushes now */
+            pthread_cond_broadcast(&node->wake);
+        }
         leader->is_failing = false;
         leader->has_answered = true;
         leader->backoff_ms = 0;
@@ -346,6 +374,142 @@ static void *puller_main(void *arg)
     return NULL;
 }
 
+/* ---- Push ---- */
+
+/* A page pushed by the leader, read as a log: select hands it over whole, once. */
+typedef struct pushed_page {
+    esg_notification_list notifications;
+} pushed_page;
+
+static esg_status select_pushed(void *ctx, int64_t start, int64_t limit, const char *const *topics,
+                                size_t n_topics, esg_notification_list *out, esg_error *err)
+{
+    (void)start; /* the pull skips what it tracked already */
+    (void)limit;
+    (void)topics; /* the leader sent only these; the pull filters again */
+    (void)n_topics;
+    (void)err;
+    pushed_page *page = ctx;
+    if (out->n_items == 0) {
+        esg_notification_list_clear(out);
+        *out = page->notifications;
+        memset(&page->notifications, 0, sizeof page->notifications);
+    }
+    return ESG_OK;
+}
+
+/* Subscribes to the leader from the follower's tracked position and processes each page pushed,
+ * until the stream ends (the leader stops or goes away, the node stops) or processing fails
+ * (*is_processing_failed then). */
+static esg_status follow_pushes(esg_node *node, leader_link *leader, bool *is_processing_failed,
+                                esg_error *err)
+{
+    *is_processing_failed = false;
+    esg_application *app = node->app;
+    const esg_application_type *type = esg_application_get_type(app);
+    size_t n_topics = 0;
+    while (type->follow_topics != NULL && type->follow_topics[n_topics] != NULL)
+        n_topics++;
+    int64_t tracked = 0;
+    esg_subscription *subscription = NULL;
+    esg_status rc = connect_to(node, leader->address, &leader->client, err);
+    if (rc == ESG_OK)
+        rc = esg_recorder_max_tracking_id(esg_application_recorder(app), leader->name, &tracked,
+                                          err);
+    if (rc == ESG_OK)
+        rc = esg_client_subscribe(leader->client, esg_application_name(app), tracked + 1,
+                                  type->follow_topics, n_topics, &subscription, err);
+    while (rc == ESG_OK) {
+        pushed_page page = {{0}};
+        int64_t up_to = 0, n_processed = 0;
+        rc = esg_subscription_next(subscription, &page.notifications, &up_to, err);
+        if (rc != ESG_OK)
+            break;
+        pthread_mutex_lock(&node->lock);
+        leader->is_subscribed = true;
+        leader->n_pushed++;
+        learn_leader_max(leader, up_to);
+        pthread_mutex_unlock(&node->lock);
+        esg_notification_log log = {.leader_name = leader->name,
+                                    .page_size = ESG_GRPC_MAX_PAGE_NOTIFICATIONS + 1,
+                                    .select = select_pushed,
+                                    .ctx = &page};
+        rc = esg_application_pull_and_process(app, &log, &n_processed, err);
+        *is_processing_failed = rc != ESG_OK;
+        esg_notification_list_clear(&page.notifications);
+        pthread_mutex_lock(&node->lock);
+        leader->n_processed += (uint64_t)n_processed;
+        if (rc == ESG_OK)
+            advance_position(leader, up_to);
+        pthread_mutex_unlock(&node->lock);
+    }
+    esg_subscription_free(subscription);
+    return rc;
+}
+
+/* After a stream ended (lock held): says why where it matters, keeps a processing error as the
+ * node's, and waits before the next try. A leader that stopped or went away has nothing to
+ * push: the next try waits for a sign of life, a Prompt (a leader prompts the followers not
+ * subscribed to it), or for MAX_PULL_INTERVAL; trying meanwhile would only keep the channel in
+ * reconnection backoff, and delay the reconnection once it is back. Otherwise what the stream
+ * may have missed is pulled at once, and the subscription tried again after a backoff. */
+static void after_push(esg_node *node, leader_link *leader, esg_status rc,
+                       bool is_processing_failed, const esg_error *err, int64_t *backoff_ms)
+{
+    const char *name = esg_application_name(node->app);
+    bool was_subscribed = leader->is_subscribed;
+    leader->is_subscribed = false;
+    if (rc == ESG_EUNIMPLEMENTED) {
+        esg_log(ESG_LOG_INFO, name,
+                "%s at %s does not push (not a server of this library): pulling when prompted",
+                leader->name, leader->address);
+        leader->is_push_refused = true;
+    } else if (is_processing_failed && node->error.status == ESG_OK) {
+        esg_error_set(&node->error, rc, "%s following %s: %s", name, leader->name, err->message);
+    }
+    if (was_subscribed)
+        esg_log(ESG_LOG_DEBUG, name, "the push from %s ended (%s: %s)", leader->name,
+                esg_status_name(rc), err->message);
+    bool is_gone = rc == ESG_ECLOSED || is_unreachable(rc);
+    if (!is_gone) {
+        leader->is_prompted = true;
+        leader->retry_at_ms = 0;
+        pthread_cond_broadcast(&node->wake);
+    }
+    *backoff_ms = was_subscribed || *backoff_ms == 0 ? FIRST_BACKOFF_MS : *backoff_ms * 2;
+    if (*backoff_ms > MAX_BACKOFF_MS)
+        *backoff_ms = MAX_BACKOFF_MS;
+    uint64_t prompts_seen = leader->n_prompts;
+    int64_t until = esg_clock_now_ms() + (is_gone ? node->pull_interval_ms : *backoff_ms);
+    while (!node->is_stopping && esg_clock_now_ms() < until &&
+           (!is_gone || leader->n_prompts == prompts_seen))
+        wait_until(node, until);
+}
+
+static void *subscriber_main(void *arg)
+{
+    leader_link *leader = arg;
+    int64_t backoff_ms = 0;
+    pthread_mutex_lock(&leader->node->lock);
+    for (;;) {
+        esg_node *node = leader->node;
+        while (leader->is_push_refused && !node->is_stopping)
+            pthread_cond_wait(&node->wake, &node->lock);
+        if (node->is_stopping)
+            break;
+        pthread_mutex_unlock(&node->lock);
+        esg_error err = {0};
+        bool is_processing_failed = false;
+        esg_status rc = follow_pushes(node, leader, &is_processing_failed, &err);
+        pthread_mutex_lock(&node->lock);
+        if (node->is_stopping)
+            break;
+        after_push(node, leader, rc, is_processing_failed, &err, &backoff_ms);
+    }
+    pthread_mutex_unlock(&leader->node->lock);
+    return NULL;
+}
+
 /* ---- Leading ---- */
 
 static void on_recorded(void *ctx, esg_application *app, int64_t max_notification_id)
@@ -357,7 +521,8 @@ static void on_recorded(void *ctx, esg_application *app, int64_t max_notificatio
         node->max_recorded = max_notification_id; /* writers may finish out of order */
     for (size_t i = 0; i < node->n_followers; i++)
         node->followers[i].has_news = true;
-    pthread_cond_broadcast(&node->wake);
+    if (node->n_followers > 0)
+        pthread_cond_broadcast(&node->wake);
     pthread_mutex_unlock(&node->lock);
 }
 
@@ -376,6 +541,10 @@ static void *prompter_main(void *arg)
         follower->has_news = false;
         int64_t max_recorded = node->max_recorded;
         pthread_mutex_unlock(&node->lock);
+        if (srv_is_subscribed(node->server, follower->name)) {
+            pthread_mutex_lock(&node->lock); /* pushed to it: no Prompt needed */
+            continue;
+        }
         esg_error err = {0};
         esg_status rc = connect_to(node, follower->address, &follower->client, &err);
         if (rc == ESG_OK)
@@ -436,6 +605,12 @@ static double lag_notifications_of(const leader_link *leader, int64_t now_ms)
                                                 : 0;
 }
 
+static double subscribed_of(const leader_link *leader, int64_t now_ms)
+{
+    (void)now_ms;
+    return leader->is_subscribed ? 1 : 0;
+}
+
 static double lag_seconds_of(const leader_link *leader, int64_t now_ms)
 {
     if (leader->position < 0)
@@ -474,6 +649,12 @@ static const link_family leader_families[] = {
     {"eventsourcing_follower_notifications_processed_total", "counter",
      "The leader's notifications processed by this follower's policy.", NULL,
      offsetof(leader_link, n_processed)},
+    {"eventsourcing_follower_subscribed", "gauge",
+     "1 while the leader pushes its notifications to this follower (Subscribe), else 0.",
+     subscribed_of, 0},
+    {"eventsourcing_follower_pages_pushed_total", "counter",
+     "Pages of the leader's notifications pushed to this follower.", NULL,
+     offsetof(leader_link, n_pushed)},
 };
 
 static const link_family follower_families[] = {
@@ -562,6 +743,8 @@ esg_status esg_node_leader_positions(esg_node *node, esg_leader_positions *out, 
         to->pulls = leader->n_pulls;
         to->pull_errors = leader->n_pull_errors;
         to->notifications_processed = leader->n_processed;
+        to->is_subscribed = leader->is_subscribed;
+        to->pages_pushed = leader->n_pushed;
     }
     pthread_mutex_unlock(&node->lock);
     return out->n_items == node->n_leaders ? ESG_OK
@@ -597,6 +780,7 @@ static esg_status make_links(esg_node *node, const char *app_name, esg_error *er
         return esg_error_set(err, ESG_ENOMEM, "out of memory starting node %s", app_name);
     for (size_t i = 0; i < n_follows; i++) {
         leader_link *leader = &node->leaders[node->n_leaders++];
+        leader->node = node;
         leader->is_prompted = true; /* catch up at start */
         leader->position = -1;
         leader->name = esg_strdup(follows[i]);
@@ -649,9 +833,6 @@ esg_status esg_node_start(const esg_system_def *def, const char *app_name, const
         rc = esg_application_new(type, node->env, &node->app, err);
     if (rc == ESG_OK && node->n_leaders > 0 && !esg_application_type_has_policy(type))
         rc = esg_error_set(err, ESG_ECONFIG, "%s follows others but has no policy", app_name);
-    /* Before the server starts: its workers write, and so call the listener. */
-    if (rc == ESG_OK && node->n_followers > 0)
-        esg_application_set_recorded_listener(node->app, on_recorded, node);
     if (rc == ESG_OK) {
         const char **leader_names =
             esg_calloc(node->n_leaders ? node->n_leaders : 1, sizeof *leader_names);
@@ -666,15 +847,13 @@ esg_status esg_node_start(const esg_system_def *def, const char *app_name, const
             .on_prompt_ctx = node,
             .health_address = esg_env_lookup(node->env, app_name, "GRPC_HEALTH_SERVER_ADDRESS"),
             .metrics_address = esg_env_lookup(node->env, app_name, "METRICS_SERVER_ADDRESS")};
-        rc = leader_names ? esg_server_start(node->app, &options, &node->server, err)
-                          : esg_error_set(err, ESG_ENOMEM, "out of memory");
-        esg_free(leader_names);
-    }
-    if (rc == ESG_OK) {
         const srv_node_hooks hooks = {.write_metrics = write_node_metrics,
                                       .leader_positions = node_leader_positions,
+                                      .on_recorded = on_recorded,
                                       .ctx = node};
-        srv_set_node_hooks(node->server, &hooks);
+        rc = leader_names ? srv_start(node->app, &options, &hooks, &node->server, err)
+                          : esg_error_set(err, ESG_ENOMEM, "out of memory");
+        esg_free(leader_names);
     }
     esg_free(address);
     for (size_t i = 0; rc == ESG_OK && i < node->n_followers; i++) {
@@ -683,6 +862,13 @@ esg_status esg_node_start(const esg_system_def *def, const char *app_name, const
             rc = esg_error_set(err, ESG_ENOMEM, "cannot start a prompter thread");
         else
             node->followers[i].has_thread = true;
+    }
+    for (size_t i = 0; rc == ESG_OK && i < node->n_leaders; i++) {
+        leader_link *leader = &node->leaders[i];
+        if (pthread_create(&leader->subscriber, NULL, subscriber_main, leader) != 0)
+            rc = esg_error_set(err, ESG_ENOMEM, "cannot start a subscriber thread");
+        else
+            leader->has_subscriber = true;
     }
     if (rc == ESG_OK && node->n_leaders > 0) {
         if (pthread_create(&node->puller, NULL, puller_main, node) != 0)
@@ -740,13 +926,15 @@ void esg_node_stop(esg_node *node)
     pthread_mutex_unlock(&node->lock);
     if (node->has_puller)
         pthread_join(node->puller, NULL);
+    for (size_t i = 0; i < node->n_leaders; i++)
+        if (node->leaders[i].has_subscriber)
+            pthread_join(node->leaders[i].subscriber, NULL);
     for (size_t i = 0; i < node->n_followers; i++)
         if (node->followers[i].has_thread)
             pthread_join(node->followers[i].thread, NULL);
-    /* No more writes: the server goes, then the application. */
+    /* No more writes: the server goes (and lets go of the application's listener), then the
+     * application. */
     esg_server_stop(node->server);
-    if (node->app != NULL)
-        esg_application_set_recorded_listener(node->app, NULL, NULL);
     esg_application_free(node->app);
     for (size_t i = 0; i < node->n_leaders; i++) {
         esg_client_free(node->leaders[i].client);

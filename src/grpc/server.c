@@ -43,6 +43,7 @@ static const char *const kind_paths[N_KINDS] = {
     ESG_PATH_PROMPT,
     ESG_PATH_GET_NOTIFICATIONS,
     ESG_PATH_LEADER_POSITIONS,
+    ESG_PATH_SUBSCRIBE,
     ESG_PATH_REFLECTION_V1ALPHA,
     ESG_PATH_REFLECTION_V1,
     ESG_PATH_HEALTH_CHECK,
@@ -92,6 +93,7 @@ static void free_call(server_call *c)
         grpc_slice_unref(c->status_details);
     grpc_metadata_array_destroy(&c->metadata);
     grpc_call_details_destroy(&c->details);
+    srv_subscription_free(c);
     if (c->is_received) {
         srv_count_handled(c);
         atomic_fetch_sub(&server->n_calls, 1);
@@ -104,7 +106,7 @@ static void free_call(server_call *c)
 static bool is_streaming(call_kind kind)
 {
     return kind == KIND_HEALTH_WATCH || kind == KIND_REFLECTION_V1ALPHA ||
-           kind == KIND_REFLECTION_V1;
+           kind == KIND_REFLECTION_V1 || kind == KIND_SUBSCRIBE;
 }
 
 static void post_request(esg_server *server, call_kind kind, bool on_health_port)
@@ -160,6 +162,20 @@ void srv_start_batch(server_call *c, const grpc_op *ops, size_t n, batch_step st
     pthread_mutex_lock(&c->server->lock);
     srv_start_batch_locked(c, ops, n, step);
     pthread_mutex_unlock(&c->server->lock);
+}
+
+void srv_start_stream(server_call *c, batch_step read_step, batch_step close_step)
+{
+    grpc_op ops[2];
+    memset(ops, 0, sizeof ops);
+    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[1].op = GRPC_OP_RECV_MESSAGE;
+    ops[1].data.recv_message.recv_message = &c->request;
+    srv_start_batch(c, ops, 2, read_step);
+    memset(ops, 0, sizeof ops);
+    ops[0].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+    ops[0].data.recv_close_on_server.cancelled = &c->is_cancelled;
+    srv_start_batch(c, ops, 1, close_step);
 }
 
 void srv_send_response(server_call *c, batch_step step)
@@ -322,6 +338,8 @@ static void handle_new_call(server_call *c)
         srv_handle_health_watch(c);
     } else if (c->kind == KIND_REFLECTION_V1ALPHA || c->kind == KIND_REFLECTION_V1) {
         srv_handle_reflection(c);
+    } else if (c->kind == KIND_SUBSCRIBE) {
+        srv_handle_subscribe(c);
     } else if (c->kind < N_KINDS && unary_methods[c->kind].handle != NULL) {
         const unary_method *method = &unary_methods[c->kind];
         ProtobufCMessage *request = unpack_request(c, method->request_type);
@@ -339,6 +357,15 @@ static void handle_new_call(server_call *c)
     }
 }
 
+/* What a stream does when each of its batches completes (ok: gRPC's success); NULL: nothing
+ * (a status sent: the close's batch completes the call). */
+static void (*const stream_steps[N_BATCH_STEPS])(server_call *c, bool ok) = {
+    [STEP_WATCH_READ] = srv_watch_send_status, [STEP_WATCH_SENT] = srv_watch_sent,
+    [STEP_WATCH_CLOSE] = srv_watch_closed,     [STEP_STREAM_READ] = srv_reflection_read,
+    [STEP_STREAM_SENT] = srv_reflection_sent,  [STEP_SUB_READ] = srv_subscribe_read,
+    [STEP_SUB_SENT] = srv_subscribe_sent,      [STEP_SUB_CLOSE] = srv_subscribe_closed,
+};
+
 static void on_event(esg_server *server, void *tag, bool ok)
 {
     if (tag == &server->shutdown_tag) {
@@ -351,8 +378,7 @@ static void on_event(esg_server *server, void *tag, bool ok)
     batch_tag *batch = tag;
     atomic_load_explicit(&batch->handoffs, memory_order_acquire);
     server_call *c = batch->call;
-    switch (batch->step) {
-    case STEP_REQUEST:
+    if (batch->step == STEP_REQUEST) {
         if (!ok) {
             free_call(c); /* a posted request ended by shutdown */
             return;
@@ -366,29 +392,19 @@ static void on_event(esg_server *server, void *tag, bool ok)
         atomic_fetch_add(&c->n_batches, 1);
         post_request(server, c->kind, c->on_health_port); /* keep one waiting for the next */
         handle_new_call(c);
-        break;
-    case STEP_WATCH_READ:
-        if (ok)
-            srv_watch_send_status(c);
-        break;
-    case STEP_WATCH_SENT:
-        srv_watch_sent(c, ok);
-        break;
-    case STEP_WATCH_CLOSE:
-        srv_watch_closed(c);
-        break;
-    case STEP_STREAM_READ:
-        srv_reflection_read(c, ok);
-        break;
-    case STEP_STREAM_SENT:
-        srv_reflection_sent(c, ok);
-        break;
-    case STEP_REPLY:
-    case STEP_WATCH_END:
-    case STEP_STREAM_END:
-    case N_BATCH_STEPS:
-        break;
+    } else if (batch->step < N_BATCH_STEPS && stream_steps[batch->step] != NULL) {
+        stream_steps[batch->step](c, ok);
     }
+    srv_release_call(c);
+}
+
+void srv_hold_call(server_call *c)
+{
+    atomic_fetch_add(&c->n_batches, 1);
+}
+
+void srv_release_call(server_call *c)
+{
     if (atomic_fetch_sub(&c->n_batches, 1) == 1)
         free_call(c);
 }
@@ -506,7 +522,7 @@ static void free_server(esg_server *server)
         esg_free(server->leader_names[i]);
     esg_free(server->leader_names);
     esg_free(server->workers);
-    pthread_mutex_destroy(&server->node_hooks_lock);
+    pthread_mutex_destroy(&server->subscriptions_lock);
     pthread_cond_destroy(&server->changed);
     pthread_mutex_destroy(&server->lock);
     esg_free(server);
@@ -539,6 +555,7 @@ static void shut_down(esg_server *server)
     server->watchers = NULL;
     server->n_shutdowns = server->health_grpc != NULL ? 2 : 1;
     pthread_mutex_unlock(&server->lock);
+    srv_end_subscriptions(server); /* else they would hold the stop for its grace */
 
     grpc_server_shutdown_and_notify(server->grpc, server->cq, &server->shutdown_tag);
     if (server->health_grpc != NULL)
@@ -592,8 +609,23 @@ static void shut_down(esg_server *server)
                 n_left);
 }
 
+/* Each write of the application: subscriptions waiting for news read it, and the node hears. */
+static void on_recorded(void *ctx, esg_application *app, int64_t max_notification_id)
+{
+    esg_server *server = ctx;
+    srv_wake_subscriptions(server);
+    if (server->node_hooks.on_recorded != NULL)
+        server->node_hooks.on_recorded(server->node_hooks.ctx, app, max_notification_id);
+}
+
 esg_status esg_server_start(esg_application *app, const esg_server_options *options,
                             esg_server **out, esg_error *err)
+{
+    return srv_start(app, options, NULL, out, err);
+}
+
+esg_status srv_start(esg_application *app, const esg_server_options *options,
+                     const srv_node_hooks *hooks, esg_server **out, esg_error *err)
 {
     *out = NULL;
     if (options == NULL || options->address == NULL || options->address[0] == '\0')
@@ -605,9 +637,11 @@ esg_status esg_server_start(esg_application *app, const esg_server_options *opti
         return esg_error_set(err, ESG_ENOMEM, "out of memory starting a server");
     }
     pthread_mutex_init(&server->lock, NULL);
-    pthread_mutex_init(&server->node_hooks_lock, NULL);
+    pthread_mutex_init(&server->subscriptions_lock, NULL);
     esg_cond_init(&server->changed);
     server->app = app;
+    if (hooks != NULL)
+        server->node_hooks = *hooks;
     server->on_prompt = options->on_prompt;
     server->on_prompt_ctx = options->on_prompt_ctx;
     esg_status rc = copy_leader_names(server, options, err);
@@ -674,6 +708,8 @@ esg_status esg_server_start(esg_application *app, const esg_server_options *opti
         return rc;
     }
     server->is_serving = true;
+    /* Before the first worker: they write, and so call it. */
+    esg_application_set_recorded_listener(app, on_recorded, server);
     for (int kind = 0; kind < N_KINDS; kind++)
         for (int i = 0; i < REQUESTS_PER_METHOD; i++) {
             post_request(server, (call_kind)kind, false);
@@ -695,8 +731,7 @@ esg_status esg_server_start(esg_application *app, const esg_server_options *opti
         server->n_workers = i + 1;
     }
     if (server->n_workers == 0) {
-        shut_down(server);
-        free_server(server);
+        esg_server_stop(server);
         return esg_error_set(err, ESG_ENOMEM, "cannot start the server's worker threads");
     }
     *out = server;
@@ -723,5 +758,6 @@ void esg_server_stop(esg_server *server)
     if (server == NULL)
         return;
     shut_down(server);
+    esg_application_set_recorded_listener(server->app, NULL, NULL);
     free_server(server);
 }

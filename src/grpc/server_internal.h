@@ -14,6 +14,7 @@
 
 #include "core/metrics.h"
 #include "esg/grpc.h"
+#include "eventsourcing_grpc/protos/application.pb-c.h"
 #include "grpc/metrics_server.h"
 
 /* gRPC's status codes, OK (0) to UNAUTHENTICATED (16). */
@@ -25,6 +26,7 @@ typedef enum call_kind {
     KIND_PROMPT,
     KIND_GET_NOTIFICATIONS,
     KIND_LEADER_POSITIONS,
+    KIND_SUBSCRIBE,
     KIND_REFLECTION_V1ALPHA, /* grpc.reflection: not on the health port (kinds before health) */
     KIND_REFLECTION_V1,
     KIND_HEALTH_CHECK,
@@ -35,11 +37,14 @@ typedef enum call_kind {
 
 typedef struct server_call server_call;
 
-/* What a node adds to its server (esg_node: the application served in its role in a system). */
+/* What a node adds to its server (esg_node: the application served in its role in a system),
+ * given at start and kept until the server stops. */
 typedef struct srv_node_hooks {
     metrics_collect_fn write_metrics; /* its families on /metrics */
     /* Its leaders' positions for eventsourcing_grpc_c.v1.Node (out is the caller's). */
     esg_status (*leader_positions)(void *ctx, esg_leader_positions *out, esg_error *err);
+    /* Each write of the application (the server holds the application's listener). */
+    esg_recorded_fn on_recorded;
     void *ctx;
 } srv_node_hooks;
 
@@ -76,8 +81,12 @@ struct esg_server {
     atomic_uint_least64_t n_started[N_KINDS];
     atomic_uint_least64_t n_handled[N_KINDS][N_GRPC_CODES];
     esg_histogram handling_seconds[N_KINDS];
-    pthread_mutex_t node_hooks_lock; /* guards node_hooks */
-    srv_node_hooks node_hooks;       /* all NULL without a node */
+    srv_node_hooks node_hooks; /* all NULL without a node; set before any thread starts */
+    /* Subscribe calls (node_service.c), linked through their subscriptions. */
+    pthread_mutex_t subscriptions_lock; /* guards the three fields below */
+    server_call *subscriptions;
+    size_t n_subscriptions;
+    bool is_subscribing_closed; /* stop began: no more, and those left are being ended */
 };
 
 /* What a completed batch was: the tag of each batch points at one of these,
@@ -92,6 +101,10 @@ typedef enum batch_step {
     STEP_STREAM_READ, /* a bidirectional stream's next request read, or its end */
     STEP_STREAM_SENT, /* a bidirectional stream's reply sent */
     STEP_STREAM_END,  /* a bidirectional stream's status sent and the client's close seen */
+    STEP_SUB_READ,    /* a Subscribe's request was read */
+    STEP_SUB_SENT,    /* a Subscribe's page was sent */
+    STEP_SUB_END,     /* a Subscribe's status was sent */
+    STEP_SUB_CLOSE,   /* a Subscribe's call ended (the client's close, or a cancellation) */
     N_BATCH_STEPS
 } batch_step;
 
@@ -124,6 +137,10 @@ struct server_call {
     double handling_seconds;       /* from received_at to the status */
     batch_tag tags[N_BATCH_STEPS]; /* one per batch_step */
     server_call *next_watcher;     /* in server->watchers, under server->lock */
+    /* Subscribe's: its state (owned; NULL for other kinds) and whether the call ended (both
+     * under server->subscriptions_lock, as the read and the close complete on any worker). */
+    struct subscription *subscription;
+    bool is_subscribe_closed;
 };
 
 /* ---- server.c: batches and replies ---- */
@@ -131,6 +148,10 @@ struct server_call {
 /* Starts a batch of c tagged with step, counted while in flight (server->lock held, or not). */
 void srv_start_batch_locked(server_call *c, const grpc_op *ops, size_t n, batch_step step);
 void srv_start_batch(server_call *c, const grpc_op *ops, size_t n, batch_step step);
+
+/* Starts a server-streaming call: the headers go out and its one request is read (read_step);
+ * the client's close is awaited from the start (close_step). */
+void srv_start_stream(server_call *c, batch_step read_step, batch_step close_step);
 
 /* Sends one message of a stream (c->response, which c keeps until the batch completes). */
 void srv_send_response(server_call *c, batch_step step);
@@ -143,6 +164,10 @@ void srv_reply(server_call *c, grpc_status_code code, const char *message, uint8
 /* Replies with a protobuf-c message (packed here) or an error status. */
 void srv_reply_message(server_call *c, esg_status rc, const esg_error *err,
                        const ProtobufCMessage *message);
+
+/* Holds c (as a batch in flight does) and lets it go: the last release frees it. */
+void srv_hold_call(server_call *c);
+void srv_release_call(server_call *c);
 
 /* ---- server_metrics.c: grpc_server_* and the /metrics endpoint ---- */
 
@@ -157,13 +182,31 @@ void srv_count_handled(server_call *c);
 esg_status srv_metrics_start(esg_server *server, const char *address, esg_error *err);
 void srv_metrics_stop(esg_server *server);
 
-/* ---- node_service.c: eventsourcing_grpc_c.v1.Node, and a node's hooks ---- */
+/* ---- server.c: start ---- */
 
-/* Gives the server a node's hooks (copied; NULL removes them). hooks->ctx must live until they
- * are removed or the server stops. */
-void srv_set_node_hooks(esg_server *server, const srv_node_hooks *hooks);
+/* esg_server_start with a node's hooks (copied; NULL for none): hooks->ctx must outlive the
+ * server. */
+esg_status srv_start(esg_application *app, const esg_server_options *options,
+                     const srv_node_hooks *hooks, esg_server **out, esg_error *err);
+
+/* ---- node_service.c: eventsourcing_grpc_c.v1.Node ---- */
 
 void srv_handle_leader_positions(server_call *c, const ProtobufCMessage *request);
+
+/* Subscribe: start it (it reads its request itself), then its steps. */
+void srv_handle_subscribe(server_call *c);
+void srv_subscribe_read(server_call *c, bool ok);
+void srv_subscribe_sent(server_call *c, bool ok);
+void srv_subscribe_closed(server_call *c, bool ok);
+/* Frees c's subscription (with the call). */
+void srv_subscription_free(server_call *c);
+/* New notifications were recorded: the subscriptions waiting for some read and send them, on
+ * the calling thread. */
+void srv_wake_subscriptions(esg_server *server);
+/* Whether follower_name is subscribed. */
+bool srv_is_subscribed(esg_server *server, const char *follower_name);
+/* At stop: no more subscriptions; those waiting end now, the others after their step. */
+void srv_end_subscriptions(esg_server *server);
 
 /* ---- application_service.c: the methods of eventsourcing_grpc.Application ---- */
 
@@ -173,6 +216,17 @@ void srv_handle_ping(server_call *c, const ProtobufCMessage *request);
 void srv_handle_call(server_call *c, const ProtobufCMessage *request);
 void srv_handle_prompt(server_call *c, const ProtobufCMessage *request);
 void srv_handle_get_notifications(server_call *c, const ProtobufCMessage *request);
+
+/* A page of notifications in the reference's message form, pointing into a list (which must
+ * outlive it): the list's first n, under ESG_GRPC_MAX_PAGE_BYTES but at least one. */
+typedef struct srv_page {
+    EventsourcingGrpc__Notification *items; /* owned, as the two below */
+    EventsourcingGrpc__Notification **pointers;
+    char (*numbers)[3][ESG_UUID_HEX_SIZE]; /* id, originator id, version of each */
+    size_t n;
+} srv_page;
+esg_status srv_page_build(srv_page *page, const esg_notification_list *list, esg_error *err);
+void srv_page_free(srv_page *page);
 
 /* ---- reflection_service.c: grpc.reflection v1alpha and v1 ---- */
 
@@ -190,9 +244,9 @@ void srv_handle_health_check(server_call *c, const ProtobufCMessage *request);
 /* Watch streams: it reads its request itself. */
 void srv_handle_health_watch(server_call *c);
 /* A Watch's steps: its request read, its first status sent, its client's close. */
-void srv_watch_send_status(server_call *c);
+void srv_watch_send_status(server_call *c, bool ok);
 void srv_watch_sent(server_call *c, bool ok);
-void srv_watch_closed(server_call *c);
+void srv_watch_closed(server_call *c, bool ok);
 /* Sends the last status and ends a Watch (at stop). */
 void srv_watch_end(server_call *c);
 

@@ -21,6 +21,7 @@ static const kind_labels labels_of_kind[N_KINDS] = {
     [KIND_PROMPT] = {"eventsourcing_grpc.Application", "Prompt", "unary"},
     [KIND_GET_NOTIFICATIONS] = {"eventsourcing_grpc.Application", "GetNotifications", "unary"},
     [KIND_LEADER_POSITIONS] = {"eventsourcing_grpc_c.v1.Node", "GetLeaderPositions", "unary"},
+    [KIND_SUBSCRIBE] = {"eventsourcing_grpc_c.v1.Node", "Subscribe", "server_stream"},
     [KIND_REFLECTION_V1ALPHA] = {"grpc.reflection.v1alpha.ServerReflection", "ServerReflectionInfo",
                                  "bidi_stream"},
     [KIND_REFLECTION_V1] = {"grpc.reflection.v1.ServerReflection", "ServerReflectionInfo",
@@ -129,10 +130,8 @@ static void collect(void *ctx, esg_buffer *out)
     write_handled(server, out);
     write_handling_seconds(server, out);
     esg_application_write_metrics(server->app, out);
-    pthread_mutex_lock(&server->node_hooks_lock);
     if (server->node_hooks.write_metrics != NULL)
         server->node_hooks.write_metrics(server->node_hooks.ctx, out);
-    pthread_mutex_unlock(&server->node_hooks_lock);
 }
 
 esg_status srv_metrics_start(esg_server *server, const char *address, esg_error *err)

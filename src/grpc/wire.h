@@ -19,6 +19,7 @@
 #define ESG_PATH_PROMPT "/eventsourcing_grpc.Application/Prompt"
 #define ESG_PATH_GET_NOTIFICATIONS "/eventsourcing_grpc.Application/GetNotifications"
 #define ESG_PATH_LEADER_POSITIONS "/eventsourcing_grpc_c.v1.Node/GetLeaderPositions"
+#define ESG_PATH_SUBSCRIBE "/eventsourcing_grpc_c.v1.Node/Subscribe"
 #define ESG_PATH_REFLECTION_V1ALPHA "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"
 #define ESG_PATH_REFLECTION_V1 "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"
 #define ESG_PATH_HEALTH_CHECK "/grpc.health.v1.Health/Check"
@@ -34,7 +35,9 @@
     X(prompts_received)                                                                            \
     X(pulls)                                                                                       \
     X(pull_errors)                                                                                 \
-    X(notifications_processed)
+    X(notifications_processed)                                                                     \
+    X(is_subscribed)                                                                               \
+    X(pages_pushed)
 #define ESG_WIRE_COPY_FIGURE(field) to->field = from->field;
 
 /* Copies a received byte buffer (NULL means an empty message) into a new

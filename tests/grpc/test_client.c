@@ -17,48 +17,12 @@
 #include "esg/grpc.h"
 #include "grpc/credentials.h"
 #include "grpc/wire.h"
+#include "orders_server.h"
 #include "raw_call.h"
 
 #define TOPIC(name) "eventsourcing_grpc.example:" name
 
-/* ---- A real server: the example Orders in memory ------------------------------ */
-
-typedef struct orders_server {
-    esg_env *app_env;     /* empty: in-memory persistence */
-    esg_application *app; /* Orders */
-    esg_server *server;   /* listening on 127.0.0.1 */
-    char address[64];     /* "localhost:PORT" */
-    esg_env *client_env;  /* ORDERS_GRPC_SERVER_ADDRESS=address */
-} orders_server;
-
-/* Starts Orders on localhost:port (0 for any free port). */
-static orders_server *orders_start(int port)
-{
-    esg_error err = {0};
-    orders_server *s = calloc(1, sizeof *s);
-    assert_non_null(s);
-    s->app_env = esg_env_new();
-    assert_non_null(s->app_env);
-    assert_esg_ok(esg_application_new(&esg_example_orders, s->app_env, &s->app, &err), &err);
-    char bind_address[64];
-    snprintf(bind_address, sizeof bind_address, "localhost:%d", port);
-    esg_server_options options = {.address = bind_address};
-    assert_esg_ok(esg_server_start(s->app, &options, &s->server, &err), &err);
-    snprintf(s->address, sizeof s->address, "localhost:%d", esg_server_port(s->server));
-    s->client_env = esg_env_new();
-    assert_non_null(s->client_env);
-    assert_esg_ok(esg_env_set(s->client_env, "ORDERS_GRPC_SERVER_ADDRESS", s->address, &err), &err);
-    return s;
-}
-
-static void orders_stop(orders_server *s)
-{
-    esg_server_stop(s->server);
-    esg_application_free(s->app);
-    esg_env_free(s->app_env);
-    esg_env_free(s->client_env);
-    free(s);
-}
+/* ---- A real server: the example Orders in memory (orders_server.h) ------------ */
 
 /* A port that was free a moment ago (a server bound it, then stopped). */
 static int free_port(void)
@@ -67,41 +31,6 @@ static int free_port(void)
     int port = esg_server_port(s->server);
     orders_stop(s);
     return port;
-}
-
-static esg_client *connect_orders(const orders_server *s)
-{
-    esg_error err = {0};
-    esg_client *client = NULL;
-    esg_client_options options = {.env = s->client_env, .max_attempts = 10};
-    assert_esg_ok(esg_client_connect("Orders", &options, &client, &err), &err);
-    assert_non_null(client);
-    return client;
-}
-
-/* The fixture of the tests that need only a server and one client connected to it. */
-typedef struct orders_session {
-    orders_server *server;
-    esg_client *client;
-} orders_session;
-
-static int setup_session(void **state)
-{
-    orders_session *o = calloc(1, sizeof *o);
-    assert_non_null(o);
-    o->server = orders_start(0);
-    o->client = connect_orders(o->server);
-    *state = o;
-    return 0;
-}
-
-static int teardown_session(void **state)
-{
-    orders_session *o = *state;
-    esg_client_free(o->client);
-    orders_stop(o->server);
-    free(o);
-    return 0;
 }
 
 static esg_uuid create_order(esg_client *client)
@@ -1188,21 +1117,18 @@ static void test_log_falls_back_to_reference_section_size(void **state)
     capture_stop(cs);
 }
 
-/* A test with a server and a client of its own (setup_session). */
-#define SESSION_TEST(fn) cmocka_unit_test_setup_teardown(fn, setup_session, teardown_session)
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_readme_client_section),
-        SESSION_TEST(test_server_errors_are_typed),
-        SESSION_TEST(test_health_check),
+        ORDERS_SESSION_TEST(test_server_errors_are_typed),
+        ORDERS_SESSION_TEST(test_health_check),
         cmocka_unit_test(test_missing_address_is_config_error),
         cmocka_unit_test(test_nothing_listening_is_unavailable_after_max_attempts),
         cmocka_unit_test(test_server_started_later_is_reached),
         cmocka_unit_test(test_call_waits_for_restarted_server),
-        SESSION_TEST(test_calls_after_close_are_closed),
-        SESSION_TEST(test_threads_share_one_client),
+        ORDERS_SESSION_TEST(test_calls_after_close_are_closed),
+        ORDERS_SESSION_TEST(test_threads_share_one_client),
         cmocka_unit_test(test_method_requests_match_vectors),
         cmocka_unit_test(test_notification_requests_match_vectors),
         cmocka_unit_test(test_malformed_replies_are_remote_errors),

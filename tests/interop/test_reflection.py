@@ -4,8 +4,8 @@ Starts eventsourcing_grpc_server (Orders, in memory) and talks to
 grpc.reflection.v1alpha and v1 ServerReflection with messages generated from
 Debian's grpc-proto: lists the services, asks for files by name and by symbol,
 loads every file into a fresh protobuf DescriptorPool, then calls Ping,
-GetNotifications and our own GetLeaderPositions with messages built from those
-descriptors alone. Also checks
+GetNotifications and our own GetLeaderPositions and Subscribe with messages built
+from those descriptors alone. Also checks
 the in-band errors of unknown names and of a malformed request, that several
 requests share a stream, and that the plaintext health port has no reflection.
 
@@ -166,7 +166,7 @@ def check_descriptors_work(results, channel, files):
                   list(reply.notifications) == [], reply)
     node = pool.FindServiceByName("eventsourcing_grpc_c.v1.Node")
     results.check("descriptors: our own Node service", [m.name for m in node.methods]
-                  == ["GetLeaderPositions"])
+                  == ["GetLeaderPositions", "Subscribe"])
     request_class = message_class("eventsourcing_grpc_c.v1.LeaderPositionsRequest")
     reply_class = message_class("eventsourcing_grpc_c.v1.LeaderPositionsReply")
     positions = channel.unary_unary("/eventsourcing_grpc_c.v1.Node/GetLeaderPositions",
@@ -175,6 +175,16 @@ def check_descriptors_work(results, channel, files):
     reply = positions(request_class(), timeout=CALL_TIMEOUT)
     results.check("descriptors: GetLeaderPositions of an application that follows none",
                   reply.application_name == "Orders" and list(reply.leaders) == [], reply)
+    request_class = message_class("eventsourcing_grpc_c.v1.SubscribeRequest")
+    page_class = message_class("eventsourcing_grpc_c.v1.NotificationsPage")
+    subscribe = channel.unary_stream("/eventsourcing_grpc_c.v1.Node/Subscribe",
+                                     request_serializer=request_class.SerializeToString,
+                                     response_deserializer=page_class.FromString)
+    stream = subscribe(request_class(follower_name="Tool", start=1), timeout=CALL_TIMEOUT)
+    first = next(stream)
+    stream.cancel()
+    results.check("descriptors: Subscribe's first page, empty on an empty log",
+                  list(first.notifications) == [] and first.up_to == 0, first)
 
 
 def check_refusals(results, channel, health_address):

@@ -152,8 +152,9 @@ out:
     esg_application_free(orders);
 }
 
-/* The command, query, follower's page and positions through a gRPC server (started before the fault
- * is armed): a fault on either side is a clean error, and the server still answers afterwards. */
+/* The command, query, follower's page, positions and a pushed page through a gRPC server (started
+ * before the fault is armed): a fault on either side is a clean error, and the server still answers
+ * afterwards. */
 static void run_grpc(const paths *p, long k, run_result *result)
 {
     esg_error err = {0};
@@ -162,6 +163,9 @@ static void run_grpc(const paths *p, long k, run_result *result)
     esg_client *client = NULL;
     esg_value *created = NULL, *args = NULL, *got = NULL;
     esg_leader_positions positions = {0};
+    esg_subscription *subscription = NULL;
+    esg_notification_list pushed = {0};
+    int64_t up_to = 0;
 
     assert_esg_ok(esg_application_new(&esg_example_orders, p->env, &orders, &err), &err);
     assert_esg_ok(esg_application_new(&esg_example_reservations, p->env, &reservations, &err),
@@ -180,11 +184,15 @@ static void run_grpc(const paths *p, long k, run_result *result)
     esg_client_notification_log(client, "Orders", &log);
     STEP(esg_application_pull_and_process(reservations, &log, NULL, &err));
     STEP(esg_client_leader_positions(client, &positions, &err));
+    STEP(esg_client_subscribe(client, "Reservations", 1, NULL, 0, &subscription, &err));
+    STEP(esg_subscription_next(subscription, &pushed, &up_to, &err));
 out:
     result->n_allocations = atomic_load(&n_allocations);
     result->has_failed = atomic_load(&has_failed);
     disarm();
     esg_leader_positions_clear(&positions);
+    esg_subscription_free(subscription);
+    esg_notification_list_clear(&pushed);
     /* The server lived through it. */
     assert_esg_ok(esg_client_ping(client, &err), &err);
     esg_value_free(got);

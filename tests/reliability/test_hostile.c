@@ -34,6 +34,7 @@
 #define PATH_PROMPT "/eventsourcing_grpc.Application/Prompt"
 #define PATH_NOTIFICATIONS "/eventsourcing_grpc.Application/GetNotifications"
 #define PATH_POSITIONS "/eventsourcing_grpc_c.v1.Node/GetLeaderPositions"
+#define PATH_SUBSCRIBE "/eventsourcing_grpc_c.v1.Node/Subscribe"
 #define PATH_REFLECTION_V1 "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"
 #define PATH_REFLECTION_V1ALPHA "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"
 

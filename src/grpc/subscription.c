@@ -1,0 +1,194 @@
+/* A follower's side of eventsourcing_grpc_c.v1.Node/Subscribe: one server-streaming call on
+ * the client's channel, read a page at a time by the thread that owns the subscription. Its
+ * call is linked in the client's live calls, so that esg_client_close cancels it (and so ends
+ * a wait in esg_subscription_next). Two batches are in flight at most: the headers and the
+ * status, started with the call, and the read of the next message. */
+#include <grpc/grpc.h>
+#include <grpc/support/time.h>
+#include <string.h>
+
+#include "eventsourcing_grpc_c/v1/node.pb-c.h"
+#include "grpc/client_internal.h"
+#include "grpc/wire.h"
+#include "core/alloc.h"
+
+struct esg_subscription {
+    esg_client *client;        /* borrowed: it outlives the subscription */
+    grpc_completion_queue *cq; /* owned; a pluck queue of this call alone */
+    live_call live;            /* the call, linked in the client's live calls */
+    bool is_status_pending;    /* the status batch is in flight */
+    bool is_over;              /* the stream ended, or failed */
+    grpc_metadata_array initial_metadata;
+    grpc_metadata_array trailing_metadata;
+    grpc_status_code status;
+    grpc_slice status_details;
+    int status_tag; /* their addresses tag the batches */
+    int start_tag;
+    int read_tag;
+};
+
+/* Waits for the batch tagged tag (they complete whatever happens: the call's end cancels them). */
+static bool wait_for(esg_subscription *s, void *tag)
+{
+    grpc_event event =
+        grpc_completion_queue_pluck(s->cq, tag, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+    return event.type == GRPC_OP_COMPLETE && event.success;
+}
+
+/* The stream is over: its status, as the result of the call (ESG_ECLOSED for an end with OK:
+ * the server stops). */
+static esg_status ended(esg_subscription *s, esg_error *err)
+{
+    s->is_over = true;
+    if (s->is_status_pending) {
+        wait_for(s, &s->status_tag);
+        s->is_status_pending = false;
+    }
+    if (s->status == GRPC_STATUS_OK)
+        return esg_error_set(err, ESG_ECLOSED, "Subscribe: the server at %s ended the stream",
+                             s->client->address);
+    return cli_status_to_result(s->client, "Subscribe", s->status, s->status_details, err);
+}
+
+esg_status esg_client_subscribe(esg_client *client, const char *follower_name, int64_t start,
+                                const char *const *topics, size_t n_topics, esg_subscription **out,
+                                esg_error *err)
+{
+    *out = NULL;
+    EventsourcingGrpcC__V1__SubscribeRequest request =
+        EVENTSOURCING_GRPC_C__V1__SUBSCRIBE_REQUEST__INIT;
+    request.follower_name = (char *)(follower_name != NULL ? follower_name : "");
+    request.start = start;
+    request.topics = (char **)topics;
+    request.n_topics = n_topics;
+    size_t len = eventsourcing_grpc_c__v1__subscribe_request__get_packed_size(&request);
+    uint8_t *bytes = esg_malloc(len + 1);
+    esg_subscription *s = esg_calloc(1, sizeof *s);
+    if (bytes == NULL || s == NULL) {
+        esg_free(bytes);
+        esg_free(s);
+        return esg_error_set(err, ESG_ENOMEM, "out of memory subscribing");
+    }
+    eventsourcing_grpc_c__v1__subscribe_request__pack(&request, bytes);
+    s->client = client;
+    s->status_details = grpc_empty_slice();
+    grpc_metadata_array_init(&s->initial_metadata);
+    grpc_metadata_array_init(&s->trailing_metadata);
+    s->cq = grpc_completion_queue_create_for_pluck(NULL);
+    grpc_byte_buffer *message = esg_wire_buffer(bytes, len);
+    esg_free(bytes);
+    esg_status rc = s->cq != NULL && message != NULL
+                        ? cli_enter(client, err)
+                        : esg_error_set(err, ESG_ENOMEM, "out of memory subscribing");
+    if (rc == ESG_OK) {
+        rc = cli_open_call(client, s->cq, ESG_PATH_SUBSCRIBE, gpr_inf_future(GPR_CLOCK_MONOTONIC),
+                           &s->live, err);
+        cli_leave(client);
+    }
+    if (rc == ESG_OK) {
+        grpc_op end_ops[2] = {
+            {.op = GRPC_OP_RECV_INITIAL_METADATA,
+             .data.recv_initial_metadata.recv_initial_metadata = &s->initial_metadata},
+            {.op = GRPC_OP_RECV_STATUS_ON_CLIENT,
+             .data.recv_status_on_client = {.trailing_metadata = &s->trailing_metadata,
+                                            .status = &s->status,
+                                            .status_details = &s->status_details}}};
+        /* Not waiting for ready: a server that is down fails the call at once. */
+        grpc_op send_ops[3] = {
+            {.op = GRPC_OP_SEND_INITIAL_METADATA,
+             .flags = GRPC_INITIAL_METADATA_WAIT_FOR_READY_EXPLICITLY_SET},
+            {.op = GRPC_OP_SEND_MESSAGE, .data.send_message.send_message = message},
+            {.op = GRPC_OP_SEND_CLOSE_FROM_CLIENT}};
+        if (grpc_call_start_batch(s->live.call, end_ops, 2, &s->status_tag, NULL) != GRPC_CALL_OK)
+            rc = esg_error_set(err, ESG_EINTERNAL, "cannot start a call to %s", ESG_PATH_SUBSCRIBE);
+        else
+            s->is_status_pending = true;
+        if (rc == ESG_OK &&
+            grpc_call_start_batch(s->live.call, send_ops, 3, &s->start_tag, NULL) != GRPC_CALL_OK)
+            rc = esg_error_set(err, ESG_EINTERNAL, "cannot start a call to %s", ESG_PATH_SUBSCRIBE);
+        /* Sent (or the call failed: the first read says why). */
+        if (rc == ESG_OK)
+            wait_for(s, &s->start_tag);
+    }
+    grpc_byte_buffer_destroy(message);
+    if (rc != ESG_OK) {
+        esg_subscription_free(s);
+        return rc;
+    }
+    *out = s;
+    return ESG_OK;
+}
+
+/* Decodes a page into out and *up_to. */
+static esg_status read_page(const uint8_t *bytes, size_t len, esg_notification_list *out,
+                            int64_t *up_to, esg_error *err)
+{
+    EventsourcingGrpcC__V1__NotificationsPage *page =
+        eventsourcing_grpc_c__v1__notifications_page__unpack(&esg_wire_allocator, len, bytes);
+    if (page == NULL)
+        return cli_malformed_reply(ESG_PATH_SUBSCRIBE, err);
+    esg_status rc = cli_append_notifications(page->notifications, page->n_notifications,
+                                             ESG_PATH_SUBSCRIBE, out, err);
+    if (rc == ESG_OK)
+        *up_to = page->up_to;
+    eventsourcing_grpc_c__v1__notifications_page__free_unpacked(page, &esg_wire_allocator);
+    return rc;
+}
+
+esg_status esg_subscription_next(esg_subscription *s, esg_notification_list *out, int64_t *up_to,
+                                 esg_error *err)
+{
+    if (s->is_over)
+        return esg_error_set(err, ESG_ECLOSED, "Subscribe: the stream is over");
+    esg_status rc = cli_enter(s->client, err);
+    if (rc != ESG_OK) {
+        s->is_over = true;
+        return rc;
+    }
+    grpc_byte_buffer *message = NULL;
+    grpc_op op;
+    memset(&op, 0, sizeof op);
+    op.op = GRPC_OP_RECV_MESSAGE;
+    op.data.recv_message.recv_message = &message;
+    if (grpc_call_start_batch(s->live.call, &op, 1, &s->read_tag, NULL) != GRPC_CALL_OK)
+        rc = esg_error_set(err, ESG_EINTERNAL, "Subscribe: cannot read the stream");
+    if (rc == ESG_OK && (!wait_for(s, &s->read_tag) || message == NULL))
+        rc = ended(s, err); /* the end of the stream, or of the call */
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    if (rc == ESG_OK)
+        rc = esg_wire_read(message, &bytes, &len, err);
+    if (rc == ESG_OK)
+        rc = read_page(bytes, len, out, up_to, err);
+    esg_free(bytes);
+    grpc_byte_buffer_destroy(message);
+    if (rc != ESG_OK && !s->is_over) {
+        s->is_over = true;
+        grpc_call_cancel(s->live.call, NULL);
+    }
+    cli_leave(s->client);
+    return rc;
+}
+
+void esg_subscription_free(esg_subscription *s)
+{
+    if (s == NULL)
+        return;
+    if (s->live.call != NULL) {
+        grpc_call_cancel(s->live.call, NULL);
+        if (s->is_status_pending)
+            wait_for(s, &s->status_tag);
+        cli_close_call(s->client, &s->live);
+    }
+    if (s->cq != NULL) {
+        grpc_completion_queue_shutdown(s->cq);
+        while (grpc_completion_queue_pluck(s->cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL)
+                   .type != GRPC_QUEUE_SHUTDOWN) {
+        }
+        grpc_completion_queue_destroy(s->cq);
+    }
+    grpc_slice_unref(s->status_details);
+    grpc_metadata_array_destroy(&s->initial_metadata);
+    grpc_metadata_array_destroy(&s->trailing_metadata);
+    esg_free(s);
+}
