@@ -9,7 +9,9 @@ Usage: /usr/bin/python3 test_shared_databases.py BUILD_DIR sqlite|postgres|syste
                     is refused by the C server with a clear message. postgres takes the
                     POSTGRES_* settings of scripts/postgres-test-server.sh.
   system            The example system with its applications split between the reference's
-                    servers and ours, sharing one cipher key and compressor: orders are paid.
+                    servers and ours, sharing one cipher key and compressor: orders are paid;
+                    our followers are pushed to by our leaders only (the lag command says
+                    is_subscribed), and pull from Python's, which prompt them.
 
 Exit status 0 when every check passes, 1 otherwise, and 77 (skipped, with a message) when the
 reference or Debian's python3-pycryptodome is not there.
@@ -146,8 +148,9 @@ def free_port():
         return s.getsockname()[1]
 
 
-def client(address, *args):
-    out = subprocess.run([CLIENT, address, *args], capture_output=True, text=True, timeout=30,
+def client(*args):
+    """The client program with args (options, SERVER, COMMAND, ...): exit status, out, err."""
+    out = subprocess.run([CLIENT, *args], capture_output=True, text=True, timeout=30,
                          env=dict(os.environ, GRPC_DNS_RESOLVER="native"))
     return out.returncode, out.stdout.strip(), out.stderr.strip()
 
@@ -193,6 +196,18 @@ def run_mixed_system(work, python_apps):
                     break
                 time.sleep(0.1)
         check(f"orders are paid with a shared cipher key ({which})", paid == 3, f"{paid} of 3")
+        # Our followers take pushes from our leaders and pull from Python's (which prompt them).
+        follows = {"Orders": ["Reservations", "Payments"], "Reservations": ["Orders"],
+                   "Payments": ["Orders"]}
+        for name in names:
+            if name in python_apps:
+                continue
+            rc, out, err = client("--json", env[f"{name.upper()}_GRPC_SERVER_ADDRESS"], "lag")
+            lines = [json.loads(line) for line in out.splitlines()] if rc == 0 else []
+            pushing = {line["leader"]: line["is_subscribed"] for line in lines}
+            expected = {leader: leader not in python_apps for leader in follows[name]}
+            check(f"{name} in C is pushed to by its C leaders only ({which})",
+                  pushing == expected, f"{pushing} (exit {rc}: {err})")
     finally:
         for p in processes:
             p.terminate()
