@@ -210,13 +210,15 @@ esg_status esg_client_subscribe(esg_client *client, const char *follower_name, i
                                 const char *const *topics, size_t n_topics, esg_subscription **out,
                                 esg_error *err);
 
-/* Waits for the next page (no deadline: esg_client_close from another thread ends the wait
- * with ESG_ECLOSED), appends its notifications to out and sets *up_to: every notification of
- * the topics asked for up to that id has now been received. ESG_ECLOSED also when the server
- * ended the stream (it stops); the server's status otherwise (ESG_EUNIMPLEMENTED: no push).
- * After an error the subscription is over: free it. */
-esg_status esg_subscription_next(esg_subscription *subscription, esg_notification_list *out,
-                                 int64_t *up_to, esg_error *err);
+/* Waits up to timeout_ms (< 0: as long as it takes; esg_client_close from another thread ends
+ * the wait with ESG_ECLOSED) for the next page, appends its notifications to out and sets
+ * *up_to: every notification of the topics asked for up to that id has now been received.
+ * ESG_ETIMEDOUT when none came in time (0: only one already received), and the subscription
+ * goes on; ESG_ECLOSED when the server ended the stream (it stops); the server's status
+ * otherwise (ESG_EUNIMPLEMENTED: no push). After another error the subscription is over: free
+ * it. */
+esg_status esg_subscription_next(esg_subscription *subscription, int64_t timeout_ms,
+                                 esg_notification_list *out, int64_t *up_to, esg_error *err);
 
 /* Cancels the stream if it is still open and frees the subscription. NULL is allowed. */
 void esg_subscription_free(esg_subscription *subscription);

@@ -422,16 +422,30 @@ static esg_status follow_pushes(esg_node *node, leader_link *leader, bool *is_pr
     while (rc == ESG_OK) {
         pushed_page page = {{0}};
         int64_t up_to = 0, n_processed = 0;
-        rc = esg_subscription_next(subscription, &page.notifications, &up_to, err);
-        if (rc != ESG_OK)
-            break;
+        uint64_t n_pages = 0;
+        rc = esg_subscription_next(subscription, -1, &page.notifications, &up_to, err);
+        /* The pages already here join it, for one transaction: a follower that fell behind
+         * catches up in big steps, not a page (and a commit) at a time. */
+        esg_status drained = ESG_OK;
+        esg_error drain_err = {0};
+        for (n_pages = rc == ESG_OK; rc == ESG_OK && drained == ESG_OK &&
+                                     page.notifications.n_items < ESG_GRPC_MAX_PAGE_NOTIFICATIONS;
+             n_pages += drained == ESG_OK)
+            drained =
+                esg_subscription_next(subscription, 0, &page.notifications, &up_to, &drain_err);
         pthread_mutex_lock(&node->lock);
-        leader->is_subscribed = true;
-        leader->n_pushed++;
-        learn_leader_max(leader, up_to);
+        if (n_pages > 0) {
+            leader->is_subscribed = true;
+            leader->n_pushed += n_pages;
+            learn_leader_max(leader, up_to);
+        }
         pthread_mutex_unlock(&node->lock);
+        if (n_pages == 0) {
+            esg_notification_list_clear(&page.notifications);
+            break;
+        }
         esg_notification_log log = {.leader_name = leader->name,
-                                    .page_size = ESG_GRPC_MAX_PAGE_NOTIFICATIONS + 1,
+                                    .page_size = (int64_t)page.notifications.n_items + 1,
                                     .select = select_pushed,
                                     .ctx = &page};
         rc = esg_application_pull_and_process(app, &log, &n_processed, err);
@@ -442,6 +456,10 @@ static esg_status follow_pushes(esg_node *node, leader_link *leader, bool *is_pr
         if (rc == ESG_OK)
             advance_position(leader, up_to);
         pthread_mutex_unlock(&node->lock);
+        if (rc == ESG_OK && drained != ESG_OK && drained != ESG_ETIMEDOUT) {
+            rc = drained; /* the stream ended after the pages processed */
+            *err = drain_err;
+        }
     }
     esg_subscription_free(subscription);
     return rc;

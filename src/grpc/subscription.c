@@ -2,7 +2,8 @@
  * the client's channel, read a page at a time by the thread that owns the subscription. Its
  * call is linked in the client's live calls, so that esg_client_close cancels it (and so ends
  * a wait in esg_subscription_next). Two batches are in flight at most: the headers and the
- * status, started with the call, and the read of the next message. */
+ * status, started with the call, and the read of the next message (which may outlive a call
+ * that timed out, and is then waited for by the next). */
 #include <grpc/grpc.h>
 #include <grpc/support/time.h>
 #include <string.h>
@@ -22,17 +23,35 @@ struct esg_subscription {
     grpc_metadata_array trailing_metadata;
     grpc_status_code status;
     grpc_slice status_details;
-    int status_tag; /* their addresses tag the batches */
+    bool is_read_pending;       /* a read's batch is in flight (it outlived a timeout) */
+    grpc_byte_buffer *received; /* what it receives */
+    int status_tag;             /* their addresses tag the batches */
     int start_tag;
     int read_tag;
 };
 
-/* Waits for the batch tagged tag (they complete whatever happens: the call's end cancels them). */
+typedef enum wait_result { BATCH_DONE, BATCH_FAILED, WAIT_TIMED_OUT } wait_result;
+
+/* Waits up to timeout_ms (< 0: as long as it takes) for the batch tagged tag; batches complete
+ * whatever happens (the call's end cancels them). */
+static wait_result wait_within(esg_subscription *s, void *tag, int64_t timeout_ms)
+{
+    /* gRPC rounds a deadline up to the next millisecond: "now" would wait 1 ms, the past
+     * does not wait. */
+    gpr_timespec deadline = timeout_ms < 0 ? gpr_inf_future(GPR_CLOCK_REALTIME)
+                            : timeout_ms == 0
+                                ? gpr_inf_past(GPR_CLOCK_MONOTONIC)
+                                : gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                                               gpr_time_from_millis(timeout_ms, GPR_TIMESPAN));
+    grpc_event event = grpc_completion_queue_pluck(s->cq, tag, deadline, NULL);
+    if (event.type == GRPC_QUEUE_TIMEOUT)
+        return WAIT_TIMED_OUT;
+    return event.type == GRPC_OP_COMPLETE && event.success ? BATCH_DONE : BATCH_FAILED;
+}
+
 static bool wait_for(esg_subscription *s, void *tag)
 {
-    grpc_event event =
-        grpc_completion_queue_pluck(s->cq, tag, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
-    return event.type == GRPC_OP_COMPLETE && event.success;
+    return wait_within(s, tag, -1) == BATCH_DONE;
 }
 
 /* The stream is over: its status, as the result of the call (ESG_ECLOSED for an end with OK:
@@ -135,8 +154,23 @@ static esg_status read_page(const uint8_t *bytes, size_t len, esg_notification_l
     return rc;
 }
 
-esg_status esg_subscription_next(esg_subscription *s, esg_notification_list *out, int64_t *up_to,
-                                 esg_error *err)
+/* Starts reading the next message unless a read is in flight already. */
+static esg_status start_read(esg_subscription *s, esg_error *err)
+{
+    if (s->is_read_pending)
+        return ESG_OK;
+    grpc_op op;
+    memset(&op, 0, sizeof op);
+    op.op = GRPC_OP_RECV_MESSAGE;
+    op.data.recv_message.recv_message = &s->received;
+    if (grpc_call_start_batch(s->live.call, &op, 1, &s->read_tag, NULL) != GRPC_CALL_OK)
+        return esg_error_set(err, ESG_EINTERNAL, "Subscribe: cannot read the stream");
+    s->is_read_pending = true;
+    return ESG_OK;
+}
+
+esg_status esg_subscription_next(esg_subscription *s, int64_t timeout_ms,
+                                 esg_notification_list *out, int64_t *up_to, esg_error *err)
 {
     if (s->is_over)
         return esg_error_set(err, ESG_ECLOSED, "Subscribe: the stream is over");
@@ -145,14 +179,17 @@ esg_status esg_subscription_next(esg_subscription *s, esg_notification_list *out
         s->is_over = true;
         return rc;
     }
-    grpc_byte_buffer *message = NULL;
-    grpc_op op;
-    memset(&op, 0, sizeof op);
-    op.op = GRPC_OP_RECV_MESSAGE;
-    op.data.recv_message.recv_message = &message;
-    if (grpc_call_start_batch(s->live.call, &op, 1, &s->read_tag, NULL) != GRPC_CALL_OK)
-        rc = esg_error_set(err, ESG_EINTERNAL, "Subscribe: cannot read the stream");
-    if (rc == ESG_OK && (!wait_for(s, &s->read_tag) || message == NULL))
+    rc = start_read(s, err);
+    wait_result waited = rc == ESG_OK ? wait_within(s, &s->read_tag, timeout_ms) : BATCH_FAILED;
+    if (waited == WAIT_TIMED_OUT) { /* the read stays in flight, for the next call */
+        cli_leave(s->client);
+        return esg_error_set(err, ESG_ETIMEDOUT, "Subscribe: no page within %lld ms",
+                             (long long)timeout_ms);
+    }
+    s->is_read_pending = false;
+    grpc_byte_buffer *message = s->received;
+    s->received = NULL;
+    if (rc == ESG_OK && (waited != BATCH_DONE || message == NULL))
         rc = ended(s, err); /* the end of the stream, or of the call */
     uint8_t *bytes = NULL;
     size_t len = 0;
@@ -176,6 +213,9 @@ void esg_subscription_free(esg_subscription *s)
         return;
     if (s->live.call != NULL) {
         grpc_call_cancel(s->live.call, NULL);
+        if (s->is_read_pending)
+            wait_for(s, &s->read_tag);
+        grpc_byte_buffer_destroy(s->received);
         if (s->is_status_pending)
             wait_for(s, &s->status_tag);
         cli_close_call(s->client, &s->live);

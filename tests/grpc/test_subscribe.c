@@ -46,7 +46,7 @@ static int64_t next_page(esg_subscription *s, esg_notification_list *list)
 {
     esg_error err = {0};
     int64_t up_to = -1;
-    assert_esg_ok(esg_subscription_next(s, list, &up_to, &err), &err);
+    assert_esg_ok(esg_subscription_next(s, -1, list, &up_to, &err), &err);
     return up_to;
 }
 
@@ -120,6 +120,30 @@ static void test_topics(void **state)
     esg_subscription_free(all);
 }
 
+/* A wait with a timeout: ESG_ETIMEDOUT when nothing came, and the subscription goes on (the
+ * read in flight is the next call's); 0 takes only what is already here. */
+static void test_timeouts(void **state)
+{
+    fixture *f = *state;
+    esg_subscription *s = subscribe(f, 1, NULL, 0);
+    expect_page(s, 0, 0);
+    esg_error err = {0};
+    esg_notification_list list = {0};
+    int64_t up_to = 0;
+    assert_int_equal(esg_subscription_next(s, 0, &list, &up_to, &err), ESG_ETIMEDOUT);
+    int64_t started = esg_clock_now_ms();
+    assert_int_equal(esg_subscription_next(s, 50, &list, &up_to, &err), ESG_ETIMEDOUT);
+    assert_true(esg_clock_now_ms() - started >= 45);
+    assert_non_null(strstr(err.message, "no page within 50 ms"));
+    create_orders(f, 2);
+    read_until(s, 1, 2);
+    esg_subscription_free(s); /* also with a read in flight */
+    s = subscribe(f, 3, NULL, 0);
+    expect_page(s, 2, 0);
+    assert_int_equal(esg_subscription_next(s, 0, &list, &up_to, &err), ESG_ETIMEDOUT);
+    esg_subscription_free(s);
+}
+
 /* A request the server refuses ends the stream with INVALID_ARGUMENT and says why. */
 static void test_bad_requests(void **state)
 {
@@ -137,10 +161,10 @@ static void test_bad_requests(void **state)
         esg_error err = {0};
         esg_notification_list list = {0};
         int64_t up_to = 0;
-        assert_int_equal(esg_subscription_next(s, &list, &up_to, &err), ESG_EINVAL);
+        assert_int_equal(esg_subscription_next(s, -1, &list, &up_to, &err), ESG_EINVAL);
         assert_non_null(strstr(err.message, cases[i].says));
         /* Over: it says so again, without a call. */
-        assert_int_equal(esg_subscription_next(s, &list, &up_to, &err), ESG_ECLOSED);
+        assert_int_equal(esg_subscription_next(s, -1, &list, &up_to, &err), ESG_ECLOSED);
         esg_subscription_free(s);
     }
 }
@@ -158,7 +182,8 @@ static void test_subscriptions_are_limited(void **state)
     s[MAX_SUBSCRIPTIONS] = subscribe(f, 1, NULL, 0);
     esg_error err = {0};
     int64_t up_to = 0;
-    assert_int_not_equal(esg_subscription_next(s[MAX_SUBSCRIPTIONS], &list, &up_to, &err), ESG_OK);
+    assert_int_not_equal(esg_subscription_next(s[MAX_SUBSCRIPTIONS], -1, &list, &up_to, &err),
+                         ESG_OK);
     assert_non_null(strstr(err.message, "subscriptions already"));
     esg_subscription_free(s[MAX_SUBSCRIPTIONS]);
     esg_subscription_free(s[0]);
@@ -166,7 +191,7 @@ static void test_subscriptions_are_limited(void **state)
     int64_t started = esg_clock_now_ms();
     for (;;) {
         esg_subscription *again = subscribe(f, 1, NULL, 0);
-        esg_status rc = esg_subscription_next(again, &list, &up_to, &err);
+        esg_status rc = esg_subscription_next(again, -1, &list, &up_to, &err);
         s[0] = again;
         if (rc == ESG_OK)
             break;
@@ -193,7 +218,7 @@ static void test_stop_ends_streams(void **state)
     esg_error err = {0};
     esg_notification_list list = {0};
     int64_t up_to = 0;
-    assert_int_equal(esg_subscription_next(s, &list, &up_to, &err), ESG_ECLOSED);
+    assert_int_equal(esg_subscription_next(s, -1, &list, &up_to, &err), ESG_ECLOSED);
     assert_non_null(strstr(err.message, "ended the stream"));
     esg_subscription_free(s);
 }
@@ -216,7 +241,7 @@ static void test_close_ends_a_wait(void **state)
     esg_error err = {0};
     esg_notification_list list = {0};
     int64_t up_to = 0;
-    assert_int_equal(esg_subscription_next(s, &list, &up_to, &err), ESG_ECLOSED);
+    assert_int_equal(esg_subscription_next(s, -1, &list, &up_to, &err), ESG_ECLOSED);
     pthread_join(closer, NULL);
     esg_subscription_free(s);
 }
@@ -227,6 +252,7 @@ int main(void)
         ORDERS_SESSION_TEST(test_first_page_then_pushes),
         ORDERS_SESSION_TEST(test_start_and_pages),
         ORDERS_SESSION_TEST(test_topics),
+        ORDERS_SESSION_TEST(test_timeouts),
         ORDERS_SESSION_TEST(test_bad_requests),
         ORDERS_SESSION_TEST(test_subscriptions_are_limited),
         ORDERS_SESSION_TEST(test_stop_ends_streams),

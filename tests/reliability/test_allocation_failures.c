@@ -185,7 +185,7 @@ static void run_grpc(const paths *p, long k, run_result *result)
     STEP(esg_application_pull_and_process(reservations, &log, NULL, &err));
     STEP(esg_client_leader_positions(client, &positions, &err));
     STEP(esg_client_subscribe(client, "Reservations", 1, NULL, 0, &subscription, &err));
-    STEP(esg_subscription_next(subscription, &pushed, &up_to, &err));
+    STEP(esg_subscription_next(subscription, -1, &pushed, &up_to, &err));
 out:
     result->n_allocations = atomic_load(&n_allocations);
     result->has_failed = atomic_load(&has_failed);
