@@ -3,8 +3,12 @@
  * queue, two worker threads, registered methods, local credentials on both
  * loopback families), answering Ping and CallApplicationMethod of
  * eventsourcing_grpc.Application with a constant reply, without decoding
- * the request. Whatever our server costs above this is ours. Stops on
- * SIGTERM or SIGINT. */
+ * the request, and GetNotifications with a constant page of 10, 100 or 1,000
+ * notifications shaped as the example's Order.Created ones (the same bytes a
+ * page of ours holds, give or take the digits of the ids), chosen by the
+ * request's limit, the only field it reads. Whatever our server costs above
+ * this is ours. Stops on SIGTERM or SIGINT. */
+#include <grpc/byte_buffer_reader.h>
 #include <grpc/grpc.h>
 #include <grpc/grpc_security.h>
 #include <grpc/support/time.h>
@@ -18,11 +22,12 @@
 #define N_WORKERS 2           /* as our server's default */
 #define REQUESTS_PER_METHOD 8 /* as our server */
 
-enum { METHOD_PING, METHOD_CALL, N_METHODS };
+enum { METHOD_PING, METHOD_CALL, METHOD_PAGE, N_METHODS };
 
 static const char *const method_paths[N_METHODS] = {
     "/eventsourcing_grpc.Application/Ping",
     "/eventsourcing_grpc.Application/CallApplicationMethod",
+    "/eventsourcing_grpc.Application/GetNotifications",
 };
 
 /* MethodReply{data: <the JSON of a UUID, as create_new_order returns>}:
@@ -31,6 +36,83 @@ static const char call_json[] = "{\"_type_\": \"uuid_hex\", \"_data_\": "
                                 "\"6f8b3e5c2a1d4b7e9c0f1a2b3c4d5e6f\"}";
 static unsigned char call_reply[2 + sizeof call_json];
 static size_t call_reply_len;
+
+/* NotificationsReply pages of page_sizes[i] notifications, made at start. */
+#define N_PAGES 3
+static const int page_sizes[N_PAGES] = {10, 100, 1000};
+static unsigned char *pages[N_PAGES];
+static size_t page_lens[N_PAGES];
+
+/* An example Order.Created's state, as the example records it. */
+static const char created_state[] =
+    "{\"timestamp\":{\"_type_\":\"datetime_iso\",\"_data_\":\"2026-11-26T08:31:39.184888+00:00\"},"
+    "\"originator_topic\":\"eventsourcing_grpc.example:Order\"}";
+
+/* Appends a varint. */
+static size_t put_varint(unsigned char *out, size_t value)
+{
+    size_t n = 0;
+    for (; value >= 0x80; value >>= 7)
+        out[n++] = (unsigned char)(value | 0x80);
+    out[n++] = (unsigned char)value;
+    return n;
+}
+
+/* Appends field (wire type 2) holding len bytes of data. */
+static size_t put_bytes(unsigned char *out, int field, const void *data, size_t len)
+{
+    size_t n = put_varint(out, (size_t)field << 3 | 2);
+    n += put_varint(out + n, len);
+    memcpy(out + n, data, len);
+    return n + len;
+}
+
+/* A page of n notifications with ids from 501, as our server's from the middle of its log. */
+static unsigned char *make_page(int n, size_t *len)
+{
+    unsigned char *page = malloc((size_t)n * 512);
+    unsigned char item[512];
+    static const char topic[] = "eventsourcing_grpc.example:Order.Created";
+    size_t at = 0;
+    for (int i = 0; page != NULL && i < n; i++) {
+        char id[24], originator[40];
+        snprintf(id, sizeof id, "%d", 501 + i);
+        snprintf(originator, sizeof originator, "%08x1d4b4e9c8f0a1b2c3d4e5f60", 0x6f8b0000 + i);
+        size_t k = put_bytes(item, 1, id, strlen(id));
+        k += put_bytes(item + k, 2, originator, 32);
+        k += put_bytes(item + k, 3, "1", 1);
+        k += put_bytes(item + k, 4, topic, sizeof topic - 1);
+        k += put_bytes(item + k, 5, created_state, sizeof created_state - 1);
+        at += put_bytes(page + at, 1, item, k);
+    }
+    *len = at;
+    return page;
+}
+
+/* The page the request asks for by its limit (field 2, a decimal string), else the first. */
+static int page_of(grpc_byte_buffer *request)
+{
+    int chosen = 0;
+    grpc_byte_buffer_reader reader;
+    if (request == NULL || !grpc_byte_buffer_reader_init(&reader, request))
+        return chosen;
+    grpc_slice all = grpc_byte_buffer_reader_readall(&reader);
+    grpc_byte_buffer_reader_destroy(&reader);
+    const unsigned char *p = GRPC_SLICE_START_PTR(all), *end = p + GRPC_SLICE_LENGTH(all);
+    while (p + 2 <= end && (p[0] & 7) == 2 && p[1] < 0x80 && p + 2 + p[1] <= end) {
+        if (p[0] >> 3 == 2) {
+            char text[16] = {0};
+            memcpy(text, p + 2, p[1] < sizeof text ? p[1] : sizeof text - 1);
+            int limit = atoi(text);
+            for (int i = 0; i < N_PAGES; i++)
+                if (page_sizes[i] == limit)
+                    chosen = i;
+        }
+        p += 2 + p[1];
+    }
+    grpc_slice_unref(all);
+    return chosen;
+}
 
 typedef struct floor_call {
     int method;                   /* METHOD_PING or METHOD_CALL */
@@ -83,9 +165,11 @@ static void free_call(floor_call *c)
 
 static void reply(floor_call *c)
 {
-    grpc_slice slice = c->method == METHOD_CALL
-                           ? grpc_slice_from_static_buffer(call_reply, call_reply_len)
-                           : grpc_empty_slice();
+    int page = c->method == METHOD_PAGE ? page_of(c->request) : 0;
+    grpc_slice slice =
+        c->method == METHOD_CALL   ? grpc_slice_from_static_buffer(call_reply, call_reply_len)
+        : c->method == METHOD_PAGE ? grpc_slice_from_static_buffer(pages[page], page_lens[page])
+                                   : grpc_empty_slice();
     c->response = grpc_raw_byte_buffer_create(&slice, 1);
     grpc_op ops[4];
     memset(ops, 0, sizeof ops);
@@ -146,6 +230,9 @@ int main(int argc, char **argv)
     call_reply[1] = (unsigned char)(sizeof call_json - 1);
     memcpy(call_reply + 2, call_json, sizeof call_json - 1);
     call_reply_len = 2 + sizeof call_json - 1;
+    for (int i = 0; i < N_PAGES; i++)
+        if ((pages[i] = make_page(page_sizes[i], &page_lens[i])) == NULL)
+            return 4;
 
     grpc_init();
     grpc_arg args[1];
@@ -207,5 +294,7 @@ int main(int argc, char **argv)
         pthread_join(workers[i], NULL);
     grpc_completion_queue_destroy(cq);
     grpc_shutdown();
+    for (int i = 0; i < N_PAGES; i++)
+        free(pages[i]);
     return 0;
 }

@@ -175,7 +175,8 @@ edit by hand: change \`bench/\` and run it again (about 8 minutes). Raw figures,
   (\`bench/floor_server.c\`), a minimal server on the same gRPC C core built the same way (one
   completion queue, 2 worker threads, registered methods, local credentials on both loopback
   families) that answers Ping and CallApplicationMethod with a constant reply without decoding
-  the request. Both are measured by the same code (\`bench/esg_bench.c\`) through our client
+  the request, and GetNotifications with a constant page of 10, 100 or 1,000 notifications
+  shaped as the example's (chosen by the request's limit, the one field it reads). Both are measured by the same code (\`bench/esg_bench.c\`) through our client
   (\`esg_client_*\`), over \`localhost\` (loopback, gRPC local credentials), client and servers on
   the same machine, sharing its $(nproc) cores.
 - **Calls/s**: 1 or 8 client threads, each with its own \`esg_client\` (channel), calling as
@@ -204,7 +205,7 @@ edit by hand: change \`bench/\` and run it again (about 8 minutes). Raw figures,
 - **Runs**: everything ${runs} times in turn (floor, servers, systems); each figure is the
   median of the runs with min and max. "/ floor" divides our median by the floor's median of the
   same kind (calls: CallApplicationMethod or Ping with the same number of clients;
-  GetNotifications: the floor's CallApplicationMethod; times and memory: the floor's). Above 1
+  GetNotifications: the floor's constant page of the same size; times and memory: the floor's). Above 1
   is better for calls/s, worse for times and memory. "/ reference" divides by the middle of the
   Python reference's range quoted in issue 8 (measured on a 2-core machine like this one, not in
   this run).
