@@ -15,6 +15,7 @@
 #include "core/buffer.h"
 #include "core/clock.h"
 #include "persistence/connection_pool.h"
+#include "persistence/group_commit.h"
 #include "persistence/libpq.h"
 #include "persistence/postgres_settings.h"
 #include "core/alloc.h"
@@ -121,6 +122,8 @@ typedef struct postgres_recorder {
     bool is_pre_pinging;                  /* POSTGRES_PRE_PING */
     bool has_pool;                        /* pool is initialised */
     esg_pool pool;                        /* POSTGRES_POOL_SIZE idle, + _MAX_OVERFLOW lent */
+    bool has_writes;                      /* writes is initialised */
+    esg_group_commit writes;              /* concurrent writers commit together */
 } postgres_recorder;
 
 /* ---- Errors ---------------------------------------------------------------------------------- */
@@ -565,11 +568,11 @@ static esg_status conflict_error(const esg_stored_event *events, size_t event_in
  * writers (of this library or of Python's) take turns from before their ids are drawn until they
  * commit, and then sets the id sequence to one past the highest committed id: ids are given in
  * commit order, and a rolled-back transaction gives its ids back instead of leaving a gap. */
-static esg_status postgres_recorder_insert_events_tracked(
-    esg_recorder *recorder, const esg_stored_event *events, size_t n_events,
-    const esg_tracking *trackings, size_t n_trackings, int64_t *notification_ids, esg_error *err)
+static esg_status insert_in_one_transaction(postgres_recorder *rec, const esg_stored_event *events,
+                                            size_t n_events, const esg_tracking *trackings,
+                                            size_t n_trackings, int64_t *notification_ids,
+                                            esg_error *err)
 {
-    postgres_recorder *rec = (postgres_recorder *)recorder;
     pg_connection *c = NULL;
     bool is_broken = false;
     bool is_in_pipeline = false;
@@ -703,6 +706,81 @@ out:
     }
     pool_give_back(rec, c, is_broken);
     return status;
+}
+
+static void insert_one_by_one(postgres_recorder *rec, esg_write_request *group)
+{
+    for (esg_write_request *req = group; req != NULL; req = req->next)
+        req->status = insert_in_one_transaction(rec, req->events, req->n_events, req->trackings,
+                                                req->n_trackings, req->notification_ids, req->err);
+}
+
+/* A group of writes (group_commit.h) as one transaction when it can be: the events and tracking
+ * records of every request merged, under one lock, with one commit and one round trip. When that
+ * transaction fails on a conflict (or on a value it refuses), none of it was recorded, and each
+ * request is written on its own, so that only those at fault fail; any other failure (the
+ * database unreachable, the outcome of the commit unknown) is every request's. */
+static void commit_group(void *owner, esg_write_request *group)
+{
+    postgres_recorder *rec = owner;
+    if (group->next == NULL) {
+        insert_one_by_one(rec, group);
+        return;
+    }
+    size_t n_events = 0, n_trackings = 0;
+    for (esg_write_request *req = group; req != NULL; req = req->next) {
+        n_events += req->n_events;
+        n_trackings += req->n_trackings;
+    }
+    esg_stored_event *events = esg_malloc((n_events ? n_events : 1) * sizeof *events);
+    esg_tracking *trackings = esg_malloc((n_trackings ? n_trackings : 1) * sizeof *trackings);
+    int64_t *ids = esg_malloc((n_events ? n_events : 1) * sizeof *ids);
+    esg_error merged_err = {0};
+    esg_status status = ESG_ENOMEM; /* then one by one, which needs no more memory */
+    if (events != NULL && trackings != NULL && ids != NULL) {
+        size_t e = 0, t = 0;
+        for (esg_write_request *req = group; req != NULL; req = req->next) {
+            if (req->n_events > 0) /* shallow copies; memcpy takes no NULL */
+                memcpy(events + e, req->events, req->n_events * sizeof *events);
+            if (req->n_trackings > 0)
+                memcpy(trackings + t, req->trackings, req->n_trackings * sizeof *trackings);
+            e += req->n_events;
+            t += req->n_trackings;
+        }
+        status = insert_in_one_transaction(rec, events, n_events, trackings, n_trackings, ids,
+                                           &merged_err);
+    }
+    if (status == ESG_OK) {
+        size_t e = 0;
+        for (esg_write_request *req = group; req != NULL; req = req->next) {
+            if (req->notification_ids != NULL && req->n_events > 0)
+                memcpy(req->notification_ids, ids + e, req->n_events * sizeof *ids);
+            e += req->n_events;
+            req->status = ESG_OK;
+        }
+    } else if (status == ESG_ECONFLICT || status == ESG_EINVAL || status == ESG_ENOMEM) {
+        insert_one_by_one(rec, group);
+    } else {
+        for (esg_write_request *req = group; req != NULL; req = req->next) {
+            req->status = status;
+            if (req->err != NULL)
+                *req->err = merged_err;
+        }
+    }
+    esg_free(ids);
+    esg_free(trackings);
+    esg_free(events);
+}
+
+/* Concurrent writers commit together (group_commit.h): with fsync and synchronous_commit on,
+ * each commit waits for the disk, and they share that wait instead of taking turns at it. */
+static esg_status postgres_recorder_insert_events_tracked(
+    esg_recorder *recorder, const esg_stored_event *events, size_t n_events,
+    const esg_tracking *trackings, size_t n_trackings, int64_t *notification_ids, esg_error *err)
+{
+    postgres_recorder *rec = (postgres_recorder *)recorder;
+    return esg_group_commit_insert(&rec->writes, events, n_events, trackings, n_trackings,
+                                   notification_ids, err, commit_group, rec);
 }
 
 /* ---- Reading --------------------------------------------------------------------------------- */
@@ -1049,6 +1127,8 @@ static void postgres_recorder_close(esg_recorder *recorder)
     postgres_recorder *rec = (postgres_recorder *)recorder;
     if (rec->has_pool)
         esg_pool_destroy(&rec->pool);
+    if (rec->has_writes)
+        esg_group_commit_destroy(&rec->writes);
     for (size_t i = 0; i < N_CONN_PARAMS; i++)
         esg_free(rec->conn_values[i]);
     for (size_t i = 0; i < N_FIXED_STATEMENTS; i++)
@@ -1317,6 +1397,11 @@ static esg_status open_postgres(const esg_postgres_settings *cfg, esg_recorder *
     if (status != ESG_OK)
         goto out;
     rec->has_pool = true;
+    if (!esg_group_commit_init(&rec->writes)) {
+        status = esg_error_set(err, ESG_ENOMEM, "cannot create the locks of a PostgreSQL recorder");
+        goto out;
+    }
+    rec->has_writes = true;
 
     /* The first connection creates the tables and finds the sequence that the statements of
      * every connection name. */

@@ -16,6 +16,7 @@
 #include "core/buffer.h"
 #include "core/clock.h"
 #include "persistence/connection_pool.h"
+#include "persistence/group_commit.h"
 #include "core/alloc.h"
 
 #define BACKEND_NAME "eventsourcing.sqlite"
@@ -88,21 +89,7 @@ typedef struct sqlite_connection {
     sqlite3_stmt *notifications[N_NOTIFICATION_SHAPES]; /* by shape, prepared on first use */
 } sqlite_connection;
 
-/* One caller's write, queued for group commit: writers that arrive while a commit is in flight
- * are written together in the next transaction, each in a savepoint of its own (so that one
- * conflict fails only its writer), and all return after that transaction's commit. */
-typedef struct write_request {
-    const esg_stored_event *events; /* borrowed from the caller, who waits */
-    size_t n_events;
-    const esg_tracking *trackings;
-    size_t n_trackings;
-    int64_t *notification_ids; /* may be NULL */
-    bool is_snapshot;          /* events holds one snapshot, for the snapshots table */
-    esg_error *err;            /* the caller's */
-    esg_status status;         /* the outcome, valid once is_done */
-    bool is_done;
-    struct write_request *next; /* in the queue */
-} write_request;
+typedef esg_write_request write_request;
 
 typedef struct sqlite_recorder {
     esg_recorder base;          /* first, so that an esg_recorder * is a sqlite_recorder * */
@@ -112,11 +99,7 @@ typedef struct sqlite_recorder {
     int lock_timeout_ms;        /* the longest wait for another writer */
     pthread_mutex_t write_lock; /* one writer of this process at a time asks SQLite to write */
     esg_pool pool;              /* the connections, opened lazily */
-    pthread_mutex_t queue_lock; /* guards the group-commit queue: the fields below */
-    pthread_cond_t group_done;  /* signalled when a group commit ends */
-    write_request *queue_head;  /* writes waiting for the next group */
-    write_request *queue_tail;
-    bool is_committing; /* a writer is committing a group */
+    esg_group_commit writes;    /* concurrent writers commit together */
 } sqlite_recorder;
 
 /* ---- Errors ---------------------------------------------------------------------------------- */
@@ -436,8 +419,9 @@ static esg_status write_request_rows(sqlite_connection *conn, write_request *req
  * fails the whole group, as does a failed commit. The rowid SQLite gives each new row is one
  * more than the highest, and writers take turns, so the ids follow commit order without gaps; a
  * rolled-back insert gives its rowid back (the table has no AUTOINCREMENT). */
-static void commit_group(sqlite_recorder *rec, write_request *group)
+static void commit_group(void *owner, write_request *group)
 {
+    sqlite_recorder *rec = owner;
     sqlite_connection *conn = NULL;
     bool is_sane = true;
     bool is_group = group->next != NULL;
@@ -489,35 +473,11 @@ static void commit_group(sqlite_recorder *rec, write_request *group)
 }
 
 /* All events and the tracking records in one transaction, committed with those of the writers
- * that queued meanwhile (group commit): with synchronous=FULL each commit waits for the disk, and
- * concurrent writers then share that wait instead of taking turns at it. Every writer returns
- * after the commit that holds its rows, so a write that returned is on disk. */
+ * that queued meanwhile (group_commit.h), each in a savepoint of its own, so that a conflict
+ * fails only its writer. */
 static esg_status queue_and_commit(sqlite_recorder *rec, write_request *req)
 {
-    pthread_mutex_lock(&rec->queue_lock);
-    if (rec->queue_tail != NULL)
-        rec->queue_tail->next = req;
-    else
-        rec->queue_head = req;
-    rec->queue_tail = req;
-    while (!req->is_done && rec->is_committing)
-        pthread_cond_wait(&rec->group_done, &rec->queue_lock);
-    if (!req->is_done) {
-        /* No commit in flight: commit everything queued, this request included. */
-        write_request *group = rec->queue_head;
-        rec->queue_head = rec->queue_tail = NULL;
-        rec->is_committing = true;
-        pthread_mutex_unlock(&rec->queue_lock);
-        commit_group(rec, group);
-        pthread_mutex_lock(&rec->queue_lock);
-        /* Under the lock, so that no waiter returns (and pops its request) before we are done. */
-        for (write_request *done = group; done != NULL; done = done->next)
-            done->is_done = true;
-        rec->is_committing = false;
-        pthread_cond_broadcast(&rec->group_done);
-    }
-    pthread_mutex_unlock(&rec->queue_lock);
-    return req->status;
+    return esg_group_commit_write(&rec->writes, req, commit_group, rec);
 }
 
 static esg_status
@@ -525,14 +485,9 @@ sqlite_recorder_insert_events_tracked(esg_recorder *recorder, const esg_stored_e
                                       size_t n_events, const esg_tracking *trackings,
                                       size_t n_trackings, int64_t *notification_ids, esg_error *err)
 {
-    write_request req = {.events = events,
-                         .n_events = n_events,
-                         .trackings = trackings,
-                         .n_trackings = n_trackings,
-                         .notification_ids = notification_ids,
-                         .err = err,
-                         .status = ESG_OK};
-    return queue_and_commit((sqlite_recorder *)recorder, &req);
+    sqlite_recorder *rec = (sqlite_recorder *)recorder;
+    return esg_group_commit_insert(&rec->writes, events, n_events, trackings, n_trackings,
+                                   notification_ids, err, commit_group, rec);
 }
 
 /* A snapshot is written as one more request of the group commit. */
@@ -782,8 +737,7 @@ static void sqlite_recorder_close(esg_recorder *recorder)
 {
     sqlite_recorder *rec = (sqlite_recorder *)recorder;
     esg_pool_destroy(&rec->pool);
-    pthread_cond_destroy(&rec->group_done);
-    pthread_mutex_destroy(&rec->queue_lock);
+    esg_group_commit_destroy(&rec->writes);
     pthread_mutex_destroy(&rec->write_lock);
     esg_free(rec->db_name);
     esg_free(rec);
@@ -837,11 +791,9 @@ esg_status esg_recorder_open_sqlite(const char *db_name, const esg_sqlite_option
     rec->lock_timeout_ms = lock_timeout_ms > 0 ? lock_timeout_ms : DEFAULT_LOCK_TIMEOUT_MS;
     if (pthread_mutex_init(&rec->write_lock, NULL) == 0)
         n_locks++;
-    if (n_locks == 1 && pthread_mutex_init(&rec->queue_lock, NULL) == 0)
+    if (n_locks == 1 && esg_group_commit_init(&rec->writes))
         n_locks++;
-    if (n_locks == 2 && pthread_cond_init(&rec->group_done, NULL) == 0)
-        n_locks++;
-    if (n_locks < 3) {
+    if (n_locks < 2) {
         status = esg_error_set(err, ESG_ENOMEM, "cannot create the locks of SQLite database '%s'",
                                db_name);
         goto out;
@@ -870,10 +822,8 @@ out:
     if (rec != NULL) {
         if (has_pool)
             esg_pool_destroy(&rec->pool);
-        if (n_locks > 2)
-            pthread_cond_destroy(&rec->group_done);
         if (n_locks > 1)
-            pthread_mutex_destroy(&rec->queue_lock);
+            esg_group_commit_destroy(&rec->writes);
         if (n_locks > 0)
             pthread_mutex_destroy(&rec->write_lock);
         esg_free(rec->db_name);

@@ -743,9 +743,12 @@ static void test_killed_connections_are_replaced(void **state)
 
 /* ---- Pool, lock timeout and configuration ---------------------------------------- */
 
+/* A call made on a thread of its own while the test holds a lock: an insert, or (is_read) a
+ * read of the highest notification id. */
 typedef struct held_insert {
     pthread_t thread;
     esg_recorder *recorder;
+    bool is_read;
     esg_uuid id;
     esg_status status;
 } held_insert;
@@ -754,16 +757,20 @@ static void *run_held_insert(void *arg)
 {
     held_insert *h = arg;
     esg_stored_event event = text_event(&h->id, 1, "{}");
-    h->status = esg_recorder_insert_events(h->recorder, &event, 1, NULL, NULL, NULL);
+    int64_t max_id = 0;
+    h->status = h->is_read ? esg_recorder_max_notification_id(h->recorder, &max_id, NULL)
+                           : esg_recorder_insert_events(h->recorder, &event, 1, NULL, NULL, NULL);
     return NULL;
 }
 
-static PGconn *hold_lock(fixture *f)
+/* Holds the events table's lock in mode ("EXCLUSIVE", as writers take it: reads go on; "ACCESS
+ * EXCLUSIVE": reads wait too) until the test commits. */
+static PGconn *hold_lock(fixture *f, const char *mode)
 {
     PGconn *holder = testutil_postgres_connect();
     char sql[256];
     exec_ok(holder, "BEGIN");
-    snprintf(sql, sizeof sql, "LOCK TABLE %s IN EXCLUSIVE MODE", f->events);
+    snprintf(sql, sizeof sql, "LOCK TABLE %s IN %s MODE", f->events, mode);
     exec_ok(holder, sql);
     return holder;
 }
@@ -775,10 +782,11 @@ static void test_pool_exhaustion_is_unavailable_within_the_timeout(void **state)
     testutil_env_set(f->env, "POSTGRES_POOL_MAX_OVERFLOW", "1");
     testutil_env_set(f->env, "POSTGRES_POOL_TIMEOUT", "1");
     esg_recorder *recorder = open_recorder(f);
-    PGconn *holder = hold_lock(f);
+    PGconn *holder = hold_lock(f, "ACCESS EXCLUSIVE");
 
-    /* Two writers wait for the lock, one on the pool's connection and one on the overflow's... */
-    held_insert held[2] = {0};
+    /* A writer and a reader wait for the lock, one on the pool's connection and one on the
+     * overflow's (a second writer would queue behind the first for its commit instead)... */
+    held_insert held[2] = {{.is_read = false}, {.is_read = true}};
     for (int i = 0; i < 2; i++) {
         held[i].recorder = recorder;
         esg_uuid4(&held[i].id);
@@ -800,7 +808,7 @@ static void test_pool_exhaustion_is_unavailable_within_the_timeout(void **state)
         assert_int_equal(pthread_join(held[i].thread, NULL), 0);
         assert_int_equal(held[i].status, ESG_OK);
     }
-    assert_int_equal(max_notification_id(recorder), 2);
+    assert_int_equal(max_notification_id(recorder), 1);
     /* The overflow's connection was closed when it came back: the pool keeps POSTGRES_POOL_SIZE. */
     char sql[256];
     snprintf(sql, sizeof sql,
@@ -815,6 +823,62 @@ static void test_pool_exhaustion_is_unavailable_within_the_timeout(void **state)
     }
     assert_int_equal(n_connections, 1);
     PQfinish(holder);
+    esg_recorder_close(recorder);
+}
+
+#define N_GROUP_WRITERS 8
+
+/* Starts N_GROUP_WRITERS inserts while the test holds the writers' lock, lets them queue, and
+ * lets them go: they must return after the commit that holds their rows. */
+static void write_while_locked(fixture *f, esg_recorder *recorder, held_insert *held)
+{
+    PGconn *holder = hold_lock(f, "EXCLUSIVE");
+    for (int i = 0; i < N_GROUP_WRITERS; i++) {
+        held[i].recorder = recorder;
+        assert_int_equal(pthread_create(&held[i].thread, NULL, run_held_insert, &held[i]), 0);
+    }
+    wait_for_lock_waiters(f->admin, f->events, 1); /* the first, on the lock */
+    esg_clock_sleep_ms(300);                       /* the others, queued behind it */
+    exec_ok(holder, "COMMIT");
+    for (int i = 0; i < N_GROUP_WRITERS; i++)
+        assert_int_equal(pthread_join(held[i].thread, NULL), 0);
+    PQfinish(holder);
+}
+
+/* Group commit: writers that queue while a commit is in flight are written in one transaction
+ * (one xmin for their rows), ids gapless; a conflict among them fails only its own writer (the
+ * group is then written one by one). */
+static void test_concurrent_writers_commit_together(void **state)
+{
+    fixture *f = *state;
+    esg_recorder *recorder = open_recorder(f);
+    held_insert held[N_GROUP_WRITERS] = {0};
+    for (int i = 0; i < N_GROUP_WRITERS; i++)
+        esg_uuid4(&held[i].id);
+    write_while_locked(f, recorder, held);
+    for (int i = 0; i < N_GROUP_WRITERS; i++)
+        assert_int_equal(held[i].status, ESG_OK);
+    assert_ids_are_1_to_n(recorder, N_GROUP_WRITERS);
+    char sql[256];
+    snprintf(sql, sizeof sql, "SELECT count(DISTINCT xmin::text) FROM %s", f->events);
+    long long n_transactions = query_int(f->admin, sql);
+    print_message("%d writers committed in %lld transactions\n", N_GROUP_WRITERS, n_transactions);
+    assert_true(n_transactions <= 2); /* the first alone, then the others together */
+
+    /* Two of the next writers record the same version of one aggregate. */
+    memset(held, 0, sizeof held);
+    for (int i = 0; i < N_GROUP_WRITERS; i++)
+        esg_uuid4(&held[i].id);
+    held[5].id = held[4].id;
+    write_while_locked(f, recorder, held);
+    int n_ok = 0, n_conflicts = 0;
+    for (int i = 0; i < N_GROUP_WRITERS; i++) {
+        n_ok += held[i].status == ESG_OK;
+        n_conflicts += held[i].status == ESG_ECONFLICT;
+    }
+    assert_int_equal(n_ok, N_GROUP_WRITERS - 1);
+    assert_int_equal(n_conflicts, 1);
+    assert_ids_are_1_to_n(recorder, 2 * N_GROUP_WRITERS - 1);
     esg_recorder_close(recorder);
 }
 
@@ -855,7 +919,7 @@ static void test_lock_timeout_is_unavailable_and_writes_nothing(void **state)
     esg_recorder *recorder = open_recorder(f);
     esg_uuid id = testutil_random_uuid();
     assert_int_equal(insert_one(recorder, &id, 1), 1);
-    PGconn *holder = hold_lock(f);
+    PGconn *holder = hold_lock(f, "EXCLUSIVE");
 
     esg_error err = {0};
     esg_stored_event event = text_event(&id, 2, "{}");
@@ -972,6 +1036,7 @@ int main(void)
         PG_TEST(test_a_follower_never_skips_under_load),
         PG_TEST(test_killed_connections_are_replaced),
         PG_TEST(test_pool_exhaustion_is_unavailable_within_the_timeout),
+        PG_TEST(test_concurrent_writers_commit_together),
         PG_TEST(test_old_connections_are_replaced_and_idle_ones_pinged),
         PG_TEST(test_lock_timeout_is_unavailable_and_writes_nothing),
         PG_TEST(test_bad_configuration),
