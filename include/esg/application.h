@@ -182,7 +182,8 @@ esg_status esg_application_select_notifications(esg_application *app, int64_t st
                                                 esg_error *err);
 
 /* Called after every successful write, with the highest notification id
- * written, so that followers can be told (the gRPC layer sends a Prompt).
+ * written, so that followers can be told (a gRPC server, which holds the listener
+ * while it runs, pushes to its subscribers, and a node prompts the others).
  * Called on the writing thread; must not call back into save. fn may be NULL.
  * Set it before other threads use the application (it is not locked). */
 typedef void (*esg_recorded_fn)(void *ctx, esg_application *app, int64_t max_notification_id);
