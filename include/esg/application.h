@@ -105,6 +105,8 @@ typedef struct esg_application_type {
  * n_aggregate_types 0. ESG_APPLICATION fills in the magic. */
 #define ESG_AGGREGATES(...) ((const esg_aggregate_type *const[]){__VA_ARGS__, NULL})
 #define ESG_TOPICS(...) ((const char *const[]){__VA_ARGS__, NULL})
+/* The number of topics in a NULL-terminated list such as follow_topics (NULL: 0). */
+size_t esg_topics_count(const char *const *topics);
 #define ESG_APPLICATION(NAME, TOPIC, ...)                                                          \
     {                                                                                              \
         .magic = ESG_APPLICATION_TYPE_MAGIC, .name = (NAME), .topic = (TOPIC), __VA_ARGS__         \

@@ -162,11 +162,10 @@ static bool is_last_page(const esg_notification_log *log, const esg_notification
     return n_bytes < log->heavy_page_bytes;
 }
 
-/* The type's follow_topics, counted: 0 for all. */
-static size_t count_follow_topics(const esg_application_type *type)
+size_t esg_topics_count(const char *const *topics)
 {
     size_t n = 0;
-    while (type->follow_topics != NULL && type->follow_topics[n] != NULL)
+    while (topics != NULL && topics[n] != NULL)
         n++;
     return n;
 }
@@ -331,7 +330,7 @@ esg_status esg_application_pull_and_process(esg_application *app, const esg_noti
     bool is_batched = esg_recorder_can_track_many(app->recorder);
     pending_batch pending = {.app = app};
     esg_notification_list batch = {0};
-    size_t n_topics = count_follow_topics(app->type);
+    size_t n_topics = esg_topics_count(app->type->follow_topics); /* 0: all */
     while (rc == ESG_OK) {
         esg_notification_list_clear(&batch);
         rc = log->select(log->ctx, last + 1, page_size, app->type->follow_topics, n_topics, &batch,

@@ -407,9 +407,7 @@ static esg_status follow_pushes(esg_node *node, leader_link *leader, bool *is_pr
     *is_processing_failed = false;
     esg_application *app = node->app;
     const esg_application_type *type = esg_application_get_type(app);
-    size_t n_topics = 0;
-    while (type->follow_topics != NULL && type->follow_topics[n_topics] != NULL)
-        n_topics++;
+    size_t n_topics = esg_topics_count(type->follow_topics);
     int64_t tracked = 0;
     esg_subscription *subscription = NULL;
     esg_status rc = connect_to(node, leader->address, &leader->client, err);

@@ -187,8 +187,8 @@ static esg_status read_news(esg_server *server, const subscription *s, esg_notif
     return ESG_OK;
 }
 
-/* Packs a page of list (its first page.n) and up_to into c->response; false when out of memory
- * (with *err). *last is the page's reach. */
+/* Packs a page of list (its first page.n notifications) and up_to into c->response; *last is
+ * the page's reach. */
 static esg_status pack_page(server_call *c, const esg_notification_list *list, int64_t up_to,
                             int64_t *last, esg_error *err)
 {
@@ -203,13 +203,7 @@ static esg_status pack_page(server_call *c, const esg_notification_list *list, i
     /* A page cut by its bytes reaches its last notification only. */
     *last = page.n < list->n_items ? list->items[page.n - 1].id : up_to;
     message.up_to = *last;
-    size_t len = eventsourcing_grpc_c__v1__notifications_page__get_packed_size(&message);
-    uint8_t *bytes = esg_malloc(len + 1);
-    if (bytes != NULL) {
-        eventsourcing_grpc_c__v1__notifications_page__pack(&message, bytes);
-        c->response = esg_wire_buffer(bytes, len);
-    }
-    esg_free(bytes);
+    c->response = esg_wire_pack(&message.base);
     srv_page_free(&page);
     if (c->response == NULL)
         return esg_error_set(err, ESG_ENOMEM, "out of memory sending a page");

@@ -80,22 +80,15 @@ esg_status esg_client_subscribe(esg_client *client, const char *follower_name, i
     request.start = start;
     request.topics = (char **)topics;
     request.n_topics = n_topics;
-    size_t len = eventsourcing_grpc_c__v1__subscribe_request__get_packed_size(&request);
-    uint8_t *bytes = esg_malloc(len + 1);
     esg_subscription *s = esg_calloc(1, sizeof *s);
-    if (bytes == NULL || s == NULL) {
-        esg_free(bytes);
-        esg_free(s);
+    if (s == NULL)
         return esg_error_set(err, ESG_ENOMEM, "out of memory subscribing");
-    }
-    eventsourcing_grpc_c__v1__subscribe_request__pack(&request, bytes);
     s->client = client;
     s->status_details = grpc_empty_slice();
     grpc_metadata_array_init(&s->initial_metadata);
     grpc_metadata_array_init(&s->trailing_metadata);
     s->cq = grpc_completion_queue_create_for_pluck(NULL);
-    grpc_byte_buffer *message = esg_wire_buffer(bytes, len);
-    esg_free(bytes);
+    grpc_byte_buffer *message = esg_wire_pack(&request.base);
     esg_status rc = s->cq != NULL && message != NULL
                         ? cli_enter(client, err)
                         : esg_error_set(err, ESG_ENOMEM, "out of memory subscribing");

@@ -59,6 +59,15 @@ grpc_byte_buffer *esg_wire_buffer(const uint8_t *data, size_t len)
     return buffer;
 }
 
+grpc_byte_buffer *esg_wire_pack(const ProtobufCMessage *message)
+{
+    grpc_slice slice = grpc_slice_malloc(protobuf_c_message_get_packed_size(message));
+    protobuf_c_message_pack(message, GRPC_SLICE_START_PTR(slice));
+    grpc_byte_buffer *buffer = grpc_raw_byte_buffer_create(&slice, 1);
+    grpc_slice_unref(slice);
+    return buffer;
+}
+
 grpc_status_code esg_wire_status_to_grpc(esg_status status)
 {
     switch (status) {

@@ -48,6 +48,10 @@ esg_status esg_wire_read(grpc_byte_buffer *buffer, uint8_t **data, size_t *len, 
  * grpc_byte_buffer_destroy), or NULL when out of memory. */
 grpc_byte_buffer *esg_wire_buffer(const uint8_t *data, size_t len);
 
+/* A new byte buffer holding message packed (the caller destroys it), or NULL when out of
+ * memory: packed straight into gRPC's slice, with no copy in between. */
+grpc_byte_buffer *esg_wire_pack(const ProtobufCMessage *message);
+
 /* protobuf-c's allocations through the library's allocator (core/alloc.h): every message is
  * unpacked and freed with it. */
 extern ProtobufCAllocator esg_wire_allocator;
