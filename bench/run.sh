@@ -231,6 +231,7 @@ edit by hand: change \`bench/\` and run it again (about 8 minutes). Raw figures,
 | protobuf-c | $(pkg-config --modversion libprotobuf-c) |
 | SQLite | $(pkg-config --modversion sqlite3) |
 | jansson | $(pkg-config --modversion jansson) |
+| yajl (the JSON decoder's parser) | $(pkg-config --modversion yajl) |
 | load average (1, 5, 15 min) | before the run $load_before, after it $load_after (other work shares this machine) |
 | perf counters | $(perf stat -e instructions true 2>&1 | grep -q 'not supported' && echo "not supported here (profiles: valgrind --tool=callgrind)" || echo "available") |
 

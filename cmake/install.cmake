@@ -32,7 +32,7 @@ foreach(kind SHARED STATIC)
   # libpq is loaded at run time (dlopen) by the PostgreSQL backend: see CMakeLists.txt.
   target_link_libraries(${target}
     PUBLIC Threads::Threads ${CMAKE_DL_LIBS}
-    PRIVATE PkgConfig::JANSSON PkgConfig::SQLITE3 PkgConfig::UUID PkgConfig::LIBCRYPTO
+    PRIVATE PkgConfig::JANSSON PkgConfig::YAJL PkgConfig::SQLITE3 PkgConfig::UUID PkgConfig::LIBCRYPTO
             PkgConfig::ZLIB PkgConfig::GRPC PkgConfig::PROTOBUF_C PkgConfig::MICROHTTPD)
   set_target_properties(${target} PROPERTIES OUTPUT_NAME eventsourcing_grpc
                                              POSITION_INDEPENDENT_CODE ON)

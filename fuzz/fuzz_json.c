@@ -1,9 +1,24 @@
 /* JSON transcoding (args, kwargs, event state, method results): what decodes
  * encodes, and the encoding is a fixed point: decode(encode(v)) equals v and
- * encodes to the same bytes. */
+ * encodes to the same bytes. And the decoder (yajl underneath) reads as JSON exactly
+ * what jansson, the decoder's parser before it, reads: it refuses a text as invalid JSON
+ * or a number out of range if and only if jansson does (past the nesting limit, and for
+ * typed values that do not decode, jansson has no say; nor on texts with a NUL byte, which
+ * jansson takes for their end after a value where Python's json, and the decoder, refuse). */
 #include "fuzz_common.h"
 
+#include <jansson.h>
+
 #include "esg/value.h"
+
+/* Whether jansson reads the text, as the decoder once called it. */
+static bool jansson_reads(const uint8_t *data, size_t size)
+{
+    json_error_t error;
+    json_t *json = json_loadb((const char *)data, size, JSON_DECODE_ANY | JSON_ALLOW_NUL, &error);
+    json_decref(json);
+    return json != NULL;
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -12,7 +27,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *first = NULL, *second = NULL;
     size_t first_len = 0, second_len = 0;
 
-    if (esg_json_decode((const char *)data, size, &value, &err) != ESG_OK)
+    esg_status rc = esg_json_decode((const char *)data, size, &value, &err);
+    bool is_not_json = rc == ESG_EINVAL && (strncmp(err.message, "invalid JSON", 12) == 0 ||
+                                            strncmp(err.message, "JSON number out of", 18) == 0);
+    if ((rc == ESG_OK || is_not_json) && memchr(data, '\0', size) == NULL)
+        FUZZ_CHECK(jansson_reads(data, size) == (rc == ESG_OK),
+                   "the decoder %s what jansson %s: %s %.*s", rc == ESG_OK ? "reads" : "refuses",
+                   rc == ESG_OK ? "refuses" : "reads", err.message, (int)(size < 200 ? size : 200),
+                   (const char *)data);
+    if (rc != ESG_OK)
         return 0;
     copy = esg_value_copy(value);
     FUZZ_CHECK(copy != NULL && esg_value_equal(value, copy), "a copy differs from its original");

@@ -1,6 +1,7 @@
 /* The allocator of the library's own memory, replaceable as SQLite's SQLITE_CONFIG_MALLOC or
  * libuv's uv_replace_allocator: to count, to cap, or to fail allocations in tests. The libraries
- * under it (SQLite, libpq, jansson, gRPC, OpenSSL, zlib) keep their own allocators. */
+ * under it (SQLite, libpq, jansson, gRPC, OpenSSL, zlib) keep their own allocators; yajl's blocks
+ * come from the JSON decoder, and so from this allocator. */
 #ifndef ESG_ALLOC_H
 #define ESG_ALLOC_H
 

@@ -14,7 +14,7 @@
 # running the example needs (protoc and grpc-proto: the descriptors reflection serves;
 # libmicrohttpd: the HTTP of the /metrics endpoint).
 esg_packages_build=(gcc libc6-dev make cmake pkg-config protobuf-c-compiler protobuf-compiler
-  grpc-proto libjansson-dev libsqlite3-dev libpq-dev uuid-dev libssl-dev zlib1g-dev libgrpc-dev
+  grpc-proto libjansson-dev libyajl-dev libsqlite3-dev libpq-dev uuid-dev libssl-dev zlib1g-dev libgrpc-dev
   libprotobuf-c-dev libmicrohttpd-dev)
 esg_commands_build=(gcc make cmake pkg-config protoc-c protoc)
 esg_about_build="the C tool chain and the libraries it links"

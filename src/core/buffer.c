@@ -17,7 +17,7 @@ static bool reserve(esg_buffer *buf, size_t extra)
     size_t need = buf->len + extra + 1;
     if (need <= buf->capacity)
         return true;
-    size_t capacity = buf->capacity ? buf->capacity : 64;
+    size_t capacity = buf->capacity ? buf->capacity : 256; /* (an event's JSON, mostly) */
     while (capacity < need)
         capacity = capacity > SIZE_MAX / 2 ? need : capacity * 2;
     char *data = esg_realloc(buf->data, capacity);

@@ -10,6 +10,7 @@
 #include "grpc/server_internal.h"
 #include "grpc/wire.h"
 #include "core/alloc.h"
+#include "core/int_text.h"
 
 void srv_handle_ping(server_call *c, const ProtobufCMessage *unused)
 {
@@ -150,10 +151,9 @@ esg_status srv_page_build(srv_page *page, const esg_notification_list *list, esg
             break;
         EventsourcingGrpc__Notification *item = &page->items[i];
         eventsourcing_grpc__notification__init(item);
-        snprintf(page->numbers[i][0], ESG_UUID_HEX_SIZE, "%lld", (long long)notification->id);
+        esg_int_text(notification->id, page->numbers[i][0]);
         esg_uuid_hex(&notification->event.originator_id, page->numbers[i][1]);
-        snprintf(page->numbers[i][2], ESG_UUID_HEX_SIZE, "%lld",
-                 (long long)notification->event.originator_version);
+        esg_int_text(notification->event.originator_version, page->numbers[i][2]);
         item->id = page->numbers[i][0];
         item->originator_id = page->numbers[i][1];
         item->originator_version = page->numbers[i][2];

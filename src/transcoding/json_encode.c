@@ -2,51 +2,17 @@
  * separators (",", ":") and ensure_ascii=False, and the custom types as
  * {"_type_":...,"_data_":...}. jansson's encoder cannot be used: it prints
  * reals with %.17g, where Python prints the shortest text that reads back. */
-#include <locale.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/buffer.h"
+#include "core/int_text.h"
+#include "transcoding/json_text.h"
 #include "transcoding/value_internal.h"
 
 /* ---- Strings ---- */
-
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 when invalid
- * (overlong forms, surrogates and code points above U+10FFFF are invalid). */
-static size_t utf8_sequence_len(const unsigned char *s, size_t available)
-{
-    unsigned char c = s[0];
-    size_t n;
-    unsigned int code_point;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf) {
-        n = 2;
-        code_point = c & 0x1f;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        n = 3;
-        code_point = c & 0x0f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        n = 4;
-        code_point = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (n > available)
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        code_point = (code_point << 6) | (s[i] & 0x3f);
-    }
-    if ((n == 3 && code_point < 0x800) || (n == 4 && code_point < 0x10000) ||
-        (code_point >= 0xd800 && code_point <= 0xdfff) || code_point > 0x10ffff)
-        return 0;
-    return n;
-}
 
 static esg_status put_string(esg_buffer *buf, const char *s, size_t len, esg_error *err)
 {
@@ -92,7 +58,7 @@ static esg_status put_string(esg_buffer *buf, const char *s, size_t len, esg_err
             run_start = i;
             continue;
         }
-        size_t n = utf8_sequence_len(p + i, len - i);
+        size_t n = esg_utf8_sequence_len(p + i, len - i);
         if (n == 0)
             return esg_error_set(err, ESG_EINVAL, "string is not valid UTF-8 at byte %zu", i);
         i += n;
@@ -104,14 +70,6 @@ static esg_status put_string(esg_buffer *buf, const char *s, size_t len, esg_err
 
 /* ---- Floats ---- */
 
-static locale_t c_locale;
-static pthread_once_t c_locale_once = PTHREAD_ONCE_INIT;
-
-static void make_c_locale(void)
-{
-    c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
-}
-
 /* Python's repr(float): the fewest significant digits that read back to the
  * same double; positional for exponents -4..15, else d.ddde+XX. */
 static esg_status put_float(esg_buffer *buf, double d, esg_error *err)
@@ -120,7 +78,7 @@ static esg_status put_float(esg_buffer *buf, double d, esg_error *err)
         return esg_error_set(err, ESG_EINVAL,
                              "float %s is not JSON (Python would write %s, which is not JSON)",
                              isnan(d) ? "nan" : "inf", isnan(d) ? "NaN" : "Infinity");
-    pthread_once(&c_locale_once, make_c_locale);
+    locale_t c_locale = esg_c_numeric_locale();
     if (c_locale == (locale_t)0)
         return esg_error_set(err, ESG_ENOMEM, "cannot create the C locale");
     locale_t previous = uselocale(c_locale);
@@ -188,27 +146,6 @@ static void put_custom_head(esg_buffer *buf, const char *type)
     esg_buffer_put_str(buf, "\",\"_data_\":\"");
 }
 
-/* An integer in decimal, as "%lld" writes it but without snprintf (versions and counts are in
- * most events); returns the length. text has room for 21 characters. */
-static size_t format_int(int64_t value, char *text)
-{
-    char digits[24];
-    size_t n = 0;
-    /* In unsigned arithmetic, so that INT64_MIN negates without overflow. */
-    uint64_t magnitude = value < 0 ? 0 - (uint64_t)value : (uint64_t)value;
-    do {
-        digits[n++] = (char)('0' + magnitude % 10);
-        magnitude /= 10;
-    } while (magnitude > 0);
-    size_t len = 0;
-    if (value < 0)
-        text[len++] = '-';
-    while (n > 0)
-        text[len++] = digits[--n];
-    text[len] = '\0';
-    return len;
-}
-
 static esg_status put_value(esg_buffer *buf, const esg_value *value, int depth, esg_error *err)
 {
     if (depth > ESG_JSON_MAX_DEPTH)
@@ -224,7 +161,7 @@ static esg_status put_value(esg_buffer *buf, const esg_value *value, int depth, 
         esg_buffer_put_str(buf, value->as.boolean ? "true" : "false");
         break;
     case ESG_TYPE_INT:
-        esg_buffer_put(buf, text, format_int(value->as.integer, text));
+        esg_buffer_put(buf, text, esg_int_text(value->as.integer, text));
         break;
     case ESG_TYPE_FLOAT:
         rc = put_float(buf, value->as.real, err);

@@ -285,6 +285,48 @@ static void paths_free(paths *p)
     free(p);
 }
 
+/* The JSON decoder alone, on a text that makes every allocation it has: the parser's own
+ * (its buffers grow past their first size on a long escaped string: a failure there jumps out
+ * of the parser), values, keys, a repeated key in an object too big for the pairwise search,
+ * typed values and a long real. Each failing allocation is ENOMEM with a message, nothing left. */
+static void test_json_decode_walk(void **state)
+{
+    (void)state;
+    char text[16384];
+    size_t n = (size_t)snprintf(text, sizeof text, "{\"s\":\"");
+    for (int i = 0; i < 1500; i++)
+        n += (size_t)snprintf(text + n, sizeof text - n, "\\n\\u00e9");
+    n += (size_t)snprintf(text + n, sizeof text - n, "\",");
+    for (int i = 0; i < 40; i++)
+        n += (size_t)snprintf(text + n, sizeof text - n, "\"k%d\":[%d,true,null],", i, i);
+    snprintf(text + n, sizeof text - n,
+             "\"k7\":{\"_type_\":\"uuid_hex\",\"_data_\":\"12345678123456781234567812345678\"},"
+             "\"d\":{\"_type_\":\"decimal_str\",\"_data_\":\"1.50\"},"
+             "\"r\":0.%0100d15}",
+             0);
+    long k = 1, n_faults = 0;
+    for (;; k++) {
+        long live_before = atomic_load(&n_live);
+        esg_value *value = NULL;
+        esg_error err = {0};
+        arm(k);
+        esg_status rc = esg_json_decode(text, strlen(text), &value, &err);
+        bool has_failed_now = atomic_load(&has_failed);
+        disarm();
+        if (rc != ESG_OK && (!has_failed_now || rc != ESG_ENOMEM || err.message[0] == '\0'))
+            fail_msg("failing allocation %ld: %s '%s'", k, esg_status_name(rc), err.message);
+        esg_value_free(value);
+        if (atomic_load(&n_live) != live_before)
+            fail_msg("failing allocation %ld leaves %ld allocations behind", k,
+                     atomic_load(&n_live) - live_before);
+        if (!has_failed_now)
+            break;
+        n_faults++;
+    }
+    assert_true(n_faults > 100);
+    print_message("JSON decoding: %ld allocations failed one at a time, each cleanly\n", n_faults);
+}
+
 /* Which paths a test walks: a backend, in process or over gRPC. */
 typedef struct walk_case {
     const char *persistence;
@@ -323,6 +365,7 @@ int main(void)
                      grpc_popo = {"popo", true}, grpc_sqlite = {"sqlite", true};
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_replace_allocator_refuses_null_functions),
+        cmocka_unit_test(test_json_decode_walk),
         cmocka_unit_test_prestate(test_walk, &core_popo),
         cmocka_unit_test_prestate(test_walk, &core_sqlite),
         cmocka_unit_test_prestate(test_walk, &grpc_popo),

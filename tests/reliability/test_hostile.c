@@ -690,18 +690,18 @@ static void test_hostile_json(void **state)
     expect_status(PATH_CALL, &request, GRPC_STATUS_INVALID_ARGUMENT, NULL, "NUL in args");
     bytes_free(&request);
 
-    /* Deep: nesting far past jansson's depth limit (2048) but under the cap
-     * on values, so that the parser meets it: 50,000 arrays, 30,000 objects,
-     * 10,000 typed values; a million arrays (2 MB), refused by the cap; and
-     * 2000 arrays, which jansson takes and our decoder's limit (512) refuses. */
+    /* Deep: 50,000 arrays, 30,000 objects, 10,000 typed values, 2,000 arrays, all past the
+     * decoder's limit (512), which stops the parse there; and a million arrays (2 MB), refused
+     * before decoding by the cap on values. */
     const struct {
         const char *prefix, *middle, *suffix;
         size_t depth;
         bool as_kwargs;
         const char *fragment; /* of the status message */
-    } deep[] = {{"[", "", "]", 50000, false, "depth"},
-                {"{\"a\":", "1", "}", 30000, true, "depth"},
-                {"[{\"_type_\":\"uuid_hex\",\"_data_\":", "1", "}]", 10000, false, "depth"},
+    } deep[] = {{"[", "", "]", 50000, false, "nested deeper than 512"},
+                {"{\"a\":", "1", "}", 30000, true, "nested deeper than 512"},
+                {"[{\"_type_\":\"uuid_hex\",\"_data_\":", "1", "}]", 10000, false,
+                 "nested deeper than 512"},
                 {"[", "", "]", 1000000, false, "more than 100000 JSON values"},
                 {"[", "", "]", 2000, false, "nested deeper than 512"}};
     for (size_t i = 0; i < sizeof deep / sizeof deep[0]; i++) {

@@ -135,6 +135,13 @@ void test_decode_errors_are_clear(void **state)
     expect_decode_error("", 0, "invalid JSON");
     expect_decode_error("[1,", 3, "invalid JSON");
     expect_decode_error("[1] x", 5, "invalid JSON");
+    /* A token cut off after the value (yajl alone would wait for its end and say yes). */
+    expect_decode_error("[\"a\"]\"]", 7, "trailing garbage");
+    expect_decode_error("1 tru", 5, "trailing garbage");
+    expect_decode_error("{} \"x", 5, "trailing garbage");
+    expect_decode_error("\"a\" 1", 5, "invalid JSON");
+    expect_decode_error("\v1", 2, "invalid JSON");
+    expect_decode_error("[1,\f2]", 6, "invalid JSON");
     expect_decode_error("\"\xff\"", 3, "invalid JSON");
     expect_decode_error("18446744073709551616", 20, "64 bits");
     expect_decode_error("{\"_type_\":\"nope\",\"_data_\":1}", 28, "not deserializable");
@@ -186,4 +193,74 @@ void test_scalars_and_nul_in_strings(void **state)
     assert_encodes(value, "true");
     assert_esg_ok(esg_json_decode("-9223372036854775808", 20, &value, &err), &err);
     assert_encodes(value, "-9223372036854775808");
+}
+
+/* A UTF-16 surrogate escape must come in a pair (yajl alone would read "\ud800\u0041" as one
+ * code point and a lone one as '?'); an escaped backslash before "ud800" is no escape. */
+void test_surrogate_escapes_must_pair(void **state)
+{
+    (void)state;
+    const char *unpaired[] = {"\"\\ud800\"",  "\"\\udc00\"",          "\"\\ud800\\u0041\"",
+                              "\"\\ud800x\"", "[\"\\uDBFF\\uDBFF\"]", "\"a\\ud83d"};
+    for (size_t i = 0; i < sizeof unpaired / sizeof unpaired[0]; i++)
+        expect_decode_error(unpaired[i], strlen(unpaired[i]), "surrogate");
+    esg_value *value = NULL;
+    esg_error err;
+    const char *pair = "\"\\ud83d\\uDE00\\\\ud800\"";
+    assert_esg_ok(esg_json_decode(pair, strlen(pair), &value, &err), &err);
+    assert_encodes(value, "\"\xf0\x9f\x98\x80\\\\ud800\"");
+}
+
+/* Raw bytes that are not UTF-8 in strings and keys: overlong forms, encoded surrogates, past
+ * U+10FFFF, truncated sequences. */
+void test_invalid_utf8_is_refused_when_decoding(void **state)
+{
+    (void)state;
+    const char *bad[] = {"\"\xc0\x80\"", "\"\xed\xa0\x80\"",     "\"\xf4\x90\x80\x80\"",
+                         "\"\xe2\x82\"", "{\"\xed\xb0\x80\":1}", "[\"ok\",\"\xff\"]"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        expect_decode_error(bad[i], strlen(bad[i]), "JSON");
+}
+
+/* Objects past the pairwise search (more than 32 members) merge repeated keys as small ones do:
+ * the last value, in the first one's place. */
+void test_repeated_keys_in_big_objects(void **state)
+{
+    (void)state;
+    char text[4096], expected[4096];
+    size_t t = 0, e = 0;
+    t += (size_t)snprintf(text + t, sizeof text - t, "{");
+    e += (size_t)snprintf(expected + e, sizeof expected - e, "{");
+    for (int i = 0; i < 100; i++) {
+        t += (size_t)snprintf(text + t, sizeof text - t, "\"k%d\":%d,", i, i);
+        e += (size_t)snprintf(expected + e, sizeof expected - e, "\"k%d\":%d%s", i,
+                              i == 5    ? -2
+                              : i == 50 ? -3
+                                        : i,
+                              i < 99 ? "," : "}");
+    }
+    snprintf(text + t, sizeof text - t, "\"k5\":-1,\"k50\":-3,\"k5\":-2}");
+    esg_value *value = NULL;
+    esg_error err;
+    assert_esg_ok(esg_json_decode(text, strlen(text), &value, &err), &err);
+    assert_encodes(value, expected);
+}
+
+/* Numbers: integers beyond 64 bits and reals beyond a double are refused; reals too small for a
+ * double read as 0, and long ones are read whole. */
+void test_numbers_at_their_limits(void **state)
+{
+    (void)state;
+    expect_decode_error("-9223372036854775809", 20, "64 bits");
+    expect_decode_error("[1e400]", 7, "out of range");
+    expect_decode_error("-1.5e309", 8, "out of range");
+    esg_value *value = NULL;
+    esg_error err;
+    assert_esg_ok(esg_json_decode("[1e-400,-0.0,9223372036854775807]", 33, &value, &err), &err);
+    assert_encodes(value, "[0.0,-0.0,9223372036854775807]");
+    char longer[200] = "0.";
+    memset(longer + 2, '0', 120);
+    strcpy(longer + 122, "15");
+    assert_esg_ok(esg_json_decode(longer, strlen(longer), &value, &err), &err);
+    assert_encodes(value, "1.5e-121");
 }
