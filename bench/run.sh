@@ -158,7 +158,9 @@ thousands() { echo "$1" | sed ':a;s/\B[0-9]\{3\}\>/,&/;ta'; }
 pkg_version() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo "?"; }
 tmp_fs=$(df -T "${TMPDIR:-/tmp}" | awk 'NR == 2 {print $2}')
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo "?")
-dirty=$(git status --porcelain 2>/dev/null | grep -qv '^??' && echo " with uncommitted changes" || true)
+# (What this run writes itself does not count as a change.)
+dirty=$(git status --porcelain 2>/dev/null | grep -v '^??' |
+  grep -qv ' \(bench/results/\|docs/benchmarks\)' && echo " with uncommitted changes" || true)
 
 {
   cat <<EOF

@@ -1,7 +1,8 @@
 # ---- The gRPC layer: protocol, server, client ----
 pkg_check_modules(GRPC REQUIRED IMPORTED_TARGET grpc)
 pkg_check_modules(PROTOBUF_C REQUIRED IMPORTED_TARGET libprotobuf-c)
-pkg_check_modules(MICROHTTPD REQUIRED IMPORTED_TARGET libmicrohttpd) # the /metrics endpoint
+pkg_check_modules(MICROHTTPD REQUIRED IMPORTED_TARGET libmicrohttpd) # the /metrics endpoint (its header:
+# the library is loaded at run time, microhttpd.c)
 set(ESG_GENERATED_DIR ${PROJECT_BINARY_DIR}/generated)
 include(${CMAKE_CURRENT_LIST_DIR}/protos.cmake)
 include(${CMAKE_CURRENT_LIST_DIR}/descriptors.cmake)
@@ -17,6 +18,7 @@ set(ESG_GRPC_SOURCES
   src/grpc/reflection_service.c
   src/grpc/server_metrics.c
   src/grpc/metrics_server.c
+  src/grpc/microhttpd.c
   src/grpc/client.c
   src/grpc/subscription.c
   src/grpc/node.c
@@ -27,9 +29,9 @@ set(ESG_GRPC_SOURCES
 add_library(esg_grpc STATIC ${ESG_GRPC_SOURCES})
 target_include_directories(esg_grpc
   PUBLIC $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/include>
-  PRIVATE ${PROJECT_SOURCE_DIR}/src ${ESG_GENERATED_DIR})
+  PRIVATE ${PROJECT_SOURCE_DIR}/src ${ESG_GENERATED_DIR} ${MICROHTTPD_INCLUDE_DIRS})
 target_link_libraries(esg_grpc PUBLIC esg_core PkgConfig::GRPC PRIVATE PkgConfig::PROTOBUF_C
-                      PkgConfig::LIBCRYPTO PkgConfig::MICROHTTPD) # certificates checked at start (credentials.c)
+                      PkgConfig::LIBCRYPTO) # certificates checked at start (credentials.c)
 set_target_properties(esg_grpc PROPERTIES POSITION_INDEPENDENT_CODE ON)
 
 # ---- Console programs ----

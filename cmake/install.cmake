@@ -28,12 +28,14 @@ foreach(kind SHARED STATIC)
   target_include_directories(${target}
     PUBLIC $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/include>
            $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>
-    PRIVATE ${PROJECT_SOURCE_DIR}/src ${ESG_GENERATED_DIR} ${LIBPQ_INCLUDE_DIRS})
-  # libpq is loaded at run time (dlopen) by the PostgreSQL backend: see CMakeLists.txt.
+    PRIVATE ${PROJECT_SOURCE_DIR}/src ${ESG_GENERATED_DIR} ${LIBPQ_INCLUDE_DIRS}
+            ${MICROHTTPD_INCLUDE_DIRS})
+  # libpq and libmicrohttpd are loaded at run time (dlopen) by the PostgreSQL backend and the
+  # /metrics endpoint: see CMakeLists.txt and src/grpc/microhttpd.h.
   target_link_libraries(${target}
     PUBLIC Threads::Threads ${CMAKE_DL_LIBS}
     PRIVATE PkgConfig::JANSSON PkgConfig::YAJL PkgConfig::SQLITE3 PkgConfig::UUID PkgConfig::LIBCRYPTO
-            PkgConfig::ZLIB PkgConfig::GRPC PkgConfig::PROTOBUF_C PkgConfig::MICROHTTPD)
+            PkgConfig::ZLIB PkgConfig::GRPC PkgConfig::PROTOBUF_C)
   set_target_properties(${target} PROPERTIES OUTPUT_NAME eventsourcing_grpc
                                              POSITION_INDEPENDENT_CODE ON)
 endforeach()
@@ -102,8 +104,9 @@ set(CPACK_PACKAGE_DESCRIPTION_SUMMARY
 set(CPACK_DEBIAN_PACKAGE_SECTION libs)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON) # runtime dependencies from the binaries (dpkg-shlibdeps)
-# ... which cannot see libpq, loaded with dlopen by the PostgreSQL backend.
-set(CPACK_DEBIAN_PACKAGE_DEPENDS "libpq5")
+# ... which cannot see libpq and libmicrohttpd, loaded with dlopen by the PostgreSQL backend and
+# the /metrics endpoint.
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "libpq5, libmicrohttpd12")
 set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS ON)
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_GENERATOR DEB)

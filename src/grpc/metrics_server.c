@@ -1,7 +1,6 @@
 /* The /metrics endpoint on libmicrohttpd (see metrics_server.h). */
 #include "grpc/metrics_server.h"
 
-#include <microhttpd.h>
 #include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -11,6 +10,7 @@
 #include "core/alloc.h"
 #include "esg/log.h"
 #include "grpc/credentials.h"
+#include "grpc/microhttpd.h"
 
 /* Scrapers are few: Prometheus keeps one connection per target. These bound what a flood of
  * connections can hold. */
@@ -122,6 +122,8 @@ esg_status metrics_server_start(const char *address, metrics_collect_fn collect,
     struct sockaddr_storage bind_to;
     int port = 0;
     esg_status rc = resolve(address, &bind_to, &port, err);
+    if (rc == ESG_OK)
+        rc = esg_microhttpd_load(err);
     if (rc != ESG_OK)
         return rc;
     metrics_server *server = esg_calloc(1, sizeof *server);

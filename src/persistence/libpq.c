@@ -1,13 +1,13 @@
 /* Loading libpq at run time: it brings some twenty libraries (Kerberos, LDAP, GnuTLS, ...)
  * whose loading and initialisers doubled the start-up of a server on the other backends and added
  * 4 MB to its resident memory, so only servers on PostgreSQL pay for it. */
-#include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
 
 /* The real functions' types come from libpq-fe.h; the table holds pointers to them. */
 #define ESG_LIBPQ_NO_REDIRECT
 #include "persistence/libpq.h"
+#include "core/dynamic_library.h"
 
 libpq_api esg_libpq; /* filled once by esg_libpq_load */
 static pthread_once_t libpq_once = PTHREAD_ONCE_INIT;
@@ -15,18 +15,17 @@ static char libpq_error[256]; /* why loading failed; empty when it worked */
 
 static void load_libpq_once(void)
 {
-    void *handle = dlopen(LIBPQ_SONAME, RTLD_NOW | RTLD_LOCAL);
-    if (handle == NULL) {
-        snprintf(libpq_error, sizeof libpq_error, "%s", dlerror());
+#define LIBPQ_NAME(name) #name,
+    static const char *const names[] = {LIBPQ_FUNCTIONS(LIBPQ_NAME)};
+#undef LIBPQ_NAME
+    void *found[sizeof names / sizeof names[0]];
+    if (!esg_dynamic_library_load(LIBPQ_SONAME, names, found, sizeof names / sizeof names[0],
+                                  libpq_error, sizeof libpq_error))
         return;
-    }
-    /* Never closed: connections may outlive any one recorder. */
-#define LIBPQ_LOAD(name)                                                                           \
-    if (libpq_error[0] == '\0' &&                                                                  \
-        (esg_libpq.name = (__typeof__(esg_libpq.name))dlsym(handle, #name)) == NULL)               \
-        snprintf(libpq_error, sizeof libpq_error, "%s has no %s", LIBPQ_SONAME, #name);
-    LIBPQ_FUNCTIONS(LIBPQ_LOAD)
-#undef LIBPQ_LOAD
+    size_t i = 0;
+#define LIBPQ_TAKE(name) esg_libpq.name = (__typeof__(esg_libpq.name))found[i++];
+    LIBPQ_FUNCTIONS(LIBPQ_TAKE)
+#undef LIBPQ_TAKE
 }
 
 /* Loads libpq on first use; ESG_ECONFIG when it cannot be. */

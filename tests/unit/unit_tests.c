@@ -50,6 +50,7 @@ static const unit_test all_tests[] = {
     {"json", cmocka_unit_test(test_decode_errors_are_clear)},
     {"json", cmocka_unit_test(test_depth_is_limited_both_ways)},
     {"json", cmocka_unit_test(test_scalars_and_nul_in_strings)},
+    {"dynamic_library", cmocka_unit_test(test_functions_are_found_or_named)},
     {"json", cmocka_unit_test(test_surrogate_escapes_must_pair)},
     {"json", cmocka_unit_test(test_invalid_utf8_is_refused_when_decoding)},
     {"json", cmocka_unit_test(test_repeated_keys_in_big_objects)},
