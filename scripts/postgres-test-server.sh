@@ -6,6 +6,8 @@
 # Usage: scripts/postgres-test-server.sh start|stop|restart|status|env DIR
 #        scripts/postgres-test-server.sh createdb DIR NAME...
 #        scripts/postgres-test-server.sh run DIR -- COMMAND [ARG...]
+#        scripts/postgres-test-server.sh standby DIR PRIMARY_DIR [--synchronous]
+#        scripts/postgres-test-server.sh crash|promote|port DIR
 #   start    initialises DIR on first use (initdb, a role and a database with a password) and
 #            starts the server; does nothing when it is running already
 #   stop     stops it (fast: sessions are ended, committed work is kept)
@@ -15,6 +17,12 @@
 #   env      prints the settings as `export POSTGRES_...=...` lines
 #   run      runs COMMAND with those settings in its environment, and ESG_POSTGRES_TEST_SERVER
 #            and ESG_POSTGRES_TEST_DIR naming this script and DIR (for tests that restart it)
+#   standby  makes DIR a streaming standby of the (running) server in PRIMARY_DIR, on a port of
+#            its own, and starts it; with --synchronous the primary then waits for it at every
+#            commit (synchronous_standby_names = '*'), so that no acknowledged write is lost
+#   crash    stops the server at once, as a crash would (pg_ctl -m immediate: no checkpoint)
+#   promote  makes a standby the primary (pg_ctl promote)
+#   port     prints the server's port
 #
 # initdb refuses to run as root, so as root the server runs as the `postgres` user (runuser), in
 # DIR/pg when that user can reach it and otherwise in a folder under /tmp (named in DIR/runtime).
@@ -22,8 +30,8 @@ set -euo pipefail
 . "$(dirname "$0")/lib/packages.sh"
 
 usage() {
-  echo "usage: $0 start|stop|restart|status|env DIR | createdb DIR NAME... |" \
-    "run DIR -- COMMAND [ARG...]" >&2
+  echo "usage: $0 start|stop|restart|status|env|crash|promote|port DIR | createdb DIR NAME... |" \
+    "run DIR -- COMMAND [ARG...] | standby DIR PRIMARY_DIR [--synchronous]" >&2
   exit 2
 }
 [ $# -ge 2 ] || usage
@@ -180,7 +188,35 @@ create_database() {
 
 stop() {
   is_running || return 0
-  as_owner "$bindir/pg_ctl" -D "$runtime/data" -m fast -w -t 60 stop >/dev/null
+  as_owner "$bindir/pg_ctl" -D "$runtime/data" -m "${1:-fast}" -w -t 60 stop >/dev/null
+}
+
+# A copy of the primary's data (pg_basebackup over its socket, as the superuser that owns both),
+# written as a standby of it (-R), with this server's own port and socket folder.
+make_standby() {
+  local primary_dir="$1" primary_runtime primary_port
+  [ -f "$primary_dir/runtime" ] && [ -f "$primary_dir/port" ] ||
+    die "no server in $primary_dir: start it first"
+  primary_runtime="$(cat "$primary_dir/runtime")"
+  primary_port="$(cat "$primary_dir/port")"
+  cp "$primary_dir/password" "$dir/password"
+  [ -f "$runtime/data/PG_VERSION" ] && return
+  as_owner "$bindir/pg_basebackup" -h "$primary_runtime" -p "$primary_port" -U postgres \
+    -D "$runtime/data" -R -X stream -c fast >"$runtime/basebackup.log" 2>&1 ||
+    die "pg_basebackup failed: see $runtime/basebackup.log"
+  as_owner sed -i -e "s/^port = [0-9]*\$/port = $port/" \
+    -e "s|^unix_socket_directories = .*\$|unix_socket_directories = '$runtime'|" \
+    "$runtime/data/postgresql.conf"
+}
+
+# The primary in PRIMARY_DIR waits for a standby at each commit.
+make_synchronous() {
+  local primary_runtime primary_port
+  primary_runtime="$(cat "$1/runtime")"
+  primary_port="$(cat "$1/port")"
+  as_owner "$bindir/psql" -X -q -v ON_ERROR_STOP=1 -h "$primary_runtime" -p "$primary_port" \
+    -U postgres -d postgres -c "ALTER SYSTEM SET synchronous_standby_names = '*'" \
+    -c "SELECT pg_reload_conf()" >/dev/null
 }
 
 print_env() {
@@ -204,11 +240,11 @@ start)
   initialise
   start
   ;;
-stop | restart | status)
+stop | restart | status | crash | promote | port)
   if [ ! -f "$dir/runtime" ]; then # never started here
     case "$command" in
-    stop) exit 0 ;;
-    status) exit 1 ;;
+    stop | crash) exit 0 ;;
+    *) die "no server in $dir" ;;
     esac
   fi
   bindir="$(find_bindir)"
@@ -216,12 +252,25 @@ stop | restart | status)
   choose_port
   case "$command" in
   stop) stop ;;
+  crash) stop immediate ;;
   restart)
     stop
     start
     ;;
   status) is_running ;;
+  promote) as_owner "$bindir/pg_ctl" -D "$runtime/data" -w -t 60 promote >/dev/null ;;
+  port) echo "$port" ;;
   esac
+  ;;
+standby)
+  [ $# -ge 1 ] || usage
+  primary_dir="$(cd "$1" && pwd)"
+  bindir="$(find_bindir)"
+  choose_runtime
+  choose_port
+  make_standby "$primary_dir"
+  start
+  if [ "${2:-}" = "--synchronous" ]; then make_synchronous "$primary_dir"; fi
   ;;
 createdb)
   [ $# -ge 1 ] || usage

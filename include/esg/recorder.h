@@ -49,7 +49,9 @@ typedef struct esg_select_events_options {
  * IS_SNAPSHOTTING_ENABLED for a snapshots table beside the events; for SQLite,
  * SQLITE_DBNAME, SQLITE_LOCK_TIMEOUT and CREATE_TABLE; for PostgreSQL,
  * POSTGRES_DBNAME, POSTGRES_HOST, POSTGRES_USER, POSTGRES_PASSWORD and the
- * optional POSTGRES_PORT, POSTGRES_CONNECT_TIMEOUT, POSTGRES_LOCK_TIMEOUT,
+ * optional POSTGRES_PORT, POSTGRES_TARGET_SESSION_ATTRS (POSTGRES_HOST and
+ * POSTGRES_PORT may list several servers, as libpq's multi-host form),
+ * POSTGRES_CONNECT_TIMEOUT, POSTGRES_LOCK_TIMEOUT,
  * POSTGRES_POOL_SIZE, POSTGRES_POOL_MAX_OVERFLOW, POSTGRES_POOL_TIMEOUT,
  * POSTGRES_CONN_MAX_AGE, POSTGRES_PRE_PING,
  * POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT, POSTGRES_SCHEMA and
@@ -157,6 +159,28 @@ esg_status esg_recorder_select_snapshots(esg_recorder *recorder, const esg_uuid 
 
 /* Closes the recorder and frees it. NULL is allowed. */
 void esg_recorder_close(esg_recorder *recorder);
+
+/* A lease: at most one holder of a name at a time among the processes that share a database, for
+ * replicas of a follower application, of which exactly one processes. On PostgreSQL a session
+ * advisory lock on a connection of the lease's own, so that the database itself releases it
+ * when the holder's process dies (at once: its socket closes) or is cut off (TCP keepalives of
+ * about 4 s, set on that session); the other backends are one process's: always held. */
+typedef struct esg_recorder_lease esg_recorder_lease;
+
+/* A lease of name (copied) on recorder's database, not yet held; recorder must outlive it. */
+esg_status esg_recorder_lease_new(esg_recorder *recorder, const char *name,
+                                  esg_recorder_lease **out, esg_error *err);
+
+/* Takes the lease when it is free, or checks that it is still held (a round trip on its
+ * connection): *is_held says which. Not reaching the database is ESG_EUNAVAILABLE, and the lease
+ * is then not held. Call it more often than the time in which a holder must notice a loss. */
+esg_status esg_recorder_lease_refresh(esg_recorder_lease *lease, bool *is_held, esg_error *err);
+
+/* Whether other processes may hold the lease (PostgreSQL); false where it is always held. */
+bool esg_recorder_lease_is_shared(const esg_recorder_lease *lease);
+
+/* Gives the lease up (if held) and frees it. NULL is allowed. */
+void esg_recorder_lease_free(esg_recorder_lease *lease);
 
 #ifdef __cplusplus
 }

@@ -26,7 +26,10 @@
     "  SQLITE_LOCK_TIMEOUT             seconds to wait for another writer (default 5)\n"           \
     "  CREATE_TABLE                    y (default) or n: use tables made by others\n"              \
     "  POSTGRES_DBNAME, POSTGRES_HOST, POSTGRES_USER, POSTGRES_PASSWORD   required for\n"          \
-    "                                  PostgreSQL; POSTGRES_PORT (5432),\n"                        \
+    "                                  PostgreSQL (POSTGRES_HOST: one host or several,\n"          \
+    "                                  \"db-1,db-2\"); POSTGRES_PORT (5432, or one per host),\n"   \
+    "                                  POSTGRES_TARGET_SESSION_ATTRS (read-write with several\n"   \
+    "                                  hosts: the primary),\n"                                     \
     "                                  POSTGRES_CONNECT_TIMEOUT (5 s), POSTGRES_LOCK_TIMEOUT\n"    \
     "                                  (0: none), POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT\n"  \
     "                                  (5 s), POSTGRES_POOL_SIZE (5),\n"                           \

@@ -160,6 +160,7 @@ static const char *const known_settings[] = {
     "POSTGRES_CONN_MAX_AGE",
     "POSTGRES_PRE_PING",
     "POSTGRES_SCHEMA",
+    "POSTGRES_TARGET_SESSION_ATTRS",
     "CIPHER_KEY",
     "CIPHER_TOPIC",
     "COMPRESSOR_TOPIC",

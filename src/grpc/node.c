@@ -6,7 +6,10 @@
  * leader without push prompts, or one whose stream ended). One prompter
  * thread per application it leads sends it a Prompt after each write (at most
  * one in flight, one more if more was written meanwhile), unless that follower
- * is subscribed: then the server pushes instead. */
+ * is subscribed: then the server pushes instead. A follower processes only while
+ * it holds its application's lease (esg_recorder_lease: on PostgreSQL one
+ * replica of several at a time, on the other backends always): a lease thread
+ * takes it, checks it, and stands the node by when another replica has it. */
 #include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -29,6 +32,9 @@
 /* Pages one pull may read: leaders are pulled in turn, so that one that keeps
  * writing cannot starve the others (a follower of two leaders). */
 #define PAGES_PER_TURN 4
+/* How often the lease is taken or checked: a standby takes over within about this much after
+ * the active replica's process dies (its database session, and so its lock, end at once). */
+#define LEASE_REFRESH_MS 250
 /* When notification ids became known, kept for a follower's lag in seconds. */
 #define LAG_MARKS 32
 
@@ -93,9 +99,15 @@ struct esg_node {
     size_t n_followers;
     pthread_t puller; /* pulls from the leaders */
     bool has_puller;
-    size_t next_leader;   /* where the puller's next scan for a prompted leader starts */
-    pthread_mutex_t lock; /* guards the flags of the links and the fields below */
-    pthread_cond_t wake;  /* a prompt, news for a follower, or stop */
+    esg_recorder_lease *lease; /* a follower's: processing needs it held; owned */
+    pthread_t lease_thread;    /* takes and checks the lease */
+    bool has_lease_thread;
+    bool is_active;        /* the lease is held: this replica processes (under the lock) */
+    bool has_lease_state;  /* is_active was set by the lease (and said in the log) */
+    bool is_lease_failing; /* the lease's database could not be reached (logged once) */
+    size_t next_leader;    /* where the puller's next scan for a prompted leader starts */
+    pthread_mutex_t lock;  /* guards the flags of the links and the fields below */
+    pthread_cond_t wake;   /* a prompt, news for a follower, or stop */
     bool is_stopping;
     int64_t max_recorded; /* the highest notification id written here, told in Prompts */
     esg_error error;      /* the first processing error; status ESG_OK when none */
@@ -331,6 +343,10 @@ static void *puller_main(void *arg)
     pthread_mutex_lock(&node->lock);
     int64_t next_interval_ms = esg_clock_now_ms() + node->pull_interval_ms;
     while (!node->is_stopping) {
+        if (!node->is_active) { /* a standby: prompts wait for the lease */
+            pthread_cond_wait(&node->wake, &node->lock);
+            continue;
+        }
         int64_t now = esg_clock_now_ms();
         if (now >= next_interval_ms) {
             /* The interval: pull from every leader, in case a Prompt was lost. */
@@ -399,12 +415,13 @@ static esg_status select_pushed(void *ctx, int64_t start, int64_t limit, const c
 }
 
 /* Subscribes to the leader from the follower's tracked position and processes each page pushed,
- * until the stream ends (the leader stops or goes away, the node stops) or processing fails
- * (*is_processing_failed then). */
+ * until the stream ends (the leader stops or goes away, the node stops), processing fails
+ * (*is_processing_failed then) or the lease is lost (*is_standing_by). */
 static esg_status follow_pushes(esg_node *node, leader_link *leader, bool *is_processing_failed,
-                                esg_error *err)
+                                bool *is_standing_by, esg_error *err)
 {
     *is_processing_failed = false;
+    *is_standing_by = false;
     esg_application *app = node->app;
     const esg_application_type *type = esg_application_get_type(app);
     size_t n_topics = esg_topics_count(type->follow_topics);
@@ -437,7 +454,13 @@ static esg_status follow_pushes(esg_node *node, leader_link *leader, bool *is_pr
             leader->n_pushed += n_pages;
             learn_leader_max(leader, up_to);
         }
+        bool is_active = node->is_active;
         pthread_mutex_unlock(&node->lock);
+        if (!is_active) { /* another replica processes now: its page, not ours */
+            esg_notification_list_clear(&page.notifications);
+            *is_standing_by = true;
+            break;
+        }
         if (n_pages == 0) {
             esg_notification_list_clear(&page.notifications);
             break;
@@ -509,21 +532,98 @@ static void *subscriber_main(void *arg)
     pthread_mutex_lock(&leader->node->lock);
     for (;;) {
         esg_node *node = leader->node;
-        while (leader->is_push_refused && !node->is_stopping)
+        while ((leader->is_push_refused || !node->is_active) && !node->is_stopping)
             pthread_cond_wait(&node->wake, &node->lock);
         if (node->is_stopping)
             break;
         pthread_mutex_unlock(&node->lock);
         esg_error err = {0};
-        bool is_processing_failed = false;
-        esg_status rc = follow_pushes(node, leader, &is_processing_failed, &err);
+        bool is_processing_failed = false, is_standing_by = false;
+        esg_status rc = follow_pushes(node, leader, &is_processing_failed, &is_standing_by, &err);
         pthread_mutex_lock(&node->lock);
         if (node->is_stopping)
             break;
-        after_push(node, leader, rc, is_processing_failed, &err, &backoff_ms);
+        if (is_standing_by)
+            leader->is_subscribed = false; /* subscribed again once the lease is back */
+        else
+            after_push(node, leader, rc, is_processing_failed, &err, &backoff_ms);
     }
     pthread_mutex_unlock(&leader->node->lock);
     return NULL;
+}
+
+/* ---- The lease ---- */
+
+/* Follows what the lease says (lock held): processing starts when it is taken, with a pull from
+ * every leader (what another replica left is there), and stops when it is lost. */
+static void set_active(esg_node *node, bool is_held, esg_status rc, const esg_error *err)
+{
+    const char *name = esg_application_name(node->app);
+    if (rc != ESG_OK && !node->is_lease_failing)
+        esg_log(ESG_LOG_WARNING, name, "the lease: %s: %s", esg_status_name(rc), err->message);
+    node->is_lease_failing = rc != ESG_OK;
+    if (is_held == node->is_active && node->has_lease_state)
+        return;
+    node->is_active = is_held;
+    node->has_lease_state = true;
+    if (is_held) {
+        esg_log(ESG_LOG_INFO, name, "processing: this replica holds the lease");
+        for (size_t i = 0; i < node->n_leaders; i++) {
+            node->leaders[i].is_prompted = true;
+            node->leaders[i].retry_at_ms = 0;
+        }
+    } else {
+        esg_log(ESG_LOG_INFO, name, "standing by: another replica holds the lease");
+    }
+    pthread_cond_broadcast(&node->wake);
+}
+
+static void *lease_main(void *arg)
+{
+    esg_node *node = arg;
+    pthread_mutex_lock(&node->lock);
+    while (!node->is_stopping) {
+        /* (the node's condition wakes at every prompt and write: sleep the interval out) */
+        int64_t next_ms = esg_clock_now_ms() + LEASE_REFRESH_MS;
+        while (!node->is_stopping && esg_clock_now_ms() < next_ms)
+            wait_until(node, next_ms);
+        if (node->is_stopping)
+            break;
+        pthread_mutex_unlock(&node->lock);
+        bool is_held = false;
+        esg_error err = {0};
+        esg_status rc = esg_recorder_lease_refresh(node->lease, &is_held, &err);
+        pthread_mutex_lock(&node->lock);
+        set_active(node, is_held, rc, &err);
+    }
+    pthread_mutex_unlock(&node->lock);
+    return NULL;
+}
+
+/* A follower's lease, first taken (or not) before its threads start: a single replica, or one
+ * on a backend of one process, processes from the start as before. */
+static esg_status start_lease(esg_node *node, esg_error *err)
+{
+    esg_status rc = esg_recorder_lease_new(esg_application_recorder(node->app),
+                                           esg_application_name(node->app), &node->lease, err);
+    if (rc != ESG_OK)
+        return rc;
+    bool is_shared = esg_recorder_lease_is_shared(node->lease), is_held = !is_shared;
+    esg_error lease_err = {0};
+    esg_status refreshed =
+        is_shared ? esg_recorder_lease_refresh(node->lease, &is_held, &lease_err) : ESG_OK;
+    pthread_mutex_lock(&node->lock);
+    if (is_shared)
+        set_active(node, is_held, refreshed, &lease_err);
+    else
+        node->is_active = true; /* one process's database: no replicas to tell about */
+    pthread_mutex_unlock(&node->lock);
+    if (!is_shared)
+        return ESG_OK;
+    if (pthread_create(&node->lease_thread, NULL, lease_main, node) != 0)
+        return esg_error_set(err, ESG_ENOMEM, "cannot start the lease thread");
+    node->has_lease_thread = true;
+    return ESG_OK;
 }
 
 /* ---- Leading ---- */
@@ -725,6 +825,13 @@ static void write_node_metrics(void *ctx, esg_buffer *out)
                         sizeof follower_families / sizeof *follower_families, app_name, "follower",
                         node->followers, node->n_followers, sizeof(follower_link),
                         offsetof(follower_link, name));
+    if (node->n_leaders > 0) {
+        esg_metrics_family(out, "eventsourcing_follower_active", "gauge",
+                           "1 while this replica holds the application's lease and processes, 0 "
+                           "while another does (PostgreSQL); always 1 on the other backends.");
+        const char *labels[] = {"application", app_name, NULL};
+        esg_metrics_sample(out, "eventsourcing_follower_active", labels, node->is_active);
+    }
     pthread_mutex_unlock(&node->lock);
 }
 
@@ -879,6 +986,8 @@ esg_status esg_node_start(const esg_system_def *def, const char *app_name, const
         else
             node->followers[i].has_thread = true;
     }
+    if (rc == ESG_OK && node->n_leaders > 0)
+        rc = start_lease(node, err);
     for (size_t i = 0; rc == ESG_OK && i < node->n_leaders; i++) {
         leader_link *leader = &node->leaders[i];
         if (pthread_create(&leader->subscriber, NULL, subscriber_main, leader) != 0)
@@ -942,6 +1051,8 @@ void esg_node_stop(esg_node *node)
     pthread_mutex_unlock(&node->lock);
     if (node->has_puller)
         pthread_join(node->puller, NULL);
+    if (node->has_lease_thread)
+        pthread_join(node->lease_thread, NULL);
     for (size_t i = 0; i < node->n_leaders; i++)
         if (node->leaders[i].has_subscriber)
             pthread_join(node->leaders[i].subscriber, NULL);
@@ -951,6 +1062,7 @@ void esg_node_stop(esg_node *node)
     /* No more writes: the server goes (and lets go of the application's listener), then the
      * application. */
     esg_server_stop(node->server);
+    esg_recorder_lease_free(node->lease); /* (gives it up: a standby takes over at once) */
     esg_application_free(node->app);
     for (size_t i = 0; i < node->n_leaders; i++) {
         esg_client_free(node->leaders[i].client);

@@ -14,6 +14,7 @@
 
 #include "core/buffer.h"
 #include "core/clock.h"
+#include "core/int_text.h"
 #include "persistence/connection_pool.h"
 #include "persistence/group_commit.h"
 #include "persistence/libpq.h"
@@ -94,6 +95,14 @@ enum conn_param {
     PARAM_OPTIONS,
     PARAM_CLIENT_ENCODING,
     PARAM_APPLICATION_NAME,
+    PARAM_TARGET_SESSION_ATTRS,
+    /* Set on a lease's connection only (empty, libpq's defaults, on the pool's): it must find out
+     * within seconds that the server is gone, where a pool's connection finds out at its next
+     * use. */
+    PARAM_KEEPALIVES_IDLE,
+    PARAM_KEEPALIVES_INTERVAL,
+    PARAM_KEEPALIVES_COUNT,
+    PARAM_TCP_USER_TIMEOUT,
     N_CONN_PARAMS
 };
 
@@ -107,6 +116,11 @@ static const char *const conn_keywords[N_CONN_PARAMS + 1] = {
     [PARAM_OPTIONS] = "options",
     [PARAM_CLIENT_ENCODING] = "client_encoding",
     [PARAM_APPLICATION_NAME] = "fallback_application_name",
+    [PARAM_TARGET_SESSION_ATTRS] = "target_session_attrs",
+    [PARAM_KEEPALIVES_IDLE] = "keepalives_idle",
+    [PARAM_KEEPALIVES_INTERVAL] = "keepalives_interval",
+    [PARAM_KEEPALIVES_COUNT] = "keepalives_count",
+    [PARAM_TCP_USER_TIMEOUT] = "tcp_user_timeout",
     [N_CONN_PARAMS] = NULL,
 };
 
@@ -147,13 +161,14 @@ static bool sqlstate_is(const char *sqlstate, const char *code)
 }
 
 /* Whether a failure leaves the connection unusable: lost, or ended by the server (a shutdown,
- * an administrator, an idle-in-transaction timeout). */
+ * an administrator, an idle-in-transaction timeout), or on a server that became a standby (a
+ * write refused as read-only: 25006), so that the pool connects again, to the new primary. */
 static bool is_connection_failure(const PGconn *conn, const char *sqlstate)
 {
     return PQstatus(conn) == CONNECTION_BAD ||
            (sqlstate != NULL &&
             (strncmp(sqlstate, "08", 2) == 0 || strncmp(sqlstate, "57P", 3) == 0 ||
-             strcmp(sqlstate, "25P03") == 0));
+             strcmp(sqlstate, "25P03") == 0 || strcmp(sqlstate, "25006") == 0));
 }
 
 /* Maps a failed command (res may be NULL when libpq could not even send it) to a status, with
@@ -267,14 +282,16 @@ static esg_status prepare_fixed(const postgres_recorder *rec, PGconn *conn, esg_
     return rc;
 }
 
-/* Connects to the database: the caller prepares statements and creates tables. */
-static esg_status connect_db(const postgres_recorder *rec, pg_connection **out, esg_error *err)
+/* Connects to the database with the parameters values (rec->conn_values, or a lease's): the
+ * caller prepares statements and creates tables. */
+static esg_status connect_with(const postgres_recorder *rec, const char *const *values,
+                               pg_connection **out, esg_error *err)
 {
     esg_status rc = ESG_OK;
     pg_connection *c = esg_calloc(1, sizeof *c);
     if (c == NULL)
         return esg_error_set(err, ESG_ENOMEM, "out of memory connecting to PostgreSQL");
-    c->conn = PQconnectdbParams(conn_keywords, (const char *const *)rec->conn_values, 0);
+    c->conn = PQconnectdbParams(conn_keywords, values, 0);
     if (c->conn == NULL) {
         rc = esg_error_set(err, ESG_ENOMEM, "out of memory connecting to PostgreSQL");
         goto out;
@@ -295,6 +312,11 @@ static esg_status connect_db(const postgres_recorder *rec, pg_connection **out, 
 out:
     connection_close(c);
     return rc;
+}
+
+static esg_status connect_db(const postgres_recorder *rec, pg_connection **out, esg_error *err)
+{
+    return connect_with(rec, (const char *const *)rec->conn_values, out, err);
 }
 
 /* Opens one more connection, with its fixed statements prepared. */
@@ -1139,6 +1161,117 @@ static void postgres_recorder_close(esg_recorder *recorder)
     esg_free(rec);
 }
 
+/* ---- Leases: a session advisory lock ----------------------------------------------------------
+ * Chosen over a lease row with an expiry: the database ends the lock with the session, at once
+ * when the holder's process dies (its socket closes), and after the session's TCP keepalives
+ * when the holder is cut off; no clock is compared between machines, and no row is written. */
+
+typedef struct postgres_lease {
+    esg_recorder_lease base;
+    char *name;   /* owned, for messages */
+    char key[24]; /* the lock's bigint key as text: a hash of the tracking table and name */
+    pg_connection *session; /* the lease's own connection, NULL until made or after a loss */
+    bool is_held;           /* the lock is held on session */
+} postgres_lease;
+
+/* FNV-1a over the tracking table's qualified name and the lease's name: the same key in every
+ * process and version (PostgreSQL's hashtext is not promised to stay the same). */
+static int64_t lease_key(const char *table, const char *name)
+{
+    uint64_t hash = 14695981039346656037u;
+    const char *parts[] = {"eventsourcing-grpc lease ", table, " ", name};
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
+        for (const unsigned char *p = (const unsigned char *)parts[i]; *p != '\0'; p++)
+            hash = (hash ^ *p) * 1099511628211u;
+    return (int64_t)hash;
+}
+
+static esg_status postgres_lease_new(esg_recorder *recorder, const char *name,
+                                     esg_recorder_lease **out, esg_error *err)
+{
+    postgres_recorder *rec = (postgres_recorder *)recorder;
+    postgres_lease *lease = esg_calloc(1, sizeof *lease);
+    if (lease == NULL || (lease->name = esg_strdup(name)) == NULL) {
+        esg_free(lease);
+        return esg_error_set(err, ESG_ENOMEM, "out of memory making a lease");
+    }
+    lease->base.recorder = recorder;
+    esg_int_text(lease_key(rec->tracking_table, name), lease->key);
+    *out = &lease->base;
+    return ESG_OK;
+}
+
+/* The lease's session: the recorder's parameters, with keepalives that notice a lost server in
+ * about 4 s on both sides (the server's, set on the session, end the lock when the holder is cut
+ * off; ours end a round trip to a server that went away). */
+static esg_status lease_connect(postgres_lease *lease, esg_error *err)
+{
+    const postgres_recorder *rec = (const postgres_recorder *)lease->base.recorder;
+    const char *values[N_CONN_PARAMS + 1];
+    memcpy(values, rec->conn_values, sizeof values);
+    values[PARAM_KEEPALIVES_IDLE] = "2";
+    values[PARAM_KEEPALIVES_INTERVAL] = "1";
+    values[PARAM_KEEPALIVES_COUNT] = "2";
+    values[PARAM_TCP_USER_TIMEOUT] = "4000";
+    esg_status rc = connect_with(rec, values, &lease->session, err);
+    if (rc == ESG_OK)
+        rc = exec_simple(rec, lease->session->conn,
+                         "SET tcp_keepalives_idle = 2; SET tcp_keepalives_interval = 1; "
+                         "SET tcp_keepalives_count = 2",
+                         "cannot set the lease session's keepalives", err);
+    if (rc != ESG_OK) {
+        connection_close(lease->session);
+        lease->session = NULL;
+    }
+    return rc;
+}
+
+static esg_status postgres_lease_refresh(esg_recorder_lease *base, bool *is_held, esg_error *err)
+{
+    postgres_lease *lease = (postgres_lease *)base;
+    const postgres_recorder *rec = (const postgres_recorder *)base->recorder;
+    *is_held = false;
+    if (lease->session == NULL) {
+        lease->is_held = false;
+        esg_status rc = lease_connect(lease, err);
+        if (rc != ESG_OK)
+            return rc;
+    }
+    /* Held: a round trip proves the session, and with it the lock, alive. Not held: try. */
+    const char *params[] = {lease->key};
+    PGresult *res = lease->is_held ? PQexec(lease->session->conn, "SELECT true")
+                                   : PQexecParams(lease->session->conn,
+                                                  "SELECT pg_try_advisory_lock($1::bigint)", 1,
+                                                  NULL, params, NULL, NULL, 0);
+    esg_status rc = ESG_OK;
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+        lease->is_held = PQgetvalue(res, 0, 0)[0] == 't';
+    } else {
+        /* Whatever failed, the lease is not held and a new session decides: the lock, if it was
+         * held, went with this one. */
+        bool is_broken = false;
+        esg_error why = {0};
+        pg_error(rec, lease->session->conn, res,
+                 lease->is_held ? "lost the session holding the lease" : "cannot take the lease",
+                 &is_broken, &why);
+        rc = esg_error_set(err, ESG_EUNAVAILABLE, "%s (lease of %s)", why.message, lease->name);
+        connection_close(lease->session);
+        lease->session = NULL;
+        lease->is_held = false;
+    }
+    PQclear(res);
+    *is_held = lease->is_held;
+    return rc;
+}
+
+static void postgres_lease_free(esg_recorder_lease *base)
+{
+    postgres_lease *lease = (postgres_lease *)base;
+    connection_close(lease->session); /* (the lock goes with the session) */
+    esg_free(lease->name);
+    esg_free(lease);
+}
+
 static const esg_recorder_ops postgres_ops = {
     .name = BACKEND_NAME,
     .is_blocking = true,
@@ -1150,6 +1283,9 @@ static const esg_recorder_ops postgres_ops = {
     .has_tracking_id = postgres_recorder_has_tracking_id,
     .insert_snapshot = postgres_recorder_insert_snapshot,
     .close = postgres_recorder_close,
+    .lease_new = postgres_lease_new,
+    .lease_refresh = postgres_lease_refresh,
+    .lease_free = postgres_lease_free,
 };
 
 /* Appends an identifier in double quotes (doubling any inside), as PostgreSQL reads it. */
@@ -1366,7 +1502,7 @@ static esg_status open_postgres(const esg_postgres_settings *cfg, esg_recorder *
              "-c lock_timeout=%lld -c idle_in_transaction_session_timeout=%lld",
              (long long)cfg->lock_timeout_s * 1000, (long long)cfg->idle_in_transaction_s * 1000);
     rec->conn_values[PARAM_HOST] = esg_strdup(cfg->host);
-    rec->conn_values[PARAM_PORT] = format_int(cfg->port);
+    rec->conn_values[PARAM_PORT] = esg_strdup(cfg->port);
     rec->conn_values[PARAM_DBNAME] = esg_strdup(cfg->dbname);
     rec->conn_values[PARAM_USER] = esg_strdup(cfg->user);
     rec->conn_values[PARAM_PASSWORD] = esg_strdup(cfg->password);
@@ -1379,6 +1515,11 @@ static esg_status open_postgres(const esg_postgres_settings *cfg, esg_recorder *
              cfg->app_name != NULL && cfg->app_name[0] != '\0' ? "/" : "",
              cfg->app_name != NULL ? cfg->app_name : "");
     rec->conn_values[PARAM_APPLICATION_NAME] = esg_strdup(application_name);
+    /* (An empty value is no value to libpq: its default, or PGTARGETSESSIONATTRS, then.) */
+    rec->conn_values[PARAM_TARGET_SESSION_ATTRS] =
+        esg_strdup(cfg->target_session_attrs != NULL ? cfg->target_session_attrs : "");
+    for (size_t i = PARAM_KEEPALIVES_IDLE; i <= PARAM_TCP_USER_TIMEOUT; i++)
+        rec->conn_values[i] = esg_strdup(""); /* (a lease's connection sets them) */
     for (size_t i = 0; i < N_CONN_PARAMS; i++)
         if (rec->conn_values[i] == NULL)
             status = ESG_ENOMEM;

@@ -2,11 +2,12 @@
 #include "persistence/postgres_settings.h"
 
 #include <ctype.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/settings.h"
 
-#define DEFAULT_PORT 5432
+#define DEFAULT_PORT "5432"
 #define DEFAULT_CONNECT_TIMEOUT_S 5
 #define DEFAULT_POOL_SIZE 5
 #define DEFAULT_POOL_MAX_OVERFLOW 10 /* as Python's: connections beyond the pool */
@@ -39,6 +40,58 @@ static esg_status optional_int(const esg_env *env, const char *app_name, const c
     return status;
 }
 
+/* libpq's values of target_session_attrs (PostgreSQL 14 and later). */
+static const char *const session_attrs[] = {"any",     "read-write", "read-only",
+                                            "primary", "standby",    "prefer-standby"};
+
+/* POSTGRES_HOST's hosts (libpq's comma-separated list), POSTGRES_PORT (one port, or one per
+ * host) and POSTGRES_TARGET_SESSION_ATTRS: checked here, where the keys can be named, rather
+ * than by libpq at the first connection. */
+static esg_status read_hosts(const esg_env *env, const char *app_name, esg_postgres_settings *out,
+                             esg_error *err)
+{
+    out->n_hosts = 1;
+    for (const char *c = out->host; *c != '\0'; c++)
+        out->n_hosts += *c == ',';
+    esg_setting port;
+    esg_setting_lookup(env, app_name, "POSTGRES_PORT", &port);
+    /* As Python: an empty POSTGRES_PORT is the default. */
+    const char *text = esg_is_blank(port.value) ? DEFAULT_PORT : port.value;
+    int n_ports = 0;
+    bool is_valid = strlen(text) <= ESG_POSTGRES_MAX_PORT_LIST;
+    for (const char *p = text; is_valid; p++) {
+        char *end = NULL;
+        long number = isdigit((unsigned char)*p) ? strtol(p, &end, 10) : 0;
+        is_valid = number >= 1 && number <= 65535 && (*end == '\0' || *end == ',');
+        n_ports++;
+        if (!is_valid || *end == '\0')
+            break;
+        p = end;
+    }
+    if (!is_valid || (n_ports != 1 && n_ports != out->n_hosts))
+        return esg_error_set(err, ESG_ECONFIG,
+                             "%s is invalid: expected a port from 1 to 65535, or one for each of "
+                             "the %d hosts of POSTGRES_HOST, separated by commas; got '%.60s'",
+                             port.key, out->n_hosts, port.value);
+    memcpy(out->port, text, strlen(text) + 1);
+
+    esg_setting attrs;
+    esg_setting_lookup(env, app_name, "POSTGRES_TARGET_SESSION_ATTRS", &attrs);
+    if (esg_is_blank(attrs.value)) {
+        out->target_session_attrs = out->n_hosts > 1 ? "read-write" : NULL;
+        return ESG_OK;
+    }
+    for (size_t i = 0; i < sizeof session_attrs / sizeof session_attrs[0]; i++)
+        if (strcmp(attrs.value, session_attrs[i]) == 0) {
+            out->target_session_attrs = session_attrs[i];
+            return ESG_OK;
+        }
+    return esg_error_set(err, ESG_ECONFIG,
+                         "%s is invalid: expected any, read-write, read-only, primary, standby or "
+                         "prefer-standby (libpq's target_session_attrs), got '%.60s'",
+                         attrs.key, attrs.value);
+}
+
 esg_status esg_postgres_settings_read(const esg_env *env, const char *app_name,
                                       esg_postgres_settings *out, esg_error *err)
 {
@@ -53,8 +106,7 @@ esg_status esg_postgres_settings_read(const esg_env *env, const char *app_name,
     if (status == ESG_OK)
         status = require(env, app_name, "POSTGRES_PASSWORD", "password", &out->password, err);
     if (status == ESG_OK)
-        status =
-            optional_int(env, app_name, "POSTGRES_PORT", DEFAULT_PORT, 1, 65535, &out->port, err);
+        status = read_hosts(env, app_name, out, err);
     if (status == ESG_OK)
         status = optional_int(env, app_name, "POSTGRES_CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT_S,
                               0, MAX_TIMEOUT_S, &out->connect_timeout_s, err);

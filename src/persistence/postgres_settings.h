@@ -10,12 +10,21 @@
 #include "esg/error.h"
 
 #define ESG_POSTGRES_MAX_IDENTIFIER_LEN 63 /* PostgreSQL's NAMEDATALEN - 1 */
+#define ESG_POSTGRES_MAX_PORT_LIST 255     /* POSTGRES_PORT's text: 42 ports and their commas */
 
 typedef struct esg_postgres_settings {
     /* Borrowed from the environment: valid while it is. */
     const char *host, *dbname, *user, *password;
     const char *app_name; /* the caller's: NULL or "" for Python's "stored" and "notification" */
-    int port;
+    /* POSTGRES_HOST may list several hosts ("db-1,db-2", libpq's multi-host form): a connection
+     * goes to the first that answers as target_session_attrs asks. */
+    int n_hosts;
+    /* POSTGRES_PORT checked: one port for every host, or one per host ("5432,5433"). */
+    char port[ESG_POSTGRES_MAX_PORT_LIST + 1];
+    /* POSTGRES_TARGET_SESSION_ATTRS (libpq's target_session_attrs): read-write by default when
+     * there are several hosts, so that writes find the primary after a failover; NULL (libpq's
+     * own default, or PGTARGETSESSIONATTRS) with one host unless set. Borrowed. */
+    const char *target_session_attrs;
     int connect_timeout_s;     /* 0: wait for ever, as libpq */
     int lock_timeout_s;        /* 0: none */
     int idle_in_transaction_s; /* 0: none */

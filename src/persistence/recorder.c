@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/settings.h"
 
 #define POPO_MODULE "eventsourcing.popo"
@@ -335,4 +336,43 @@ void esg_recorder_close(esg_recorder *recorder)
 {
     if (recorder != NULL)
         recorder->ops->close(recorder);
+}
+
+esg_status esg_recorder_lease_new(esg_recorder *recorder, const char *name,
+                                  esg_recorder_lease **out, esg_error *err)
+{
+    *out = NULL;
+    if (recorder == NULL || name == NULL || name[0] == '\0')
+        return esg_error_set(err, ESG_EINVAL, "a lease needs a recorder and a name");
+    if (recorder->ops->lease_new != NULL)
+        return recorder->ops->lease_new(recorder, name, out, err);
+    /* One process's backend: nothing to share, the lease is always held. */
+    if ((*out = esg_calloc(1, sizeof **out)) == NULL)
+        return esg_error_set(err, ESG_ENOMEM, "out of memory making a lease");
+    (*out)->recorder = recorder;
+    return ESG_OK;
+}
+
+esg_status esg_recorder_lease_refresh(esg_recorder_lease *lease, bool *is_held, esg_error *err)
+{
+    const esg_recorder_ops *ops = lease->recorder->ops;
+    if (ops->lease_refresh != NULL)
+        return ops->lease_refresh(lease, is_held, err);
+    *is_held = true;
+    return ESG_OK;
+}
+
+bool esg_recorder_lease_is_shared(const esg_recorder_lease *lease)
+{
+    return lease->recorder->ops->lease_refresh != NULL;
+}
+
+void esg_recorder_lease_free(esg_recorder_lease *lease)
+{
+    if (lease == NULL)
+        return;
+    if (lease->recorder->ops->lease_free != NULL)
+        lease->recorder->ops->lease_free(lease);
+    else
+        esg_free(lease);
 }

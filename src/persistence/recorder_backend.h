@@ -40,6 +40,11 @@ typedef struct esg_recorder_ops {
     esg_status (*insert_snapshot)(esg_recorder *recorder, const esg_stored_event *snapshot,
                                   esg_error *err);
     void (*close)(esg_recorder *recorder);
+    /* A lease (see esg_recorder_lease_new); NULL: the backend is one process's, always held. */
+    esg_status (*lease_new)(esg_recorder *recorder, const char *name, esg_recorder_lease **out,
+                            esg_error *err);
+    esg_status (*lease_refresh)(esg_recorder_lease *lease, bool *is_held, esg_error *err);
+    void (*lease_free)(esg_recorder_lease *lease);
 } esg_recorder_ops;
 
 /* The PostgreSQL backend ("eventsourcing.postgres", postgres_recorder.c), opened from the
@@ -79,6 +84,11 @@ void esg_events_query_of(const esg_select_events_options *options, bool is_snaps
  * False when out is too small. */
 bool esg_events_query_sql(char *out, size_t out_size, const char *select_columns, const char *table,
                           unsigned shape, bool is_numbered);
+
+/* Every backend's lease struct starts with this. */
+struct esg_recorder_lease {
+    esg_recorder *recorder; /* borrowed */
+};
 
 /* Every backend's recorder struct starts with this. */
 struct esg_recorder {

@@ -944,6 +944,92 @@ static void test_lock_timeout_is_unavailable_and_writes_nothing(void **state)
 }
 
 /* Opens from f->env and asserts ESG_ECONFIG with a message containing each of the fragments. */
+/* POSTGRES_HOST with several servers (libpq's multi-host form): the first that answers as
+ * POSTGRES_TARGET_SESSION_ATTRS asks is used; here a port where nothing listens comes first,
+ * then the tests' server. Asking for a standby of a primary is unavailable, saying why. */
+static void test_several_hosts(void **state)
+{
+    fixture *f = *state;
+    const char *port = getenv("POSTGRES_PORT"), *host = getenv("POSTGRES_HOST");
+    char hosts[256], ports[64];
+    snprintf(hosts, sizeof hosts, "%s,%s", host, host);
+    snprintf(ports, sizeof ports, "1,%s", port);
+    testutil_env_set(f->env, "POSTGRES_HOST", hosts);
+    testutil_env_set(f->env, "POSTGRES_PORT", ports);
+    esg_recorder *recorder = open_recorder(f);
+    esg_uuid id = testutil_random_uuid();
+    esg_stored_event event = text_event(&id, 1, "{}");
+    esg_error err = {0};
+    assert_esg_ok(esg_recorder_insert_events(recorder, &event, 1, NULL, NULL, &err), &err);
+    esg_recorder_close(recorder);
+
+    /* One port for both hosts is the other form libpq takes. */
+    testutil_env_set(f->env, "POSTGRES_PORT", port);
+    esg_recorder_close(open_recorder(f));
+
+    testutil_env_set(f->env, "POSTGRES_TARGET_SESSION_ATTRS", "standby");
+    recorder = NULL;
+    assert_int_equal(esg_recorder_open(f->env, f->app_name, &recorder, &err), ESG_EUNAVAILABLE);
+    assert_null(recorder);
+    assert_non_null(strstr(err.message, "standby"));
+    esg_env_unset(f->env, "POSTGRES_TARGET_SESSION_ATTRS");
+    testutil_env_set(f->env, "POSTGRES_HOST", host);
+}
+
+static bool refresh(esg_recorder_lease *lease, esg_status expected)
+{
+    bool is_held = false;
+    esg_error err = {0};
+    esg_status rc = esg_recorder_lease_refresh(lease, &is_held, &err);
+    if (rc != expected)
+        fail_msg("refresh: %s (%s), expected %s", esg_status_name(rc), err.message,
+                 esg_status_name(expected));
+    return is_held;
+}
+
+/* Leases (replicas of a follower): one holder of a name at a time, across recorders (as across
+ * processes); another name is another lease; giving it up, or its session ending (an
+ * administrator's kill, a lost connection), lets the next refresh of another take it. */
+static void test_leases(void **state)
+{
+    fixture *f = *state;
+    esg_recorder *one = open_recorder(f), *two = open_recorder(f);
+    esg_recorder_lease *a = NULL, *b = NULL, *other = NULL;
+    esg_error err = {0};
+    assert_esg_ok(esg_recorder_lease_new(one, "Reservations", &a, &err), &err);
+    assert_esg_ok(esg_recorder_lease_new(two, "Reservations", &b, &err), &err);
+    assert_esg_ok(esg_recorder_lease_new(two, "Payments", &other, &err), &err);
+    assert_true(esg_recorder_lease_is_shared(a));
+    assert_true(refresh(a, ESG_OK));
+    assert_true(refresh(a, ESG_OK)); /* checked, still held */
+    assert_false(refresh(b, ESG_OK));
+    assert_true(refresh(other, ESG_OK));
+
+    esg_recorder_lease_free(a); /* given up: the next refresh of b takes it */
+    assert_true(refresh(b, ESG_OK));
+    assert_esg_ok(esg_recorder_lease_new(one, "Reservations", &a, &err), &err);
+    assert_false(refresh(a, ESG_OK));
+
+    /* b's session is ended by the server: b finds out at its next refresh (unavailable, not
+     * held), and a takes the lease. */
+    PGresult *res = PQexec(f->admin, "SELECT pg_terminate_backend(pid) FROM pg_locks "
+                                     "WHERE locktype = 'advisory' AND granted AND pid IN "
+                                     "(SELECT pid FROM pg_stat_activity WHERE application_name "
+                                     "LIKE 'eventsourcing-grpc/PgTest%')");
+    assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+    assert_int_equal(PQntuples(res), 2); /* b's, and other's */
+    PQclear(res);
+    assert_false(refresh(b, ESG_EUNAVAILABLE));
+    assert_true(refresh(a, ESG_OK));
+    assert_false(refresh(b, ESG_OK)); /* a new session, and a has it */
+
+    esg_recorder_lease_free(a);
+    esg_recorder_lease_free(b);
+    esg_recorder_lease_free(other);
+    esg_recorder_close(one);
+    esg_recorder_close(two);
+}
+
 static void assert_config_error(fixture *f, const char *app_name, const char *fragment,
                                 const char *another)
 {
@@ -982,6 +1068,10 @@ static void test_bad_configuration(void **state)
     } invalid[] = {
         {"POSTGRES_PORT", "abc", "POSTGRES_PORT is invalid"},
         {"POSTGRES_PORT", "70000", "POSTGRES_PORT is invalid"},
+        {"POSTGRES_PORT", "5432,", "POSTGRES_PORT is invalid"},
+        {"POSTGRES_PORT", " 5432", "POSTGRES_PORT is invalid"},
+        {"POSTGRES_PORT", "5432,5433", "one for each of the 1 hosts"}, /* one host, two ports */
+        {"POSTGRES_TARGET_SESSION_ATTRS", "writable", "POSTGRES_TARGET_SESSION_ATTRS is invalid"},
         {"POSTGRES_POOL_SIZE", "0", "POSTGRES_POOL_SIZE is invalid"},
         {"POSTGRES_POOL_SIZE", "5x", "POSTGRES_POOL_SIZE is invalid"},
         {"POSTGRES_LOCK_TIMEOUT", "-1", "POSTGRES_LOCK_TIMEOUT is invalid"},
@@ -1040,6 +1130,8 @@ int main(void)
         PG_TEST(test_old_connections_are_replaced_and_idle_ones_pinged),
         PG_TEST(test_lock_timeout_is_unavailable_and_writes_nothing),
         PG_TEST(test_bad_configuration),
+        PG_TEST(test_several_hosts),
+        PG_TEST(test_leases),
         PG_TEST(test_database_restart_under_load),
     };
 #undef PG_TEST
