@@ -222,8 +222,8 @@ static int on_number(void *ctx, const char *number, size_t len)
     bool is_integer = strpbrk(text, ".eE") == NULL;
     esg_value *value = NULL;
     bool is_in_range = true;
-    errno = 0;
     if (is_integer) {
+        errno = 0;
         long long i = strtoll(text, NULL, 10);
         is_in_range = errno != ERANGE;
         value = is_in_range ? esg_value_int((int64_t)i) : NULL;
@@ -235,6 +235,7 @@ static int on_number(void *ctx, const char *number, size_t len)
             return stop_no_memory(d);
         }
         locale_t previous = uselocale(c_locale);
+        errno = 0;
         double real = strtod(text, NULL);
         uselocale(previous);
         is_in_range = !(errno == ERANGE && isinf(real));
