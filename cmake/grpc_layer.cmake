@@ -20,6 +20,7 @@ set(ESG_GRPC_SOURCES
   src/grpc/metrics_server.c
   src/grpc/microhttpd.c
   src/grpc/client.c
+  src/grpc/target.c
   src/grpc/subscription.c
   src/grpc/node.c
   src/grpc/runner.c

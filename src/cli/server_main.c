@@ -103,7 +103,9 @@ int main(int argc, char **argv)
             system != NULL ? esg_system_nodes(system, &n_names) : &type->name;
         esg_program_warn_near_misses("eventsourcing_grpc_server", env, names, n_names);
         key = esg_env_prefixed_key(type->name, "GRPC_SERVER_ADDRESS");
-        address = key ? esg_env_get(env, key) : NULL;
+        address = esg_env_lookup(env, type->name, "GRPC_LISTEN_ADDRESS");
+        if (address == NULL || address[0] == '\0')
+            address = key ? esg_env_get(env, key) : NULL;
         if (address == NULL || address[0] == '\0')
             rc = esg_error_set(&err, ESG_ECONFIG, "%s is not set: the address to listen on",
                                key ? key : "<APP>_GRPC_SERVER_ADDRESS");

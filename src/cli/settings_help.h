@@ -7,7 +7,11 @@
 #define ESG_SETTINGS_HELP                                                                          \
     "gRPC (each also <APP>_-prefixed):\n"                                                          \
     "  <APP>_GRPC_SERVER_ADDRESS       host:port of the application's server (e.g.\n"              \
-    "                                  ORDERS_GRPC_SERVER_ADDRESS)\n"                              \
+    "                                  ORDERS_GRPC_SERVER_ADDRESS); for replicas a list\n"         \
+    "                                  (host:port,host:port) or dns:///name:port, called\n"        \
+    "                                  round robin\n"                                              \
+    "  GRPC_LISTEN_ADDRESS             host:port this replica listens on, when\n"                  \
+    "                                  <APP>_GRPC_SERVER_ADDRESS names the replicas\n"             \
     "  MAX_PULL_INTERVAL               seconds a follower waits for a Prompt before it pulls\n"    \
     "                                  anyway (default 10)\n"                                      \
     "  GRPC_SSL_PRIVATE_KEY_PATH       mutual TLS, for every address but localhost:PORT (which\n"  \

@@ -23,6 +23,7 @@
 #include "eventsourcing_grpc_c/v1/node.pb-c.h"
 #include "grpc/health/v1/health.pb-c.h"
 #include "grpc/client_internal.h"
+#include "grpc/target.h"
 #include "grpc/credentials.h"
 #include "grpc/wire.h"
 #include "core/clock.h"
@@ -396,15 +397,16 @@ static int clamp_int(int64_t value)
 /* The channel, reconnecting with our backoff rather than gRPC's default
  * (1 s growing to 2 min), so that a restarted server is found again soon. */
 static esg_status open_channel(esg_client *client, const esg_env *env, const char *ssl_name,
-                               esg_error *err)
+                               const esg_target *target, esg_error *err)
 {
     grpc_channel_credentials *creds = NULL;
-    esg_status rc = esg_channel_credentials_create(client->address, env, ssl_name, &creds, err);
+    esg_status rc =
+        esg_channel_credentials_create(target->credentials_address, env, ssl_name, &creds, err);
     if (rc != ESG_OK)
         return rc;
     int64_t max_backoff_ms =
         client->backoff_ms > MAX_BACKOFF_MS ? client->backoff_ms : MAX_BACKOFF_MS;
-    grpc_arg args[3];
+    grpc_arg args[5];
     args[0].type = GRPC_ARG_INTEGER;
     args[0].key = (char *)GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS;
     args[0].value.integer = clamp_int(client->backoff_ms);
@@ -417,7 +419,15 @@ static esg_status open_channel(esg_client *client, const esg_env *env, const cha
     args[2].key = (char *)GRPC_ARG_MIN_RECONNECT_BACKOFF_MS;
     args[2].value.integer = CONNECT_TIMEOUT_MS;
     grpc_channel_args channel_args = {.num_args = 3, .args = args};
-    client->channel = grpc_channel_create(client->address, creds, &channel_args);
+    if (target->is_balanced) /* replicas: each call to the next that is up */
+        args[channel_args.num_args++] = (grpc_arg){.type = GRPC_ARG_STRING,
+                                                   .key = (char *)GRPC_ARG_LB_POLICY_NAME,
+                                                   .value.string = (char *)"round_robin"};
+    if (target->tls_name[0] != '\0') /* a list's servers, known by IP: the name to check */
+        args[channel_args.num_args++] = (grpc_arg){.type = GRPC_ARG_STRING,
+                                                   .key = (char *)GRPC_SSL_TARGET_NAME_OVERRIDE_ARG,
+                                                   .value.string = (char *)target->tls_name};
+    client->channel = grpc_channel_create(target->uri, creds, &channel_args);
     grpc_channel_credentials_release(creds);
     if (client->channel == NULL)
         return esg_error_set(err, ESG_EINTERNAL, "cannot create a channel to %s", client->address);
@@ -459,27 +469,26 @@ esg_status esg_client_connect_address(const char *address, const esg_client_opti
                                       esg_client **out, esg_error *err)
 {
     *out = NULL;
-    if (address == NULL || address[0] == '\0')
-        return esg_error_set(err, ESG_ECONFIG, "no server address to connect to");
-    char host[256];
-    int port = 0;
-    esg_status rc = esg_address_split(address, host, sizeof host, &port, err);
+    esg_target target;
+    esg_status rc = esg_target_parse(address, &target, err);
     if (rc != ESG_OK)
         return rc;
     esg_env *process_env = NULL;
     const esg_env *env =
         esg_env_or_process(options != NULL ? options->env : NULL, &process_env, err);
-    if (env == NULL)
-        return ESG_ENOMEM;
-    esg_client *client = client_new(address, options);
+    esg_client *client = env != NULL ? client_new(address, options) : NULL;
     if (client == NULL) {
+        esg_target_clear(&target);
         esg_env_free(process_env);
-        return esg_error_set(err, ESG_ENOMEM, "out of memory connecting to %s", address);
+        return env == NULL
+                   ? ESG_ENOMEM
+                   : esg_error_set(err, ESG_ENOMEM, "out of memory connecting to %s", address);
     }
     grpc_init();
-    rc = open_channel(client, env, options != NULL ? options->ssl_name : NULL, err);
+    rc = open_channel(client, env, options != NULL ? options->ssl_name : NULL, &target, err);
     if (rc == ESG_OK)
         rc = ping_until_answered(client, err);
+    esg_target_clear(&target);
     esg_env_free(process_env);
     if (rc != ESG_OK) {
         client_destroy(client);

@@ -950,7 +950,13 @@ esg_status esg_node_start(const esg_system_def *def, const char *app_name, const
     if (rc == ESG_OK)
         rc = esg_system_check_persistence(node->system, node->env, app_name, err);
     char *address = NULL;
-    if (rc == ESG_OK)
+    /* A replica listens on GRPC_LISTEN_ADDRESS when <APP>_GRPC_SERVER_ADDRESS names them all. */
+    const char *listen_address = esg_env_lookup(node->env, app_name, "GRPC_LISTEN_ADDRESS");
+    if (rc == ESG_OK && listen_address != NULL && listen_address[0] != '\0')
+        rc = (address = esg_strdup(listen_address)) != NULL
+                 ? ESG_OK
+                 : esg_error_set(err, ESG_ENOMEM, "out of memory");
+    else if (rc == ESG_OK)
         rc = address_of(node->env, app_name, &address, err);
     if (rc == ESG_OK)
         rc = esg_application_new(type, node->env, &node->app, err);

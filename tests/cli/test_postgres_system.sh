@@ -3,7 +3,8 @@
 # with one database for all applications and with one database each; and the
 # database restarted while the servers run: they recover without a restart; and a
 # second replica of Reservations that stands by, then takes over within 2 s of a
-# SIGKILL of the first, with no order reserved twice or not at all.
+# SIGKILL of the first, with no order reserved twice or not at all, the others reaching
+# both replicas through one address (a list).
 # Runs inside `postgres-test-server.sh run DIR --` (POSTGRES_* in the environment).
 # Usage: test_postgres_system.sh RUNNER CLIENT SERVER
 set -uo pipefail
@@ -82,8 +83,7 @@ fi
 # Two replicas of a follower on one database: the runner's Reservations and one more, which
 # stands by (the lease: a PostgreSQL advisory lock) until the first is killed.
 reservations_created() { # the Reservation.Created notifications in Reservations' log
-  RESERVATIONS_GRPC_SERVER_ADDRESS=localhost:$replica_port "$client_bin" Reservations \
-    notifications 1 10000 2>/dev/null | grep -c 'Reservation.Created'
+  "$client_bin" Reservations notifications 1 10000 2>/dev/null | grep -c 'Reservation.Created'
 }
 orders_created() {
   "$client_bin" Orders notifications 1 10000 2>/dev/null | grep -c 'Order.Created'
@@ -96,13 +96,13 @@ all_reserved() { # every order created has exactly one reservation, within 10 s
   echo "orders $(orders_created), reservations $(reservations_created)"; return 1
 }
 # Each server on its own (the runner stops them all when one dies): Orders, Reservations A and
-# B, Payments; Orders and Payments follow A's address (replicas behind one address are issue
-# 20's next step), B follows Orders like A.
+# B, Payments. Everyone reaches Reservations through one address that lists both replicas
+# (called round robin); each replica listens on its own (RESERVATIONS_GRPC_LISTEN_ADDRESS).
 export ORDERS_GRPC_SERVER_ADDRESS=localhost:$(free_port)
 export PAYMENTS_GRPC_SERVER_ADDRESS=localhost:$(free_port)
 first_port=$(free_port)
 replica_port=$(free_port)
-export RESERVATIONS_GRPC_SERVER_ADDRESS=localhost:$first_port
+export RESERVATIONS_GRPC_SERVER_ADDRESS=localhost:$first_port,localhost:$replica_port
 start_server() { # start_server LOG TOPIC [VAR=VALUE...]: its pid in $server_pid
   local log=$1 topic=$2
   shift 2
@@ -111,11 +111,13 @@ start_server() { # start_server LOG TOPIC [VAR=VALUE...]: its pid in $server_pid
   server_pid=$!
 }
 start_server orders eventsourcing_grpc.example:Orders; orders_pid=$server_pid
-start_server first eventsourcing_grpc.example:Reservations; first_pid=$server_pid
+start_server first eventsourcing_grpc.example:Reservations \
+  RESERVATIONS_GRPC_LISTEN_ADDRESS=localhost:$first_port
+first_pid=$server_pid
 start_server payments eventsourcing_grpc.example:Payments; payments_pid=$server_pid
 for _ in $(seq 100); do grep -q "processing" "$work/first.log" && break; sleep 0.05; done
 start_server replica eventsourcing_grpc.example:Reservations \
-  RESERVATIONS_GRPC_SERVER_ADDRESS=localhost:$replica_port
+  RESERVATIONS_GRPC_LISTEN_ADDRESS=localhost:$replica_port
 replica_pid=$server_pid
 for _ in $(seq 100); do grep -q "standing by" "$work/replica.log" && break; sleep 0.05; done
 check "the first replica processes" grep -q "processing: this replica holds the lease" \
@@ -137,7 +139,7 @@ took_ms=$((($(date +%s%N) - killed_at) / 1000000))
 echo "the standby took over ${took_ms} ms after the SIGKILL"
 check "the standby takes over" $took_over
 check "within 2 s" test "$took_ms" -lt 2000
-for _ in 1 2 3; do "$client_bin" Orders call create_new_order >/dev/null; done
+for i in 1 2 3; do check "after the kill: order $i paid (through the other replica)" order_paid; done
 check "orders after the kill reserved by the new replica, each once" all_reserved
 kill -TERM $replica_pid $orders_pid $payments_pid
 wait $replica_pid $orders_pid $payments_pid 2>/dev/null

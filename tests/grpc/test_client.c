@@ -188,6 +188,81 @@ static void test_missing_address_is_config_error(void **state)
 
 /* ---- Connecting --------------------------------------------------------------- */
 
+/* The Order.Created notifications of a server's own (in-memory) application. */
+static size_t orders_created(const orders_server *s)
+{
+    esg_notification_list page = {0};
+    esg_error err = {0};
+    assert_esg_ok(esg_application_select_notifications(s->app, 1, 1000, 0, NULL, 0, &page, &err),
+                  &err);
+    size_t n = page.n_items;
+    esg_notification_list_clear(&page);
+    return n;
+}
+
+/* Replicas behind one address: a list ("localhost:A,localhost:B") spreads calls round robin over
+ * both, and when one stops, calls go on to the other; "dns:///localhost:B" reaches one as well.
+ * The two servers here have stores of their own, so each counts the orders it was sent. */
+static void test_replicas_behind_one_address(void **state)
+{
+    (void)state;
+    orders_server *a = orders_start(0), *b = orders_start(0);
+    char both[160], dns[100];
+    snprintf(both, sizeof both, "%s,%s", a->address, b->address);
+    esg_error err = {0};
+    esg_client *client = NULL;
+    esg_client_options options = {.max_attempts = 10};
+    assert_esg_ok(esg_client_connect_address(both, &options, &client, &err), &err);
+    for (int i = 0; i < 20; i++) {
+        esg_value *id = NULL;
+        assert_esg_ok(esg_client_call(client, "create_new_order", NULL, NULL, &id, &err), &err);
+        esg_value_free(id);
+    }
+    size_t on_a = orders_created(a), on_b = orders_created(b);
+    print_message("20 orders over the list: %zu on A, %zu on B\n", on_a, on_b);
+    assert_int_equal(on_a + on_b, 20);
+    assert_true(on_a >= 5 && on_b >= 5); /* round robin: about half each */
+
+    orders_stop(a); /* calls go on to B (a call already on its way to A may fail, once) */
+    int n_failed = 0;
+    for (int i = 0; i < 10; i++) {
+        esg_value *id = NULL;
+        n_failed += esg_client_call(client, "create_new_order", NULL, NULL, &id, &err) != ESG_OK;
+        esg_value_free(id);
+    }
+    assert_true(n_failed <= 1);
+    assert_int_equal(orders_created(b), on_b + 10 - (size_t)n_failed);
+    esg_client_free(client);
+
+    snprintf(dns, sizeof dns, "dns:///%s", b->address);
+    assert_esg_ok(esg_client_connect_address(dns, &options, &client, &err), &err);
+    assert_esg_ok(esg_client_ping(client, &err), &err);
+    esg_client_free(client);
+    orders_stop(b);
+}
+
+/* Lists that cannot be: an empty entry, a bad entry, local and TLS mixed. */
+static void test_bad_address_lists_are_config_errors(void **state)
+{
+    (void)state;
+    const struct {
+        const char *address, *fragment;
+    } bad[] = {
+        {"localhost:1,", "none empty"},       {"localhost:1,,localhost:2", "none empty"},
+        {"localhost:1,localhost", "no port"}, {"localhost:1,db.example:2", "mixes localhost:PORT"},
+        {"dns:///localhost", "no port"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        esg_error err = {0};
+        esg_client *client = (esg_client *)1;
+        assert_int_equal(esg_client_connect_address(bad[i].address, NULL, &client, &err),
+                         ESG_ECONFIG);
+        assert_null(client);
+        if (strstr(err.message, bad[i].fragment) == NULL)
+            fail_msg("'%s': '%s' lacks '%s'", bad[i].address, err.message, bad[i].fragment);
+    }
+}
+
 static void test_nothing_listening_is_unavailable_after_max_attempts(void **state)
 {
     (void)state;
@@ -1124,6 +1199,8 @@ int main(void)
         ORDERS_SESSION_TEST(test_server_errors_are_typed),
         ORDERS_SESSION_TEST(test_health_check),
         cmocka_unit_test(test_missing_address_is_config_error),
+        cmocka_unit_test(test_replicas_behind_one_address),
+        cmocka_unit_test(test_bad_address_lists_are_config_errors),
         cmocka_unit_test(test_nothing_listening_is_unavailable_after_max_attempts),
         cmocka_unit_test(test_server_started_later_is_reached),
         cmocka_unit_test(test_call_waits_for_restarted_server),
