@@ -432,6 +432,12 @@ static esg_status listen_on(esg_server *server, const char *address, const esg_e
     char host[256];
     int port = 0;
     grpc_server_credentials *credentials = NULL;
+    if (strchr(address, ',') != NULL || strncmp(address, "dns:///", 7) == 0)
+        return esg_error_set(err, ESG_ECONFIG,
+                             "cannot listen on '%.200s': it names replicas, for clients; set "
+                             "GRPC_LISTEN_ADDRESS (or <APP>_GRPC_LISTEN_ADDRESS) to this one's "
+                             "own host:port",
+                             address);
     esg_status rc = esg_address_split(address, host, sizeof host, &port, err);
     if (rc == ESG_OK)
         rc = esg_server_credentials_create(address, env, esg_application_name(server->app),

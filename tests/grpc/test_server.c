@@ -648,6 +648,13 @@ static void test_start_errors(void **state)
     assert_non_null(strstr(err.message, "GRPC_SSL_"));
     options.address = "";
     assert_int_equal(esg_server_start(f->app, &options, &second, &err), ESG_ECONFIG);
+    /* The replicas' shared address is for clients: a server listens on its own. */
+    const char *replicas[] = {"localhost:1,localhost:2", "dns:///localhost:1"};
+    for (size_t i = 0; i < 2; i++) {
+        options.address = replicas[i];
+        assert_int_equal(esg_server_start(f->app, &options, &second, &err), ESG_ECONFIG);
+        assert_non_null(strstr(err.message, "GRPC_LISTEN_ADDRESS"));
+    }
 }
 
 /* Most tests get a server of the example's Orders and a channel to it. */
