@@ -17,9 +17,7 @@ check() { # check DESCRIPTION COMMAND... : the command must succeed
   if "$@"; then n_passed=$((n_passed + 1)); else n_failed=$((n_failed + 1)); echo "FAILED: $what"; fi
 }
 
-free_port() {
-  /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
+. "$(dirname "$0")/ports.sh"
 
 # Runs the server in the background with the given environment; waits until it listens.
 start_server() { # start_server LOG ENV... -- ARGS...

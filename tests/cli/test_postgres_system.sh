@@ -21,9 +21,7 @@ check() {
   local what=$1; shift
   if "$@"; then n_passed=$((n_passed + 1)); else n_failed=$((n_failed + 1)); echo "FAILED: $what"; fi
 }
-free_port() {
-  /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
+. "$(dirname "$0")/ports.sh"
 # Creates an order and waits (up to 15 s) until it is paid.
 order_paid() {
   local order paid
