@@ -139,6 +139,7 @@ SETS_OF_SCRIPTS_RUN_BY_OTHERS = {
     # In the PostgreSQL stand-in image, whose Containerfile installs postgresql-15.
     "tests/containers/postgres/entrypoint.sh": ["postgres"],
     "scripts/lib/podman.sh": ["podman"],  # its functions run after esg_need podman
+    "scripts/lib/ports.sh": ["build", "tests"],  # free_port, for the console tests (tests/cli)
 }
 # Commands called only when they are there.
 OPTIONAL = {"sudo"}  # scripts/lib/packages.sh: to install as a user that is not root

@@ -17,7 +17,7 @@ check() { # check DESCRIPTION COMMAND... : the command must succeed
   if "$@"; then n_passed=$((n_passed + 1)); else n_failed=$((n_failed + 1)); echo "FAILED: $what"; fi
 }
 
-. "$(dirname "$0")/ports.sh"
+. "$(dirname "$0")/../../scripts/lib/ports.sh"
 
 # Runs the server in the background with the given environment; waits until it listens.
 start_server() { # start_server LOG ENV... -- ARGS...

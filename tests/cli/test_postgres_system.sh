@@ -21,7 +21,7 @@ check() {
   local what=$1; shift
   if "$@"; then n_passed=$((n_passed + 1)); else n_failed=$((n_failed + 1)); echo "FAILED: $what"; fi
 }
-. "$(dirname "$0")/ports.sh"
+. "$(dirname "$0")/../../scripts/lib/ports.sh"
 # Creates an order and waits (up to 15 s) until it is paid.
 order_paid() {
   local order paid

@@ -1,6 +1,6 @@
 # free_port: a free loopback port, never one handed out before in this run (the kernel may offer a
 # port again as soon as the probe closes it, and two servers would then be given the same one).
-# Sourced by the console tests, after they set $work (a folder of their own).
+# Sourced by the console tests (tests/cli), after they set $work (a folder of their own).
 free_port() {
   local port
   while :; do
