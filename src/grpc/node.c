@@ -572,8 +572,10 @@ static void set_active(esg_node *node, bool is_held, esg_status rc, const esg_er
             node->leaders[i].is_prompted = true;
             node->leaders[i].retry_at_ms = 0;
         }
-    } else {
+    } else if (rc == ESG_OK) {
         esg_log(ESG_LOG_INFO, name, "standing by: another replica holds the lease");
+    } else { /* (the warning above says why) */
+        esg_log(ESG_LOG_INFO, name, "standing by until the lease can be checked again");
     }
     pthread_cond_broadcast(&node->wake);
 }

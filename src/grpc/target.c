@@ -32,7 +32,7 @@ static bool resolve(const char *host, int family, char *out, size_t out_size)
  * host has no IPv4 address, ipv6:) URI. */
 static esg_status parse_list(const char *address, esg_target *out, esg_error *err)
 {
-    char entries[MAX_ENTRIES][300];
+    char entries[MAX_ENTRIES][300], host[256];
     size_t n = 0;
     for (const char *p = address;; n++) {
         size_t len = strcspn(p, ",");
@@ -43,7 +43,8 @@ static esg_status parse_list(const char *address, esg_target *out, esg_error *er
                                  address, MAX_ENTRIES);
         memcpy(entries[n], p, len);
         entries[n][len] = '\0';
-        esg_status rc = esg_address_split(entries[n], NULL, 0, NULL, err);
+        /* (with host: a host too long for it is refused here, not met below) */
+        esg_status rc = esg_address_split(entries[n], host, sizeof host, NULL, err);
         if (rc != ESG_OK)
             return rc;
         if (esg_address_is_local(entries[n]) != esg_address_is_local(entries[0]))
@@ -56,27 +57,25 @@ static esg_status parse_list(const char *address, esg_target *out, esg_error *er
         p += len + 1;
     }
     n++;
-    int family = AF_INET;
-    char host[256], ip[INET6_ADDRSTRLEN];
-    for (size_t i = 0; i < n && family == AF_INET; i++) {
-        esg_address_split(entries[i], host, sizeof host, NULL, NULL);
-        if (!resolve(host, AF_INET, ip, sizeof ip))
-            family = AF_INET6;
+    /* Each host resolved once: to IPv4, or, when one host has none, all of them to IPv6. */
+    char ips[MAX_ENTRIES][INET6_ADDRSTRLEN];
+    int ports[MAX_ENTRIES], family = AF_INET;
+    for (size_t i = 0; i < n; i++) {
+        esg_address_split(entries[i], host, sizeof host, &ports[i], NULL);
+        if (resolve(host, family, ips[i], sizeof ips[i]))
+            continue;
+        if (family == AF_INET6)
+            return esg_error_set(err, ESG_EUNAVAILABLE,
+                                 "address list '%.200s': cannot resolve '%s'", address, host);
+        family = AF_INET6; /* and again from the first host */
+        i = (size_t)-1;
     }
     esg_buffer uri = {0};
     esg_buffer_put_str(&uri, family == AF_INET ? "ipv4:" : "ipv6:");
     for (size_t i = 0; i < n; i++) {
-        int port = 0;
-        esg_address_split(entries[i], host, sizeof host, &port, NULL);
-        if (!resolve(host, family, ip, sizeof ip)) {
-            esg_buffer_reset(&uri);
-            return esg_error_set(
-                err, ESG_EUNAVAILABLE, "address list '%.200s': cannot resolve '%s'%s", address,
-                host, family == AF_INET6 ? " (to IPv6, as another host has no IPv4)" : "");
-        }
         char item[INET6_ADDRSTRLEN + 16];
-        snprintf(item, sizeof item, family == AF_INET ? "%s%s:%d" : "%s[%s]:%d", i ? "," : "", ip,
-                 port);
+        snprintf(item, sizeof item, family == AF_INET ? "%s%s:%d" : "%s[%s]:%d", i ? "," : "",
+                 ips[i], ports[i]);
         esg_buffer_put_str(&uri, item);
     }
     if ((out->uri = esg_buffer_take(&uri, NULL)) == NULL)

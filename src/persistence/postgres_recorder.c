@@ -1460,13 +1460,6 @@ static esg_status build_fixed_sql(postgres_recorder *rec, const char *sequence, 
     return status;
 }
 
-static char *format_int(int value)
-{
-    char text[24];
-    snprintf(text, sizeof text, "%d", value);
-    return esg_strdup(text);
-}
-
 /* Opens the recorder: settings checked by the caller. */
 static esg_status open_postgres(const esg_postgres_settings *cfg, esg_recorder **out,
                                 esg_error *err)
@@ -1506,7 +1499,9 @@ static esg_status open_postgres(const esg_postgres_settings *cfg, esg_recorder *
     rec->conn_values[PARAM_DBNAME] = esg_strdup(cfg->dbname);
     rec->conn_values[PARAM_USER] = esg_strdup(cfg->user);
     rec->conn_values[PARAM_PASSWORD] = esg_strdup(cfg->password);
-    rec->conn_values[PARAM_CONNECT_TIMEOUT] = format_int(cfg->connect_timeout_s);
+    char connect_timeout[ESG_INT_TEXT_SIZE];
+    esg_int_text(cfg->connect_timeout_s, connect_timeout);
+    rec->conn_values[PARAM_CONNECT_TIMEOUT] = esg_strdup(connect_timeout);
     rec->conn_values[PARAM_OPTIONS] = esg_strdup(options);
     rec->conn_values[PARAM_CLIENT_ENCODING] = esg_strdup("UTF8");
     /* What pg_stat_activity shows for these connections, unless PGAPPNAME says otherwise. */
