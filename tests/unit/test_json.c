@@ -189,6 +189,9 @@ void test_scalars_and_nul_in_strings(void **state)
     assert_int_equal(len, 3);
     assert_memory_equal(s, "a\0b", 3);
     assert_encodes(value, "\"a\\u0000b\"");
+    /* In a key too, as Python's json reads it (jansson does not). */
+    assert_esg_ok(esg_json_decode("{\"a\\u0000b\":1}", 14, &value, &err), &err);
+    assert_encodes(value, "{\"a\\u0000b\":1}");
     assert_esg_ok(esg_json_decode(" true ", 6, &value, &err), &err);
     assert_encodes(value, "true");
     assert_esg_ok(esg_json_decode("-9223372036854775808", 20, &value, &err), &err);
