@@ -102,12 +102,13 @@ struct esg_node {
     esg_recorder_lease *lease; /* a follower's: processing needs it held; owned */
     pthread_t lease_thread;    /* takes and checks the lease */
     bool has_lease_thread;
-    bool is_active;        /* the lease is held: this replica processes (under the lock) */
-    bool has_lease_state;  /* is_active was set by the lease (and said in the log) */
-    bool is_lease_failing; /* the lease's database could not be reached (logged once) */
-    size_t next_leader;    /* where the puller's next scan for a prompted leader starts */
-    pthread_mutex_t lock;  /* guards the flags of the links and the fields below */
-    pthread_cond_t wake;   /* a prompt, news for a follower, or stop */
+    bool is_active;          /* the lease is held: this replica processes (under the lock) */
+    bool has_lease_state;    /* is_active was set by the lease (and said in the log) */
+    bool is_lease_failing;   /* the lease's database could not be reached (logged once) */
+    bool has_prompt_to_pass; /* a standby was prompted: the lease thread nudges the holder */
+    size_t next_leader;      /* where the puller's next scan for a prompted leader starts */
+    pthread_mutex_t lock;    /* guards the flags of the links and the fields below */
+    pthread_cond_t wake;     /* a prompt, news for a follower, or stop */
     bool is_stopping;
     int64_t max_recorded; /* the highest notification id written here, told in Prompts */
     esg_error error;      /* the first processing error; status ESG_OK when none */
@@ -228,6 +229,8 @@ static void on_prompt(void *ctx, const char *leader_name, int64_t leader_notific
             leader->backoff_ms = 0;
         }
     }
+    if (node->lease != NULL && !node->is_active)
+        node->has_prompt_to_pass = true; /* (a Python leader prompted the shared address) */
     pthread_cond_broadcast(&node->wake);
     pthread_mutex_unlock(&node->lock);
 }
@@ -580,14 +583,40 @@ static void set_active(esg_node *node, bool is_held, esg_status rc, const esg_er
     pthread_cond_broadcast(&node->wake);
 }
 
+/* A standby passes the Prompts it receives on to the holder (a nudge), which pulls from every
+ * leader when it takes the nudge at its next refresh. */
+static void pass_prompts_on(esg_node *node, bool is_held)
+{
+    if (is_held) {
+        if (!esg_recorder_lease_take_nudge(node->lease))
+            return;
+        for (size_t i = 0; i < node->n_leaders; i++)
+            node->leaders[i].is_prompted = true;
+        pthread_cond_broadcast(&node->wake);
+        return;
+    }
+    if (!node->has_prompt_to_pass)
+        return;
+    node->has_prompt_to_pass = false;
+    pthread_mutex_unlock(&node->lock);
+    esg_error err = {0};
+    esg_status rc = esg_recorder_lease_nudge(node->lease, &err);
+    if (rc != ESG_OK) /* (the holder pulls at MAX_PULL_INTERVAL anyway) */
+        esg_log(ESG_LOG_WARNING, esg_application_name(node->app),
+                "cannot pass a prompt on to the replica holding the lease: %s: %s",
+                esg_status_name(rc), err.message);
+    pthread_mutex_lock(&node->lock);
+}
+
 static void *lease_main(void *arg)
 {
     esg_node *node = arg;
     pthread_mutex_lock(&node->lock);
     while (!node->is_stopping) {
-        /* (the node's condition wakes at every prompt and write: sleep the interval out) */
+        /* (the node's condition wakes at every prompt and write: sleep the interval out, unless
+         * a prompt is to be passed on) */
         int64_t next_ms = esg_clock_now_ms() + LEASE_REFRESH_MS;
-        while (!node->is_stopping && esg_clock_now_ms() < next_ms)
+        while (!node->is_stopping && !node->has_prompt_to_pass && esg_clock_now_ms() < next_ms)
             wait_until(node, next_ms);
         if (node->is_stopping)
             break;
@@ -597,6 +626,7 @@ static void *lease_main(void *arg)
         esg_status rc = esg_recorder_lease_refresh(node->lease, &is_held, &err);
         pthread_mutex_lock(&node->lock);
         set_active(node, is_held, rc, &err);
+        pass_prompts_on(node, is_held && rc == ESG_OK);
     }
     pthread_mutex_unlock(&node->lock);
     return NULL;

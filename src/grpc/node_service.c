@@ -1,8 +1,8 @@
 /* eventsourcing_grpc_c.v1.Node, this library's own service beside the reference's protocol:
  * GetLeaderPositions answers what the server's node says of the leaders it follows (nothing
  * for a server without a node); Subscribe pushes the application's notifications to a follower
- * as they are recorded (read on the thread that learns of them: the writer's, or the worker
- * that saw the last page sent). */
+ * as they are recorded (read on the thread that learns of them: the writer's, the one hearing
+ * of other replicas' writes, or the worker that saw the last page sent). */
 #include <grpc/grpc.h>
 #include <pthread.h>
 #include <string.h>
@@ -11,6 +11,7 @@
 #include "grpc/server_internal.h"
 #include "grpc/wire.h"
 #include "core/alloc.h"
+#include "esg/log.h"
 
 void esg_leader_positions_clear(esg_leader_positions *positions)
 {
@@ -412,6 +413,62 @@ void srv_end_subscriptions(esg_server *server)
         pump(calls[i]); /* it sees is_ending: the status goes out */
         srv_release_call(calls[i]);
     }
+}
+
+/* ---- Other replicas' writes ---- */
+
+/* How long a watch waits at a time (a stop interrupts it sooner). */
+#define REPLICA_WATCH_WAIT_MS 1000
+
+static void *replica_watch_main(void *arg)
+{
+    esg_server *server = arg;
+    const char *name = esg_application_name(server->app);
+    bool is_failing = false;
+    while (!atomic_load(&server->is_replica_watch_stopping)) {
+        bool has_news = false;
+        esg_error err = {0};
+        esg_status rc =
+            esg_recorder_watch_wait(server->replica_watch, REPLICA_WATCH_WAIT_MS, &has_news, &err);
+        if (rc != ESG_OK && !is_failing) {
+            esg_log(ESG_LOG_WARNING, name,
+                    "cannot hear of other replicas' writes (subscribed followers get them at "
+                    "their next pull meanwhile): %s: %s",
+                    esg_status_name(rc), err.message);
+            is_failing = true;
+        } else if (rc == ESG_OK && has_news && is_failing) {
+            esg_log(ESG_LOG_INFO, name, "hearing of other replicas' writes again");
+            is_failing = false;
+        }
+        if (has_news)
+            srv_wake_subscriptions(server);
+    }
+    return NULL;
+}
+
+esg_status srv_replica_watch_start(esg_server *server, esg_error *err)
+{
+    esg_status rc =
+        esg_recorder_watch_new(esg_application_recorder(server->app), &server->replica_watch, err);
+    if (rc != ESG_OK || server->replica_watch == NULL)
+        return rc;
+    if (pthread_create(&server->replica_watch_thread, NULL, replica_watch_main, server) != 0) {
+        esg_recorder_watch_free(server->replica_watch);
+        server->replica_watch = NULL;
+        return esg_error_set(err, ESG_ENOMEM, "cannot start the thread hearing other replicas");
+    }
+    return ESG_OK;
+}
+
+void srv_replica_watch_stop(esg_server *server)
+{
+    if (server->replica_watch == NULL)
+        return;
+    atomic_store(&server->is_replica_watch_stopping, true);
+    esg_recorder_watch_interrupt(server->replica_watch);
+    pthread_join(server->replica_watch_thread, NULL);
+    esg_recorder_watch_free(server->replica_watch);
+    server->replica_watch = NULL;
 }
 
 bool srv_is_subscribed(esg_server *server, const char *follower_name)

@@ -553,6 +553,7 @@ static void destroy_grpc_servers(esg_server *server)
 static void shut_down(esg_server *server)
 {
     srv_metrics_stop(server); /* first: a scrape never sees a server half stopped */
+    srv_replica_watch_stop(server);
     pthread_mutex_lock(&server->lock);
     server->is_stopping = true;
     server->is_serving = false;
@@ -716,6 +717,11 @@ esg_status srv_start(esg_application *app, const esg_server_options *options,
     server->is_serving = true;
     /* Before the first worker: they write, and so call it. */
     esg_application_set_recorded_listener(app, on_recorded, server);
+    rc = srv_replica_watch_start(server, err);
+    if (rc != ESG_OK) {
+        esg_server_stop(server);
+        return rc;
+    }
     for (int kind = 0; kind < N_KINDS; kind++)
         for (int i = 0; i < REQUESTS_PER_METHOD; i++) {
             post_request(server, (call_kind)kind, false);

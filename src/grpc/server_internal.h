@@ -87,6 +87,10 @@ struct esg_server {
     server_call *subscriptions;
     size_t n_subscriptions;
     bool is_subscribing_closed; /* stop began: no more, and those left are being ended */
+    /* Other replicas' writes, heard on a shared database (node_service.c): NULL elsewhere. */
+    esg_recorder_watch *replica_watch; /* owned */
+    pthread_t replica_watch_thread;
+    atomic_bool is_replica_watch_stopping;
 };
 
 /* What a completed batch was: the tag of each batch points at one of these,
@@ -207,6 +211,11 @@ void srv_wake_subscriptions(esg_server *server);
 bool srv_is_subscribed(esg_server *server, const char *follower_name);
 /* At stop: no more subscriptions; those waiting end now, the others after their step. */
 void srv_end_subscriptions(esg_server *server);
+/* On a database that other processes write to (replicas of the application on PostgreSQL), a
+ * thread that wakes the subscriptions when they write; nothing on the others. */
+esg_status srv_replica_watch_start(esg_server *server, esg_error *err);
+/* Stops that thread (at once) and frees the watch. */
+void srv_replica_watch_stop(esg_server *server);
 
 /* ---- application_service.c: the methods of eventsourcing_grpc.Application ---- */
 

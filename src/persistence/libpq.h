@@ -25,10 +25,12 @@
     X(PQexitPipelineMode)                                                                          \
     X(PQfinish)                                                                                    \
     X(PQflush)                                                                                     \
+    X(PQfreemem)                                                                                   \
     X(PQgetResult)                                                                                 \
     X(PQgetisnull)                                                                                 \
     X(PQgetlength)                                                                                 \
     X(PQgetvalue)                                                                                  \
+    X(PQnotifies)                                                                                  \
     X(PQntuples)                                                                                   \
     X(PQpipelineSync)                                                                              \
     X(PQprepare)                                                                                   \
@@ -69,10 +71,12 @@ esg_status esg_libpq_load(esg_error *err);
 #define PQexitPipelineMode LIBPQ_REDIRECT(PQexitPipelineMode)
 #define PQfinish LIBPQ_REDIRECT(PQfinish)
 #define PQflush LIBPQ_REDIRECT(PQflush)
+#define PQfreemem LIBPQ_REDIRECT(PQfreemem)
 #define PQgetResult LIBPQ_REDIRECT(PQgetResult)
 #define PQgetisnull LIBPQ_REDIRECT(PQgetisnull)
 #define PQgetlength LIBPQ_REDIRECT(PQgetlength)
 #define PQgetvalue LIBPQ_REDIRECT(PQgetvalue)
+#define PQnotifies LIBPQ_REDIRECT(PQnotifies)
 #define PQntuples LIBPQ_REDIRECT(PQntuples)
 #define PQpipelineSync LIBPQ_REDIRECT(PQpipelineSync)
 #define PQprepare LIBPQ_REDIRECT(PQprepare)

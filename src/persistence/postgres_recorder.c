@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/buffer.h"
 #include "core/clock.h"
@@ -18,6 +19,7 @@
 #include "persistence/connection_pool.h"
 #include "persistence/group_commit.h"
 #include "persistence/libpq.h"
+#include "persistence/postgres_internal.h"
 #include "persistence/postgres_settings.h"
 #include "core/alloc.h"
 
@@ -33,78 +35,6 @@
 /* SQLSTATE codes this backend tells apart. */
 #define SQLSTATE_UNIQUE_VIOLATION "23505"
 #define SQLSTATE_LOCK_NOT_AVAILABLE "55P03"
-
-/* The statements every connection prepares when it opens (all but STMT_INSERT_EVENT, which
- * waits for the first write: see prepare_fixed). */
-enum fixed_statement {
-    STMT_BEGIN,
-    STMT_LOCK,
-    STMT_RESET_SEQUENCE,
-    STMT_INSERT_EVENT,
-    STMT_INSERT_TRACKING,
-    STMT_COMMIT,
-    STMT_MAX_NOTIFICATION_ID,
-    STMT_MAX_TRACKING_ID,
-    STMT_HAS_TRACKING_ID,
-    N_FIXED_STATEMENTS
-};
-
-static const char *const fixed_names[N_FIXED_STATEMENTS] = {
-    [STMT_BEGIN] = "esg_begin",
-    [STMT_LOCK] = "esg_lock",
-    [STMT_RESET_SEQUENCE] = "esg_reset_sequence",
-    [STMT_INSERT_EVENT] = "esg_insert_event",
-    [STMT_INSERT_TRACKING] = "esg_insert_tracking",
-    [STMT_COMMIT] = "esg_commit",
-    [STMT_MAX_NOTIFICATION_ID] = "esg_max_notification_id",
-    [STMT_MAX_TRACKING_ID] = "esg_max_tracking_id",
-    [STMT_HAS_TRACKING_ID] = "esg_has_tracking_id",
-};
-
-static const Oid insert_event_types[] = {OID_UUID, OID_INT8, OID_TEXT, OID_BYTEA};
-static const Oid tracking_types[] = {OID_TEXT, OID_INT8};
-
-/* The shapes of the notifications query, as flags. */
-enum notifications_shape {
-    NOTIFICATIONS_STOP = 1,
-    NOTIFICATIONS_TOPICS = 2,
-    N_NOTIFICATIONS_SHAPES = 4
-};
-
-/* Both selects read these columns, so that one function reads their rows. */
-#define SELECT_COLUMNS "SELECT notification_id, originator_id, originator_version, topic, state "
-#define SELECT_SNAPSHOT_COLUMNS "SELECT 0::bigint, originator_id, originator_version, topic, state "
-
-typedef struct pg_connection {
-    PGconn *conn;                    /* used by one thread at a time, lent by the pool */
-    bool is_insert_prepared;         /* STMT_INSERT_EVENT, prepared by the first write */
-    unsigned events_prepared;        /* bit per events_shape prepared on this connection */
-    unsigned snapshots_prepared;     /* likewise, for the snapshots table */
-    unsigned notifications_prepared; /* bit per notifications_shape prepared */
-    struct timespec opened_at;       /* CLOCK_MONOTONIC, for POSTGRES_CONN_MAX_AGE */
-} pg_connection;
-
-/* The connection parameters, as libpq's keywords and values. */
-enum conn_param {
-    PARAM_HOST,
-    PARAM_PORT,
-    PARAM_DBNAME,
-    PARAM_USER,
-    PARAM_PASSWORD,
-    PARAM_CONNECT_TIMEOUT,
-    PARAM_OPTIONS,
-    PARAM_CLIENT_ENCODING,
-    PARAM_APPLICATION_NAME,
-    PARAM_TARGET_SESSION_ATTRS,
-    /* Set on a lease's connection only (empty, libpq's defaults, on the pool's): it must find out
-     * within seconds that the server is gone, where a pool's connection finds out at its next
-     * use. */
-    PARAM_KEEPALIVES_IDLE,
-    PARAM_KEEPALIVES_INTERVAL,
-    PARAM_KEEPALIVES_COUNT,
-    PARAM_TCP_USER_TIMEOUT,
-    N_CONN_PARAMS
-};
 
 static const char *const conn_keywords[N_CONN_PARAMS + 1] = {
     [PARAM_HOST] = "host",
@@ -124,21 +54,32 @@ static const char *const conn_keywords[N_CONN_PARAMS + 1] = {
     [N_CONN_PARAMS] = NULL,
 };
 
-typedef struct postgres_recorder {
-    esg_recorder base;                    /* first, so that an esg_recorder * is this */
-    char *conn_values[N_CONN_PARAMS + 1]; /* owned strings for conn_keywords, NULL-ended */
-    char *events_table;                   /* quoted and qualified: "schema"."app_events" */
-    char *tracking_table;                 /* likewise "schema"."app_tracking" */
-    char *snapshots_table;                /* likewise "schema"."app_snapshots", or NULL */
-    char *fixed_sql[N_FIXED_STATEMENTS];  /* owned SQL of the fixed statements */
-    int lock_timeout_s;                   /* POSTGRES_LOCK_TIMEOUT, 0 for none */
-    double conn_max_age_s;                /* POSTGRES_CONN_MAX_AGE, < 0 for none */
-    bool is_pre_pinging;                  /* POSTGRES_PRE_PING */
-    bool has_pool;                        /* pool is initialised */
-    esg_pool pool;                        /* POSTGRES_POOL_SIZE idle, + _MAX_OVERFLOW lent */
-    bool has_writes;                      /* writes is initialised */
-    esg_group_commit writes;              /* concurrent writers commit together */
-} postgres_recorder;
+static const char *const fixed_names[N_FIXED_STATEMENTS] = {
+    [STMT_BEGIN] = "esg_begin",
+    [STMT_LOCK] = "esg_lock",
+    [STMT_RESET_SEQUENCE] = "esg_reset_sequence",
+    [STMT_INSERT_EVENT] = "esg_insert_event",
+    [STMT_INSERT_TRACKING] = "esg_insert_tracking",
+    [STMT_COMMIT] = "esg_commit",
+    [STMT_MAX_NOTIFICATION_ID] = "esg_max_notification_id",
+    [STMT_MAX_TRACKING_ID] = "esg_max_tracking_id",
+    [STMT_HAS_TRACKING_ID] = "esg_has_tracking_id",
+    [STMT_NOTIFY] = "esg_notify",
+};
+
+static const Oid insert_event_types[] = {OID_UUID, OID_INT8, OID_TEXT, OID_BYTEA};
+static const Oid tracking_types[] = {OID_TEXT, OID_INT8};
+
+/* The shapes of the notifications query, as flags. */
+enum notifications_shape {
+    NOTIFICATIONS_STOP = 1,
+    NOTIFICATIONS_TOPICS = 2,
+    N_NOTIFICATIONS_SHAPES = 4
+};
+
+/* Both selects read these columns, so that one function reads their rows. */
+#define SELECT_COLUMNS "SELECT notification_id, originator_id, originator_version, topic, state "
+#define SELECT_SNAPSHOT_COLUMNS "SELECT 0::bigint, originator_id, originator_version, topic, state "
 
 /* ---- Errors ---------------------------------------------------------------------------------- */
 
@@ -173,8 +114,8 @@ static bool is_connection_failure(const PGconn *conn, const char *sqlstate)
 
 /* Maps a failed command (res may be NULL when libpq could not even send it) to a status, with
  * what was being done and the server's message. Sets *is_broken when the connection is lost. */
-static esg_status pg_error(const postgres_recorder *rec, PGconn *conn, const PGresult *res,
-                           const char *doing, bool *is_broken, esg_error *err)
+esg_status pgr_error(const postgres_recorder *rec, PGconn *conn, const PGresult *res,
+                     const char *doing, bool *is_broken, esg_error *err)
 {
     const char *sqlstate = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     char message[ESG_ERROR_MESSAGE_SIZE];
@@ -214,7 +155,7 @@ static void ignore_notice(void *arg, const char *message)
     (void)message;
 }
 
-static void connection_close(pg_connection *c)
+void pgr_connection_close(pg_connection *c)
 {
     if (c == NULL)
         return;
@@ -223,15 +164,15 @@ static void connection_close(pg_connection *c)
 }
 
 /* Runs one statement without parameters on a connection that is not in a pipeline. */
-static esg_status exec_simple(const postgres_recorder *rec, PGconn *conn, const char *sql,
-                              const char *doing, esg_error *err)
+esg_status pgr_exec_simple(const postgres_recorder *rec, PGconn *conn, const char *sql,
+                           const char *doing, esg_error *err)
 {
     bool is_broken = false;
     PGresult *res = PQexec(conn, sql);
     ExecStatusType status = PQresultStatus(res);
     esg_status rc = ESG_OK;
     if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
-        rc = pg_error(rec, conn, res, doing, &is_broken, err);
+        rc = pgr_error(rec, conn, res, doing, &is_broken, err);
     PQclear(res);
     return rc;
 }
@@ -245,7 +186,7 @@ static esg_status prepare(const postgres_recorder *rec, PGconn *conn, const char
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
         char doing[96];
         snprintf(doing, sizeof doing, "cannot prepare statement %s", name);
-        rc = pg_error(rec, conn, res, doing, is_broken, err);
+        rc = pgr_error(rec, conn, res, doing, is_broken, err);
     }
     PQclear(res);
     return rc;
@@ -284,8 +225,8 @@ static esg_status prepare_fixed(const postgres_recorder *rec, PGconn *conn, esg_
 
 /* Connects to the database with the parameters values (rec->conn_values, or a lease's): the
  * caller prepares statements and creates tables. */
-static esg_status connect_with(const postgres_recorder *rec, const char *const *values,
-                               pg_connection **out, esg_error *err)
+esg_status pgr_connect_with(const postgres_recorder *rec, const char *const *values,
+                            pg_connection **out, esg_error *err)
 {
     esg_status rc = ESG_OK;
     pg_connection *c = esg_calloc(1, sizeof *c);
@@ -310,13 +251,13 @@ static esg_status connect_with(const postgres_recorder *rec, const char *const *
     *out = c;
     c = NULL;
 out:
-    connection_close(c);
+    pgr_connection_close(c);
     return rc;
 }
 
 static esg_status connect_db(const postgres_recorder *rec, pg_connection **out, esg_error *err)
 {
-    return connect_with(rec, (const char *const *)rec->conn_values, out, err);
+    return pgr_connect_with(rec, (const char *const *)rec->conn_values, out, err);
 }
 
 /* Opens one more connection, with its fixed statements prepared. */
@@ -330,7 +271,7 @@ static esg_status connection_open(const postgres_recorder *rec, pg_connection **
         *out = c;
         c = NULL;
     }
-    connection_close(c);
+    pgr_connection_close(c);
     return rc;
 }
 
@@ -374,7 +315,7 @@ static esg_status pool_open(void *owner, void **out, esg_error *err)
 static void pool_close(void *owner, void *connection)
 {
     (void)owner;
-    connection_close(connection);
+    pgr_connection_close(connection);
 }
 
 /* An idle connection that the database dropped (it restarted) is replaced before anything is
@@ -390,13 +331,13 @@ static bool pool_is_usable(void *owner, void *connection)
 static const esg_pool_ops postgres_pool_ops = {
     .open = pool_open, .close = pool_close, .is_usable = pool_is_usable};
 
-static esg_status pool_borrow(postgres_recorder *rec, pg_connection **out, esg_error *err)
+esg_status pgr_pool_borrow(postgres_recorder *rec, pg_connection **out, esg_error *err)
 {
     return esg_pool_borrow(&rec->pool, (void **)out, err);
 }
 
 /* Takes a lent connection back; a broken one is closed, and its slot freed for a new one. */
-static void pool_give_back(postgres_recorder *rec, pg_connection *c, bool is_broken)
+void pgr_pool_give_back(postgres_recorder *rec, pg_connection *c, bool is_broken)
 {
     bool is_reusable = c != NULL && !is_broken && PQstatus(c->conn) == CONNECTION_OK &&
                        !connection_is_too_old(rec, c);
@@ -451,12 +392,13 @@ typedef enum step_kind {
     STEP_PREPARE_INSERT,
     STEP_EVENT,
     STEP_TRACKING,
+    STEP_NOTIFY,
     STEP_COMMIT
 } step_kind;
 
 /* The statements of one insert pipeline, in order: BEGIN, then with events LOCK, the sequence
  * reset, the preparation of the insert (on a connection's first write) and an insert per event,
- * then the tracking records, and COMMIT. */
+ * then the tracking records, with events a NOTIFY (delivered at the commit), and COMMIT. */
 typedef struct pipeline_shape {
     size_t n_events;
     bool has_prepare;
@@ -465,7 +407,7 @@ typedef struct pipeline_shape {
 
 static size_t pipeline_length(const pipeline_shape *p)
 {
-    return 1 + (p->n_events > 0 ? 2 + p->has_prepare + p->n_events : 0) + p->n_trackings + 1;
+    return 1 + (p->n_events > 0 ? 3 + p->has_prepare + p->n_events : 0) + p->n_trackings + 1;
 }
 
 /* The kind of statement number step; *event_index is the event's or tracking record's index. */
@@ -491,7 +433,8 @@ static step_kind step_at(const pipeline_shape *p, size_t step, size_t *event_ind
         *event_index = step;
         return STEP_TRACKING;
     }
-    return STEP_COMMIT;
+    step -= p->n_trackings;
+    return p->n_events > 0 && step == 0 ? STEP_NOTIFY : STEP_COMMIT;
 }
 
 static esg_status send_prepared(PGconn *conn, enum fixed_statement which, int n_params,
@@ -547,6 +490,8 @@ static esg_status send_insert_pipeline(const postgres_recorder *rec, PGconn *con
         const int lengths[2] = {(int)name_len, 8};
         rc = send_prepared(conn, STMT_INSERT_TRACKING, 2, values, lengths);
     }
+    if (rc == ESG_OK && n_events > 0)
+        rc = send_prepared(conn, STMT_NOTIFY, 0, NULL, NULL);
     if (rc == ESG_OK)
         rc = send_prepared(conn, STMT_COMMIT, 0, NULL, NULL);
     if (rc == ESG_OK && !PQpipelineSync(conn))
@@ -603,19 +548,19 @@ static esg_status insert_in_one_transaction(postgres_recorder *rec, const esg_st
      * committed. Once the server reports an error, nothing after it ran, COMMIT included. */
     bool is_outcome_unknown = false;
     const char *doing = "cannot record events";
-    esg_status status = pool_borrow(rec, &c, err);
+    esg_status status = pgr_pool_borrow(rec, &c, err);
     if (status != ESG_OK)
         return status;
     PGconn *conn = c->conn;
 
     if (!PQenterPipelineMode(conn)) {
-        status = pg_error(rec, conn, NULL, doing, &is_broken, err);
+        status = pgr_error(rec, conn, NULL, doing, &is_broken, err);
         is_broken = true;
         goto out;
     }
     is_in_pipeline = true;
     if (PQsetnonblocking(conn, 1) != 0) {
-        status = pg_error(rec, conn, NULL, doing, &is_broken, err);
+        status = pgr_error(rec, conn, NULL, doing, &is_broken, err);
         is_broken = true;
         goto out;
     }
@@ -632,7 +577,7 @@ static esg_status insert_in_one_transaction(postgres_recorder *rec, const esg_st
         goto out;
     }
     if (status != ESG_OK || !flush_pipeline(conn)) {
-        status = pg_error(rec, conn, NULL, doing, &is_broken, err);
+        status = pgr_error(rec, conn, NULL, doing, &is_broken, err);
         is_broken = true;
         is_outcome_unknown = true;
         goto out;
@@ -646,7 +591,7 @@ static esg_status insert_in_one_transaction(postgres_recorder *rec, const esg_st
         PGresult *res = PQgetResult(conn);
         if (res == NULL) {
             if (status == ESG_OK) {
-                status = pg_error(rec, conn, NULL, doing, &is_broken, err);
+                status = pgr_error(rec, conn, NULL, doing, &is_broken, err);
                 is_outcome_unknown = true;
             }
             is_broken = true;
@@ -675,7 +620,7 @@ static esg_status insert_in_one_transaction(postgres_recorder *rec, const esg_st
                 if (sqlstate_is(sqlstate, SQLSTATE_UNIQUE_VIOLATION))
                     status = conflict_error(events, event_index, kind, trackings, err);
                 else
-                    status = pg_error(rec, conn, res, doing, &is_broken, err);
+                    status = pgr_error(rec, conn, res, doing, &is_broken, err);
                 /* libpq's own report of a lost connection has no SQLSTATE. */
                 is_outcome_unknown = sqlstate == NULL;
             }
@@ -702,7 +647,7 @@ static esg_status insert_in_one_transaction(postgres_recorder *rec, const esg_st
     if (!is_synced) {
         /* After a commit that succeeded the call did too: only the connection is lost. */
         if (status == ESG_OK && !is_committed)
-            status = pg_error(rec, conn, NULL, doing, &is_broken, err);
+            status = pgr_error(rec, conn, NULL, doing, &is_broken, err);
         is_broken = true;
         goto out;
     }
@@ -726,7 +671,7 @@ out:
         snprintf(err->message + len, sizeof err->message - len,
                  "; the events may have been recorded if the commit reached the database");
     }
-    pool_give_back(rec, c, is_broken);
+    pgr_pool_give_back(rec, c, is_broken);
     return status;
 }
 
@@ -861,7 +806,7 @@ static esg_status exec_query(const postgres_recorder *rec, pg_connection *c, con
     static const int binary[8] = {1, 1, 1, 1, 1, 1, 1, 1};
     PGresult *res = PQexecPrepared(c->conn, name, n_params, values, lengths, binary, 1);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        esg_status status = pg_error(rec, c->conn, res, doing, is_broken, err);
+        esg_status status = pgr_error(rec, c->conn, res, doing, is_broken, err);
         PQclear(res);
         return status;
     }
@@ -886,7 +831,7 @@ static esg_status postgres_recorder_select_versions(esg_recorder *recorder, bool
     snprintf(name, sizeof name, "esg_%s_%u", is_snapshots ? "snapshots" : "events", shape);
     int n_params = 1 + (int)query.n_numbers;
 
-    esg_status status = pool_borrow(rec, &c, err);
+    esg_status status = pgr_pool_borrow(rec, &c, err);
     if (status != ESG_OK)
         return status;
     unsigned *prepared = is_snapshots ? &c->snapshots_prepared : &c->events_prepared;
@@ -916,7 +861,7 @@ static esg_status postgres_recorder_select_versions(esg_recorder *recorder, bool
         status = read_rows(res, out, NULL, err);
 out:
     PQclear(res);
-    pool_give_back(rec, c, is_broken);
+    pgr_pool_give_back(rec, c, is_broken);
     return status;
 }
 
@@ -932,7 +877,7 @@ static esg_status postgres_recorder_insert_snapshot(esg_recorder *recorder,
     size_t topic_len = strlen(snapshot->topic);
     if (topic_len > INT_MAX || snapshot->state_len > INT_MAX)
         return esg_error_set(err, ESG_EINVAL, "a snapshot of more than 2 GiB cannot be recorded");
-    esg_status status = pool_borrow(rec, &c, err);
+    esg_status status = pgr_pool_borrow(rec, &c, err);
     if (status != ESG_OK)
         return status;
     esg_buffer sql = {0};
@@ -954,11 +899,11 @@ static esg_status postgres_recorder_insert_snapshot(esg_recorder *recorder,
         PGresult *res =
             PQexecParams(c->conn, text, 4, insert_event_types, values, lengths, binary, 1);
         if (PQresultStatus(res) != PGRES_COMMAND_OK)
-            status = pg_error(rec, c->conn, res, "cannot record a snapshot", &is_broken, err);
+            status = pgr_error(rec, c->conn, res, "cannot record a snapshot", &is_broken, err);
         PQclear(res);
     }
     esg_free(text);
-    pool_give_back(rec, c, is_broken);
+    pgr_pool_give_back(rec, c, is_broken);
     return status;
 }
 
@@ -1013,7 +958,7 @@ static esg_status postgres_recorder_select_notifications(esg_recorder *recorder,
                              "topics",
                              n_topics);
 
-    esg_status status = pool_borrow(rec, &c, err);
+    esg_status status = pgr_pool_borrow(rec, &c, err);
     if (status != ESG_OK)
         goto out;
     if (!(c->notifications_prepared & (1u << shape))) {
@@ -1062,7 +1007,7 @@ static esg_status postgres_recorder_select_notifications(esg_recorder *recorder,
 out:
     PQclear(res);
     esg_free(array);
-    pool_give_back(rec, c, is_broken);
+    pgr_pool_give_back(rec, c, is_broken);
     return status;
 }
 
@@ -1074,7 +1019,7 @@ static esg_status select_int(postgres_recorder *rec, enum fixed_statement which,
     pg_connection *c = NULL;
     PGresult *res = NULL;
     bool is_broken = false;
-    esg_status status = pool_borrow(rec, &c, err);
+    esg_status status = pgr_pool_borrow(rec, &c, err);
     if (status != ESG_OK)
         return status;
     status = exec_query(rec, c, fixed_names[which], n_params, values, lengths, doing, &res,
@@ -1088,7 +1033,7 @@ static esg_status select_int(postgres_recorder *rec, enum fixed_statement which,
             status = esg_error_set(err, ESG_EIO, "%s: the database gave no integer", doing);
     }
     PQclear(res);
-    pool_give_back(rec, c, is_broken);
+    pgr_pool_give_back(rec, c, is_broken);
     return status;
 }
 
@@ -1161,117 +1106,6 @@ static void postgres_recorder_close(esg_recorder *recorder)
     esg_free(rec);
 }
 
-/* ---- Leases: a session advisory lock ----------------------------------------------------------
- * Chosen over a lease row with an expiry: the database ends the lock with the session, at once
- * when the holder's process dies (its socket closes), and after the session's TCP keepalives
- * when the holder is cut off; no clock is compared between machines, and no row is written. */
-
-typedef struct postgres_lease {
-    esg_recorder_lease base;
-    char *name;   /* owned, for messages */
-    char key[24]; /* the lock's bigint key as text: a hash of the tracking table and name */
-    pg_connection *session; /* the lease's own connection, NULL until made or after a loss */
-    bool is_held;           /* the lock is held on session */
-} postgres_lease;
-
-/* FNV-1a over the tracking table's qualified name and the lease's name: the same key in every
- * process and version (PostgreSQL's hashtext is not promised to stay the same). */
-static int64_t lease_key(const char *table, const char *name)
-{
-    uint64_t hash = 14695981039346656037u;
-    const char *parts[] = {"eventsourcing-grpc lease ", table, " ", name};
-    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
-        for (const unsigned char *p = (const unsigned char *)parts[i]; *p != '\0'; p++)
-            hash = (hash ^ *p) * 1099511628211u;
-    return (int64_t)hash;
-}
-
-static esg_status postgres_lease_new(esg_recorder *recorder, const char *name,
-                                     esg_recorder_lease **out, esg_error *err)
-{
-    postgres_recorder *rec = (postgres_recorder *)recorder;
-    postgres_lease *lease = esg_calloc(1, sizeof *lease);
-    if (lease == NULL || (lease->name = esg_strdup(name)) == NULL) {
-        esg_free(lease);
-        return esg_error_set(err, ESG_ENOMEM, "out of memory making a lease");
-    }
-    lease->base.recorder = recorder;
-    esg_int_text(lease_key(rec->tracking_table, name), lease->key);
-    *out = &lease->base;
-    return ESG_OK;
-}
-
-/* The lease's session: the recorder's parameters, with keepalives that notice a lost server in
- * about 4 s on both sides (the server's, set on the session, end the lock when the holder is cut
- * off; ours end a round trip to a server that went away). */
-static esg_status lease_connect(postgres_lease *lease, esg_error *err)
-{
-    const postgres_recorder *rec = (const postgres_recorder *)lease->base.recorder;
-    const char *values[N_CONN_PARAMS + 1];
-    memcpy(values, rec->conn_values, sizeof values);
-    values[PARAM_KEEPALIVES_IDLE] = "2";
-    values[PARAM_KEEPALIVES_INTERVAL] = "1";
-    values[PARAM_KEEPALIVES_COUNT] = "2";
-    values[PARAM_TCP_USER_TIMEOUT] = "4000";
-    esg_status rc = connect_with(rec, values, &lease->session, err);
-    if (rc == ESG_OK)
-        rc = exec_simple(rec, lease->session->conn,
-                         "SET tcp_keepalives_idle = 2; SET tcp_keepalives_interval = 1; "
-                         "SET tcp_keepalives_count = 2",
-                         "cannot set the lease session's keepalives", err);
-    if (rc != ESG_OK) {
-        connection_close(lease->session);
-        lease->session = NULL;
-    }
-    return rc;
-}
-
-static esg_status postgres_lease_refresh(esg_recorder_lease *base, bool *is_held, esg_error *err)
-{
-    postgres_lease *lease = (postgres_lease *)base;
-    const postgres_recorder *rec = (const postgres_recorder *)base->recorder;
-    *is_held = false;
-    if (lease->session == NULL) {
-        lease->is_held = false;
-        esg_status rc = lease_connect(lease, err);
-        if (rc != ESG_OK)
-            return rc;
-    }
-    /* Held: a round trip proves the session, and with it the lock, alive. Not held: try. */
-    const char *params[] = {lease->key};
-    PGresult *res = lease->is_held ? PQexec(lease->session->conn, "SELECT true")
-                                   : PQexecParams(lease->session->conn,
-                                                  "SELECT pg_try_advisory_lock($1::bigint)", 1,
-                                                  NULL, params, NULL, NULL, 0);
-    esg_status rc = ESG_OK;
-    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
-        lease->is_held = PQgetvalue(res, 0, 0)[0] == 't';
-    } else {
-        /* Whatever failed, the lease is not held and a new session decides: the lock, if it was
-         * held, went with this one. */
-        bool is_broken = false;
-        esg_error why = {0};
-        pg_error(rec, lease->session->conn, res,
-                 lease->is_held ? "lost the session holding the lease" : "cannot take the lease",
-                 &is_broken, &why);
-        rc = esg_error_set(err, ESG_EUNAVAILABLE, "%s (lease of %s)", why.message, lease->name);
-        connection_close(lease->session);
-        lease->session = NULL;
-        lease->is_held = false;
-    }
-    PQclear(res);
-    *is_held = lease->is_held;
-    return rc;
-}
-
-static void postgres_lease_free(esg_recorder_lease *base)
-{
-    postgres_lease *lease = (postgres_lease *)base;
-    connection_close(lease->session); /* (the lock goes with the session) */
-    esg_free(lease->name);
-    esg_free(lease);
-}
-
 static const esg_recorder_ops postgres_ops = {
     .name = BACKEND_NAME,
     .is_blocking = true,
@@ -1283,9 +1117,15 @@ static const esg_recorder_ops postgres_ops = {
     .has_tracking_id = postgres_recorder_has_tracking_id,
     .insert_snapshot = postgres_recorder_insert_snapshot,
     .close = postgres_recorder_close,
-    .lease_new = postgres_lease_new,
-    .lease_refresh = postgres_lease_refresh,
-    .lease_free = postgres_lease_free,
+    .lease_new = pgr_lease_new,
+    .lease_refresh = pgr_lease_refresh,
+    .lease_nudge = pgr_lease_nudge,
+    .lease_take_nudge = pgr_lease_take_nudge,
+    .lease_free = pgr_lease_free,
+    .watch_new = pgr_watch_new,
+    .watch_wait = pgr_watch_wait,
+    .watch_interrupt = pgr_watch_interrupt,
+    .watch_free = pgr_watch_free,
 };
 
 /* Appends an identifier in double quotes (doubling any inside), as PostgreSQL reads it. */
@@ -1385,7 +1225,7 @@ static esg_status create_tables(const postgres_recorder *rec, PGconn *conn, cons
         status = esg_error_set(err, ESG_ENOMEM, "out of memory creating tables");
     else
         /* Several statements in one simple query run as one transaction. */
-        status = exec_simple(rec, conn, text, "cannot create the tables", err);
+        status = pgr_exec_simple(rec, conn, text, "cannot create the tables", err);
     esg_free(text);
     esg_free(index_name);
     return status;
@@ -1402,7 +1242,7 @@ static esg_status find_sequence(const postgres_recorder *rec, PGconn *conn, char
     esg_status status = ESG_OK;
     if (PQresultStatus(res) != PGRES_TUPLES_OK)
         status =
-            pg_error(rec, conn, res, "cannot find the notification id sequence", &is_broken, err);
+            pgr_error(rec, conn, res, "cannot find the notification id sequence", &is_broken, err);
     else if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0))
         status = esg_error_set(err, ESG_EIO,
                                "table %s has no sequence for notification_id: it is not the "
@@ -1451,6 +1291,12 @@ static esg_status build_fixed_sql(postgres_recorder *rec, const char *sequence, 
     esg_buffer_put_str(&b[STMT_HAS_TRACKING_ID], rec->tracking_table);
     esg_buffer_put_str(&b[STMT_HAS_TRACKING_ID],
                        " WHERE application_name = $1 AND notification_id = $2");
+    /* (both names are hex digits and letters: nothing to quote) */
+    esg_buffer_put_str(&b[STMT_NOTIFY], "NOTIFY ");
+    esg_buffer_put_str(&b[STMT_NOTIFY], rec->events_channel);
+    esg_buffer_put_str(&b[STMT_NOTIFY], ", '");
+    esg_buffer_put_str(&b[STMT_NOTIFY], rec->instance);
+    esg_buffer_put_str(&b[STMT_NOTIFY], "'");
     esg_status status = ESG_OK;
     for (size_t i = 0; i < N_FIXED_STATEMENTS; i++) {
         rec->fixed_sql[i] = esg_buffer_take(&b[i], NULL);
@@ -1458,6 +1304,27 @@ static esg_status build_fixed_sql(postgres_recorder *rec, const char *sequence, 
             status = esg_error_set(err, ESG_ENOMEM, "out of memory preparing statements");
     }
     return status;
+}
+
+uint64_t pgr_hash(const char *const *parts)
+{
+    uint64_t hash = 14695981039346656037u;
+    for (; *parts != NULL; parts++)
+        for (const unsigned char *p = (const unsigned char *)*parts; *p != '\0'; p++)
+            hash = (hash ^ *p) * 1099511628211u;
+    return hash;
+}
+
+/* 16 random hex digits naming this recorder in its NOTIFYs: unique among the replicas. */
+static void new_instance(char out[17])
+{
+    uint64_t bits = 0;
+    if (getentropy(&bits, sizeof bits) != 0) { /* (not seen on Linux >= 3.17) */
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        bits = ((uint64_t)getpid() << 32) ^ (uint64_t)now.tv_nsec ^ (uint64_t)now.tv_sec;
+    }
+    snprintf(out, 17, "%016llx", (unsigned long long)bits);
 }
 
 /* Opens the recorder: settings checked by the caller. */
@@ -1488,6 +1355,10 @@ static esg_status open_postgres(const esg_postgres_settings *cfg, esg_recorder *
     }
     if (status != ESG_OK)
         goto out;
+    snprintf(rec->events_channel, sizeof rec->events_channel, "esg_events_%016llx",
+             (unsigned long long)pgr_hash(
+                 (const char *const[]){"eventsourcing-grpc events ", rec->events_table, NULL}));
+    new_instance(rec->instance);
 
     /* Session settings ride on the connection: no round trip per connection for them. */
     char options[128];
@@ -1514,7 +1385,7 @@ static esg_status open_postgres(const esg_postgres_settings *cfg, esg_recorder *
     rec->conn_values[PARAM_TARGET_SESSION_ATTRS] =
         esg_strdup(cfg->target_session_attrs != NULL ? cfg->target_session_attrs : "");
     for (size_t i = PARAM_KEEPALIVES_IDLE; i <= PARAM_TCP_USER_TIMEOUT; i++)
-        rec->conn_values[i] = esg_strdup(""); /* (a lease's connection sets them) */
+        rec->conn_values[i] = esg_strdup(""); /* (the sessions of leases and watches set them) */
     for (size_t i = 0; i < N_CONN_PARAMS; i++)
         if (rec->conn_values[i] == NULL)
             status = ESG_ENOMEM;
@@ -1557,7 +1428,7 @@ static esg_status open_postgres(const esg_postgres_settings *cfg, esg_recorder *
     *out = &rec->base;
     rec = NULL;
 out:
-    connection_close(c);
+    pgr_connection_close(c);
     esg_free(events_name);
     esg_free(tracking_name);
     esg_free(sequence);

@@ -367,6 +367,18 @@ bool esg_recorder_lease_is_shared(const esg_recorder_lease *lease)
     return lease->recorder->ops->lease_refresh != NULL;
 }
 
+esg_status esg_recorder_lease_nudge(esg_recorder_lease *lease, esg_error *err)
+{
+    const esg_recorder_ops *ops = lease->recorder->ops;
+    return ops->lease_nudge != NULL ? ops->lease_nudge(lease, err) : ESG_OK;
+}
+
+bool esg_recorder_lease_take_nudge(esg_recorder_lease *lease)
+{
+    const esg_recorder_ops *ops = lease->recorder->ops;
+    return ops->lease_take_nudge != NULL && ops->lease_take_nudge(lease);
+}
+
 void esg_recorder_lease_free(esg_recorder_lease *lease)
 {
     if (lease == NULL)
@@ -375,4 +387,33 @@ void esg_recorder_lease_free(esg_recorder_lease *lease)
         lease->recorder->ops->lease_free(lease);
     else
         esg_free(lease);
+}
+
+esg_status esg_recorder_watch_new(esg_recorder *recorder, esg_recorder_watch **out, esg_error *err)
+{
+    *out = NULL;
+    if (recorder == NULL)
+        return esg_error_set(err, ESG_EINVAL, "a watch needs a recorder");
+    return recorder->ops->watch_new != NULL ? recorder->ops->watch_new(recorder, out, err) : ESG_OK;
+}
+
+esg_status esg_recorder_watch_wait(esg_recorder_watch *watch, int timeout_ms, bool *has_news,
+                                   esg_error *err)
+{
+    *has_news = false;
+    if (timeout_ms < 0)
+        return esg_error_set(err, ESG_EINVAL, "a watch's wait needs a timeout >= 0, not %d",
+                             timeout_ms);
+    return watch->recorder->ops->watch_wait(watch, timeout_ms, has_news, err);
+}
+
+void esg_recorder_watch_interrupt(esg_recorder_watch *watch)
+{
+    watch->recorder->ops->watch_interrupt(watch);
+}
+
+void esg_recorder_watch_free(esg_recorder_watch *watch)
+{
+    if (watch != NULL)
+        watch->recorder->ops->watch_free(watch);
 }

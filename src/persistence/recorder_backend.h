@@ -44,7 +44,15 @@ typedef struct esg_recorder_ops {
     esg_status (*lease_new)(esg_recorder *recorder, const char *name, esg_recorder_lease **out,
                             esg_error *err);
     esg_status (*lease_refresh)(esg_recorder_lease *lease, bool *is_held, esg_error *err);
+    esg_status (*lease_nudge)(esg_recorder_lease *lease, esg_error *err);
+    bool (*lease_take_nudge)(esg_recorder_lease *lease);
     void (*lease_free)(esg_recorder_lease *lease);
+    /* A watch (see esg_recorder_watch_new); NULL: the backend is one process's, nothing to hear. */
+    esg_status (*watch_new)(esg_recorder *recorder, esg_recorder_watch **out, esg_error *err);
+    esg_status (*watch_wait)(esg_recorder_watch *watch, int timeout_ms, bool *has_news,
+                             esg_error *err);
+    void (*watch_interrupt)(esg_recorder_watch *watch);
+    void (*watch_free)(esg_recorder_watch *watch);
 } esg_recorder_ops;
 
 /* The PostgreSQL backend ("eventsourcing.postgres", postgres_recorder.c), opened from the
@@ -87,6 +95,11 @@ bool esg_events_query_sql(char *out, size_t out_size, const char *select_columns
 
 /* Every backend's lease struct starts with this. */
 struct esg_recorder_lease {
+    esg_recorder *recorder; /* borrowed */
+};
+
+/* Every backend's watch struct starts with this. */
+struct esg_recorder_watch {
     esg_recorder *recorder; /* borrowed */
 };
 

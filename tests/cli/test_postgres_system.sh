@@ -4,7 +4,8 @@
 # database restarted while the servers run: they recover without a restart; and a
 # second replica of Reservations that stands by, then takes over within 2 s of a
 # SIGKILL of the first, with no order reserved twice or not at all, the others reaching
-# both replicas through one address (a list).
+# both replicas through one address (a list); and two replicas of Orders taking orders at
+# once, each order pushed on at once whichever replica took it (pulls are a minute apart).
 # Runs inside `postgres-test-server.sh run DIR --` (POSTGRES_* in the environment).
 # Usage: test_postgres_system.sh RUNNER CLIENT SERVER
 set -uo pipefail
@@ -22,10 +23,12 @@ check() {
   if "$@"; then n_passed=$((n_passed + 1)); else n_failed=$((n_failed + 1)); echo "FAILED: $what"; fi
 }
 . "$(dirname "$0")/../../scripts/lib/ports.sh"
-# Creates an order and waits (up to 15 s) until it is paid.
+# Creates an order (through ORDERS_GRPC_SERVER_ADDRESS, or the replica at the address given)
+# and waits (up to 15 s) until it is paid.
 order_paid() {
   local order paid
-  order=$("$client_bin" Orders call create_new_order 2>"$work/err") || { cat "$work/err"; return 1; }
+  order=$(ORDERS_GRPC_SERVER_ADDRESS=${1:-$ORDERS_GRPC_SERVER_ADDRESS} \
+    "$client_bin" Orders call create_new_order 2>"$work/err") || { cat "$work/err"; return 1; }
   for _ in $(seq 1500); do
     paid=$("$client_bin" Orders call is_order_paid "[$order]" 2>/dev/null)
     [ "$paid" = true ] && return 0
@@ -93,10 +96,14 @@ all_reserved() { # every order created has exactly one reservation, within 10 s
   done
   echo "orders $(orders_created), reservations $(reservations_created)"; return 1
 }
-# Each server on its own (the runner stops them all when one dies): Orders, Reservations A and
-# B, Payments. Everyone reaches Reservations through one address that lists both replicas
-# (called round robin); each replica listens on its own (RESERVATIONS_GRPC_LISTEN_ADDRESS).
-export ORDERS_GRPC_SERVER_ADDRESS=localhost:$(free_port)
+# Each server on its own (the runner stops them all when one dies): Orders A and B,
+# Reservations A and B, Payments. Everyone reaches the replicas of an application through one
+# address that lists them (called round robin); each replica listens on its own
+# (<APP>_GRPC_LISTEN_ADDRESS). Pulls are a minute apart: what is paid within 15 s was pushed.
+export MAX_PULL_INTERVAL=60
+orders_a=localhost:$(free_port)
+orders_b=localhost:$(free_port)
+export ORDERS_GRPC_SERVER_ADDRESS=$orders_a,$orders_b
 export PAYMENTS_GRPC_SERVER_ADDRESS=localhost:$(free_port)
 first_port=$(free_port)
 replica_port=$(free_port)
@@ -108,7 +115,10 @@ start_server() { # start_server LOG TOPIC [VAR=VALUE...]: its pid in $server_pid
     "$server_bin" >"$work/$log.log" 2>&1 &
   server_pid=$!
 }
-start_server orders eventsourcing_grpc.example:Orders; orders_pid=$server_pid
+start_server orders eventsourcing_grpc.example:Orders ORDERS_GRPC_LISTEN_ADDRESS=$orders_a
+orders_pid=$server_pid
+start_server orders-b eventsourcing_grpc.example:Orders ORDERS_GRPC_LISTEN_ADDRESS=$orders_b
+orders_b_pid=$server_pid
 start_server first eventsourcing_grpc.example:Reservations \
   RESERVATIONS_GRPC_LISTEN_ADDRESS=localhost:$first_port
 first_pid=$server_pid
@@ -123,6 +133,24 @@ check "the first replica processes" grep -q "processing: this replica holds the 
 check "the second replica stands by" grep -q "standing by: another replica holds the lease" \
   "$work/replica.log"
 for i in 1 2 3; do check "with a standby: order $i paid" order_paid; done
+# A Prompt that reaches the standby (as a Python leader's may, to the shared address) is passed
+# on: the active replica pulls within a second, where it would otherwise wait for the minute.
+active_pulls() { # the active replica's pulls of Orders' log
+  RESERVATIONS_GRPC_SERVER_ADDRESS=localhost:$first_port "$client_bin" --json Reservations lag |
+    grep '"leader": *"Orders"' | sed 's/.*"pulls": *\([0-9]*\).*/\1/'
+}
+pulls_grew() { # pulls_grew BEFORE: within 2 s
+  for _ in $(seq 200); do [ "$(active_pulls)" -gt "$1" ] && return 0; sleep 0.01; done
+  echo "pulls stayed at $1"; return 1
+}
+pulls_before=$(active_pulls)
+RESERVATIONS_GRPC_SERVER_ADDRESS=localhost:$replica_port "$client_bin" Reservations prompt Orders
+check "a prompt to the standby makes the active replica pull" pulls_grew "$pulls_before"
+# Orders taken by each replica of Orders: Reservations follows one of them (its subscription),
+# and hears of the other's writes through it (PostgreSQL NOTIFY, heard by the replica's watch).
+for replica in "$orders_a" "$orders_b" "$orders_a" "$orders_b"; do
+  check "order taken by the Orders replica at $replica paid" order_paid "$replica"
+done
 check "each order reserved once" all_reserved
 killed_at=$(date +%s%N)
 kill -KILL "$first_pid"
@@ -139,8 +167,11 @@ check "the standby takes over" $took_over
 check "within 2 s" test "$took_ms" -lt 2000
 for i in 1 2 3; do check "after the kill: order $i paid (through the other replica)" order_paid; done
 check "orders after the kill reserved by the new replica, each once" all_reserved
-kill -TERM $replica_pid $orders_pid $payments_pid
-wait $replica_pid $orders_pid $payments_pid 2>/dev/null
+for replica in "$orders_b" "$orders_a"; do
+  check "after the kill: order taken by $replica paid" order_paid "$replica"
+done
+kill -TERM $replica_pid $orders_pid $orders_b_pid $payments_pid
+wait $replica_pid $orders_pid $orders_b_pid $payments_pid 2>/dev/null
 
 echo "$n_passed passed, $n_failed failed"
 [ $n_failed -eq 0 ]

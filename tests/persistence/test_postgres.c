@@ -1047,6 +1047,120 @@ static void test_leases(void **state)
     esg_recorder_close(two);
 }
 
+/* A standby's nudge reaches the holder at its next refresh, once; nudging is the standby's,
+ * from a connection of its recorder's pool. */
+static void test_lease_nudges(void **state)
+{
+    fixture *f = *state;
+    esg_recorder *one = open_recorder(f), *two = open_recorder(f);
+    esg_recorder_lease *holder = NULL, *standby = NULL;
+    esg_error err = {0};
+    assert_esg_ok(esg_recorder_lease_new(one, "Reservations", &holder, &err), &err);
+    assert_esg_ok(esg_recorder_lease_new(two, "Reservations", &standby, &err), &err);
+    assert_true(refresh(holder, ESG_OK));
+    assert_false(refresh(standby, ESG_OK));
+    assert_false(esg_recorder_lease_take_nudge(holder));
+
+    assert_esg_ok(esg_recorder_lease_nudge(standby, &err), &err);
+    bool is_nudged = false;
+    for (int waited_ms = 0; !is_nudged && waited_ms < 5000; waited_ms += 20) {
+        assert_true(refresh(holder, ESG_OK));
+        is_nudged = esg_recorder_lease_take_nudge(holder);
+        if (!is_nudged)
+            usleep(20 * 1000);
+    }
+    assert_true(is_nudged);
+    assert_true(refresh(holder, ESG_OK));
+    assert_false(esg_recorder_lease_take_nudge(holder)); /* taken once */
+
+    esg_recorder_lease_free(holder);
+    esg_recorder_lease_free(standby);
+    esg_recorder_close(one);
+    esg_recorder_close(two);
+}
+
+/* Waits on watch until it hears news or timeout_ms have passed in waits of 100 ms. */
+static bool hears_news(esg_recorder_watch *watch, int timeout_ms)
+{
+    for (int waited_ms = 0; waited_ms < timeout_ms; waited_ms += 100) {
+        bool has_news = false;
+        esg_error err = {0};
+        assert_esg_ok(esg_recorder_watch_wait(watch, 100, &has_news, &err), &err);
+        if (has_news)
+            return true;
+    }
+    return false;
+}
+
+/* A watch hears of writes by other recorders of the same table (as replicas in other processes)
+ * and not of its own recorder's, nor of another table's; an interrupt ends a wait at once; a
+ * lost session is unavailable, and the next wait connects again and reports news (writes may
+ * have been missed). */
+static void test_watches_hear_other_writers(void **state)
+{
+    fixture *f = *state;
+    esg_recorder *mine = open_recorder(f), *replica = open_recorder(f);
+    esg_recorder_watch *watch = NULL;
+    esg_error err = {0};
+    assert_esg_ok(esg_recorder_watch_new(mine, &watch, &err), &err);
+    assert_non_null(watch);
+    bool has_news = false;
+    assert_esg_ok(esg_recorder_watch_wait(watch, 0, &has_news, &err), &err);
+    assert_true(has_news); /* connected: anything before was not heard */
+    assert_false(hears_news(watch, 300));
+
+    esg_uuid id = testutil_random_uuid();
+    esg_stored_event event = text_event(&id, 1, "{}");
+    assert_esg_ok(esg_recorder_insert_events(replica, &event, 1, NULL, NULL, &err), &err);
+    assert_true(hears_news(watch, 5000));
+    assert_false(hears_news(watch, 300)); /* one write, heard once */
+
+    event.originator_version = 2;
+    assert_esg_ok(esg_recorder_insert_events(mine, &event, 1, NULL, NULL, &err), &err);
+    assert_false(hears_news(watch, 500)); /* its own recorder's */
+
+    /* Another application's table is another channel. */
+    char other_name[80], other_tables[80];
+    snprintf(other_name, sizeof other_name, "%sOther", f->app_name);
+    esg_recorder *other = NULL;
+    assert_esg_ok(esg_recorder_open(f->env, other_name, &other, &err), &err);
+    assert_esg_ok(esg_recorder_insert_events(other, &event, 1, NULL, NULL, &err), &err);
+    assert_false(hears_news(watch, 500));
+    esg_recorder_close(other);
+    for (size_t i = 0; i <= strlen(other_name); i++) /* (Python's table names: lower case) */
+        other_tables[i] = (char)tolower((unsigned char)other_name[i]);
+    drop_tables(f, other_tables);
+
+    int64_t started = esg_clock_now_ms();
+    esg_recorder_watch_interrupt(watch);
+    assert_esg_ok(esg_recorder_watch_wait(watch, 5000, &has_news, &err), &err);
+    assert_false(has_news);
+    assert_true(esg_clock_now_ms() - started < 1000);
+
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE "
+             "'LISTEN esg_events_%%' AND application_name = 'eventsourcing-grpc/%s'",
+             f->app_name);
+    PGresult *res = PQexec(f->admin, sql);
+    assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+    assert_int_equal(PQntuples(res), 1);
+    PQclear(res);
+    esg_status rc = ESG_OK;
+    for (int waited_ms = 0; rc == ESG_OK && waited_ms < 5000; waited_ms += 100)
+        rc = esg_recorder_watch_wait(watch, 100, &has_news, &err);
+    assert_int_equal(rc, ESG_EUNAVAILABLE);
+    assert_non_null(strstr(err.message, "lost the session"));
+    assert_true(hears_news(watch, 5000)); /* connected again */
+    event.originator_version = 3;
+    assert_esg_ok(esg_recorder_insert_events(replica, &event, 1, NULL, NULL, &err), &err);
+    assert_true(hears_news(watch, 5000));
+
+    esg_recorder_watch_free(watch);
+    esg_recorder_close(mine);
+    esg_recorder_close(replica);
+}
+
 static void assert_config_error(fixture *f, const char *app_name, const char *fragment,
                                 const char *another)
 {
@@ -1149,6 +1263,8 @@ int main(void)
         PG_TEST(test_bad_configuration),
         PG_TEST(test_several_hosts),
         PG_TEST(test_leases),
+        PG_TEST(test_lease_nudges),
+        PG_TEST(test_watches_hear_other_writers),
         PG_TEST(test_database_restart_under_load),
     };
 #undef PG_TEST
