@@ -160,6 +160,30 @@ esg_status esg_recorder_select_snapshots(esg_recorder *recorder, const esg_uuid 
 /* Closes the recorder and frees it. NULL is allowed. */
 void esg_recorder_close(esg_recorder *recorder);
 
+/* A watch: hears of events recorded in the recorder's database by other processes, the replicas
+ * of one application that take commands at once, so that each can push them to the followers
+ * subscribed to it. On PostgreSQL every write transaction NOTIFYs a channel named after the
+ * events table, and the watch LISTENs on a connection of its own (with the keepalives of a
+ * lease's); writes by the watch's own recorder are not news. Writers that do not NOTIFY (the
+ * Python library's) are not heard. */
+typedef struct esg_recorder_watch esg_recorder_watch;
+
+/* A watch of recorder's database, connected at the first wait; recorder must outlive it. *out is
+ * NULL (and ESG_OK) where the database is one process's: there is nothing to hear. */
+esg_status esg_recorder_watch_new(esg_recorder *recorder, esg_recorder_watch **out, esg_error *err);
+
+/* Waits up to timeout_ms (>= 0) for writes by others: *has_news says whether some were heard.
+ * After (re)connecting *has_news is true, since writes may have been missed meanwhile. A lost
+ * connection is ESG_EUNAVAILABLE, and the next waits connect again, at most once a second. One
+ * thread at a time. */
+esg_status esg_recorder_watch_wait(esg_recorder_watch *watch, int timeout_ms, bool *has_news,
+                                   esg_error *err);
+
+/* _interrupt ends a wait under way (or the next one) at once, from any thread: for stopping.
+ * _free closes the watch's connection and frees the watch (NULL is allowed). */
+void esg_recorder_watch_interrupt(esg_recorder_watch *watch);
+void esg_recorder_watch_free(esg_recorder_watch *watch);
+
 /* A lease: at most one holder of a name at a time among the processes that share a database, for
  * replicas of a follower application, of which exactly one processes. On PostgreSQL a session
  * advisory lock on a connection of the lease's own, so that the database itself releases it
@@ -191,31 +215,6 @@ bool esg_recorder_lease_take_nudge(esg_recorder_lease *lease);
 
 /* Gives the lease up (if held) and frees it. NULL is allowed. */
 void esg_recorder_lease_free(esg_recorder_lease *lease);
-
-/* A watch: hears of events recorded in the recorder's database by other processes, the replicas
- * of one application that take commands at once, so that each can push them to the followers
- * subscribed to it. On PostgreSQL every write transaction NOTIFYs a channel named after the
- * events table, and the watch LISTENs on a connection of its own (with the keepalives of a
- * lease's); writes by the watch's own recorder are not news. Writers that do not NOTIFY (the
- * Python library's) are not heard. */
-typedef struct esg_recorder_watch esg_recorder_watch;
-
-/* A watch of recorder's database, connected at the first wait; recorder must outlive it. *out is
- * NULL (and ESG_OK) where the database is one process's: there is nothing to hear. */
-esg_status esg_recorder_watch_new(esg_recorder *recorder, esg_recorder_watch **out, esg_error *err);
-
-/* Waits up to timeout_ms (>= 0) for writes by others: *has_news says whether some were heard.
- * After (re)connecting *has_news is true, since writes may have been missed meanwhile. A lost
- * connection is ESG_EUNAVAILABLE, and the next waits connect again, at most once a second. One
- * thread at a time. */
-esg_status esg_recorder_watch_wait(esg_recorder_watch *watch, int timeout_ms, bool *has_news,
-                                   esg_error *err);
-
-/* Ends a wait under way (or the next one) at once, from any thread: for stopping. */
-void esg_recorder_watch_interrupt(esg_recorder_watch *watch);
-
-/* Closes the watch's connection and frees it. NULL is allowed. */
-void esg_recorder_watch_free(esg_recorder_watch *watch);
 
 #ifdef __cplusplus
 }

@@ -1291,12 +1291,10 @@ static esg_status build_fixed_sql(postgres_recorder *rec, const char *sequence, 
     esg_buffer_put_str(&b[STMT_HAS_TRACKING_ID], rec->tracking_table);
     esg_buffer_put_str(&b[STMT_HAS_TRACKING_ID],
                        " WHERE application_name = $1 AND notification_id = $2");
+    char notify[sizeof rec->events_channel + sizeof rec->instance + 16];
     /* (both names are hex digits and letters: nothing to quote) */
-    esg_buffer_put_str(&b[STMT_NOTIFY], "NOTIFY ");
-    esg_buffer_put_str(&b[STMT_NOTIFY], rec->events_channel);
-    esg_buffer_put_str(&b[STMT_NOTIFY], ", '");
-    esg_buffer_put_str(&b[STMT_NOTIFY], rec->instance);
-    esg_buffer_put_str(&b[STMT_NOTIFY], "'");
+    snprintf(notify, sizeof notify, "NOTIFY %s, '%s'", rec->events_channel, rec->instance);
+    esg_buffer_put_str(&b[STMT_NOTIFY], notify);
     esg_status status = ESG_OK;
     for (size_t i = 0; i < N_FIXED_STATEMENTS; i++) {
         rec->fixed_sql[i] = esg_buffer_take(&b[i], NULL);

@@ -8,6 +8,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "esg/example.h"
@@ -17,31 +18,39 @@
 
 typedef struct fixture {
     char schema[40];
-    esg_env *env;            /* the process's POSTGRES_*, PERSISTENCE_MODULE, POSTGRES_SCHEMA */
-    esg_application *served; /* replica A, served */
-    esg_application *other;  /* replica B, writing only */
+    esg_env *env; /* the process's POSTGRES_*, PERSISTENCE_MODULE, POSTGRES_SCHEMA */
+    /* Two replicas of Orders: the first served (A), the second writing only (B). */
+    esg_application *replicas[2];
     esg_server *server;
-    esg_client *client; /* of replica A */
+    esg_client *client; /* of A */
 } fixture;
+
+/* Drops the test's schema, and with is_made makes it again (empty). */
+static void reset_schema(const fixture *f, bool is_made)
+{
+    char sql[160];
+    snprintf(sql, sizeof sql, "DROP SCHEMA IF EXISTS %s CASCADE", f->schema);
+    if (is_made)
+        snprintf(sql + strlen(sql), sizeof sql - strlen(sql), "; CREATE SCHEMA %s", f->schema);
+    testutil_postgres_exec(sql);
+}
 
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
     assert_non_null(f);
     snprintf(f->schema, sizeof f->schema, "replica_push_%ld", (long)getpid());
-    char sql[160];
-    snprintf(sql, sizeof sql, "DROP SCHEMA IF EXISTS %s CASCADE; CREATE SCHEMA %s", f->schema,
-             f->schema);
-    testutil_postgres_exec(sql);
+    reset_schema(f, true);
     f->env = esg_env_from_process();
     assert_non_null(f->env);
     testutil_env_set(f->env, "PERSISTENCE_MODULE", "eventsourcing.postgres");
     testutil_env_set(f->env, "POSTGRES_SCHEMA", f->schema);
     esg_error err = {0};
-    assert_esg_ok(esg_application_new(&esg_example_orders, f->env, &f->served, &err), &err);
-    assert_esg_ok(esg_application_new(&esg_example_orders, f->env, &f->other, &err), &err);
+    for (size_t i = 0; i < 2; i++)
+        assert_esg_ok(esg_application_new(&esg_example_orders, f->env, &f->replicas[i], &err),
+                      &err);
     esg_server_options options = {.address = "localhost:0"};
-    assert_esg_ok(esg_server_start(f->served, &options, &f->server, &err), &err);
+    assert_esg_ok(esg_server_start(f->replicas[0], &options, &f->server, &err), &err);
     char address[64];
     snprintf(address, sizeof address, "localhost:%d", esg_server_port(f->server));
     esg_env *client_env = esg_env_new();
@@ -59,12 +68,10 @@ static int teardown(void **state)
     fixture *f = *state;
     esg_client_free(f->client);
     esg_server_stop(f->server);
-    esg_application_free(f->served);
-    esg_application_free(f->other);
+    for (size_t i = 0; i < 2; i++)
+        esg_application_free(f->replicas[i]);
     esg_env_free(f->env);
-    char sql[96];
-    snprintf(sql, sizeof sql, "DROP SCHEMA %s CASCADE", f->schema);
-    testutil_postgres_exec(sql);
+    reset_schema(f, false);
     free(f);
     return 0;
 }
@@ -96,12 +103,12 @@ static void test_writes_through_another_replica_are_pushed(void **state)
     esg_notification_list list = {0};
     assert_int_equal(next_page(s, &list), 0); /* the first page, at once: empty */
 
-    create_order(f->other);
+    create_order(f->replicas[1]);
     assert_int_equal(next_page(s, &list), 1);
-    create_order(f->served);
+    create_order(f->replicas[0]);
     assert_int_equal(next_page(s, &list), 2);
     for (int i = 0; i < 10; i++)
-        create_order(i % 2 == 0 ? f->other : f->served);
+        create_order(f->replicas[i % 2 == 0 ? 1 : 0]);
     int64_t up_to = 2;
     while (up_to < 12)
         up_to = next_page(s, &list);
