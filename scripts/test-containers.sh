@@ -32,7 +32,7 @@ mkdir -p "$validate"
 cp tests/containers/validate/package.json tests/containers/validate/package-lock.json \
   tests/containers/validate/validate.mjs "$validate/"
 (cd "$validate" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
-node "$validate/validate.mjs" kubernetes/*.yaml
+node "$validate/validate.mjs" kubernetes/*.yaml kubernetes/replicas/*.yaml
 
 echo "== base image: Debian 12 (debootstrap --variant=minbase) == ($SECONDS s)"
 esg_make_base_image "$build"
@@ -64,7 +64,8 @@ scripts/make-ssl.sh "$work/ssl" >/dev/null
 scripts/make-ssl.sh "$work/ssl-other" >/dev/null
 # The image runs as uid 10001: give it the keys (README: Docker Compose).
 chown -R 10001:10001 "$work"/ssl/{orders,reservations,payments} "$work"/ssl-other/orders
-cp docker/docker-compose.yaml docker/docker-compose.postgres.yaml "$work/docker/"
+cp docker/docker-compose.yaml docker/docker-compose.postgres.yaml docker/docker-compose.replicas.yaml \
+  "$work/docker/"
 # The Secrets, as `kubectl create secret` would mount them (see podman_manifests.py).
 secrets="$work/secrets"
 mkdir -p "$secrets/root-ssl-secret"
@@ -75,6 +76,12 @@ for name in orders reservations payments; do
   cp "$work/ssl/$name/$name.key" "$secrets/$name-ssl-secret/tls.key"
   /usr/bin/python3 tests/containers/podman_manifests.py "$secrets" "kubernetes/$name.yaml" \
     >"$work/kube/$name.yaml"
+done
+mkdir -p "$secrets/postgres-secret"
+echo container-test >"$secrets/postgres-secret/password"
+for name in orders reservations payments; do
+  /usr/bin/python3 tests/containers/podman_manifests.py "$secrets" "kubernetes/replicas/$name.yaml" \
+    >"$work/kube/replicas-$name.yaml"
 done
 chown -R 10001:10001 "$secrets"
 /usr/bin/python3 tests/containers/podman_manifests.py "$secrets" kubernetes/single-pod.yaml \

@@ -73,6 +73,12 @@ esg_packages_postgres=(postgresql postgresql-client)
 esg_commands_postgres=(psql)
 esg_about_postgres="the PostgreSQL server"
 
+# A PostgreSQL cluster with failover for the tests (scripts/patroni-test-cluster.sh): Patroni,
+# etcd for its consensus, the PostgreSQL server.
+esg_packages_patroni=(patroni etcd-server postgresql postgresql-client procps)
+esg_commands_patroni=(patroni patronictl etcd psql pgrep)
+esg_about_patroni="Patroni, etcd and the PostgreSQL server"
+
 # Podman without a daemon, rootful, and a base image without a registry. netavark needs iptables
 # and kube play needs catatonit: podman only recommends them, so --no-install-recommends leaves
 # them out, and podman then fails at the first container start.

@@ -636,15 +636,17 @@ static void *lease_main(void *arg)
  * on a backend of one process, processes from the start as before. */
 static esg_status start_lease(esg_node *node, esg_error *err)
 {
+    esg_recorder_lease *lease = NULL;
     esg_status rc = esg_recorder_lease_new(esg_application_recorder(node->app),
-                                           esg_application_name(node->app), &node->lease, err);
+                                           esg_application_name(node->app), &lease, err);
     if (rc != ESG_OK)
         return rc;
-    bool is_shared = esg_recorder_lease_is_shared(node->lease), is_held = !is_shared;
+    bool is_shared = esg_recorder_lease_is_shared(lease), is_held = !is_shared;
     esg_error lease_err = {0};
     esg_status refreshed =
-        is_shared ? esg_recorder_lease_refresh(node->lease, &is_held, &lease_err) : ESG_OK;
+        is_shared ? esg_recorder_lease_refresh(lease, &is_held, &lease_err) : ESG_OK;
     pthread_mutex_lock(&node->lock);
+    node->lease = lease; /* (under the lock: the server's workers may be prompting already) */
     if (is_shared)
         set_active(node, is_held, refreshed, &lease_err);
     else

@@ -12,10 +12,15 @@
 # manifests, the health port answers a plaintext Check with SERVING (what the
 # kubelet's gRPC probe does) and nothing else, and the TLS port refuses
 # plaintext; every server's /metrics answers on its port (Compose 9464; the
-# manifests 9464, 9465, 9466) with its events counted. Not covered (podman 4.3
-# kube play cannot): Services (replaced by a network alias per Deployment),
-# Secret volumes (hostPath folders instead), probes run by a kubelet, resource
-# limits enforced, fsGroup, a Prometheus reading the scrape annotations.
+# manifests 9464, 9465, 9466) with its events counted. With two replicas of each
+# application on PostgreSQL (Compose's deploy.replicas, and the manifests of
+# kubernetes/replicas): one replica of each processes, the others stand by;
+# after a SIGKILL of every active one, orders are still taken and paid, and the
+# standbys process. Not covered (podman 4.3 kube play cannot): Services
+# (replaced by a network alias per Deployment: with two replicas, the alias
+# names both, as a headless Service), Secret volumes and secretKeyRef (files
+# instead), PodDisruptionBudgets, anti-affinity, probes run by a kubelet,
+# resource limits enforced, fsGroup, a Prometheus reading the annotations.
 set -Eeuo pipefail
 work="$1"
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -26,8 +31,10 @@ cleanup() {
   trap - ERR
   (cd "$work/docker" &&
     podman-compose -p esg-sqlite -f docker-compose.yaml down -v -t 1 &&
-    podman-compose -p esg-postgres -f docker-compose.postgres.yaml down -v -t 1) >/dev/null 2>&1
+    podman-compose -p esg-postgres -f docker-compose.postgres.yaml down -v -t 1
+    podman-compose -p esg-replicas -f docker-compose.replicas.yaml down -v -t 1) >/dev/null 2>&1
   for f in "$work"/kube/*.yaml; do podman kube down "$f" >/dev/null 2>&1; done
+  podman rm -f -t 0 esg-client esg-kube-postgres >/dev/null 2>&1
   podman volume rm -f orders-events reservations-events payments-events \
     eventsourcing-grpc-example-events >/dev/null 2>&1
   podman network rm -f esg-kube >/dev/null 2>&1
@@ -114,6 +121,68 @@ ip_of_pod() { # POD: the address of its infra container on esg-kube
   podman inspect "$infra" --format '{{(index .NetworkSettings.Networks "esg-kube").IPAddress}}'
 }
 
+# A container that only calls (client of the replicas scenarios, which kill servers): mutual TLS
+# with the payments certificate. NETWORK is the Compose or podman network.
+start_client() {
+  quietly podman run -d --name esg-client --network "$1" -v "$work/ssl/payments:/app/ssl:ro" \
+    -e GRPC_SSL_PRIVATE_KEY_PATH=/app/ssl/payments.key \
+    -e GRPC_SSL_CERTIFICATE_PATH=/app/ssl/payments.crt \
+    -e GRPC_SSL_ROOT_CERTIFICATE_PATH=/app/ssl/root.crt \
+    --entrypoint sleep eventsourcing-grpc:v1 infinity
+}
+
+# Whether CONTAINER processes: its last word on the lease is that it holds it.
+is_active() {
+  podman logs "$1" 2>&1 | grep -E "holds the lease|standing by" | tail -n 1 | grep -q "holds the lease"
+}
+
+# How many times CONTAINER took the lease.
+times_taken() {
+  podman logs "$1" 2>&1 | grep -c "holds the lease" || true
+}
+
+# Of two replicas of an application, the one that processes: exactly one must, within 30 s.
+active_of() {
+  local deadline=$((SECONDS + 30)) active
+  while ((SECONDS < deadline)); do
+    active=()
+    for c in "$@"; do if is_active "$c"; then active+=("$c"); fi; done
+    ((${#active[@]} == 1)) && { echo "${active[0]}"; return 0; }
+    sleep 0.5
+  done
+  fail "not exactly one of $* processes (${#active[@]} do)"
+}
+
+# The container of replica N (1 or 2) of APP: Compose's and podman kube play's names.
+compose_replica() { echo "esg-replicas_$1_$2"; }
+kube_replica() { echo "$1-$2-pod-0-$1"; }
+
+# Two replicas of each application, named by NAMING (one of the two above): one of each
+# processes; after a SIGKILL of those, an order is taken and paid through the survivors, and
+# each survivor processes.
+replicas_survive_kills() {
+  local naming="$1" app active first second killed=() standbys=() takes=() i
+  paid=$(order_to_paid esg-client dns:///orders:50051)
+  echo "order $paid (dns:///orders:50051: both replicas of Orders)"
+  for app in orders reservations payments; do
+    first=$($naming "$app" 1)
+    second=$($naming "$app" 2)
+    active=$(active_of "$first" "$second")
+    killed+=("$active")
+    if [ "$active" = "$first" ]; then standbys+=("$second"); else standbys+=("$first"); fi
+    takes+=("$(times_taken "${standbys[-1]}")")
+  done
+  echo "processing: ${killed[*]}; SIGKILL to those, the others stand by"
+  podman kill -s KILL "${killed[@]}" >/dev/null
+  paid=$(order_to_paid esg-client dns:///orders:50051)
+  echo "after the kills: order $paid"
+  # (a killed replica may be restarted by its policy: the standby took the lease first)
+  for i in 0 1 2; do
+    (($(times_taken "${standbys[i]}") > takes[i])) || fail "${standbys[i]} did not take over"
+  done
+  echo "each standby took over: ${standbys[*]}"
+}
+
 echo "-- Compose, events in SQLite volumes"
 cd "$work/docker"
 quietly podman-compose -p esg-sqlite -f docker-compose.yaml up -d
@@ -154,6 +223,15 @@ rows=$(podman exec esg-postgres_postgres_1 psql -U eventsourcing -d eventsourcin
 echo "order $paid; PostgreSQL holds orders_events and payments_events rows: $rows"
 quietly podman-compose -p esg-postgres -f docker-compose.postgres.yaml down -v -t 1
 
+echo "-- Compose, two replicas of each application on PostgreSQL ($SECONDS s)"
+POSTGRES_IMAGE=localhost/esg-postgres-standin:15 POSTGRES_PASSWORD=container-test \
+  quietly podman-compose -p esg-replicas -f docker-compose.replicas.yaml up -d
+start_client esg-replicas_default
+wait_for_servers esg-client orders:50051 reservations:50052 payments:50053
+replicas_survive_kills compose_replica
+podman rm -f -t 0 esg-client >/dev/null
+quietly podman-compose -p esg-replicas -f docker-compose.replicas.yaml down -v -t 1
+
 echo "-- Kubernetes manifests, one Pod per application, podman kube play ($SECONDS s)"
 podman network create esg-kube >/dev/null
 for name in orders reservations payments; do
@@ -188,4 +266,21 @@ for entry in "${ports[@]}"; do
   /usr/bin/python3 "$here/metrics_probe.py" "$(ip_of_pod "$pod")" "$metrics_port" "${name^}"
 done
 podman kube down "$work/kube/single-pod.yaml" >/dev/null
+
+echo "-- Kubernetes manifests, two replicas of each application on PostgreSQL ($SECONDS s)"
+quietly podman run -d --name esg-kube-postgres --network esg-kube:alias=postgres \
+  -e POSTGRES_DB=eventsourcing -e POSTGRES_USER=eventsourcing \
+  -e POSTGRES_PASSWORD="$(cat "$work/secrets/postgres-secret/password")" \
+  localhost/esg-postgres-standin:15
+for name in orders reservations payments; do
+  # Both replicas under one alias: the name resolves to both, as a headless Service's does.
+  quietly podman kube play -q --network "esg-kube:alias=$name" "$work/kube/replicas-$name.yaml"
+done
+start_client esg-kube
+wait_for_servers esg-client orders:50051 reservations:50052 payments:50053
+replicas_survive_kills kube_replica
+for name in orders reservations payments; do
+  podman kube down "$work/kube/replicas-$name.yaml" >/dev/null
+done
+podman rm -f -t 0 esg-client esg-kube-postgres >/dev/null
 echo "-- scenarios done in $SECONDS s"
