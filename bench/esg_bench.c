@@ -11,6 +11,7 @@
 #include <grpc/grpc.h>
 #include <math.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,8 +50,8 @@ typedef struct options {
     const char *out_dir; /* results */
     const char *server;  /* eventsourcing_grpc_server */
     const char *floor;   /* floor_server */
-    const char *only;    /* "floor", "servers" or "systems" (for profiling); NULL: all */
-    char tmp_dir[256];   /* SQLite databases */
+    const char *only;  /* "floor", "servers", "systems" or "replicas" (for profiling); NULL: all */
+    char tmp_dir[256]; /* SQLite databases */
 } options;
 
 typedef struct backend {
@@ -810,10 +811,159 @@ static double max_rss_mb(const pid_t *pids, size_t n)
     return m;
 }
 
+/* Created to paid one order at a time, then orders paid per second with 8 clients creating
+ * through orders_address, as figures prefix/p/...: of the system (the runner's) or of replicas.
+ * pids are the servers' (CPU, memory). */
+static bool measure_paid(const options *o, const char *prefix, const char *p, const backend *b,
+                         tracker *t, esg_client *orders, const char *orders_address,
+                         const pid_t *pids, size_t n_pids)
+{
+    bool is_memory = strcmp(b->name, "memory") == 0, is_sqlite = b->is_sqlite;
+    char key[96], label[128], value[512];
+    /* Created to paid, one order at a time. */
+    bool ok = true;
+    int64_t since = bench_now_ns();
+    for (int i = 0; ok && i < o->n_single_orders; i++) {
+        int64_t paid = 0;
+        ok = one_order_paid(orders, t, 10000, &paid);
+    }
+    bench_samples single = {0};
+    track_latencies(t, since, &single);
+    if (ok) {
+        snprintf(key, sizeof key, "%s/%s/paid_p50_ms", prefix, p);
+        snprintf(label, sizeof label, "%s: created to paid, one order at a time, p50", prefix);
+        bench_record(key, label, "ms", false, NULL,
+                     is_memory   ? 110
+                     : is_sqlite ? 310
+                                 : NAN,
+                     is_memory   ? 160
+                     : is_sqlite ? 330
+                                 : NAN,
+                     bench_samples_quantile(&single, 0.5));
+        snprintf(key, sizeof key, "%s/%s/paid_p99_ms", prefix, p);
+        snprintf(label, sizeof label, "%s: created to paid, one order at a time, p99", prefix);
+        bench_record(key, label, "ms", false, NULL, NAN, NAN,
+                     bench_samples_quantile(&single, 0.99));
+        snprintf(value, sizeof value, "%s/dist-%s-%s-paid.dat", o->out_dir, prefix, p);
+        bench_samples_write_cdf(&single, value, 1.0);
+    }
+    printf("  %s/%-6s created to paid, one at a time: p50 %.2f ms, p99 %.2f ms (%zu orders)\n",
+           prefix, p, bench_samples_quantile(&single, 0.5), bench_samples_quantile(&single, 0.99),
+           single.n_values);
+    bench_samples_free(&single);
+
+    /* Orders/s: 8 threads create orders for load_ns while the follower reads
+     * Order.Paid; the rate is orders paid over the time until the last one. */
+    if (ok) {
+        pthread_barrier_t start;
+        pthread_barrier_init(&start, NULL, MAX_THREADS + 1);
+        creator creators[MAX_THREADS];
+        pthread_t threads[MAX_THREADS];
+        pthread_mutex_lock(&t->lock);
+        size_t created_before = t->n_created, paid_before = t->n_paid;
+        pthread_mutex_unlock(&t->lock);
+        for (int i = 0; i < MAX_THREADS; i++) {
+            creators[i] = (creator){
+                .tracker = t, .address = orders_address, .start = &start, .load_ns = o->load_ns};
+            pthread_create(&threads[i], NULL, creator_main, &creators[i]);
+        }
+        pthread_barrier_wait(&start); /* the creators are connected */
+        int64_t begin = bench_now_ns();
+        int64_t cpu_begin = 0;
+        for (size_t i = 0; i < n_pids; i++)
+            cpu_begin += bench_cpu_us(pids[i]);
+        double peak_rss = 0;
+        int64_t last_sample = 0;
+        bool creating = true;
+        while (ok) {
+            int64_t now = bench_now_ns();
+            if (now - last_sample > 20000000) {
+                peak_rss = fmax(peak_rss, max_rss_mb(pids, n_pids));
+                last_sample = now;
+            }
+            if (creating && now >= begin + o->load_ns) {
+                for (int i = 0; i < MAX_THREADS; i++)
+                    pthread_join(threads[i], NULL);
+                creating = false;
+            }
+            int n = track_poll(t);
+            if (n < 0) {
+                ok = false;
+                break;
+            }
+            pthread_mutex_lock(&t->lock);
+            bool is_done = !creating && t->n_paid == t->n_created;
+            pthread_mutex_unlock(&t->lock);
+            if (is_done)
+                break;
+            if (!creating && now - begin > o->load_ns + 120 * 1000000000LL) {
+                fprintf(stderr, "esg_bench: orders still unpaid 120 s after the load\n");
+                ok = false;
+                break;
+            }
+            if (n == 0)
+                bench_sleep_us(1000);
+        }
+        if (creating)
+            for (int i = 0; i < MAX_THREADS; i++)
+                pthread_join(threads[i], NULL);
+        pthread_barrier_destroy(&start);
+        uint64_t n_errors = 0;
+        for (int i = 0; i < MAX_THREADS; i++)
+            n_errors += creators[i].n_errors;
+        if (n_errors > 0)
+            fprintf(stderr, "esg_bench: %llu create_new_order calls failed under load\n",
+                    (unsigned long long)n_errors);
+        int64_t cpu_end = 0;
+        for (size_t i = 0; i < n_pids; i++)
+            cpu_end += bench_cpu_us(pids[i]);
+        size_t n_orders = t->n_paid - paid_before;
+        double seconds = (double)(t->last_paid_ns - begin) / 1e9;
+        double rate = seconds > 0 ? (double)n_orders / seconds : 0;
+        bench_samples loaded = {0};
+        track_latencies(t, begin, &loaded);
+        if (ok) {
+            snprintf(key, sizeof key, "%s/%s/orders_per_s", prefix, p);
+            snprintf(label, sizeof label, "%s: orders paid per second (8 clients creating)",
+                     prefix);
+            bench_record(key, label, "orders/s", true, NULL,
+                         is_memory   ? 670
+                         : is_sqlite ? 340
+                                     : NAN,
+                         is_memory   ? 870
+                         : is_sqlite ? 370
+                                     : NAN,
+                         rate);
+            snprintf(key, sizeof key, "%s/%s/loaded_paid_p50_ms", prefix, p);
+            snprintf(label, sizeof label, "%s: created to paid under that load, p50", prefix);
+            bench_record(key, label, "ms", false, NULL, NAN, NAN,
+                         bench_samples_quantile(&loaded, 0.5));
+            snprintf(key, sizeof key, "%s/%s/loaded_paid_p99_ms", prefix, p);
+            snprintf(label, sizeof label, "%s: created to paid under that load, p99", prefix);
+            bench_record(key, label, "ms", false, NULL, NAN, NAN,
+                         bench_samples_quantile(&loaded, 0.99));
+            snprintf(key, sizeof key, "%s/%s/cpu_per_order", prefix, p);
+            snprintf(label, sizeof label, "%s: CPU of the servers per order paid", prefix);
+            bench_record(key, label, "us", false, NULL, NAN, NAN,
+                         n_orders ? (double)(cpu_end - cpu_begin) / (double)n_orders : NAN);
+            snprintf(key, sizeof key, "%s/%s/rss_load", prefix, p);
+            snprintf(label, sizeof label,
+                     "%s: resident memory of the largest server, peak under load", prefix);
+            bench_record(key, label, "MB", false, "floor/rss_load", NAN, NAN, peak_rss);
+        }
+        printf("  %s/%-6s %zu orders (%zu created) paid at %.0f orders/s; created to paid "
+               "under load p50 %.1f ms, p99 %.1f ms\n",
+               prefix, p, n_orders, t->n_created - created_before, rate,
+               bench_samples_quantile(&loaded, 0.5), bench_samples_quantile(&loaded, 0.99));
+        bench_samples_free(&loaded);
+    }
+    fflush(stdout);
+    return ok;
+}
+
 static bool bench_system(const options *o, const backend *b, int run)
 {
     const char *p = b->name;
-    bool is_memory = strcmp(p, "memory") == 0, is_sqlite = strcmp(p, "sqlite") == 0;
     char key[96], value[512];
     esg_error err = {0};
     esg_env *env = esg_env_from_process();
@@ -880,136 +1030,8 @@ static bool bench_system(const options *o, const backend *b, int run)
                      "floor/rss_idle", 36, 36, max_rss_mb(pids, n_pids));
     }
 
-    /* Created to paid, one order at a time. */
-    int64_t since = bench_now_ns();
-    for (int i = 0; ok && i < o->n_single_orders; i++) {
-        int64_t paid = 0;
-        ok = one_order_paid(orders, &t, 10000, &paid);
-    }
-    bench_samples single = {0};
-    track_latencies(&t, since, &single);
-    if (ok) {
-        snprintf(key, sizeof key, "system/%s/paid_p50_ms", p);
-        bench_record(key, "system: created to paid, one order at a time, p50", "ms", false, NULL,
-                     is_memory   ? 110
-                     : is_sqlite ? 310
-                                 : NAN,
-                     is_memory   ? 160
-                     : is_sqlite ? 330
-                                 : NAN,
-                     bench_samples_quantile(&single, 0.5));
-        snprintf(key, sizeof key, "system/%s/paid_p99_ms", p);
-        bench_record(key, "system: created to paid, one order at a time, p99", "ms", false, NULL,
-                     NAN, NAN, bench_samples_quantile(&single, 0.99));
-        snprintf(value, sizeof value, "%s/dist-system-%s-paid.dat", o->out_dir, p);
-        bench_samples_write_cdf(&single, value, 1.0);
-    }
-    printf("  system/%-6s created to paid, one at a time: p50 %.2f ms, p99 %.2f ms (%zu orders)\n",
-           p, bench_samples_quantile(&single, 0.5), bench_samples_quantile(&single, 0.99),
-           single.n_values);
-    bench_samples_free(&single);
-
-    /* Orders/s: 8 threads create orders for load_ns while the follower reads
-     * Order.Paid; the rate is orders paid over the time until the last one. */
-    if (ok) {
-        pthread_barrier_t start;
-        pthread_barrier_init(&start, NULL, MAX_THREADS + 1);
-        creator creators[MAX_THREADS];
-        pthread_t threads[MAX_THREADS];
-        pthread_mutex_lock(&t.lock);
-        size_t created_before = t.n_created, paid_before = t.n_paid;
-        pthread_mutex_unlock(&t.lock);
-        for (int i = 0; i < MAX_THREADS; i++) {
-            creators[i] = (creator){
-                .tracker = &t, .address = orders_address, .start = &start, .load_ns = o->load_ns};
-            pthread_create(&threads[i], NULL, creator_main, &creators[i]);
-        }
-        pthread_barrier_wait(&start); /* the creators are connected */
-        int64_t begin = bench_now_ns();
-        int64_t cpu_begin = 0;
-        for (size_t i = 0; i < n_pids; i++)
-            cpu_begin += bench_cpu_us(pids[i]);
-        double peak_rss = 0;
-        int64_t last_sample = 0;
-        bool creating = true;
-        while (ok) {
-            int64_t now = bench_now_ns();
-            if (now - last_sample > 20000000) {
-                peak_rss = fmax(peak_rss, max_rss_mb(pids, n_pids));
-                last_sample = now;
-            }
-            if (creating && now >= begin + o->load_ns) {
-                for (int i = 0; i < MAX_THREADS; i++)
-                    pthread_join(threads[i], NULL);
-                creating = false;
-            }
-            int n = track_poll(&t);
-            if (n < 0) {
-                ok = false;
-                break;
-            }
-            pthread_mutex_lock(&t.lock);
-            bool is_done = !creating && t.n_paid == t.n_created;
-            pthread_mutex_unlock(&t.lock);
-            if (is_done)
-                break;
-            if (!creating && now - begin > o->load_ns + 120 * 1000000000LL) {
-                fprintf(stderr, "esg_bench: orders still unpaid 120 s after the load\n");
-                ok = false;
-                break;
-            }
-            if (n == 0)
-                bench_sleep_us(1000);
-        }
-        if (creating)
-            for (int i = 0; i < MAX_THREADS; i++)
-                pthread_join(threads[i], NULL);
-        pthread_barrier_destroy(&start);
-        uint64_t n_errors = 0;
-        for (int i = 0; i < MAX_THREADS; i++)
-            n_errors += creators[i].n_errors;
-        if (n_errors > 0)
-            fprintf(stderr, "esg_bench: %llu create_new_order calls failed under load\n",
-                    (unsigned long long)n_errors);
-        int64_t cpu_end = 0;
-        for (size_t i = 0; i < n_pids; i++)
-            cpu_end += bench_cpu_us(pids[i]);
-        size_t n_orders = t.n_paid - paid_before;
-        double seconds = (double)(t.last_paid_ns - begin) / 1e9;
-        double rate = seconds > 0 ? (double)n_orders / seconds : 0;
-        bench_samples loaded = {0};
-        track_latencies(&t, begin, &loaded);
-        if (ok) {
-            snprintf(key, sizeof key, "system/%s/orders_per_s", p);
-            bench_record(key, "system: orders paid per second (8 clients creating)", "orders/s",
-                         true, NULL,
-                         is_memory   ? 670
-                         : is_sqlite ? 340
-                                     : NAN,
-                         is_memory   ? 870
-                         : is_sqlite ? 370
-                                     : NAN,
-                         rate);
-            snprintf(key, sizeof key, "system/%s/loaded_paid_p50_ms", p);
-            bench_record(key, "system: created to paid under that load, p50", "ms", false, NULL,
-                         NAN, NAN, bench_samples_quantile(&loaded, 0.5));
-            snprintf(key, sizeof key, "system/%s/loaded_paid_p99_ms", p);
-            bench_record(key, "system: created to paid under that load, p99", "ms", false, NULL,
-                         NAN, NAN, bench_samples_quantile(&loaded, 0.99));
-            snprintf(key, sizeof key, "system/%s/cpu_per_order", p);
-            bench_record(key, "system: CPU of the three servers per order paid", "us", false, NULL,
-                         NAN, NAN,
-                         n_orders ? (double)(cpu_end - cpu_begin) / (double)n_orders : NAN);
-            snprintf(key, sizeof key, "system/%s/rss_load", p);
-            bench_record(key, "system: resident memory of the largest server, peak under load",
-                         "MB", false, "floor/rss_load", NAN, NAN, peak_rss);
-        }
-        printf("  system/%-6s %zu orders (%zu created) paid at %.0f orders/s; created to paid "
-               "under load p50 %.1f ms, p99 %.1f ms\n",
-               p, n_orders, t.n_created - created_before, rate,
-               bench_samples_quantile(&loaded, 0.5), bench_samples_quantile(&loaded, 0.99));
-        bench_samples_free(&loaded);
-    }
+    if (ok)
+        ok = measure_paid(o, "system", p, b, &t, orders, orders_address, pids, n_pids);
     if (runner != NULL && esg_grpc_runner_has_errored(runner, &err)) {
         fprintf(stderr, "esg_bench: the system on %s failed: %s\n", p, err.message);
         ok = false;
@@ -1020,6 +1042,104 @@ static bool bench_system(const options *o, const backend *b, int run)
     pthread_mutex_destroy(&t.lock);
     free(t.orders);
     esg_env_free(env);
+    return ok;
+}
+
+/* ---- Replicas (PostgreSQL) ---- */
+
+#define MAX_REPLICAS 2
+#define N_APPS 3
+
+/* The example system with n_replicas servers of each application on one PostgreSQL database,
+ * spawned here (each listening on a port of its own; everyone reaches an application through the
+ * list of its replicas), measured as the runner's system is ("replicas/1", "replicas/2": both
+ * started the same way, side by side). With two, also the takeover: the replica of Reservations
+ * started first (it took the lease) is SIGKILLed and an order created at once is followed until
+ * it is paid. */
+static bool bench_replicas(const options *o, const backend *b, int run, int n_replicas)
+{
+    static const char *const apps[N_APPS] = {"ORDERS", "RESERVATIONS", "PAYMENTS"};
+    static const char *const names[N_APPS] = {"Orders", "Reservations", "Payments"};
+    char p[8], key[96], database[128];
+    snprintf(p, sizeof p, "%d", n_replicas);
+    char kind[32];
+    snprintf(kind, sizeof kind, "replicas%d", n_replicas);
+    if (!postgres_database(kind, run, database, sizeof database))
+        return false;
+    char listen[N_APPS][MAX_REPLICAS][64], lists[N_APPS][200];
+    for (int a = 0; a < N_APPS; a++) {
+        lists[a][0] = '\0';
+        for (int r = 0; r < n_replicas; r++) {
+            snprintf(listen[a][r], sizeof listen[a][r], "localhost:%d", bench_free_port());
+            size_t len = strlen(lists[a]);
+            snprintf(lists[a] + len, sizeof lists[a] - len, "%s%s", r > 0 ? "," : "", listen[a][r]);
+        }
+    }
+    /* Every replica 1 first, so that each takes its application's lease. */
+    pid_t pids[N_APPS * MAX_REPLICAS];
+    size_t n_pids = 0;
+    bool ok = true;
+    for (int r = 0; ok && r < n_replicas; r++)
+        for (int a = 0; ok && a < N_APPS; a++) {
+            char topic[96], listen_at[96], dbname[160], addresses[N_APPS][240];
+            snprintf(topic, sizeof topic, "APPLICATION_TOPIC=eventsourcing_grpc.example:%s",
+                     names[a]);
+            snprintf(listen_at, sizeof listen_at, "GRPC_LISTEN_ADDRESS=%s", listen[a][r]);
+            snprintf(dbname, sizeof dbname, "POSTGRES_DBNAME=%s", database);
+            for (int i = 0; i < N_APPS; i++)
+                snprintf(addresses[i], sizeof addresses[i], "%s_GRPC_SERVER_ADDRESS=%.199s",
+                         apps[i], lists[i]);
+            const char *changes[] = {topic,        "SYSTEM_TOPIC=eventsourcing_grpc.example:system",
+                                     listen_at,    "PERSISTENCE_MODULE=eventsourcing.postgres",
+                                     dbname,       addresses[0],
+                                     addresses[1], addresses[2]};
+            char *argv[] = {(char *)o->server, NULL};
+            int64_t t0 = bench_now_ns();
+            pid_t pid = bench_spawn(o->server, argv, changes, sizeof changes / sizeof *changes);
+            if (pid > 0)
+                pids[n_pids++] = pid;
+            ok = pid > 0 && first_ping_ms(listen[a][r], t0, 20000) >= 0;
+            if (!ok)
+                fprintf(stderr, "esg_bench: replica %d of %s did not start\n", r + 1, names[a]);
+        }
+    tracker t = {0};
+    t.orders = calloc(TRACK_CAPACITY, sizeof *t.orders);
+    pthread_mutex_init(&t.lock, NULL);
+    t.next_start = 1;
+    esg_client *orders = NULL;
+    esg_error err = {0};
+    ok = ok && t.orders != NULL &&
+         esg_client_connect_address(lists[0], NULL, &orders, &err) == ESG_OK &&
+         esg_client_connect_address(lists[0], NULL, &t.follower, &err) == ESG_OK &&
+         track_skip_existing(&t);
+    int64_t first_paid = 0;
+    if (ok) /* (the followers' first pulls and subscriptions: not measured) */
+        ok = one_order_paid(orders, &t, 30000, &first_paid);
+    if (ok)
+        ok = measure_paid(o, "replicas", p, b, &t, orders, lists[0], pids, n_pids);
+    if (ok && n_replicas == 2) {
+        /* pids: replica 1 of Orders, Reservations, Payments, then replica 2 of each. */
+        kill(pids[1], SIGKILL);
+        int64_t killed = bench_now_ns(), paid = 0;
+        ok = one_order_paid(orders, &t, 30000, &paid);
+        if (ok) {
+            snprintf(key, sizeof key, "replicas/%s/takeover_paid_ms", p);
+            bench_record(key,
+                         "replicas: an order created at the SIGKILL of the active Reservations, "
+                         "created to paid",
+                         "ms", false, NULL, NAN, NAN, (double)(paid - killed) / 1e6);
+            printf("  replicas/%s  an order created at the SIGKILL of the active Reservations "
+                   "paid in %.0f ms\n",
+                   p, (double)(paid - killed) / 1e6);
+        }
+    }
+    fflush(stdout);
+    esg_client_free(orders);
+    esg_client_free(t.follower);
+    for (size_t i = 0; i < n_pids; i++)
+        bench_stop_process(pids[i]);
+    pthread_mutex_destroy(&t.lock);
+    free(t.orders);
     return ok;
 }
 
@@ -1252,7 +1372,7 @@ static void write_targets(const char *path, int *n_missed)
 
 static const char usage[] =
     "usage: esg_bench [--short] [--runs N] [--seconds S] [--out DIR] [--server PATH]\n"
-    "                 [--floor PATH] [--only floor|servers|systems]\n"
+    "                 [--floor PATH] [--only floor|servers|systems|replicas]\n"
     "Measures eventsourcing_grpc_server and the floor server; writes DIR/latest.json,\n"
     "DIR/table.md, DIR/targets.md and DIR/dist-*.dat (DIR: bench/results).\n"
     "PostgreSQL is measured when POSTGRES_DBNAME (and the other POSTGRES_* settings) are set.\n";
@@ -1334,6 +1454,10 @@ int main(int argc, char **argv)
         for (size_t b = 0; b < n_backends && (o.only == NULL || strcmp(o.only, "systems") == 0);
              b++)
             ok = bench_system(&o, &chosen[b], run) && ok;
+        for (int n = 1; use_postgres && n <= MAX_REPLICAS &&
+                        (o.only == NULL || strcmp(o.only, "replicas") == 0);
+             n++)
+            ok = bench_replicas(&o, &chosen[2], run, n) && ok;
     }
     if (!use_postgres)
         printf("skipped: %s\n", skipped);

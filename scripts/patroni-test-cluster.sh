@@ -27,6 +27,7 @@
 # Patroni and PostgreSQL refuse to run as root: as root they run as the `postgres` user.
 set -euo pipefail
 . "$(dirname "$0")/lib/packages.sh"
+. "$(dirname "$0")/lib/postgres_test.sh"
 . "$(dirname "$0")/lib/ports.sh"
 
 usage() {
@@ -48,16 +49,6 @@ readonly NODES=(pg1 pg2)
 die() {
   echo "patroni-test-cluster: $*" >&2
   exit 1
-}
-
-is_root() { [ "$(id -u)" -eq 0 ]; }
-
-as_owner() {
-  if is_root; then
-    (cd "$runtime" && runuser -u postgres -- "$@")
-  else
-    (cd "$runtime" && "$@")
-  fi
 }
 
 # The state kept in DIR: the runtime folder, the ports, the passwords.
@@ -321,13 +312,7 @@ stop) stop ;;
     for name in "$@"; do create_database "$name"; done
     ;;
   run)
-    [ "${1:-}" = "--" ] && shift
-    [ $# -ge 1 ] || usage
-    eval "$(print_env)"
-    export ESG_POSTGRES_TEST_SERVER
-    ESG_POSTGRES_TEST_SERVER="$(cd "$(dirname "$0")" && pwd)/$(basename "$0")"
-    export ESG_POSTGRES_TEST_DIR="$dir"
-    exec "$@"
+    run_with_settings "$(print_env)" "$@"
     ;;
   *) usage ;;
   esac

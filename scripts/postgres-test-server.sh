@@ -28,6 +28,7 @@
 # DIR/pg when that user can reach it and otherwise in a folder under /tmp (named in DIR/runtime).
 set -euo pipefail
 . "$(dirname "$0")/lib/packages.sh"
+. "$(dirname "$0")/lib/postgres_test.sh"
 
 usage() {
   echo "usage: $0 start|stop|restart|status|env|crash|promote|port DIR | createdb DIR NAME... |" \
@@ -63,18 +64,6 @@ find_bindir() {
     die "no PostgreSQL server found${found:+ in $found}: set PG_BINDIR to a folder with initdb"
   fi
   echo "$found"
-}
-
-is_root() { [ "$(id -u)" -eq 0 ]; }
-
-# Runs a command as the user that owns the server: postgres when we are root, else ourselves.
-# It runs in the runtime folder, since postgres may not be allowed into the current one.
-as_owner() {
-  if is_root; then
-    (cd "$runtime" && runuser -u postgres -- "$@")
-  else
-    (cd "$runtime" && "$@")
-  fi
 }
 
 # Whether the server's user can reach (traverse) a folder.
@@ -282,13 +271,7 @@ createdb)
   ;;
 env) print_env ;;
 run)
-  [ "${1:-}" = "--" ] && shift
-  [ $# -ge 1 ] || usage
-  eval "$(print_env)"
-  export ESG_POSTGRES_TEST_SERVER
-  ESG_POSTGRES_TEST_SERVER="$(cd "$(dirname "$0")" && pwd)/$(basename "$0")"
-  export ESG_POSTGRES_TEST_DIR="$dir"
-  exec "$@"
+  run_with_settings "$(print_env)" "$@"
   ;;
 *) usage ;;
 esac

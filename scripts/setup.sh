@@ -4,7 +4,8 @@
 #   scripts/setup.sh [--build-dir=DIR]     the library, the three console programs and the
 #                                          example, into build/ (what scripts/run-example.sh uses)
 #   scripts/setup.sh --tests [--sanitize=address,undefined|thread] [--build-dir=DIR]
-#                                          the test suite's packages too, and every target
+#                                          the test suite's packages too (Patroni and etcd
+#                                          for the failover test among them), and every target
 #                                          (tests, benchmarks), with warnings fatal
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,7 +30,7 @@ fi
 build_type=RelWithDebInfo
 [ -z "$sanitize" ] || build_type=Debug
 if [ "$tests" -eq 1 ]; then
-  esg_need build tests
+  esg_need build tests patroni
   # Warnings are fatal for developers and CI, not for users (a newer compiler may warn more).
   cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE="$build_type" -DESG_SANITIZE="$sanitize" \
     -DBUILD_TESTING=ON -DESG_WERROR=ON >/dev/null

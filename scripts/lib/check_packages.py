@@ -133,6 +133,9 @@ SETS_OF_SCRIPTS_RUN_BY_OTHERS = {
     "scripts/test.sh": ["build", "tests"],  # through scripts/setup.sh --tests
     "scripts/run-example.sh": ["build"],  # through scripts/setup.sh
     "scripts/postgres-test-server.sh": ["postgres"],  # by the tests and bench/run.sh
+    "scripts/patroni-test-cluster.sh": ["patroni"],  # by the tests
+    # Sourced by the two above.
+    "scripts/lib/postgres_test.sh": ["postgres"],
     "tests/cli/": ["build", "tests"],  # by CTest, from scripts/test.sh
     "tests/install/": ["build", "tests"],
     "tests/containers/scenarios.sh": ["podman", "containers"],  # by scripts/test-containers.sh

@@ -113,6 +113,8 @@ esg_recommends_left_out=(
   libprotobuf-dev
   # prometheus: the machine's own metrics (the tests scrape our servers, not the host).
   prometheus-node-exporter
+  # patroni: iproute2, for Debian's pg_createconfig_patroni (the test writes Patroni's settings).
+  iproute2
   # Documentation, debuggers and interactive helpers.
   cmocka-doc libtasn1-doc valgrind-dbg gdb groff less patch psmisc libatm1
   # git over the network (ca-certificates, ssh), npm's own tests and git dependencies (none

@@ -2,6 +2,7 @@
  * example_servers.h). Shared by test_chaos and test_soak. */
 #include "example_servers.h"
 
+#include "grpc/exit_codes.h"
 #include "sqlite_testutil.h"
 #include "testutil.h"
 #include "esg/example.h"
@@ -65,21 +66,40 @@ bool example_is_sanitized(void)
 
 static void free_addresses(example_servers *s)
 {
-    int ports[EXAMPLE_N_APPS];
-    testutil_free_ports(ports, EXAMPLE_N_APPS);
-    for (size_t i = 0; i < EXAMPLE_N_APPS; i++)
-        snprintf(s->addresses[i], EXAMPLE_ADDRESS_SIZE, "localhost:%d", ports[i]);
+    int ports[EXAMPLE_MAX_SERVERS];
+    size_t n_servers = example_n_servers(s);
+    testutil_free_ports(ports, n_servers);
+    for (size_t i = 0; i < n_servers; i++) {
+        snprintf(s->listen_addresses[i], EXAMPLE_ADDRESS_SIZE, "localhost:%d", ports[i]);
+        char *list = s->addresses[example_app_of(s, i)];
+        size_t len = strlen(list);
+        snprintf(list + len, sizeof s->addresses[0] - len, "%s%s", len > 0 ? "," : "",
+                 s->listen_addresses[i]);
+    }
+}
+
+size_t example_n_servers(const example_servers *s)
+{
+    return EXAMPLE_N_APPS * s->n_replicas;
+}
+
+size_t example_app_of(const example_servers *s, size_t server)
+{
+    return server / s->n_replicas;
 }
 
 /* A libpq connection to the chaos database (or to dbname) of the test server. */
 static PGconn *pg_connect(const char *dbname)
 {
-    const char *keys[] = {"host", "port", "user", "password", "dbname", NULL};
+    /* (several hosts with Patroni: the primary is the one that takes writes) */
+    const char *keys[] = {"host", "port", "user", "password", "dbname", "target_session_attrs",
+                          NULL};
     const char *values[] = {getenv("POSTGRES_HOST"),
                             getenv("POSTGRES_PORT"),
                             getenv("POSTGRES_USER"),
                             getenv("POSTGRES_PASSWORD"),
                             dbname,
+                            "read-write",
                             NULL};
     PGconn *conn = PQconnectdbParams(keys, values, 0);
     if (PQstatus(conn) != CONNECTION_OK)
@@ -119,18 +139,21 @@ static void prepare_postgres(void)
     PQfinish(conn);
 }
 
-void example_restart_postgres(void)
+void example_postgres_command(const char *what)
 {
     char command[2048];
-    snprintf(command, sizeof command, "'%s' restart '%s' >/dev/null",
-             getenv("ESG_POSTGRES_TEST_SERVER"), getenv("ESG_POSTGRES_TEST_DIR"));
+    snprintf(command, sizeof command, "'%s' %s '%s' >/dev/null", getenv("ESG_POSTGRES_TEST_SERVER"),
+             what, getenv("ESG_POSTGRES_TEST_DIR"));
     if (system(command) != 0)
         fail_msg("%s failed", command);
 }
 
-void example_servers_init(example_servers *s, example_backend backend, const char *server_program)
+void example_servers_init(example_servers *s, example_backend backend, const char *server_program,
+                          size_t n_replicas)
 {
     memset(s, 0, sizeof *s);
+    assert_true(n_replicas == 1 || (n_replicas == 2 && backend == EXAMPLE_POSTGRES));
+    s->n_replicas = n_replicas;
     s->backend = backend;
     s->server_program = server_program;
     s->max_pull_interval = "1";
@@ -147,31 +170,38 @@ static const char *const unset_keys[] = {
     "POSTGRES_SCHEMA",         "ORDERS_POSTGRES_DBNAME", "RESERVATIONS_POSTGRES_DBNAME",
     "PAYMENTS_POSTGRES_DBNAME"};
 
-void example_servers_print_log(const example_servers *s, size_t app)
+void example_servers_print_log(const example_servers *s, size_t server)
 {
-    FILE *file = fopen(s->logs[app], "r");
+    FILE *file = fopen(s->logs[server], "r");
     if (file == NULL)
         return;
-    fprintf(stderr, "---- %s ----\n", s->logs[app]);
+    fprintf(stderr, "---- %s ----\n", s->logs[server]);
     char line[1024];
     while (fgets(line, sizeof line, file) != NULL)
         fputs(line, stderr);
     fclose(file);
 }
 
-esg_client *example_connect(const example_servers *s, size_t app, int max_attempts)
+static esg_client *connect_to(const char *address, int max_attempts)
 {
     esg_error err = {0};
     esg_client *client = NULL;
     esg_client_options options = {
         .max_attempts = max_attempts, .backoff_ms = 50, .deadline_ms = 10000};
-    if (esg_client_connect_address(s->addresses[app], &options, &client, &err) != ESG_OK)
+    if (esg_client_connect_address(address, &options, &client, &err) != ESG_OK)
         return NULL;
     return client;
 }
 
-void example_servers_start(example_servers *s, size_t app)
+esg_client *example_connect(const example_servers *s, size_t app, int max_attempts)
 {
+    return connect_to(s->addresses[app], max_attempts);
+}
+
+/* Starts the server process, logging to a new file. */
+static void spawn_server(example_servers *s, size_t server)
+{
+    size_t app = example_app_of(s, server);
     char entries[16][600];
     size_t n = 0;
     snprintf(entries[n++], sizeof entries[0], "APPLICATION_TOPIC=eventsourcing_grpc.example:%s",
@@ -181,6 +211,8 @@ void example_servers_start(example_servers *s, size_t app)
     snprintf(entries[n++], sizeof entries[0], "GRPC_DNS_RESOLVER=native");
     for (size_t i = 0; i < EXAMPLE_N_APPS; i++)
         snprintf(entries[n++], sizeof entries[0], "%s=%s", address_keys[i], s->addresses[i]);
+    snprintf(entries[n++], sizeof entries[0], "GRPC_LISTEN_ADDRESS=%s",
+             s->listen_addresses[server]);
     if (s->backend == EXAMPLE_SQLITE) {
         snprintf(entries[n++], sizeof entries[0], "PERSISTENCE_MODULE=eventsourcing.sqlite");
         for (size_t i = 0; i < EXAMPLE_N_APPS; i++)
@@ -193,15 +225,18 @@ void example_servers_start(example_servers *s, size_t app)
     const char *overrides[16];
     for (size_t i = 0; i < n; i++)
         overrides[i] = entries[i];
-    s->n_starts[app]++;
-    snprintf(s->logs[app], sizeof s->logs[app], "%s/%s-%d.log", s->dir, example_app_names[app],
-             s->n_starts[app]);
+    s->n_starts[server]++;
+    char name[40]; /* Orders, or Orders-2 for a second replica */
+    snprintf(name, sizeof name, "%s%s", example_app_names[app],
+             server % s->n_replicas == 1 ? "-2" : "");
+    snprintf(s->logs[server], sizeof s->logs[server], "%s/%s-%d.log", s->dir, name,
+             s->n_starts[server]);
     char valgrind_log[700];
     char *argv[12];
     size_t n_args = 0;
     if (s->valgrind_log != NULL) {
-        snprintf(valgrind_log, sizeof valgrind_log, "--log-file=%s.%s.%d", s->valgrind_log,
-                 example_app_names[app], s->n_starts[app]);
+        snprintf(valgrind_log, sizeof valgrind_log, "--log-file=%s.%s.%d", s->valgrind_log, name,
+                 s->n_starts[server]);
         argv[n_args++] = "valgrind";
         argv[n_args++] = "--leak-check=full";
         argv[n_args++] = "--error-exitcode=99";
@@ -212,43 +247,64 @@ void example_servers_start(example_servers *s, size_t app)
     }
     argv[n_args++] = (char *)s->server_program;
     argv[n_args] = NULL;
-    pid_t pid = testutil_spawn(argv, s->logs[app], overrides, n, unset_keys,
+    pid_t pid = testutil_spawn(argv, s->logs[server], overrides, n, unset_keys,
                                sizeof unset_keys / sizeof unset_keys[0], NULL);
-    assert_int_equal(s->pids[app], 0);
-    s->pids[app] = pid;
+    assert_int_equal(s->pids[server], 0);
+    s->pids[server] = pid;
+}
 
+void example_servers_start(example_servers *s, size_t server)
+{
     int64_t started = esg_clock_now_ms();
+    spawn_server(s, server);
     for (;;) {
+        int status = 0;
+        if (waitpid(s->pids[server], &status, WNOHANG) == s->pids[server]) {
+            s->pids[server] = 0;
+            /* No primary to connect to at that moment (a failover under way): started again,
+             * as a supervisor (Kubernetes, Compose's restart policy) would. */
+            bool is_unavailable = WIFEXITED(status) && WEXITSTATUS(status) == ESG_EXIT_UNAVAILABLE;
+            if (s->backend == EXAMPLE_POSTGRES && is_unavailable &&
+                esg_clock_now_ms() - started < s->ready_timeout_ms) {
+                esg_clock_sleep_ms(500);
+                spawn_server(s, server);
+                continue;
+            }
+            example_servers_print_log(s, server);
+            fail_msg("the server logging to %s exited at its start (wait status %#x)",
+                     s->logs[server], (unsigned)status);
+        }
         example_servers_check_alive(s);
-        esg_client *client = example_connect(s, app, 1);
+        esg_client *client = connect_to(s->listen_addresses[server], 1);
         if (client != NULL) {
             esg_client_free(client);
             return;
         }
         if (esg_clock_now_ms() - started > s->ready_timeout_ms) {
-            example_servers_print_log(s, app);
-            fail_msg("%s did not answer on %s", example_app_names[app], s->addresses[app]);
+            example_servers_print_log(s, server);
+            fail_msg("the server logging to %s did not answer on %s", s->logs[server],
+                     s->listen_addresses[server]);
         }
         esg_clock_sleep_ms(20);
     }
 }
 
-int example_servers_stop(example_servers *s, size_t app, int sig)
+int example_servers_stop(example_servers *s, size_t server, int sig)
 {
     int status = 0;
-    assert_true(s->pids[app] > 0);
-    assert_int_equal(kill(s->pids[app], sig), 0);
-    if (!testutil_reap(s->pids[app], s->valgrind_log != NULL ? 120000 : 30000, &status)) {
-        example_servers_print_log(s, app);
-        fail_msg("%s did not stop on signal %d", example_app_names[app], sig);
+    assert_true(s->pids[server] > 0);
+    assert_int_equal(kill(s->pids[server], sig), 0);
+    if (!testutil_reap(s->pids[server], s->valgrind_log != NULL ? 120000 : 30000, &status)) {
+        example_servers_print_log(s, server);
+        fail_msg("%s did not stop on signal %d", s->logs[server], sig);
     }
-    s->pids[app] = 0;
+    s->pids[server] = 0;
     return status;
 }
 
 void example_servers_stop_all_cleanly(example_servers *s)
 {
-    for (size_t i = 0; i < EXAMPLE_N_APPS; i++) {
+    for (size_t i = 0; i < example_n_servers(s); i++) {
         if (s->pids[i] == 0)
             continue;
         int status = example_servers_stop(s, i, SIGTERM);
@@ -256,21 +312,21 @@ void example_servers_stop_all_cleanly(example_servers *s)
             example_servers_print_log(s, i);
             if (s->valgrind_log != NULL)
                 fprintf(stderr, "valgrind's report: %s.%s.%d\n", s->valgrind_log,
-                        example_app_names[i], s->n_starts[i]);
-            fail_msg("%s did not exit cleanly on SIGTERM (wait status %#x)", example_app_names[i],
-                     (unsigned)status);
+                        example_app_names[example_app_of(s, i)], s->n_starts[i]);
+            fail_msg("the server logging to %s did not exit cleanly on SIGTERM (wait status %#x)",
+                     s->logs[i], (unsigned)status);
         }
     }
 }
 
 void example_servers_check_alive(example_servers *s)
 {
-    for (size_t i = 0; i < EXAMPLE_N_APPS; i++) {
+    for (size_t i = 0; i < example_n_servers(s); i++) {
         int status = 0;
         if (s->pids[i] > 0 && waitpid(s->pids[i], &status, WNOHANG) == s->pids[i]) {
             s->pids[i] = 0;
             example_servers_print_log(s, i);
-            fail_msg("%s exited on its own (wait status %#x)", example_app_names[i],
+            fail_msg("the server logging to %s exited on its own (wait status %#x)", s->logs[i],
                      (unsigned)status);
         }
     }
@@ -278,7 +334,7 @@ void example_servers_check_alive(example_servers *s)
 
 void example_servers_cleanup(example_servers *s, bool keep)
 {
-    for (size_t i = 0; i < EXAMPLE_N_APPS; i++) {
+    for (size_t i = 0; i < example_n_servers(s); i++) {
         if (s->pids[i] > 0) {
             int status;
             kill(s->pids[i], SIGKILL);
@@ -296,10 +352,10 @@ void example_servers_cleanup(example_servers *s, bool keep)
     s->dir = NULL;
 }
 
-int64_t example_servers_rss_kib(const example_servers *s, size_t app)
+int64_t example_servers_rss_kib(const example_servers *s, size_t server)
 {
     char path[64];
-    snprintf(path, sizeof path, "/proc/%d/status", (int)s->pids[app]);
+    snprintf(path, sizeof path, "/proc/%d/status", (int)s->pids[server]);
     FILE *file = fopen(path, "r");
     if (file == NULL)
         return 0;

@@ -1,7 +1,9 @@
-/* The example system (Orders -> Reservations -> Orders -> Payments -> Orders) run as three
- * eventsourcing_grpc_server processes on loopback ports, on SQLite files or PostgreSQL, for the
- * chaos and soak tests: start, kill, restart, sample memory, and check the invariants of the
- * stores once the system is quiet. Every check fails the running cmocka test. */
+/* The example system (Orders -> Reservations -> Orders -> Payments -> Orders) run as
+ * eventsourcing_grpc_server processes on loopback ports, one per application or, on PostgreSQL,
+ * two replicas of each behind one address (a list), on SQLite files or PostgreSQL, for the chaos
+ * and soak tests: start, kill, restart, sample memory, and check the invariants of the stores
+ * once the system is quiet. Servers are numbered app * n_replicas + replica. Every check fails
+ * the running cmocka test. */
 #ifndef ESG_TEST_EXAMPLE_SERVERS_H
 #define ESG_TEST_EXAMPLE_SERVERS_H
 #include <stdbool.h>
@@ -12,6 +14,8 @@
 #include "esg/grpc.h"
 
 #define EXAMPLE_N_APPS 3
+#define EXAMPLE_MAX_REPLICAS 2
+#define EXAMPLE_MAX_SERVERS (EXAMPLE_N_APPS * EXAMPLE_MAX_REPLICAS)
 #define EXAMPLE_ADDRESS_SIZE 64
 enum { EXAMPLE_ORDERS, EXAMPLE_RESERVATIONS, EXAMPLE_PAYMENTS };
 extern const char *const example_app_names[EXAMPLE_N_APPS];
@@ -24,11 +28,14 @@ typedef struct example_servers {
     const char *server_program;    /* eventsourcing_grpc_server */
     const char *valgrind_log;      /* when not NULL, servers run under valgrind, logs here + app */
     const char *max_pull_interval; /* MAX_PULL_INTERVAL, seconds */
-    char addresses[EXAMPLE_N_APPS][EXAMPLE_ADDRESS_SIZE]; /* localhost:port each */
-    pid_t pids[EXAMPLE_N_APPS];                           /* running servers, 0 when stopped */
-    char logs[EXAMPLE_N_APPS][600];                       /* the current log of each */
-    int n_starts[EXAMPLE_N_APPS];                         /* starts so far, for log names */
-    int64_t ready_timeout_ms;                             /* the longest wait for a Ping */
+    size_t n_replicas;             /* servers per application */
+    /* Each application's address: its replicas' listen addresses, comma-separated. */
+    char addresses[EXAMPLE_N_APPS][EXAMPLE_ADDRESS_SIZE * EXAMPLE_MAX_REPLICAS];
+    char listen_addresses[EXAMPLE_MAX_SERVERS][EXAMPLE_ADDRESS_SIZE]; /* localhost:port each */
+    pid_t pids[EXAMPLE_MAX_SERVERS];     /* running servers, 0 when stopped */
+    char logs[EXAMPLE_MAX_SERVERS][600]; /* the current log of each */
+    int n_starts[EXAMPLE_MAX_SERVERS];   /* starts so far, for log names */
+    int64_t ready_timeout_ms;            /* the longest wait for a Ping */
 } example_servers;
 
 /* ---- Randomness (time is the library's esg_clock_now_ms, via testutil.h) ---- */
@@ -40,15 +47,22 @@ int64_t example_env_int(const char *key, int64_t fallback);
 bool example_is_sanitized(void);
 
 /* ---- Servers ---- */
-/* Prepares a folder (under TMPDIR) and free ports; for PostgreSQL also an empty database
- * "esg_chaos" of the test server (POSTGRES_* from postgres-test-server.sh run). */
-void example_servers_init(example_servers *s, example_backend backend, const char *server_program);
-/* Restarts the PostgreSQL test server (postgres-test-server.sh restart): sessions end. */
-void example_restart_postgres(void);
-/* Starts the server of app and waits until it answers a Ping. */
-void example_servers_start(example_servers *s, size_t app);
-/* Sends sig to the server of app and reaps it; its wait status. */
-int example_servers_stop(example_servers *s, size_t app, int sig);
+/* Prepares a folder (under TMPDIR) and free ports for n_replicas servers of each application (2
+ * only on PostgreSQL); for PostgreSQL also an empty database "esg_chaos" of the test server
+ * (POSTGRES_* from postgres-test-server.sh run, or patroni-test-cluster.sh run). */
+void example_servers_init(example_servers *s, example_backend backend, const char *server_program,
+                          size_t n_replicas);
+/* How many servers there are (n_replicas of each application), and the application of one. */
+size_t example_n_servers(const example_servers *s);
+size_t example_app_of(const example_servers *s, size_t server);
+/* Runs a command of the PostgreSQL test server's script on its folder: "restart" (sessions
+ * end) with postgres-test-server.sh, "switchover", "kill-postmaster", "crash-leader" or "revive"
+ * with patroni-test-cluster.sh. */
+void example_postgres_command(const char *what);
+/* Starts a server and waits until it answers a Ping. */
+void example_servers_start(example_servers *s, size_t server);
+/* Sends sig to a server and reaps it; its wait status. */
+int example_servers_stop(example_servers *s, size_t server, int sig);
 /* Stops every running server with SIGTERM; fails unless each exits 0 (a sanitizer report or a
  * leak makes the exit code non-zero). */
 void example_servers_stop_all_cleanly(example_servers *s);
@@ -56,10 +70,11 @@ void example_servers_stop_all_cleanly(example_servers *s);
 void example_servers_check_alive(example_servers *s);
 /* Kills what runs (teardown), removes the folder unless keep, frees. */
 void example_servers_cleanup(example_servers *s, bool keep);
-void example_servers_print_log(const example_servers *s, size_t app);
-/* Resident memory of the server of app in KiB (VmRSS), 0 when unknown. */
-int64_t example_servers_rss_kib(const example_servers *s, size_t app);
-/* A client of app with quick connection attempts: NULL when it does not answer. */
+void example_servers_print_log(const example_servers *s, size_t server);
+/* Resident memory of a server in KiB (VmRSS), 0 when unknown. */
+int64_t example_servers_rss_kib(const example_servers *s, size_t server);
+/* A client of app (all its replicas) with quick connection attempts: NULL when it does not
+ * answer. */
 esg_client *example_connect(const example_servers *s, size_t app, int max_attempts);
 
 /* ---- The invariants ---- */

@@ -6,12 +6,22 @@
  * exactly once, notification ids have no gaps, every follower tracked exactly the notifications
  * of its leaders, and the SQLite files pass integrity_check.
  *
- * Usage: test_chaos sqlite|postgres (postgres inside scripts/postgres-test-server.sh run).
- * ESG_CHAOS_SEED (printed, so that a run can be replayed), ESG_CHAOS_KILLS (15),
- * ESG_CHAOS_SECONDS (35: no more kills after this), ESG_CHAOS_CLIENTS (2),
- * ESG_CHAOS_MAX_DELAY_MS (1500: the longest wait before a kill), ESG_CHAOS_DB_RESTARTS (1: on
- * PostgreSQL, one event in six restarts the database instead of killing a server). The long form:
- *   ESG_CHAOS_KILLS=150 ESG_CHAOS_SECONDS=900 build/tests/chaos/test_chaos sqlite */
+ * With patroni: two replicas of each application behind one address (a list), on a cluster of a
+ * primary and a synchronous standby managed by Patroni; a server killed is one replica (the
+ * other goes on: clients and followers move to it, a standby takes the lease), and the database
+ * events are a switchover, a SIGKILL of the primary's postmaster, or the primary's machine dying
+ * (Patroni and postmaster SIGKILLed: the standby is promoted once the leader key expires; the
+ * node comes back at a later event). The longest time without an acknowledged order is printed.
+ *
+ * Usage: test_chaos sqlite|postgres|patroni (postgres inside scripts/postgres-test-server.sh
+ * run, patroni inside scripts/patroni-test-cluster.sh run). ESG_CHAOS_SEED (printed, so that a
+ * run can be replayed), ESG_CHAOS_KILLS (15), ESG_CHAOS_SECONDS (35: no more kills after this),
+ * ESG_CHAOS_CLIENTS (2), ESG_CHAOS_MAX_DELAY_MS (1500: the longest wait before a kill),
+ * ESG_CHAOS_DB_RESTARTS (1: on PostgreSQL, one event in six is the database's instead of a
+ * server's). The long forms:
+ *   ESG_CHAOS_KILLS=150 ESG_CHAOS_SECONDS=900 build/tests/chaos/test_chaos sqlite
+ *   scripts/patroni-test-cluster.sh run DIR -- env ESG_CHAOS_KILLS=100 ESG_CHAOS_SECONDS=900 \
+ *     build/tests/chaos/test_chaos patroni */
 #include "testutil.h"
 
 #include <pthread.h>
@@ -31,14 +41,30 @@
 #endif
 
 #define MAX_CLIENTS 16
+/* A crashed Patroni node comes back this long after (so that the standby takes over first: the
+ * leader key lives 10 s). */
+#define PATRONI_REVIVE_AFTER_MS 15000
+
+/* What happens to the database with Patroni (patroni-test-cluster.sh's commands). */
+typedef enum patroni_event {
+    PATRONI_SWITCHOVER,
+    PATRONI_KILL_POSTMASTER,
+    PATRONI_CRASH_LEADER,
+    N_PATRONI_EVENTS
+} patroni_event;
+static const char *const patroni_commands[N_PATRONI_EVENTS] = {"switchover", "kill-postmaster",
+                                                               "crash-leader"};
 
 static example_backend backend = EXAMPLE_SQLITE;
+static bool is_patroni; /* two replicas each, and Patroni's failovers */
 
 /* The orders acknowledged to the clients (create_new_order returned an id). */
 typedef struct acked_orders {
     pthread_mutex_t lock;
     esg_uuid *ids;
     size_t n, capacity;
+    int64_t last_ms;        /* when the last one was acknowledged (esg_clock_now_ms) */
+    int64_t longest_gap_ms; /* the longest time between two acknowledgements */
 } acked_orders;
 
 typedef struct creator {
@@ -59,6 +85,10 @@ static void acked_push(acked_orders *acked, const esg_uuid *id)
             abort();
     }
     acked->ids[acked->n++] = *id;
+    int64_t now = esg_clock_now_ms();
+    if (acked->last_ms > 0 && now - acked->last_ms > acked->longest_gap_ms)
+        acked->longest_gap_ms = now - acked->last_ms;
+    acked->last_ms = now;
     pthread_mutex_unlock(&acked->lock);
 }
 
@@ -153,12 +183,15 @@ static void test_random_kills_while_orders_stream(void **state)
     assert_true(n_clients >= 1 && n_clients <= MAX_CLIENTS && max_delay_ms >= 10);
     print_message("chaos on %s: ESG_CHAOS_SEED=%llu ESG_CHAOS_KILLS=%lld ESG_CHAOS_SECONDS=%lld "
                   "clients %zu\n",
-                  backend == EXAMPLE_SQLITE ? "SQLite" : "PostgreSQL", (unsigned long long)seed,
-                  (long long)max_kills, (long long)seconds, n_clients);
+                  is_patroni                  ? "PostgreSQL with Patroni, two replicas each"
+                  : backend == EXAMPLE_SQLITE ? "SQLite"
+                                              : "PostgreSQL",
+                  (unsigned long long)seed, (long long)max_kills, (long long)seconds, n_clients);
 
-    example_servers_init(&f->servers, backend, ESG_SERVER_PROGRAM);
-    for (size_t app = 0; app < EXAMPLE_N_APPS; app++)
-        example_servers_start(&f->servers, app);
+    example_servers_init(&f->servers, backend, ESG_SERVER_PROGRAM, is_patroni ? 2 : 1);
+    size_t n_servers = example_n_servers(&f->servers);
+    for (size_t server = 0; server < n_servers; server++)
+        example_servers_start(&f->servers, server);
     for (size_t i = 0; i < n_clients; i++) {
         creator *c = &f->creators[i];
         c->servers = &f->servers;
@@ -172,49 +205,74 @@ static void test_random_kills_while_orders_stream(void **state)
     int64_t started = esg_clock_now_ms();
     int64_t n_kills = 0, kills_per_app[EXAMPLE_N_APPS] = {0};
     int64_t n_db_restarts = 0, n_all_killed = 0;
+    int64_t n_db_events[N_PATRONI_EVENTS] = {0};
+    int64_t crashed_at = 0; /* a crashed Patroni node waits to be revived (is_patroni) */
     bool db_restarts = example_env_int("ESG_CHAOS_DB_RESTARTS", 1) != 0;
     while (n_kills < max_kills && esg_clock_now_ms() - started < seconds * 1000) {
         esg_clock_sleep_ms(10 + (int64_t)(example_random(&rng) % (uint64_t)max_delay_ms));
         example_servers_check_alive(&f->servers);
+        if (crashed_at > 0 && esg_clock_now_ms() - crashed_at > PATRONI_REVIVE_AFTER_MS) {
+            example_postgres_command("revive");
+            crashed_at = 0;
+        }
         if (backend == EXAMPLE_POSTGRES && db_restarts && example_random(&rng) % 6 == 0) {
-            /* The database goes away under the servers, and comes back. */
-            example_restart_postgres();
+            /* The database goes away under the servers, and comes back (with Patroni: fails
+             * over, or restarts, or switches over). */
+            patroni_event event = PATRONI_SWITCHOVER;
+            if (!is_patroni) {
+                example_postgres_command("restart");
+            } else {
+                event = (patroni_event)(example_random(&rng) % N_PATRONI_EVENTS);
+                if (event == PATRONI_CRASH_LEADER && crashed_at > 0)
+                    event = PATRONI_KILL_POSTMASTER; /* one node down at a time */
+                example_postgres_command(patroni_commands[event]);
+                if (event == PATRONI_CRASH_LEADER)
+                    crashed_at = esg_clock_now_ms();
+                n_db_events[event]++;
+            }
             n_db_restarts++;
-            print_message("PostgreSQL restarted at %.1f s, %zu orders acknowledged\n",
+            print_message("PostgreSQL %s at %.1f s, %zu orders acknowledged\n",
+                          is_patroni ? patroni_commands[event] : "restarted",
                           (double)(esg_clock_now_ms() - started) / 1000.0, acked_count(&f->acked));
             continue;
         }
         if (example_random(&rng) % 8 == 0) {
             /* The whole system goes down at once (a power cut), and comes back in any order. */
-            for (size_t i = 0; i < EXAMPLE_N_APPS; i++) {
+            for (size_t i = 0; i < n_servers; i++) {
                 int status = example_servers_stop(&f->servers, i, SIGKILL);
                 assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
-                kills_per_app[i]++;
+                kills_per_app[example_app_of(&f->servers, i)]++;
             }
             n_kills++;
             n_all_killed++;
-            size_t first = (size_t)(example_random(&rng) % EXAMPLE_N_APPS);
-            for (size_t i = 0; i < EXAMPLE_N_APPS; i++)
-                example_servers_start(&f->servers, (first + i) % EXAMPLE_N_APPS);
+            size_t first = (size_t)(example_random(&rng) % n_servers);
+            for (size_t i = 0; i < n_servers; i++)
+                example_servers_start(&f->servers, (first + i) % n_servers);
             print_message("kill %lld at %.1f s: every server, restarted from %s, %zu orders "
                           "acknowledged\n",
                           (long long)n_kills, (double)(esg_clock_now_ms() - started) / 1000.0,
-                          example_app_names[first], acked_count(&f->acked));
+                          example_app_names[example_app_of(&f->servers, first)],
+                          acked_count(&f->acked));
             continue;
         }
-        size_t app = (size_t)(example_random(&rng) % EXAMPLE_N_APPS);
-        int status = example_servers_stop(&f->servers, app, SIGKILL);
+        size_t server = (size_t)(example_random(&rng) % n_servers);
+        size_t app = example_app_of(&f->servers, server);
+        int status = example_servers_stop(&f->servers, server, SIGKILL);
         assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
         n_kills++;
         kills_per_app[app]++;
         int64_t down_ms =
             (int64_t)(example_random(&rng) % 4) == 0 ? (int64_t)(example_random(&rng) % 1000) : 0;
         esg_clock_sleep_ms(down_ms);
-        example_servers_start(&f->servers, app);
-        print_message("kill %lld at %.1f s: %s (down %lld ms), %zu orders acknowledged\n",
+        example_servers_start(&f->servers, server);
+        print_message("kill %lld at %.1f s: %s%s (down %lld ms), %zu orders acknowledged\n",
                       (long long)n_kills, (double)(esg_clock_now_ms() - started) / 1000.0,
-                      example_app_names[app], (long long)down_ms, acked_count(&f->acked));
+                      example_app_names[app],
+                      is_patroni ? (server % 2 == 0 ? " replica 1" : " replica 2") : "",
+                      (long long)down_ms, acked_count(&f->acked));
     }
+    if (crashed_at > 0)
+        example_postgres_command("revive");
     /* A few more orders with every server up, then stop the stream. */
     size_t n_at_last_kill = acked_count(&f->acked);
     int64_t wait_started = esg_clock_now_ms();
@@ -227,11 +285,17 @@ static void test_random_kills_while_orders_stream(void **state)
         n_failed += f->creators[i].n_failed;
     print_message("%lld kills (%lld of every server; SIGKILLs: Orders %lld, Reservations %lld, "
                   "Payments %lld) and %lld database restarts in %.1f s; %zu orders acknowledged, "
-                  "%zu calls failed\n",
+                  "%zu calls failed; the longest time without an acknowledged order %.1f s\n",
                   (long long)n_kills, (long long)n_all_killed, (long long)kills_per_app[0],
                   (long long)kills_per_app[1], (long long)kills_per_app[2],
                   (long long)n_db_restarts, (double)(esg_clock_now_ms() - started) / 1000.0,
-                  f->acked.n, n_failed);
+                  f->acked.n, n_failed, (double)f->acked.longest_gap_ms / 1000.0);
+    if (is_patroni)
+        print_message("database events: %lld switchovers, %lld postmasters SIGKILLed, %lld "
+                      "primaries crashed (Patroni and postmaster SIGKILLed)\n",
+                      (long long)n_db_events[PATRONI_SWITCHOVER],
+                      (long long)n_db_events[PATRONI_KILL_POSTMASTER],
+                      (long long)n_db_events[PATRONI_CRASH_LEADER]);
     /* The test must have tested something. */
     assert_true(n_kills >= 3 || n_kills == max_kills);
     assert_true(f->acked.n >= 20);
@@ -251,11 +315,13 @@ static void test_random_kills_while_orders_stream(void **state)
 
 int main(int argc, char **argv)
 {
-    static const char *const backend_names[] = {"sqlite", "postgres"}; /* example_backend */
-    int chosen = testutil_backend_from_args(argc, argv, backend_names, 2);
+    /* example_backend, then patroni: PostgreSQL with replicas and failovers */
+    static const char *const backend_names[] = {"sqlite", "postgres", "patroni"};
+    int chosen = testutil_backend_from_args(argc, argv, backend_names, 3);
     if (chosen < 0)
         return 2;
-    backend = (example_backend)chosen;
+    is_patroni = chosen == 2;
+    backend = is_patroni ? EXAMPLE_POSTGRES : (example_backend)chosen;
     /* A server killed mid-call breaks the clients' connections, not this process. */
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {

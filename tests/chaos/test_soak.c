@@ -151,7 +151,7 @@ static void test_many_clients_for_a_while(void **state)
     if (valgrind != NULL && *valgrind == '\0')
         valgrind = NULL;
     assert_true(seconds >= 4 && n_clients >= 1 && n_clients <= MAX_CLIENTS);
-    example_servers_init(&f->servers, EXAMPLE_SQLITE, ESG_SERVER_PROGRAM);
+    example_servers_init(&f->servers, EXAMPLE_SQLITE, ESG_SERVER_PROGRAM, 1);
     f->servers.max_pull_interval = "10"; /* the default: prompts do the work */
     f->servers.valgrind_log = valgrind;
     if (valgrind != NULL)

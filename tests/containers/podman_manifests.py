@@ -7,8 +7,10 @@ the files `kubectl create secret` would have made (SECRETS_DIR/<secretName>/),
 and an environment variable taken from a Secret (secretKeyRef) gets the value
 of the file SECRETS_DIR/<name>/<key>. Podman plays one replica of a
 Deployment, so a Deployment of N replicas becomes N Deployments of one,
-named <name>-1 to <name>-N. Podman has no disruption budgets: they are left
-out. Everything else is left as written. Usage:
+named <name>-1 to <name>-N; podman publishes every containerPort on the
+host, where two copies cannot both have it, so the copies list no ports
+(the containers listen all the same). Podman has no disruption budgets:
+they are left out. Everything else is left as written. Usage:
     podman_manifests.py SECRETS_DIR MANIFEST... > played.yaml
 """
 import copy
@@ -50,6 +52,8 @@ def replicas_of(document):
         one = copy.deepcopy(document)
         one["metadata"]["name"] = f"{document['metadata']['name']}-{number}"
         one["spec"]["replicas"] = 1
+        for container in one["spec"]["template"]["spec"]["containers"]:
+            container.pop("ports", None)
         copies.append(one)
     return copies
 

@@ -34,7 +34,7 @@ cleanup() {
     podman-compose -p esg-postgres -f docker-compose.postgres.yaml down -v -t 1
     podman-compose -p esg-replicas -f docker-compose.replicas.yaml down -v -t 1) >/dev/null 2>&1
   for f in "$work"/kube/*.yaml; do podman kube down "$f" >/dev/null 2>&1; done
-  podman rm -f -t 0 esg-client esg-kube-postgres >/dev/null 2>&1
+  for c in esg-client esg-kube-postgres; do podman rm -f -t 0 "$c" >/dev/null 2>&1; done
   podman volume rm -f orders-events reservations-events payments-events \
     eventsourcing-grpc-example-events >/dev/null 2>&1
   podman network rm -f esg-kube >/dev/null 2>&1
@@ -133,12 +133,12 @@ start_client() {
 
 # Whether CONTAINER processes: its last word on the lease is that it holds it.
 is_active() {
-  podman logs "$1" 2>&1 | grep -E "holds the lease|standing by" | tail -n 1 | grep -q "holds the lease"
+  podman logs "$1" 2>&1 | grep -E "this replica holds the lease|standing by" | tail -n 1 | grep -q "this replica holds"
 }
 
 # How many times CONTAINER took the lease.
 times_taken() {
-  podman logs "$1" 2>&1 | grep -c "holds the lease" || true
+  podman logs "$1" 2>&1 | grep -c "this replica holds the lease" || true
 }
 
 # Of two replicas of an application, the one that processes: exactly one must, within 30 s.
