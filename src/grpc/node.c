@@ -584,9 +584,14 @@ static void set_active(esg_node *node, bool is_held, esg_status rc, const esg_er
 }
 
 /* A standby passes the Prompts it receives on to the holder (a nudge), which pulls from every
- * leader when it takes the nudge at its next refresh. */
-static void pass_prompts_on(esg_node *node, bool is_held)
+ * leader when it takes the nudge at its next refresh. Not when the lease could not be checked
+ * (is_checked false): the database is out of reach, and the holder pulls at its interval. */
+static void pass_prompts_on(esg_node *node, bool is_checked, bool is_held)
 {
+    if (!is_checked) {
+        node->has_prompt_to_pass = false;
+        return;
+    }
     if (is_held) {
         if (!esg_recorder_lease_take_nudge(node->lease))
             return;
@@ -626,7 +631,7 @@ static void *lease_main(void *arg)
         esg_status rc = esg_recorder_lease_refresh(node->lease, &is_held, &err);
         pthread_mutex_lock(&node->lock);
         set_active(node, is_held, rc, &err);
-        pass_prompts_on(node, is_held && rc == ESG_OK);
+        pass_prompts_on(node, rc == ESG_OK, is_held);
     }
     pthread_mutex_unlock(&node->lock);
     return NULL;

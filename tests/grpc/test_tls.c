@@ -1,7 +1,8 @@
 /* Mutual TLS, for real: a server on a non-local address with certificates
  * from scripts/make-ssl.sh accepts a client whose certificate its root CA
  * signed, and refuses one without a certificate, one from another CA, an
- * expired one, and a client that does not trust the server's CA. */
+ * expired one, and a client that does not trust the server's CA; two servers behind one
+ * address (a list) are called in turn over TLS. */
 #include "testutil.h"
 
 #include <grpc/grpc.h>
@@ -124,6 +125,77 @@ static void test_plaintext_and_local_clients_are_refused(void **state)
     grpc_channel_destroy(channel);
 }
 
+static size_t n_notifications(esg_application *app)
+{
+    esg_notification_list page = {0};
+    esg_error err = {0};
+    assert_esg_ok(esg_application_select_notifications(app, 1, 1000, 0, NULL, 0, &page, &err),
+                  &err);
+    size_t n = page.n_items;
+    esg_notification_list_clear(&page);
+    return n;
+}
+
+/* Replicas behind one address over mutual TLS: a list of two servers (127.0.0.1, which the
+ * certificates name) is called in turn, each handshake checking the server's certificate
+ * against the list's first host (a first host the certificates do not name fails); a client
+ * from another CA is refused by both. */
+static void test_replicas_behind_a_list(void **state)
+{
+    fixture *f = *state;
+    esg_error err = {0};
+    esg_application *other_app = NULL;
+    esg_server *other = NULL;
+    assert_esg_ok(esg_application_new(&esg_example_orders, f->env, &other_app, &err), &err);
+    esg_server_options options = {.address = "0.0.0.0:0", .env = f->env};
+    assert_esg_ok(esg_server_start(other_app, &options, &other, &err), &err);
+    char list[80], path[1200];
+    snprintf(list, sizeof list, "127.0.0.1:%d,127.0.0.1:%d", esg_server_port(f->server),
+             esg_server_port(other));
+    esg_env *client_env = esg_env_new();
+    const char *files[][2] = {{"GRPC_SSL_PRIVATE_KEY_PATH", "pki-a/payments/payments.key"},
+                              {"GRPC_SSL_CERTIFICATE_PATH", "pki-a/payments/payments.crt"},
+                              {"GRPC_SSL_ROOT_CERTIFICATE_PATH", "pki-a/root/root.crt"}};
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", f->dir, files[i][1]);
+        assert_esg_ok(esg_env_set(client_env, files[i][0], path, &err), &err);
+    }
+    esg_client_options client_options = {.env = client_env, .max_attempts = 10};
+    esg_client *client = NULL;
+    assert_esg_ok(esg_client_connect_address(list, &client_options, &client, &err), &err);
+    for (int i = 0; i < 20; i++) {
+        esg_value *id = NULL;
+        assert_esg_ok(esg_client_call(client, "create_new_order", NULL, NULL, &id, &err), &err);
+        esg_value_free(id);
+    }
+    size_t on_a = n_notifications(f->app), on_b = n_notifications(other_app);
+    print_message("20 orders over TLS to a list: %zu on A, %zu on B\n", on_a, on_b);
+    assert_int_equal(on_a + on_b, 20);
+    assert_true(on_a >= 5 && on_b >= 5); /* round robin: about half each */
+    esg_client_free(client);
+
+    /* The first host's name is what every replica's certificate must name: 127.0.0.2 reaches
+     * the same servers, but their certificates do not name it. */
+    char unnamed[80];
+    snprintf(unnamed, sizeof unnamed, "127.0.0.2:%d,127.0.0.1:%d", esg_server_port(f->server),
+             esg_server_port(other));
+    client_options.max_attempts = 2;
+    client_options.deadline_ms = 1500;
+    assert_int_equal(esg_client_connect_address(unnamed, &client_options, &client, &err),
+                     ESG_EUNAVAILABLE);
+
+    /* A client certificate of another CA: refused by each replica. */
+    snprintf(path, sizeof path, "%s/pki-b/payments/payments.key", f->dir);
+    assert_esg_ok(esg_env_set(client_env, "GRPC_SSL_PRIVATE_KEY_PATH", path, &err), &err);
+    snprintf(path, sizeof path, "%s/pki-b/payments/payments.crt", f->dir);
+    assert_esg_ok(esg_env_set(client_env, "GRPC_SSL_CERTIFICATE_PATH", path, &err), &err);
+    assert_int_equal(esg_client_connect_address(list, &client_options, &client, &err),
+                     ESG_EUNAVAILABLE);
+    esg_env_free(client_env);
+    esg_server_stop(other);
+    esg_application_free(other_app);
+}
+
 /* Every test gets its own server and PKI. */
 #define TLS_TEST(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
@@ -136,6 +208,7 @@ int main(void)
         TLS_TEST(test_an_expired_certificate_is_refused),
         TLS_TEST(test_a_server_of_another_ca_is_not_trusted),
         TLS_TEST(test_plaintext_and_local_clients_are_refused),
+        TLS_TEST(test_replicas_behind_a_list),
     };
     return raw_run_grpc_tests("tls", tests, sizeof tests / sizeof tests[0], NULL, NULL);
 }
