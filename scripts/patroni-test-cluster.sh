@@ -4,8 +4,8 @@
 # ports of their own, kept in a folder under /tmp named in DIR. Installs Debian's patroni,
 # etcd-server and postgresql (the "patroni" set of scripts/lib/packages.sh) when missing.
 #
-# Usage: scripts/patroni-test-cluster.sh start|stop|status|env|leader|switchover DIR
-#        scripts/patroni-test-cluster.sh kill-postmaster|crash-leader|revive DIR
+# Usage: scripts/patroni-test-cluster.sh start|stop|status|env|leader DIR
+#        scripts/patroni-test-cluster.sh switchover|kill-postmaster|crash-leader DIR
 #        scripts/patroni-test-cluster.sh createdb DIR NAME...
 #        scripts/patroni-test-cluster.sh run DIR -- COMMAND [ARG...]
 #   start            starts etcd and both nodes, and waits until a leader and a synchronous
@@ -17,9 +17,10 @@
 #   leader           prints the leader's name (pg1 or pg2)
 #   switchover       makes the synchronous standby the leader (patronictl switchover), waits
 #   kill-postmaster  SIGKILLs the leader's postmaster (Patroni then restarts it, or fails over)
-#   crash-leader     SIGKILLs the leader's Patroni and postmaster, as a machine that dies: the
-#                    standby takes over once the leader key expires (ttl 10 s)
-#   revive           starts the Patroni of a node that is down again (it rejoins as a standby)
+#   crash-leader     SIGKILLs the leader's Patroni and postmaster, as a machine that dies; waits
+#                    until the standby takes over (once the leader key expires: ttl 10 s), then
+#                    starts the crashed node's Patroni again (it rejoins as a standby)
+#                    The three wait first for a leader with a synchronous standby (up to 120 s).
 #   createdb         makes more databases for the role esg_test, if missing
 #   run              runs COMMAND with the settings in its environment, and
 #                    ESG_POSTGRES_TEST_SERVER and ESG_POSTGRES_TEST_DIR naming this script and DIR
@@ -31,7 +32,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib/ports.sh"
 
 usage() {
-  echo "usage: $0 start|stop|status|env|leader|switchover|kill-postmaster|crash-leader|revive DIR" \
+  echo "usage: $0 start|stop|status|env|leader|switchover|kill-postmaster|crash-leader DIR" \
     "| createdb DIR NAME... | run DIR -- COMMAND [ARG...]" >&2
   exit 2
 }
@@ -280,6 +281,7 @@ stop) stop ;;
   env) print_env ;;
   leader) member_with_role Leader ;;
   switchover)
+    wait_healthy
     leader="$(member_with_role Leader)"
     candidate="$(member_with_role 'Sync Standby')"
     [ -n "$leader" ] && [ -n "$candidate" ] || die "no leader and synchronous standby to switch"
@@ -288,24 +290,21 @@ stop) stop ;;
     wait_healthy
     ;;
   kill-postmaster)
+    wait_healthy
     leader="$(member_with_role Leader)"
     [ -n "$leader" ] || die "no leader"
     kill -KILL "$(postmaster_pid "$leader")"
     ;;
   crash-leader)
+    wait_healthy
     leader="$(member_with_role Leader)"
-    [ -n "$leader" ] || die "no leader"
     kill -KILL "$(patroni_pid "$leader")" "$(postmaster_pid "$leader")"
-    ;;
-  revive)
-    for node in "${NODES[@]}"; do
-      if ! node_is_up "$node"; then
-        # (a postmaster a killed Patroni left behind goes first: Patroni starts its own)
-        pid="$(postmaster_pid "$node")"
-        if [ -n "$pid" ]; then kill -KILL "$pid" 2>/dev/null || true; fi
-        start_node "$node"
-      fi
+    deadline=$((SECONDS + 60))
+    until new="$(member_with_role Leader)" && [ -n "$new" ] && [ "$new" != "$leader" ]; do
+      ((SECONDS < deadline)) || die "no new leader 60 s after $leader crashed"
+      sleep 0.2
     done
+    start_node "$leader"
     ;;
   createdb)
     [ $# -ge 1 ] || usage

@@ -224,6 +224,10 @@ static void on_prompt(void *ctx, const char *leader_name, int64_t leader_notific
         if (strcmp(leader->name, leader_name) == 0) {
             leader->n_prompts++;
             learn_leader_max(leader, leader_notification_id);
+            /* Subscribed: the pushes bring it, also from a replica of the leader other than the
+             * one prompting (every replica pushes what the others record): no pull. */
+            if (leader->is_subscribed)
+                continue;
             leader->is_prompted = true;
             leader->retry_at_ms = 0; /* it is up: no need to wait out a backoff */
             leader->backoff_ms = 0;
@@ -584,7 +588,8 @@ static void set_active(esg_node *node, bool is_held, esg_status rc, const esg_er
 }
 
 /* A standby passes the Prompts it receives on to the holder (a nudge), which pulls from every
- * leader when it takes the nudge at its next refresh. Not when the lease could not be checked
+ * leader not subscribed to when it takes the nudge at its next refresh (the others push what
+ * any of their replicas records). Not when the lease could not be checked
  * (is_checked false): the database is out of reach, and the holder pulls at its interval. */
 static void pass_prompts_on(esg_node *node, bool is_checked, bool is_held)
 {
@@ -595,8 +600,15 @@ static void pass_prompts_on(esg_node *node, bool is_checked, bool is_held)
     if (is_held) {
         if (!esg_recorder_lease_take_nudge(node->lease))
             return;
+        size_t n_pulled = 0;
         for (size_t i = 0; i < node->n_leaders; i++)
-            node->leaders[i].is_prompted = true;
+            if (!node->leaders[i].is_subscribed) { /* (as on_prompt) */
+                node->leaders[i].is_prompted = true;
+                n_pulled++;
+            }
+        esg_log(ESG_LOG_DEBUG, esg_application_name(node->app),
+                "a Prompt passed on by a standby: pulling from the %zu leaders not pushing here",
+                n_pulled);
         pthread_cond_broadcast(&node->wake);
         return;
     }

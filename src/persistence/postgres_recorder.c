@@ -392,13 +392,16 @@ typedef enum step_kind {
     STEP_PREPARE_INSERT,
     STEP_EVENT,
     STEP_TRACKING,
-    STEP_NOTIFY,
-    STEP_COMMIT
+    STEP_COMMIT,
+    STEP_NOTIFY
 } step_kind;
 
 /* The statements of one insert pipeline, in order: BEGIN, then with events LOCK, the sequence
  * reset, the preparation of the insert (on a connection's first write) and an insert per event,
- * then the tracking records, with events a NOTIFY (delivered at the commit), and COMMIT. */
+ * then the tracking records, COMMIT, and with events a NOTIFY in a transaction of its own: in
+ * the write transaction it would take PostgreSQL's lock on the notification queue through the
+ * commit, its WAL flush included, and so make every notifying commit of the database (all the
+ * applications') wait for the one before. */
 typedef struct pipeline_shape {
     size_t n_events;
     bool has_prepare;
@@ -433,8 +436,7 @@ static step_kind step_at(const pipeline_shape *p, size_t step, size_t *event_ind
         *event_index = step;
         return STEP_TRACKING;
     }
-    step -= p->n_trackings;
-    return p->n_events > 0 && step == 0 ? STEP_NOTIFY : STEP_COMMIT;
+    return step == p->n_trackings ? STEP_COMMIT : STEP_NOTIFY;
 }
 
 static esg_status send_prepared(PGconn *conn, enum fixed_statement which, int n_params,
@@ -490,10 +492,10 @@ static esg_status send_insert_pipeline(const postgres_recorder *rec, PGconn *con
         const int lengths[2] = {(int)name_len, 8};
         rc = send_prepared(conn, STMT_INSERT_TRACKING, 2, values, lengths);
     }
-    if (rc == ESG_OK && n_events > 0)
-        rc = send_prepared(conn, STMT_NOTIFY, 0, NULL, NULL);
     if (rc == ESG_OK)
         rc = send_prepared(conn, STMT_COMMIT, 0, NULL, NULL);
+    if (rc == ESG_OK && n_events > 0)
+        rc = send_prepared(conn, STMT_NOTIFY, 0, NULL, NULL);
     if (rc == ESG_OK && !PQpipelineSync(conn))
         rc = ESG_EUNAVAILABLE;
     return rc;
@@ -590,7 +592,7 @@ static esg_status insert_in_one_transaction(postgres_recorder *rec, const esg_st
         step_kind kind = step_at(&shape, step, &event_index);
         PGresult *res = PQgetResult(conn);
         if (res == NULL) {
-            if (status == ESG_OK) {
+            if (status == ESG_OK && !is_committed) {
                 status = pgr_error(rec, conn, NULL, doing, &is_broken, err);
                 is_outcome_unknown = true;
             }
@@ -612,11 +614,12 @@ static esg_status insert_in_one_transaction(postgres_recorder *rec, const esg_st
             }
             if (kind == STEP_PREPARE_INSERT)
                 c->is_insert_prepared = true; /* prepared statements outlive transactions */
-            is_committed = kind == STEP_COMMIT;
+            is_committed = is_committed || kind == STEP_COMMIT;
             PQclear(res);
         } else {
             const char *sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-            if (status == ESG_OK) {
+            /* (a NOTIFY that failed after the commit: the others hear of it at the next write) */
+            if (status == ESG_OK && !is_committed) {
                 if (sqlstate_is(sqlstate, SQLSTATE_UNIQUE_VIOLATION))
                     status = conflict_error(events, event_index, kind, trackings, err);
                 else

@@ -56,8 +56,8 @@ void example_servers_init(example_servers *s, example_backend backend, const cha
 size_t example_n_servers(const example_servers *s);
 size_t example_app_of(const example_servers *s, size_t server);
 /* Runs a command of the PostgreSQL test server's script on its folder: "restart" (sessions
- * end) with postgres-test-server.sh, "switchover", "kill-postmaster", "crash-leader" or "revive"
- * with patroni-test-cluster.sh. */
+ * end) with postgres-test-server.sh, "switchover", "kill-postmaster" or "crash-leader" with
+ * patroni-test-cluster.sh. */
 void example_postgres_command(const char *what);
 /* Starts a server and waits until it answers a Ping. */
 void example_servers_start(example_servers *s, size_t server);
