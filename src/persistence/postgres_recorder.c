@@ -398,10 +398,10 @@ typedef enum step_kind {
 
 /* The statements of one insert pipeline, in order: BEGIN, then with events LOCK, the sequence
  * reset, the preparation of the insert (on a connection's first write) and an insert per event,
- * then the tracking records, COMMIT, and with events a NOTIFY in a transaction of its own: in
- * the write transaction it would take PostgreSQL's lock on the notification queue through the
- * commit, its WAL flush included, and so make every notifying commit of the database (all the
- * applications') wait for the one before. */
+ * then the tracking records, COMMIT, and with events a NOTIFY in a transaction of its own (the
+ * implicit one before the sync): in the write transaction it would hold PostgreSQL's lock on
+ * the notification queue through the commit, its WAL flush included, and so make every
+ * notifying commit of the database (all the applications') wait for the one before. */
 typedef struct pipeline_shape {
     size_t n_events;
     bool has_prepare;
@@ -1294,9 +1294,13 @@ static esg_status build_fixed_sql(postgres_recorder *rec, const char *sequence, 
     esg_buffer_put_str(&b[STMT_HAS_TRACKING_ID], rec->tracking_table);
     esg_buffer_put_str(&b[STMT_HAS_TRACKING_ID],
                        " WHERE application_name = $1 AND notification_id = $2");
-    char notify[sizeof rec->events_channel + sizeof rec->instance + 16];
-    /* (both names are hex digits and letters: nothing to quote) */
-    snprintf(notify, sizeof notify, "NOTIFY %s, '%s'", rec->events_channel, rec->instance);
+    char notify[sizeof rec->events_channel + sizeof rec->instance + 80];
+    /* (both names are hex digits and letters: nothing to quote) Its transaction commits without
+     * waiting for the disk: PostgreSQL gives a notifying transaction an id, and would otherwise
+     * flush a commit record for it while holding the queue's lock. */
+    snprintf(notify, sizeof notify,
+             "SELECT set_config('synchronous_commit', 'off', true), pg_notify('%s', '%s')",
+             rec->events_channel, rec->instance);
     esg_buffer_put_str(&b[STMT_NOTIFY], notify);
     esg_status status = ESG_OK;
     for (size_t i = 0; i < N_FIXED_STATEMENTS; i++) {
