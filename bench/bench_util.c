@@ -128,6 +128,12 @@ static bool same_key(const char *entry, const char *change)
 pid_t bench_spawn(const char *program, char *const argv[], const char *const *changes,
                   size_t n_changes)
 {
+    return bench_spawn_logged(program, argv, changes, n_changes, NULL);
+}
+
+pid_t bench_spawn_logged(const char *program, char *const argv[], const char *const *changes,
+                         size_t n_changes, const char *log_path)
+{
     size_t n_environ = 0;
     while (environ[n_environ] != NULL)
         n_environ++;
@@ -149,7 +155,13 @@ pid_t bench_spawn(const char *program, char *const argv[], const char *const *ch
 
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+    if (log_path == NULL) {
+        posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+    } else { /* (a server logs info to stdout, warnings and errors to stderr) */
+        posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log_path,
+                                         O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+    }
     pid_t pid = -1;
     int rc = posix_spawn(&pid, program, &actions, NULL, argv, envp);
     posix_spawn_file_actions_destroy(&actions);

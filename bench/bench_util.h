@@ -44,6 +44,9 @@ int bench_free_port(void);
  * /dev/null, stderr is kept. Returns the pid, or -1. */
 pid_t bench_spawn(const char *program, char *const argv[], const char *const *changes,
                   size_t n_changes);
+/* The same with stdout and stderr (a server's log) written to the file log_path. */
+pid_t bench_spawn_logged(const char *program, char *const argv[], const char *const *changes,
+                         size_t n_changes, const char *log_path);
 
 /* SIGTERM, then SIGKILL after 10 s (a server under valgrind takes a while); reaps. */
 void bench_stop_process(pid_t pid);

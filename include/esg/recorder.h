@@ -162,8 +162,8 @@ void esg_recorder_close(esg_recorder *recorder);
 
 /* A watch: hears of events recorded in the recorder's database by other processes, the replicas
  * of one application that take commands at once, so that each can push them to the followers
- * subscribed to it. On PostgreSQL every write transaction NOTIFYs a channel named after the
- * events table, and the watch LISTENs on a connection of its own (with the keepalives of a
+ * subscribed to it. On PostgreSQL every write is followed by a NOTIFY on a channel named after
+ * the events table, and the watch LISTENs on a connection of its own (with the keepalives of a
  * lease's); writes by the watch's own recorder are not news. Writers that do not NOTIFY (the
  * Python library's) are not heard. */
 typedef struct esg_recorder_watch esg_recorder_watch;
