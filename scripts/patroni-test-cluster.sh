@@ -31,15 +31,12 @@ set -euo pipefail
 . "$(dirname "$0")/lib/postgres_test.sh"
 . "$(dirname "$0")/lib/ports.sh"
 
+readonly USAGE="start|stop|status|env|leader|switchover|kill-postmaster|crash-leader DIR | createdb DIR NAME... | run DIR -- COMMAND [ARG...]"
 usage() {
-  echo "usage: $0 start|stop|status|env|leader|switchover|kill-postmaster|crash-leader DIR" \
-    "| createdb DIR NAME... | run DIR -- COMMAND [ARG...]" >&2
+  echo "usage: $0 $USAGE" >&2
   exit 2
 }
-[ $# -ge 2 ] || usage
-command="$1"
-mkdir -p "$2"
-dir="$(cd "$2" && pwd)"
+command_and_dir "$USAGE" "$@"
 shift 2
 
 readonly DB_NAME=esg_test

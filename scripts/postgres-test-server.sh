@@ -30,15 +30,12 @@ set -euo pipefail
 . "$(dirname "$0")/lib/packages.sh"
 . "$(dirname "$0")/lib/postgres_test.sh"
 
+readonly USAGE="start|stop|restart|status|env|crash|promote|port DIR | createdb DIR NAME... | run DIR -- COMMAND [ARG...] | standby DIR PRIMARY_DIR [--synchronous]"
 usage() {
-  echo "usage: $0 start|stop|restart|status|env|crash|promote|port DIR | createdb DIR NAME... |" \
-    "run DIR -- COMMAND [ARG...] | standby DIR PRIMARY_DIR [--synchronous]" >&2
+  echo "usage: $0 $USAGE" >&2
   exit 2
 }
-[ $# -ge 2 ] || usage
-command="$1"
-mkdir -p "$2"
-dir="$(cd "$2" && pwd)"
+command_and_dir "$USAGE" "$@"
 shift 2
 
 readonly FIRST_PORT=54329 # ports are tried from here up, and the first free one is kept

@@ -33,3 +33,17 @@ run_with_settings() {
   export ESG_POSTGRES_TEST_DIR="$dir"
   exec "$@"
 }
+
+# Sets command and dir (made if missing, then absolute) from the script's `COMMAND DIR ...`, or
+# says the usage line given and exits 2. The caller shifts the two off.
+command_and_dir() {
+  local usage_line="$1"
+  shift
+  if [ $# -lt 2 ]; then
+    echo "usage: $0 $usage_line" >&2
+    exit 2
+  fi
+  command="$1"
+  mkdir -p "$2"
+  dir="$(cd "$2" && pwd)"
+}

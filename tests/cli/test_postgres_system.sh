@@ -62,7 +62,7 @@ if run_system one-database; then
   check "servers recover from a database restart" $recovered
   check "and keep working" order_paid
   check "Orders' log holds 3 events per order" sh -c \
-    "'$client_bin' Orders notifications 1 100 | awk '{print \$4}' | sort | uniq -c | awk '{print \$1}' | sort -u | grep -qx \"\$('$client_bin' Orders notifications 1 100 | grep -c Order.Created)\""
+    "'$client_bin' Orders tail 1 | awk '{print \$4}' | sort | uniq -c | awk '{print \$1}' | sort -u | grep -qx \"\$('$client_bin' Orders tail 1 | grep -c Order.Created)\""
   kill -TERM $runner_pid; wait $runner_pid
   check "runner stops with exit 0" test $? -eq 0
 else
@@ -84,10 +84,10 @@ fi
 # Two replicas of a follower on one database: the runner's Reservations and one more, which
 # stands by (the lease: a PostgreSQL advisory lock) until the first is killed.
 reservations_created() { # the Reservation.Created notifications in Reservations' log
-  "$client_bin" Reservations notifications 1 10000 2>/dev/null | grep -c 'Reservation.Created'
+  "$client_bin" Reservations tail 1 2>/dev/null | grep -c 'Reservation.Created'
 }
 orders_created() {
-  "$client_bin" Orders notifications 1 10000 2>/dev/null | grep -c 'Order.Created'
+  "$client_bin" Orders tail 1 2>/dev/null | grep -c 'Order.Created'
 }
 all_reserved() { # every order created has exactly one reservation, within 10 s
   for _ in $(seq 100); do
