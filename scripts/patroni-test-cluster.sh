@@ -77,15 +77,65 @@ for m in json.load(sys.stdin):
         break' "$1"
 }
 
-wait_healthy() { # waits up to 120 s for a leader and a synchronous standby
-  local deadline=$((SECONDS + 120))
-  until [ -n "$(member_with_role Leader)" ] && [ -n "$(member_with_role 'Sync Standby')" ]; do
+# Waits (up to 120 s) for a leader with a synchronous standby, both running in one listing, and
+# sets leader and standby to their names.
+wait_healthy() {
+  local deadline=$((SECONDS + 120)) pair
+  while :; do
+    pair="$(members_json | /usr/bin/python3 -c '
+import json, sys
+members = json.load(sys.stdin)
+def running(role):
+    return next((m["Member"] for m in members
+                 if m.get("Role") == role and m.get("State") in ("running", "streaming")), "")
+if running("Leader") and running("Sync Standby"):
+    print(running("Leader"), running("Sync Standby"))')"
+    if [ -n "$pair" ]; then
+      read -r leader standby <<<"$pair"
+      return 0
+    fi
     ((SECONDS < deadline)) || {
       members_json >&2
       die "no leader with a synchronous standby after 120 s: see $runtime/*.log"
     }
     sleep 0.5
   done
+}
+
+# Runs a database event (a function) on a healthy cluster, again (up to 3 times) when the
+# cluster changed between the listing and the event (a leader that was restarting, say).
+on_healthy_cluster() {
+  local attempt
+  for attempt in 1 2 3; do
+    wait_healthy
+    "$1" && return 0
+    sleep 1
+  done
+  die "$1 failed 3 times"
+}
+
+do_switchover() {
+  as_owner patronictl -c "$runtime/pg1.yml" switchover --leader "$leader" --candidate "$standby" \
+    --force >/dev/null 2>&1
+}
+
+do_kill_postmaster() {
+  local pid
+  pid="$(postmaster_pid "$leader")"
+  [ -n "$pid" ] && kill -KILL "$pid"
+}
+
+do_crash_leader() {
+  local patroni postmaster deadline new
+  patroni="$(patroni_pid "$leader")"
+  postmaster="$(postmaster_pid "$leader")"
+  [ -n "$patroni" ] && [ -n "$postmaster" ] && kill -KILL "$patroni" "$postmaster" || return 1
+  deadline=$((SECONDS + 60))
+  until new="$(member_with_role Leader)" && [ -n "$new" ] && [ "$new" != "$leader" ]; do
+    ((SECONDS < deadline)) || die "no new leader 60 s after $leader crashed"
+    sleep 0.2
+  done
+  start_node "$leader"
 }
 
 write_config() { # NODE INDEX
@@ -278,31 +328,11 @@ stop) stop ;;
   env) print_env ;;
   leader) member_with_role Leader ;;
   switchover)
-    wait_healthy
-    leader="$(member_with_role Leader)"
-    candidate="$(member_with_role 'Sync Standby')"
-    [ -n "$leader" ] && [ -n "$candidate" ] || die "no leader and synchronous standby to switch"
-    as_owner patronictl -c "$runtime/pg1.yml" switchover --leader "$leader" \
-      --candidate "$candidate" --force >/dev/null
+    on_healthy_cluster do_switchover
     wait_healthy
     ;;
-  kill-postmaster)
-    wait_healthy
-    leader="$(member_with_role Leader)"
-    [ -n "$leader" ] || die "no leader"
-    kill -KILL "$(postmaster_pid "$leader")"
-    ;;
-  crash-leader)
-    wait_healthy
-    leader="$(member_with_role Leader)"
-    kill -KILL "$(patroni_pid "$leader")" "$(postmaster_pid "$leader")"
-    deadline=$((SECONDS + 60))
-    until new="$(member_with_role Leader)" && [ -n "$new" ] && [ "$new" != "$leader" ]; do
-      ((SECONDS < deadline)) || die "no new leader 60 s after $leader crashed"
-      sleep 0.2
-    done
-    start_node "$leader"
-    ;;
+  kill-postmaster) on_healthy_cluster do_kill_postmaster ;;
+  crash-leader) on_healthy_cluster do_crash_leader ;;
   createdb)
     [ $# -ge 1 ] || usage
     for name in "$@"; do create_database "$name"; done
