@@ -20,8 +20,8 @@
 /* A session that must notice a lost server within seconds, on both sides: the recorder's
  * parameters with keepalives of about 4 s (ours end a round trip to a server that went away;
  * the server's, set on the session, end the session, and a lease's lock with it, when we are cut
- * off), then listen_sql ("LISTEN channel"). */
-static esg_status session_connect(const postgres_recorder *rec, const char *listen_sql,
+ * off), listening on channel (a name of letters, digits and _: nothing to quote). */
+static esg_status session_connect(const postgres_recorder *rec, const char *channel,
                                   pg_connection **out, esg_error *err)
 {
     const char *values[N_CONN_PARAMS + 1];
@@ -37,8 +37,11 @@ static esg_status session_connect(const postgres_recorder *rec, const char *list
                              "SET tcp_keepalives_idle = 2; SET tcp_keepalives_interval = 1; "
                              "SET tcp_keepalives_count = 2",
                              "cannot set a session's keepalives", err);
-    if (rc == ESG_OK)
+    if (rc == ESG_OK) {
+        char listen_sql[48];
+        snprintf(listen_sql, sizeof listen_sql, "LISTEN %s", channel);
         rc = pgr_exec_simple(rec, c->conn, listen_sql, "cannot listen for notifications", err);
+    }
     if (rc == ESG_OK) {
         *out = c;
         c = NULL;
@@ -69,9 +72,9 @@ static size_t take_notifications(PGconn *conn, const char *skip)
 
 typedef struct postgres_lease {
     esg_recorder_lease base;
-    char *name;          /* owned, for messages */
-    char key[24];        /* the lock's bigint key as text: a hash of the tracking table and name */
-    char listen_sql[48]; /* "LISTEN esg_nudge_<key, hex>" */
+    char *name;       /* owned, for messages */
+    char key[24];     /* the lock's bigint key as text: a hash of the tracking table and name */
+    char channel[32]; /* "esg_nudge_<key, hex>": nudges, LISTENed by the session */
     pg_connection *session; /* the lease's own connection, NULL until made or after a loss */
     bool is_held;           /* the lock is held on session */
     bool is_nudged;         /* a nudge arrived since the last esg_recorder_lease_take_nudge */
@@ -90,8 +93,7 @@ esg_status pgr_lease_new(esg_recorder *recorder, const char *name, esg_recorder_
     uint64_t key = pgr_hash(
         (const char *const[]){"eventsourcing-grpc lease ", rec->tracking_table, " ", name, NULL});
     esg_int_text((int64_t)key, lease->key);
-    snprintf(lease->listen_sql, sizeof lease->listen_sql, "LISTEN esg_nudge_%016llx",
-             (unsigned long long)key);
+    snprintf(lease->channel, sizeof lease->channel, "esg_nudge_%016llx", (unsigned long long)key);
     *out = &lease->base;
     return ESG_OK;
 }
@@ -103,7 +105,7 @@ esg_status pgr_lease_refresh(esg_recorder_lease *base, bool *is_held, esg_error 
     *is_held = false;
     if (lease->session == NULL) {
         lease->is_held = false;
-        esg_status rc = session_connect(rec, lease->listen_sql, &lease->session, err);
+        esg_status rc = session_connect(rec, lease->channel, &lease->session, err);
         if (rc != ESG_OK)
             return rc;
     }
@@ -143,8 +145,7 @@ esg_status pgr_lease_nudge(esg_recorder_lease *base, esg_error *err)
     postgres_lease *lease = (postgres_lease *)base;
     postgres_recorder *rec = (postgres_recorder *)base->recorder;
     char sql[48];
-    /* "LISTEN esg_nudge_..." -> "NOTIFY esg_nudge_..." */
-    snprintf(sql, sizeof sql, "NOTIFY %s", lease->listen_sql + strlen("LISTEN "));
+    snprintf(sql, sizeof sql, "NOTIFY %s", lease->channel);
     pg_connection *c = NULL;
     esg_status rc = pgr_pool_borrow(rec, &c, err);
     if (rc != ESG_OK)
@@ -233,9 +234,7 @@ esg_status pgr_watch_wait(esg_recorder_watch *base, int timeout_ms, bool *has_ne
             return ESG_OK;
         }
         watch->connect_at_ms = now + WATCH_RETRY_MS;
-        char listen_sql[48];
-        snprintf(listen_sql, sizeof listen_sql, "LISTEN %s", rec->events_channel);
-        esg_status rc = session_connect(rec, listen_sql, &watch->session, err);
+        esg_status rc = session_connect(rec, rec->events_channel, &watch->session, err);
         /* Connected again: what was written meanwhile was not heard. */
         *has_news = rc == ESG_OK;
         return rc;
