@@ -480,7 +480,7 @@ static int on_end_map(void *ctx)
 /* The UTF-16 unit of the escape \uXXXX at p (a backslash), or -1 when there is none. */
 static long escaped_unit(const char *p, const char *end)
 {
-    if (end - p < 6 || p[1] != 'u')
+    if (end - p < 6 || p[0] != '\\' || p[1] != 'u')
         return -1;
     long unit = 0;
     for (int i = 2; i < 6; i++) {

@@ -201,7 +201,8 @@ void test_scalars_and_nul_in_strings(void **state)
 /* Strings Python's json would not read as UTF-8 text: a UTF-16 surrogate escape not in a pair
  * (yajl alone would read "\ud800\u0041" as one code point and a lone one as '?'), and raw bytes
  * that are not UTF-8 (overlong forms, encoded surrogates, past U+10FFFF, cut short), in strings
- * and keys. An escaped backslash before "ud800" is no escape. */
+ * and keys. An escaped backslash before "ud800" is no escape, nor is "udc00" after another
+ * character (the fuzzer's find: a high surrogate followed by "]udeEa" was taken for a pair). */
 void test_strings_must_be_unicode(void **state)
 {
     (void)state;
@@ -212,6 +213,7 @@ void test_strings_must_be_unicode(void **state)
         {"\"\\udc00\"", "surrogate"},
         {"\"\\ud800\\u0041\"", "surrogate"},
         {"\"\\ud800x\"", "surrogate"},
+        {"{\"tE\\udafa]udeEa_\":\"2D0\"}", "surrogate"},
         {"[\"\\uDBFF\\uDBFF\"]", "surrogate"},
         {"\"a\\ud83d", "surrogate"},
         {"\"\xc0\x80\"", "UTF-8"},
