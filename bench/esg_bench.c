@@ -355,6 +355,17 @@ static bool orders_start(const options *o, const backend *b, int run, server *s)
     return orders_start_with(o, b, run, NULL, "", s);
 }
 
+/* orders_start_with a setting (extra), saying so when it did not start. */
+static bool orders_start_variant(const options *o, const backend *b, int run, const char *extra,
+                                 const char *tag, server *s)
+{
+    if (orders_start_with(o, b, run, extra, tag, s))
+        return true;
+    fprintf(stderr, "esg_bench: Orders with %s on %s did not start\n", extra, b->name);
+    bench_stop_process(s->pid);
+    return false;
+}
+
 static double rss_mb(pid_t pid)
 {
     long kb = bench_rss_kb(pid);
@@ -501,11 +512,8 @@ static bool top_up(const char *address, size_t have, size_t n)
 static bool bench_cached_get(const options *o, const backend *b, int run)
 {
     server s = {0};
-    if (!orders_start_with(o, b, run, "AGGREGATE_CACHE_MAXSIZE=100000", "_cached", &s)) {
-        fprintf(stderr, "esg_bench: Orders with a cache on %s did not start\n", b->name);
-        bench_stop_process(s.pid);
+    if (!orders_start_variant(o, b, run, "AGGREGATE_CACHE_MAXSIZE=100000", "_cached", &s))
         return false;
-    }
     load create = {.address = s.address,
                    .op = OP_CREATE,
                    .n_threads = 8,
@@ -525,6 +533,28 @@ static bool bench_cached_get(const options *o, const backend *b, int run)
              ok;
     }
     free(create.created);
+    bench_stop_process(s.pid);
+    return ok;
+}
+
+/* create_new_order from 1 and 8 clients to a server that keeps no idempotency keys
+ * (IDEMPOTENCY_KEY_TTL=0), beside the same calls with them (bench_server; the client sends a key
+ * with every call): what recording each command's key and reply costs. */
+static bool bench_keys_off(const options *o, const backend *b, int run)
+{
+    server s = {0};
+    if (!orders_start_variant(o, b, run, "IDEMPOTENCY_KEY_TTL=0", "_nokeys", &s))
+        return false;
+    bool ok = true;
+    int threads[] = {1, 8};
+    for (int i = 0; i < 2; i++) {
+        load l = {.address = s.address, .op = OP_CREATE, .n_threads = threads[i], .pid = s.pid};
+        ok = measure(o, &l, b->name, "create_new_order_keys_off",
+                     "create_new_order, IDEMPOTENCY_KEY_TTL=0 (no key recorded)", "call", NAN,
+                     NAN) &&
+             ok;
+        free(l.created);
+    }
     bench_stop_process(s.pid);
     return ok;
 }
@@ -1482,7 +1512,8 @@ int main(int argc, char **argv)
             ok = bench_floor(&o) && ok;
         for (size_t b = 0; b < n_backends && (o.only == NULL || strcmp(o.only, "servers") == 0);
              b++)
-            ok = bench_server(&o, &chosen[b], run) && bench_cached_get(&o, &chosen[b], run) && ok;
+            ok = bench_server(&o, &chosen[b], run) && bench_cached_get(&o, &chosen[b], run) &&
+                 bench_keys_off(&o, &chosen[b], run) && ok;
         for (size_t b = 0; b < n_backends && (o.only == NULL || strcmp(o.only, "systems") == 0);
              b++)
             ok = bench_system(&o, &chosen[b], run) && ok;

@@ -177,6 +177,28 @@ esg_status esg_application_call_json(esg_application *app, const char *method_na
                                      const char *kwargs_json, size_t kwargs_len, char **result,
                                      size_t *result_len, esg_error *err);
 
+/* Calls a method as esg_application_call_json does, as a command that runs once per
+ * idempotency_key (1 to ESG_IDEMPOTENCY_KEY_MAX bytes; NULL: an ordinary call). The first call
+ * with a key records the key, a SHA-256 hash of the method name and arguments, and the reply in
+ * the same transaction as the command's events; a later call with the key, within
+ * IDEMPOTENCY_KEY_TTL (seconds, default 3600; 0 records no keys and makes every call an
+ * ordinary one) of the first, is answered with the recorded reply and *is_repeat (may be NULL)
+ * set, without running the method. A call that recorded no events (a query, or a command that
+ * failed or changed nothing) leaves no record and runs again when repeated. The key of another
+ * method or other arguments is ESG_EINVAL; a first call racing a repeat gets the one recorded
+ * reply. Methods of the type's methods table (not declared ones) have their saves deferred to
+ * the end of such a call, so that they are recorded with the key: a get in the method does not
+ * see what it saved. Expired keys are deleted from the calls, at most once a minute. */
+esg_status esg_application_call_json_idempotent(esg_application *app, const char *idempotency_key,
+                                                const char *method_name, const char *args_json,
+                                                size_t args_len, const char *kwargs_json,
+                                                size_t kwargs_len, char **result,
+                                                size_t *result_len, bool *is_repeat,
+                                                esg_error *err);
+
+/* IDEMPOTENCY_KEY_TTL in seconds: how long a key is kept; 0 when keys are not recorded. */
+double esg_application_idempotency_key_ttl(const esg_application *app);
+
 /* The notification log: see esg_recorder_select_notifications. */
 esg_status esg_application_select_notifications(esg_application *app, int64_t start, int64_t limit,
                                                 int64_t stop, const char *const *topics,

@@ -30,6 +30,21 @@ extern "C" {
 #define ESG_GRPC_MAX_PAGE_BYTES (3 * 1024 * 1024)
 /* Requests larger than this are refused by gRPC with RESOURCE_EXHAUSTED. */
 #define ESG_GRPC_MAX_MESSAGE_BYTES (4 * 1024 * 1024)
+/* A call's args and kwargs may hold this many JSON values together (every value, nested ones
+ * included); more is INVALID_ARGUMENT. Decoded, a value costs some 40 times its text: the cap
+ * keeps one call's memory to tens of MB where 4 MiB of "[[],[],...]" took ~220 MB. */
+#define ESG_GRPC_MAX_CALL_JSON_VALUES 100000
+
+/* The request metadata key of a command's idempotency key (CallApplicationMethod): a server of
+ * this library runs the command once per key and answers a repeat with the first reply
+ * (esg_application_call_json_idempotent). Values: 1 to 255 printable ASCII characters; our
+ * client sends a random UUID per command. */
+#define ESG_IDEMPOTENCY_KEY_METADATA "idempotency-key"
+/* The reply metadata key by which a server of this library says that it keeps idempotency keys,
+ * and for how many seconds (IDEMPOTENCY_KEY_TTL, decimal): sent with every successful reply when
+ * it does. Our client repeats a command after an ambiguous failure only to a server that said
+ * so (a Python server ignores the key and would run it twice). */
+#define ESG_IDEMPOTENCY_KEY_TTL_METADATA "idempotency-key-ttl"
 
 /* Sends gRPC's own log lines (as many as its GRPC_VERBOSITY lets through: errors by default)
  * to esg_log, about app_name (borrowed: it must outlive the use of gRPC; NULL for none), so that
@@ -133,7 +148,8 @@ typedef struct esg_client_options {
     int max_attempts;      /* connection attempts (Ping) before giving up; 0: 10 */
     int64_t backoff_ms;    /* first wait between attempts, doubled up to 1 s; 0: 100 */
     int64_t deadline_ms;   /* per call; 0: 5000 */
-    int max_call_attempts; /* tries of an idempotent call on UNAVAILABLE/DEADLINE_EXCEEDED; 0: 3 */
+    int max_call_attempts; /* tries of a call that can be repeated (Ping, pages, a command with
+                            * its key) on UNAVAILABLE/DEADLINE_EXCEEDED; 0: 3 */
     /* The calling application, whose <NAME>_GRPC_SSL_* files (its own identity) are looked up
      * before the plain GRPC_SSL_* ones; NULL: the plain ones only. */
     const char *ssl_name;
@@ -158,10 +174,26 @@ esg_status esg_client_connect_address(const char *address, const esg_client_opti
 esg_status esg_client_ping(esg_client *client, esg_error *err);
 
 /* Calls a method with args (array) and kwargs (object), both borrowed and
- * may be NULL for none; *result is the caller's. Not retried: a command may
- * not be idempotent. */
+ * may be NULL for none; *result is the caller's. Every call carries an idempotency key of its
+ * own (ESG_IDEMPOTENCY_KEY_METADATA, a random UUID). When the server said it keeps keys (ours
+ * do unless IDEMPOTENCY_KEY_TTL is 0), a call that fails with ESG_EUNAVAILABLE or ESG_ETIMEDOUT
+ * (it may or may not have run) is sent again with the same key, up to max_call_attempts tries
+ * with backoff, each under deadline_ms: the command runs once. To any other server (Python's)
+ * it is sent once, as such a server could run a repeat twice. */
 esg_status esg_client_call(esg_client *client, const char *method_name, const esg_value *args,
                            const esg_value *kwargs, esg_value **result, esg_error *err);
+
+/* esg_client_call with the caller's idempotency key (1 to 255 printable ASCII characters;
+ * NULL: a new random one), for a caller that repeats a command itself after the tries above
+ * failed (from another client too, after reconnecting): sent with the same key, the command
+ * runs at most once, and a repeat is answered with the first run's reply. ESG_EINVAL for a bad
+ * key, or when the server has the key from another command. */
+esg_status esg_client_call_with_key(esg_client *client, const char *idempotency_key,
+                                    const char *method_name, const esg_value *args,
+                                    const esg_value *kwargs, esg_value **result, esg_error *err);
+
+/* Whether key is one that esg_client_call_with_key takes: 1 to 255 printable ASCII characters. */
+bool esg_client_is_idempotency_key(const char *key);
 
 /* What a server says of its health (grpc.health.v1's ServingStatus, same numbers). */
 typedef enum esg_health_status {

@@ -140,6 +140,54 @@ esg_status esg_recorder_max_tracking_id(esg_recorder *recorder, const char *appl
 esg_status esg_recorder_has_tracking_id(esg_recorder *recorder, const char *application_name,
                                         int64_t notification_id, bool *out, esg_error *err);
 
+/* ---- Commands' replies: what makes a command run once per idempotency key ----
+ * A client that may send a command again (it got no answer) gives it a key; the first run's
+ * events are recorded with a command record (the key, a hash of the request, the reply) in the
+ * same transaction, and a repeat is answered with the recorded reply instead of running again.
+ * SQLite's table esg_command_replies, PostgreSQL's <events table>_replies (the Python library
+ * neither reads nor writes them); in memory, a hash table. */
+
+#define ESG_IDEMPOTENCY_KEY_MAX 255 /* bytes of a key, at most */
+#define ESG_REQUEST_HASH_SIZE 65    /* a request hash: 64 hexadecimal digits and a NUL */
+
+typedef struct esg_command_record {
+    const char *key;          /* the client's key: 1 to ESG_IDEMPOTENCY_KEY_MAX bytes, no NUL */
+    const char *request_hash; /* 64 hexadecimal digits (SHA-256 of the method and arguments) */
+    const char *reply;        /* the reply's bytes (JSON), not NUL-terminated; NULL when empty */
+    size_t reply_len;
+    int64_t recorded_at; /* microseconds since the Unix epoch */
+    /* A record of the same key recorded before this (an expired one) is replaced; a later one
+     * makes the write ESG_ECONFLICT. */
+    int64_t replaces_before;
+} esg_command_record;
+
+/* A command record as read back: every pointer owned, freed by esg_command_record_clear. */
+typedef struct esg_command_reply {
+    char request_hash[ESG_REQUEST_HASH_SIZE];
+    char *reply; /* esg_malloc'ed, NUL-terminated after reply_len bytes */
+    size_t reply_len;
+    int64_t recorded_at;
+} esg_command_reply;
+
+void esg_command_reply_clear(esg_command_reply *reply);
+
+/* Records events (borrowed, possibly none) and the command record (borrowed) in one
+ * transaction, as esg_recorder_insert_events does. ESG_ECONFLICT when a version is recorded
+ * already or the key has a record at or after command->replaces_before (nothing is written). */
+esg_status esg_recorder_insert_command(esg_recorder *recorder, const esg_stored_event *events,
+                                       size_t n_events, const esg_command_record *command,
+                                       int64_t *notification_ids, esg_error *err);
+
+/* The record of key, if there is one recorded at or after not_before (microseconds since the
+ * epoch): *found says; out is filled only then (the caller clears it). */
+esg_status esg_recorder_select_command(esg_recorder *recorder, const char *key, int64_t not_before,
+                                       esg_command_reply *out, bool *found, esg_error *err);
+
+/* Deletes the records recorded before before (microseconds since the epoch): expired keys.
+ * *n_deleted (may be NULL) counts them. */
+esg_status esg_recorder_delete_commands(esg_recorder *recorder, int64_t before, int64_t *n_deleted,
+                                        esg_error *err);
+
 /* ---- Snapshots: the state of an aggregate at a version, beside its events (Python's snapshot
  * store: SQLite's stored_snapshots, PostgreSQL's <app>_snapshots, same columns as the events). */
 

@@ -128,6 +128,8 @@ esg_status esg_application_new(const esg_application_type *type, const esg_env *
     rc = check_aggregate_types(app, err);
     if (rc == ESG_OK)
         rc = app_methods_open(app, err);
+    if (rc == ESG_OK)
+        rc = app_commands_open(app, env, err);
     if (rc != ESG_OK)
         goto out;
     /* As Python's construct_env: snapshotting by default when the type asks for it. */
@@ -276,6 +278,11 @@ void esg_application_write_metrics(esg_application *app, esg_buffer *out)
                        "Events recorded by this process (a policy's included).");
     esg_metrics_sample(out, "eventsourcing_events_recorded_total", labels,
                        (double)atomic_load(&app->n_events_recorded));
+    esg_metrics_family(out, "eventsourcing_command_repeats_total", "counter",
+                       "Calls with an idempotency key answered with the reply recorded by a "
+                       "call before them with that key.");
+    esg_metrics_sample(out, "eventsourcing_command_repeats_total", labels,
+                       (double)atomic_load(&app->n_command_repeats));
     esg_metrics_family(out, "eventsourcing_commit_duration_seconds", "histogram",
                        "Time to record a write's events (and tracking records) and commit.");
     esg_metrics_histogram(out, "eventsourcing_commit_duration_seconds", labels,
@@ -285,9 +292,9 @@ void esg_application_write_metrics(esg_application *app, esg_buffer *out)
 /* Stores and records events (borrowed) with an optional tracking record, and
  * tells the listener. */
 esg_status app_record(esg_application *app, esg_event *const *events, size_t n_events,
-                      const esg_tracking *tracking, esg_error *err)
+                      const esg_tracking *tracking, const app_command *command, esg_error *err)
 {
-    if (n_events == 0 && tracking == NULL)
+    if (n_events == 0 && tracking == NULL && command == NULL)
         return ESG_OK;
     esg_status rc = ESG_OK;
     size_t n_stored = 0;
@@ -304,7 +311,10 @@ esg_status app_record(esg_application *app, esg_event *const *events, size_t n_e
     if (rc == ESG_OK) {
         struct timespec started;
         clock_gettime(CLOCK_MONOTONIC, &started);
-        rc = esg_recorder_insert_events(app->recorder, stored, n_events, tracking, ids, err);
+        rc = command != NULL
+                 ? esg_recorder_insert_command(app->recorder, stored, n_events, &command->record,
+                                               ids, err)
+                 : esg_recorder_insert_events(app->recorder, stored, n_events, tracking, ids, err);
         app_count_write(app, &started, n_events, rc);
     }
     if (rc == ESG_OK)
@@ -349,13 +359,22 @@ void app_free_events(esg_event **events, size_t n_events)
 esg_status esg_application_save(esg_application *app, esg_aggregate *const *aggregates,
                                 size_t n_aggregates, esg_error *err)
 {
+    esg_status deferred_rc = ESG_OK;
+    if (app_defer_save(app, aggregates, n_aggregates, &deferred_rc, err))
+        return deferred_rc;
+    return app_save(app, aggregates, n_aggregates, NULL, err);
+}
+
+esg_status app_save(esg_application *app, esg_aggregate *const *aggregates, size_t n_aggregates,
+                    const app_command *command, esg_error *err)
+{
     esg_event **events = NULL;
     size_t n_events = 0, capacity = 0;
     esg_status rc = ESG_OK;
     for (size_t i = 0; i < n_aggregates && rc == ESG_OK; i++)
         rc = app_collect_into(&events, &n_events, &capacity, aggregates[i], err);
     if (rc == ESG_OK)
-        rc = app_record(app, events, n_events, NULL, err);
+        rc = app_record(app, events, n_events, NULL, command, err);
     app_free_events(events, n_events);
     /* As Python: without fast-forward, the cache holds what was saved. */
     for (size_t i = 0;

@@ -16,6 +16,15 @@
 
 typedef struct pending_batch pending_batch;
 
+/* A command run with an idempotency key (commands.c): the record its write makes beside its
+ * events, the reply filled in (the result as JSON) just before that write. */
+typedef struct app_command {
+    esg_command_record record;                /* key (borrowed), hash, times; reply below */
+    char request_hash[ESG_REQUEST_HASH_SIZE]; /* record.request_hash points here */
+    char *reply;                              /* owned JSON, once the method has returned */
+    size_t reply_len;
+} app_command;
+
 /* A method as the application calls it (methods.c). */
 typedef struct app_method {
     esg_method binding;        /* a method of the type, or a declared one's name and parameters */
@@ -44,13 +53,50 @@ struct esg_application {
     app_method *methods;         /* owned: the type's methods, as called by name */
     size_t n_methods;
     atomic_uint_least64_t n_events_recorded; /* since the application was made */
+    int64_t idempotency_key_ttl_us;          /* IDEMPOTENCY_KEY_TTL; 0: keys are not recorded */
+    atomic_int_least64_t next_key_sweep_us;  /* when expired keys are deleted next (wall clock) */
+    atomic_uint_least64_t n_command_repeats; /* calls answered with a recorded reply */
     esg_histogram commit_seconds;            /* each write's insert, commit included */
 };
 
-/* application.c: stores and records events (borrowed) with an optional tracking record, then
- * takes the snapshots due and tells the listener. */
+/* application.c: stores and records events (borrowed) with an optional tracking record or an
+ * optional command record (command->record, its reply set), then takes the snapshots due and
+ * tells the listener. */
 esg_status app_record(esg_application *app, esg_event *const *events, size_t n_events,
-                      const esg_tracking *tracking, esg_error *err);
+                      const esg_tracking *tracking, const app_command *command, esg_error *err);
+
+/* application.c: esg_application_save, the events recorded with command's record when command is
+ * not NULL. */
+esg_status app_save(esg_application *app, esg_aggregate *const *aggregates, size_t n_aggregates,
+                    const app_command *command, esg_error *err);
+
+/* commands.c: sets command's reply to the JSON of result (borrowed). */
+esg_status app_command_set_reply(app_command *command, const esg_value *result, esg_error *err);
+
+/* commands.c: when a call of an undeclared method with an idempotency key is running on this
+ * thread for app, takes the aggregates' pending events into it (they are recorded with the key
+ * when the method returns) and returns true with *rc; false otherwise. */
+bool app_defer_save(esg_application *app, esg_aggregate *const *aggregates, size_t n_aggregates,
+                    esg_status *rc, esg_error *err);
+
+/* commands.c: calls an undeclared method (binding.call) with the saves it makes deferred and
+ * recorded in one write with command's record when it returns ESG_OK. */
+esg_status app_call_deferring_saves(esg_application *app, const esg_method *binding,
+                                    esg_value *const *params, app_command *command,
+                                    esg_value **result, esg_error *err);
+
+/* methods.c: esg_application_call, with command (may be NULL) recorded by the call's write. */
+esg_status app_call(esg_application *app, const char *method_name, const esg_value *args,
+                    const esg_value *kwargs, app_command *command, esg_value **result,
+                    esg_error *err);
+
+/* methods.c: esg_application_call_json, likewise. */
+esg_status app_call_json(esg_application *app, app_command *command, const char *method_name,
+                         const char *args_json, size_t args_len, const char *kwargs_json,
+                         size_t kwargs_len, char **result, size_t *result_len, esg_error *err);
+
+/* commands.c: reads IDEMPOTENCY_KEY_TTL into app. */
+esg_status app_commands_open(esg_application *app, const esg_env *env, esg_error *err);
 
 /* application.c: counts a write that took seconds since started (monotonic) and recorded
  * n_events when rc is ESG_OK, for the metrics. */
@@ -91,7 +137,7 @@ void app_methods_free(esg_application *app);
 /* work.c: runs a declared method with its bound arguments (params, n_params of its signature;
  * missing ones are set to their defaults, borrowed), checking them, saving what it changed. */
 esg_status app_run_method(esg_application *app, const app_method *method, esg_value **params,
-                          esg_value **result, esg_error *err);
+                          app_command *command, esg_value **result, esg_error *err);
 
 /* The number of aggregate types of type: n_aggregate_types, or up to the NULL that ends an
  * ESG_AGGREGATES list. */

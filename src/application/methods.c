@@ -64,6 +64,13 @@ esg_status esg_application_call(esg_application *app, const char *method_name,
                                 const esg_value *args, const esg_value *kwargs, esg_value **result,
                                 esg_error *err)
 {
+    return app_call(app, method_name, args, kwargs, NULL, result, err);
+}
+
+esg_status app_call(esg_application *app, const char *method_name, const esg_value *args,
+                    const esg_value *kwargs, app_command *command, esg_value **result,
+                    esg_error *err)
+{
     *result = NULL;
     const app_method *method = NULL;
     for (size_t i = 0; i < app->n_methods && method == NULL; i++)
@@ -81,7 +88,9 @@ esg_status esg_application_call(esg_application *app, const char *method_name,
     }
     esg_status rc = esg_bind_arguments(&method->binding, args, kwargs, params, err);
     if (rc == ESG_OK && method->def != NULL)
-        rc = app_run_method(app, method, params, result, err);
+        rc = app_run_method(app, method, params, command, result, err);
+    else if (rc == ESG_OK && command != NULL)
+        rc = app_call_deferring_saves(app, &method->binding, params, command, result, err);
     else if (rc == ESG_OK)
         rc = method->binding.call(app, params, result, err);
     if (rc == ESG_OK && *result == NULL)
@@ -100,6 +109,14 @@ esg_status esg_application_call_json(esg_application *app, const char *method_na
                                      const char *kwargs_json, size_t kwargs_len, char **result,
                                      size_t *result_len, esg_error *err)
 {
+    return app_call_json(app, NULL, method_name, args_json, args_len, kwargs_json, kwargs_len,
+                         result, result_len, err);
+}
+
+esg_status app_call_json(esg_application *app, app_command *command, const char *method_name,
+                         const char *args_json, size_t args_len, const char *kwargs_json,
+                         size_t kwargs_len, char **result, size_t *result_len, esg_error *err)
+{
     esg_value *args = NULL, *kwargs = NULL, *value = NULL;
     *result = NULL;
     esg_status rc = ESG_OK;
@@ -108,9 +125,14 @@ esg_status esg_application_call_json(esg_application *app, const char *method_na
     if (rc == ESG_OK && kwargs_json != NULL && kwargs_len > 0)
         rc = esg_json_decode(kwargs_json, kwargs_len, &kwargs, err);
     if (rc == ESG_OK)
-        rc = esg_application_call(app, method_name, args, kwargs, &value, err);
-    if (rc == ESG_OK)
+        rc = app_call(app, method_name, args, kwargs, command, &value, err);
+    if (rc == ESG_OK && command != NULL && command->reply != NULL) {
+        *result = command->reply; /* what was recorded, and what a repeat will be sent */
+        *result_len = command->reply_len;
+        command->reply = NULL;
+    } else if (rc == ESG_OK) {
         rc = esg_json_encode(value, result, result_len, err);
+    }
     esg_value_free(args);
     esg_value_free(kwargs);
     esg_value_free(value);

@@ -125,7 +125,7 @@ static esg_status process_one(esg_application *app, const char *leader_name,
         if (rc == ESG_OK)
             rc = esg_application_type_run_policy(app->type, app, event, &processing, err);
         if (rc == ESG_OK)
-            rc = app_record(app, processing.events, processing.n_events, &tracking, err);
+            rc = app_record(app, processing.events, processing.n_events, &tracking, NULL, err);
         app_free_events(processing.events, processing.n_events);
         esg_event_free(event);
         if (rc != ESG_ECONFLICT)

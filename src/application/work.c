@@ -381,7 +381,7 @@ static esg_status ended(esg_work *work, esg_status rc, const char *what1, const 
 }
 
 esg_status app_run_method(esg_application *app, const app_method *method, esg_value **params,
-                          esg_value **result, esg_error *err)
+                          app_command *command, esg_value **result, esg_error *err)
 {
     const esg_signature *signature = &method->signature;
     esg_work work = {.app = app, .params = params, .n_params = signature->n_params};
@@ -414,8 +414,15 @@ esg_status app_run_method(esg_application *app, const app_method *method, esg_va
                       esg_type_name(esg_value_type(work.result)),
                       esg_sig_type_phrase(&signature->return_type, phrase, sizeof phrase));
     size_t n_changed = work.status == ESG_OK ? changed_aggregates(&work) : 0;
-    if (n_changed > 0)
-        failed(&work, esg_application_save(app, work.aggregates, n_changed, &work.error));
+    /* A command that changed nothing needs no record: running it again changes nothing. */
+    if (n_changed > 0 && command != NULL)
+        failed(&work, app_command_set_reply(command, work.result, &work.error));
+    /* (Without a key, through esg_application_save: a call of an undeclared method with a key
+     * that calls this one defers the save to its own write.) */
+    if (n_changed > 0 && work.status == ESG_OK)
+        failed(&work, command != NULL
+                          ? app_save(app, work.aggregates, n_changed, command, &work.error)
+                          : esg_application_save(app, work.aggregates, n_changed, &work.error));
     if (work.status == ESG_OK) {
         *result = work.result;
         work.result = NULL;

@@ -18,7 +18,8 @@
 #include "esg/alloc.h"
 
 static const char usage[] =
-    "usage: eventsourcing_grpc_client [--json] [--timeout SECONDS] SERVER COMMAND [ARGUMENTS]\n"
+    "usage: eventsourcing_grpc_client [--json] [--timeout SECONDS] [--key KEY] SERVER COMMAND\n"
+    "                                 [ARGUMENTS]\n"
     "\n"
     "SERVER is host:port, or an application name whose address is in\n"
     "<NAME>_GRPC_SERVER_ADDRESS (e.g. Orders and ORDERS_GRPC_SERVER_ADDRESS).\n"
@@ -48,6 +49,10 @@ static const char usage[] =
     "Options:\n"
     "  --json             print JSON lines (one object per line; errors too, on stderr)\n"
     "  --timeout SECONDS  the deadline of each call (default 5; fractions allowed)\n"
+    "  --key KEY          call: the command's idempotency key (1 to 255 printable\n"
+    "                     characters; default a new one each time): run again with the\n"
+    "                     same KEY, the command is not run twice, and the first reply\n"
+    "                     is printed again\n"
     "\n"
     "Environment: GRPC_SSL_PRIVATE_KEY_PATH, GRPC_SSL_CERTIFICATE_PATH and\n"
     "GRPC_SSL_ROOT_CERTIFICATE_PATH for servers not on localhost (mutual TLS).\n"
@@ -64,6 +69,7 @@ static const char usage[] =
 typedef struct program_options {
     bool is_json;        /* --json */
     int64_t deadline_ms; /* --timeout, or 0: the client's default */
+    const char *key;     /* --key, or NULL: a new key per call */
 } program_options;
 
 static int exit_code_for(esg_status rc)
@@ -115,9 +121,21 @@ static int read_options(int argc, char **argv, program_options *out, int *exit_c
             out->is_json = true;
             continue;
         }
-        const char *value = strncmp(option, "--timeout=", 10) == 0             ? option + 10
-                            : strcmp(option, "--timeout") == 0 && i + 1 < argc ? argv[++i]
-                                                                               : NULL;
+        const char *value = strncmp(option, "--key=", 6) == 0              ? option + 6
+                            : strcmp(option, "--key") == 0 && i + 1 < argc ? argv[++i]
+                                                                           : NULL;
+        if (value != NULL || strcmp(option, "--key") == 0) {
+            if (value == NULL || !esg_client_is_idempotency_key(value)) {
+                fprintf(stderr, "eventsourcing_grpc_client: --key takes a KEY of 1 to 255 "
+                                "printable characters\n");
+                return -1;
+            }
+            out->key = value;
+            continue;
+        }
+        value = strncmp(option, "--timeout=", 10) == 0             ? option + 10
+                : strcmp(option, "--timeout") == 0 && i + 1 < argc ? argv[++i]
+                                                                   : NULL;
         if (value == NULL && strcmp(option, "--timeout") == 0) {
             fprintf(stderr, "eventsourcing_grpc_client: --timeout takes SECONDS\n");
             return -1;
@@ -237,10 +255,11 @@ static esg_value *object_of(const char *key, esg_value *item)
 }
 
 static esg_status run_call(esg_client *client, const char *method, const command_args *command,
-                           esg_error *err)
+                           const program_options *options, esg_error *err)
 {
     esg_value *result = NULL;
-    esg_status rc = esg_client_call(client, method, command->args, command->kwargs, &result, err);
+    esg_status rc = esg_client_call_with_key(client, options->key, method, command->args,
+                                             command->kwargs, &result, err);
     if (rc == ESG_OK) /* a JSON line in either format */
         rc = print_json_line(stdout, result, err);
     return rc;
@@ -565,7 +584,7 @@ int main(int argc, char **argv)
         else if (strcmp(command, "health") == 0)
             rc = run_health(client, n_rest > 0 ? rest[0] : "", &options, &err);
         else if (strcmp(command, "call") == 0)
-            rc = run_call(client, rest[0], &args, &err);
+            rc = run_call(client, rest[0], &args, &options, &err);
         else if (strcmp(command, "notifications") == 0)
             rc = run_notifications(client, mapper, &args, n_rest, rest, &options, &err);
         else if (strcmp(command, "tail") == 0)

@@ -52,6 +52,8 @@
     "                                  version; n: trusts the cache (one writer only)\n"           \
     "  AGGREGATE_CACHE_FASTFORWARD_SKIPPING   y: no wait for another thread's fast-forward\n"      \
     "  DEEPCOPY_FROM_AGGREGATE_CACHE   y only (every get returns a copy)\n"                        \
+    "  IDEMPOTENCY_KEY_TTL             seconds a command's idempotency key is kept, its repeats\n" \
+    "                                  answered with its first reply (default 3600; 0: off)\n"     \
     "\n"                                                                                           \
     "  ESG_TOPIC_PATH                  folders of shared libraries that define topics\n"           \
     "\n"                                                                                           \

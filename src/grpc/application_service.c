@@ -19,11 +19,6 @@ void srv_handle_ping(server_call *c, const ProtobufCMessage *unused)
     srv_reply_message(c, ESG_OK, NULL, &empty.base);
 }
 
-/* The most JSON values a call's args and kwargs may hold together. Decoded,
- * a value costs some 40 times its text (a 4 MiB array of 1.3 million empty
- * arrays took ~220 MB), so the cap keeps one call to tens of MB. */
-#define MAX_CALL_JSON_VALUES 100000
-
 /* The brackets, braces, commas and colons of a JSON text outside its strings:
  * each comes with a value of its own, so a text has at least as many values. */
 static size_t json_separators(const uint8_t *text, size_t len)
@@ -42,6 +37,28 @@ static size_t json_separators(const uint8_t *text, size_t len)
     return n;
 }
 
+/* The call's idempotency key (ESG_IDEMPOTENCY_KEY_METADATA) copied into key: "" when it has
+ * none; ESG_EINVAL when it is not 1 to 255 printable ASCII characters. */
+static esg_status idempotency_key(const server_call *c, char key[ESG_IDEMPOTENCY_KEY_MAX + 1],
+                                  esg_error *err)
+{
+    key[0] = '\0';
+    for (size_t i = 0; i < c->metadata.count; i++) {
+        const grpc_metadata *m = &c->metadata.metadata[i];
+        if (grpc_slice_str_cmp(m->key, ESG_IDEMPOTENCY_KEY_METADATA) != 0)
+            continue;
+        size_t len = GRPC_SLICE_LENGTH(m->value);
+        const uint8_t *value = GRPC_SLICE_START_PTR(m->value);
+        if (!esg_wire_is_idempotency_key(value, len))
+            return esg_error_set(err, ESG_EINVAL,
+                                 "the %s metadata must be 1 to %d printable ASCII characters",
+                                 ESG_IDEMPOTENCY_KEY_METADATA, ESG_IDEMPOTENCY_KEY_MAX);
+        memcpy(key, value, len);
+        key[len] = '\0';
+    }
+    return ESG_OK;
+}
+
 void srv_handle_call(server_call *c, const ProtobufCMessage *message)
 {
     const EventsourcingGrpc__MethodRequest *request =
@@ -49,18 +66,19 @@ void srv_handle_call(server_call *c, const ProtobufCMessage *message)
     esg_error err = {0};
     char *result = NULL;
     size_t result_len = 0;
-    esg_status rc = ESG_OK;
-    if (json_separators(request->args.data, request->args.len) +
-            json_separators(request->kwargs.data, request->kwargs.len) >
-        MAX_CALL_JSON_VALUES)
+    char key[ESG_IDEMPOTENCY_KEY_MAX + 1];
+    esg_status rc = idempotency_key(c, key, &err);
+    if (rc == ESG_OK && json_separators(request->args.data, request->args.len) +
+                                json_separators(request->kwargs.data, request->kwargs.len) >
+                            ESG_GRPC_MAX_CALL_JSON_VALUES)
         rc = esg_error_set(&err, ESG_EINVAL, "args and kwargs hold more than %d JSON values",
-                           MAX_CALL_JSON_VALUES);
+                           ESG_GRPC_MAX_CALL_JSON_VALUES);
     /* Missing args or kwargs mean none (the reference fails on them instead). */
     if (rc == ESG_OK)
-        rc = esg_application_call_json(c->server->app, request->method_name,
-                                       (const char *)request->args.data, request->args.len,
-                                       (const char *)request->kwargs.data, request->kwargs.len,
-                                       &result, &result_len, &err);
+        rc = esg_application_call_json_idempotent(
+            c->server->app, key[0] != '\0' ? key : NULL, request->method_name,
+            (const char *)request->args.data, request->args.len, (const char *)request->kwargs.data,
+            request->kwargs.len, &result, &result_len, NULL, &err);
     EventsourcingGrpc__MethodReply method_reply = EVENTSOURCING_GRPC__METHOD_REPLY__INIT;
     method_reply.data.data = (uint8_t *)result;
     method_reply.data.len = result_len;

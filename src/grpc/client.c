@@ -242,6 +242,10 @@ static esg_status call_once(esg_client *client, const outgoing *request, bool wa
     rc = cli_status_to_result(client, method, status, details, err);
     if (rc == ESG_OK)
         rc = esg_wire_read(recv_buffer, reply, reply_len, err);
+    for (size_t i = 0; rc == ESG_OK && i < initial_metadata.count; i++)
+        if (grpc_slice_str_cmp(initial_metadata.metadata[i].key,
+                               ESG_IDEMPOTENCY_KEY_TTL_METADATA) == 0)
+            atomic_store(&client->server_keeps_keys, true);
 
 out:
     cli_close_call(client, &live);
@@ -363,6 +367,7 @@ static esg_client *client_new(const char *address, const esg_client_options *opt
     client->backoff_ms = DEFAULT_BACKOFF_MS;
     client->deadline_ms = DEFAULT_DEADLINE_MS;
     client->max_call_attempts = DEFAULT_MAX_CALL_ATTEMPTS;
+    atomic_init(&client->server_keeps_keys, false);
     if (options != NULL) {
         if (options->max_attempts > 0)
             client->max_attempts = options->max_attempts;
@@ -655,9 +660,33 @@ static esg_status encode_arguments(const esg_value *value, esg_type type, const 
 esg_status esg_client_call(esg_client *client, const char *method_name, const esg_value *args,
                            const esg_value *kwargs, esg_value **result, esg_error *err)
 {
+    return esg_client_call_with_key(client, NULL, method_name, args, kwargs, result, err);
+}
+
+bool esg_client_is_idempotency_key(const char *key)
+{
+    return key != NULL && esg_wire_is_idempotency_key((const uint8_t *)key, strlen(key));
+}
+
+esg_status esg_client_call_with_key(esg_client *client, const char *idempotency_key,
+                                    const char *method_name, const esg_value *args,
+                                    const esg_value *kwargs, esg_value **result, esg_error *err)
+{
     *result = NULL;
     if (method_name == NULL)
         return esg_error_set(err, ESG_EINVAL, "no method name to call");
+    /* One key per command, the same in its repeats. */
+    char new_key[ESG_UUID_HEX_SIZE];
+    if (idempotency_key == NULL) {
+        esg_uuid key_uuid;
+        esg_uuid4(&key_uuid);
+        esg_uuid_hex(&key_uuid, new_key);
+        idempotency_key = new_key;
+    }
+    if (!esg_client_is_idempotency_key(idempotency_key))
+        return esg_error_set(err, ESG_EINVAL,
+                             "an idempotency key must be 1 to %d printable ASCII characters",
+                             ESG_IDEMPOTENCY_KEY_MAX);
     char *args_json = NULL, *kwargs_json = NULL;
     size_t args_len = 0, kwargs_len = 0;
     uint8_t *request_bytes = NULL, *reply_bytes = NULL;
@@ -679,11 +708,19 @@ esg_status esg_client_call(esg_client *client, const char *method_name, const es
     rc = pack_message(&request.base, &request_bytes, &request_len, err);
     if (rc != ESG_OK)
         goto out;
-    /* Never retried: the command may have run although the reply was lost. */
-    const outgoing call = {ESG_PATH_CALL, request_bytes, request_len, NULL, 0};
+    /* A server that keeps keys runs the command once however often it arrives, so a failure
+     * that leaves the outcome unknown (UNAVAILABLE, the deadline) is tried again; another server
+     * might run it twice: one try. */
+    grpc_metadata key_metadata = {.key =
+                                      grpc_slice_from_static_string(ESG_IDEMPOTENCY_KEY_METADATA),
+                                  .value = grpc_slice_from_static_string(idempotency_key)};
+    const outgoing call = {ESG_PATH_CALL, request_bytes, request_len, &key_metadata, 1};
     rc = cli_enter(client, err);
     if (rc == ESG_OK) {
-        rc = call_once(client, &call, true, &reply_bytes, &reply_len, err);
+        rc = atomic_load(&client->server_keeps_keys)
+                 ? call_with_retries(client, &call, client->max_call_attempts, &reply_bytes,
+                                     &reply_len, err)
+                 : call_once(client, &call, true, &reply_bytes, &reply_len, err);
         cli_leave(client);
     }
     if (rc != ESG_OK)

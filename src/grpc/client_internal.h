@@ -6,6 +6,7 @@
 
 #include <grpc/grpc.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -32,6 +33,9 @@ struct esg_client {
     int n_active;           /* threads inside a public call */
     live_call *live_calls;  /* calls whose grpc_call exists */
     bool is_page_capped;    /* the server refused pages above REFERENCE_SECTION_SIZE */
+    /* A reply said the server keeps idempotency keys (ESG_IDEMPOTENCY_KEY_TTL_METADATA): a
+     * command that failed ambiguously may be sent again with its key. */
+    atomic_bool server_keeps_keys;
 };
 
 /* Counts the calling thread in (ESG_ECLOSED when the client is closed), and out: close waits

@@ -210,7 +210,12 @@ void srv_reply(server_call *c, grpc_status_code code, const char *message, uint8
     grpc_op ops[4];
     memset(ops, 0, sizeof ops);
     size_t n = 0;
-    ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA; /* also for errors, or no status is sent */
+    ops[n].op = GRPC_OP_SEND_INITIAL_METADATA; /* also for errors, or no status is sent */
+    if (code == GRPC_STATUS_OK && !c->on_health_port) {
+        ops[n].data.send_initial_metadata.count = c->server->n_reply_metadata;
+        ops[n].data.send_initial_metadata.metadata = &c->server->reply_metadata;
+    }
+    n++;
     if (code == GRPC_STATUS_OK) {
         c->response = esg_wire_buffer(payload ? payload : (const uint8_t *)"", payload_len);
         if (c->response == NULL) {
@@ -647,6 +652,15 @@ esg_status srv_start(esg_application *app, const esg_server_options *options,
     pthread_mutex_init(&server->subscriptions_lock, NULL);
     esg_cond_init(&server->changed);
     server->app = app;
+    double key_ttl = esg_application_idempotency_key_ttl(app);
+    if (key_ttl > 0) {
+        snprintf(server->key_ttl_text, sizeof server->key_ttl_text, "%.0f",
+                 key_ttl < 1 ? 1 : key_ttl);
+        server->reply_metadata.key =
+            grpc_slice_from_static_string(ESG_IDEMPOTENCY_KEY_TTL_METADATA);
+        server->reply_metadata.value = grpc_slice_from_static_string(server->key_ttl_text);
+        server->n_reply_metadata = 1;
+    }
     if (hooks != NULL)
         server->node_hooks = *hooks;
     server->on_prompt = options->on_prompt;

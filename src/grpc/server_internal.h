@@ -49,7 +49,12 @@ typedef struct srv_node_hooks {
 } srv_node_hooks;
 
 struct esg_server {
-    esg_application *app;          /* borrowed */
+    esg_application *app; /* borrowed */
+    /* Sent as initial metadata with successful replies (ESG_IDEMPOTENCY_KEY_TTL_METADATA) when
+     * the application keeps idempotency keys; n_reply_metadata 0 otherwise. */
+    grpc_metadata reply_metadata;
+    size_t n_reply_metadata;
+    char key_ttl_text[24];
     grpc_server *grpc;             /* owned */
     grpc_completion_queue *cq;     /* owned; every call and request uses it */
     void *methods[N_KINDS];        /* registered method handles (NULL for KIND_UNKNOWN) */

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "core/alloc.h"
+#include "esg/recorder.h"
 
 static void *wire_alloc(void *data, size_t size)
 {
@@ -144,5 +145,15 @@ bool esg_wire_parse_int(const char *text, int64_t *out)
     if (errno != 0 || end == NULL || *end != '\0')
         return false;
     *out = value;
+    return true;
+}
+
+bool esg_wire_is_idempotency_key(const uint8_t *bytes, size_t len)
+{
+    if (len == 0 || len > ESG_IDEMPOTENCY_KEY_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (bytes[i] < 0x20 || bytes[i] >= 0x7f)
+            return false;
     return true;
 }

@@ -69,4 +69,8 @@ const char *esg_wire_status_name(grpc_status_code code);
  * ...): optional '-', digits only, no spaces, in range. */
 bool esg_wire_parse_int(const char *text, int64_t *out);
 
+/* Whether len bytes make an idempotency key as ESG_IDEMPOTENCY_KEY_METADATA takes one: 1 to
+ * ESG_IDEMPOTENCY_KEY_MAX printable ASCII characters (what gRPC metadata values may hold). */
+bool esg_wire_is_idempotency_key(const uint8_t *bytes, size_t len);
+
 #endif

@@ -54,13 +54,15 @@ esg_status esg_group_commit_write(esg_group_commit *g, esg_write_request *req,
 
 esg_status esg_group_commit_insert(esg_group_commit *g, const esg_stored_event *events,
                                    size_t n_events, const esg_tracking *trackings,
-                                   size_t n_trackings, int64_t *notification_ids, esg_error *err,
+                                   size_t n_trackings, const esg_command_record *command,
+                                   int64_t *notification_ids, esg_error *err,
                                    esg_commit_group_fn commit_group, void *owner)
 {
     esg_write_request req = {.events = events,
                              .n_events = n_events,
                              .trackings = trackings,
                              .n_trackings = n_trackings,
+                             .command = command,
                              .notification_ids = notification_ids,
                              .err = err,
                              .status = ESG_OK};

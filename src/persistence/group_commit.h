@@ -21,11 +21,12 @@ typedef struct esg_write_request {
     size_t n_events;
     const esg_tracking *trackings;
     size_t n_trackings;
-    int64_t *notification_ids; /* may be NULL */
-    bool is_snapshot;          /* events holds one snapshot, for the snapshots table */
-    esg_error *err;            /* the caller's */
-    esg_status status;         /* the outcome, set by commit_group */
-    bool is_done;              /* under the queue's lock */
+    int64_t *notification_ids;         /* may be NULL */
+    bool is_snapshot;                  /* events holds one snapshot, for the snapshots table */
+    const esg_command_record *command; /* recorded with the events; may be NULL */
+    esg_error *err;                    /* the caller's */
+    esg_status status;                 /* the outcome, set by commit_group */
+    bool is_done;                      /* under the queue's lock */
     struct esg_write_request *next;
 } esg_write_request;
 
@@ -50,11 +51,12 @@ void esg_group_commit_destroy(esg_group_commit *g);
 esg_status esg_group_commit_write(esg_group_commit *g, esg_write_request *req,
                                   esg_commit_group_fn commit_group, void *owner);
 
-/* esg_group_commit_write of a request for events and trackings (as the recorder's
- * insert_events_tracked takes them). */
+/* esg_group_commit_write of a request for events, trackings and a command record (may be NULL),
+ * as the recorder's insert_events_tracked and insert_command take them. */
 esg_status esg_group_commit_insert(esg_group_commit *g, const esg_stored_event *events,
                                    size_t n_events, const esg_tracking *trackings,
-                                   size_t n_trackings, int64_t *notification_ids, esg_error *err,
+                                   size_t n_trackings, const esg_command_record *command,
+                                   int64_t *notification_ids, esg_error *err,
                                    esg_commit_group_fn commit_group, void *owner);
 
 #endif

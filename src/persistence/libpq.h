@@ -15,6 +15,7 @@
 #define LIBPQ_SONAME "libpq.so.5"
 #define LIBPQ_FUNCTIONS(X)                                                                         \
     X(PQclear)                                                                                     \
+    X(PQcmdTuples)                                                                                 \
     X(PQconnectdbParams)                                                                           \
     X(PQconsumeInput)                                                                              \
     X(PQenterPipelineMode)                                                                         \
@@ -38,6 +39,7 @@
     X(PQresultErrorMessage)                                                                        \
     X(PQresultStatus)                                                                              \
     X(PQsendPrepare)                                                                               \
+    X(PQsendQueryParams)                                                                           \
     X(PQsendQueryPrepared)                                                                         \
     X(PQsetNoticeProcessor)                                                                        \
     X(PQsetnonblocking)                                                                            \
@@ -61,6 +63,7 @@ esg_status esg_libpq_load(esg_error *err);
 /* From here on every PQ function is libpq's, through the table. */
 #define LIBPQ_REDIRECT(name) esg_libpq.name
 #define PQclear LIBPQ_REDIRECT(PQclear)
+#define PQcmdTuples LIBPQ_REDIRECT(PQcmdTuples)
 #define PQconnectdbParams LIBPQ_REDIRECT(PQconnectdbParams)
 #define PQconsumeInput LIBPQ_REDIRECT(PQconsumeInput)
 #define PQenterPipelineMode LIBPQ_REDIRECT(PQenterPipelineMode)
@@ -84,6 +87,7 @@ esg_status esg_libpq_load(esg_error *err);
 #define PQresultErrorMessage LIBPQ_REDIRECT(PQresultErrorMessage)
 #define PQresultStatus LIBPQ_REDIRECT(PQresultStatus)
 #define PQsendPrepare LIBPQ_REDIRECT(PQsendPrepare)
+#define PQsendQueryParams LIBPQ_REDIRECT(PQsendQueryParams)
 #define PQsendQueryPrepared LIBPQ_REDIRECT(PQsendQueryPrepared)
 #define PQsetNoticeProcessor LIBPQ_REDIRECT(PQsetNoticeProcessor)
 #define PQsetnonblocking LIBPQ_REDIRECT(PQsetnonblocking)

@@ -26,6 +26,14 @@ typedef struct tracking_entry {
     size_t capacity;
 } tracking_entry;
 
+typedef struct command_entry {
+    char *key;   /* owned */
+    char *reply; /* owned, NUL-terminated after reply_len bytes */
+    size_t reply_len;
+    char request_hash[ESG_REQUEST_HASH_SIZE];
+    int64_t recorded_at;
+} command_entry;
+
 typedef struct popo_recorder {
     esg_recorder base;        /* must be first */
     pthread_rwlock_t lock;    /* writers exclusive, readers shared */
@@ -40,6 +48,11 @@ typedef struct popo_recorder {
     tracking_entry *trackings; /* owned; one per upstream application */
     size_t n_trackings;
     size_t trackings_capacity;
+    command_entry *commands; /* owned: the commands' replies */
+    size_t n_commands;
+    size_t commands_capacity;
+    size_t *command_slots;  /* open-addressing hash table: command index + 1, 0 when empty */
+    size_t n_command_slots; /* a power of two, kept at most half full */
 } popo_recorder;
 
 static const esg_recorder_ops popo_ops;
@@ -141,6 +154,60 @@ static size_t id_position(const tracking_entry *entry, int64_t id, bool *exists)
     return low;
 }
 
+static size_t hash_key(const char *key)
+{
+    uint64_t h = 14695981039346656037u; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)key; *p != '\0'; p++)
+        h = (h ^ *p) * 1099511628211u;
+    return (size_t)h;
+}
+
+static command_entry *find_command(const popo_recorder *r, const char *key)
+{
+    if (r->n_command_slots == 0)
+        return NULL;
+    size_t mask = r->n_command_slots - 1;
+    for (size_t i = hash_key(key) & mask;; i = (i + 1) & mask) {
+        size_t slot = r->command_slots[i];
+        if (slot == 0)
+            return NULL;
+        if (strcmp(r->commands[slot - 1].key, key) == 0)
+            return &r->commands[slot - 1];
+    }
+}
+
+static void place_command(size_t *slots, size_t n_slots, const char *key, size_t index)
+{
+    size_t i = hash_key(key) & (n_slots - 1);
+    while (slots[i] != 0)
+        i = (i + 1) & (n_slots - 1);
+    slots[i] = index + 1;
+}
+
+/* Rebuilds the hash table of the commands for at least n_commands of them; false when out of
+ * memory (the old table is kept). */
+static bool index_commands(popo_recorder *r, size_t n_commands)
+{
+    size_t n_slots = 64;
+    while (n_slots < n_commands * 2)
+        n_slots *= 2;
+    size_t *slots = esg_calloc(n_slots, sizeof *slots);
+    if (slots == NULL)
+        return false;
+    for (size_t k = 0; k < r->n_commands; k++)
+        place_command(slots, n_slots, r->commands[k].key, k);
+    esg_free(r->command_slots);
+    r->command_slots = slots;
+    r->n_command_slots = n_slots;
+    return true;
+}
+
+static void command_entry_clear(command_entry *entry)
+{
+    esg_free(entry->key);
+    esg_free(entry->reply);
+}
+
 /* Checks that nothing of the call exists yet (ESG_ECONFLICT otherwise). */
 static esg_status check_conflicts(const popo_recorder *r, const esg_stored_event *events,
                                   size_t n_events, const esg_tracking *tracking, esg_error *err)
@@ -173,16 +240,33 @@ static esg_status check_conflicts(const popo_recorder *r, const esg_stored_event
     return ESG_OK;
 }
 
+/* Events, at most one tracking record and at most one command record in one step. */
 static esg_status popo_insert_events(esg_recorder *recorder, const esg_stored_event *events,
                                      size_t n_events, const esg_tracking *tracking,
-                                     int64_t *notification_ids, esg_error *err)
+                                     const esg_command_record *command, int64_t *notification_ids,
+                                     esg_error *err)
 {
     popo_recorder *r = (popo_recorder *)recorder;
     esg_stored_event *copies = esg_calloc(n_events ? n_events : 1, sizeof *copies);
+    command_entry new_command = {0};
     size_t n_copied = 0;
     esg_status rc = ESG_OK;
     if (copies == NULL)
         return esg_error_set(err, ESG_ENOMEM, "out of memory recording events");
+    if (command != NULL) {
+        new_command.key = esg_strdup(command->key);
+        new_command.reply = esg_malloc(command->reply_len + 1);
+        if (new_command.key == NULL || new_command.reply == NULL) {
+            rc = esg_error_set(err, ESG_ENOMEM, "out of memory recording a command's reply");
+            goto out;
+        }
+        if (command->reply_len > 0)
+            memcpy(new_command.reply, command->reply, command->reply_len);
+        new_command.reply[command->reply_len] = '\0';
+        new_command.reply_len = command->reply_len;
+        memcpy(new_command.request_hash, command->request_hash, ESG_REQUEST_HASH_SIZE);
+        new_command.recorded_at = command->recorded_at;
+    }
     /* Copy outside the lock: the lock is held only for checks and pointer moves. */
     for (; n_copied < n_events && rc == ESG_OK; n_copied++)
         rc = esg_stored_event_copy(&copies[n_copied], &events[n_copied], err);
@@ -193,6 +277,14 @@ static esg_status popo_insert_events(esg_recorder *recorder, const esg_stored_ev
 
     pthread_rwlock_wrlock(&r->lock);
     rc = check_conflicts(r, events, n_events, tracking, err);
+    command_entry *expired = command != NULL ? find_command(r, command->key) : NULL;
+    if (rc == ESG_OK && expired != NULL && expired->recorded_at >= command->replaces_before)
+        rc = esg_error_set(err, ESG_ECONFLICT, "the command's idempotency key is recorded already");
+    if (rc == ESG_OK && command != NULL && expired == NULL &&
+        (!esg_grow((void **)&r->commands, &r->commands_capacity, r->n_commands + 1,
+                   sizeof *r->commands) ||
+         ((r->n_commands + 1) * 2 > r->n_command_slots && !index_commands(r, r->n_commands + 1))))
+        rc = ESG_ENOMEM;
     /* Make every allocation before changing anything, so that a failure
      * leaves the recorder as it was. */
     if (rc == ESG_OK && !esg_grow((void **)&r->events, &r->events_capacity, r->n_events + n_events,
@@ -248,13 +340,67 @@ static esg_status popo_insert_events(esg_recorder *recorder, const esg_stored_ev
             tracked->ids[at] = tracking->notification_id;
             tracked->n_ids++;
         }
+        if (command != NULL) {
+            command_entry *entry = expired;
+            if (entry == NULL) {
+                place_command(r->command_slots, r->n_command_slots, new_command.key, r->n_commands);
+                entry = &r->commands[r->n_commands++];
+                memset(entry, 0, sizeof *entry);
+            }
+            command_entry_clear(entry); /* the expired record's */
+            *entry = new_command;
+            memset(&new_command, 0, sizeof new_command); /* now the recorder's */
+        }
     }
     pthread_rwlock_unlock(&r->lock);
 out:
     for (size_t i = 0; i < n_copied; i++)
         esg_stored_event_clear(&copies[i]);
     esg_free(copies);
+    command_entry_clear(&new_command);
     return rc;
+}
+
+static esg_status popo_select_command(esg_recorder *recorder, const char *key, int64_t not_before,
+                                      esg_command_reply *out, bool *found, esg_error *err)
+{
+    popo_recorder *r = (popo_recorder *)recorder;
+    esg_status rc = ESG_OK;
+    pthread_rwlock_rdlock(&r->lock);
+    const command_entry *entry = find_command(r, key);
+    if (entry != NULL && entry->recorded_at >= not_before) {
+        rc = esg_command_reply_fill(out, entry->request_hash, ESG_REQUEST_HASH_SIZE - 1,
+                                    entry->reply, entry->reply_len, entry->recorded_at, err);
+        *found = rc == ESG_OK;
+    }
+    pthread_rwlock_unlock(&r->lock);
+    return rc;
+}
+
+/* Drops the expired records and indexes the rest again (in a table of the same size: it never
+ * shrinks, so this cannot fail for memory). */
+static esg_status popo_delete_commands(esg_recorder *recorder, int64_t before, int64_t *n_deleted,
+                                       esg_error *err)
+{
+    (void)err;
+    popo_recorder *r = (popo_recorder *)recorder;
+    pthread_rwlock_wrlock(&r->lock);
+    size_t kept = 0;
+    for (size_t k = 0; k < r->n_commands; k++) {
+        if (r->commands[k].recorded_at < before)
+            command_entry_clear(&r->commands[k]);
+        else
+            r->commands[kept++] = r->commands[k];
+    }
+    *n_deleted = (int64_t)(r->n_commands - kept);
+    r->n_commands = kept;
+    if (*n_deleted > 0) {
+        memset(r->command_slots, 0, r->n_command_slots * sizeof *r->command_slots);
+        for (size_t k = 0; k < r->n_commands; k++)
+            place_command(r->command_slots, r->n_command_slots, r->commands[k].key, k);
+    }
+    pthread_rwlock_unlock(&r->lock);
+    return ESG_OK;
 }
 
 /* Appends what options select of an aggregate's events, or of its snapshots. */
@@ -410,6 +556,10 @@ static void popo_close(esg_recorder *recorder)
         esg_free(r->trackings[i].ids);
     }
     esg_free(r->trackings);
+    for (size_t i = 0; i < r->n_commands; i++)
+        command_entry_clear(&r->commands[i]);
+    esg_free(r->commands);
+    esg_free(r->command_slots);
     pthread_rwlock_destroy(&r->lock);
     esg_free(r);
 }
@@ -423,6 +573,8 @@ static const esg_recorder_ops popo_ops = {
     .max_tracking_id = popo_max_tracking_id,
     .has_tracking_id = popo_has_tracking_id,
     .insert_snapshot = popo_insert_snapshot,
+    .select_command = popo_select_command,
+    .delete_commands = popo_delete_commands,
     .close = popo_close,
 };
 

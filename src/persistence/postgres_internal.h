@@ -29,6 +29,15 @@ enum fixed_statement {
     N_FIXED_STATEMENTS
 };
 
+/* The statements of the commands' replies (command_sql). */
+enum command_statement {
+    CMD_DELETE_EXPIRED_KEY, /* $1 key, $2 replaces_before */
+    CMD_INSERT,             /* $1 key, $2 request hash, $3 reply, $4 recorded_at */
+    CMD_SELECT,             /* $1 key, $2 not_before */
+    CMD_DELETE_EXPIRED,     /* $1 before */
+    N_COMMAND_STATEMENTS
+};
+
 typedef struct pg_connection {
     PGconn *conn;                    /* used by one thread at a time, lent by the pool */
     bool is_insert_prepared;         /* STMT_INSERT_EVENT, prepared by the first write */
@@ -66,14 +75,18 @@ typedef struct postgres_recorder {
     char *events_table;                   /* quoted and qualified: "schema"."app_events" */
     char *tracking_table;                 /* likewise "schema"."app_tracking" */
     char *snapshots_table;                /* likewise "schema"."app_snapshots", or NULL */
-    char *fixed_sql[N_FIXED_STATEMENTS];  /* owned SQL of the fixed statements */
-    int lock_timeout_s;                   /* POSTGRES_LOCK_TIMEOUT, 0 for none */
-    double conn_max_age_s;                /* POSTGRES_CONN_MAX_AGE, < 0 for none */
-    bool is_pre_pinging;                  /* POSTGRES_PRE_PING */
-    bool has_pool;                        /* pool is initialised */
-    esg_pool pool;                        /* POSTGRES_POOL_SIZE idle, + _MAX_OVERFLOW lent */
-    bool has_writes;                      /* writes is initialised */
-    esg_group_commit writes;              /* concurrent writers commit together */
+    char *replies_table;                  /* likewise "schema"."app_replies" (recorder.h) */
+    /* The SQL of the statements of that table, sent unprepared (with CREATE_TABLE off the table
+     * may be missing, and only calls with an idempotency key need it). */
+    char *command_sql[N_COMMAND_STATEMENTS];
+    char *fixed_sql[N_FIXED_STATEMENTS]; /* owned SQL of the fixed statements */
+    int lock_timeout_s;                  /* POSTGRES_LOCK_TIMEOUT, 0 for none */
+    double conn_max_age_s;               /* POSTGRES_CONN_MAX_AGE, < 0 for none */
+    bool is_pre_pinging;                 /* POSTGRES_PRE_PING */
+    bool has_pool;                       /* pool is initialised */
+    esg_pool pool;                       /* POSTGRES_POOL_SIZE idle, + _MAX_OVERFLOW lent */
+    bool has_writes;                     /* writes is initialised */
+    esg_group_commit writes;             /* concurrent writers commit together */
     /* Every write transaction NOTIFYs this channel with this recorder's instance, so that the
      * watches of other replicas hear of it and this recorder's own watch can skip it. */
     char events_channel[32]; /* esg_events_<hash of events_table, hex> */

@@ -392,13 +392,16 @@ typedef enum step_kind {
     STEP_PREPARE_INSERT,
     STEP_EVENT,
     STEP_TRACKING,
+    STEP_COMMAND_DELETE,
+    STEP_COMMAND_INSERT,
     STEP_COMMIT,
     STEP_NOTIFY
 } step_kind;
 
 /* The statements of one insert pipeline, in order: BEGIN, then with events LOCK, the sequence
  * reset, the preparation of the insert (on a connection's first write) and an insert per event,
- * then the tracking records, COMMIT, and with events a NOTIFY in a transaction of its own (the
+ * then the tracking records, for each command record a delete of its key's expired record and
+ * its insert, COMMIT, and with events a NOTIFY in a transaction of its own (the
  * implicit one before the sync): in the write transaction it would hold PostgreSQL's lock on
  * the notification queue through the commit, its WAL flush included, and so make every
  * notifying commit of the database (all the applications') wait for the one before. */
@@ -406,14 +409,17 @@ typedef struct pipeline_shape {
     size_t n_events;
     bool has_prepare;
     size_t n_trackings;
+    size_t n_commands;
 } pipeline_shape;
 
 static size_t pipeline_length(const pipeline_shape *p)
 {
-    return 1 + (p->n_events > 0 ? 3 + p->has_prepare + p->n_events : 0) + p->n_trackings + 1;
+    return 1 + (p->n_events > 0 ? 3 + p->has_prepare + p->n_events : 0) + p->n_trackings +
+           2 * p->n_commands + 1;
 }
 
-/* The kind of statement number step; *event_index is the event's or tracking record's index. */
+/* The kind of statement number step; *event_index is the event's, tracking record's or command
+ * record's index. */
 static step_kind step_at(const pipeline_shape *p, size_t step, size_t *event_index)
 {
     if (step-- == 0)
@@ -436,7 +442,12 @@ static step_kind step_at(const pipeline_shape *p, size_t step, size_t *event_ind
         *event_index = step;
         return STEP_TRACKING;
     }
-    return step == p->n_trackings ? STEP_COMMIT : STEP_NOTIFY;
+    step -= p->n_trackings;
+    if (step < 2 * p->n_commands) {
+        *event_index = step / 2;
+        return step % 2 == 0 ? STEP_COMMAND_DELETE : STEP_COMMAND_INSERT;
+    }
+    return step == 2 * p->n_commands ? STEP_COMMIT : STEP_NOTIFY;
 }
 
 static esg_status send_prepared(PGconn *conn, enum fixed_statement which, int n_params,
@@ -449,12 +460,66 @@ static esg_status send_prepared(PGconn *conn, enum fixed_statement which, int n_
                : ESG_EUNAVAILABLE;
 }
 
+/* What one insert transaction writes (all borrowed). */
+typedef struct insert_rows {
+    const esg_stored_event *events;
+    size_t n_events;
+    const esg_tracking *trackings;
+    size_t n_trackings;
+    const esg_command_record *const *commands;
+    size_t n_commands;
+} insert_rows;
+
+/* Sends a statement of the commands' replies table, unprepared, in binary. */
+static esg_status send_command_sql(const postgres_recorder *rec, PGconn *conn,
+                                   enum command_statement which, int n_params,
+                                   const char *const *values, const int *lengths)
+{
+    static const int binary[4] = {1, 1, 1, 1};
+    static const Oid types[N_COMMAND_STATEMENTS][4] = {
+        [CMD_DELETE_EXPIRED_KEY] = {OID_TEXT, OID_INT8},
+        [CMD_INSERT] = {OID_TEXT, OID_TEXT, OID_BYTEA, OID_INT8},
+        [CMD_SELECT] = {OID_TEXT, OID_INT8},
+        [CMD_DELETE_EXPIRED] = {OID_INT8},
+    };
+    return PQsendQueryParams(conn, rec->command_sql[which], n_params, types[which], values, lengths,
+                             binary, 1)
+               ? ESG_OK
+               : ESG_EUNAVAILABLE;
+}
+
+/* Sends the two statements of a command record: its key's expired record deleted, it inserted. */
+static esg_status send_command_record(const postgres_recorder *rec, PGconn *conn,
+                                      const esg_command_record *command)
+{
+    uint8_t replaces_before[8], recorded_at[8];
+    put_be64(replaces_before, command->replaces_before);
+    put_be64(recorded_at, command->recorded_at);
+    size_t key_len = strlen(command->key);
+    if (command->reply_len > INT_MAX)
+        return ESG_EINVAL;
+    const char *delete_values[2] = {command->key, (const char *)replaces_before};
+    const int delete_lengths[2] = {(int)key_len, 8};
+    esg_status rc =
+        send_command_sql(rec, conn, CMD_DELETE_EXPIRED_KEY, 2, delete_values, delete_lengths);
+    const char *insert_values[4] = {command->key, command->request_hash,
+                                    command->reply != NULL ? command->reply : "",
+                                    (const char *)recorded_at};
+    const int insert_lengths[4] = {(int)key_len, ESG_REQUEST_HASH_SIZE - 1, (int)command->reply_len,
+                                   8};
+    if (rc == ESG_OK)
+        rc = send_command_sql(rec, conn, CMD_INSERT, 4, insert_values, insert_lengths);
+    return rc;
+}
+
 /* Sends every statement of the transaction without waiting for a reply, ending with a sync. */
 static esg_status send_insert_pipeline(const postgres_recorder *rec, PGconn *conn,
-                                       const pipeline_shape *shape, const esg_stored_event *events,
-                                       size_t n_events, const esg_tracking *trackings,
-                                       size_t n_trackings)
+                                       const pipeline_shape *shape, const insert_rows *rows)
 {
+    const esg_stored_event *events = rows->events;
+    size_t n_events = rows->n_events;
+    const esg_tracking *trackings = rows->trackings;
+    size_t n_trackings = rows->n_trackings;
     esg_status rc = send_prepared(conn, STMT_BEGIN, 0, NULL, NULL);
     if (rc == ESG_OK && n_events > 0)
         rc = send_prepared(conn, STMT_LOCK, 0, NULL, NULL);
@@ -492,6 +557,8 @@ static esg_status send_insert_pipeline(const postgres_recorder *rec, PGconn *con
         const int lengths[2] = {(int)name_len, 8};
         rc = send_prepared(conn, STMT_INSERT_TRACKING, 2, values, lengths);
     }
+    for (size_t i = 0; rc == ESG_OK && i < rows->n_commands; i++)
+        rc = send_command_record(rec, conn, rows->commands[i]);
     if (rc == ESG_OK)
         rc = send_prepared(conn, STMT_COMMIT, 0, NULL, NULL);
     if (rc == ESG_OK && n_events > 0)
@@ -516,10 +583,14 @@ static bool flush_pipeline(PGconn *conn)
     return rc == 0;
 }
 
-/* A message for a version or tracking record that is already there, naming it. */
+/* A message for a version, tracking record or command record that is already there, naming it. */
 static esg_status conflict_error(const esg_stored_event *events, size_t event_index, step_kind kind,
                                  const esg_tracking *trackings, esg_error *err)
 {
+    if (kind == STEP_COMMAND_INSERT || kind == STEP_COMMAND_DELETE)
+        return esg_error_set(err, ESG_ECONFLICT,
+                             "cannot record events: the command's idempotency key is recorded "
+                             "already");
     if (kind == STEP_TRACKING)
         return esg_error_set(err, ESG_ECONFLICT,
                              "cannot record events: notification %lld of %s is already tracked",
@@ -537,11 +608,12 @@ static esg_status conflict_error(const esg_stored_event *events, size_t event_in
  * writers (of this library or of Python's) take turns from before their ids are drawn until they
  * commit, and then sets the id sequence to one past the highest committed id: ids are given in
  * commit order, and a rolled-back transaction gives its ids back instead of leaving a gap. */
-static esg_status insert_in_one_transaction(postgres_recorder *rec, const esg_stored_event *events,
-                                            size_t n_events, const esg_tracking *trackings,
-                                            size_t n_trackings, int64_t *notification_ids,
-                                            esg_error *err)
+static esg_status insert_in_one_transaction(postgres_recorder *rec, const insert_rows *rows,
+                                            int64_t *notification_ids, esg_error *err)
 {
+    const esg_stored_event *events = rows->events;
+    size_t n_events = rows->n_events;
+    const esg_tracking *trackings = rows->trackings;
     pg_connection *c = NULL;
     bool is_broken = false;
     bool is_in_pipeline = false;
@@ -569,13 +641,14 @@ static esg_status insert_in_one_transaction(postgres_recorder *rec, const esg_st
     pipeline_shape shape = {
         .n_events = n_events,
         .has_prepare = n_events > 0 && !c->is_insert_prepared,
-        .n_trackings = n_trackings,
+        .n_trackings = rows->n_trackings,
+        .n_commands = rows->n_commands,
     };
-    status = send_insert_pipeline(rec, conn, &shape, events, n_events, trackings, n_trackings);
+    status = send_insert_pipeline(rec, conn, &shape, rows);
     if (status == ESG_EINVAL) {
         /* Nothing reached the server but some of the pipeline: throw the connection away. */
         is_broken = true;
-        status = esg_error_set(err, ESG_EINVAL, "%s: a topic or state is over 2 GiB", doing);
+        status = esg_error_set(err, ESG_EINVAL, "%s: a topic, state or reply is over 2 GiB", doing);
         goto out;
     }
     if (status != ESG_OK || !flush_pipeline(conn)) {
@@ -680,9 +753,11 @@ out:
 
 static void insert_one_by_one(postgres_recorder *rec, esg_write_request *group)
 {
-    for (esg_write_request *req = group; req != NULL; req = req->next)
-        req->status = insert_in_one_transaction(rec, req->events, req->n_events, req->trackings,
-                                                req->n_trackings, req->notification_ids, req->err);
+    for (esg_write_request *req = group; req != NULL; req = req->next) {
+        const insert_rows rows = {req->events,      req->n_events, req->trackings,
+                                  req->n_trackings, &req->command, req->command != NULL};
+        req->status = insert_in_one_transaction(rec, &rows, req->notification_ids, req->err);
+    }
 }
 
 /* A group of writes (group_commit.h) as one transaction when it can be: the events and tracking
@@ -697,28 +772,33 @@ static void commit_group(void *owner, esg_write_request *group)
         insert_one_by_one(rec, group);
         return;
     }
-    size_t n_events = 0, n_trackings = 0;
+    size_t n_events = 0, n_trackings = 0, n_commands = 0;
     for (esg_write_request *req = group; req != NULL; req = req->next) {
         n_events += req->n_events;
         n_trackings += req->n_trackings;
+        n_commands += req->command != NULL;
     }
     esg_stored_event *events = esg_malloc((n_events ? n_events : 1) * sizeof *events);
     esg_tracking *trackings = esg_malloc((n_trackings ? n_trackings : 1) * sizeof *trackings);
+    const esg_command_record **commands =
+        esg_malloc((n_commands ? n_commands : 1) * sizeof *commands);
     int64_t *ids = esg_malloc((n_events ? n_events : 1) * sizeof *ids);
     esg_error merged_err = {0};
     esg_status status = ESG_ENOMEM; /* then one by one, which needs no more memory */
-    if (events != NULL && trackings != NULL && ids != NULL) {
-        size_t e = 0, t = 0;
+    if (events != NULL && trackings != NULL && commands != NULL && ids != NULL) {
+        size_t e = 0, t = 0, k = 0;
         for (esg_write_request *req = group; req != NULL; req = req->next) {
             if (req->n_events > 0) /* shallow copies; memcpy takes no NULL */
                 memcpy(events + e, req->events, req->n_events * sizeof *events);
             if (req->n_trackings > 0)
                 memcpy(trackings + t, req->trackings, req->n_trackings * sizeof *trackings);
+            if (req->command != NULL)
+                commands[k++] = req->command;
             e += req->n_events;
             t += req->n_trackings;
         }
-        status = insert_in_one_transaction(rec, events, n_events, trackings, n_trackings, ids,
-                                           &merged_err);
+        const insert_rows rows = {events, n_events, trackings, n_trackings, commands, n_commands};
+        status = insert_in_one_transaction(rec, &rows, ids, &merged_err);
     }
     if (status == ESG_OK) {
         size_t e = 0;
@@ -738,18 +818,21 @@ static void commit_group(void *owner, esg_write_request *group)
         }
     }
     esg_free(ids);
+    esg_free(commands);
     esg_free(trackings);
     esg_free(events);
 }
 
 /* Concurrent writers commit together (group_commit.h): with fsync and synchronous_commit on,
  * each commit waits for the disk, and they share that wait instead of taking turns at it. */
-static esg_status postgres_recorder_insert_events_tracked(
-    esg_recorder *recorder, const esg_stored_event *events, size_t n_events,
-    const esg_tracking *trackings, size_t n_trackings, int64_t *notification_ids, esg_error *err)
+static esg_status
+postgres_recorder_insert_events_tracked(esg_recorder *recorder, const esg_stored_event *events,
+                                        size_t n_events, const esg_tracking *trackings,
+                                        size_t n_trackings, const esg_command_record *command,
+                                        int64_t *notification_ids, esg_error *err)
 {
     postgres_recorder *rec = (postgres_recorder *)recorder;
-    return esg_group_commit_insert(&rec->writes, events, n_events, trackings, n_trackings,
+    return esg_group_commit_insert(&rec->writes, events, n_events, trackings, n_trackings, command,
                                    notification_ids, err, commit_group, rec);
 }
 
@@ -1092,6 +1175,86 @@ static esg_status postgres_recorder_has_tracking_id(esg_recorder *recorder,
 /* ---- Opening and closing --------------------------------------------------------------------- */
 
 /* Every connection is idle by now: closing while a call is running is the caller's bug. */
+/* ---- Commands' replies ----------------------------------------------------------------------- */
+
+/* Runs a statement of the commands' replies table on a connection of the pool: *out (the
+ * caller's, PQclear) holds its result. */
+static esg_status exec_command_sql(postgres_recorder *rec, enum command_statement which,
+                                   int n_params, const char *const *values, const int *lengths,
+                                   const char *doing, PGresult **out, esg_error *err)
+{
+    *out = NULL;
+    pg_connection *c = NULL;
+    bool is_broken = false;
+    esg_status status = pgr_pool_borrow(rec, &c, err);
+    if (status != ESG_OK)
+        return status;
+    if (send_command_sql(rec, c->conn, which, n_params, values, lengths) != ESG_OK) {
+        status = pgr_error(rec, c->conn, NULL, doing, &is_broken, err);
+        is_broken = true;
+        pgr_pool_give_back(rec, c, is_broken);
+        return status;
+    }
+    PGresult *res = NULL, *next;
+    while ((next = PQgetResult(c->conn)) != NULL) { /* the last one is the statement's */
+        PQclear(res);
+        res = next;
+    }
+    ExecStatusType result = PQresultStatus(res);
+    if (result == PGRES_TUPLES_OK || result == PGRES_COMMAND_OK)
+        *out = res;
+    else {
+        status = pgr_error(rec, c->conn, res, doing, &is_broken, err);
+        PQclear(res);
+    }
+    pgr_pool_give_back(rec, c, is_broken);
+    return status;
+}
+
+static esg_status postgres_recorder_select_command(esg_recorder *recorder, const char *key,
+                                                   int64_t not_before, esg_command_reply *out,
+                                                   bool *found, esg_error *err)
+{
+    uint8_t since[8];
+    put_be64(since, not_before);
+    const char *values[2] = {key, (const char *)since};
+    const int lengths[2] = {(int)strlen(key), 8};
+    PGresult *res = NULL;
+    esg_status status = exec_command_sql((postgres_recorder *)recorder, CMD_SELECT, 2, values,
+                                         lengths, "cannot read a command's reply", &res, err);
+    if (status != ESG_OK || PQntuples(res) == 0) {
+        PQclear(res);
+        return status;
+    }
+    int64_t recorded_at = 0;
+    if (PQgetisnull(res, 0, 0) || PQgetisnull(res, 0, 1) || !get_int(res, 0, 2, &recorded_at))
+        status = esg_error_set(err, ESG_EIO, "corrupt command record of an idempotency key");
+    else
+        status = esg_command_reply_fill(out, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0),
+                                        PQgetvalue(res, 0, 1), (size_t)PQgetlength(res, 0, 1),
+                                        recorded_at, err);
+    *found = status == ESG_OK;
+    PQclear(res);
+    return status;
+}
+
+static esg_status postgres_recorder_delete_commands(esg_recorder *recorder, int64_t before,
+                                                    int64_t *n_deleted, esg_error *err)
+{
+    uint8_t limit[8];
+    put_be64(limit, before);
+    const char *values[1] = {(const char *)limit};
+    const int lengths[1] = {8};
+    PGresult *res = NULL;
+    esg_status status =
+        exec_command_sql((postgres_recorder *)recorder, CMD_DELETE_EXPIRED, 1, values, lengths,
+                         "cannot delete expired command records", &res, err);
+    if (status == ESG_OK)
+        *n_deleted = strtoll(PQcmdTuples(res), NULL, 10);
+    PQclear(res);
+    return status;
+}
+
 static void postgres_recorder_close(esg_recorder *recorder)
 {
     postgres_recorder *rec = (postgres_recorder *)recorder;
@@ -1106,6 +1269,9 @@ static void postgres_recorder_close(esg_recorder *recorder)
     esg_free(rec->events_table);
     esg_free(rec->tracking_table);
     esg_free(rec->snapshots_table);
+    esg_free(rec->replies_table);
+    for (size_t i = 0; i < N_COMMAND_STATEMENTS; i++)
+        esg_free(rec->command_sql[i]);
     esg_free(rec);
 }
 
@@ -1119,6 +1285,8 @@ static const esg_recorder_ops postgres_ops = {
     .max_tracking_id = postgres_recorder_max_tracking_id,
     .has_tracking_id = postgres_recorder_has_tracking_id,
     .insert_snapshot = postgres_recorder_insert_snapshot,
+    .select_command = postgres_recorder_select_command,
+    .delete_commands = postgres_recorder_delete_commands,
     .close = postgres_recorder_close,
     .lease_new = pgr_lease_new,
     .lease_refresh = pgr_lease_refresh,
@@ -1187,7 +1355,7 @@ static esg_status table_name(const esg_postgres_settings *cfg, const char *fallb
  * advisory lock keeps several processes that start together from racing to create them (a
  * race CREATE ... IF NOT EXISTS loses with a unique violation in the catalogue). */
 static esg_status create_tables(const postgres_recorder *rec, PGconn *conn, const char *events_name,
-                                esg_error *err)
+                                const char *replies_name, esg_error *err)
 {
     esg_buffer sql = {0};
     esg_buffer_put_str(&sql, "SELECT pg_advisory_xact_lock(hashtext('eventsourcing create ");
@@ -1222,15 +1390,30 @@ static esg_status create_tables(const postgres_recorder *rec, PGconn *conn, cons
                                  "NULL, topic text, state bytea, PRIMARY KEY (originator_id, "
                                  "originator_version)) WITH (autovacuum_enabled=false)");
     }
+    /* This library's own (recorder.h); vacuumed as usual: its rows expire and are deleted. */
+    esg_buffer_put_str(&sql, ";CREATE TABLE IF NOT EXISTS ");
+    esg_buffer_put_str(&sql, rec->replies_table);
+    esg_buffer_put_str(&sql, " (key text PRIMARY KEY, request_hash text NOT NULL, reply bytea NOT "
+                             "NULL, recorded_at bigint NOT NULL);CREATE INDEX IF NOT EXISTS ");
+    char *replies_index = esg_malloc(strlen(replies_name) + sizeof "_recorded_at_idx");
+    if (replies_index != NULL) {
+        memcpy(replies_index, replies_name, strlen(replies_name));
+        memcpy(replies_index + strlen(replies_name), "_recorded_at_idx", sizeof "_recorded_at_idx");
+        put_identifier(&sql, replies_index);
+    }
+    esg_buffer_put_str(&sql, " ON ");
+    esg_buffer_put_str(&sql, rec->replies_table);
+    esg_buffer_put_str(&sql, " (recorded_at)");
     char *text = esg_buffer_take(&sql, NULL);
     esg_status status = ESG_OK;
-    if (text == NULL || index_name == NULL)
+    if (text == NULL || index_name == NULL || replies_index == NULL)
         status = esg_error_set(err, ESG_ENOMEM, "out of memory creating tables");
     else
         /* Several statements in one simple query run as one transaction. */
         status = pgr_exec_simple(rec, conn, text, "cannot create the tables", err);
     esg_free(text);
     esg_free(index_name);
+    esg_free(replies_index);
     return status;
 }
 
@@ -1302,10 +1485,30 @@ static esg_status build_fixed_sql(postgres_recorder *rec, const char *sequence, 
              "SELECT set_config('synchronous_commit', 'off', true), pg_notify('%s', '%s')",
              rec->events_channel, rec->instance);
     esg_buffer_put_str(&b[STMT_NOTIFY], notify);
+    esg_buffer c[N_COMMAND_STATEMENTS] = {0};
+    const char *replies = rec->replies_table;
+    esg_buffer_put_str(&c[CMD_DELETE_EXPIRED_KEY], "DELETE FROM ");
+    esg_buffer_put_str(&c[CMD_DELETE_EXPIRED_KEY], replies);
+    esg_buffer_put_str(&c[CMD_DELETE_EXPIRED_KEY], " WHERE key = $1 AND recorded_at < $2");
+    esg_buffer_put_str(&c[CMD_INSERT], "INSERT INTO ");
+    esg_buffer_put_str(&c[CMD_INSERT], replies);
+    esg_buffer_put_str(&c[CMD_INSERT],
+                       " (key, request_hash, reply, recorded_at) VALUES ($1, $2, $3, $4)");
+    esg_buffer_put_str(&c[CMD_SELECT], "SELECT request_hash, reply, recorded_at FROM ");
+    esg_buffer_put_str(&c[CMD_SELECT], replies);
+    esg_buffer_put_str(&c[CMD_SELECT], " WHERE key = $1 AND recorded_at >= $2");
+    esg_buffer_put_str(&c[CMD_DELETE_EXPIRED], "DELETE FROM ");
+    esg_buffer_put_str(&c[CMD_DELETE_EXPIRED], replies);
+    esg_buffer_put_str(&c[CMD_DELETE_EXPIRED], " WHERE recorded_at < $1");
     esg_status status = ESG_OK;
     for (size_t i = 0; i < N_FIXED_STATEMENTS; i++) {
         rec->fixed_sql[i] = esg_buffer_take(&b[i], NULL);
         if (rec->fixed_sql[i] == NULL)
+            status = esg_error_set(err, ESG_ENOMEM, "out of memory preparing statements");
+    }
+    for (size_t i = 0; i < N_COMMAND_STATEMENTS; i++) {
+        rec->command_sql[i] = esg_buffer_take(&c[i], NULL);
+        if (rec->command_sql[i] == NULL)
             status = esg_error_set(err, ESG_ENOMEM, "out of memory preparing statements");
     }
     return status;
@@ -1337,7 +1540,7 @@ static esg_status open_postgres(const esg_postgres_settings *cfg, esg_recorder *
                                 esg_error *err)
 {
     esg_status status = ESG_OK;
-    char *events_name = NULL, *tracking_name = NULL, *sequence = NULL;
+    char *events_name = NULL, *tracking_name = NULL, *replies_name = NULL, *sequence = NULL;
     pg_connection *c = NULL;
     postgres_recorder *rec = esg_calloc(1, sizeof *rec);
     if (rec == NULL)
@@ -1351,6 +1554,8 @@ static esg_status open_postgres(const esg_postgres_settings *cfg, esg_recorder *
     if (status == ESG_OK)
         status =
             table_name(cfg, "notification", "tracking", &rec->tracking_table, &tracking_name, err);
+    if (status == ESG_OK)
+        status = table_name(cfg, "stored", "replies", &rec->replies_table, &replies_name, err);
     if (status == ESG_OK && cfg->is_snapshotting) {
         char *snapshots_name = NULL;
         status =
@@ -1419,7 +1624,7 @@ static esg_status open_postgres(const esg_postgres_settings *cfg, esg_recorder *
      * every connection name. */
     status = connect_db(rec, &c, err);
     if (status == ESG_OK && cfg->is_creating_tables)
-        status = create_tables(rec, c->conn, events_name, err);
+        status = create_tables(rec, c->conn, events_name, replies_name, err);
     if (status == ESG_OK)
         status = find_sequence(rec, c->conn, &sequence, err);
     if (status == ESG_OK)
@@ -1436,6 +1641,7 @@ out:
     pgr_connection_close(c);
     esg_free(events_name);
     esg_free(tracking_name);
+    esg_free(replies_name);
     esg_free(sequence);
     if (rec != NULL)
         postgres_recorder_close(&rec->base); /* frees what was made so far */

@@ -146,12 +146,13 @@ static esg_status check_insert(const esg_stored_event *events, size_t n_events,
     return ESG_OK;
 }
 
-/* The backend's write of events and tracking records, checked. */
+/* The backend's write of events, tracking records and a command record, checked. */
 static esg_status insert(esg_recorder *recorder, const esg_stored_event *events, size_t n_events,
                          const esg_tracking *trackings, size_t n_trackings,
-                         int64_t *notification_ids, esg_error *err)
+                         const esg_command_record *command, int64_t *notification_ids,
+                         esg_error *err)
 {
-    if (n_events == 0 && n_trackings == 0)
+    if (n_events == 0 && n_trackings == 0 && command == NULL)
         return ESG_OK;
     esg_status rc = check_insert(events, n_events, trackings, n_trackings, err);
     if (rc != ESG_OK)
@@ -159,11 +160,11 @@ static esg_status insert(esg_recorder *recorder, const esg_stored_event *events,
     const esg_recorder_ops *ops = recorder->ops;
     if (ops->insert_events_tracked != NULL)
         return ops->insert_events_tracked(recorder, events, n_events, trackings, n_trackings,
-                                          notification_ids, err);
+                                          command, notification_ids, err);
     if (n_trackings > 1)
         return esg_error_set(err, ESG_EUNIMPLEMENTED,
                              "%s records one tracking record per transaction", ops->name);
-    return ops->insert_events(recorder, events, n_events, n_trackings ? trackings : NULL,
+    return ops->insert_events(recorder, events, n_events, n_trackings ? trackings : NULL, command,
                               notification_ids, err);
 }
 
@@ -171,7 +172,8 @@ esg_status esg_recorder_insert_events(esg_recorder *recorder, const esg_stored_e
                                       size_t n_events, const esg_tracking *tracking,
                                       int64_t *notification_ids, esg_error *err)
 {
-    return insert(recorder, events, n_events, tracking, tracking != NULL, notification_ids, err);
+    return insert(recorder, events, n_events, tracking, tracking != NULL, NULL, notification_ids,
+                  err);
 }
 
 esg_status esg_recorder_insert_events_tracked(esg_recorder *recorder,
@@ -179,7 +181,84 @@ esg_status esg_recorder_insert_events_tracked(esg_recorder *recorder,
                                               const esg_tracking *trackings, size_t n_trackings,
                                               int64_t *notification_ids, esg_error *err)
 {
-    return insert(recorder, events, n_events, trackings, n_trackings, notification_ids, err);
+    return insert(recorder, events, n_events, trackings, n_trackings, NULL, notification_ids, err);
+}
+
+/* ---- Commands' replies ---- */
+
+void esg_command_reply_clear(esg_command_reply *reply)
+{
+    if (reply == NULL)
+        return;
+    esg_free(reply->reply);
+    memset(reply, 0, sizeof *reply);
+}
+
+esg_status esg_command_reply_fill(esg_command_reply *out, const char *hash, size_t hash_len,
+                                  const void *reply, size_t reply_len, int64_t recorded_at,
+                                  esg_error *err)
+{
+    if (hash == NULL || hash_len != ESG_REQUEST_HASH_SIZE - 1)
+        return esg_error_set(err, ESG_EIO, "corrupt command record: a bad request hash");
+    if ((out->reply = esg_malloc(reply_len + 1)) == NULL)
+        return esg_error_set(err, ESG_ENOMEM, "out of memory reading a command's reply");
+    memcpy(out->request_hash, hash, hash_len);
+    out->request_hash[hash_len] = '\0';
+    if (reply_len > 0)
+        memcpy(out->reply, reply, reply_len);
+    out->reply[reply_len] = '\0';
+    out->reply_len = reply_len;
+    out->recorded_at = recorded_at;
+    return ESG_OK;
+}
+
+static esg_status check_key(const char *key, esg_error *err)
+{
+    if (key == NULL || key[0] == '\0')
+        return esg_error_set(err, ESG_EINVAL, "an idempotency key must not be empty");
+    if (strlen(key) > ESG_IDEMPOTENCY_KEY_MAX)
+        return esg_error_set(err, ESG_EINVAL, "an idempotency key must be at most %d bytes",
+                             ESG_IDEMPOTENCY_KEY_MAX);
+    return ESG_OK;
+}
+
+esg_status esg_recorder_insert_command(esg_recorder *recorder, const esg_stored_event *events,
+                                       size_t n_events, const esg_command_record *command,
+                                       int64_t *notification_ids, esg_error *err)
+{
+    if (command == NULL)
+        return esg_error_set(err, ESG_EINVAL, "no command record");
+    esg_status rc = check_key(command->key, err);
+    if (rc == ESG_OK &&
+        (command->request_hash == NULL || strspn(command->request_hash, "0123456789abcdef") != 64 ||
+         command->request_hash[64] != '\0'))
+        rc = esg_error_set(err, ESG_EINVAL, "a request hash must be 64 lower-case hex digits");
+    if (rc == ESG_OK && command->reply == NULL && command->reply_len > 0)
+        rc = esg_error_set(err, ESG_EINVAL, "a command record's reply is NULL");
+    if (rc != ESG_OK)
+        return rc;
+    return insert(recorder, events, n_events, NULL, 0, command, notification_ids, err);
+}
+
+esg_status esg_recorder_select_command(esg_recorder *recorder, const char *key, int64_t not_before,
+                                       esg_command_reply *out, bool *found, esg_error *err)
+{
+    *found = false;
+    memset(out, 0, sizeof *out);
+    esg_status rc = check_key(key, err);
+    if (rc != ESG_OK)
+        return rc;
+    return recorder->ops->select_command(recorder, key, not_before, out, found, err);
+}
+
+esg_status esg_recorder_delete_commands(esg_recorder *recorder, int64_t before, int64_t *n_deleted,
+                                        esg_error *err)
+{
+    int64_t n = 0;
+    esg_status rc = recorder->ops->delete_commands(recorder, before, &n, err);
+    if (n_deleted != NULL)
+        *n_deleted = rc == ESG_OK ? n : 0;
+    return rc;
 }
 
 bool esg_recorder_can_track_many(const esg_recorder *recorder)

@@ -11,17 +11,25 @@
 typedef struct esg_recorder_ops {
     const char *name; /* "eventsourcing.popo", "eventsourcing.sqlite", "eventsourcing.postgres" */
     bool is_blocking; /* calls wait for a disk or a network */
-    /* Events and at most one tracking record in one transaction. Only called where
-     * insert_events_tracked is NULL: a backend gives one of the two. */
+    /* Events, at most one tracking record and at most one command record (recorder.h; may be
+     * NULL, checked by recorder.c) in one transaction. Only called where insert_events_tracked
+     * is NULL: a backend gives one of the two. */
     esg_status (*insert_events)(esg_recorder *recorder, const esg_stored_event *events,
                                 size_t n_events, const esg_tracking *tracking,
-                                int64_t *notification_ids, esg_error *err);
-    /* Events and any number of tracking records (0 included) in one transaction, as
-     * insert_events; NULL: the backend records at most one per transaction. */
+                                const esg_command_record *command, int64_t *notification_ids,
+                                esg_error *err);
+    /* Events, any number of tracking records (0 included) and at most one command record in one
+     * transaction, as insert_events; NULL: the backend records at most one tracking record per
+     * transaction. */
     esg_status (*insert_events_tracked)(esg_recorder *recorder, const esg_stored_event *events,
                                         size_t n_events, const esg_tracking *trackings,
-                                        size_t n_trackings, int64_t *notification_ids,
-                                        esg_error *err);
+                                        size_t n_trackings, const esg_command_record *command,
+                                        int64_t *notification_ids, esg_error *err);
+    /* A command record's lookup and the deletion of expired ones (recorder.h). */
+    esg_status (*select_command)(esg_recorder *recorder, const char *key, int64_t not_before,
+                                 esg_command_reply *out, bool *found, esg_error *err);
+    esg_status (*delete_commands)(esg_recorder *recorder, int64_t before, int64_t *n_deleted,
+                                  esg_error *err);
     /* An aggregate's events, or with is_snapshots its snapshots (only when the recorder was
      * opened with them). */
     esg_status (*select_versions)(esg_recorder *recorder, bool is_snapshots,
@@ -61,6 +69,13 @@ typedef struct esg_recorder_ops {
  * tried; a database that cannot be reached is ESG_EUNAVAILABLE. */
 esg_status esg_recorder_open_postgres_env(const esg_env *env, const char *app_name,
                                           esg_recorder **out, esg_error *err);
+
+/* A command record as a backend read it (hash_len bytes of hash, reply_len of reply; all
+ * borrowed) copied into out: ESG_EIO when the hash is not 64 hexadecimal digits (a corrupt
+ * row), ESG_ENOMEM. */
+esg_status esg_command_reply_fill(esg_command_reply *out, const char *hash, size_t hash_len,
+                                  const void *reply, size_t reply_len, int64_t recorded_at,
+                                  esg_error *err);
 
 /* ---- The events query, shared by the SQL backends ---- */
 

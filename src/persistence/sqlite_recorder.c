@@ -5,13 +5,16 @@
 #include "esg/log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/buffer.h"
 #include "core/clock.h"
@@ -38,6 +41,31 @@ static const char create_tables_sql[] =
 static const char create_snapshots_sql[] =
     "CREATE TABLE IF NOT EXISTS stored_snapshots (originator_id TEXT, originator_version INTEGER, "
     "topic TEXT, state BLOB, PRIMARY KEY (originator_id, originator_version)) WITHOUT ROWID";
+
+/* This library's own table: the replies of commands sent with an idempotency key (recorder.h). */
+#define COMMANDS_TABLE "esg_command_replies"
+static const char create_commands_sql[] =
+    "CREATE TABLE IF NOT EXISTS " COMMANDS_TABLE " (key TEXT PRIMARY KEY, request_hash TEXT NOT "
+    "NULL, reply BLOB NOT NULL, recorded_at INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS " COMMANDS_TABLE "_recorded_at ON " COMMANDS_TABLE " (recorded_at)";
+
+/* The statements of that table, prepared on first use: with CREATE_TABLE off the table may be
+ * missing, and only calls with a key need it. */
+enum command_statement {
+    CMD_DELETE_EXPIRED_KEY,
+    CMD_INSERT,
+    CMD_SELECT,
+    CMD_DELETE_EXPIRED,
+    N_COMMAND_STATEMENTS
+};
+static const char *const command_sql[N_COMMAND_STATEMENTS] = {
+    [CMD_DELETE_EXPIRED_KEY] = "DELETE FROM " COMMANDS_TABLE " WHERE key=? AND recorded_at<?",
+    [CMD_INSERT] = "INSERT INTO " COMMANDS_TABLE " VALUES (?,?,?,?)",
+    [CMD_SELECT] =
+        "SELECT request_hash, reply, recorded_at FROM " COMMANDS_TABLE " WHERE key=? AND "
+        "recorded_at>=?",
+    [CMD_DELETE_EXPIRED] = "DELETE FROM " COMMANDS_TABLE " WHERE recorded_at<?",
+};
 
 /* Every select reads these columns, so that one function reads their rows (the snapshots table
  * has no rowid: it reads 0 there). */
@@ -87,6 +115,7 @@ typedef struct sqlite_connection {
     sqlite3_stmt *events[ESG_N_EVENTS_SHAPES]; /* by esg_events_shape, prepared on first use */
     sqlite3_stmt *snapshots[ESG_N_EVENTS_SHAPES];       /* likewise, of the snapshots table */
     sqlite3_stmt *notifications[N_NOTIFICATION_SHAPES]; /* by shape, prepared on first use */
+    sqlite3_stmt *commands[N_COMMAND_STATEMENTS];       /* prepared on first use */
 } sqlite_connection;
 
 typedef esg_write_request write_request;
@@ -147,6 +176,8 @@ static void connection_close(const sqlite_recorder *rec, sqlite_connection *conn
     }
     for (size_t i = 0; i < N_NOTIFICATION_SHAPES; i++)
         sqlite3_finalize(conn->notifications[i]);
+    for (size_t i = 0; i < N_COMMAND_STATEMENTS; i++)
+        sqlite3_finalize(conn->commands[i]);
     int rc = sqlite3_close(conn->db);
     if (rc != SQLITE_OK) {
         /* Only a statement we forgot keeps it open: say so (close cannot return an error),
@@ -186,6 +217,29 @@ out:
     return status;
 }
 
+/* A new database file is its owner's alone (0600), whatever the umask of the program that embeds
+ * the library: SQLite gives the -wal and -shm files the database file's mode. A plain path is
+ * created here first, empty (SQLite takes an empty file for a new database); a "file:" URI, whose
+ * path SQLite alone reads, is narrowed once SQLite made it, while it is still empty. An existing
+ * file keeps its mode. */
+static void create_private_file(const char *db_name)
+{
+    if (strncmp(db_name, "file:", 5) == 0)
+        return;
+    int fd = open(db_name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd >= 0)
+        close(fd); /* (any other failure is SQLite's to report when it opens the path) */
+}
+
+static void narrow_new_uri_file(sqlite3 *db, const char *db_name)
+{
+    const char *path = sqlite3_db_filename(db, "main");
+    struct stat st;
+    if (strncmp(db_name, "file:", 5) == 0 && path != NULL && path[0] != '\0' &&
+        stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 0)
+        chmod(path, 0600);
+}
+
 /* Opens one more connection to the recorder's database, creating the tables when asked (the
  * first connection) and preparing the fixed statements. */
 static esg_status connection_open(const sqlite_recorder *rec, bool create_tables,
@@ -199,12 +253,16 @@ static esg_status connection_open(const sqlite_recorder *rec, bool create_tables
                                rec->db_name);
         goto out;
     }
+    if (!rec->is_memory)
+        create_private_file(rec->db_name);
     int rc = sqlite3_open_v2(rec->db_name, &conn->db, OPEN_FLAGS, NULL);
     if (rc != SQLITE_OK) {
         snprintf(doing, sizeof doing, "cannot open SQLite database '%s'", rec->db_name);
         status = sqlite_error(err, conn->db, rc, doing);
         goto out;
     }
+    if (!rec->is_memory)
+        narrow_new_uri_file(conn->db, rec->db_name);
     sqlite3_extended_result_codes(conn->db, 1);
     /* Another process (or a shared-cache connection) may hold the write lock: wait for it. */
     sqlite3_busy_timeout(conn->db, rec->lock_timeout_ms);
@@ -230,6 +288,8 @@ static esg_status connection_open(const sqlite_recorder *rec, bool create_tables
             rc = sqlite3_exec(conn->db, create_tables_sql, NULL, NULL, NULL);
         if (rc == SQLITE_OK && rec->base.is_snapshotting)
             rc = sqlite3_exec(conn->db, create_snapshots_sql, NULL, NULL, NULL);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_exec(conn->db, create_commands_sql, NULL, NULL, NULL);
         if (rc == SQLITE_OK)
             rc = sqlite3_exec(conn->db, "COMMIT", NULL, NULL, NULL);
         if (rc != SQLITE_OK && !sqlite3_get_autocommit(conn->db))
@@ -399,6 +459,61 @@ static esg_status insert_tracking(sqlite_connection *conn, const esg_tracking *t
     return status;
 }
 
+/* The statement of the command replies' table, prepared on first use; a missing table (CREATE_TABLE
+ * off) is named in the error. */
+static esg_status command_statement(sqlite_connection *conn, enum command_statement which,
+                                    sqlite3_stmt **out, esg_error *err)
+{
+    *out = NULL;
+    if (conn->commands[which] == NULL) {
+        int rc = sqlite3_prepare_v3(conn->db, command_sql[which], -1, SQLITE_PREPARE_PERSISTENT,
+                                    &conn->commands[which], NULL);
+        if (rc != SQLITE_OK)
+            return sqlite_error(err, conn->db, rc,
+                                "cannot use the table " COMMANDS_TABLE
+                                " of commands' replies (with CREATE_TABLE off, create it first)");
+    }
+    *out = conn->commands[which];
+    return ESG_OK;
+}
+
+/* Writes a command record in the open transaction, replacing an expired record of its key. */
+static esg_status insert_command(sqlite_connection *conn, const esg_command_record *command,
+                                 esg_error *err)
+{
+    sqlite3_stmt *stmt = NULL;
+    esg_status status = command_statement(conn, CMD_DELETE_EXPIRED_KEY, &stmt, err);
+    if (status != ESG_OK)
+        return status;
+    int rc = sqlite3_bind_text(stmt, 1, command->key, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(stmt, 2, command->replaces_before);
+    rc = step_insert(stmt, rc);
+    finish(stmt);
+    if (rc != SQLITE_OK)
+        return sqlite_error(err, conn->db, rc, "cannot replace an expired command record");
+    status = command_statement(conn, CMD_INSERT, &stmt, err);
+    if (status != ESG_OK)
+        return status;
+    rc = sqlite3_bind_text(stmt, 1, command->key, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_text(stmt, 2, command->request_hash, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_blob64(stmt, 3, command->reply != NULL ? command->reply : "",
+                                 command->reply_len, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(stmt, 4, command->recorded_at);
+    rc = step_insert(stmt, rc);
+    if ((rc & 0xff) == SQLITE_CONSTRAINT)
+        status = esg_error_set(err, ESG_ECONFLICT,
+                               "cannot record events: the command's idempotency key is recorded "
+                               "already");
+    else if (rc != SQLITE_OK)
+        status = sqlite_error(err, conn->db, rc, "cannot record a command's reply");
+    finish(stmt);
+    return status;
+}
+
 /* Writes one request's events and tracking records in the open transaction. */
 static esg_status write_request_rows(sqlite_connection *conn, write_request *req)
 {
@@ -411,6 +526,8 @@ static esg_status write_request_rows(sqlite_connection *conn, write_request *req
     }
     for (size_t i = 0; status == ESG_OK && i < req->n_trackings; i++)
         status = insert_tracking(conn, &req->trackings[i], req->err);
+    if (status == ESG_OK && req->command != NULL)
+        status = insert_command(conn, req->command, req->err);
     return status;
 }
 
@@ -452,8 +569,21 @@ static void commit_group(void *owner, write_request *group)
             group_err = req->err;
         }
     }
-    if (status == ESG_OK)
+    if (status == ESG_OK) {
         status = run_fixed(conn, STMT_COMMIT, "cannot commit recorded events", group_err);
+        /* The commit's frames are in the WAL but were not synced: readers do not see them, yet
+         * WAL recovery brings them back if the process crashes before its next write. As when
+         * a PostgreSQL commit's answer is lost, the caller may try again (with an idempotency
+         * key: safely) and must not take it as "not recorded". */
+        if (status != ESG_OK && sqlite3_extended_errcode(conn->db) == SQLITE_IOERR_FSYNC &&
+            group_err != NULL) {
+            size_t len = strlen(group_err->message);
+            snprintf(group_err->message + len, sizeof group_err->message - len,
+                     "; the outcome is unknown: the events may have been recorded (their WAL "
+                     "frames were written but not synced)");
+            status = group_err->status = ESG_EUNAVAILABLE;
+        }
+    }
     if (status != ESG_OK) {
         /* Some failures (a full disk, an I/O error) end the transaction already. */
         if (conn != NULL && !sqlite3_get_autocommit(conn->db))
@@ -483,10 +613,11 @@ static esg_status queue_and_commit(sqlite_recorder *rec, write_request *req)
 static esg_status
 sqlite_recorder_insert_events_tracked(esg_recorder *recorder, const esg_stored_event *events,
                                       size_t n_events, const esg_tracking *trackings,
-                                      size_t n_trackings, int64_t *notification_ids, esg_error *err)
+                                      size_t n_trackings, const esg_command_record *command,
+                                      int64_t *notification_ids, esg_error *err)
 {
     sqlite_recorder *rec = (sqlite_recorder *)recorder;
-    return esg_group_commit_insert(&rec->writes, events, n_events, trackings, n_trackings,
+    return esg_group_commit_insert(&rec->writes, events, n_events, trackings, n_trackings, command,
                                    notification_ids, err, commit_group, rec);
 }
 
@@ -730,6 +861,69 @@ static esg_status sqlite_recorder_has_tracking_id(esg_recorder *recorder,
                          notification_id, NULL, out, "cannot read a tracking record", err);
 }
 
+/* ---- Commands' replies ----------------------------------------------------------------------- */
+
+static esg_status sqlite_recorder_select_command(esg_recorder *recorder, const char *key,
+                                                 int64_t not_before, esg_command_reply *out,
+                                                 bool *found, esg_error *err)
+{
+    sqlite_recorder *rec = (sqlite_recorder *)recorder;
+    sqlite_connection *conn = NULL;
+    sqlite3_stmt *stmt = NULL;
+    esg_status status = pool_borrow(rec, &conn, err);
+    if (status != ESG_OK)
+        return status;
+    status = command_statement(conn, CMD_SELECT, &stmt, err);
+    if (status != ESG_OK)
+        goto out;
+    int rc = sqlite3_bind_text(stmt, 1, key, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(stmt, 2, not_before);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW) {
+        const char *hash = (const char *)sqlite3_column_text(stmt, 0);
+        const void *reply = sqlite3_column_blob(stmt, 1);
+        status = esg_command_reply_fill(out, hash, hash != NULL ? strlen(hash) : 0, reply,
+                                        (size_t)sqlite3_column_bytes(stmt, 1),
+                                        sqlite3_column_int64(stmt, 2), err);
+        *found = status == ESG_OK;
+    } else if (rc != SQLITE_DONE) {
+        status = sqlite_error(err, conn->db, rc, "cannot read a command's reply");
+    }
+out:
+    if (stmt != NULL)
+        finish(stmt);
+    pool_give_back(rec, conn, true);
+    return status;
+}
+
+static esg_status sqlite_recorder_delete_commands(esg_recorder *recorder, int64_t before,
+                                                  int64_t *n_deleted, esg_error *err)
+{
+    sqlite_recorder *rec = (sqlite_recorder *)recorder;
+    sqlite_connection *conn = NULL;
+    sqlite3_stmt *stmt = NULL;
+    esg_status status = lock_writer(rec, err);
+    if (status != ESG_OK)
+        return status;
+    status = pool_borrow(rec, &conn, err);
+    if (status == ESG_OK)
+        status = command_statement(conn, CMD_DELETE_EXPIRED, &stmt, err);
+    if (status == ESG_OK) {
+        int rc = step_insert(stmt, sqlite3_bind_int64(stmt, 1, before));
+        if (rc == SQLITE_OK)
+            *n_deleted = sqlite3_changes(conn->db);
+        else
+            status = sqlite_error(err, conn->db, rc, "cannot delete expired command records");
+        finish(stmt);
+    }
+    if (conn != NULL)
+        pool_give_back(rec, conn, true);
+    pthread_mutex_unlock(&rec->write_lock);
+    return status;
+}
+
 /* ---- Opening and closing --------------------------------------------------------------------- */
 
 /* Every connection is idle by now: closing while a call is running is the caller's bug. */
@@ -753,6 +947,8 @@ static const esg_recorder_ops sqlite_ops = {
     .max_tracking_id = sqlite_recorder_max_tracking_id,
     .has_tracking_id = sqlite_recorder_has_tracking_id,
     .insert_snapshot = sqlite_recorder_insert_snapshot,
+    .select_command = sqlite_recorder_select_command,
+    .delete_commands = sqlite_recorder_delete_commands,
     .close = sqlite_recorder_close,
 };
 

@@ -24,7 +24,7 @@
 #define NOTE_EDITED "tests:Note.Edited"
 
 typedef enum backend_kind { BACKEND_POPO, BACKEND_SQLITE, BACKEND_POSTGRES } backend_kind;
-static backend_kind backend;
+static int backend; /* a backend_kind */
 
 typedef struct fixture {
     char *temp_dir; /* SQLite files */
@@ -131,13 +131,7 @@ static int setup(void **state)
         break;
     }
     case BACKEND_POSTGRES: {
-        testutil_env_set(f->env, "PERSISTENCE_MODULE", "eventsourcing.postgres");
-        const char *keys[] = {"POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_DBNAME", "POSTGRES_USER",
-                              "POSTGRES_PASSWORD"};
-        for (size_t i = 0; i < 5; i++) {
-            assert_non_null(getenv(keys[i]));
-            testutil_env_set(f->env, keys[i], getenv(keys[i]));
-        }
+        testutil_env_use_postgres(f->env);
         drop_postgres_tables();
         break;
     }
@@ -585,10 +579,6 @@ static void test_cache_settings_are_honoured_or_refused(void **state)
 int main(int argc, char **argv)
 {
     static const char *const backend_names[] = {"popo", "sqlite", "postgres"}; /* backend_kind */
-    int chosen = testutil_backend_from_args(argc, argv, backend_names, 3);
-    if (chosen < 0)
-        return 2;
-    backend = (backend_kind)chosen;
 #define REPOSITORY_TEST(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
         REPOSITORY_TEST(test_the_example_runs_encrypted_and_compressed),
@@ -601,7 +591,5 @@ int main(int argc, char **argv)
         REPOSITORY_TEST(test_cache_settings_are_honoured_or_refused),
     };
 #undef REPOSITORY_TEST
-    char group[64];
-    snprintf(group, sizeof group, "repository (%s)", argv[1]);
-    return cmocka_run_group_tests_name(group, tests, NULL, NULL);
+    return TESTUTIL_RUN_PER_BACKEND(argc, argv, "repository", backend_names, &backend, tests);
 }

@@ -70,7 +70,8 @@ typedef struct creator {
     const example_servers *servers;
     acked_orders *acked;
     atomic_bool *is_stopping;
-    size_t n_failed; /* calls that failed (Orders was down or died mid-call) */
+    size_t n_failed;    /* calls that failed (Orders was down or died mid-call) */
+    size_t n_abandoned; /* orders given up unanswered (after the stop, for a minute) */
 } creator;
 
 static void acked_push(acked_orders *acked, const esg_uuid *id)
@@ -98,13 +99,25 @@ static size_t acked_count(acked_orders *acked)
     return n;
 }
 
-/* Creates orders until told to stop; a failed call drops the client and makes a new one (the
- * server may be down for a while: failures are expected, only acknowledged orders count). */
+/* Creates orders until told to stop, each with an idempotency key of its own that it sends
+ * again until the order is acknowledged: a failed call drops the client and makes a new one
+ * (the server may be down for a while), and the same order is asked for again with the same key,
+ * as a client that wants each order once does. After the stop the order under way is still
+ * finished (every server is up then), for a minute at most. */
 static void *create_orders(void *arg)
 {
     creator *c = arg;
     esg_client *client = NULL;
-    while (!atomic_load(c->is_stopping)) {
+    char key[ESG_UUID_HEX_SIZE];
+    bool is_pending = false;
+    int64_t stopped_at = 0;
+    while (is_pending || !atomic_load(c->is_stopping)) {
+        if (atomic_load(c->is_stopping) && stopped_at == 0)
+            stopped_at = esg_clock_now_ms();
+        if (stopped_at != 0 && esg_clock_now_ms() - stopped_at > 60000) {
+            c->n_abandoned++;
+            break;
+        }
         if (client == NULL) {
             client = example_connect(c->servers, EXAMPLE_ORDERS, 3);
             if (client == NULL) {
@@ -112,11 +125,19 @@ static void *create_orders(void *arg)
                 continue;
             }
         }
+        if (!is_pending) {
+            esg_uuid key_uuid;
+            esg_uuid4(&key_uuid);
+            esg_uuid_hex(&key_uuid, key);
+            is_pending = true;
+        }
         esg_error err = {0};
         esg_value *result = NULL;
-        esg_status rc = esg_client_call(client, "create_new_order", NULL, NULL, &result, &err);
+        esg_status rc =
+            esg_client_call_with_key(client, key, "create_new_order", NULL, NULL, &result, &err);
         if (rc == ESG_OK && esg_value_as_uuid(result) != NULL) {
             acked_push(c->acked, esg_value_as_uuid(result));
+            is_pending = false;
         } else {
             c->n_failed++;
             esg_client_free(client);
@@ -270,9 +291,12 @@ static void test_random_kills_while_orders_stream(void **state)
            esg_clock_now_ms() - wait_started < 30000)
         esg_clock_sleep_ms(20);
     stop_creators(f);
-    size_t n_failed = 0;
-    for (size_t i = 0; i < n_clients; i++)
+    size_t n_failed = 0, n_abandoned = 0;
+    for (size_t i = 0; i < n_clients; i++) {
         n_failed += f->creators[i].n_failed;
+        n_abandoned += f->creators[i].n_abandoned;
+    }
+    assert_int_equal(n_abandoned, 0);
     print_message("%lld kills (%lld of every server; SIGKILLs: Orders %lld, Reservations %lld, "
                   "Payments %lld) and %lld database restarts in %.1f s; %zu orders acknowledged, "
                   "%zu calls failed; the longest time without an acknowledged order %.1f s\n",
@@ -300,6 +324,9 @@ static void test_random_kills_while_orders_stream(void **state)
                   "answer), notifications Orders %zu, Reservations %zu, Payments %zu\n",
                   counts.n_orders, f->acked.n, counts.n_orders - f->acked.n,
                   counts.n_notifications[0], counts.n_notifications[1], counts.n_notifications[2]);
+    /* Each order was asked for with a key until it was acknowledged: none was made twice, and
+     * none is there unacknowledged. */
+    assert_int_equal(counts.n_orders, f->acked.n);
     f->is_passed = true;
 }
 

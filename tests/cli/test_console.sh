@@ -51,7 +51,8 @@ check "no topic" expect_exit 2 "APPLICATION_TOPIC" env -u APPLICATION_TOPIC "$se
 check "help lists the environment" expect_exit 0 "ORDERS_GRPC_SERVER_ADDRESS" "$server_bin" --help
 for setting in CIPHER_KEY CIPHER_TOPIC COMPRESSOR_TOPIC IS_SNAPSHOTTING_ENABLED AGGREGATE_CACHE_MAXSIZE \
   AGGREGATE_CACHE_FASTFORWARD_SKIPPING DEEPCOPY_FROM_AGGREGATE_CACHE CREATE_TABLE \
-  POSTGRES_POOL_MAX_OVERFLOW POSTGRES_CONN_MAX_AGE POSTGRES_PRE_PING INFRASTRUCTURE_FACTORY; do
+  POSTGRES_POOL_MAX_OVERFLOW POSTGRES_CONN_MAX_AGE POSTGRES_PRE_PING INFRASTRUCTURE_FACTORY \
+  IDEMPOTENCY_KEY_TTL; do
   check "help lists $setting" expect_exit 0 "$setting" "$server_bin" --help
 done
 check "version" expect_exit 0 "0.1.0" "$server_bin" --version
@@ -192,6 +193,14 @@ assert "timestamp" in n["state"], n
   check "client by application name" expect_exit 0 "Order.Created" \
     env ORDERS_GRPC_SERVER_ADDRESS=$address "$client_bin" Orders notifications 1 10
   check "unknown method" expect_exit 5 "no method 'nope'" "$client_bin" "$address" call nope
+  # --key: the same command twice runs once, and prints its first reply again.
+  keyed=$("$client_bin" --key console-17 "$address" call create_new_order)
+  check "--key: a repeat prints the first reply" test "$("$client_bin" --key=console-17 "$address" call create_new_order)" = "$keyed"
+  check "--key: a repeat records nothing" test "$("$client_bin" "$address" tail | grep -c "${keyed:31:32}")" -eq 1
+  check "--key: another command under the key" expect_exit 5 "another command" \
+    "$client_bin" --key console-17 "$address" call get_order "[$keyed]"
+  check "--key takes a printable KEY" expect_exit 2 "--key takes a KEY" \
+    "$client_bin" --key "$(printf 'a\tb')" "$address" ping
   check "bad JSON" expect_exit 2 "ARGS_JSON is not JSON" "$client_bin" "$address" call get_order '[x'
   check "prompt without a system" expect_exit 5 "is not a leader" \
     "$client_bin" "$address" prompt Reservations

@@ -8,11 +8,13 @@
 
 #include <grpc/grpc.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "accounts.h"
 #include "esg/example.h"
 #include "esg/grpc.h"
 #include "grpc/credentials.h"
@@ -213,12 +215,22 @@ static void test_replicas_behind_one_address(void **state)
     esg_client *client = NULL;
     esg_client_options options = {.max_attempts = 10};
     assert_esg_ok(esg_client_connect_address(both, &options, &client, &err), &err);
+    /* Round robin calls the replicas whose connection is ready: until both are, calls go to one
+     * (under load the second connection can take a while; CI once sent all 20 to one). */
+    int64_t deadline = esg_clock_now_ms() + 10000;
+    while ((orders_created(a) == 0 || orders_created(b) == 0) && esg_clock_now_ms() < deadline) {
+        esg_value *id = NULL;
+        assert_esg_ok(esg_client_call(client, "create_new_order", NULL, NULL, &id, &err), &err);
+        esg_value_free(id);
+    }
+    size_t before_a = orders_created(a), before_b = orders_created(b);
+    assert_true(before_a > 0 && before_b > 0);
     for (int i = 0; i < 20; i++) {
         esg_value *id = NULL;
         assert_esg_ok(esg_client_call(client, "create_new_order", NULL, NULL, &id, &err), &err);
         esg_value_free(id);
     }
-    size_t on_a = orders_created(a), on_b = orders_created(b);
+    size_t on_a = orders_created(a) - before_a, on_b = orders_created(b) - before_b;
     print_message("20 orders over the list: %zu on A, %zu on B\n", on_a, on_b);
     assert_int_equal(on_a + on_b, 20);
     assert_true(on_a >= 5 && on_b >= 5); /* round robin: about half each */
@@ -231,7 +243,7 @@ static void test_replicas_behind_one_address(void **state)
         esg_value_free(id);
     }
     assert_true(n_failed <= 1);
-    assert_int_equal(orders_created(b), on_b + 10 - (size_t)n_failed);
+    assert_int_equal(orders_created(b), before_b + on_b + 10 - (size_t)n_failed);
     esg_client_free(client);
 
     snprintf(dns, sizeof dns, "dns:///%s", b->address);
@@ -1022,6 +1034,106 @@ static void test_retries_only_idempotent_calls(void **state)
     capture_stop(cs);
 }
 
+/* ---- Commands with idempotency keys ------------------------------------------------ */
+
+/* open_account(owner), whose first run (in this process) takes 700 ms before it writes: longer
+ * than the client's deadline, so that the client's first try ends without an answer while the
+ * server goes on and commits. */
+static atomic_int n_slow_runs;
+
+static esg_status open_account_slowly_once(esg_work *work)
+{
+    if (atomic_fetch_add(&n_slow_runs, 1) == 0)
+        esg_clock_sleep_ms(700);
+    return accounts_open_account(work);
+}
+
+static const esg_application_type slow_bank = ESG_APPLICATION(
+    "Bank", "tests:SlowBank", .aggregate_types = ESG_AGGREGATES(&accounts_account),
+    .method_defs = ESG_METHODS(ESG_METHOD(ACCOUNTS_OPEN_ACCOUNT, open_account_slowly_once)));
+
+/* A command whose first try timed out is tried again with its key, and runs once: the reply is
+ * the one account opened. A server that keeps no keys (as Python's) is not sent the command
+ * again: the call times out, and the command ran once all the same. */
+static void test_commands_are_repeated_with_their_key(void **state)
+{
+    (void)state;
+    for (int keeps_keys = 1; keeps_keys >= 0; keeps_keys--) {
+        esg_error err = {0};
+        esg_env *env = esg_env_new();
+        assert_non_null(env);
+        assert_esg_ok(esg_env_set(env, "IDEMPOTENCY_KEY_TTL", keeps_keys ? "60" : "0", &err), &err);
+        esg_application *app = NULL;
+        assert_esg_ok(esg_application_new(&slow_bank, env, &app, &err), &err);
+        esg_server *server = NULL;
+        esg_server_options server_options = {.address = "localhost:0"};
+        assert_esg_ok(esg_server_start(app, &server_options, &server, &err), &err);
+        char address[64];
+        snprintf(address, sizeof address, "localhost:%d", esg_server_port(server));
+        esg_client_options options = {.backoff_ms = 50, .deadline_ms = 400, .max_call_attempts = 4};
+        esg_client *client = NULL;
+        assert_esg_ok(esg_client_connect_address(address, &options, &client, &err), &err);
+        atomic_store(&n_slow_runs, 0);
+
+        esg_value *args = testutil_json_value("[\"Ann\"]"), *id = NULL;
+        esg_status rc = esg_client_call(client, "open_account", args, NULL, &id, &err);
+        int64_t waited_ms = 0;
+        while (testutil_max_notification_id(app) == 0 &&
+               waited_ms < 5000) { /* the first run's write */
+            esg_clock_sleep_ms(20);
+            waited_ms += 20;
+        }
+        esg_clock_sleep_ms(100);
+        print_message("keys %s: %s after %d runs, %lld account(s)\n", keeps_keys ? "kept" : "off",
+                      esg_status_name(rc), atomic_load(&n_slow_runs),
+                      (long long)testutil_max_notification_id(app));
+        assert_int_equal(testutil_max_notification_id(app), 1);
+        if (keeps_keys) {
+            assert_esg_ok(rc, &err);
+            assert_true(atomic_load(&n_slow_runs) >= 2); /* tried again, and ran once */
+            esg_notification_list list = {0};
+            assert_esg_ok(esg_application_select_notifications(app, 1, 1, 0, NULL, 0, &list, &err),
+                          &err);
+            assert_true(esg_uuid_equal(esg_value_as_uuid(id), &list.items[0].event.originator_id));
+            esg_notification_list_clear(&list);
+
+            /* A key of the caller's: repeated from a new client, answered as first. */
+            esg_value *first = NULL, *again = NULL;
+            assert_esg_ok(esg_client_call_with_key(client, "order-17", "open_account", args, NULL,
+                                                   &first, &err),
+                          &err);
+            esg_client *other = NULL;
+            assert_esg_ok(esg_client_connect_address(address, &options, &other, &err), &err);
+            assert_esg_ok(esg_client_call_with_key(other, "order-17", "open_account", args, NULL,
+                                                   &again, &err),
+                          &err);
+            assert_true(esg_value_equal(first, again));
+            esg_value_free(again);
+            assert_int_equal(testutil_max_notification_id(app), 2);
+            esg_value *bob = testutil_json_value("[\"Bob\"]");
+            assert_int_equal(esg_client_call_with_key(other, "order-17", "open_account", bob, NULL,
+                                                      &again, &err),
+                             ESG_EINVAL);
+            assert_non_null(strstr(err.message, "another command"));
+            assert_int_equal(esg_client_call_with_key(other, "bad\nkey", "open_account", bob, NULL,
+                                                      &again, &err),
+                             ESG_EINVAL);
+            esg_value_free(bob);
+            esg_value_free(first);
+            esg_client_free(other);
+        } else {
+            assert_int_equal(rc, ESG_ETIMEDOUT);
+            assert_int_equal(atomic_load(&n_slow_runs), 1);
+        }
+        esg_value_free(id);
+        esg_value_free(args);
+        esg_client_free(client);
+        esg_server_stop(server);
+        esg_application_free(app);
+        esg_env_free(env);
+    }
+}
+
 /* Connecting counts attempts exactly: each one a Ping. */
 static void test_connect_makes_exactly_max_attempts(void **state)
 {
@@ -1211,6 +1323,7 @@ int main(void)
         cmocka_unit_test(test_malformed_replies_are_remote_errors),
         cmocka_unit_test(test_statuses_are_mapped_with_their_message),
         cmocka_unit_test(test_retries_only_idempotent_calls),
+        cmocka_unit_test(test_commands_are_repeated_with_their_key),
         cmocka_unit_test(test_connect_makes_exactly_max_attempts),
         cmocka_unit_test(test_close_cancels_calls_in_flight),
         cmocka_unit_test(test_log_falls_back_to_reference_section_size),

@@ -246,6 +246,53 @@ static void test_sqlite_lock_timeout_setting(void **state)
     esg_recorder_close(open_expecting(f, "Payments", SQLITE_MODULE));
 }
 
+/* The permission bits of a file, or -1 when it is missing. */
+static int file_mode(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (int)(st.st_mode & 0777) : -1;
+}
+
+/* A new database, its WAL and its shared-memory file are the owner's alone (0600) whatever the
+ * embedding program's umask, by path and by "file:" URI; an existing file keeps its mode. */
+static void test_new_sqlite_files_are_private(void **state)
+{
+    fixture *f = *state;
+    mode_t old_umask = umask(022);
+    char path[512], uri[600], existing[512], wal[530], shm[530];
+    db_path(f, "private.db", path, sizeof path);
+    db_path(f, "by-uri.db", existing, sizeof existing);
+    snprintf(uri, sizeof uri, "file:%s?mode=rwc", existing);
+    const char *names[] = {path, uri};
+    const char *files[] = {path, existing};
+    for (int i = 0; i < 2; i++) {
+        esg_error err = {0};
+        esg_recorder *recorder = NULL;
+        assert_esg_ok(esg_recorder_open_sqlite(names[i], NULL, &recorder, &err), &err);
+        esg_uuid id = testutil_random_uuid();
+        esg_stored_event event = {.originator_id = id,
+                                  .originator_version = 1,
+                                  .topic = "t:T",
+                                  .state = (uint8_t *)"{}",
+                                  .state_len = 2};
+        assert_esg_ok(esg_recorder_insert_events(recorder, &event, 1, NULL, NULL, &err), &err);
+        snprintf(wal, sizeof wal, "%s-wal", files[i]);
+        snprintf(shm, sizeof shm, "%s-shm", files[i]);
+        assert_int_equal(file_mode(files[i]), 0600);
+        assert_int_equal(file_mode(wal), 0600);
+        assert_int_equal(file_mode(shm), 0600);
+        esg_recorder_close(recorder);
+    }
+    /* A file the operator made readable stays so. */
+    assert_int_equal(chmod(path, 0640), 0);
+    esg_error err = {0};
+    esg_recorder *recorder = NULL;
+    assert_esg_ok(esg_recorder_open_sqlite(path, NULL, &recorder, &err), &err);
+    assert_int_equal(file_mode(path), 0640);
+    esg_recorder_close(recorder);
+    umask(old_umask);
+}
+
 /* ---- The SQLite file format ------------------------------------------------ */
 
 static void test_schema_is_eventsourcing_9_2(void **state)
@@ -260,21 +307,28 @@ static void test_schema_is_eventsourcing_9_2(void **state)
     esg_recorder_close(recorder);
 
     sqlite3 *db = open_raw(path, SQLITE_OPEN_READONLY);
-    sqlite3_stmt *stmt =
-        prepare_raw(db, "SELECT sql FROM sqlite_master WHERE type='table' ORDER BY name");
-    const char *const expected[] = {STORED_EVENTS_TABLE_SQL, TRACKING_TABLE_SQL};
+    /* Python's two tables exactly, and this library's own table of commands' replies (which
+     * Python never reads), with its index. */
+    sqlite3_stmt *stmt = prepare_raw(
+        db, "SELECT sql FROM sqlite_master WHERE type IN ('table', 'index') AND sql IS NOT NULL "
+            "ORDER BY name");
+    const char *const expected[] = {
+        "CREATE TABLE esg_command_replies (key TEXT PRIMARY KEY, request_hash TEXT NOT NULL, "
+        "reply BLOB NOT NULL, recorded_at INTEGER NOT NULL) WITHOUT ROWID",
+        "CREATE INDEX esg_command_replies_recorded_at ON esg_command_replies (recorded_at)",
+        STORED_EVENTS_TABLE_SQL, TRACKING_TABLE_SQL};
     size_t n_tables = 0;
     int rc;
     while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
         const char *sql = (const char *)sqlite3_column_text(stmt, 0);
         assert_non_null(sql);
-        if (n_tables >= 2)
-            fail_msg("an extra table: %s", sql);
+        if (n_tables >= 4)
+            fail_msg("an extra table or index: %s", sql);
         assert_string_equal(sql, expected[n_tables]);
         n_tables++;
     }
     assert_int_equal(rc, SQLITE_DONE);
-    assert_int_equal(n_tables, 2);
+    assert_int_equal(n_tables, 4);
     sqlite3_finalize(stmt);
 
     /* recorder.h promises WAL mode, which Python also sets; it is kept in the file. */
@@ -423,6 +477,7 @@ int main(void)
         CONFIG_TEST(test_prefixed_keys_win_over_plain_ones),
         CONFIG_TEST(test_unknown_module_is_a_config_error),
         CONFIG_TEST(test_sqlite_lock_timeout_setting),
+        CONFIG_TEST(test_new_sqlite_files_are_private),
         CONFIG_TEST(test_schema_is_eventsourcing_9_2),
         CONFIG_TEST(test_rows_are_written_as_python_writes_them),
         CONFIG_TEST(test_reads_a_database_written_by_python),

@@ -24,7 +24,7 @@ typedef enum backend_kind {
     BACKEND_POSTGRES,
 } backend_kind;
 
-static backend_kind backend; /* from argv[1], fixed for the whole run */
+static int backend; /* a backend_kind, from argv[1], fixed for the whole run */
 
 typedef struct fixture {
     esg_recorder *recorder;
@@ -96,8 +96,9 @@ static esg_recorder *open_recorder(const fixture *f)
 
 static void drop_postgres_tables(const fixture *f)
 {
-    char sql[256];
-    snprintf(sql, sizeof sql, "DROP TABLE IF EXISTS %s_events, %s_tracking, %s_snapshots",
+    char sql[384];
+    snprintf(sql, sizeof sql,
+             "DROP TABLE IF EXISTS %s_events, %s_tracking, %s_snapshots, %s_replies", f->app_name,
              f->app_name, f->app_name, f->app_name);
     testutil_postgres_exec(sql);
 }
@@ -1265,14 +1266,177 @@ static void test_snapshots_are_kept_beside_the_events(void **state)
     esg_recorder_close(recorder);
 }
 
+/* ---- Commands' replies ---- */
+
+#define HASH_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define HASH_B "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+static esg_command_record command_record(const char *key, const char *hash, const char *reply,
+                                         size_t reply_len, int64_t at)
+{
+    return (esg_command_record){.key = key,
+                                .request_hash = hash,
+                                .reply = reply,
+                                .reply_len = reply_len,
+                                .recorded_at = at,
+                                .replaces_before = at - 1000};
+}
+
+/* Asserts what the recorder holds of key from not_before: nothing (reply NULL), or that reply. */
+static void assert_command(esg_recorder *recorder, const char *key, int64_t not_before,
+                           const char *hash, const char *reply, size_t reply_len, int64_t at)
+{
+    esg_error err = {0};
+    esg_command_reply got = {0};
+    bool found = true;
+    assert_esg_ok(esg_recorder_select_command(recorder, key, not_before, &got, &found, &err), &err);
+    assert_int_equal(found, reply != NULL);
+    if (reply != NULL) {
+        assert_string_equal(got.request_hash, hash);
+        assert_int_equal(got.reply_len, reply_len);
+        if (reply_len > 0)
+            assert_memory_equal(got.reply, reply, reply_len);
+        assert_int_equal(got.reply[reply_len], '\0');
+        assert_int_equal(got.recorded_at, at);
+    }
+    esg_command_reply_clear(&got);
+}
+
+static void test_command_record_is_written_with_the_events(void **state)
+{
+    fixture *f = *state;
+    esg_error err = {0};
+    esg_uuid a = testutil_random_uuid(), b = testutil_random_uuid();
+    esg_stored_event first = text_event(&a, 1, TOPIC_CREATED, "{}");
+    esg_stored_event second = text_event(&b, 1, TOPIC_CREATED, "{}");
+    static const char reply[] = "\"x\"\0\xff bytes";
+    esg_command_record record = command_record("key-1", HASH_A, reply, sizeof reply - 1, 5000);
+    int64_t id = 0;
+    assert_esg_ok(esg_recorder_insert_command(f->recorder, &first, 1, &record, &id, &err), &err);
+    assert_int_equal(id, 1);
+    assert_command(f->recorder, "key-1", 0, HASH_A, reply, sizeof reply - 1, 5000);
+    assert_command(f->recorder, "key-1", 5000, HASH_A, reply, sizeof reply - 1, 5000);
+    assert_command(f->recorder, "key-1", 5001, NULL, NULL, 0, 0); /* expired for this reader */
+    assert_command(f->recorder, "key-2", 0, NULL, NULL, 0, 0);
+
+    /* The key again, unexpired: nothing of that write is recorded. */
+    esg_command_record again = command_record("key-1", HASH_B, "\"y\"", 3, 5500);
+    assert_int_equal(esg_recorder_insert_command(f->recorder, &second, 1, &again, NULL, &err),
+                     ESG_ECONFLICT);
+    assert_non_null(strstr(err.message, "idempotency key"));
+    assert_notification_ids(f->recorder, 1, 10, 0, NULL, 0, 1);
+    assert_command(f->recorder, "key-1", 0, HASH_A, reply, sizeof reply - 1, 5000);
+
+    /* Expired (recorded before replaces_before): replaced, in the same transaction. */
+    again.replaces_before = 5001;
+    assert_esg_ok(esg_recorder_insert_command(f->recorder, &second, 1, &again, NULL, &err), &err);
+    assert_notification_ids(f->recorder, 1, 10, 0, NULL, 0, 1, 2);
+    assert_command(f->recorder, "key-1", 0, HASH_B, "\"y\"", 3, 5500);
+
+    /* Without events, and with an empty reply. */
+    esg_command_record bare = command_record("key-3", HASH_A, NULL, 0, 6000);
+    assert_esg_ok(esg_recorder_insert_command(f->recorder, NULL, 0, &bare, NULL, &err), &err);
+    assert_command(f->recorder, "key-3", 0, HASH_A, "", 0, 6000);
+
+    /* A version conflict writes no record either. */
+    esg_command_record lost = command_record("key-4", HASH_A, "1", 1, 7000);
+    assert_int_equal(esg_recorder_insert_command(f->recorder, &first, 1, &lost, NULL, &err),
+                     ESG_ECONFLICT);
+    assert_command(f->recorder, "key-4", 0, NULL, NULL, 0, 0);
+
+    /* Bad records are refused before the backend sees them. */
+    char long_key[ESG_IDEMPOTENCY_KEY_MAX + 2];
+    memset(long_key, 'k', sizeof long_key - 1);
+    long_key[sizeof long_key - 1] = '\0';
+    esg_command_record bad = command_record(long_key, HASH_A, "1", 1, 1);
+    assert_int_equal(esg_recorder_insert_command(f->recorder, NULL, 0, &bad, NULL, &err),
+                     ESG_EINVAL);
+    bad = command_record("", HASH_A, "1", 1, 1);
+    assert_int_equal(esg_recorder_insert_command(f->recorder, NULL, 0, &bad, NULL, &err),
+                     ESG_EINVAL);
+    bad = command_record("k", "ABC", "1", 1, 1);
+    assert_int_equal(esg_recorder_insert_command(f->recorder, NULL, 0, &bad, NULL, &err),
+                     ESG_EINVAL);
+    esg_command_reply got = {0};
+    bool found = true;
+    assert_int_equal(esg_recorder_select_command(f->recorder, "", 0, &got, &found, &err),
+                     ESG_EINVAL);
+    assert_false(found);
+
+    if (backend == BACKEND_SQLITE_FILE || backend == BACKEND_POSTGRES) { /* and kept */
+        esg_recorder_close(f->recorder);
+        f->recorder = open_recorder(f);
+        assert_command(f->recorder, "key-1", 0, HASH_B, "\"y\"", 3, 5500);
+    }
+}
+
+static void test_expired_command_records_are_deleted(void **state)
+{
+    fixture *f = *state;
+    esg_error err = {0};
+    const char *keys[] = {"a", "b", "c", "d"};
+    for (int i = 0; i < 4; i++) {
+        esg_command_record record = command_record(keys[i], HASH_A, "1", 1, 100 * (i + 1));
+        assert_esg_ok(esg_recorder_insert_command(f->recorder, NULL, 0, &record, NULL, &err), &err);
+    }
+    int64_t n_deleted = -1;
+    assert_esg_ok(esg_recorder_delete_commands(f->recorder, 250, &n_deleted, &err), &err);
+    assert_int_equal(n_deleted, 2);
+    assert_command(f->recorder, "a", 0, NULL, NULL, 0, 0);
+    assert_command(f->recorder, "b", 0, NULL, NULL, 0, 0);
+    assert_command(f->recorder, "c", 0, HASH_A, "1", 1, 300);
+    assert_command(f->recorder, "d", 0, HASH_A, "1", 1, 400);
+    assert_esg_ok(esg_recorder_delete_commands(f->recorder, 250, &n_deleted, &err), &err);
+    assert_int_equal(n_deleted, 0);
+    /* A deleted key is free again. */
+    esg_command_record record = command_record("a", HASH_B, "2", 1, 500);
+    assert_esg_ok(esg_recorder_insert_command(f->recorder, NULL, 0, &record, NULL, &err), &err);
+    assert_command(f->recorder, "a", 0, HASH_B, "2", 1, 500);
+}
+
+#define N_KEY_WRITERS 6
+
+typedef struct key_writer {
+    esg_recorder *recorder;
+    esg_uuid id;
+    esg_status status;
+} key_writer;
+
+static void *write_with_shared_key(void *arg)
+{
+    key_writer *w = arg;
+    esg_error err = {0};
+    esg_stored_event event = text_event(&w->id, 1, TOPIC_CREATED, "{}");
+    esg_command_record record = command_record("shared", HASH_A, "\"won\"", 5, 9000);
+    w->status = esg_recorder_insert_command(w->recorder, &event, 1, &record, NULL, &err);
+    return NULL;
+}
+
+/* Writers racing with one key (a client's repeats arriving together): exactly one records its
+ * events, in group commits too, where the others' conflicts must not fail it. */
+static void test_one_of_many_writers_with_a_key_wins(void **state)
+{
+    fixture *f = *state;
+    key_writer writers[N_KEY_WRITERS];
+    for (int i = 0; i < N_KEY_WRITERS; i++)
+        writers[i] = (key_writer){.recorder = f->recorder, .id = testutil_random_uuid()};
+    testutil_run_together(N_KEY_WRITERS, write_with_shared_key, writers, sizeof writers[0]);
+    int n_won = 0;
+    for (int i = 0; i < N_KEY_WRITERS; i++) {
+        if (writers[i].status == ESG_OK)
+            n_won++;
+        else if (writers[i].status != ESG_ECONFLICT &&
+                 !(is_sqlite() && writers[i].status == ESG_EUNAVAILABLE))
+            fail_msg("writer %d gave %s", i, esg_status_name(writers[i].status));
+    }
+    assert_int_equal(n_won, 1);
+    assert_notification_ids(f->recorder, 1, 10, 0, NULL, 0, 1);
+}
+
 int main(int argc, char **argv)
 {
     /* In the order of backend_kind. */
     static const char *const backend_names[] = {"popo", "sqlite", "sqlite-memory", "postgres"};
-    int chosen = testutil_backend_from_args(argc, argv, backend_names, 4);
-    if (chosen < 0)
-        return 2;
-    backend = (backend_kind)chosen;
 
 #define CONFORMANCE_TEST(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
@@ -1295,9 +1459,11 @@ int main(int argc, char **argv)
         CONFORMANCE_TEST(test_data_survives_close_and_reopen),
         CONFORMANCE_TEST(test_several_processes_write_at_once),
         CONFORMANCE_TEST(test_snapshots_are_kept_beside_the_events),
+        CONFORMANCE_TEST(test_command_record_is_written_with_the_events),
+        CONFORMANCE_TEST(test_expired_command_records_are_deleted),
+        CONFORMANCE_TEST(test_one_of_many_writers_with_a_key_wins),
     };
 #undef CONFORMANCE_TEST
-    char group_name[64];
-    snprintf(group_name, sizeof group_name, "recorder conformance (%s)", argv[1]);
-    return cmocka_run_group_tests_name(group_name, tests, NULL, NULL);
+    return TESTUTIL_RUN_PER_BACKEND(argc, argv, "recorder conformance", backend_names, &backend,
+                                    tests);
 }

@@ -2,6 +2,8 @@
 #define _XOPEN_SOURCE 700
 #include "testutil.h"
 
+#include <pthread.h>
+
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
@@ -276,6 +278,62 @@ void testutil_env_use_sqlite_dir(esg_env *env, const char *dir, const char *cons
         char path[1024];
         snprintf(path, sizeof path, "%s/%s.db", dir, app_names[i]);
         testutil_env_use_sqlite(env, app_names[i], path);
+    }
+}
+
+int testutil_run_per_backend(int argc, char **argv, const char *title, const char *const *names,
+                             size_t n_names, int *backend, const struct CMUnitTest *tests,
+                             size_t n_tests)
+{
+    *backend = testutil_backend_from_args(argc, argv, names, n_names);
+    if (*backend < 0)
+        return 2;
+    char group[128];
+    snprintf(group, sizeof group, "%s (%s)", title, argv[1]);
+    return _cmocka_run_group_tests(group, tests, n_tests, NULL, NULL);
+}
+
+typedef struct together {
+    pthread_barrier_t *start;
+    void *(*fn)(void *);
+    void *arg;
+} together;
+
+static void *start_together(void *arg)
+{
+    together *t = arg;
+    pthread_barrier_wait(t->start);
+    return t->fn(t->arg);
+}
+
+void testutil_run_together(size_t n, void *(*fn)(void *), void *args, size_t size)
+{
+    pthread_barrier_t start;
+    pthread_t *threads = calloc(n, sizeof *threads);
+    together *each = calloc(n, sizeof *each);
+    assert_non_null(threads);
+    assert_non_null(each);
+    assert_int_equal(pthread_barrier_init(&start, NULL, (unsigned)n), 0);
+    for (size_t i = 0; i < n; i++) {
+        each[i] = (together){&start, fn, (char *)args + i * size};
+        assert_int_equal(pthread_create(&threads[i], NULL, start_together, &each[i]), 0);
+    }
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(pthread_join(threads[i], NULL), 0);
+    pthread_barrier_destroy(&start);
+    free(each);
+    free(threads);
+}
+
+void testutil_env_use_postgres(esg_env *env)
+{
+    testutil_env_set(env, "PERSISTENCE_MODULE", "eventsourcing.postgres");
+    const char *keys[] = {"POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_DBNAME", "POSTGRES_USER",
+                          "POSTGRES_PASSWORD"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        if (getenv(keys[i]) == NULL)
+            fail_msg("%s is not set: run under scripts/postgres-test-server.sh run", keys[i]);
+        testutil_env_set(env, keys[i], getenv(keys[i]));
     }
 }
 

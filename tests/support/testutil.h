@@ -99,6 +99,11 @@ void testutil_env_set(esg_env *env, const char *key, const char *value);
  * app_name in the SQLite file path (<APP_NAME>_SQLITE_DBNAME); the strings are copied. */
 void testutil_env_use_sqlite(esg_env *env, const char *app_name, const char *path);
 
+/* Sets PERSISTENCE_MODULE=eventsourcing.postgres and the server's POSTGRES_HOST, _PORT,
+ * _DBNAME, _USER and _PASSWORD from the process environment (each must be set: the test's
+ * PostgreSQL server, as scripts/postgres-test-server.sh run provides it). */
+void testutil_env_use_postgres(esg_env *env);
+
 /* testutil_env_use_sqlite for each of the n app_names (borrowed), at <dir>/<app_name>.db. */
 void testutil_env_use_sqlite_dir(esg_env *env, const char *dir, const char *const *app_names,
                                  size_t n);
@@ -106,6 +111,20 @@ void testutil_env_use_sqlite_dir(esg_env *env, const char *dir, const char *cons
 /* The index in names (n of them, borrowed) of the one argument of a program that runs once per
  * backend ("prog sqlite"), or -1 after printing a usage line to stderr. */
 int testutil_backend_from_args(int argc, char **argv, const char *const *names, size_t n);
+
+/* Runs the n_tests tests as the group "<title> (<backend>)" for the backend the program's one
+ * argument names, one of names (n_names, borrowed), whose index it stores in *backend first;
+ * 2 after a usage line when the argument is not one of them. */
+int testutil_run_per_backend(int argc, char **argv, const char *title, const char *const *names,
+                             size_t n_names, int *backend, const struct CMUnitTest *tests,
+                             size_t n_tests);
+#define TESTUTIL_RUN_PER_BACKEND(argc, argv, title, names, backend, tests)                         \
+    testutil_run_per_backend((argc), (argv), (title), (names), sizeof(names) / sizeof((names)[0]), \
+                             (backend), (tests), sizeof(tests) / sizeof((tests)[0]))
+
+/* Runs fn on n threads, the i-th with args + i * size, started together (each waits at a
+ * barrier until all are up, so that they meet in what they race for), and joins them. */
+void testutil_run_together(size_t n, void *(*fn)(void *), void *args, size_t size);
 
 /* The largest notification id in the log of app (borrowed), 0 when empty; fails the test when
  * the recorder fails. */
