@@ -7,7 +7,7 @@
 #        scripts/postgres-test-server.sh createdb DIR NAME...
 #        scripts/postgres-test-server.sh run DIR -- COMMAND [ARG...]
 #        scripts/postgres-test-server.sh standby DIR PRIMARY_DIR [--synchronous]
-#        scripts/postgres-test-server.sh crash|promote|port DIR
+#        scripts/postgres-test-server.sh crash|promote|pause|resume|port DIR
 #   start    initialises DIR on first use (initdb, a role and a database with a password) and
 #            starts the server; does nothing when it is running already
 #   stop     stops it (fast: sessions are ended, committed work is kept)
@@ -22,6 +22,9 @@
 #            commit (synchronous_standby_names = '*'), so that no acknowledged write is lost
 #   crash    stops the server at once, as a crash would (pg_ctl -m immediate: no checkpoint)
 #   promote  makes a standby the primary (pg_ctl promote)
+#   pause    freezes the server (SIGSTOP to the postmaster and every process it started), as a
+#            hung machine would: connections stay open and nothing answers
+#   resume   lets it go on (SIGCONT)
 #   port     prints the server's port
 #
 # initdb refuses to run as root, so as root the server runs as the `postgres` user (runuser), in
@@ -30,7 +33,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib/packages.sh"
 . "$(dirname "$0")/lib/postgres_test.sh"
 
-readonly USAGE="start|stop|restart|status|env|crash|promote|port DIR | createdb DIR NAME... | run DIR -- COMMAND [ARG...] | standby DIR PRIMARY_DIR [--synchronous]"
+readonly USAGE="start|stop|restart|status|env|crash|promote|pause|resume|port DIR | createdb DIR NAME... | run DIR -- COMMAND [ARG...] | standby DIR PRIMARY_DIR [--synchronous]"
 usage() {
   echo "usage: $0 $USAGE" >&2
   exit 2
@@ -226,10 +229,10 @@ start)
   initialise
   start
   ;;
-stop | restart | status | crash | promote | port)
+stop | restart | status | crash | promote | pause | resume | port)
   if [ ! -f "$dir/runtime" ]; then # never started here
     case "$command" in
-    stop | crash) exit 0 ;;
+    stop | crash | resume) exit 0 ;;
     *) die "no server in $dir" ;;
     esac
   fi
@@ -245,6 +248,13 @@ stop | restart | status | crash | promote | port)
     ;;
   status) is_running ;;
   promote) as_owner "$bindir/pg_ctl" -D "$runtime/data" -w -t 60 promote >/dev/null ;;
+  pause | resume)
+    # (Each backend is a process group of its own: the postmaster's children are named.)
+    postmaster="$(head -n 1 "$runtime/data/postmaster.pid")"
+    # shellcheck disable=SC2046 # one word per process id
+    kill -"$([ "$command" = pause ] && echo STOP || echo CONT)" "$postmaster" \
+      $(pgrep -P "$postmaster")
+    ;;
   port) echo "$port" ;;
   esac
   ;;

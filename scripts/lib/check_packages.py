@@ -138,6 +138,7 @@ SETS_OF_SCRIPTS_RUN_BY_OTHERS = {
     "scripts/lib/postgres_test.sh": ["postgres"],
     "tests/cli/": ["build", "tests"],  # by CTest, from scripts/test.sh
     "tests/install/": ["build", "tests"],
+    "tests/chaos/": ["build", "tests"],  # by CTest, from scripts/test.sh
     "tests/containers/scenarios.sh": ["podman", "containers"],  # by scripts/test-containers.sh
     # In the PostgreSQL stand-in image, whose Containerfile installs postgresql-15.
     "tests/containers/postgres/entrypoint.sh": ["postgres"],

@@ -22,13 +22,14 @@ esg_about_build="the C tool chain and the libraries it links"
 # The test suite (with build): cmocka, a PostgreSQL server of the tests' own, Debian's Python with
 # gRPC for the interoperability tests (protoc generates their Python modules), and with
 # pycryptodome and psycopg2 for the Python reference's AESCipher and PostgreSQL, openssl for
-# certificates, valgrind for the soak, pgrep and nm for the console and install tests, and
-# Prometheus (the server and promtool) to scrape a running system.
+# certificates, valgrind for the soak, pgrep and nm for the console and install tests,
+# Prometheus (the server and promtool) to scrape a running system, and ip and nft for the chaos
+# test's lossy, partitioned network namespace.
 esg_packages_tests=(libcmocka-dev postgresql python3 python3-grpcio python3-protobuf
   protobuf-compiler python3-pycryptodome python3-psycopg2 openssl valgrind procps binutils
-  prometheus)
-esg_commands_tests=(ctest python3 protoc openssl valgrind pgrep nm prometheus promtool)
-esg_about_tests="cmocka, a PostgreSQL server, Python's gRPC and protoc, pycryptodome, psycopg2, openssl, valgrind, Prometheus"
+  prometheus iproute2 nftables)
+esg_commands_tests=(ctest python3 protoc openssl valgrind pgrep nm prometheus promtool ip nft)
+esg_about_tests="cmocka, a PostgreSQL server, Python's gRPC and protoc, pycryptodome, psycopg2, openssl, valgrind, Prometheus, nftables"
 
 # The fuzz targets: clang with libFuzzer and the sanitizer runtimes.
 esg_packages_fuzz=(clang libclang-rt-14-dev)
@@ -68,9 +69,9 @@ esg_commands_ssl=(openssl)
 esg_about_ssl="openssl"
 
 # A PostgreSQL server (scripts/postgres-test-server.sh finds initdb, pg_ctl and postgres under
-# /usr/lib/postgresql) and its client, psql.
-esg_packages_postgres=(postgresql postgresql-client)
-esg_commands_postgres=(psql)
+# /usr/lib/postgresql) and its client, psql; pgrep finds the server's processes to pause them.
+esg_packages_postgres=(postgresql postgresql-client procps)
+esg_commands_postgres=(psql pgrep)
 esg_about_postgres="the PostgreSQL server"
 
 # A PostgreSQL cluster with failover for the tests (scripts/patroni-test-cluster.sh): Patroni,

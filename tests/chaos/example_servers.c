@@ -302,6 +302,28 @@ int example_servers_stop(example_servers *s, size_t server, int sig)
     return status;
 }
 
+void example_servers_freeze(example_servers *s, size_t server, int64_t ms)
+{
+    assert_true(s->pids[server] > 0);
+    assert_int_equal(kill(s->pids[server], SIGSTOP), 0);
+    esg_clock_sleep_ms(ms);
+    assert_int_equal(kill(s->pids[server], SIGCONT), 0);
+}
+
+void example_cut_off(const char *port, int64_t ms)
+{
+    char command[256];
+    snprintf(command, sizeof command,
+             "nft add rule inet esg_chaos cut tcp dport %s drop && "
+             "nft add rule inet esg_chaos cut tcp sport %s drop",
+             port, port);
+    if (system(command) != 0)
+        fail_msg("%s failed (is this in_network_namespace.sh's namespace?)", command);
+    esg_clock_sleep_ms(ms);
+    if (system("nft flush chain inet esg_chaos cut") != 0)
+        fail_msg("nft flush chain inet esg_chaos cut failed");
+}
+
 void example_servers_stop_all_cleanly(example_servers *s)
 {
     for (size_t i = 0; i < example_n_servers(s); i++) {

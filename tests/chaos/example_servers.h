@@ -46,6 +46,15 @@ int64_t example_env_int(const char *key, int64_t fallback);
 /* Whether this build has sanitizers (slower servers: generous timeouts). */
 bool example_is_sanitized(void);
 
+/* Freezes a running server for ms (SIGSTOP, then SIGCONT), as a hung machine would: its
+ * connections stay open and nothing answers on them. */
+void example_servers_freeze(example_servers *s, size_t server, int64_t ms);
+
+/* Cuts the loopback port off for ms, both ways (nftables: in the namespace of
+ * tests/chaos/in_network_namespace.sh, whose chain "inet esg_chaos cut" it fills and empties): a
+ * network partition between whoever listens there and everyone else. */
+void example_cut_off(const char *port, int64_t ms);
+
 /* ---- Servers ---- */
 /* Prepares a folder (under TMPDIR) and free ports for n_replicas servers of each application (2
  * only on PostgreSQL); for PostgreSQL also an empty database "esg_chaos" of the test server

@@ -225,11 +225,66 @@ static void test_random_kills_while_orders_stream(void **state)
     int64_t n_kills = 0, kills_per_app[EXAMPLE_N_APPS] = {0};
     int64_t n_db_restarts = 0, n_all_killed = 0;
     int64_t n_db_events[N_PATRONI_EVENTS] = {0};
-    int64_t db_ms = 0; /* spent in the database's events (a failover waits for a standby) */
+    /* Time spent in the database's events (a failover waits for a standby) and in freezes: not
+     * counted in ESG_CHAOS_SECONDS, so that the kills keep their time. */
+    int64_t db_ms = 0;
+    int64_t n_freezes = 0, n_db_freezes = 0, longest_freeze_ms = 0, n_cuts = 0, n_db_cuts = 0;
     bool db_restarts = example_env_int("ESG_CHAOS_DB_RESTARTS", 1) != 0;
+    bool freezes = example_env_int("ESG_CHAOS_FREEZES", 1) != 0;
+    bool partitions = example_env_int("ESG_CHAOS_PARTITIONS", 0) != 0;
     while (n_kills < max_kills && esg_clock_now_ms() - started - db_ms < seconds * 1000) {
         esg_clock_sleep_ms(10 + (int64_t)(example_random(&rng) % (uint64_t)max_delay_ms));
         example_servers_check_alive(&f->servers);
+        if (partitions && example_random(&rng) % 5 == 0) {
+            /* A server, or the database, is cut off the network (its port dropped both ways)
+             * for up to 8 s: connections hang as they would behind a partition. */
+            int64_t cut_ms = 200 + (int64_t)(example_random(&rng) % 7800);
+            int64_t cut_started = esg_clock_now_ms();
+            char port[16];
+            const char *what = "PostgreSQL";
+            if (backend == EXAMPLE_POSTGRES && !is_patroni && example_random(&rng) % 3 == 0) {
+                snprintf(port, sizeof port, "%s", getenv("POSTGRES_PORT"));
+                n_db_cuts++;
+            } else {
+                size_t server = (size_t)(example_random(&rng) % n_servers);
+                snprintf(port, sizeof port, "%s",
+                         strrchr(f->servers.listen_addresses[server], ':') + 1);
+                what = example_app_names[example_app_of(&f->servers, server)];
+                n_cuts++;
+            }
+            example_cut_off(port, cut_ms);
+            db_ms += esg_clock_now_ms() - cut_started;
+            print_message("%s cut off for %lld ms at %.1f s, %zu orders acknowledged\n", what,
+                          (long long)cut_ms, (double)(esg_clock_now_ms() - started) / 1000.0,
+                          acked_count(&f->acked));
+            continue;
+        }
+        if (freezes && example_random(&rng) % 6 == 0) {
+            /* A server, or the database, hangs (SIGSTOP) for up to 8 s, past the clients' 5 s
+             * deadline, then goes on (SIGCONT): calls time out and are repeated with their keys,
+             * followers and leaders wait, and everything catches up on its own. */
+            int64_t freeze_ms = 200 + (int64_t)(example_random(&rng) % 7800);
+            int64_t freeze_started = esg_clock_now_ms();
+            const char *what = NULL;
+            if (backend == EXAMPLE_POSTGRES && !is_patroni && example_random(&rng) % 3 == 0) {
+                example_postgres_command("pause");
+                esg_clock_sleep_ms(freeze_ms);
+                example_postgres_command("resume");
+                n_db_freezes++;
+                what = "PostgreSQL";
+            } else {
+                size_t server = (size_t)(example_random(&rng) % n_servers);
+                example_servers_freeze(&f->servers, server, freeze_ms);
+                n_freezes++;
+                what = example_app_names[example_app_of(&f->servers, server)];
+            }
+            longest_freeze_ms = freeze_ms > longest_freeze_ms ? freeze_ms : longest_freeze_ms;
+            db_ms += esg_clock_now_ms() - freeze_started;
+            print_message("%s frozen for %lld ms at %.1f s, %zu orders acknowledged\n", what,
+                          (long long)freeze_ms, (double)(esg_clock_now_ms() - started) / 1000.0,
+                          acked_count(&f->acked));
+            continue;
+        }
         if (backend == EXAMPLE_POSTGRES && db_restarts && example_random(&rng) % 6 == 0) {
             /* The database goes away under the servers, and comes back (with Patroni: fails
              * over, or restarts, or switches over). */
@@ -304,6 +359,15 @@ static void test_random_kills_while_orders_stream(void **state)
                   (long long)kills_per_app[1], (long long)kills_per_app[2],
                   (long long)n_db_restarts, (double)(esg_clock_now_ms() - started) / 1000.0,
                   f->acked.n, n_failed, (double)f->acked.longest_gap_ms / 1000.0);
+    print_message("freezes (SIGSTOP, then SIGCONT): %lld of a server, %lld of the database, the "
+                  "longest %.1f s\n",
+                  (long long)n_freezes, (long long)n_db_freezes,
+                  (double)longest_freeze_ms / 1000.0);
+    if (partitions)
+        print_message("partitions: %lld servers and %lld times the database cut off, on a "
+                      "loopback losing %s%% of its packets\n",
+                      (long long)n_cuts, (long long)n_db_cuts,
+                      getenv("ESG_CHAOS_LOSS") != NULL ? getenv("ESG_CHAOS_LOSS") : "0");
     if (is_patroni)
         print_message("database events: %lld switchovers, %lld postmasters SIGKILLed, %lld "
                       "primaries crashed (Patroni and postmaster SIGKILLed)\n",
