@@ -411,7 +411,7 @@ static esg_status open_channel(esg_client *client, const esg_env *env, const cha
         return rc;
     int64_t max_backoff_ms =
         client->backoff_ms > MAX_BACKOFF_MS ? client->backoff_ms : MAX_BACKOFF_MS;
-    grpc_arg args[5];
+    grpc_arg args[6];
     args[0].type = GRPC_ARG_INTEGER;
     args[0].key = (char *)GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS;
     args[0].value.integer = clamp_int(client->backoff_ms);
@@ -423,7 +423,9 @@ static esg_status open_channel(esg_client *client, const esg_env *env, const cha
     args[2].type = GRPC_ARG_INTEGER;
     args[2].key = (char *)GRPC_ARG_MIN_RECONNECT_BACKOFF_MS;
     args[2].value.integer = CONNECT_TIMEOUT_MS;
-    grpc_channel_args channel_args = {.num_args = 3, .args = args};
+    /* A hostile server's reply that claims gigabytes is reset at the quota (see wire.h). */
+    args[3] = esg_wire_quota_arg("eventsourcing_grpc client");
+    grpc_channel_args channel_args = {.num_args = 4, .args = args};
     if (target->is_balanced) /* replicas: each call to the next that is up */
         args[channel_args.num_args++] = (grpc_arg){.type = GRPC_ARG_STRING,
                                                    .key = (char *)GRPC_ARG_LB_POLICY_NAME,
@@ -434,6 +436,7 @@ static esg_status open_channel(esg_client *client, const esg_env *env, const cha
                                                    .value.string = (char *)target->tls_name};
     client->channel = grpc_channel_create(target->uri, creds, &channel_args);
     grpc_channel_credentials_release(creds);
+    esg_wire_quota_arg_release(&args[3]); /* the channel holds its own reference */
     if (client->channel == NULL)
         return esg_error_set(err, ESG_EINTERNAL, "cannot create a channel to %s", client->address);
     return ESG_OK;

@@ -30,12 +30,6 @@
 #define REQUESTS_PER_METHOD 8
 /* How long stop lets calls in flight finish before cancelling them. */
 #define STOP_GRACE_MS 1000
-/* What gRPC may hold for all connections together (read buffers, messages
- * being received). gRPC 1.51 takes in a whole message before it compares it
- * with the maximum: without a quota one 1 GiB request costs 1 GiB. Over the
- * quota, streams are reset (the client sees RESOURCE_EXHAUSTED). It holds
- * 32 maximum-size requests in flight at once. */
-#define MEMORY_QUOTA_BYTES ((size_t)128 << 20)
 
 static const char *const kind_paths[N_KINDS] = {
     ESG_PATH_PING,
@@ -685,12 +679,7 @@ esg_status srv_start(esg_application *app, const esg_server_options *options,
     args[2].type = GRPC_ARG_INTEGER;
     args[2].key = GRPC_COMPRESSION_CHANNEL_ENABLED_ALGORITHMS_BITSET;
     args[2].value.integer = 1 << GRPC_COMPRESS_NONE;
-    grpc_resource_quota *quota = grpc_resource_quota_create("eventsourcing_grpc server");
-    grpc_resource_quota_resize(quota, MEMORY_QUOTA_BYTES);
-    args[3].type = GRPC_ARG_POINTER;
-    args[3].key = GRPC_ARG_RESOURCE_QUOTA;
-    args[3].value.pointer.p = quota;
-    args[3].value.pointer.vtable = grpc_resource_quota_arg_vtable();
+    args[3] = esg_wire_quota_arg("eventsourcing_grpc server"); /* (see wire.h) */
     grpc_channel_args channel_args = {4, args};
     server->cq = grpc_completion_queue_create_for_next(NULL);
     server->grpc = grpc_server_create(&channel_args, NULL);
@@ -702,7 +691,7 @@ esg_status srv_start(esg_application *app, const esg_server_options *options,
         grpc_server_register_completion_queue(server->health_grpc, server->cq, NULL);
         register_methods(server->health_grpc, KIND_HEALTH_CHECK, server->health_methods);
     }
-    grpc_resource_quota_unref(quota); /* the servers hold their own references */
+    esg_wire_quota_arg_release(&args[3]); /* the servers hold their own references */
     rc = listen_on(server, options->address, options->env, err);
     if (rc != ESG_OK) {
         /* Never started and no port: destroy without the shutdown dance. */

@@ -118,9 +118,15 @@ esg_status esg_client_subscribe(esg_client *client, const char *follower_name, i
         if (rc == ESG_OK &&
             grpc_call_start_batch(s->live.call, send_ops, 3, &s->start_tag, NULL) != GRPC_CALL_OK)
             rc = esg_error_set(err, ESG_EINTERNAL, "cannot start a call to %s", ESG_PATH_SUBSCRIBE);
-        /* Sent (or the call failed: the first read says why). */
-        if (rc == ESG_OK)
+        /* Sent (or the call failed: the first read says why), within the client's deadline: a
+         * server that takes nothing in (a zero window, a hung peer) would hold it for ever. */
+        if (rc == ESG_OK && wait_within(s, &s->start_tag, client->deadline_ms) == WAIT_TIMED_OUT) {
+            grpc_call_cancel(s->live.call, NULL);
             wait_for(s, &s->start_tag);
+            rc = esg_error_set(err, ESG_ETIMEDOUT,
+                               "Subscribe: %s took no request within the deadline (%lld ms)",
+                               client->address, (long long)client->deadline_ms);
+        }
     }
     grpc_byte_buffer_destroy(message);
     if (rc != ESG_OK) {

@@ -157,3 +157,19 @@ bool esg_wire_is_idempotency_key(const uint8_t *bytes, size_t len)
             return false;
     return true;
 }
+
+grpc_arg esg_wire_quota_arg(const char *name)
+{
+    grpc_resource_quota *quota = grpc_resource_quota_create(name);
+    grpc_resource_quota_resize(quota, ESG_WIRE_MEMORY_QUOTA_BYTES);
+    grpc_arg arg = {.type = GRPC_ARG_POINTER, .key = (char *)GRPC_ARG_RESOURCE_QUOTA};
+    arg.value.pointer.p = quota;
+    arg.value.pointer.vtable = grpc_resource_quota_arg_vtable();
+    return arg;
+}
+
+void esg_wire_quota_arg_release(grpc_arg *arg)
+{
+    grpc_resource_quota_unref(arg->value.pointer.p);
+    arg->value.pointer.p = NULL;
+}

@@ -73,4 +73,17 @@ bool esg_wire_parse_int(const char *text, int64_t *out);
  * ESG_IDEMPOTENCY_KEY_MAX printable ASCII characters (what gRPC metadata values may hold). */
 bool esg_wire_is_idempotency_key(const uint8_t *bytes, size_t len);
 
+/* What gRPC may hold for all the connections of a server, or of a client's channel, together
+ * (read buffers, messages being received). gRPC 1.51 takes a whole message in before it compares
+ * it with the maximum, and grants it flow-control window meanwhile: without a quota one message
+ * that claims 1 GiB costs 1 GiB, on either side. Over the quota, streams are reset
+ * (RESOURCE_EXHAUSTED). It holds 32 maximum-size messages in flight at once. */
+#define ESG_WIRE_MEMORY_QUOTA_BYTES ((size_t)128 << 20)
+
+/* A channel argument holding a new memory quota of ESG_WIRE_MEMORY_QUOTA_BYTES named name
+ * (static), for grpc_server_create or grpc_channel_create; give it back with
+ * esg_wire_quota_arg_release once they have taken their own references. */
+grpc_arg esg_wire_quota_arg(const char *name);
+void esg_wire_quota_arg_release(grpc_arg *arg);
+
 #endif
