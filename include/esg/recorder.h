@@ -183,6 +183,10 @@ esg_status esg_recorder_insert_command(esg_recorder *recorder, const esg_stored_
 esg_status esg_recorder_select_command(esg_recorder *recorder, const char *key, int64_t not_before,
                                        esg_command_reply *out, bool *found, esg_error *err);
 
+/* Whether the recorder can keep command records: false only where its table is missing (a
+ * database opened with CREATE_TABLE off, made by the Python library or by migrations). */
+esg_status esg_recorder_has_command_table(esg_recorder *recorder, bool *out, esg_error *err);
+
 /* Deletes the records recorded before before (microseconds since the epoch): expired keys.
  * *n_deleted (may be NULL) counts them. */
 esg_status esg_recorder_delete_commands(esg_recorder *recorder, int64_t before, int64_t *n_deleted,

@@ -128,8 +128,6 @@ esg_status esg_application_new(const esg_application_type *type, const esg_env *
     rc = check_aggregate_types(app, err);
     if (rc == ESG_OK)
         rc = app_methods_open(app, err);
-    if (rc == ESG_OK)
-        rc = app_commands_open(app, env, err);
     if (rc != ESG_OK)
         goto out;
     /* As Python's construct_env: snapshotting by default when the type asks for it. */
@@ -154,6 +152,8 @@ esg_status esg_application_new(const esg_application_type *type, const esg_env *
         rc = esg_recorder_open(env, type->name, &app->recorder, err);
     if (rc == ESG_OK)
         rc = check_stored_format(app, err);
+    if (rc == ESG_OK)
+        rc = app_commands_open(app, env, err);
     if (rc != ESG_OK)
         goto out;
     atomic_init(&app->has_batch, false);

@@ -95,7 +95,9 @@ esg_status app_call_json(esg_application *app, app_command *command, const char 
                          const char *args_json, size_t args_len, const char *kwargs_json,
                          size_t kwargs_len, char **result, size_t *result_len, esg_error *err);
 
-/* commands.c: reads IDEMPOTENCY_KEY_TTL into app. */
+/* commands.c: reads IDEMPOTENCY_KEY_TTL into app (its recorder open), and checks that the
+ * recorder can keep keys: where its table is missing (CREATE_TABLE off), ESG_ECONFIG when the
+ * setting asks for keys, else keys are off (a warning says why). */
 esg_status app_commands_open(esg_application *app, const esg_env *env, esg_error *err);
 
 /* application.c: counts a write that took seconds since started (monotonic) and recorded

@@ -21,13 +21,31 @@
 esg_status app_commands_open(esg_application *app, const esg_env *env, esg_error *err)
 {
     double ttl_s = 0;
-    esg_status rc = esg_setting_seconds(env, app->type->name, "IDEMPOTENCY_KEY_TTL", DEFAULT_TTL_S,
-                                        MAX_TTL_S, &ttl_s, err);
-    if (rc != ESG_OK)
-        return rc;
-    app->idempotency_key_ttl_us = (int64_t)(ttl_s * 1e6);
     atomic_init(&app->next_key_sweep_us, 0);
     atomic_init(&app->n_command_repeats, 0);
+    esg_status rc = esg_setting_seconds(env, app->type->name, "IDEMPOTENCY_KEY_TTL", DEFAULT_TTL_S,
+                                        MAX_TTL_S, &ttl_s, err);
+    bool has_table = true;
+    if (rc == ESG_OK && ttl_s > 0)
+        rc = esg_recorder_has_command_table(app->recorder, &has_table, err);
+    if (rc != ESG_OK)
+        return rc;
+    app->idempotency_key_ttl_us = has_table ? (int64_t)(ttl_s * 1e6) : 0;
+    if (has_table)
+        return ESG_OK;
+    /* A database made without this library's table (CREATE_TABLE off): keys were asked for,
+     * or are the default, which the operator may not know of. */
+    esg_setting setting;
+    esg_setting_lookup(env, app->type->name, "IDEMPOTENCY_KEY_TTL", &setting);
+    if (setting.value != NULL && !esg_is_blank(setting.value))
+        return esg_error_set(err, ESG_ECONFIG,
+                             "%s: %s is %s, but the database has no table for idempotency keys "
+                             "(CREATE_TABLE is off): let it be created (CREATE_TABLE=y, once), "
+                             "create it as README.md says, or set %s=0",
+                             app->type->name, setting.key, setting.value, setting.key);
+    esg_log(ESG_LOG_WARNING, app->type->name,
+            "idempotency keys are off: the database has no table for them and CREATE_TABLE is "
+            "off (repeated commands may run twice; see IDEMPOTENCY_KEY_TTL in README.md)");
     return ESG_OK;
 }
 

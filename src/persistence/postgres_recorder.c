@@ -1255,6 +1255,28 @@ static esg_status postgres_recorder_delete_commands(esg_recorder *recorder, int6
     return status;
 }
 
+static esg_status postgres_recorder_has_command_table(esg_recorder *recorder, bool *out,
+                                                      esg_error *err)
+{
+    postgres_recorder *rec = (postgres_recorder *)recorder;
+    pg_connection *c = NULL;
+    bool is_broken = false;
+    esg_status status = pgr_pool_borrow(rec, &c, err);
+    if (status != ESG_OK)
+        return status;
+    const char *values[1] = {rec->replies_table}; /* (quoted: to_regclass reads it as SQL does) */
+    PGresult *res =
+        PQexecParams(c->conn, "SELECT to_regclass($1) IS NOT NULL", 1, NULL, values, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+        status = pgr_error(rec, c->conn, res, "cannot look for the table of commands' replies",
+                           &is_broken, err);
+    else
+        *out = PQgetvalue(res, 0, 0)[0] == 't';
+    PQclear(res);
+    pgr_pool_give_back(rec, c, is_broken);
+    return status;
+}
+
 static void postgres_recorder_close(esg_recorder *recorder)
 {
     postgres_recorder *rec = (postgres_recorder *)recorder;
@@ -1287,6 +1309,7 @@ static const esg_recorder_ops postgres_ops = {
     .insert_snapshot = postgres_recorder_insert_snapshot,
     .select_command = postgres_recorder_select_command,
     .delete_commands = postgres_recorder_delete_commands,
+    .has_command_table = postgres_recorder_has_command_table,
     .close = postgres_recorder_close,
     .lease_new = pgr_lease_new,
     .lease_refresh = pgr_lease_refresh,

@@ -251,6 +251,14 @@ esg_status esg_recorder_select_command(esg_recorder *recorder, const char *key, 
     return recorder->ops->select_command(recorder, key, not_before, out, found, err);
 }
 
+esg_status esg_recorder_has_command_table(esg_recorder *recorder, bool *out, esg_error *err)
+{
+    *out = true;
+    if (recorder->ops->has_command_table == NULL)
+        return ESG_OK;
+    return recorder->ops->has_command_table(recorder, out, err);
+}
+
 esg_status esg_recorder_delete_commands(esg_recorder *recorder, int64_t before, int64_t *n_deleted,
                                         esg_error *err)
 {

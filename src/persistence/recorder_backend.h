@@ -30,6 +30,8 @@ typedef struct esg_recorder_ops {
                                  esg_command_reply *out, bool *found, esg_error *err);
     esg_status (*delete_commands)(esg_recorder *recorder, int64_t before, int64_t *n_deleted,
                                   esg_error *err);
+    /* Whether the table of command records exists; NULL: always (in memory). */
+    esg_status (*has_command_table)(esg_recorder *recorder, bool *out, esg_error *err);
     /* An aggregate's events, or with is_snapshots its snapshots (only when the recorder was
      * opened with them). */
     esg_status (*select_versions)(esg_recorder *recorder, bool is_snapshots,

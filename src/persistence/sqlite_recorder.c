@@ -84,6 +84,7 @@ enum fixed_statement {
     STMT_MAX_NOTIFICATION_ID,
     STMT_MAX_TRACKING_ID,
     STMT_HAS_TRACKING_ID,
+    STMT_HAS_COMMAND_TABLE,
     STMT_INSERT_SNAPSHOT, /* last: prepared only with snapshots */
     N_FIXED_STATEMENTS
 };
@@ -103,6 +104,8 @@ static const char *const fixed_sql[N_FIXED_STATEMENTS] = {
     [STMT_MAX_TRACKING_ID] = "SELECT MAX(notification_id) FROM tracking WHERE application_name=?",
     [STMT_HAS_TRACKING_ID] =
         "SELECT 1 FROM tracking WHERE application_name=? AND notification_id=?",
+    [STMT_HAS_COMMAND_TABLE] =
+        "SELECT 1 FROM sqlite_master WHERE type='table' AND name='" COMMANDS_TABLE "'",
     [STMT_INSERT_SNAPSHOT] = "INSERT INTO stored_snapshots VALUES (?,?,?,?)",
 };
 
@@ -924,6 +927,13 @@ static esg_status sqlite_recorder_delete_commands(esg_recorder *recorder, int64_
     return status;
 }
 
+static esg_status sqlite_recorder_has_command_table(esg_recorder *recorder, bool *out,
+                                                    esg_error *err)
+{
+    return query_one_row((sqlite_recorder *)recorder, STMT_HAS_COMMAND_TABLE, NULL, 0, NULL, out,
+                         "cannot look for the table " COMMANDS_TABLE, err);
+}
+
 /* ---- Opening and closing --------------------------------------------------------------------- */
 
 /* Every connection is idle by now: closing while a call is running is the caller's bug. */
@@ -949,6 +959,7 @@ static const esg_recorder_ops sqlite_ops = {
     .insert_snapshot = sqlite_recorder_insert_snapshot,
     .select_command = sqlite_recorder_select_command,
     .delete_commands = sqlite_recorder_delete_commands,
+    .has_command_table = sqlite_recorder_has_command_table,
     .close = sqlite_recorder_close,
 };
 

@@ -12,6 +12,7 @@
 
 #include "accounts.h"
 #include "pg_testutil.h"
+#include "sqlite_testutil.h"
 
 typedef enum backend_kind { BACKEND_POPO, BACKEND_SQLITE, BACKEND_POSTGRES } backend_kind;
 static int backend; /* a backend_kind */
@@ -286,6 +287,54 @@ static void test_keys_expire_or_are_off(void **state)
     }
 }
 
+/* A database without the table of command records (one Python made, say) and CREATE_TABLE off:
+ * keys are off by default, with a warning, and a setting that asks for them is refused; with
+ * CREATE_TABLE on, the table is made and keys are kept. */
+static void test_keys_need_their_table(void **state)
+{
+    fixture *f = *state;
+    if (backend == BACKEND_POPO)
+        skip();                         /* (in memory there is no table to miss) */
+    esg_application_free(open_bank(f)); /* the tables, then the one of command records dropped */
+    if (backend == BACKEND_POSTGRES) {
+        testutil_postgres_exec("DROP TABLE bank_replies");
+    } else {
+        sqlite3 *db = NULL;
+        char path[1100];
+        snprintf(path, sizeof path, "%s/BANK.db", f->temp_dir);
+        assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db, "DROP TABLE esg_command_replies", NULL, NULL, NULL),
+                         SQLITE_OK);
+        sqlite3_close(db);
+    }
+    testutil_env_set(f->env, "CREATE_TABLE", "n");
+    esg_application *app = open_bank(f);
+    assert_true(esg_application_idempotency_key_ttl(app) == 0.0);
+    bool is_repeat = true;
+    esg_free(call_with_key(app, "k", "open_account", "[\"Flo\"]", &is_repeat));
+    esg_free(call_with_key(app, "k", "open_account", "[\"Flo\"]", &is_repeat));
+    assert_false(is_repeat);
+    assert_int_equal(testutil_max_notification_id(app), 2);
+    esg_application_free(app);
+
+    testutil_env_set(f->env, "BANK_IDEMPOTENCY_KEY_TTL", "60");
+    esg_error err = {0};
+    app = NULL;
+    assert_int_equal(esg_application_new(&bank, f->env, &app, &err), ESG_ECONFIG);
+    assert_null(app);
+    if (strstr(err.message, "no table for idempotency keys") == NULL ||
+        strstr(err.message, "BANK_IDEMPOTENCY_KEY_TTL=0") == NULL)
+        fail_msg("the refusal does not say why and what to do: %s", err.message);
+
+    testutil_env_set(f->env, "CREATE_TABLE", "y");
+    app = open_bank(f);
+    assert_true(esg_application_idempotency_key_ttl(app) == 60.0);
+    esg_free(call_with_key(app, "k2", "open_account", "[\"Flo\"]", &is_repeat));
+    esg_free(call_with_key(app, "k2", "open_account", "[\"Flo\"]", &is_repeat));
+    assert_true(is_repeat);
+    esg_application_free(app);
+}
+
 #define N_REPEATS 6
 
 typedef struct repeater {
@@ -338,6 +387,7 @@ int main(int argc, char **argv)
         COMMANDS_TEST(test_queries_leave_no_record),
         COMMANDS_TEST(test_undeclared_methods_save_with_the_key),
         COMMANDS_TEST(test_keys_expire_or_are_off),
+        COMMANDS_TEST(test_keys_need_their_table),
         COMMANDS_TEST(test_racing_repeats_run_once),
     };
 #undef COMMANDS_TEST

@@ -1,5 +1,6 @@
 /* A raw gRPC client for tests (see raw_call.h). */
 #include "raw_call.h"
+#include "grpc/credentials.h"
 
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/grpc_security.h>
@@ -204,4 +205,32 @@ char *raw_hex(const uint8_t *data, size_t len)
     }
     hex[2 * len] = 0;
     return hex;
+}
+
+void raw_server_start(grpc_server **server, grpc_completion_queue **cq, pthread_t *thread,
+                      void *(*main)(void *), void *arg, char *address, size_t address_size)
+{
+    esg_error err = {0};
+    *cq = grpc_completion_queue_create_for_next(NULL);
+    *server = grpc_server_create(NULL, NULL);
+    grpc_server_register_completion_queue(*server, *cq, NULL);
+    grpc_server_credentials *creds = NULL;
+    if (esg_server_credentials_create("localhost:0", NULL, NULL, &creds, &err) != ESG_OK)
+        fail_msg("local server credentials: %s", err.message);
+    int port = grpc_server_add_http2_port(*server, "127.0.0.1:0", creds);
+    grpc_server_credentials_release(creds);
+    assert_true(port > 0);
+    snprintf(address, address_size, "localhost:%d", port);
+    grpc_server_start(*server);
+    assert_int_equal(pthread_create(thread, NULL, main, arg), 0);
+}
+
+void raw_server_stop(grpc_server *server, grpc_completion_queue *cq, pthread_t thread,
+                     void *shutdown_tag)
+{
+    grpc_server_shutdown_and_notify(server, cq, shutdown_tag);
+    grpc_server_cancel_all_calls(server);
+    assert_int_equal(pthread_join(thread, NULL), 0);
+    grpc_server_destroy(server);
+    raw_queue_destroy(cq, GRPC_CQ_NEXT);
 }

@@ -6,6 +6,7 @@
 #define ESG_TEST_RAW_CALL_H
 
 #include <grpc/grpc.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -62,6 +63,16 @@ void raw_request_ops(grpc_op ops[4], uint32_t flags, grpc_byte_buffer *request,
 /* Shuts cq down, drains it and destroys it; type is how it was created (GRPC_CQ_NEXT or
  * GRPC_CQ_PLUCK), which says how to drain it. */
 void raw_queue_destroy(grpc_completion_queue *cq, grpc_cq_completion_type type);
+
+/* A bare gRPC server of a test's own on 127.0.0.1 with local credentials (clients reach it as
+ * "localhost:PORT", written into address), its events on a new *cq, its calls served by a thread
+ * running main(arg) (*thread). The caller stops it with raw_server_stop. */
+void raw_server_start(grpc_server **server, grpc_completion_queue **cq, pthread_t *thread,
+                      void *(*main)(void *), void *arg, char *address, size_t address_size);
+/* Shuts it down (its thread sees shutdown_tag on cq and ends), cancels its calls, joins the
+ * thread, and destroys the server and the queue. */
+void raw_server_stop(grpc_server *server, grpc_completion_queue *cq, pthread_t thread,
+                     void *shutdown_tag);
 
 /* The bytes of a message (borrowed: the caller destroys it) as a malloc'ed, NUL-terminated copy
  * (the NUL not counted in *len). */

@@ -496,7 +496,6 @@ struct capture {
     grpc_server *server;
     grpc_completion_queue *cq;
     pthread_t thread;
-    int port;
     char address[64];
     answer_fn answer; /* set before clients call */
     void *ctx;        /* the test's data for answer */
@@ -619,33 +618,19 @@ static void *capture_main(void *arg)
 
 static capture *capture_start(answer_fn fn, void *ctx)
 {
-    esg_error err = {0};
     capture *cs = calloc(1, sizeof *cs);
     assert_non_null(cs);
     cs->answer = fn;
     cs->ctx = ctx;
     pthread_mutex_init(&cs->lock, NULL);
-    cs->cq = grpc_completion_queue_create_for_next(NULL);
-    cs->server = grpc_server_create(NULL, NULL);
-    grpc_server_register_completion_queue(cs->server, cs->cq, NULL);
-    grpc_server_credentials *creds = NULL;
-    assert_esg_ok(esg_server_credentials_create("localhost:0", NULL, NULL, &creds, &err), &err);
-    cs->port = grpc_server_add_http2_port(cs->server, "127.0.0.1:0", creds);
-    grpc_server_credentials_release(creds);
-    assert_true(cs->port > 0);
-    snprintf(cs->address, sizeof cs->address, "localhost:%d", cs->port);
-    grpc_server_start(cs->server);
-    assert_int_equal(pthread_create(&cs->thread, NULL, capture_main, cs), 0);
+    raw_server_start(&cs->server, &cs->cq, &cs->thread, capture_main, cs, cs->address,
+                     sizeof cs->address);
     return cs;
 }
 
 static void capture_stop(capture *cs)
 {
-    grpc_server_shutdown_and_notify(cs->server, cs->cq, TAG_SHUTDOWN);
-    grpc_server_cancel_all_calls(cs->server);
-    assert_int_equal(pthread_join(cs->thread, NULL), 0);
-    grpc_server_destroy(cs->server);
-    raw_queue_destroy(cs->cq, GRPC_CQ_NEXT);
+    raw_server_stop(cs->server, cs->cq, cs->thread, TAG_SHUTDOWN);
     for (int i = 0; i < cs->n_records; i++)
         free(cs->records[i].request);
     pthread_mutex_destroy(&cs->lock);

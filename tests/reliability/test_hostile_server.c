@@ -1032,31 +1032,16 @@ static void *sized_main(void *arg)
 
 static sized_server *sized_start(void)
 {
-    esg_error err = {0};
     sized_server *s = calloc(1, sizeof *s);
     assert_non_null(s);
     atomic_init(&s->reply_bytes, 0);
-    s->cq = grpc_completion_queue_create_for_next(NULL);
-    s->server = grpc_server_create(NULL, NULL);
-    grpc_server_register_completion_queue(s->server, s->cq, NULL);
-    grpc_server_credentials *creds = NULL;
-    assert_esg_ok(esg_server_credentials_create("localhost:0", NULL, NULL, &creds, &err), &err);
-    int port = grpc_server_add_http2_port(s->server, "127.0.0.1:0", creds);
-    grpc_server_credentials_release(creds);
-    assert_true(port > 0);
-    snprintf(s->address, sizeof s->address, "localhost:%d", port);
-    grpc_server_start(s->server);
-    assert_int_equal(pthread_create(&s->thread, NULL, sized_main, s), 0);
+    raw_server_start(&s->server, &s->cq, &s->thread, sized_main, s, s->address, sizeof s->address);
     return s;
 }
 
 static void sized_stop(sized_server *s)
 {
-    grpc_server_shutdown_and_notify(s->server, s->cq, TAG_SHUTDOWN);
-    grpc_server_cancel_all_calls(s->server);
-    assert_int_equal(pthread_join(s->thread, NULL), 0);
-    grpc_server_destroy(s->server);
-    raw_queue_destroy(s->cq, GRPC_CQ_NEXT);
+    raw_server_stop(s->server, s->cq, s->thread, TAG_SHUTDOWN);
     free(s);
 }
 
