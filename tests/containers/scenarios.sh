@@ -83,8 +83,14 @@ wait_for_servers() {
 # and a lookup that waits out resolv.conf's timeouts holds up gRPC's resolver
 # in that process for up to ~25 s: seen here only in the first seconds.
 order_to_paid() {
-  local container="$1" target="$2" id order started=$SECONDS
-  id=$(podman exec "$container" eventsourcing_grpc_client "$target" call create_new_order)
+  local container="$1" target="$2" id order started=$SECONDS key
+  # One idempotency key for the order: sent again while the client finds no server (replicas
+  # being replaced, their names not yet resolving to a live one), it is still one order.
+  key="scenario-$RANDOM$RANDOM"
+  while ! id=$(podman exec "$container" eventsourcing_grpc_client --key "$key" "$target" \
+    call create_new_order) && ((SECONDS - started < 60)); do
+    sleep 1
+  done
   [[ "$id" == *'"_type_":"uuid_hex"'* ]] || fail "create_new_order answered '$id'"
   while ((SECONDS - started < 60)); do
     order=$(podman exec "$container" eventsourcing_grpc_client "$target" call get_order "[$id]")
@@ -141,6 +147,17 @@ times_taken() {
   podman logs "$1" 2>&1 | grep -c "this replica holds the lease" || true
 }
 
+# Waits (up to 60 s) until CONTAINER is up as a standby: its last word on the lease.
+standing_by() {
+  local deadline=$((SECONDS + 60))
+  while ((SECONDS < deadline)); do
+    podman logs "$1" 2>&1 | grep -E "this replica holds the lease|standing by" | tail -n 1 |
+      grep -q "standing by" && return 0
+    sleep 0.5
+  done
+  fail "$1 is not standing by"
+}
+
 # Of two replicas of an application, the one that processes: exactly one must, within 30 s.
 active_of() {
   local deadline=$((SECONDS + 30)) active
@@ -170,6 +187,9 @@ replicas_survive_kills() {
     active=$(active_of "$first" "$second")
     killed+=("$active")
     if [ "$active" = "$first" ]; then standbys+=("$second"); else standbys+=("$first"); fi
+    # The standby must be up (one that failed at start waits for its restart policy): else the
+    # kill below would take the application's only server.
+    standing_by "${standbys[-1]}"
     takes+=("$(times_taken "${standbys[-1]}")")
   done
   echo "processing: ${killed[*]}; SIGKILL to those, the others stand by"
