@@ -578,13 +578,15 @@ static void commit_group(void *owner, write_request *group)
          * WAL recovery brings them back if the process crashes before its next write. As when
          * a PostgreSQL commit's answer is lost, the caller may try again (with an idempotency
          * key: safely) and must not take it as "not recorded". */
-        if (status != ESG_OK && sqlite3_extended_errcode(conn->db) == SQLITE_IOERR_FSYNC &&
-            group_err != NULL) {
-            size_t len = strlen(group_err->message);
-            snprintf(group_err->message + len, sizeof group_err->message - len,
-                     "; the outcome is unknown: the events may have been recorded (their WAL "
-                     "frames were written but not synced)");
-            status = group_err->status = ESG_EUNAVAILABLE;
+        if (status != ESG_OK && sqlite3_extended_errcode(conn->db) == SQLITE_IOERR_FSYNC) {
+            status = ESG_EUNAVAILABLE;
+            if (group_err != NULL) {
+                size_t len = strlen(group_err->message);
+                snprintf(group_err->message + len, sizeof group_err->message - len,
+                         "; the outcome is unknown: the events may have been recorded (their "
+                         "WAL frames were written but not synced)");
+                group_err->status = status;
+            }
         }
     }
     if (status != ESG_OK) {
