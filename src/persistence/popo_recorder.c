@@ -7,6 +7,7 @@
 
 #include "persistence/recorder_backend.h"
 #include "core/grow.h"
+#include "core/hash.h"
 #include "core/alloc.h"
 
 typedef struct aggregate_entry {
@@ -156,10 +157,7 @@ static size_t id_position(const tracking_entry *entry, int64_t id, bool *exists)
 
 static size_t hash_key(const char *key)
 {
-    uint64_t h = 14695981039346656037u; /* FNV-1a */
-    for (const unsigned char *p = (const unsigned char *)key; *p != '\0'; p++)
-        h = (h ^ *p) * 1099511628211u;
-    return (size_t)h;
+    return (size_t)esg_hash_strings((const char *const[]){key, NULL});
 }
 
 static command_entry *find_command(const popo_recorder *r, const char *key)

@@ -117,10 +117,6 @@ esg_status pgr_exec_simple(const postgres_recorder *rec, PGconn *conn, const cha
 esg_status pgr_pool_borrow(postgres_recorder *rec, pg_connection **out, esg_error *err);
 void pgr_pool_give_back(postgres_recorder *rec, pg_connection *c, bool is_broken);
 
-/* FNV-1a over the parts, NULL-ended: the same in every process and version (PostgreSQL's
- * hashtext is not promised to stay the same), for advisory lock keys and channel names. */
-uint64_t pgr_hash(const char *const *parts);
-
 /* ---- postgres_replicas.c: the recorder's lease and watch operations ---- */
 
 esg_status pgr_lease_new(esg_recorder *recorder, const char *name, esg_recorder_lease **out,

@@ -15,6 +15,7 @@
 
 #include "core/buffer.h"
 #include "core/clock.h"
+#include "core/hash.h"
 #include "core/int_text.h"
 #include "persistence/connection_pool.h"
 #include "persistence/group_commit.h"
@@ -1537,15 +1538,6 @@ static esg_status build_fixed_sql(postgres_recorder *rec, const char *sequence, 
     return status;
 }
 
-uint64_t pgr_hash(const char *const *parts)
-{
-    uint64_t hash = 14695981039346656037u;
-    for (; *parts != NULL; parts++)
-        for (const unsigned char *p = (const unsigned char *)*parts; *p != '\0'; p++)
-            hash = (hash ^ *p) * 1099511628211u;
-    return hash;
-}
-
 /* 16 random hex digits naming this recorder in its NOTIFYs: unique among the replicas. */
 static void new_instance(char out[17])
 {
@@ -1589,7 +1581,7 @@ static esg_status open_postgres(const esg_postgres_settings *cfg, esg_recorder *
     if (status != ESG_OK)
         goto out;
     snprintf(rec->events_channel, sizeof rec->events_channel, "esg_events_%016llx",
-             (unsigned long long)pgr_hash(
+             (unsigned long long)esg_hash_strings(
                  (const char *const[]){"eventsourcing-grpc events ", rec->events_table, NULL}));
     new_instance(rec->instance);
 

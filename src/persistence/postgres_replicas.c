@@ -11,6 +11,7 @@
 
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "core/hash.h"
 #include "core/int_text.h"
 #include "persistence/postgres_internal.h"
 
@@ -90,7 +91,7 @@ esg_status pgr_lease_new(esg_recorder *recorder, const char *name, esg_recorder_
         return esg_error_set(err, ESG_ENOMEM, "out of memory making a lease");
     }
     lease->base.recorder = recorder;
-    uint64_t key = pgr_hash(
+    uint64_t key = esg_hash_strings(
         (const char *const[]){"eventsourcing-grpc lease ", rec->tracking_table, " ", name, NULL});
     esg_int_text((int64_t)key, lease->key);
     snprintf(lease->channel, sizeof lease->channel, "esg_nudge_%016llx", (unsigned long long)key);

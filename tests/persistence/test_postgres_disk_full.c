@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "esg/example.h"
+#include "pg_testutil.h"
 
 #define N_BEFORE 20
 #define MAX_ORDERS 200000
@@ -27,25 +28,6 @@
 
 static const char *script;
 static bool has_private_mounts;
-
-static void run_script(const char *command, const char *dir)
-{
-    char line[2048];
-    snprintf(line, sizeof line, "'%s' %s '%s' >/dev/null", script, command, dir);
-    if (system(line) != 0)
-        fail_msg("'%s' failed", line);
-}
-
-static void read_line(const char *dir, const char *name, char *out, size_t size)
-{
-    char path[700];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "r");
-    if (f == NULL || fgets(out, (int)size, f) == NULL)
-        fail_msg("cannot read %s", path);
-    fclose(f);
-    out[strcspn(out, "\n")] = '\0';
-}
 
 /* Fills the file system of dir but for leave bytes, with a file: its path in out. */
 static void fill(const char *dir, unsigned long long leave, char *out, size_t size)
@@ -87,10 +69,10 @@ static void test_a_full_disk_loses_nothing_acknowledged(void **state)
         rmdir(dir);
         skip();
     }
-    run_script("start", dir);
+    testutil_postgres_script(script, "start", dir, ">/dev/null");
     char port[16], password[128];
-    read_line(dir, "port", port, sizeof port);
-    read_line(dir, "password", password, sizeof password);
+    testutil_postgres_dir_value(dir, "port", port, sizeof port);
+    testutil_postgres_dir_value(dir, "password", password, sizeof password);
     esg_env *env = testutil_env_new();
     testutil_env_set(env, "PERSISTENCE_MODULE", "eventsourcing.postgres");
     testutil_env_set(env, "POSTGRES_HOST", "127.0.0.1");
@@ -138,7 +120,7 @@ static void test_a_full_disk_loses_nothing_acknowledged(void **state)
         char status_line[2048];
         snprintf(status_line, sizeof status_line, "'%s' status '%s'", script, dir);
         if (!is_restarted && system(status_line) != 0) { /* the server gave up: start it again */
-            run_script("start", dir);
+            testutil_postgres_script(script, "start", dir, ">/dev/null");
             is_restarted = true;
         }
         esg_clock_sleep_ms(200);
@@ -171,7 +153,7 @@ static void test_a_full_disk_loses_nothing_acknowledged(void **state)
     esg_application_free(orders);
     esg_env_free(env);
     free(acked);
-    run_script("stop", dir);
+    testutil_postgres_script(script, "stop", dir, ">/dev/null");
     assert_int_equal(umount2(dir, MNT_DETACH), 0);
     assert_int_equal(rmdir(dir), 0);
 }

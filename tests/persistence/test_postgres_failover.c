@@ -15,6 +15,7 @@
 #include <libpq-fe.h>
 
 #include "esg/example.h"
+#include "pg_testutil.h"
 
 #define N_ORDERS 20
 #define RECOVERY_MS 60000
@@ -42,39 +43,20 @@ static void query_one(const fixture *f, const char *port, const char *sql, char 
     PQfinish(conn);
 }
 
-static void run_script(const char *command, const char *dir, const char *more)
-{
-    char line[2048];
-    snprintf(line, sizeof line, "'%s' %s '%s' %s", script, command, dir, more);
-    if (system(line) != 0)
-        fail_msg("'%s' failed", line);
-}
-
-static void read_file(const char *dir, const char *name, char *out, size_t size)
-{
-    char path[700];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "r");
-    if (f == NULL || fgets(out, (int)size, f) == NULL)
-        fail_msg("cannot read %s", path);
-    fclose(f);
-    out[strcspn(out, "\n")] = '\0';
-}
-
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
     f->dir = testutil_make_temp_dir();
     snprintf(f->primary, sizeof f->primary, "%s/primary", f->dir);
     snprintf(f->standby, sizeof f->standby, "%s/standby", f->dir);
-    run_script("start", f->primary, "");
+    testutil_postgres_script(script, "start", f->primary, "");
     char more[700];
     snprintf(more, sizeof more, "'%s' --synchronous", f->primary);
-    run_script("standby", f->standby, more);
+    testutil_postgres_script(script, "standby", f->standby, more);
     char hosts[64], ports[64];
-    read_file(f->primary, "port", f->primary_port, sizeof f->primary_port);
-    read_file(f->standby, "port", f->standby_port, sizeof f->standby_port);
-    read_file(f->primary, "password", f->password, sizeof f->password);
+    testutil_postgres_dir_value(f->primary, "port", f->primary_port, sizeof f->primary_port);
+    testutil_postgres_dir_value(f->standby, "port", f->standby_port, sizeof f->standby_port);
+    testutil_postgres_dir_value(f->primary, "password", f->password, sizeof f->password);
     snprintf(hosts, sizeof hosts, "127.0.0.1,127.0.0.1");
     snprintf(ports, sizeof ports, "%s,%s", f->standby_port, f->primary_port);
     f->env = testutil_env_new();
@@ -92,8 +74,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *f = *state;
-    run_script("stop", f->standby, "");
-    run_script("stop", f->primary, "");
+    testutil_postgres_script(script, "stop", f->standby, "");
+    testutil_postgres_script(script, "stop", f->primary, "");
     esg_env_free(f->env);
     testutil_remove_tree(f->dir);
     free(f->dir);
@@ -139,13 +121,13 @@ static void test_failover_loses_nothing_acknowledged(void **state)
             esg_application_call(orders, "create_new_order", NULL, NULL, &acknowledged[i], &err),
             &err);
 
-    run_script("crash", f->primary, "");
+    testutil_postgres_script(script, "crash", f->primary, "");
     esg_value *during = NULL;
     esg_status rc = esg_application_call(orders, "create_new_order", NULL, NULL, &during, &err);
     assert_int_equal(rc, ESG_EUNAVAILABLE);
     assert_null(during);
 
-    run_script("promote", f->standby, "");
+    testutil_postgres_script(script, "promote", f->standby, "");
     query_one(f, f->standby_port, "SELECT pg_is_in_recovery()", value, sizeof value);
     assert_string_equal(value, "f");
     esg_value *after = NULL;

@@ -4,6 +4,7 @@
 #include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "testutil.h"
 
@@ -38,4 +39,26 @@ void testutil_postgres_exec(const char *sql)
     PQfinish(conn);
     if (!is_ok)
         fail_msg("'%s' failed: %s", sql, message);
+}
+
+void testutil_postgres_script(const char *script, const char *command, const char *dir,
+                              const char *more)
+{
+    char line[4096];
+    int n = snprintf(line, sizeof line, "'%s' %s '%s' %s", script, command, dir, more);
+    if (n < 0 || (size_t)n >= sizeof line)
+        fail_msg("the command for '%s %s' is too long", command, dir);
+    if (system(line) != 0)
+        fail_msg("'%s' failed", line);
+}
+
+void testutil_postgres_dir_value(const char *dir, const char *name, char *out, size_t size)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "r");
+    if (f == NULL || fgets(out, (int)size, f) == NULL)
+        fail_msg("cannot read %s", path);
+    fclose(f);
+    out[strcspn(out, "\n")] = '\0';
 }
