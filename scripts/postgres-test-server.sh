@@ -108,7 +108,12 @@ choose_port() {
     port="$(cat "$dir/port")"
     return
   fi
-  port=$FIRST_PORT
+  free_port_from "$FIRST_PORT"
+}
+
+# Sets port to the first free one from $1 on, and keeps it in DIR/port.
+free_port_from() {
+  port="$1"
   while port_is_taken "$port"; do
     port=$((port + 1))
     [ "$port" -lt $((FIRST_PORT + 200)) ] || die "no free port in $FIRST_PORT..$port"
@@ -156,8 +161,18 @@ start() {
     choose_port
     as_owner sed -i "s/^port = [0-9]*\$/port = $port/" "$runtime/data/postgresql.conf"
   fi
-  as_owner "$bindir/pg_ctl" -D "$runtime/data" -l "$runtime/postgres.log" -w -t 60 start \
-    >/dev/null || die "the server did not start: see $runtime/postgres.log"
+  local attempt=1
+  until as_owner "$bindir/pg_ctl" -D "$runtime/data" -l "$runtime/postgres.log" -w -t 60 start \
+    >/dev/null 2>&1; do
+    # A port nothing listens on may still be bound: a client's connection may have it as its
+    # own (the ports from FIRST_PORT lie in the kernel's ephemeral range). Try the next ones.
+    if [ "$attempt" -ge 10 ] || ! tail -n 10 "$runtime/postgres.log" | grep -q "Address already in use"; then
+      die "the server did not start: see $runtime/postgres.log"
+    fi
+    attempt=$((attempt + 1))
+    free_port_from $((port + 1))
+    as_owner sed -i "s/^port = [0-9]*\$/port = $port/" "$runtime/data/postgresql.conf"
+  done
   local password
   password="$(cat "$dir/password")"
   if [ "$(admin_sql -c "SELECT count(*) FROM pg_roles WHERE rolname = '$DB_USER'")" = 0 ]; then
