@@ -12,6 +12,7 @@ set(ESG_GRPC_SOURCES
   src/grpc/grpc_log.c
   src/grpc/credentials.c
   src/grpc/server.c
+  src/grpc/unread_replies.c
   src/grpc/application_service.c
   src/grpc/health_service.c
   src/grpc/node_service.c

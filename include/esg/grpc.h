@@ -30,6 +30,13 @@ extern "C" {
 #define ESG_GRPC_MAX_PAGE_BYTES (3 * 1024 * 1024)
 /* Requests larger than this are refused by gRPC with RESOURCE_EXHAUSTED. */
 #define ESG_GRPC_MAX_MESSAGE_BYTES (4 * 1024 * 1024)
+/* Calls at once on one connection to a server (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS, as
+ * nghttpx's default): a client's further calls wait in the client until one ends. */
+#define ESG_GRPC_MAX_CONCURRENT_STREAMS 100
+/* Replies that their clients have not read yet (a client that stops reading keeps its replies in
+ * the server's memory until their calls end) may hold this many bytes on one server; past it,
+ * the calls with the oldest unread replies are cancelled with RESOURCE_EXHAUSTED. */
+#define ESG_GRPC_MAX_UNREAD_REPLY_BYTES (64 * 1024 * 1024)
 /* A call's args and kwargs may hold this many JSON values together (every value, nested ones
  * included); more is INVALID_ARGUMENT. Decoded, a value costs some 40 times its text: the cap
  * keeps one call's memory to tens of MB where 4 MiB of "[[],[],...]" took ~220 MB. */

@@ -23,13 +23,15 @@ esg_about_build="the C tool chain and the libraries it links"
 # gRPC for the interoperability tests (protoc generates their Python modules), and with
 # pycryptodome and psycopg2 for the Python reference's AESCipher and PostgreSQL, openssl for
 # certificates, valgrind for the soak, pgrep and nm for the console and install tests,
-# Prometheus (the server and promtool) to scrape a running system, and ip and nft for the chaos
-# test's lossy, partitioned network namespace.
+# Prometheus (the server and promtool) to scrape a running system, ip and nft for the chaos
+# test's lossy, partitioned network namespace, and nghttp2's h2load and nghttpx for the HTTP/2
+# attacks (nghttpx as deploy/nghttpx/nghttpx.conf guards a server).
 esg_packages_tests=(libcmocka-dev postgresql python3 python3-grpcio python3-protobuf
   protobuf-compiler python3-pycryptodome python3-psycopg2 openssl valgrind procps binutils
-  prometheus iproute2 nftables)
-esg_commands_tests=(ctest python3 protoc openssl valgrind pgrep nm prometheus promtool ip nft)
-esg_about_tests="cmocka, a PostgreSQL server, Python's gRPC and protoc, pycryptodome, psycopg2, openssl, valgrind, Prometheus, nftables"
+  prometheus iproute2 nftables nghttp2-client nghttp2-proxy)
+esg_commands_tests=(ctest python3 protoc openssl valgrind pgrep nm prometheus promtool ip nft
+  h2load nghttpx)
+esg_about_tests="cmocka, a PostgreSQL server, Python's gRPC and protoc, pycryptodome, psycopg2, openssl, valgrind, Prometheus, nftables, nghttp2's h2load and nghttpx"
 
 # The fuzz targets: clang with libFuzzer and the sanitizer runtimes.
 esg_packages_fuzz=(clang libclang-rt-14-dev)

@@ -79,6 +79,8 @@ static server_call *new_call(esg_server *server, call_kind kind, bool on_health_
 static void free_call(server_call *c)
 {
     esg_server *server = c->server;
+    /* First: a listed call may be cancelled (under the list's lock) until it is unlisted. */
+    unread_replies_remove(&server->unread, &c->unread);
     if (c->call != NULL)
         grpc_call_unref(c->call);
     grpc_byte_buffer_destroy(c->request); /* both accept NULL */
@@ -198,6 +200,19 @@ static void log_request(const server_call *c, grpc_status_code code)
     gpr_free(peer);
 }
 
+/* Lists c's reply of len bytes as unread until the call is over; older ones may go for it. */
+static void list_unread(server_call *c, size_t len)
+{
+    if (len == 0)
+        return; /* a Ping's: nothing to hold */
+    if (unread_replies_add(&c->server->unread, &c->unread, c->call, len) > 0 &&
+        !atomic_exchange(&c->server->has_cancelled_unread, true))
+        esg_log(ESG_LOG_WARNING, esg_application_name(c->server->app),
+                "cancelled calls whose replies were not read: unread replies went over %d MiB "
+                "(said once)",
+                ESG_GRPC_MAX_UNREAD_REPLY_BYTES >> 20);
+}
+
 void srv_reply(server_call *c, grpc_status_code code, const char *message, uint8_t *payload,
                size_t payload_len)
 {
@@ -218,6 +233,7 @@ void srv_reply(server_call *c, grpc_status_code code, const char *message, uint8
         } else {
             ops[n].op = GRPC_OP_SEND_MESSAGE;
             ops[n++].data.send_message.send_message = c->response;
+            list_unread(c, payload_len);
         }
     }
     esg_free(payload);
@@ -527,6 +543,7 @@ static void free_server(esg_server *server)
         esg_free(server->leader_names[i]);
     esg_free(server->leader_names);
     esg_free(server->workers);
+    unread_replies_destroy(&server->unread);
     pthread_mutex_destroy(&server->subscriptions_lock);
     pthread_cond_destroy(&server->changed);
     pthread_mutex_destroy(&server->lock);
@@ -659,13 +676,14 @@ esg_status srv_start(esg_application *app, const esg_server_options *options,
         server->node_hooks = *hooks;
     server->on_prompt = options->on_prompt;
     server->on_prompt_ctx = options->on_prompt_ctx;
+    unread_replies_init(&server->unread);
     esg_status rc = copy_leader_names(server, options, err);
     if (rc != ESG_OK) {
         free_server(server);
         return rc;
     }
 
-    grpc_arg args[4];
+    grpc_arg args[5];
     memset(args, 0, sizeof args);
     args[0].type = GRPC_ARG_INTEGER;
     args[0].key = GRPC_ARG_ALLOW_REUSEPORT; /* a busy port is an error, not shared */
@@ -680,7 +698,12 @@ esg_status srv_start(esg_application *app, const esg_server_options *options,
     args[2].key = GRPC_COMPRESSION_CHANNEL_ENABLED_ALGORITHMS_BITSET;
     args[2].value.integer = 1 << GRPC_COMPRESS_NONE;
     args[3] = esg_wire_quota_arg("eventsourcing_grpc server"); /* (see wire.h) */
-    grpc_channel_args channel_args = {4, args};
+    /* gRPC's default is no limit. A client holds to it once it acknowledged the SETTINGS that
+     * say it (gRPC, h2load and nghttpx do; a hostile one need not: see deploy/nghttpx). */
+    args[4].type = GRPC_ARG_INTEGER;
+    args[4].key = GRPC_ARG_MAX_CONCURRENT_STREAMS;
+    args[4].value.integer = ESG_GRPC_MAX_CONCURRENT_STREAMS;
+    grpc_channel_args channel_args = {5, args};
     server->cq = grpc_completion_queue_create_for_next(NULL);
     server->grpc = grpc_server_create(&channel_args, NULL);
     grpc_server_register_completion_queue(server->grpc, server->cq, NULL);

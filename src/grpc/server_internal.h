@@ -16,6 +16,7 @@
 #include "esg/grpc.h"
 #include "eventsourcing_grpc/protos/application.pb-c.h"
 #include "grpc/metrics_server.h"
+#include "grpc/unread_replies.h"
 
 /* gRPC's status codes, OK (0) to UNAUTHENTICATED (16). */
 #define N_GRPC_CODES 17
@@ -63,10 +64,11 @@ struct esg_server {
     int health_port;               /* the health port, or 0 */
     pthread_t *workers;            /* owned */
     int n_workers;
-    int port;                /* the port listened on */
-    bool is_loopback_only;   /* local credentials: calls from other peers are refused */
-    atomic_bool has_refused; /* a non-loopback peer was refused (logged once) */
-    char **leader_names;     /* owned copies; who may Prompt */
+    int port;                         /* the port listened on */
+    bool is_loopback_only;            /* local credentials: calls from other peers are refused */
+    atomic_bool has_refused;          /* a non-loopback peer was refused (logged once) */
+    atomic_bool has_cancelled_unread; /* it cancelled calls for unread replies (logged once) */
+    char **leader_names;              /* owned copies; who may Prompt */
     size_t n_leader_names;
     esg_prompt_fn on_prompt; /* may be NULL */
     void *on_prompt_ctx;
@@ -80,6 +82,7 @@ struct esg_server {
     server_call *watchers;   /* health Watch calls waiting for a change, linked */
     atomic_size_t n_calls;   /* received calls not yet freed */
     atomic_size_t n_objects; /* call objects alive, requests included */
+    unread_replies unread;   /* unary replies whose calls are not over yet */
     int shutdown_tag;        /* its address tags the shutdown notifications */
     /* Metrics (server_metrics.c): counted by every worker without a lock. */
     metrics_server *metrics; /* owned; NULL without a metrics address */
@@ -138,6 +141,7 @@ struct server_call {
     struct timespec received_at; /* on CLOCK_MONOTONIC: for the request log */
     grpc_byte_buffer *request;   /* received payload, may be NULL */
     grpc_byte_buffer *response;  /* sent payload, until its batch completes */
+    unread_reply unread;         /* its unary reply, listed in server->unread while it lasts */
     grpc_slice status_details;   /* sent status message, until its batch completes */
     bool has_status_details;
     int is_cancelled;              /* filled by RECV_CLOSE_ON_SERVER */

@@ -122,6 +122,21 @@ static void write_handling_seconds(esg_server *server, esg_buffer *out)
     }
 }
 
+static void write_unread_replies(esg_server *server, esg_buffer *out)
+{
+    size_t bytes = 0;
+    uint64_t n_cancelled = 0;
+    unread_replies_figures(&server->unread, &bytes, &n_cancelled);
+    const char *labels[] = {"application", esg_application_name(server->app), NULL};
+    esg_metrics_family(out, "eventsourcing_server_unread_reply_bytes", "gauge",
+                       "Bytes of replies their clients have not read yet");
+    esg_metrics_sample(out, "eventsourcing_server_unread_reply_bytes", labels, (double)bytes);
+    esg_metrics_family(out, "eventsourcing_server_unread_replies_cancelled_total", "counter",
+                       "Calls cancelled because unread replies went over the limit");
+    esg_metrics_sample(out, "eventsourcing_server_unread_replies_cancelled_total", labels,
+                       (double)n_cancelled);
+}
+
 static void collect(void *ctx, esg_buffer *out)
 {
     esg_server *server = ctx;
@@ -129,6 +144,7 @@ static void collect(void *ctx, esg_buffer *out)
     write_started(server, out);
     write_handled(server, out);
     write_handling_seconds(server, out);
+    write_unread_replies(server, out);
     esg_application_write_metrics(server->app, out);
     if (server->node_hooks.write_metrics != NULL)
         server->node_hooks.write_metrics(server->node_hooks.ctx, out);

@@ -176,7 +176,9 @@ def check_endpoints(results, metrics_urls):
                    "eventsourcing_follower_lag_seconds",
                    "eventsourcing_follower_prompts_received_total",
                    "eventsourcing_leader_prompts_sent_total", "eventsourcing_follower_pulls_total",
-                   "eventsourcing_follower_pull_errors_total"):
+                   "eventsourcing_follower_pull_errors_total",
+                   "eventsourcing_server_unread_reply_bytes",
+                   "eventsourcing_server_unread_replies_cancelled_total"):
         results.check(f"{family} is exported", family in names)
     return names
 

@@ -91,6 +91,20 @@ void server_start_with_files_limit(server_process *p, const char *log_path,
     }
 }
 
+bool server_asan_setting(char *out, size_t size)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    const char *inherited = getenv("ASAN_OPTIONS");
+    snprintf(out, size, "ASAN_OPTIONS=%s%squarantine_size_mb=16", inherited ? inherited : "",
+             inherited && inherited[0] ? ":" : "");
+    return true;
+#else
+    (void)out;
+    (void)size;
+    return false;
+#endif
+}
+
 int server_stop(server_process *p)
 {
     int status = 0;

@@ -27,6 +27,11 @@ void server_start_with_files_limit(server_process *p, const char *log_path,
                                    const char *const *settings, size_t n,
                                    const struct rlimit *files);
 
+/* Under ASan, writes into out the ASAN_OPTIONS setting that a measured server should start
+ * with and returns true: the inherited options with a 16 MiB quarantine (256 MiB by default),
+ * which the RSS would otherwise show as growth. Elsewhere, false. */
+bool server_asan_setting(char *out, size_t size);
+
 /* Sends SIGTERM, waits for the exit and returns the wait status. */
 int server_stop(server_process *p);
 

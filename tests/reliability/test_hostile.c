@@ -10,22 +10,17 @@
  * file is about volume, extremes and the process as deployed. */
 #include "testutil.h"
 
-#include <arpa/inet.h>
-#include <errno.h>
 #include <grpc/compression.h>
 #include <grpc/grpc_security.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "esg/grpc.h"
+#include "h2_wire.h"
 #include "raw_call.h"
 #include "subprocess.h"
 
@@ -272,71 +267,10 @@ static void expect_flood(const char *path, const bytes *request, int n, grpc_sta
 
 /* ---- Raw sockets ---- */
 
-static int connect_to_port(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_in address = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&address, sizeof address) != 0)
-        fail_msg("connect to port %d: %s", port, strerror(errno));
-    return fd;
-}
-
 static int connect_to_server(void)
 {
-    return connect_to_port(the.server.port);
+    return h2_connect_loopback(the.server.port);
 }
-
-static void send_all(int fd, const void *data, size_t len)
-{
-    const uint8_t *p = data;
-    while (len > 0) {
-        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return; /* the server may close while we write: that is an answer too */
-        p += n;
-        len -= (size_t)n;
-    }
-}
-
-/* Reads until the server closes the connection (EOF or a reset); false if it
- * is still open after timeout_ms (a generous bound: a closing server, not a
- * fast one, is what is checked). */
-/* Waits for the server to close fd, reading what it sends meanwhile; false after timeout_ms of
- * the monotonic clock, with what it received said on stderr (to tell a silent server from a
- * talking one). */
-static bool wait_for_close(int fd, int timeout_ms)
-{
-    uint8_t buffer[4096];
-    size_t n_received = 0;
-    struct timespec start, now;
-    clock_gettime(CLOCK_MONOTONIC, &start);
-    for (;;) {
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        long long waited_ms =
-            (now.tv_sec - start.tv_sec) * 1000LL + (now.tv_nsec - start.tv_nsec) / 1000000;
-        if (waited_ms >= timeout_ms)
-            break;
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (poll(&p, 1, 100) <= 0)
-            continue;
-        ssize_t n = recv(fd, buffer, sizeof buffer, 0);
-        if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN))
-            return true;
-        if (n > 0)
-            n_received += (size_t)n;
-    }
-    fprintf(stderr, "still open after %d ms; received %zu bytes meanwhile\n", timeout_ms,
-            n_received);
-    return false;
-}
-
-static const char http2_preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-/* An empty SETTINGS frame: length 0, type 4, no flags, stream 0. */
-static const uint8_t empty_settings[9] = {0, 0, 0, 4, 0, 0, 0, 0, 0};
 
 /* ---- Fixture ---- */
 
@@ -370,16 +304,9 @@ static int setup(void **state)
     size_t n_settings = 0;
     while (settings[n_settings] != NULL)
         n_settings++;
-#if defined(__SANITIZE_ADDRESS__)
-    /* ASan keeps freed memory in a quarantine (256 MiB by default), which the
-     * RSS would show as growth: keep it small, so that the bounds below hold
-     * the same meaning under ASan. */
     char asan[1200];
-    const char *inherited = getenv("ASAN_OPTIONS");
-    snprintf(asan, sizeof asan, "ASAN_OPTIONS=%s%squarantine_size_mb=16",
-             inherited ? inherited : "", inherited && inherited[0] ? ":" : "");
-    settings[n_settings++] = asan;
-#endif
+    if (server_asan_setting(asan, sizeof asan))
+        settings[n_settings++] = asan;
     server_start(&the.server, log, settings, n_settings);
     snprintf(the.target, sizeof the.target, "localhost:%d", the.server.port);
     the.channel = raw_channel(the.target, NULL);
@@ -832,8 +759,8 @@ static void test_idle_connections(void **state)
     for (int i = 0; i < N_IDLE_CONNECTIONS; i++) {
         fds[i] = connect_to_server();
         if (i % 2 == 1) {
-            send_all(fds[i], http2_preface, strlen(http2_preface));
-            send_all(fds[i], empty_settings, sizeof empty_settings);
+            h2_send_all(fds[i], h2_client_preface, strlen(h2_client_preface));
+            h2_send_all(fds[i], h2_empty_settings, sizeof h2_empty_settings);
         }
     }
     /* A new client still gets through while they are all open. */
@@ -880,18 +807,18 @@ static void test_garbage_bytes(void **state)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         int fd = connect_to_server();
         if (cases[i].with_preface) {
-            send_all(fd, http2_preface, strlen(http2_preface));
-            send_all(fd, empty_settings, sizeof empty_settings);
+            h2_send_all(fd, h2_client_preface, strlen(h2_client_preface));
+            h2_send_all(fd, h2_empty_settings, sizeof h2_empty_settings);
         }
-        send_all(fd, cases[i].data, cases[i].len);
-        if (!wait_for_close(fd, 60000))
+        h2_send_all(fd, cases[i].data, cases[i].len);
+        if (!h2_wait_for_close(fd, 60000))
             fail_msg("%s: the server kept the connection open", cases[i].what);
         close(fd);
         assert_alive();
     }
     /* Half a preface, then the client hangs up. */
     int fd = connect_to_server();
-    send_all(fd, half_preface, strlen(half_preface));
+    h2_send_all(fd, half_preface, strlen(half_preface));
     close(fd);
     assert_alive();
 }
@@ -900,9 +827,9 @@ static void test_garbage_bytes(void **state)
 static void open_idle(int port, int *fds, int n)
 {
     for (int i = 0; i < n; i++) {
-        fds[i] = connect_to_port(port); /* the kernel's backlog takes what the server cannot */
-        send_all(fds[i], http2_preface, strlen(http2_preface));
-        send_all(fds[i], empty_settings, sizeof empty_settings);
+        fds[i] = h2_connect_loopback(port); /* the kernel's backlog takes what the server cannot */
+        h2_send_all(fds[i], h2_client_preface, strlen(h2_client_preface));
+        h2_send_all(fds[i], h2_empty_settings, sizeof h2_empty_settings);
     }
 }
 

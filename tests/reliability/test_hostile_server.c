@@ -24,6 +24,7 @@
 #include "esg/grpc.h"
 #include "grpc/credentials.h"
 #include "grpc/wire.h"
+#include "h2_wire.h"
 #include "orders_server.h"
 #include "raw_call.h"
 
@@ -213,36 +214,6 @@ static esg_client *connect_to(const char *address, int64_t deadline_ms)
 
 /* ---- Sockets --------------------------------------------------------------------------------- */
 
-static bool send_all(int fd, const void *data, size_t len)
-{
-    const uint8_t *p = data;
-    while (len > 0) {
-        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return false;
-        p += n;
-        len -= (size_t)n;
-    }
-    return true;
-}
-
-static bool recv_exact(int fd, void *data, size_t len)
-{
-    uint8_t *p = data;
-    while (len > 0) {
-        ssize_t n = recv(fd, p, len, 0);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return false;
-        p += n;
-        len -= (size_t)n;
-    }
-    return true;
-}
-
 /* Reads and drops whatever comes until the other side closes or the peer stops. */
 static void drain(int fd)
 {
@@ -331,79 +302,8 @@ static bool peer_is_stopping(peer *p)
 
 /* ---- Broken HTTP/2 --------------------------------------------------------------------------- */
 
-#define H2_DATA 0
-#define H2_HEADERS 1
-#define H2_RST_STREAM 3
-#define H2_SETTINGS 4
-#define H2_PING 6
-#define H2_GOAWAY 7
-#define H2_WINDOW_UPDATE 8
-#define H2_CONTINUATION 9
-#define H2_END_STREAM 1
-#define H2_ACK 1
-#define H2_END_HEADERS 4
-#define H2_FRAME_BYTES 16384      /* the default SETTINGS_MAX_FRAME_SIZE */
 #define H2_MAX_READ (1024 * 1024) /* a client frame larger than this ends the connection */
 #define H2_STREAM_SLOTS 64
-
-static void put_be32(uint8_t *p, uint32_t value)
-{
-    p[0] = (uint8_t)(value >> 24);
-    p[1] = (uint8_t)(value >> 16);
-    p[2] = (uint8_t)(value >> 8);
-    p[3] = (uint8_t)value;
-}
-
-/* The 9 bytes that start a frame (len must fit in 24 bits). */
-static void frame_head(uint8_t head[9], size_t len, uint8_t type, uint8_t flags, uint32_t stream)
-{
-    head[0] = (uint8_t)(len >> 16);
-    head[1] = (uint8_t)(len >> 8);
-    head[2] = (uint8_t)len;
-    head[3] = type;
-    head[4] = flags;
-    put_be32(head + 5, stream);
-}
-
-static bool send_frame(int fd, uint8_t type, uint8_t flags, uint32_t stream, const void *payload,
-                       size_t len)
-{
-    uint8_t head[9];
-    frame_head(head, len, type, flags, stream);
-    return send_all(fd, head, sizeof head) && (len == 0 || send_all(fd, payload, len));
-}
-
-/* An HPACK header block, built from literals that are not indexed (no dynamic table). */
-typedef struct hpack_block {
-    uint8_t bytes[H2_FRAME_BYTES];
-    size_t len;
-} hpack_block;
-
-static void hpack_put_int(hpack_block *b, uint8_t first, size_t value)
-{
-    if (value < 127) {
-        b->bytes[b->len++] = (uint8_t)(first | value);
-        return;
-    }
-    b->bytes[b->len++] = (uint8_t)(first | 127);
-    for (value -= 127; value >= 128; value >>= 7)
-        b->bytes[b->len++] = (uint8_t)(value % 128 + 128);
-    b->bytes[b->len++] = (uint8_t)value;
-}
-
-static void hpack_put_string(hpack_block *b, const char *text, size_t len)
-{
-    hpack_put_int(b, 0, len);
-    memcpy(b->bytes + b->len, text, len);
-    b->len += len;
-}
-
-static void hpack_put(hpack_block *b, const char *name, const char *value)
-{
-    b->bytes[b->len++] = 0; /* a literal without indexing, its name a literal too */
-    hpack_put_string(b, name, strlen(name));
-    hpack_put_string(b, value, strlen(value));
-}
 
 static bool send_headers(int fd, uint32_t stream, const char *http_status, uint8_t flags)
 {
@@ -411,7 +311,7 @@ static bool send_headers(int fd, uint32_t stream, const char *http_status, uint8
     hpack_put(&b, ":status", http_status);
     if (strcmp(http_status, "200") == 0)
         hpack_put(&b, "content-type", "application/grpc");
-    return send_frame(fd, H2_HEADERS, flags | H2_END_HEADERS, stream, b.bytes, b.len);
+    return h2_send_frame(fd, H2_HEADERS, flags | H2_END_HEADERS, stream, b.bytes, b.len);
 }
 
 /* One gRPC message (not compressed) in one DATA frame, the stream left open. */
@@ -419,17 +319,17 @@ static bool send_message(int fd, uint32_t stream, const uint8_t *message, size_t
 {
     uint8_t frame[64] = {0}; /* not compressed, then the length */
     assert_true(len <= sizeof frame - 5);
-    put_be32(frame + 1, (uint32_t)len);
+    h2_put_be32(frame + 1, (uint32_t)len);
     if (len > 0)
         memcpy(frame + 5, message, len);
-    return send_frame(fd, H2_DATA, 0, stream, frame, len + 5);
+    return h2_send_frame(fd, H2_DATA, 0, stream, frame, len + 5);
 }
 
 static bool send_trailers(int fd, uint32_t stream, const char *grpc_status)
 {
     hpack_block b = {.len = 0};
     hpack_put(&b, "grpc-status", grpc_status);
-    return send_frame(fd, H2_HEADERS, H2_END_HEADERS | H2_END_STREAM, stream, b.bytes, b.len);
+    return h2_send_frame(fd, H2_HEADERS, H2_END_HEADERS | H2_END_STREAM, stream, b.bytes, b.len);
 }
 
 /* FLOOD_BYTES of one message in DATA frames, sent without looking at any window. */
@@ -437,10 +337,10 @@ static bool send_data_flood(int fd, uint32_t stream)
 {
     uint8_t *frame = calloc(1, H2_FRAME_BYTES);
     assert_non_null(frame);
-    put_be32(frame + 1, FLOOD_BYTES); /* the message's length, after its flags byte */
+    h2_put_be32(frame + 1, FLOOD_BYTES); /* the message's length, after its flags byte */
     bool is_sent = send_headers(fd, stream, "200", 0);
     for (size_t sent = 0; is_sent && sent < FLOOD_BYTES; sent += H2_FRAME_BYTES) {
-        is_sent = send_frame(fd, H2_DATA, 0, stream, frame, H2_FRAME_BYTES);
+        is_sent = h2_send_frame(fd, H2_DATA, 0, stream, frame, H2_FRAME_BYTES);
         memset(frame, 0, 5);
     }
     free(frame);
@@ -453,7 +353,7 @@ static bool send_header_flood(int fd, uint32_t stream)
     hpack_block *b = calloc(1, sizeof *b);
     assert_non_null(b);
     hpack_put(b, ":status", "200");
-    bool is_sent = send_frame(fd, H2_HEADERS, 0, stream, b->bytes, b->len);
+    bool is_sent = h2_send_frame(fd, H2_HEADERS, 0, stream, b->bytes, b->len);
     char value[1001];
     memset(value, 'a', sizeof value - 1);
     value[sizeof value - 1] = '\0';
@@ -461,7 +361,7 @@ static bool send_header_flood(int fd, uint32_t stream)
     while (b->len + 1100 < sizeof b->bytes)
         hpack_put(b, "x-flood", value);
     for (size_t sent = 0; is_sent && sent < FLOOD_BYTES; sent += b->len)
-        is_sent = send_frame(fd, H2_CONTINUATION, 0, stream, b->bytes, b->len);
+        is_sent = h2_send_frame(fd, H2_CONTINUATION, 0, stream, b->bytes, b->len);
     free(b);
     return is_sent;
 }
@@ -489,7 +389,7 @@ static bool h2_answer(peer *p, int fd, uint32_t stream, bool is_ping, h2_flow *f
         /* SETTINGS_INITIAL_WINDOW_SIZE 0: the client may send no byte of a message now. */
         static const uint8_t zero_window[6] = {0, 4, 0, 0, 0, 0};
         if (is_sent && p->kind == PEER_H2_ZERO_WINDOW)
-            is_sent = send_frame(fd, H2_SETTINGS, 0, 0, zero_window, sizeof zero_window);
+            is_sent = h2_send_frame(fd, H2_SETTINGS, 0, 0, zero_window, sizeof zero_window);
         return is_sent;
     }
     switch (p->kind) {
@@ -508,15 +408,15 @@ static bool h2_answer(peer *p, int fd, uint32_t stream, bool is_ping, h2_flow *f
         uint8_t *zeros = calloc(1, H2_FRAME_BYTES);
         assert_non_null(zeros);
         uint8_t head[9];
-        frame_head(head, 0xffffff, H2_DATA, 0, stream);
-        bool is_sent = send_headers(fd, stream, "200", 0) && send_all(fd, head, sizeof head) &&
-                       send_all(fd, zeros, H2_FRAME_BYTES);
+        h2_frame_head(head, 0xffffff, H2_DATA, 0, stream);
+        bool is_sent = send_headers(fd, stream, "200", 0) && h2_send_all(fd, head, sizeof head) &&
+                       h2_send_all(fd, zeros, H2_FRAME_BYTES);
         free(zeros);
         return is_sent;
     }
     case PEER_H2_BAD_HPACK: {
         static const uint8_t garbage[] = {0xff, 0xff, 0xff, 0xff, 0x0f}; /* index 2^25 + 126 */
-        return send_frame(fd, H2_HEADERS, H2_END_HEADERS, stream, garbage, sizeof garbage);
+        return h2_send_frame(fd, H2_HEADERS, H2_END_HEADERS, stream, garbage, sizeof garbage);
     }
     case PEER_H2_BAD_STATUS:
         return send_headers(fd, stream, "200", 0) &&
@@ -524,19 +424,19 @@ static bool h2_answer(peer *p, int fd, uint32_t stream, bool is_ping, h2_flow *f
     case PEER_H2_NO_STATUS:
         return send_headers(fd, stream, "200", 0) &&
                send_message(fd, stream, reply, sizeof reply) &&
-               send_frame(fd, H2_DATA, H2_END_STREAM, stream, NULL, 0);
+               h2_send_frame(fd, H2_DATA, H2_END_STREAM, stream, NULL, 0);
     case PEER_H2_HTTP_503:
         return send_headers(fd, stream, "503", H2_END_STREAM);
     case PEER_H2_GOAWAY: {
         uint8_t goaway[8]; /* the last stream processed, and INTERNAL_ERROR */
-        put_be32(goaway, stream);
-        put_be32(goaway + 4, 2);
-        send_frame(fd, H2_GOAWAY, 0, 0, goaway, sizeof goaway);
+        h2_put_be32(goaway, stream);
+        h2_put_be32(goaway + 4, 2);
+        h2_send_frame(fd, H2_GOAWAY, 0, 0, goaway, sizeof goaway);
         return false; /* and the connection closes */
     }
     case PEER_H2_REFUSED: {
         static const uint8_t refused[4] = {0, 0, 0, 7};
-        return send_frame(fd, H2_RST_STREAM, 0, stream, refused, sizeof refused);
+        return h2_send_frame(fd, H2_RST_STREAM, 0, stream, refused, sizeof refused);
     }
     default: /* PEER_H2_HANGS, PEER_H2_ZERO_WINDOW */
         return true;
@@ -560,7 +460,7 @@ static bool h2_feed(peer *p, int fd, h2_flow *flow, uint8_t *frame)
     pthread_mutex_lock(&p->lock);
     p->n_bytes_fed += (size_t)chunk;
     pthread_mutex_unlock(&p->lock);
-    return send_frame(fd, H2_DATA, 0, flow->stream, frame, (size_t)chunk);
+    return h2_send_frame(fd, H2_DATA, 0, flow->stream, frame, (size_t)chunk);
 }
 
 /* Serves one connection as an HTTP/2 server that is broken as p->kind says: its SETTINGS,
@@ -574,22 +474,22 @@ static void h2_serve(peer *p, int fd)
     assert_true(payload != NULL && frame != NULL);
     size_t request_bytes[H2_STREAM_SLOTS] = {0}; /* DATA received per stream, by slot */
     h2_flow flow = {.initial_window = 65535, .connection_window = 65535};
-    bool is_open = send_frame(fd, H2_SETTINGS, 0, 0, NULL, 0) &&
-                   recv_exact(fd, preface, sizeof preface) &&
+    bool is_open = h2_send_frame(fd, H2_SETTINGS, 0, 0, NULL, 0) &&
+                   h2_recv_exact(fd, preface, sizeof preface) &&
                    memcmp(preface, "PRI * HTTP/2.0", 14) == 0;
     while (is_open) {
         if (flow.n_left > 0 && flow.connection_window > 0 && flow.stream_window > 0) {
             is_open = h2_feed(p, fd, &flow, frame);
             continue;
         }
-        if (!recv_exact(fd, head, sizeof head))
+        if (!h2_recv_exact(fd, head, sizeof head))
             break;
         size_t len = (size_t)head[0] << 16 | (size_t)head[1] << 8 | head[2];
         uint8_t type = head[3], flags = head[4];
         uint32_t stream = (uint32_t)(head[5] & 0x7f) << 24 | (uint32_t)head[6] << 16 |
                           (uint32_t)head[7] << 8 | head[8];
         size_t *slot = &request_bytes[(stream / 2) % H2_STREAM_SLOTS];
-        if (len > H2_MAX_READ || !recv_exact(fd, payload, len))
+        if (len > H2_MAX_READ || !h2_recv_exact(fd, payload, len))
             break;
         uint32_t word = len >= 4 ? (uint32_t)payload[0] << 24 | (uint32_t)payload[1] << 16 |
                                        (uint32_t)payload[2] << 8 | payload[3]
@@ -603,9 +503,9 @@ static void h2_serve(peer *p, int fd)
                     flow.initial_window = value;
                 }
             }
-            is_open = send_frame(fd, H2_SETTINGS, H2_ACK, 0, NULL, 0);
+            is_open = h2_send_frame(fd, H2_SETTINGS, H2_ACK, 0, NULL, 0);
         } else if (type == H2_PING && !(flags & H2_ACK) && len == 8) {
-            is_open = send_frame(fd, H2_PING, H2_ACK, 0, payload, len);
+            is_open = h2_send_frame(fd, H2_PING, H2_ACK, 0, payload, len);
         } else if (type == H2_WINDOW_UPDATE && len == 4) {
             if (stream == 0)
                 flow.connection_window += word & 0x7fffffff;
@@ -676,7 +576,7 @@ static void *relay_pipe_main(void *arg)
             }
             is_open = !r->is_stopping;
             pthread_mutex_unlock(&r->lock);
-            is_open = is_open && send_all(pipe->to, buffer + done, chunk);
+            is_open = is_open && h2_send_all(pipe->to, buffer + done, chunk);
             done += chunk;
             if (delay_ms > 0)
                 esg_clock_sleep_ms(delay_ms);
@@ -758,13 +658,13 @@ static void *connection_main(void *arg)
             state ^= state << 5;
             noise[i] = (uint8_t)state;
         }
-        send_all(c.fd, noise, sizeof noise);
+        h2_send_all(c.fd, noise, sizeof noise);
         break;
     case PEER_HTTP1:
-        send_all(c.fd, http1, sizeof http1 - 1);
+        h2_send_all(c.fd, http1, sizeof http1 - 1);
         break;
     case PEER_TRUNCATED_SETTINGS:
-        send_all(c.fd, truncated_settings, sizeof truncated_settings);
+        h2_send_all(c.fd, truncated_settings, sizeof truncated_settings);
         break;
     case PEER_RELAY:
         relay_serve(p, c.fd);
