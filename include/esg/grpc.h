@@ -30,6 +30,10 @@ extern "C" {
 #define ESG_GRPC_MAX_PAGE_BYTES (3 * 1024 * 1024)
 /* Requests larger than this are refused by gRPC with RESOURCE_EXHAUSTED. */
 #define ESG_GRPC_MAX_MESSAGE_BYTES (4 * 1024 * 1024)
+/* A server of this library accepts a client's keepalive pings this often while it sends it
+ * nothing (gRPC's default is 5 minutes; more often counts as a strike, two strikes end the
+ * connection). At most ESG_CLIENT_KEEPALIVE_MS, so that our clients' pings are welcome. */
+#define ESG_GRPC_MIN_PING_INTERVAL_MS 10000
 /* Calls at once on one connection to a server (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS, as
  * nghttpx's default): a client's further calls wait in the client until one ends. */
 #define ESG_GRPC_MAX_CONCURRENT_STREAMS 100
@@ -160,7 +164,17 @@ typedef struct esg_client_options {
     /* The calling application, whose <NAME>_GRPC_SSL_* files (its own identity) are looked up
      * before the plain GRPC_SSL_* ones; NULL: the plain ones only. */
     const char *ssl_name;
+    /* While calls are in flight (a subscription's stream, a long call), the client pings a
+     * connection that has been quiet this long and drops it when the answer takes as long
+     * again: its calls then fail ESG_EUNAVAILABLE at once instead of at their deadlines, and
+     * the next call connects anew (a peer that died without closing, a cut network). 0:
+     * ESG_CLIENT_KEEPALIVE_MS; < 0: no pings. Servers of this library accept a ping every
+     * ESG_GRPC_MIN_PING_INTERVAL_MS; others by gRPC's default every 5 minutes without data,
+     * which only calls quiet for longer than this meet. */
+    int64_t keepalive_ms;
 } esg_client_options;
+
+#define ESG_CLIENT_KEEPALIVE_MS 20000
 
 /* Connects to the application called app_name at <APP_NAME>_GRPC_SERVER_ADDRESS
  * and pings it until it answers, honouring max_attempts with backoff.

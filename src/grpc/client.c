@@ -367,6 +367,7 @@ static esg_client *client_new(const char *address, const esg_client_options *opt
     client->backoff_ms = DEFAULT_BACKOFF_MS;
     client->deadline_ms = DEFAULT_DEADLINE_MS;
     client->max_call_attempts = DEFAULT_MAX_CALL_ATTEMPTS;
+    client->keepalive_ms = ESG_CLIENT_KEEPALIVE_MS;
     atomic_init(&client->server_keeps_keys, false);
     if (options != NULL) {
         if (options->max_attempts > 0)
@@ -377,6 +378,8 @@ static esg_client *client_new(const char *address, const esg_client_options *opt
             client->deadline_ms = options->deadline_ms;
         if (options->max_call_attempts > 0)
             client->max_call_attempts = options->max_call_attempts;
+        if (options->keepalive_ms != 0)
+            client->keepalive_ms = options->keepalive_ms;
     }
     esg_cond_init(&client->changed);
     pthread_mutex_init(&client->lock, NULL);
@@ -411,7 +414,7 @@ static esg_status open_channel(esg_client *client, const esg_env *env, const cha
         return rc;
     int64_t max_backoff_ms =
         client->backoff_ms > MAX_BACKOFF_MS ? client->backoff_ms : MAX_BACKOFF_MS;
-    grpc_arg args[6];
+    grpc_arg args[9];
     args[0].type = GRPC_ARG_INTEGER;
     args[0].key = (char *)GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS;
     args[0].value.integer = clamp_int(client->backoff_ms);
@@ -426,6 +429,21 @@ static esg_status open_channel(esg_client *client, const esg_env *env, const cha
     /* A hostile server's reply that claims gigabytes is reset at the quota (see wire.h). */
     args[3] = esg_wire_quota_arg("eventsourcing_grpc client");
     grpc_channel_args channel_args = {.num_args = 4, .args = args};
+    if (client->keepalive_ms > 0) {
+        /* Pings only while calls are in flight (gRPC's default), and as many of them without
+         * data as it takes (gRPC's default stops after 2: a quiet subscription is the case). */
+        int keepalive_ms = clamp_int(client->keepalive_ms);
+        args[channel_args.num_args++] = (grpc_arg){.type = GRPC_ARG_INTEGER,
+                                                   .key = (char *)GRPC_ARG_KEEPALIVE_TIME_MS,
+                                                   .value.integer = keepalive_ms};
+        args[channel_args.num_args++] = (grpc_arg){.type = GRPC_ARG_INTEGER,
+                                                   .key = (char *)GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
+                                                   .value.integer = keepalive_ms};
+        args[channel_args.num_args++] =
+            (grpc_arg){.type = GRPC_ARG_INTEGER,
+                       .key = (char *)GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA,
+                       .value.integer = 0};
+    }
     if (target->is_balanced) /* replicas: each call to the next that is up */
         args[channel_args.num_args++] = (grpc_arg){.type = GRPC_ARG_STRING,
                                                    .key = (char *)GRPC_ARG_LB_POLICY_NAME,

@@ -27,6 +27,7 @@ struct esg_client {
     int64_t backoff_ms;     /* first wait between attempts */
     int64_t deadline_ms;    /* per attempt of a call */
     int max_call_attempts;  /* tries of an idempotent call */
+    int64_t keepalive_ms;   /* see esg_client_options; < 0: none */
     pthread_mutex_t lock;   /* guards the fields below */
     pthread_cond_t changed; /* closed, or n_active fell to 0 */
     bool is_closed;         /* set by esg_client_close; later calls get ESG_ECLOSED */

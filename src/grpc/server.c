@@ -683,7 +683,7 @@ esg_status srv_start(esg_application *app, const esg_server_options *options,
         return rc;
     }
 
-    grpc_arg args[5];
+    grpc_arg args[6];
     memset(args, 0, sizeof args);
     args[0].type = GRPC_ARG_INTEGER;
     args[0].key = GRPC_ARG_ALLOW_REUSEPORT; /* a busy port is an error, not shared */
@@ -703,7 +703,12 @@ esg_status srv_start(esg_application *app, const esg_server_options *options,
     args[4].type = GRPC_ARG_INTEGER;
     args[4].key = GRPC_ARG_MAX_CONCURRENT_STREAMS;
     args[4].value.integer = ESG_GRPC_MAX_CONCURRENT_STREAMS;
-    grpc_channel_args channel_args = {5, args};
+    /* Our clients' keepalive pings (ESG_CLIENT_KEEPALIVE_MS) are welcome: gRPC's default
+     * would count them as strikes on a quiet subscription and end the connection. */
+    args[5].type = GRPC_ARG_INTEGER;
+    args[5].key = GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS;
+    args[5].value.integer = ESG_GRPC_MIN_PING_INTERVAL_MS;
+    grpc_channel_args channel_args = {6, args};
     server->cq = grpc_completion_queue_create_for_next(NULL);
     server->grpc = grpc_server_create(&channel_args, NULL);
     grpc_server_register_completion_queue(server->grpc, server->cq, NULL);

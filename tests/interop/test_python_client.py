@@ -8,8 +8,13 @@ byte for byte, with order ids and timestamps put in from this run. Errors are
 checked against OUR documented status codes (include/esg/grpc.h), with the
 reference's next to them.
 
+With --nghttpx PATH the same checks go through nghttpx set up as
+deploy/nghttpx/nghttpx.conf says (the guard of a port that peers reach), over
+mutual TLS as a Python client of a deployed system calls (the Ping and health
+checks on local credentials still go to the server itself).
+
 Usage: /usr/bin/python3 test_python_client.py SERVER [--vectors DIR]
-           [--proto DIR] [--protoc PATH] [--gen DIR]
+           [--proto DIR] [--protoc PATH] [--gen DIR] [--nghttpx PATH]
 
 Prints one line per check and ends with "N passed, M failed". Exit status: 0
 when all passed, 1 when one failed, 77 when this Python lacks grpcio.
@@ -19,8 +24,11 @@ import argparse
 import json
 import os
 import re
+import socket
+import subprocess
 import sys
 import tempfile
+import time
 import uuid
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
@@ -607,7 +615,44 @@ def parse_arguments():
     parser.add_argument("--protoc", default=None, help="protoc (default: from PATH)")
     parser.add_argument("--gen", default=None,
                         help="folder for the generated modules (default: a temporary one)")
+    parser.add_argument("--nghttpx", default=None,
+                        help="call through this nghttpx, over mutual TLS (see the top)")
     return parser.parse_args()
+
+
+def start_guard(nghttpx, server_address, work_dir):
+    """nghttpx in front of the server, TLS with the orders certificate, requiring a client's
+    from the same root; returns (process, its address, the channel credentials of payments)."""
+    pki = os.path.join(work_dir, "pki")
+    subprocess.run(["bash", os.path.join(support.REPO_DIR, "scripts", "make-ssl.sh"), pki, "2",
+                    "orders", "payments"], check=True, capture_output=True)
+    port = support.free_port()
+    backend_port = server_address.rsplit(":", 1)[1]
+    process = subprocess.Popen(
+        [nghttpx, "--conf=" + os.path.join(support.REPO_DIR, "deploy", "nghttpx", "nghttpx.conf"),
+         f"--frontend=127.0.0.1,{port}", f"--backend=127.0.0.1,{backend_port};;proto=h2",
+         "--single-process", "--verify-client-cacert=" + os.path.join(pki, "root", "root.crt"),
+         os.path.join(pki, "orders", "orders.key"), os.path.join(pki, "orders", "orders.crt")],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.kill()
+                raise RuntimeError("nghttpx did not start")
+            time.sleep(0.1)
+
+    def read(*parts):
+        with open(os.path.join(pki, *parts), "rb") as file:
+            return file.read()
+
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=read("root", "root.crt"), private_key=read("payments", "payments.key"),
+        certificate_chain=read("payments", "payments.crt"))
+    return process, f"127.0.0.1:{port}", credentials
 
 
 def run_checks(results, arguments, gen_dir):
@@ -619,7 +664,15 @@ def run_checks(results, arguments, gen_dir):
     server = support.ServerProcess(arguments.server, ORDERS_TOPIC, "Orders")
     server.start()
     print(f"server: {server.output[-1].strip()}")
-    channel = grpc.insecure_channel(server.address)
+    guard = None
+    if arguments.nghttpx:
+        guard, guard_address, credentials = start_guard(arguments.nghttpx, server.address,
+                                                        gen_dir)
+        print(f"through nghttpx on {guard_address}, mutual TLS")
+        channel = grpc.secure_channel(guard_address, credentials,
+                                      options=[("grpc.ssl_target_name_override", "orders")])
+    else:
+        channel = grpc.insecure_channel(server.address)
     local_channel = grpc.secure_channel(
         server.address, grpc.local_channel_credentials(grpc.LocalConnectionType.LOCAL_TCP)
     )
@@ -639,6 +692,9 @@ def run_checks(results, arguments, gen_dir):
     finally:
         channel.close()
         local_channel.close()
+        if guard is not None:
+            guard.terminate()
+            guard.wait()
         exit_status = server.stop()
     results.check("server stops on SIGTERM with exit status 0", exit_status == 0,
                   f"exit status {exit_status}\n" + "".join(server.output[-20:]))
@@ -646,6 +702,9 @@ def run_checks(results, arguments, gen_dir):
 
 def main():
     arguments = parse_arguments()
+    if arguments.nghttpx and not os.access(arguments.nghttpx, os.X_OK):
+        print(f"SKIP: no {arguments.nghttpx} (Debian's nghttp2-proxy)")
+        return support.EXIT_SKIP
     os.environ["GRPC_DNS_RESOLVER"] = "native"
     results = support.Results()
     try:

@@ -1204,6 +1204,56 @@ static void test_server_that_stops_answering(void **state)
     orders_stop(orders);
 }
 
+/* A subscription waits for its next page on a connection that the relay then freezes both ways
+ * (a peer that died without closing, a cut network). With keepalive_ms (> 0), the client's ping
+ * goes unanswered and it drops the connection: the wait ends at once, not at its deadline;
+ * with no pings (< 0), it lasts to the deadline. Returns how long the wait took. */
+static int64_t wait_on_a_frozen_connection(int64_t keepalive_ms, int64_t wait_ms,
+                                           esg_status *rc_out)
+{
+    orders_server *orders = orders_start(0);
+    peer *relay = peer_start(PEER_RELAY, esg_server_port(orders->server));
+    esg_error err = {0};
+    esg_client *client = NULL;
+    esg_client_options options = client_options(DEADLINE_MS, 10);
+    options.keepalive_ms = keepalive_ms;
+    assert_esg_ok(esg_client_connect_address(relay->address, &options, &client, &err), &err);
+    const char *what = keepalive_ms > 0 ? "keepalive: subscription, relay frozen"
+                                        : "no keepalive: subscription, relay frozen";
+    esg_subscription *subscription = subscribe_in_time(client, what, SLACK_MS);
+    RELAY_SET(relay, relay->is_upstream_held = true; relay->budget_to_client = 0);
+    esg_notification_list list = {0};
+    int64_t up_to = 0;
+    timing t = timing_start(what, wait_ms + SLACK_MS);
+    int64_t elapsed_ms = 0;
+    do { /* a first page that was on its way when the relay froze is read, and the wait goes on */
+        esg_notification_list_clear(&list);
+        *rc_out = esg_subscription_next(subscription, wait_ms - elapsed_ms, &list, &up_to, &err);
+        elapsed_ms = esg_clock_now_ms() - t.started_ms;
+    } while (*rc_out == ESG_OK && elapsed_ms < wait_ms);
+    elapsed_ms = timing_end(&t, *rc_out, &err);
+    esg_notification_list_clear(&list);
+    esg_subscription_free(subscription);
+    esg_client_free(client);
+    peer_stop(relay);
+    orders_stop(orders);
+    return elapsed_ms;
+}
+
+static void test_keepalive_drops_a_frozen_connection(void **state)
+{
+    (void)state;
+    enum { KEEPALIVE_MS = 300, WAIT_MS = 8000 };
+    esg_status rc = ESG_OK;
+    int64_t elapsed_ms = wait_on_a_frozen_connection(KEEPALIVE_MS, WAIT_MS, &rc);
+    /* The ping after 300 ms of quiet, 300 ms for its answer: well before the 8 s. */
+    assert_true(elapsed_ms < WAIT_MS / 2);
+    assert_int_equal(rc, ESG_EUNAVAILABLE);
+    elapsed_ms = wait_on_a_frozen_connection(-1, 2000, &rc);
+    assert_true(elapsed_ms >= 2000);
+    assert_int_equal(rc, ESG_ETIMEDOUT);
+}
+
 /* ---- 3. A server that answers one byte at a time --------------------------------------------- */
 
 /* Connects through relay (forwarding at full speed), makes one call, then slows the relay to a
@@ -1360,7 +1410,7 @@ int main(void)
         "calls_h2_flood",     "calls_h2_header_flood", "calls_h2_oversized_frame",
         "calls_h2_bad_hpack", "calls_h2_bad_status",   "calls_h2_no_status",
         "calls_h2_http_503",  "calls_h2_goaway",       "calls_h2_refused_stream"};
-    struct CMUnitTest tests[N_NEVER_ANSWER + N_BREAK_CALLS + 5];
+    struct CMUnitTest tests[N_NEVER_ANSWER + N_BREAK_CALLS + 6];
     size_t n = 0;
     for (size_t i = 0; i < N_NEVER_ANSWER; i++)
         tests[n++] = (struct CMUnitTest){never_answer_names[i], test_connect_gives_up, NULL, NULL,
@@ -1371,6 +1421,7 @@ int main(void)
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_subscription_to_a_hung_server);
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_subscribe_to_a_zero_window);
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_server_that_stops_answering);
+    tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_keepalive_drops_a_frozen_connection);
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_server_answering_byte_by_byte);
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_replies_at_and_over_the_maximum);
     signal(SIGALRM, on_watchdog);
