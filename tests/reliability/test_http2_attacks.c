@@ -9,7 +9,7 @@
  *
  * Each HTTP/2 attack runs twice: through nghttpx configured as deploy/nghttpx/nghttpx.conf
  * says (the guard of a port that peers reach), and straight at the server. gRPC 1.51 alone
- * does not bound some of them (GUARD_ONLY below); those run straight at it only with
+ * does not bound some of them (is_guard_only below); those run straight at it only with
  * ESG_ATTACK_UNGUARDED=1, which prints their rows without judging them, for the table.
  * Each case prints one row: what the attacker sent, what it got back, what the bystander
  * saw, and the CPU time and peak resident memory the server (and nghttpx) spent on it. */
@@ -114,7 +114,7 @@ typedef struct fixture {
     char plain_target[64], tls_target[64];
     bool has_nghttpx;
     int attack_ms;
-    bool is_unguarded_run; /* ESG_ATTACK_UNGUARDED: GUARD_ONLY cases straight at the server too */
+    bool is_unguarded_run; /* ESG_ATTACK_UNGUARDED: is_guard_only cases straight at it too */
 } fixture;
 
 static fixture the;
