@@ -118,6 +118,7 @@ bool h2_send_frame(int fd, uint8_t type, uint8_t flags, uint32_t stream, const v
 
 void hpack_put_int(hpack_block *b, uint8_t first, unsigned prefix_bits, size_t value)
 {
+    assert_true(b->len + 11 <= sizeof b->bytes); /* a size_t takes at most 11 bytes */
     size_t max_prefix = ((size_t)1 << prefix_bits) - 1;
     if (value < max_prefix) {
         b->bytes[b->len++] = (uint8_t)(first | value);
@@ -132,12 +133,14 @@ void hpack_put_int(hpack_block *b, uint8_t first, unsigned prefix_bits, size_t v
 void hpack_put_string(hpack_block *b, const char *text, size_t len)
 {
     hpack_put_int(b, 0, 7, len);
+    assert_true(b->len + len <= sizeof b->bytes);
     memcpy(b->bytes + b->len, text, len);
     b->len += len;
 }
 
 void hpack_put(hpack_block *b, const char *name, const char *value)
 {
+    assert_true(b->len < sizeof b->bytes);
     b->bytes[b->len++] = 0;
     hpack_put_string(b, name, strlen(name));
     hpack_put_string(b, value, strlen(value));
@@ -145,6 +148,7 @@ void hpack_put(hpack_block *b, const char *name, const char *value)
 
 void hpack_put_indexed_new(hpack_block *b, const char *name, const char *value)
 {
+    assert_true(b->len < sizeof b->bytes);
     b->bytes[b->len++] = 0x40;
     hpack_put_string(b, name, strlen(name));
     hpack_put_string(b, value, strlen(value));

@@ -55,7 +55,8 @@ size_t h2_frame_put(uint8_t *out, uint8_t type, uint8_t flags, uint32_t stream, 
 bool h2_send_frame(int fd, uint8_t type, uint8_t flags, uint32_t stream, const void *payload,
                    size_t len);
 
-/* An HPACK header block of at most one frame's payload. */
+/* An HPACK header block of at most one frame's payload; the hpack_put functions fail the test
+ * rather than write past it. */
 typedef struct hpack_block {
     uint8_t bytes[H2_FRAME_BYTES];
     size_t len;

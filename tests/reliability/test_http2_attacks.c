@@ -28,10 +28,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "eventsourcing_grpc/protos/application.pb-c.h"
 #include "eventsourcing_grpc_c/v1/node.pb-c.h"
 #include "h2_wire.h"
@@ -161,13 +162,6 @@ static double process_cpu_seconds(pid_t pid)
     return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
 }
 
-static double now_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec * 1000.0 + (double)t.tv_nsec / 1e6;
-}
-
 /* ---- The bystander: a well-behaved client calling all along ---- */
 
 typedef struct bystander {
@@ -175,7 +169,7 @@ typedef struct bystander {
     pthread_t thread;
     atomic_bool is_stopping;
     int n_ok, n_failed;
-    double max_ms;
+    int64_t max_ms;
     char first_failure[600];
 } bystander;
 
@@ -185,7 +179,7 @@ static void *bystander_main(void *arg)
     uint8_t create[64];
     size_t create_len = create_order_request(create, sizeof create);
     for (int i = 0; !atomic_load(&b->is_stopping); i++) {
-        double start = now_ms();
+        int64_t start = esg_clock_now_ms();
         raw_reply reply;
         /* Every other call a command: it writes, so that subscriptions have news. */
         if (i % 2 == 0)
@@ -193,7 +187,7 @@ static void *bystander_main(void *arg)
         else
             raw_call(b->channel, PATH_CALL, create + 5, create_len - 5, BYSTANDER_DEADLINE_MS,
                      &reply);
-        double took = now_ms() - start;
+        int64_t took = esg_clock_now_ms() - start;
         if (took > b->max_ms)
             b->max_ms = took;
         if (reply.status == GRPC_STATUS_OK) {
@@ -235,7 +229,7 @@ typedef struct attacker {
     int held[MAX_HELD]; /* older connections it keeps open without using them */
     int n_held;
     uint32_t next_stream; /* on fd */
-    double end_ms;        /* when the attack is over */
+    int64_t end_ms;       /* when the attack is over (esg_clock_now_ms) */
     /* What it did and what it got: */
     long n_frames;
     long n_bytes;
@@ -251,7 +245,7 @@ typedef struct attacker {
 
 static bool is_over(const attacker *a)
 {
-    return now_ms() >= a->end_ms;
+    return esg_clock_now_ms() >= a->end_ms;
 }
 
 static void attacker_open(attacker *a)
@@ -614,9 +608,9 @@ static void report(const char *name, const char *sent, const char *server_did, c
     char server_cpu[32], server_rss[64], guard_cpu[32], guard_rss[64];
     describe(&c->server, server_cpu, sizeof server_cpu, server_rss, sizeof server_rss);
     describe(&c->guard, guard_cpu, sizeof guard_cpu, guard_rss, sizeof guard_rss);
-    print_message("| %s | %s | %s | %d ok, %d failed, slowest %.0f ms | %s | %s | %s | %s |\n",
-                  name, sent, server_did, b->n_ok, b->n_failed, b->max_ms, server_cpu, server_rss,
-                  guard_cpu, guard_rss);
+    print_message("| %s | %s | %s | %d ok, %d failed, slowest %lld ms | %s | %s | %s | %s |\n",
+                  name, sent, server_did, b->n_ok, b->n_failed, (long long)b->max_ms, server_cpu,
+                  server_rss, guard_cpu, guard_rss);
     server_assert_alive(server);
     if (!is_judged)
         return;
@@ -656,7 +650,7 @@ static void run_attack(void **state)
     bystander b;
     bystander_start(&b, raw_channel(target, NULL));
     costs c = costs_start(&the.plain, ac->is_guarded ? the.guard.pid : 0);
-    a.end_ms = now_ms() + the.attack_ms;
+    a.end_ms = esg_clock_now_ms() + the.attack_ms;
     attacker_open(&a);
     ac->fn(&a);
     costs_end(&c);
@@ -822,9 +816,9 @@ static void test_renegotiation(void **state)
     SSL_CTX *ctx = tls_client_context(TLS1_2_VERSION);
     bystander b;
     costs c = start_tls_case(&b);
-    double end = now_ms() + the.attack_ms;
+    int64_t end = esg_clock_now_ms() + the.attack_ms;
     int n_connections = 0, n_handshakes = 0, n_renegotiated = 0;
-    while (now_ms() < end) {
+    while (esg_clock_now_ms() < end) {
         int fd = h2_connect_loopback(the.tls.port);
         n_connections++;
         SSL *ssl = SSL_new(ctx);
@@ -833,7 +827,8 @@ static void test_renegotiation(void **state)
         SSL_set_alpn_protos(ssl, (const uint8_t *)"\x02h2", 3);
         if (SSL_connect(ssl) == 1) {
             n_handshakes++;
-            while (now_ms() < end && SSL_renegotiate(ssl) == 1 && SSL_do_handshake(ssl) == 1) {
+            while (esg_clock_now_ms() < end && SSL_renegotiate(ssl) == 1 &&
+                   SSL_do_handshake(ssl) == 1) {
                 uint8_t byte;
                 /* The renegotiation happens when the server reads the request. */
                 if (SSL_write(ssl, h2_client_preface, (int)strlen(h2_client_preface)) <= 0 ||
@@ -887,24 +882,11 @@ static void start_server(server_process *server, const char *name, const char *a
     server_start(server, log, settings, n);
 }
 
-/* A port free on loopback now (nghttpx cannot say which one it took). */
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in address = {.sin_family = AF_INET};
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof address;
-    assert_int_equal(bind(fd, (struct sockaddr *)&address, sizeof address), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&address, &len), 0);
-    close(fd);
-    return ntohs(address.sin_port);
-}
-
 /* nghttpx as deploy/nghttpx/nghttpx.conf has it, in front of the plaintext server; TLS is not
  * what it is here for (the TLS cases go to the server's own), so its frontend is plaintext. */
 static void guard_start(guard *g, int backend_port)
 {
-    g->port = free_port();
+    testutil_free_ports(&g->port, 1); /* nghttpx cannot say which port it took */
     snprintf(g->log, sizeof g->log, "%s/nghttpx.log", the.dir);
     char conf[1200], frontend[64], backend[64];
     snprintf(conf, sizeof conf, "--conf=%s/deploy/nghttpx/nghttpx.conf", ESG_SOURCE_DIR);
@@ -933,7 +915,10 @@ static void guard_stop(guard *g)
         return;
     kill(g->pid, SIGTERM);
     int status;
-    waitpid(g->pid, &status, 0);
+    if (!testutil_reap(g->pid, 10000, &status)) {
+        kill(g->pid, SIGKILL);
+        waitpid(g->pid, &status, 0);
+    }
     g->pid = 0;
 }
 
