@@ -369,6 +369,7 @@ static esg_client *client_new(const char *address, const esg_client_options *opt
     client->max_call_attempts = DEFAULT_MAX_CALL_ATTEMPTS;
     client->keepalive_ms = ESG_CLIENT_KEEPALIVE_MS;
     atomic_init(&client->server_keeps_keys, false);
+    atomic_init(&client->has_answered, false);
     if (options != NULL) {
         if (options->max_attempts > 0)
             client->max_attempts = options->max_attempts;
@@ -491,8 +492,9 @@ static esg_status ping_until_answered(esg_client *client, esg_error *err)
                          client->max_attempts == 1 ? "" : "s", last.message);
 }
 
-esg_status esg_client_connect_address(const char *address, const esg_client_options *options,
-                                      esg_client **out, esg_error *err)
+/* The client of esg_client_connect_address, pinging the server until it answers when is_pinged. */
+static esg_status client_open(const char *address, const esg_client_options *options,
+                              bool is_pinged, esg_client **out, esg_error *err)
 {
     *out = NULL;
     esg_target target;
@@ -512,7 +514,7 @@ esg_status esg_client_connect_address(const char *address, const esg_client_opti
     }
     grpc_init();
     rc = open_channel(client, env, options != NULL ? options->ssl_name : NULL, &target, err);
-    if (rc == ESG_OK)
+    if (rc == ESG_OK && is_pinged)
         rc = ping_until_answered(client, err);
     esg_target_clear(&target);
     esg_env_free(process_env);
@@ -523,6 +525,18 @@ esg_status esg_client_connect_address(const char *address, const esg_client_opti
     }
     *out = client;
     return ESG_OK;
+}
+
+esg_status esg_client_connect_address(const char *address, const esg_client_options *options,
+                                      esg_client **out, esg_error *err)
+{
+    return client_open(address, options, true, out, err);
+}
+
+esg_status cli_open_address(const char *address, const esg_client_options *options,
+                            esg_client **out, esg_error *err)
+{
+    return client_open(address, options, false, out, err);
 }
 
 esg_status esg_client_connect(const char *app_name, const esg_client_options *options,
@@ -566,6 +580,23 @@ esg_status esg_client_ping(esg_client *client, esg_error *err)
         return rc;
     const outgoing ping = {.path = ESG_PATH_PING};
     rc = call_for_empty(client, &ping, true, client->max_call_attempts, err);
+    cli_leave(client);
+    return rc;
+}
+
+esg_status cli_reach(esg_client *client, esg_error *err)
+{
+    if (atomic_load(&client->has_answered))
+        return ESG_OK;
+    esg_status rc = cli_enter(client, err);
+    if (rc != ESG_OK)
+        return rc;
+    /* Connect now, as a new channel would, rather than when gRPC's backoff says. */
+    grpc_channel_reset_connect_backoff(client->channel);
+    const outgoing ping = {.path = ESG_PATH_PING};
+    rc = call_for_empty(client, &ping, false, 1, err);
+    if (rc == ESG_OK)
+        atomic_store(&client->has_answered, true);
     cli_leave(client);
     return rc;
 }

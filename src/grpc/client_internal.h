@@ -37,7 +37,20 @@ struct esg_client {
     /* A reply said the server keeps idempotency keys (ESG_IDEMPOTENCY_KEY_TTL_METADATA): a
      * command that failed ambiguously may be sent again with its key. */
     atomic_bool server_keeps_keys;
+    atomic_bool has_answered; /* a Ping of cli_reach was answered */
 };
+
+/* esg_client_connect_address without the Pings: the channel is made and the server not waited
+ * for. For nodes, which keep one channel through a peer's outages (a channel destroyed while
+ * gRPC 1.51 has a connection attempt in flight leaves its subchannel and TLS objects behind at
+ * exit), and reach the peer with cli_reach. */
+esg_status cli_open_address(const char *address, const esg_client_options *options,
+                            esg_client **out, esg_error *err);
+
+/* Until the server has once answered: one Ping that does not wait for the connection (a server
+ * that is down fails it at once, as a new channel's Ping would). ESG_OK at once afterwards: later
+ * outages are met by the calls themselves. */
+esg_status cli_reach(esg_client *client, esg_error *err);
 
 /* Counts the calling thread in (ESG_ECLOSED when the client is closed), and out: close waits
  * for the threads counted in. */

@@ -21,7 +21,9 @@
 #include "esg/runner.h"
 #include "core/clock.h"
 #include "core/metrics.h"
+#include "grpc/client_internal.h"
 #include "grpc/server_internal.h"
+#include "grpc/target.h"
 #include "core/settings.h"
 #include "core/alloc.h"
 
@@ -46,10 +48,16 @@ typedef struct lag_mark {
 } lag_mark;
 
 typedef struct leader_link {
-    esg_node *node;      /* back-pointer for the subscriber thread */
-    char *name;          /* the leader's application name, owned */
-    char *address;       /* its <NAME>_GRPC_SERVER_ADDRESS, owned */
-    esg_client *client;  /* connected on first use; owned */
+    esg_node *node;     /* back-pointer for the subscriber thread */
+    char *name;         /* the leader's application name, owned */
+    char *address;      /* its <NAME>_GRPC_SERVER_ADDRESS, owned */
+    bool is_balanced;   /* the address names replicas: when one fails, another may answer */
+    esg_client *client; /* pulls: connected on first use; owned */
+    /* Subscribe: a channel of its own, also connected on first use and owned. Sharing the pulls'
+     * would keep the two in step on a leader's replicas: each failed Subscribe is followed by a
+     * pull that goes round robin to the next replica, until one answers, so the next Subscribe
+     * always went to the replica after that one (a guard whose server is down, for ever). */
+    esg_client *push_client;
     bool is_prompted;    /* a pull is wanted (Prompt, start, interval, retry) */
     int64_t retry_at_ms; /* after a failure: not before this (monotonic ms) */
     int64_t backoff_ms;  /* the next wait after a failure */
@@ -156,29 +164,30 @@ static esg_client *publish_client(esg_node *node, esg_client **client, esg_clien
     return unused;
 }
 
-/* Connects *client on first use. The pointer is published under the lock so
- * that stop can close it (and so cancel a call in flight) from another thread;
- * of two threads connecting at once, the first to publish wins. */
+/* Opens *client on first use and keeps it through the peer's outages (gRPC reconnects), then
+ * reaches the peer: until it has once answered, a Ping that fails at once while it is down. The
+ * pointer is published under the lock so that stop can close it (and so cancel a call in flight)
+ * from another thread; of two threads opening at once, the first to publish wins. */
 static esg_status connect_to(esg_node *node, const char *address, esg_client **client,
                              esg_error *err)
 {
     pthread_mutex_lock(&node->lock);
-    bool is_connected = *client != NULL;
+    esg_client *opened = *client;
     pthread_mutex_unlock(&node->lock);
-    if (is_connected)
-        return ESG_OK;
-    /* One attempt: the caller retries with its own backoff. A short deadline,
-     * because a connection attempt cannot be cancelled and stop waits for it. */
-    esg_client_options options = {.env = node->env,
-                                  .max_attempts = 1,
-                                  .deadline_ms = 1000,
-                                  .ssl_name = esg_application_name(node->app)};
-    esg_client *connected = NULL;
-    esg_status rc = esg_client_connect_address(address, &options, &connected, err);
-    if (rc != ESG_OK)
-        return rc;
-    esg_client_free(publish_client(node, client, connected));
-    return ESG_OK;
+    if (opened == NULL) {
+        /* A short deadline per call, because stop waits for calls in flight. */
+        esg_client_options options = {
+            .env = node->env, .deadline_ms = 1000, .ssl_name = esg_application_name(node->app)};
+        esg_client *connected = NULL;
+        esg_status rc = cli_open_address(address, &options, &connected, err);
+        if (rc != ESG_OK)
+            return rc;
+        esg_client_free(publish_client(node, client, connected));
+        pthread_mutex_lock(&node->lock);
+        opened = *client;
+        pthread_mutex_unlock(&node->lock);
+    }
+    return cli_reach(opened, err);
 }
 
 static bool is_unreachable(esg_status rc)
@@ -434,12 +443,12 @@ static esg_status follow_pushes(esg_node *node, leader_link *leader, bool *is_pr
     size_t n_topics = esg_topics_count(type->follow_topics);
     int64_t tracked = 0;
     esg_subscription *subscription = NULL;
-    esg_status rc = connect_to(node, leader->address, &leader->client, err);
+    esg_status rc = connect_to(node, leader->address, &leader->push_client, err);
     if (rc == ESG_OK)
         rc = esg_recorder_max_tracking_id(esg_application_recorder(app), leader->name, &tracked,
                                           err);
     if (rc == ESG_OK)
-        rc = esg_client_subscribe(leader->client, esg_application_name(app), tracked + 1,
+        rc = esg_client_subscribe(leader->push_client, esg_application_name(app), tracked + 1,
                                   type->follow_topics, n_topics, &subscription, err);
     while (rc == ESG_OK) {
         pushed_page page = {{0}};
@@ -497,8 +506,10 @@ static esg_status follow_pushes(esg_node *node, leader_link *leader, bool *is_pr
  * node's, and waits before the next try. A leader that stopped or went away has nothing to
  * push: the next try waits for a sign of life, a Prompt (a leader prompts the followers not
  * subscribed to it), or for MAX_PULL_INTERVAL; trying meanwhile would only keep the channel in
- * reconnection backoff, and delay the reconnection once it is back. Otherwise what the stream
- * may have missed is pulled at once, and the subscription tried again after a backoff. */
+ * reconnection backoff, and delay the reconnection once it is back. Not so for a leader's
+ * replicas: the next try goes to another (round robin), which may be up, or behind a guard
+ * whose own server is down (nghttpx answers 502, UNAVAILABLE). Otherwise what the stream may
+ * have missed is pulled at once, and the subscription tried again after a backoff. */
 static void after_push(esg_node *node, leader_link *leader, esg_status rc,
                        bool is_processing_failed, const esg_error *err, int64_t *backoff_ms)
 {
@@ -516,7 +527,7 @@ static void after_push(esg_node *node, leader_link *leader, esg_status rc,
     if (was_subscribed)
         esg_log(ESG_LOG_DEBUG, name, "the push from %s ended (%s: %s)", leader->name,
                 esg_status_name(rc), err->message);
-    bool is_gone = rc == ESG_ECLOSED || is_unreachable(rc);
+    bool is_gone = !leader->is_balanced && (rc == ESG_ECLOSED || is_unreachable(rc));
     if (!is_gone) {
         leader->is_prompted = true;
         leader->retry_at_ms = 0;
@@ -963,6 +974,7 @@ static esg_status make_links(esg_node *node, const char *app_name, esg_error *er
         esg_status rc = address_of(node->env, follows[i], &leader->address, err);
         if (rc != ESG_OK)
             return rc;
+        leader->is_balanced = esg_target_is_balanced(leader->address);
     }
     for (size_t i = 0; i < n_leads; i++) {
         follower_link *follower = &node->followers[node->n_followers++];
@@ -1099,9 +1111,12 @@ void esg_node_stop(esg_node *node)
     pthread_mutex_lock(&node->lock);
     node->is_stopping = true;
     pthread_cond_broadcast(&node->wake);
-    for (size_t i = 0; i < node->n_leaders; i++)
+    for (size_t i = 0; i < node->n_leaders; i++) {
         if (node->leaders[i].client != NULL)
             esg_client_close(node->leaders[i].client);
+        if (node->leaders[i].push_client != NULL)
+            esg_client_close(node->leaders[i].push_client);
+    }
     for (size_t i = 0; i < node->n_followers; i++)
         if (node->followers[i].client != NULL)
             esg_client_close(node->followers[i].client);
@@ -1123,6 +1138,7 @@ void esg_node_stop(esg_node *node)
     esg_application_free(node->app);
     for (size_t i = 0; i < node->n_leaders; i++) {
         esg_client_free(node->leaders[i].client);
+        esg_client_free(node->leaders[i].push_client);
         esg_free(node->leaders[i].name);
         esg_free(node->leaders[i].address);
     }

@@ -89,6 +89,12 @@ static esg_status parse_list(const char *address, esg_target *out, esg_error *er
     return ESG_OK;
 }
 
+bool esg_target_is_balanced(const char *address)
+{
+    return address != NULL &&
+           (strchr(address, ',') != NULL || strncmp(address, DNS_SCHEME, strlen(DNS_SCHEME)) == 0);
+}
+
 esg_status esg_target_parse(const char *address, esg_target *out, esg_error *err)
 {
     memset(out, 0, sizeof *out);

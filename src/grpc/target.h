@@ -28,4 +28,8 @@ esg_status esg_target_parse(const char *address, esg_target *out, esg_error *err
 
 void esg_target_clear(esg_target *target);
 
+/* Whether address names replicas (a list or a DNS name), as esg_target_parse would find, without
+ * resolving anything. */
+bool esg_target_is_balanced(const char *address);
+
 #endif
