@@ -5,8 +5,9 @@
 #   1. lints docker/ and kubernetes/ (yamllint) and validates the manifests
 #      against the Kubernetes API schemas (npm package kubernetes-models);
 #   2. makes a Debian 12 base image (debootstrap --variant=minbase, podman
-#      import), builds docker/Dockerfile on it, and a PostgreSQL stand-in for
-#      the official postgres image (tests/containers/postgres);
+#      import), builds docker/Dockerfile and docker/Dockerfile.guard (nghttpx,
+#      the servers' guard) on it, and a PostgreSQL stand-in for the official
+#      postgres image (tests/containers/postgres);
 #   3. in a private network namespace (unshare --net), runs
 #      tests/containers/scenarios.sh: the Compose system on SQLite and on
 #      PostgreSQL, the Kubernetes manifests one Pod per application and in a
@@ -38,7 +39,7 @@ echo "== base image: Debian 12 (debootstrap --variant=minbase) == ($SECONDS s)"
 esg_make_base_image "$build"
 base=$esg_base_image
 
-echo "== images: eventsourcing-grpc:v1 (docker/Dockerfile) and a PostgreSQL stand-in == ($SECONDS s)"
+echo "== images: eventsourcing-grpc:v1 and -guard:v1 (docker/) and a PostgreSQL stand-in == ($SECONDS s)"
 build_image() { # TAG CONTEXT [ARGS...]: quiet unless it fails
   local tag="$1" context="$2" log="$build/build-${1//[:\/]/_}.log"
   shift 2
@@ -50,11 +51,14 @@ build_image() { # TAG CONTEXT [ARGS...]: quiet unless it fails
   fi
 }
 build_image eventsourcing-grpc:v1 . -f docker/Dockerfile
+build_image eventsourcing-grpc-guard:v1 . -f docker/Dockerfile.guard
 build_image localhost/esg-postgres-standin:15 tests/containers/postgres
 podman image prune -f >/dev/null
-size=$(podman image inspect --format '{{.Size}}' eventsourcing-grpc:v1)
 base_size=$(podman image inspect --format '{{.Size}}' "$base")
-echo "eventsourcing-grpc:v1: $((size / 1000000)) MB ($(((size - base_size) / 1000000)) MB over the base image's $((base_size / 1000000)) MB)"
+for image in eventsourcing-grpc:v1 eventsourcing-grpc-guard:v1; do
+  size=$(podman image inspect --format '{{.Size}}' "$image")
+  echo "$image: $((size / 1000000)) MB ($(((size - base_size) / 1000000)) MB over the base image's $((base_size / 1000000)) MB)"
+done
 
 echo "== certificates: make-ssl.sh, and another CA's for the refusals == ($SECONDS s)"
 work="$build/work"

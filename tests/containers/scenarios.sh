@@ -16,7 +16,10 @@
 # application on PostgreSQL (Compose's deploy.replicas, and the manifests of
 # kubernetes/replicas): one replica of each processes, the others stand by;
 # after a SIGKILL of every active one, orders are still taken and paid, and the
-# standbys process. Not covered (podman 4.3 kube play cannot): Services
+# standbys process. Every published port and Service is a guard's (nghttpx, the image
+# eventsourcing-grpc-guard:v1) in front of its server, except Compose's replicas, which publish
+# nothing: the orders above pass through the guards, and a Python grpcio client (mutual TLS)
+# has an order paid through Orders' guard. Not covered (podman 4.3 kube play cannot): Services
 # (replaced by a network alias per Deployment: with two replicas, the alias
 # names both, as a headless Service), Secret volumes and secretKeyRef (files
 # instead), PodDisruptionBudgets, anti-affinity, probes run by a kubelet,
@@ -106,6 +109,15 @@ expect_paid() {
   local container="$1" target="$2" id="$3" order
   order=$(podman exec "$container" eventsourcing_grpc_client "$target" call get_order "[$id]")
   [[ "$order" == *'"is_paid":true'* ]] || fail "order $id is not paid any more: $order"
+}
+
+# A Python grpcio client with the payments certificate has an order paid through Orders' guard
+# at HOST:50051 (from the namespace's side of the container network).
+python_client_paid() {
+  local id
+  id=$(/usr/bin/python3 "$here/python_client_probe.py" "$1" 50051 "$work/ssl/payments" payments) ||
+    fail "the Python client got no order paid through $1:50051"
+  echo "Python client through the guard at $1:50051: order $id paid"
 }
 
 # The container runs as uid 10001 and cannot write its root file system.
@@ -206,13 +218,15 @@ replicas_survive_kills() {
 echo "-- Compose, events in SQLite volumes"
 cd "$work/docker"
 quietly podman-compose -p esg-sqlite -f docker-compose.yaml up -d
-wait_for_servers esg-sqlite_payments_1 orders:50051 reservations:50052 payments:50053
-paid=$(order_to_paid esg-sqlite_payments_1 orders:50051)
+wait_for_servers esg-sqlite_payments-server_1 orders:50051 reservations:50052 payments:50053
+paid=$(order_to_paid esg-sqlite_payments-server_1 orders:50051)
 id=${paid%% *}
-echo "order $paid (client in the payments container, orders:50051, mutual TLS)"
+echo "order $paid (client in the payments container, orders:50051: the guard, mutual TLS)"
+expect_locked_down esg-sqlite_orders-server_1
 expect_locked_down esg-sqlite_orders_1
+python_client_paid "$(ip_of_container esg-sqlite_orders_1 esg-sqlite_default)"
 for name in Orders Reservations Payments; do
-  container="esg-sqlite_${name,,}_1"
+  container="esg-sqlite_${name,,}-server_1"
   /usr/bin/python3 "$here/metrics_probe.py" "$(ip_of_container "$container" esg-sqlite_default)" \
     9464 "$name"
 done
@@ -226,17 +240,19 @@ fi
 echo "a client certificate from another CA: refused"
 quietly podman-compose -p esg-sqlite -f docker-compose.yaml down -t 1
 quietly podman-compose -p esg-sqlite -f docker-compose.yaml up -d
-wait_for_servers esg-sqlite_payments_1 orders:50051 reservations:50052 payments:50053
-expect_paid esg-sqlite_payments_1 orders:50051 "$id"
-paid=$(order_to_paid esg-sqlite_reservations_1 orders:50051)
+wait_for_servers esg-sqlite_payments-server_1 orders:50051 reservations:50052 payments:50053
+expect_paid esg-sqlite_payments-server_1 orders:50051 "$id"
+# (from this container too: its first lookups of the new guards' names can wait out DNS retries)
+wait_for_servers esg-sqlite_reservations-server_1 orders:50051
+paid=$(order_to_paid esg-sqlite_reservations-server_1 orders:50051)
 echo "after down and up: order $id still paid, order $paid"
 quietly podman-compose -p esg-sqlite -f docker-compose.yaml down -v -t 1
 
 echo "-- Compose, events in PostgreSQL ($SECONDS s)"
 POSTGRES_IMAGE=localhost/esg-postgres-standin:15 POSTGRES_PASSWORD=container-test \
   quietly podman-compose -p esg-postgres -f docker-compose.postgres.yaml up -d
-wait_for_servers esg-postgres_payments_1 orders:50051 reservations:50052 payments:50053
-paid=$(order_to_paid esg-postgres_payments_1 orders:50051)
+wait_for_servers esg-postgres_payments-server_1 orders:50051 reservations:50052 payments:50053
+paid=$(order_to_paid esg-postgres_payments-server_1 orders:50051)
 rows=$(podman exec esg-postgres_postgres_1 psql -U eventsourcing -d eventsourcing -tAc \
   "SELECT (SELECT count(*) FROM orders_events) || ' ' || (SELECT count(*) FROM payments_events)")
 [[ "$rows" =~ ^[1-9][0-9]*\ [1-9][0-9]*$ ]] || fail "no events in PostgreSQL: '$rows'"
@@ -262,6 +278,8 @@ wait_for_servers payments-pod-0-payments orders:50051 reservations:50052 payment
 paid=$(order_to_paid payments-pod-0-payments orders:50051)
 echo "order $paid"
 expect_locked_down orders-pod-0-orders
+expect_locked_down orders-pod-0-orders-guard
+python_client_paid "$(ip_of_pod orders-pod-0)"
 ports=(orders:50051:50061:9464 reservations:50052:50062:9465 payments:50053:50063:9466)
 for entry in "${ports[@]}"; do
   IFS=: read -r name app_port health_port metrics_port <<<"$entry"
@@ -279,6 +297,8 @@ wait_for_servers "$pod-payments" orders:50051 reservations:50052 payments:50053
 paid=$(order_to_paid "$pod-payments" orders:50051)
 echo "order $paid"
 expect_locked_down "$pod-orders"
+expect_locked_down "$pod-orders-guard"
+python_client_paid "$(ip_of_pod "$pod")"
 for entry in "${ports[@]}"; do
   IFS=: read -r name app_port health_port metrics_port <<<"$entry"
   /usr/bin/python3 "$here/health_probe.py" "$(ip_of_pod "$pod")" \
