@@ -601,6 +601,17 @@ static void check_growth(const char *name, const char *who, const process_costs 
                  c->peak_growth_kib, bound_kib);
 }
 
+/* The end of a log, to tell why calls failed (nghttpx says why it reset them). */
+static void print_log_tail(const char *who, const char *path)
+{
+    char *text = read_text_file(path);
+    if (text == NULL)
+        return;
+    size_t len = strlen(text), keep = 4000;
+    print_message("the end of %s's log:\n%s\n", who, len > keep ? text + len - keep : text);
+    free(text);
+}
+
 /* Prints the case's row and, when is_judged, checks what holds for every case. */
 static void report(const char *name, const char *sent, const char *server_did, const bystander *b,
                    const costs *c, const server_process *server, bool is_judged)
@@ -614,9 +625,12 @@ static void report(const char *name, const char *sent, const char *server_did, c
     server_assert_alive(server);
     if (!is_judged)
         return;
-    if (b->n_failed > 0)
+    if (b->n_failed > 0) {
+        if (c->guard.pid != 0)
+            print_log_tail("nghttpx", the.guard.log);
         fail_msg("%s: the bystander's calls failed (%d), the first: %s", name, b->n_failed,
                  b->first_failure);
+    }
     /* Served, not only not failed. */
     if (b->n_ok == 0 || b->n_ok < MIN_CALLS_PER_SECOND * the.attack_ms / 1000)
         fail_msg("%s: the bystander made only %d calls in %d ms", name, b->n_ok, the.attack_ms);
