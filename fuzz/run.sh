@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the fuzz targets (clang, libFuzzer, ASan+UBSan) and runs each for
-# SECONDS (default 30) on a copy of its seed corpus in fuzz/corpus/<target>.
-# Usage: fuzz/run.sh [SECONDS] [TARGET...]
+# SECONDS (default 30) on a copy of its seed corpus in fuzz/corpus/<target>;
+# with ESG_FUZZ_RUNS=N, each stops after N inputs if that comes first.
+# Usage: [ESG_FUZZ_RUNS=N] fuzz/run.sh [SECONDS] [TARGET...]
 # Prints each target's executions and coverage (libFuzzer's final line) and
 # fails if any target crashes, leaks, times out or breaks a property; the
 # input that did is kept (its path is printed) to replay with
@@ -16,6 +17,12 @@ seconds=${1:-30}
 shift || true
 case "$seconds" in
   ''|*[!0-9]*) echo "usage: fuzz/run.sh [SECONDS] [TARGET...]" >&2; exit 2 ;;
+esac
+runs_limit=${ESG_FUZZ_RUNS:--1}
+case "$runs_limit" in
+  -1) ;;
+  ''|*[!0-9]*) echo "fuzz/run.sh: ESG_FUZZ_RUNS must be a number of inputs, not '$runs_limit'" >&2
+               exit 2 ;;
 esac
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
@@ -40,11 +47,14 @@ for target in "${targets[@]}"; do
   mkdir -p "$corpus" "$artifacts"
   cp fuzz/corpus/"$target"/* "$corpus"/
   log="$work/$target/log.txt"
-  echo "== $target: ${seconds}s"
+  echo "== $target: ${seconds}s$([ "$runs_limit" = -1 ] || echo " or $runs_limit inputs")"
   status=0
+  started=$SECONDS
   # -timeout: one input may take at most 10 s; -rss_limit_mb: memory per process.
-  "$build_dir/$target" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
-    -print_final_stats=1 -artifact_prefix="$artifacts" "$corpus" >"$log" 2>&1 || status=$?
+  "$build_dir/$target" -max_total_time="$seconds" -runs="$runs_limit" -timeout=10 \
+    -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$artifacts" "$corpus" \
+    >"$log" 2>&1 || status=$?
+  elapsed=$((SECONDS - started))
   final=$(grep -E '^#[0-9]+[[:space:]]+DONE' "$log" | tail -n 1 || true)
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
   echo "   ${final:-no final stats line}"
@@ -56,11 +66,11 @@ for target in "${targets[@]}"; do
     summary+=("$target: FAILED (exit $status)")
   else
     cov=$(echo "$final" | sed -n 's/.*cov: \([0-9]*\).*ft: \([0-9]*\).*corp: \([0-9]*\).*/cov \1, ft \2, corpus \3/p')
-    summary+=("$target: ${runs:-?} executions in ${seconds}s, $cov")
+    summary+=("$target: ${runs:-?} executions in ${elapsed}s, $cov")
   fi
 done
 
-echo "== fuzzing summary (${seconds}s per target)"
+echo "== fuzzing summary (at most ${seconds}s per target)"
 printf '   %s\n' "${summary[@]}"
 if [ ${#failed[@]} -gt 0 ]; then
   echo "fuzz: FAILED: ${failed[*]} (logs and inputs kept in $work)"

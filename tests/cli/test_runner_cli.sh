@@ -287,8 +287,18 @@ else
   fail "start test_systems:chain" "$work/chain.log"
 fi
 
-# --- mutual TLS with a certificate per application (make-ssl.sh NAME...): an order paid ---
+# --- mutual TLS with a certificate per application (make-ssl.sh NAME...): an order paid; the
+# runner's and the client's debug output hold no key material and no order's id ---
 here=$(cd "$(dirname "$0")" && pwd)
+holds_secrets() { # holds_secrets FILE [TEXT]: a line of a test key, or TEXT, is in FILE
+  local key
+  grep -q "PRIVATE KEY" "$1" && return 0
+  [ $# -gt 1 ] && grep -qF -- "$2" "$1" && return 0
+  for key in $(find "$work/ssl" -name '*.key'); do
+    grep -qFf <(grep -v -- '-----' "$key") "$1" && return 0
+  done
+  return 1
+}
 if bash "$here/../../scripts/make-ssl.sh" "$work/ssl" orders reservations payments >/dev/null; then
   read -r p1 p2 p3 <<<"$(free_ports 3)"
   tls_env=()
@@ -300,18 +310,29 @@ if bash "$here/../../scripts/make-ssl.sh" "$work/ssl" orders reservations paymen
   done
   # 127.0.0.1:PORT is not localhost:PORT: mutual TLS, each server and follower its own identity.
   if start_runner "$work/tls.log" Orders Reservations Payments -- "${tls_env[@]}" \
+       LOG_LEVEL=debug GRPC_VERBOSITY=debug \
        ORDERS_GRPC_SERVER_ADDRESS=127.0.0.1:$p1 RESERVATIONS_GRPC_SERVER_ADDRESS=127.0.0.1:$p2 \
        PAYMENTS_GRPC_SERVER_ADDRESS=127.0.0.1:$p3 -- eventsourcing_grpc.example:system; then
     n_passed=$((n_passed + 1))
     as_orders=(env GRPC_SSL_PRIVATE_KEY_PATH="$work/ssl/orders/orders.key"
                GRPC_SSL_CERTIFICATE_PATH="$work/ssl/orders/orders.crt"
-               GRPC_SSL_ROOT_CERTIFICATE_PATH="$work/ssl/orders/root.crt" "$client_bin")
-    order=$("${as_orders[@]}" "127.0.0.1:$p1" call create_new_order)
-    paid() { "${as_orders[@]}" "127.0.0.1:$p1" call is_order_paid "[$order]" | grep -q true; }
+               GRPC_SSL_ROOT_CERTIFICATE_PATH="$work/ssl/orders/root.crt"
+               LOG_LEVEL=debug GRPC_VERBOSITY=debug "$client_bin")
+    order=$("${as_orders[@]}" "127.0.0.1:$p1" call create_new_order 2>>"$work/tls-client.log")
+    paid() {
+      "${as_orders[@]}" "127.0.0.1:$p1" call is_order_paid "[$order]" 2>>"$work/tls-client.log" |
+        grep -q true
+    }
     if wait_until 10 paid; then n_passed=$((n_passed + 1)); else
       fail "an order is paid over mutual TLS, a certificate per application" "$work/tls.log"
     fi
     stop_runner "mutual TLS"
+    order_hex=$(grep -o '[0-9a-f]\{32\}' <<<"$order")
+    check "the runner's debug log has its requests" grep -q "CallApplicationMethod OK" "$work/tls.log"
+    check "the runner's debug log holds no key material and not the order's id" \
+      eval '[ -n "$order_hex" ] && ! holds_secrets "$work/tls.log" "$order_hex"'
+    check "the client's debug output holds no key material and not the order's id" \
+      eval '! holds_secrets "$work/tls-client.log" "$order_hex"'
   else
     fail "start the example system over mutual TLS" "$work/tls.log"
   fi

@@ -4,8 +4,9 @@
  *  - local credentials refuse a peer whose address is not loopback, on the
  *    server side and on the client side; a loopback server is not reachable
  *    on the machine's other addresses at all;
- *  - with gRPC's most verbose logging, neither the server's output nor a
- *    client's holds private key material or event data;
+ *  - with gRPC's most verbose logging, the server's output holds no private
+ *    key material or event data (the runner's and the client program's are
+ *    checked by tests/cli/test_runner_cli.sh);
  *  - the SQLite files the server creates are readable by their owner only.
  * A non-local peer is made by relaying a connection through a small proxy in
  * this process whose outgoing socket is bound to a non-loopback address of
