@@ -12,6 +12,7 @@
 #include "core/clock.h"
 #include "core/grow.h"
 #include "core/settings.h"
+#include "persistence/recorder_metrics.h"
 #include "core/alloc.h"
 
 /* Whether every aggregate type that needs it (all of them for the cache, those with a snapshot
@@ -287,6 +288,7 @@ void esg_application_write_metrics(esg_application *app, esg_buffer *out)
                        "Time to record a write's events (and tracking records) and commit.");
     esg_metrics_histogram(out, "eventsourcing_commit_duration_seconds", labels,
                           &app->commit_seconds);
+    esg_recorder_write_metrics(app->recorder, labels, out);
 }
 
 /* Stores and records events (borrowed) with an optional tracking record, and

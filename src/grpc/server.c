@@ -219,12 +219,14 @@ void srv_reply(server_call *c, grpc_status_code code, const char *message, uint8
     grpc_op ops[4];
     memset(ops, 0, sizeof ops);
     size_t n = 0;
-    ops[n].op = GRPC_OP_SEND_INITIAL_METADATA; /* also for errors, or no status is sent */
-    if (code == GRPC_STATUS_OK && !c->on_health_port) {
-        ops[n].data.send_initial_metadata.count = c->server->n_reply_metadata;
-        ops[n].data.send_initial_metadata.metadata = &c->server->reply_metadata;
+    if (!c->has_sent_initial_metadata) {
+        ops[n].op = GRPC_OP_SEND_INITIAL_METADATA; /* also for errors, or no status is sent */
+        if (code == GRPC_STATUS_OK && !c->on_health_port) {
+            ops[n].data.send_initial_metadata.count = c->server->n_reply_metadata;
+            ops[n].data.send_initial_metadata.metadata = &c->server->reply_metadata;
+        }
+        n++;
     }
-    n++;
     if (code == GRPC_STATUS_OK) {
         c->response = esg_wire_buffer(payload ? payload : (const uint8_t *)"", payload_len);
         if (c->response == NULL) {
@@ -293,10 +295,12 @@ static ProtobufCMessage *unpack_request(server_call *c, const ProtobufCMessageDe
 
 /* ---- Dispatch ---- */
 
-/* A unary method: the type of its request and its handler. */
+/* A unary method: the type of its request, its handler, and whether the reply costs enough
+ * that the server first makes sure the client is still there (see open_costly_call). */
 typedef struct {
     const ProtobufCMessageDescriptor *request_type;
     void (*handle)(server_call *c, const ProtobufCMessage *request);
+    bool is_costly;
 } unary_method;
 
 static const unary_method unary_methods[N_KINDS] = {
@@ -304,7 +308,7 @@ static const unary_method unary_methods[N_KINDS] = {
     [KIND_CALL] = {&eventsourcing_grpc__method_request__descriptor, srv_handle_call},
     [KIND_PROMPT] = {&eventsourcing_grpc__prompt_request__descriptor, srv_handle_prompt},
     [KIND_GET_NOTIFICATIONS] = {&eventsourcing_grpc__notifications_request__descriptor,
-                                srv_handle_get_notifications},
+                                srv_handle_get_notifications, true},
     [KIND_LEADER_POSITIONS] = {&eventsourcing_grpc_c__v1__leader_positions_request__descriptor,
                                srv_handle_leader_positions},
     [KIND_HEALTH_CHECK] = {&grpc__health__v1__health_check_request__descriptor,
@@ -335,6 +339,39 @@ static bool is_loopback_peer(grpc_call *call)
     return is_loopback;
 }
 
+static void handle_unary(server_call *c)
+{
+    const unary_method *method = &unary_methods[c->kind];
+    ProtobufCMessage *request = unpack_request(c, method->request_type);
+    if (request != NULL) {
+        method->handle(c, request);
+        protobuf_c_message_free_unpacked(request, &esg_wire_allocator);
+    }
+}
+
+/* gRPC 1.51 hands over calls that queued while every request was taken even when their
+ * connection has closed since: a client that asked for hundreds of pages and left would have
+ * the workers build them all, for no one, long after it went (seconds of a busy server after
+ * one closed connection). A costly call first sends its initial metadata, which completes
+ * with a failure when the call is over already; its reply is built only if it did not. */
+static void open_costly_call(server_call *c)
+{
+    grpc_op op;
+    memset(&op, 0, sizeof op);
+    op.op = GRPC_OP_SEND_INITIAL_METADATA;
+    op.data.send_initial_metadata.count = c->server->n_reply_metadata;
+    op.data.send_initial_metadata.metadata = &c->server->reply_metadata;
+    c->has_sent_initial_metadata = true;
+    srv_start_batch(c, &op, 1, STEP_COSTLY_OPEN);
+}
+
+/* ok false: the client is gone; the call is freed unanswered (and counted as CANCELLED). */
+static void costly_call_opened(server_call *c, bool ok)
+{
+    if (ok)
+        handle_unary(c);
+}
+
 static void handle_new_call(server_call *c)
 {
     /* gRPC's local credentials check the address the connection came in on,
@@ -356,12 +393,10 @@ static void handle_new_call(server_call *c)
     } else if (c->kind == KIND_SUBSCRIBE) {
         srv_handle_subscribe(c);
     } else if (c->kind < N_KINDS && unary_methods[c->kind].handle != NULL) {
-        const unary_method *method = &unary_methods[c->kind];
-        ProtobufCMessage *request = unpack_request(c, method->request_type);
-        if (request != NULL) {
-            method->handle(c, request);
-            protobuf_c_message_free_unpacked(request, &esg_wire_allocator);
-        }
+        if (unary_methods[c->kind].is_costly)
+            open_costly_call(c);
+        else
+            handle_unary(c);
     } else {
         /* details.method is a slice, not NUL-terminated. */
         char text[300];
@@ -372,13 +407,14 @@ static void handle_new_call(server_call *c)
     }
 }
 
-/* What a stream does when each of its batches completes (ok: gRPC's success); NULL: nothing
- * (a status sent: the close's batch completes the call). */
-static void (*const stream_steps[N_BATCH_STEPS])(server_call *c, bool ok) = {
-    [STEP_WATCH_READ] = srv_watch_send_status, [STEP_WATCH_SENT] = srv_watch_sent,
-    [STEP_WATCH_CLOSE] = srv_watch_closed,     [STEP_STREAM_READ] = srv_reflection_read,
-    [STEP_STREAM_SENT] = srv_reflection_sent,  [STEP_SUB_READ] = srv_subscribe_read,
-    [STEP_SUB_SENT] = srv_subscribe_sent,      [STEP_SUB_CLOSE] = srv_subscribe_closed,
+/* What a call does when each of its batches after the request completes (ok: gRPC's success);
+ * NULL: nothing (a status sent: the close's batch completes the call). */
+static void (*const next_steps[N_BATCH_STEPS])(server_call *c, bool ok) = {
+    [STEP_COSTLY_OPEN] = costly_call_opened,  [STEP_WATCH_READ] = srv_watch_send_status,
+    [STEP_WATCH_SENT] = srv_watch_sent,       [STEP_WATCH_CLOSE] = srv_watch_closed,
+    [STEP_STREAM_READ] = srv_reflection_read, [STEP_STREAM_SENT] = srv_reflection_sent,
+    [STEP_SUB_READ] = srv_subscribe_read,     [STEP_SUB_SENT] = srv_subscribe_sent,
+    [STEP_SUB_CLOSE] = srv_subscribe_closed,
 };
 
 static void on_event(esg_server *server, void *tag, bool ok)
@@ -407,8 +443,8 @@ static void on_event(esg_server *server, void *tag, bool ok)
         atomic_fetch_add(&c->n_batches, 1);
         post_request(server, c->kind, c->on_health_port); /* keep one waiting for the next */
         handle_new_call(c);
-    } else if (batch->step < N_BATCH_STEPS && stream_steps[batch->step] != NULL) {
-        stream_steps[batch->step](c, ok);
+    } else if (batch->step < N_BATCH_STEPS && next_steps[batch->step] != NULL) {
+        next_steps[batch->step](c, ok);
     }
     srv_release_call(c);
 }

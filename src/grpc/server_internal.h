@@ -106,6 +106,7 @@ struct esg_server {
 typedef enum batch_step {
     STEP_REQUEST,     /* a call arrived (or the request ended by shutdown) */
     STEP_REPLY,       /* a unary reply and the client's close */
+    STEP_COSTLY_OPEN, /* a costly unary call's initial metadata was sent (or its client left) */
     STEP_WATCH_READ,  /* a Watch's request message was read */
     STEP_WATCH_SENT,  /* a Watch's first status was sent */
     STEP_WATCH_END,   /* a Watch's last status and end were sent */
@@ -144,12 +145,13 @@ struct server_call {
     unread_reply unread;         /* its unary reply, listed in server->unread while it lasts */
     grpc_slice status_details;   /* sent status message, until its batch completes */
     bool has_status_details;
-    int is_cancelled;              /* filled by RECV_CLOSE_ON_SERVER */
-    bool has_status;               /* a status was sent: the two fields below hold it */
-    grpc_status_code status_code;  /* for grpc_server_handled_total */
-    double handling_seconds;       /* from received_at to the status */
-    batch_tag tags[N_BATCH_STEPS]; /* one per batch_step */
-    server_call *next_watcher;     /* in server->watchers, under server->lock */
+    bool has_sent_initial_metadata; /* a costly call's, ahead of its reply */
+    int is_cancelled;               /* filled by RECV_CLOSE_ON_SERVER */
+    bool has_status;                /* a status was sent: the two fields below hold it */
+    grpc_status_code status_code;   /* for grpc_server_handled_total */
+    double handling_seconds;        /* from received_at to the status */
+    batch_tag tags[N_BATCH_STEPS];  /* one per batch_step */
+    server_call *next_watcher;      /* in server->watchers, under server->lock */
     /* Subscribe's: its state (owned; NULL for other kinds) and whether the call ended (both
      * under server->subscriptions_lock, as the read and the close complete on any worker). */
     struct subscription *subscription;

@@ -6,6 +6,7 @@
 
 #include "core/clock.h"
 #include "core/alloc.h"
+#include "core/metrics.h"
 
 esg_status esg_pool_init(esg_pool *pool, const esg_pool_config *config, esg_error *err)
 {
@@ -112,4 +113,15 @@ void esg_pool_give_back(esg_pool *pool, void *connection, bool is_reusable)
     }
     pool->config.ops->close(pool->config.owner, connection);
     release_slot(pool);
+}
+
+void esg_pool_write_metrics(esg_pool *pool, const char *const *labels, esg_buffer *out)
+{
+    pthread_mutex_lock(&pool->lock);
+    size_t n_open = pool->n_open;
+    pthread_mutex_unlock(&pool->lock);
+    esg_metrics_family(out, "eventsourcing_recorder_connections", "gauge",
+                       "Database connections the application's recorder has open (lent, idle "
+                       "or being opened).");
+    esg_metrics_sample(out, "eventsourcing_recorder_connections", labels, (double)n_open);
 }

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/buffer.h"
 #include "esg/error.h"
 
 typedef struct esg_pool_ops {
@@ -62,5 +63,9 @@ esg_status esg_pool_borrow(esg_pool *pool, void **out, esg_error *err);
 /* Takes a lent connection back (NULL does nothing). One that is not reusable, or one beyond
  * max_idle (an overflow connection), is closed, and its slot freed for a new one. */
 void esg_pool_give_back(esg_pool *pool, void *connection, bool is_reusable);
+
+/* Appends the family eventsourcing_recorder_connections (the connections open now: lent, idle
+ * or being opened), its sample labelled with labels (NULL-terminated names and values). */
+void esg_pool_write_metrics(esg_pool *pool, const char *const *labels, esg_buffer *out);
 
 #endif

@@ -1298,6 +1298,14 @@ static void postgres_recorder_close(esg_recorder *recorder)
     esg_free(rec);
 }
 
+static void postgres_recorder_write_metrics(esg_recorder *recorder, const char *const *labels,
+                                            esg_buffer *out)
+{
+    postgres_recorder *rec = (postgres_recorder *)recorder;
+    if (rec->has_pool)
+        esg_pool_write_metrics(&rec->pool, labels, out);
+}
+
 static const esg_recorder_ops postgres_ops = {
     .name = BACKEND_NAME,
     .is_blocking = true,
@@ -1321,6 +1329,7 @@ static const esg_recorder_ops postgres_ops = {
     .watch_wait = pgr_watch_wait,
     .watch_interrupt = pgr_watch_interrupt,
     .watch_free = pgr_watch_free,
+    .write_metrics = postgres_recorder_write_metrics,
 };
 
 /* Appends an identifier in double quotes (doubling any inside), as PostgreSQL reads it. */

@@ -1,6 +1,7 @@
 /* The public recorder functions: argument checks, then the backend's ops.
  * Also chooses the backend from the environment (PERSISTENCE_MODULE). */
 #include "persistence/recorder_backend.h"
+#include "persistence/recorder_metrics.h"
 
 #include <limits.h>
 #include <stdlib.h>
@@ -362,6 +363,12 @@ esg_status esg_recorder_select_notifications(esg_recorder *recorder, int64_t sta
     while (rc != ESG_OK && out->n_items > n_before) /* the caller's list as it was */
         esg_stored_event_clear(&out->items[--out->n_items].event);
     return rc;
+}
+
+void esg_recorder_write_metrics(esg_recorder *recorder, const char *const *labels, esg_buffer *out)
+{
+    if (recorder->ops->write_metrics != NULL)
+        recorder->ops->write_metrics(recorder, labels, out);
 }
 
 esg_status esg_recorder_max_notification_id(esg_recorder *recorder, int64_t *out, esg_error *err)

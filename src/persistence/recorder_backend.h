@@ -6,6 +6,7 @@
 #ifndef ESG_RECORDER_BACKEND_H
 #define ESG_RECORDER_BACKEND_H
 
+#include "core/buffer.h"
 #include "esg/recorder.h"
 
 typedef struct esg_recorder_ops {
@@ -63,6 +64,9 @@ typedef struct esg_recorder_ops {
                              esg_error *err);
     void (*watch_interrupt)(esg_recorder_watch *watch);
     void (*watch_free)(esg_recorder_watch *watch);
+    /* Optional (NULL: none): the backend's metrics families, each sample labelled with labels
+     * (a NULL-terminated list of names and values, borrowed), appended to out. Any thread. */
+    void (*write_metrics)(esg_recorder *recorder, const char *const *labels, esg_buffer *out);
 } esg_recorder_ops;
 
 /* The PostgreSQL backend ("eventsourcing.postgres", postgres_recorder.c), opened from the

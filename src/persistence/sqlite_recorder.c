@@ -18,6 +18,7 @@
 
 #include "core/buffer.h"
 #include "core/clock.h"
+#include "core/metrics.h"
 #include "persistence/connection_pool.h"
 #include "persistence/group_commit.h"
 #include "core/alloc.h"
@@ -949,6 +950,24 @@ static void sqlite_recorder_close(esg_recorder *recorder)
     esg_free(rec);
 }
 
+/* The pool's connections, and SQLite's memory: the whole process's (SQLite counts it so), which
+ * is mostly the connections' page caches (up to 2 MiB each by default) and their statements. */
+static void sqlite_recorder_write_metrics(esg_recorder *recorder, const char *const *labels,
+                                          esg_buffer *out)
+{
+    sqlite_recorder *rec = (sqlite_recorder *)recorder;
+    esg_pool_write_metrics(&rec->pool, labels, out);
+    static const char *const no_labels[] = {NULL};
+    esg_metrics_family(out, "eventsourcing_sqlite_memory_bytes", "gauge",
+                       "Memory SQLite has allocated in this process (sqlite3_memory_used).");
+    esg_metrics_sample(out, "eventsourcing_sqlite_memory_bytes", no_labels,
+                       (double)sqlite3_memory_used());
+    esg_metrics_family(out, "eventsourcing_sqlite_memory_highwater_bytes", "gauge",
+                       "The most memory SQLite has had allocated at once in this process.");
+    esg_metrics_sample(out, "eventsourcing_sqlite_memory_highwater_bytes", no_labels,
+                       (double)sqlite3_memory_highwater(0));
+}
+
 static const esg_recorder_ops sqlite_ops = {
     .name = BACKEND_NAME,
     .is_blocking = true,
@@ -963,6 +982,7 @@ static const esg_recorder_ops sqlite_ops = {
     .delete_commands = sqlite_recorder_delete_commands,
     .has_command_table = sqlite_recorder_has_command_table,
     .close = sqlite_recorder_close,
+    .write_metrics = sqlite_recorder_write_metrics,
 };
 
 esg_status esg_recorder_open_sqlite(const char *db_name, const esg_sqlite_options *options,

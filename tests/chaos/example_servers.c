@@ -66,10 +66,11 @@ bool example_is_sanitized(void)
 
 static void free_addresses(example_servers *s)
 {
-    int ports[EXAMPLE_MAX_SERVERS];
+    int ports[2 * EXAMPLE_MAX_SERVERS];
     size_t n_servers = example_n_servers(s);
-    testutil_free_ports(ports, n_servers);
+    testutil_free_ports(ports, 2 * n_servers); /* gRPC's, then the metrics' */
     for (size_t i = 0; i < n_servers; i++) {
+        s->metrics_ports[i] = ports[n_servers + i];
         snprintf(s->listen_addresses[i], EXAMPLE_ADDRESS_SIZE, "localhost:%d", ports[i]);
         char *list = s->addresses[example_app_of(s, i)];
         size_t len = strlen(list);
@@ -213,6 +214,9 @@ static void spawn_server(example_servers *s, size_t server)
         snprintf(entries[n++], sizeof entries[0], "%s=%s", address_keys[i], s->addresses[i]);
     snprintf(entries[n++], sizeof entries[0], "GRPC_LISTEN_ADDRESS=%s",
              s->listen_addresses[server]);
+    if (s->has_metrics)
+        snprintf(entries[n++], sizeof entries[0], "METRICS_SERVER_ADDRESS=localhost:%d",
+                 s->metrics_ports[server]);
     if (s->backend == EXAMPLE_SQLITE) {
         snprintf(entries[n++], sizeof entries[0], "PERSISTENCE_MODULE=eventsourcing.sqlite");
         for (size_t i = 0; i < EXAMPLE_N_APPS; i++)
@@ -287,6 +291,15 @@ void example_servers_start(example_servers *s, size_t server)
         }
         esg_clock_sleep_ms(20);
     }
+}
+
+double example_servers_metric(const example_servers *s, size_t server, const char *prefix)
+{
+    assert_true(s->has_metrics);
+    char *text = testutil_http_get(s->metrics_ports[server], "/metrics");
+    double value = testutil_sample_value(text, prefix);
+    free(text);
+    return value;
 }
 
 int example_servers_stop(example_servers *s, size_t server, int sig)

@@ -36,6 +36,8 @@ typedef struct example_servers {
     char logs[EXAMPLE_MAX_SERVERS][600]; /* the current log of each */
     int n_starts[EXAMPLE_MAX_SERVERS];   /* starts so far, for log names */
     int64_t ready_timeout_ms;            /* the longest wait for a Ping */
+    bool has_metrics;                    /* servers serve /metrics (set before starting them) */
+    int metrics_ports[EXAMPLE_MAX_SERVERS];
 } example_servers;
 
 /* ---- Randomness (time is the library's esg_clock_now_ms, via testutil.h) ---- */
@@ -75,6 +77,9 @@ int example_servers_stop(example_servers *s, size_t server, int sig);
 /* Stops every running server with SIGTERM; fails unless each exits 0 (a sanitizer report or a
  * leak makes the exit code non-zero). */
 void example_servers_stop_all_cleanly(example_servers *s);
+/* The value of a sample of a running server's metrics (has_metrics), the line starting with
+ * prefix (its name and labels), or -1 when there is none. */
+double example_servers_metric(const example_servers *s, size_t server, const char *prefix);
 /* Fails, printing its log, when a server exited on its own. */
 void example_servers_check_alive(example_servers *s);
 /* Kills what runs (teardown), removes the folder unless keep, frees. */

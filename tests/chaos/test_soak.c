@@ -6,7 +6,8 @@
  * the resident memory of each server, sampled from /proc/PID/status, stays flat: after a warm-up
  * (the first quarter), the highest sample of the last third is within RSS_GROWTH_PERCENT of the
  * highest of the first third, plus RSS_SLACK_KIB (asserted in plain builds only; the sanitizers'
- * allocators keep freed memory on purpose).
+ * allocators keep freed memory on purpose). Beside the RSS, each server's metrics give SQLite's
+ * memory and its recorder's connections, printed with the curve of each server's RSS.
  *
  * ESG_SOAK_SECONDS (20), ESG_SOAK_CLIENTS (16), ESG_SOAK_QUIET_SECONDS (120, 300 with sanitizers:
  * the longest wait, after the load, for every order to be paid), ESG_SOAK_VALGRIND=PREFIX (servers
@@ -132,29 +133,60 @@ static int teardown(void **state)
     return 0;
 }
 
-/* The highest sample in [from, to). */
-static int64_t max_of(const int64_t *samples, size_t from, size_t to)
+/* What a server is sampled for: its RSS (/proc), SQLite's memory in it and its recorder's
+ * connections (its metrics), all in KiB but the connections. */
+typedef struct memory_sample {
+    int64_t rss_kib, sqlite_kib, n_connections;
+} memory_sample;
+
+static memory_sample sample_memory(const example_servers *servers, size_t app)
 {
-    int64_t max = 0;
-    for (size_t i = from; i < to; i++)
-        if (samples[i] > max)
-            max = samples[i];
-    return max;
+    char connections[128];
+    snprintf(connections, sizeof connections,
+             "eventsourcing_recorder_connections{application=\"%s\"}", example_app_names[app]);
+    return (memory_sample){
+        .rss_kib = example_servers_rss_kib(servers, app),
+        .sqlite_kib =
+            (int64_t)example_servers_metric(servers, app, "eventsourcing_sqlite_memory_bytes") /
+            1024,
+        .n_connections = (int64_t)example_servers_metric(servers, app, connections)};
 }
 
-/* The highest sample of each tenth from `from` on: a trend and a late plateau, which the thirds'
- * maxima cannot tell apart, look different here. */
-static void print_rss_curve(const char *name, const int64_t *samples, size_t from, size_t to)
+/* The sample of highest RSS in [from, to), or from's when the range is empty. */
+static size_t max_at(const memory_sample *samples, size_t from, size_t to)
 {
-    char line[256] = "";
+    size_t at = from;
+    for (size_t i = from; i < to; i++)
+        if (samples[i].rss_kib > samples[at].rss_kib)
+            at = i;
+    return at;
+}
+
+static int64_t max_rss(const memory_sample *samples, size_t from, size_t to)
+{
+    return to > from ? samples[max_at(samples, from, to)].rss_kib : 0;
+}
+
+/* The highest RSS of each tenth from `from` on, with SQLite's memory and the connections at that
+ * moment: a trend and a late plateau, which the thirds' maxima cannot tell apart, look
+ * different here, and SQLite's page caches (2 MiB a connection at most), which fill as the
+ * database grows, are told from the rest. */
+static void print_rss_curve(const char *name, const memory_sample *samples, size_t from, size_t to)
+{
+    char line[1024] = "";
     size_t used = 0;
     for (size_t part = 0; part < 10 && used < sizeof line; part++) {
         size_t a = from + (to - from) * part / 10, b = from + (to - from) * (part + 1) / 10;
-        if (b > a)
-            used += (size_t)snprintf(line + used, sizeof line - used, " %lld",
-                                     (long long)max_of(samples, a, b));
+        if (b > a) {
+            const memory_sample *m = &samples[max_at(samples, a, b)];
+            used += (size_t)snprintf(line + used, sizeof line - used, " %lld (%lld, %lld)",
+                                     (long long)m->rss_kib, (long long)m->sqlite_kib,
+                                     (long long)m->n_connections);
+        }
     }
-    print_message("%s RSS, the highest KiB of each tenth after the warm-up:%s\n", name, line);
+    print_message("%s, the highest RSS of each tenth after the warm-up, KiB (SQLite's memory then, "
+                  "KiB; connections):%s\n",
+                  name, line);
 }
 
 static void test_many_clients_for_a_while(void **state)
@@ -169,6 +201,7 @@ static void test_many_clients_for_a_while(void **state)
     example_servers_init(&f->servers, EXAMPLE_SQLITE, ESG_SERVER_PROGRAM, 1);
     f->servers.max_pull_interval = "10"; /* the default: prompts do the work */
     f->servers.valgrind_log = valgrind;
+    f->servers.has_metrics = true;
     if (valgrind != NULL)
         f->servers.ready_timeout_ms = 120000;
     for (size_t app = 0; app < EXAMPLE_N_APPS; app++)
@@ -185,17 +218,17 @@ static void test_many_clients_for_a_while(void **state)
         f->n_clients++;
     }
     size_t max_samples = (size_t)(seconds * 1000 / SAMPLE_MS) + 8;
-    int64_t *rss[EXAMPLE_N_APPS];
+    memory_sample *memory[EXAMPLE_N_APPS];
     for (size_t app = 0; app < EXAMPLE_N_APPS; app++) {
-        rss[app] = calloc(max_samples, sizeof *rss[app]);
-        assert_non_null(rss[app]);
+        memory[app] = calloc(max_samples, sizeof *memory[app]);
+        assert_non_null(memory[app]);
     }
     size_t n_samples = 0;
     while (esg_clock_now_ms() < started + seconds * 1000 && n_samples < max_samples) {
         esg_clock_sleep_ms(SAMPLE_MS);
         example_servers_check_alive(&f->servers);
         for (size_t app = 0; app < EXAMPLE_N_APPS; app++)
-            rss[app][n_samples] = example_servers_rss_kib(&f->servers, app);
+            memory[app][n_samples] = sample_memory(&f->servers, app);
         n_samples++;
     }
     size_t n_orders = 0, n_calls = 0, n_errors = 0;
@@ -220,18 +253,18 @@ static void test_many_clients_for_a_while(void **state)
     size_t warm = n_samples / 4, third = (n_samples - warm) / 3;
     bool is_growing = false;
     for (size_t app = 0; app < EXAMPLE_N_APPS; app++) {
-        int64_t first = max_of(rss[app], warm, warm + third);
-        int64_t last = max_of(rss[app], n_samples - third, n_samples);
+        int64_t first = max_rss(memory[app], warm, warm + third);
+        int64_t last = max_rss(memory[app], n_samples - third, n_samples);
         int64_t bound = first + first * RSS_GROWTH_PERCENT / 100 + RSS_SLACK_KIB;
         print_message("%s RSS: %lld KiB at the first sample, max %lld KiB in the first third "
                       "after warm-up, max %lld KiB in the last third (bound %lld KiB)\n",
-                      example_app_names[app], (long long)rss[app][0], (long long)first,
+                      example_app_names[app], (long long)memory[app][0].rss_kib, (long long)first,
                       (long long)last, (long long)bound);
-        print_rss_curve(example_app_names[app], rss[app], warm, n_samples);
+        print_rss_curve(example_app_names[app], memory[app], warm, n_samples);
         is_growing |= third > 0 && last > bound;
     }
     for (size_t app = 0; app < EXAMPLE_N_APPS; app++)
-        free(rss[app]);
+        free(memory[app]);
     if (is_growing && !example_is_sanitized() && valgrind == NULL)
         fail_msg("a server's resident memory kept growing");
 

@@ -9,9 +9,11 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "esg/grpc.h"
+#include "h2_wire.h"
 #include "raw_call.h"
 
 #define PATH_PING "/eventsourcing_grpc.Application/Ping"
@@ -125,8 +127,10 @@ static void on_prompt(void *ctx, const char *leader_name, int64_t leader_notific
     pthread_mutex_unlock(&f->lock);
 }
 
-/* Starts a server of type on localhost (and its health checks on health_address, NULL: none). */
-static int start(void **state, const esg_application_type *type, const char *health_address)
+/* Starts a server of type on localhost, its health checks on health_address and its metrics on
+ * metrics_address (NULL: none). */
+static int start(void **state, const esg_application_type *type, const char *health_address,
+                 const char *metrics_address)
 {
     fixture *f = calloc(1, sizeof *f);
     pthread_mutex_init(&f->lock, NULL);
@@ -141,7 +145,8 @@ static int start(void **state, const esg_application_type *type, const char *hea
                                   .n_leader_names = 2,
                                   .on_prompt = on_prompt,
                                   .on_prompt_ctx = f,
-                                  .health_address = health_address};
+                                  .health_address = health_address,
+                                  .metrics_address = metrics_address};
     assert_esg_ok(esg_server_start(f->app, &options, &f->server, &err), &err);
     snprintf(f->target, sizeof f->target, "localhost:%d", esg_server_port(f->server));
     f->channel = raw_channel(f->target, NULL);
@@ -151,17 +156,23 @@ static int start(void **state, const esg_application_type *type, const char *hea
 
 static int setup_orders(void **state)
 {
-    return start(state, &esg_example_orders, NULL);
+    return start(state, &esg_example_orders, NULL, NULL);
 }
 
 static int setup_slow(void **state)
 {
-    return start(state, &slow_app, NULL);
+    return start(state, &slow_app, NULL, NULL);
 }
 
 static int setup_health(void **state)
 {
-    return start(state, &esg_example_orders, "localhost:0");
+    return start(state, &esg_example_orders, "localhost:0", NULL);
+}
+
+/* With the metrics, which say how each call ended. */
+static int setup_metered(void **state)
+{
+    return start(state, &esg_example_orders, NULL, "localhost:0");
 }
 
 static int teardown(void **state)
@@ -629,6 +640,63 @@ static void test_many_concurrent_clients(void **state)
     assert_int_equal(esg_server_n_calls(f->server), 0);
 }
 
+/* Pages asked for on a connection that closed while they queued are not built: gRPC 1.51 hands
+ * such calls over all the same, request and all, and building full pages for no one kept a
+ * server busy for seconds after a client that had asked for hundreds went away. */
+static void test_pages_of_a_closed_connection_are_not_built(void **state)
+{
+    enum { N_ABANDONED = 100 }; /* the server's streams per connection */
+    fixture *f = *state;
+    bytes create = method_request("create_new_order", "[]", "{}");
+    raw_reply reply;
+    for (int i = 0; i < ESG_GRPC_MAX_PAGE_NOTIFICATIONS; i++) {
+        call_ok(f, PATH_CALL, &create, &reply);
+        raw_reply_clear(&reply);
+    }
+    bytes page = notifications_request("1", "1000", NULL, NULL);
+    uint8_t message[5 + sizeof page.data];
+    message[0] = 0; /* not compressed */
+    h2_put_be32(message + 1, (uint32_t)page.len);
+    memcpy(message + 5, page.data, page.len);
+    hpack_block headers = {.len = 0};
+    hpack_put_grpc_request(&headers, PATH_NOTIFICATIONS);
+    /* Every request sent whole, then the connection's end, which the server reads while its
+     * workers are busy with the first pages. */
+    int fd = h2_connect_loopback(esg_server_port(f->server));
+    assert_true(h2_send_all(fd, h2_client_preface, strlen(h2_client_preface)));
+    assert_true(h2_send_frame(fd, H2_SETTINGS, 0, 0, NULL, 0));
+    for (uint32_t i = 0, stream = 1; i < N_ABANDONED; i++, stream += 2) {
+        assert_true(
+            h2_send_frame(fd, H2_HEADERS, H2_END_HEADERS, stream, headers.bytes, headers.len));
+        assert_true(h2_send_frame(fd, H2_DATA, H2_END_STREAM, stream, message, 5 + page.len));
+    }
+    shutdown(fd, SHUT_WR);
+    assert_true(h2_wait_for_close(fd, 60000));
+    close(fd);
+
+    /* A call after them is handed over after them (gRPC keeps a method's calls in order). */
+    call_ok(f, PATH_NOTIFICATIONS, &page, &reply);
+    assert_int_equal(count_notifications(&reply), ESG_GRPC_MAX_PAGE_NOTIFICATIONS);
+    raw_reply_clear(&reply);
+    for (int i = 0; i < 3000 && esg_server_n_calls(f->server) > 0; i++)
+        usleep(10000);
+    assert_int_equal(esg_server_n_calls(f->server), 0);
+    char *metrics = testutil_http_get(esg_server_metrics_port(f->server), "/metrics");
+#define HANDLED(code)                                                                              \
+    "grpc_server_handled_total{grpc_service=\"eventsourcing_grpc.Application\",grpc_method="       \
+    "\"GetNotifications\",grpc_type=\"unary\",grpc_code=\"" code "\"}"
+    double n_built = testutil_sample_value(metrics, HANDLED("OK")) - 1; /* the last call's */
+    double n_dropped = testutil_sample_value(metrics, HANDLED("Canceled"));
+#undef HANDLED
+    free(metrics);
+    print_message("of %d abandoned calls, %.0f pages built, %.0f calls dropped\n", N_ABANDONED,
+                  n_built, n_dropped);
+    /* Built: those a worker took before the server read the end (0 to 10 of 100 here). Before,
+     * every one that came with its request was built, and none was counted as cancelled. */
+    assert_true(n_dropped > 0);
+    assert_true(n_built < n_dropped);
+}
+
 /* A second server on the fixture's port, and addresses that cannot be served. */
 static void test_start_errors(void **state)
 {
@@ -675,6 +743,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_stop_finishes_calls_in_flight, setup_slow, teardown),
         SERVER_TEST(test_many_concurrent_clients),
+        cmocka_unit_test_setup_teardown(test_pages_of_a_closed_connection_are_not_built,
+                                        setup_metered, teardown),
         SERVER_TEST(test_start_errors),
     };
     return raw_run_grpc_tests("server", tests, sizeof tests / sizeof tests[0], NULL, NULL);

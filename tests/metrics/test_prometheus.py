@@ -178,7 +178,9 @@ def check_endpoints(results, metrics_urls):
                    "eventsourcing_leader_prompts_sent_total", "eventsourcing_follower_pulls_total",
                    "eventsourcing_follower_pull_errors_total",
                    "eventsourcing_server_unread_reply_bytes",
-                   "eventsourcing_server_unread_replies_cancelled_total"):
+                   "eventsourcing_server_unread_replies_cancelled_total",
+                   "eventsourcing_recorder_connections", "eventsourcing_sqlite_memory_bytes",
+                   "eventsourcing_sqlite_memory_highwater_bytes"):
         results.check(f"{family} is exported", family in names)
     return names
 

@@ -7,6 +7,9 @@
 
 #include "pg_testutil.h"
 
+#include "core/buffer.h"
+#include "persistence/recorder_metrics.h"
+
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1433,6 +1436,34 @@ static void test_one_of_many_writers_with_a_key_wins(void **state)
     assert_notification_ids(f->recorder, 1, 10, 0, NULL, 0, 1);
 }
 
+/* A backend's metrics: the SQL backends tell the connections their pool has open, SQLite its
+ * memory in the process; the one in memory has none. */
+static void test_metrics_families(void **state)
+{
+    fixture *f = *state;
+    int64_t max_id = 0;
+    esg_error err;
+    assert_esg_ok(esg_recorder_max_notification_id(f->recorder, &max_id, &err), &err);
+    static const char *const labels[] = {"application", "Tested", NULL};
+    esg_buffer out = {0};
+    esg_recorder_write_metrics(f->recorder, labels, &out);
+    if (backend == BACKEND_POPO) {
+        assert_int_equal(out.len, 0);
+        return;
+    }
+    double n_connections = testutil_sample_value(
+        out.data, "eventsourcing_recorder_connections{application=\"Tested\"}");
+    double sqlite_bytes = testutil_sample_value(out.data, "eventsourcing_sqlite_memory_bytes");
+    double sqlite_highwater =
+        testutil_sample_value(out.data, "eventsourcing_sqlite_memory_highwater_bytes");
+    esg_buffer_reset(&out);
+    assert_true(n_connections >= 1 && n_connections <= (is_sqlite() ? 8 : 100));
+    if (is_sqlite())
+        assert_true(sqlite_bytes > 0 && sqlite_highwater >= sqlite_bytes);
+    else
+        assert_true(sqlite_bytes < 0); /* none: not on SQLite */
+}
+
 int main(int argc, char **argv)
 {
     /* In the order of backend_kind. */
@@ -1462,6 +1493,7 @@ int main(int argc, char **argv)
         CONFORMANCE_TEST(test_command_record_is_written_with_the_events),
         CONFORMANCE_TEST(test_expired_command_records_are_deleted),
         CONFORMANCE_TEST(test_one_of_many_writers_with_a_key_wins),
+        CONFORMANCE_TEST(test_metrics_families),
     };
 #undef CONFORMANCE_TEST
     return TESTUTIL_RUN_PER_BACKEND(argc, argv, "recorder conformance", backend_names, &backend,

@@ -228,6 +228,51 @@ void testutil_free_ports(int *ports, size_t n)
         close(fds[i]);
 }
 
+char *testutil_http_get(int port, const char *path)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in address = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&address, sizeof address) != 0)
+        fail_msg("cannot connect to 127.0.0.1:%d: %s", port, strerror(errno));
+    char request[512];
+    int len = snprintf(request, sizeof request, "GET %s HTTP/1.0\r\n\r\n", path);
+    assert_int_equal(write(fd, request, (size_t)len), len);
+    size_t size = 0, capacity = 65536;
+    char *text = malloc(capacity);
+    assert_non_null(text);
+    for (ssize_t n; (n = read(fd, text + size, capacity - size - 1)) > 0;) {
+        size += (size_t)n;
+        if (capacity - size < 4096) {
+            capacity *= 2;
+            char *bigger = realloc(text, capacity);
+            assert_non_null(bigger);
+            text = bigger;
+        }
+    }
+    close(fd);
+    text[size] = '\0';
+    char *body = strstr(text, "\r\n\r\n");
+    if (strncmp(text, "HTTP/1.", 7) != 0 || strncmp(text + 8, " 200", 4) != 0 || body == NULL)
+        fail_msg("GET %s from port %d: %.100s", path, port, text);
+    memmove(text, body + 4, strlen(body + 4) + 1);
+    return text;
+}
+
+double testutil_sample_value(const char *text, const char *prefix)
+{
+    size_t len = strlen(prefix);
+    for (const char *line = text; line != NULL && *line != '\0';) {
+        if (strncmp(line, prefix, len) == 0 && line[len] == ' ')
+            return strtod(line + len + 1, NULL);
+        line = strchr(line, '\n');
+        if (line != NULL)
+            line++;
+    }
+    return -1;
+}
+
 /* ---- Fixtures, environments and command lines ----------------------------------- */
 
 int testutil_setup(void **state)

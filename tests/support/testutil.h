@@ -76,6 +76,14 @@ bool testutil_reap(pid_t pid, int64_t timeout_ms, int *status);
  * a moment ago: all bound at once, then released. */
 void testutil_free_ports(int *ports, size_t n);
 
+/* The body of an HTTP/1.0 GET of path from 127.0.0.1:port (malloc'ed, NUL-terminated); fails
+ * the test when the server cannot be reached or does not answer 200. */
+char *testutil_http_get(int port, const char *path);
+
+/* The value of the Prometheus sample line of text that starts with prefix (the metric's name
+ * and labels, then a space), or -1 when there is none. */
+double testutil_sample_value(const char *text, const char *prefix);
+
 /* ---- Fixtures, environments and command lines ---- */
 
 /* The fixture of tests that need a fresh folder and an empty environment. */

@@ -11,20 +11,6 @@
 #include "core/alloc.h"
 #include "core/metrics.h"
 
-/* The value of the sample line that starts with prefix (followed by a space), or -1. */
-static double sample_value(const char *text, const char *prefix)
-{
-    size_t len = strlen(prefix);
-    for (const char *line = text; line != NULL && *line != '\0';) {
-        if (strncmp(line, prefix, len) == 0 && line[len] == ' ')
-            return strtod(line + len + 1, NULL);
-        line = strchr(line, '\n');
-        if (line != NULL)
-            line++;
-    }
-    return -1;
-}
-
 void test_histogram_buckets_are_cumulative(void **state)
 {
     (void)state;
@@ -41,13 +27,18 @@ void test_histogram_buckets_are_cumulative(void **state)
     char *text = esg_buffer_take(&out, NULL);
     assert_non_null(text);
     assert_non_null(strstr(text, "# HELP x_seconds Some durations.\n# TYPE x_seconds histogram\n"));
-    assert_true(sample_value(text, "x_seconds_bucket{application=\"Orders\",le=\"0.0001\"}") == 2);
-    assert_true(sample_value(text, "x_seconds_bucket{application=\"Orders\",le=\"0.0025\"}") == 2);
-    assert_true(sample_value(text, "x_seconds_bucket{application=\"Orders\",le=\"0.005\"}") == 3);
-    assert_true(sample_value(text, "x_seconds_bucket{application=\"Orders\",le=\"10\"}") == 3);
-    assert_true(sample_value(text, "x_seconds_bucket{application=\"Orders\",le=\"+Inf\"}") == 4);
-    assert_true(sample_value(text, "x_seconds_count{application=\"Orders\"}") == 4);
-    double sum = sample_value(text, "x_seconds_sum{application=\"Orders\"}");
+    assert_true(
+        testutil_sample_value(text, "x_seconds_bucket{application=\"Orders\",le=\"0.0001\"}") == 2);
+    assert_true(
+        testutil_sample_value(text, "x_seconds_bucket{application=\"Orders\",le=\"0.0025\"}") == 2);
+    assert_true(
+        testutil_sample_value(text, "x_seconds_bucket{application=\"Orders\",le=\"0.005\"}") == 3);
+    assert_true(testutil_sample_value(text, "x_seconds_bucket{application=\"Orders\",le=\"10\"}") ==
+                3);
+    assert_true(
+        testutil_sample_value(text, "x_seconds_bucket{application=\"Orders\",le=\"+Inf\"}") == 4);
+    assert_true(testutil_sample_value(text, "x_seconds_count{application=\"Orders\"}") == 4);
+    double sum = testutil_sample_value(text, "x_seconds_sum{application=\"Orders\"}");
     assert_true(sum > 20.003 && sum < 20.0031);
     esg_free(text);
 }
@@ -97,13 +88,14 @@ void test_process_families(void **state)
     char *text = esg_buffer_take(&out, NULL);
     assert_non_null(text);
     assert_non_null(strstr(text, "# TYPE process_cpu_seconds_total counter\n"));
-    assert_true(sample_value(text, "process_cpu_seconds_total") >= 0);
-    assert_true(sample_value(text, "process_resident_memory_bytes") > 1e5);
-    assert_true(sample_value(text, "process_virtual_memory_bytes") > 1e5);
-    assert_true(sample_value(text, "process_open_fds") >= 3); /* stdin, stdout, stderr */
-    assert_true(sample_value(text, "process_max_fds") >= sample_value(text, "process_open_fds"));
+    assert_true(testutil_sample_value(text, "process_cpu_seconds_total") >= 0);
+    assert_true(testutil_sample_value(text, "process_resident_memory_bytes") > 1e5);
+    assert_true(testutil_sample_value(text, "process_virtual_memory_bytes") > 1e5);
+    assert_true(testutil_sample_value(text, "process_open_fds") >= 3); /* stdin, stdout, stderr */
+    assert_true(testutil_sample_value(text, "process_max_fds") >=
+                testutil_sample_value(text, "process_open_fds"));
     /* This process started in the last hour. */
-    double started = sample_value(text, "process_start_time_seconds");
+    double started = testutil_sample_value(text, "process_start_time_seconds");
     double now = (double)time(NULL);
     assert_true(started <= now + 1 && started > now - 3600);
     esg_free(text);
