@@ -77,9 +77,8 @@ int example_servers_stop(example_servers *s, size_t server, int sig);
 /* Stops every running server with SIGTERM; fails unless each exits 0 (a sanitizer report or a
  * leak makes the exit code non-zero). */
 void example_servers_stop_all_cleanly(example_servers *s);
-/* The value of a sample of a running server's metrics (has_metrics), the line starting with
- * prefix (its name and labels), or -1 when there is none. */
-double example_servers_metric(const example_servers *s, size_t server, const char *prefix);
+/* A running server's metrics (has_metrics), the text of its /metrics (malloc'ed). */
+char *example_servers_metrics(const example_servers *s, size_t server);
 /* Fails, printing its log, when a server exited on its own. */
 void example_servers_check_alive(example_servers *s);
 /* Kills what runs (teardown), removes the folder unless keep, frees. */

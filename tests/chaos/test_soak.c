@@ -7,7 +7,8 @@
  * (the first quarter), the highest sample of the last third is within RSS_GROWTH_PERCENT of the
  * highest of the first third, plus RSS_SLACK_KIB (asserted in plain builds only; the sanitizers'
  * allocators keep freed memory on purpose). Beside the RSS, each server's metrics give SQLite's
- * memory and its recorder's connections, printed with the curve of each server's RSS.
+ * memory, its recorder's connections and its lag behind its leaders, printed with the curve of
+ * each server's RSS.
  *
  * ESG_SOAK_SECONDS (20), ESG_SOAK_CLIENTS (16), ESG_SOAK_QUIET_SECONDS (120, 300 with sanitizers:
  * the longest wait, after the load, for every order to be paid), ESG_SOAK_VALGRIND=PREFIX (servers
@@ -133,23 +134,28 @@ static int teardown(void **state)
     return 0;
 }
 
-/* What a server is sampled for: its RSS (/proc), SQLite's memory in it and its recorder's
- * connections (its metrics), all in KiB but the connections. */
+/* What a server is sampled for: its RSS (/proc), and from its metrics SQLite's memory in it, its
+ * recorder's connections and how many notifications it has yet to process of its leaders'. */
 typedef struct memory_sample {
-    int64_t rss_kib, sqlite_kib, n_connections;
+    int64_t rss_kib, sqlite_kib, n_connections, lag;
 } memory_sample;
 
 static memory_sample sample_memory(const example_servers *servers, size_t app)
 {
-    char connections[128];
+    char connections[128], lag[128];
     snprintf(connections, sizeof connections,
              "eventsourcing_recorder_connections{application=\"%s\"}", example_app_names[app]);
-    return (memory_sample){
+    snprintf(lag, sizeof lag, "eventsourcing_follower_lag_notifications{application=\"%s\",",
+             example_app_names[app]);
+    char *metrics = example_servers_metrics(servers, app);
+    memory_sample m = {
         .rss_kib = example_servers_rss_kib(servers, app),
         .sqlite_kib =
-            (int64_t)example_servers_metric(servers, app, "eventsourcing_sqlite_memory_bytes") /
-            1024,
-        .n_connections = (int64_t)example_servers_metric(servers, app, connections)};
+            (int64_t)testutil_sample_value(metrics, "eventsourcing_sqlite_memory_bytes") / 1024,
+        .n_connections = (int64_t)testutil_sample_value(metrics, connections),
+        .lag = (int64_t)testutil_sample_sum(metrics, lag)};
+    free(metrics);
+    return m;
 }
 
 /* The sample of highest RSS in [from, to), or from's when the range is empty. */
@@ -167,10 +173,10 @@ static int64_t max_rss(const memory_sample *samples, size_t from, size_t to)
     return to > from ? samples[max_at(samples, from, to)].rss_kib : 0;
 }
 
-/* The highest RSS of each tenth from `from` on, with SQLite's memory and the connections at that
- * moment: a trend and a late plateau, which the thirds' maxima cannot tell apart, look
- * different here, and SQLite's page caches (2 MiB a connection at most), which fill as the
- * database grows, are told from the rest. */
+/* The highest RSS of each tenth from `from` on, with the rest of the sample that had it: a trend
+ * and a late plateau, which the thirds' maxima cannot tell apart, look different here, and a
+ * peak of SQLite's page caches (2 MiB a connection at most) or of pages of a leader's
+ * notifications taken in at once (a follower behind) is told from the rest. */
 static void print_rss_curve(const char *name, const memory_sample *samples, size_t from, size_t to)
 {
     char line[1024] = "";
@@ -179,13 +185,13 @@ static void print_rss_curve(const char *name, const memory_sample *samples, size
         size_t a = from + (to - from) * part / 10, b = from + (to - from) * (part + 1) / 10;
         if (b > a) {
             const memory_sample *m = &samples[max_at(samples, a, b)];
-            used += (size_t)snprintf(line + used, sizeof line - used, " %lld (%lld, %lld)",
+            used += (size_t)snprintf(line + used, sizeof line - used, " %lld (%lld, %lld, %lld)",
                                      (long long)m->rss_kib, (long long)m->sqlite_kib,
-                                     (long long)m->n_connections);
+                                     (long long)m->n_connections, (long long)m->lag);
         }
     }
-    print_message("%s, the highest RSS of each tenth after the warm-up, KiB (SQLite's memory then, "
-                  "KiB; connections):%s\n",
+    print_message("%s, the highest RSS of each tenth after the warm-up, KiB (then: SQLite's "
+                  "memory, KiB; connections; notifications of its leaders not yet processed):%s\n",
                   name, line);
 }
 

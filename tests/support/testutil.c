@@ -260,17 +260,31 @@ char *testutil_http_get(int port, const char *path)
     return text;
 }
 
-double testutil_sample_value(const char *text, const char *prefix)
+double testutil_sample_sum(const char *text, const char *prefix)
 {
+    double sum = 0;
+    bool is_found = false;
     size_t len = strlen(prefix);
     for (const char *line = text; line != NULL && *line != '\0';) {
-        if (strncmp(line, prefix, len) == 0 && line[len] == ' ')
-            return strtod(line + len + 1, NULL);
-        line = strchr(line, '\n');
-        if (line != NULL)
-            line++;
+        const char *end = strchr(line, '\n');
+        const char *value = end != NULL ? end : line + strlen(line);
+        while (value > line && value[-1] != ' ') /* the value is the line's last field */
+            value--;
+        if (strncmp(line, prefix, len) == 0 && value > line) {
+            sum += strtod(value, NULL);
+            is_found = true;
+        }
+        line = end != NULL ? end + 1 : NULL;
     }
-    return -1;
+    return is_found ? sum : -1;
+}
+
+double testutil_sample_value(const char *text, const char *prefix)
+{
+    char exact[1024]; /* the prefix, then the space before the value */
+    int len = snprintf(exact, sizeof exact, "%s ", prefix);
+    assert_true(len > 0 && (size_t)len < sizeof exact);
+    return testutil_sample_sum(text, exact);
 }
 
 /* ---- Fixtures, environments and command lines ----------------------------------- */

@@ -83,6 +83,9 @@ char *testutil_http_get(int port, const char *path);
 /* The value of the Prometheus sample line of text that starts with prefix (the metric's name
  * and labels, then a space), or -1 when there is none. */
 double testutil_sample_value(const char *text, const char *prefix);
+/* The sum of the values of text's sample lines that start with prefix (a metric's name and the
+ * first of its labels, say), or -1 when there is none. */
+double testutil_sample_sum(const char *text, const char *prefix);
 
 /* ---- Fixtures, environments and command lines ---- */
 
