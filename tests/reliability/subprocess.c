@@ -23,24 +23,11 @@
 
 char *read_text_file(const char *path)
 {
-    FILE *file = fopen(path, "rb");
-    if (file == NULL)
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
         return strdup("");
-    size_t capacity = 65536, len = 0;
-    char *text = malloc(capacity);
-    assert_non_null(text);
-    size_t n;
-    while ((n = fread(text + len, 1, capacity - len - 1, file)) > 0) {
-        len += n;
-        if (capacity - len < 4096) {
-            capacity *= 2;
-            char *bigger = realloc(text, capacity);
-            assert_non_null(bigger);
-            text = bigger;
-        }
-    }
-    fclose(file);
-    text[len] = '\0';
+    char *text = testutil_read_all(fd);
+    close(fd);
     return text;
 }
 

@@ -228,17 +228,8 @@ void testutil_free_ports(int *ports, size_t n)
         close(fds[i]);
 }
 
-char *testutil_http_get(int port, const char *path)
+char *testutil_read_all(int fd)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_in address = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&address, sizeof address) != 0)
-        fail_msg("cannot connect to 127.0.0.1:%d: %s", port, strerror(errno));
-    char request[512];
-    int len = snprintf(request, sizeof request, "GET %s HTTP/1.0\r\n\r\n", path);
-    assert_int_equal(write(fd, request, (size_t)len), len);
     size_t size = 0, capacity = 65536;
     char *text = malloc(capacity);
     assert_non_null(text);
@@ -251,8 +242,23 @@ char *testutil_http_get(int port, const char *path)
             text = bigger;
         }
     }
-    close(fd);
     text[size] = '\0';
+    return text;
+}
+
+char *testutil_http_get(int port, const char *path)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in address = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&address, sizeof address) != 0)
+        fail_msg("cannot connect to 127.0.0.1:%d: %s", port, strerror(errno));
+    char request[512];
+    int len = snprintf(request, sizeof request, "GET %s HTTP/1.0\r\n\r\n", path);
+    assert_int_equal(write(fd, request, (size_t)len), len);
+    char *text = testutil_read_all(fd);
+    close(fd);
     char *body = strstr(text, "\r\n\r\n");
     if (strncmp(text, "HTTP/1.", 7) != 0 || strncmp(text + 8, " 200", 4) != 0 || body == NULL)
         fail_msg("GET %s from port %d: %.100s", path, port, text);

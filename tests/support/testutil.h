@@ -76,6 +76,9 @@ bool testutil_reap(pid_t pid, int64_t timeout_ms, int *status);
  * a moment ago: all bound at once, then released. */
 void testutil_free_ports(int *ports, size_t n);
 
+/* Everything fd gives until its end, malloc'ed and NUL-terminated. */
+char *testutil_read_all(int fd);
+
 /* The body of an HTTP/1.0 GET of path from 127.0.0.1:port (malloc'ed, NUL-terminated); fails
  * the test when the server cannot be reached or does not answer 200. */
 char *testutil_http_get(int port, const char *path);
