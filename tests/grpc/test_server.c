@@ -1,7 +1,8 @@
 /* Tests of the gRPC application server with raw gRPC calls: the reference's
  * recorded requests and replies byte for byte, every error status, the page
- * cap, Prompt, the health service, stopping with calls in flight, and many
- * concurrent clients. */
+ * cap, Prompt, the health service, stopping with calls in flight, many
+ * concurrent clients, and no pages built for a connection that has closed
+ * (its requests written by hand, tests/reliability/h2_wire.c). */
 #include "testutil.h"
 
 #include <grpc/grpc.h>
