@@ -233,7 +233,12 @@ char *testutil_read_all(int fd)
     size_t size = 0, capacity = 65536;
     char *text = malloc(capacity);
     assert_non_null(text);
-    for (ssize_t n; (n = read(fd, text + size, capacity - size - 1)) > 0;) {
+    for (;;) {
+        ssize_t n = read(fd, text + size, capacity - size - 1);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break; /* the end, or an error: what came so far */
         size += (size_t)n;
         if (capacity - size < 4096) {
             capacity *= 2;
@@ -252,16 +257,25 @@ char *testutil_http_get(int port, const char *path)
     assert_true(fd >= 0);
     struct sockaddr_in address = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&address, sizeof address) != 0)
-        fail_msg("cannot connect to 127.0.0.1:%d: %s", port, strerror(errno));
+    if (connect(fd, (struct sockaddr *)&address, sizeof address) != 0) {
+        int error = errno;
+        close(fd);
+        fail_msg("cannot connect to 127.0.0.1:%d: %s", port, strerror(error));
+    }
     char request[512];
     int len = snprintf(request, sizeof request, "GET %s HTTP/1.0\r\n\r\n", path);
-    assert_int_equal(write(fd, request, (size_t)len), len);
-    char *text = testutil_read_all(fd);
+    bool is_sent = write(fd, request, (size_t)len) == len;
+    char *text = is_sent ? testutil_read_all(fd) : strdup("(the request could not be sent)");
     close(fd);
+    assert_non_null(text);
     char *body = strstr(text, "\r\n\r\n");
-    if (strncmp(text, "HTTP/1.", 7) != 0 || strncmp(text + 8, " 200", 4) != 0 || body == NULL)
-        fail_msg("GET %s from port %d: %.100s", path, port, text);
+    if (strncmp(text, "HTTP/1.", 7) != 0 || strncmp(text + 8, " 200", 4) != 0 || body == NULL) {
+        char start[101]; /* what came instead, for the message; text is freed before failing */
+        snprintf(start, sizeof start, "%s", text);
+        free(text);
+        fail_msg("GET %s from port %d: %s", path, port, start);
+        return NULL; /* not reached: fail_msg leaves the test */
+    }
     memmove(text, body + 4, strlen(body + 4) + 1);
     return text;
 }
