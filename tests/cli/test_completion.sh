@@ -4,8 +4,7 @@
 # Usage: test_completion.sh COMPLETION_FILE
 set -uo pipefail
 source "$1"
-n_passed=0
-n_failed=0
+source "$(dirname "${BASH_SOURCE[0]}")/checks.sh"
 
 # completes LINE EXPECTED...: the completions of LINE (cursor at its end) are EXPECTED.
 completes() {
@@ -15,7 +14,7 @@ completes() {
   COMP_WORDBREAKS=$' \t\n"'"'"'><=;|&(:'
   # The function the file registered for the program with `complete -F`.
   local spec function
-  spec=$(complete -p "${line%% *}") || { n_failed=$((n_failed + 1)); echo "FAILED: no completion for ${line%% *}"; return; }
+  spec=$(complete -p "${line%% *}") || { fail "no completion for ${line%% *}"; return; }
   function=${spec#*-F }
   function=${function%% *}
   COMPREPLY=()
@@ -24,7 +23,7 @@ completes() {
   if [ "$got" = "$want" ]; then
     n_passed=$((n_passed + 1))
   else
-    n_failed=$((n_failed + 1)); echo "FAILED: '$line' completes to '$got', not '$want'"
+    fail "'$line' completes to '$got', not '$want'"
   fi
 }
 
@@ -47,5 +46,4 @@ completes "eventsourcing_grpc_runner eventsourcing_grpc.example:s" system
 completes "eventsourcing_grpc_runner --h" --help
 completes "eventsourcing_grpc_server eventsourcing_grpc.example:Orders " # one topic only
 
-echo "$n_passed passed, $n_failed failed"
-[ $n_failed -eq 0 ]
+finish

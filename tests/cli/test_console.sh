@@ -9,13 +9,7 @@ client_bin=$2
 export GRPC_DNS_RESOLVER=native
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
-n_passed=0
-n_failed=0
-
-check() { # check DESCRIPTION COMMAND... : the command must succeed
-  local what=$1; shift
-  if "$@"; then n_passed=$((n_passed + 1)); else n_failed=$((n_failed + 1)); echo "FAILED: $what"; fi
-}
+source "$(dirname "${BASH_SOURCE[0]}")/checks.sh"
 
 . "$(dirname "$0")/../../scripts/lib/ports.sh"
 
@@ -33,17 +27,6 @@ start_server() { # start_server LOG ENV... -- ARGS...
     sleep 0.05
   done
   return 1
-}
-
-expect_exit() { # expect_exit CODE TEXT COMMAND... : exit code and a fragment of stderr+stdout
-  local code=$1 text=$2; shift 2
-  local out
-  out=$("$@" 2>&1)
-  local rc=$?
-  if [ $rc -ne "$code" ] || ! grep -qF -- "$text" <<<"$out"; then
-    echo "  got exit $rc, expected $code with '$text': $out" | head -c 400; echo
-    return 1
-  fi
 }
 
 # --- eventsourcing_grpc_server: configuration errors ---
@@ -129,7 +112,7 @@ if start_server "$work/legacy.log" ORDERS_GRPC_SERVER_ADDRESS=localhost:$port \
     orders INFRASTRUCTURE_FACTORY=eventsourcing.sqlite SQLITE_DBNAME="$work/legacy.db" \
     CIPHER_KEY="$(head -c 32 /dev/urandom | base64)" COMPRESSOR_TOPIC=zlib
 else
-  n_failed=$((n_failed + 1)); echo "FAILED: start with INFRASTRUCTURE_FACTORY"; cat "$work/legacy.log"
+  fail "start with INFRASTRUCTURE_FACTORY" "$work/legacy.log"
 fi
 
 # --- a server from APPLICATION_TOPIC, called with the client, stopped with SIGTERM ---
@@ -241,10 +224,10 @@ assert "timestamp" in n["state"], n
     kill -INT $server_pid; wait $server_pid
     check "SIGINT stops with exit 0" test $? -eq 0
   else
-    n_failed=$((n_failed + 1)); echo "FAILED: restart"; cat "$work/orders2.log"
+    fail "restart" "$work/orders2.log"
   fi
 else
-  n_failed=$((n_failed + 1)); echo "FAILED: start"; cat "$work/orders.log"
+  fail "start" "$work/orders.log"
 fi
 check "client: nobody listening" expect_exit 4 "unavailable" "$client_bin" "$address" ping
 # A server that takes the connection and never answers: --timeout bounds the wait.
@@ -301,7 +284,7 @@ if start_server "$work/system.log" SYSTEM_TOPIC=eventsourcing_grpc.example:syste
     test "$(grep -c 'waiting for Reservations at .* (not answering yet' "$work/system.log")" -eq 1
   check "and says nothing of failing to pull" test "$(grep -c 'cannot pull' "$work/system.log")" -eq 0
 else
-  n_failed=$((n_failed + 1)); echo "FAILED: start in a system"; cat "$work/system.log"
+  fail "start in a system" "$work/system.log"
 fi
 
 # --- the log: LOG_FORMAT=json lines, LOG_LEVEL=debug request lines, never arguments ---
@@ -332,7 +315,7 @@ for line in lines:
   order_hex=$(sed 's/.*"_data_":"\([0-9a-f]*\)".*/\1/' <<<"$order")
   check "the log holds no argument" test "$(grep -c -e "$order_hex" -e 00000000 "$work/json.log")" -eq 0
 else
-  n_failed=$((n_failed + 1)); echo "FAILED: start with LOG_FORMAT=json"; cat "$work/json.log"
+  fail "start with LOG_FORMAT=json" "$work/json.log"
 fi
 # LOG_LEVEL=warning: the start is not logged, the server serves all the same.
 env ORDERS_GRPC_SERVER_ADDRESS=$address LOG_LEVEL=warning "$server_bin" \
@@ -351,5 +334,4 @@ check "a bad LOG_FORMAT is a configuration error" expect_exit 3 \
   "ORDERS_LOG_FORMAT is 'xml': text or json expected" \
   env ORDERS_GRPC_SERVER_ADDRESS=$address ORDERS_LOG_FORMAT=xml "$server_bin" eventsourcing_grpc.example:Orders
 
-echo "$n_passed passed, $n_failed failed"
-[ $n_failed -eq 0 ]
+finish

@@ -22,13 +22,7 @@ export GRPC_DNS_RESOLVER=native MAX_PULL_INTERVAL=60
 export SYSTEM_TOPIC=eventsourcing_grpc.example:system PERSISTENCE_MODULE=eventsourcing.sqlite
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
-n_passed=0
-n_failed=0
-check() {
-  local what=$1
-  shift
-  if "$@"; then n_passed=$((n_passed + 1)); else n_failed=$((n_failed + 1)); echo "FAILED: $what"; return 1; fi
-}
+source "$(dirname "${BASH_SOURCE[0]}")/checks.sh"
 . "$(dirname "$0")/../../scripts/lib/ports.sh"
 "$make_ssl" "$work/ssl" >/dev/null || exit 1
 apps=(orders reservations payments)
@@ -82,15 +76,8 @@ client() { # the client with the payments certificate, through the guards
 }
 
 # Waits are long for sanitized servers on a loaded machine; pulls are a minute apart all the same.
-eventually() { # COMMAND...: true within 30 s
-  local deadline=$((SECONDS + 30))
-  until "$@" >/dev/null 2>&1; do
-    ((SECONDS < deadline)) || return 1
-    sleep 0.05
-  done
-}
 for app in "${apps[@]}"; do
-  check "${app^} answers through its guard" eventually client "${app^}" ping
+  check "${app^} answers through its guard" wait_until 30 client "${app^}" ping
 done
 
 # Each follower is subscribed to its leaders through their guards, and was pushed pages (a
@@ -102,7 +89,7 @@ subscribed() { # APP LEADER
 # Before any order (no Prompt comes): past the two guards of Orders that answer 502.
 for follower in Reservations Payments; do
   check "$follower is subscribed to Orders, one of three guards up" \
-    eventually subscribed "$follower" Orders || client --json "$follower" lag
+    wait_until 30 subscribed "$follower" Orders || client --json "$follower" lag
 done
 
 # Creates an order through Orders' guard and waits (up to 30 s) until it is paid.
@@ -124,21 +111,20 @@ for i in 1 2 3; do check "order $i paid through the guards" order_paid || break;
 
 for pair in Reservations:Orders Payments:Orders Orders:Reservations Orders:Payments; do
   check "${pair%%:*} is pushed ${pair##*:}'s pages through its guard" \
-    eventually subscribed "${pair%%:*}" "${pair##*:}" || client --json "${pair%%:*}" lag
+    wait_until 30 subscribed "${pair%%:*}" "${pair##*:}" || client --json "${pair%%:*}" lag
 done
 
 # Reservations' guard dies: its followers' streams and its leaders' prompts through it fail; a
 # new guard on the same port serves them again.
 { kill -KILL "${guard_pid[reservations]}" && wait "${guard_pid[reservations]}"; } 2>/dev/null
 start_guard reservations
-check "Reservations answers through its new guard" eventually client Reservations ping
+check "Reservations answers through its new guard" wait_until 30 client Reservations ping
 check "an order is paid after the guard's restart" order_paid
-check "Orders is pushed Reservations' pages again" eventually subscribed Orders Reservations
+check "Orders is pushed Reservations' pages again" wait_until 30 subscribed Orders Reservations
 
 for app in "${apps[@]}"; do
   kill -TERM "${server_pid[$app]}" "${guard_pid[$app]}"
   wait "${server_pid[$app]}"
   check "${app^}'s server stops with exit 0" test $? -eq 0 || tail -n 40 "$work/$app.log"
 done
-echo "$n_passed passed, $n_failed failed"
-[ "$n_failed" -eq 0 ]
+finish

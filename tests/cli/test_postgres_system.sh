@@ -16,12 +16,7 @@ export GRPC_DNS_RESOLVER=native PERSISTENCE_MODULE=eventsourcing.postgres MAX_PU
 : "${ESG_POSTGRES_TEST_SERVER:?run me with postgres-test-server.sh run}"
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
-n_passed=0
-n_failed=0
-check() {
-  local what=$1; shift
-  if "$@"; then n_passed=$((n_passed + 1)); else n_failed=$((n_failed + 1)); echo "FAILED: $what"; fi
-}
+source "$(dirname "${BASH_SOURCE[0]}")/checks.sh"
 . "$(dirname "$0")/../../scripts/lib/ports.sh"
 # Creates an order (through ORDERS_GRPC_SERVER_ADDRESS, or the replica at the address given)
 # and waits (up to 15 s) until it is paid.
@@ -66,7 +61,7 @@ if run_system one-database; then
   kill -TERM $runner_pid; wait $runner_pid
   check "runner stops with exit 0" test $? -eq 0
 else
-  n_failed=$((n_failed + 1)); echo "FAILED: runner on one database"
+  fail "runner on one database"
 fi
 
 # One database per application.
@@ -78,7 +73,7 @@ if run_system per-application; then
   kill -TERM $runner_pid; wait $runner_pid
   check "runner stops with exit 0" test $? -eq 0
 else
-  n_failed=$((n_failed + 1)); echo "FAILED: runner with a database each"
+  fail "runner with a database each"
 fi
 
 # Two replicas of a follower on one database: the runner's Reservations and one more, which
@@ -172,5 +167,4 @@ done
 kill -TERM $replica_pid $orders_pid $orders_b_pid $payments_pid
 wait $replica_pid $orders_pid $orders_b_pid $payments_pid 2>/dev/null
 
-echo "$n_passed passed, $n_failed failed"
-[ $n_failed -eq 0 ]
+finish

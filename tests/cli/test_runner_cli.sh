@@ -22,14 +22,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-n_passed=0
-n_failed=0
-
-check() { # check DESCRIPTION COMMAND... : the command must succeed
-  local what=$1; shift
-  if "$@"; then n_passed=$((n_passed + 1)); [ -n "${VERBOSE:-}" ] && echo "ok: $what"; else n_failed=$((n_failed + 1)); echo "FAILED: $what"; fi
-}
-fail() { n_failed=$((n_failed + 1)); echo "FAILED: $1"; [ $# -gt 1 ] && cat "$2"; }
+source "$(dirname "${BASH_SOURCE[0]}")/checks.sh"
 
 free_ports() { # free_ports N: N distinct ports, free a moment ago
   /usr/bin/python3 -c '
@@ -48,17 +41,6 @@ for family, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
     except OSError as e:
         if family == socket.AF_INET or e.errno != 99: sys.exit(1)
     finally: s.close()' "$1"
-}
-
-expect_exit() { # expect_exit CODE TEXT COMMAND... : exit code and a fragment of stderr+stdout
-  local code=$1 text=$2; shift 2
-  local out
-  out=$(timeout 30 "$@" 2>&1)
-  local rc=$?
-  if [ $rc -ne "$code" ] || ! grep -qF -- "$text" <<<"$out"; then
-    echo "  got exit $rc, expected $code with '$text': $out" | head -c 400; echo
-    return 1
-  fi
 }
 
 alive() { # alive PID: the process exists and is not a zombie
@@ -150,14 +132,6 @@ stop_runner() { # stop_runner WHAT
   check "$1: stopping took ${elapsed_ms} ms, under 2 s" test $elapsed_ms -lt 2000
   # shellcheck disable=SC2086
   check "$1: no server left" none_alive $children
-}
-
-wait_until() { # wait_until SECONDS COMMAND...: retries every 50 ms until it succeeds
-  local deadline=$(( $(date +%s%N) + $1 * 1000000000 )); shift
-  until "$@" >/dev/null 2>&1; do
-    [ "$(date +%s%N)" -lt $deadline ] || return 1
-    sleep 0.05
-  done
 }
 
 is_paid() { # is_paid ADDRESS ORDER_JSON
@@ -341,5 +315,4 @@ else
   fail "make-ssl.sh with names" /dev/null
 fi
 
-echo "$n_passed passed, $n_failed failed"
-[ $n_failed -eq 0 ]
+finish
