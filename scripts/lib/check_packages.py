@@ -90,18 +90,36 @@ def command_of(args):
         return
 
 
-def walk(node, calls, functions):
+def literal_tail(word):
+    """The literal text that ends a word ("/checks.sh" of "$(dirname "$0")/checks.sh")."""
+    parts = word.get("Parts", [])
+    if len(parts) == 1 and parts[0].get("Type") == "DblQuoted":
+        parts = parts[0].get("Parts", [])
+    tail = ""
+    for part in reversed(parts):
+        if part.get("Type") not in ("Lit", "SglQuoted"):
+            break
+        tail = part.get("Value", "") + tail
+    return tail
+
+
+def walk(node, calls, functions, sourced=None):
+    """Collects into CALLS the commands NODE calls, into FUNCTIONS the functions it defines
+    and into SOURCED the ends of the paths of the files it sources."""
     if isinstance(node, dict):
         kind = node.get("Type")
         if kind == "FuncDecl":
             functions.add(node["Name"]["Value"])
         if kind == "CallExpr" and node.get("Args"):
-            calls.extend(command_of(node["Args"]))
+            args = node["Args"]
+            if sourced is not None and len(args) > 1 and literal(args[0]) in (".", "source"):
+                sourced.append(literal_tail(args[1]).lstrip("/"))
+            calls.extend(command_of(args))
         for value in node.values():
-            walk(value, calls, functions)
+            walk(value, calls, functions, sourced)
     elif isinstance(node, list):
         for value in node:
-            walk(value, calls, functions)
+            walk(value, calls, functions, sourced)
 
 
 
@@ -121,9 +139,14 @@ def library_functions():
 
 
 def script_commands(path, known_functions):
-    """The external commands the shell script at PATH calls."""
-    calls, functions = [], set(known_functions)
-    walk(syntax_tree(path), calls, functions)
+    """The external commands the shell script at PATH calls. Functions it takes from a file
+    beside it that it sources (tests/cli/checks.sh) are its own."""
+    calls, functions, sourced = [], set(known_functions), []
+    walk(syntax_tree(path), calls, functions, sourced)
+    for name in sourced:
+        beside = os.path.join(os.path.dirname(path), name)
+        if name.endswith(".sh") and os.path.isfile(beside):
+            walk(syntax_tree(beside), [], functions)
     return {name for name in calls if name and name not in BUILTINS and name not in functions
             and name not in OPTIONAL and "/" not in name}
 
