@@ -196,32 +196,45 @@ def sets_of(path, text):
     return sorted(set(found))
 
 
+def dpkg_paths(command):
+    """The paths dpkg may know COMMAND's file by, in the order they are tried."""
+    found = shutil.which(command, path=DEBIAN_PATH)
+    if not found:
+        return []
+    # dpkg knows a file by the path its package gave (/bin/ls, /usr/bin/git).
+    candidates = {found, os.path.realpath(found)}
+    for path in list(candidates):
+        for a, b in (("/usr/bin/", "/bin/"), ("/usr/sbin/", "/sbin/")):
+            if path.startswith(a):
+                candidates.add(b + path[len(a):])
+            elif path.startswith(b):
+                candidates.add(a + path[len(b):])
+    return sorted(candidates)
+
+
+def find_owners(commands, cache):
+    """Puts in CACHE the Debian package whose file each of COMMANDS is, or None, from one dpkg
+    call for all."""
+    commands = [command for command in commands if command not in cache]
+    paths = {command: dpkg_paths(command) for command in commands}
+    wanted = sorted({path for candidates in paths.values() for path in candidates})
+    owners = {}
+    if wanted:
+        out = subprocess.run(["dpkg", "-S", *wanted], capture_output=True, text=True).stdout
+        for line in out.splitlines():
+            head, _, path = line.rpartition(": ")
+            diverted = re.match(r"diversion by (\S+) (from|to)$", head)
+            owner = diverted.group(1) if diverted else head.split(",")[0].split(":")[0]
+            owners.setdefault(path, owner)  # the first line of a path decides, as for one
+    for command in commands:
+        cache[command] = next((owners[p] for p in paths[command] if p in owners), None)
+
+
 def owner_of(command, cache):
     """The Debian package whose file COMMAND is, or None."""
-    if command in cache:
-        return cache[command]
-    owner = None
-    found = shutil.which(command, path=DEBIAN_PATH)
-    if found:
-        real = os.path.realpath(found)
-        # dpkg knows a file by the path its package gave (/bin/ls, /usr/bin/git).
-        candidates = {found, real}
-        for path in list(candidates):
-            for a, b in (("/usr/bin/", "/bin/"), ("/usr/sbin/", "/sbin/")):
-                if path.startswith(a):
-                    candidates.add(b + path[len(a):])
-                elif path.startswith(b):
-                    candidates.add(a + path[len(b):])
-        for path in sorted(candidates):
-            result = subprocess.run(["dpkg", "-S", path], capture_output=True, text=True)
-            for line in result.stdout.splitlines():
-                diverted = re.match(r"diversion by (\S+) (from|to): ", line)
-                owner = diverted.group(1) if diverted else line.split(":")[0].split(",")[0]
-                break
-            if owner:
-                break
-    cache[command] = owner
-    return owner
+    if command not in cache:
+        find_owners([command], cache)
+    return cache[command]
 
 
 def closure(packages, cache):
@@ -238,28 +251,41 @@ def closure(packages, cache):
     return cache[key]
 
 
+def find_recommendations(packages, cache):
+    """Puts in CACHE what each of PACKAGES recommends: a list of groups of alternatives (virtual
+    names with their providers). One apt-cache call for all."""
+    packages = sorted({package for package in packages if package not in cache})
+    if not packages:
+        return
+    out = subprocess.run(
+        ["apt-cache", "depends", "--no-depends", "--no-pre-depends", "--no-suggests",
+         "--no-conflicts", "--no-breaks", "--no-replaces", "--no-enhances", *packages],
+        capture_output=True, text=True, check=True).stdout
+    groups = group = providers = None
+    for line in out.splitlines():
+        if not line.startswith(" "):  # the next package's block
+            groups, group, providers = [], [], []
+            cache[line.strip()] = groups
+            continue
+        if line.startswith("    "):  # a provider of the virtual name above
+            providers.append(line.strip())
+            continue
+        match = re.match(r"\s*(\|?)Recommends: <?([^>]+)>?", line)
+        if not match:
+            continue
+        providers = []
+        group.append((match.group(2), providers))
+        if not match.group(1):  # the last alternative of its group
+            groups.append(group)
+            group = []
+    for package in packages:
+        cache.setdefault(package, [])
+
+
 def recommendation_groups(package, cache):
-    """What PACKAGE recommends: a list of groups of alternatives (virtual names with their
-    providers)."""
+    """What PACKAGE recommends (see find_recommendations)."""
     if package not in cache:
-        out = subprocess.run(
-            ["apt-cache", "depends", "--no-depends", "--no-pre-depends", "--no-suggests",
-             "--no-conflicts", "--no-breaks", "--no-replaces", "--no-enhances", package],
-            capture_output=True, text=True, check=True).stdout
-        groups, group, providers = [], [], []
-        for line in out.splitlines()[1:]:
-            if line.startswith("    "):  # a provider of the virtual name above
-                providers.append(line.strip())
-                continue
-            match = re.match(r"\s*(\|?)Recommends: <?([^>]+)>?", line)
-            if not match:
-                continue
-            providers = []
-            group.append((match.group(2), providers))
-            if not match.group(1):  # the last alternative of its group
-                groups.append(group)
-                group = []
-        cache[package] = groups
+        find_recommendations([package], cache)
     return cache[package]
 
 
@@ -292,7 +318,7 @@ def main():
                              check=True).stdout.split()
     owners, closures, required, recommendations, choices = {}, {}, {}, {}, {}
     functions = library_functions()
-    problems, n_commands = [], 0
+    problems, n_commands, checked = [], 0, []
     for path in sorted(set(scripts)):
         if not os.path.exists(path):
             continue
@@ -304,8 +330,13 @@ def main():
             problems.append(f"{path}: unknown package sets: {' '.join(unknown)}")
             continue
         packages = [chosen(entry, choices) for name in names for entry in sets[name][0]]
-        installed = closure(packages, closures) if packages else set()
         promised = {c for name in names for c in sets[name][1]}
+        checked.append((path, names, packages, sorted(script_commands(path, functions) | promised)))
+    # Asked of apt and dpkg once for all: one call each for every package and command.
+    find_recommendations([p for _, _, packages, _ in checked for p in packages], recommendations)
+    find_owners({c for _, _, _, commands in checked for c in commands}, owners)
+    for path, names, packages, commands in checked:
+        installed = closure(packages, closures) if packages else set()
         for package in packages:
             for group in recommendation_groups(package, recommendations):
                 names_in_group = {n for name, providers in group for n in [name, *providers]}
@@ -314,7 +345,7 @@ def main():
                 problems.append(f"{path}: {package} recommends {' | '.join(n for n, _ in group)}"
                                 ", which its sets leave out: add it to a set, or to "
                                 "esg_recommends_left_out with the reason")
-        for command in sorted(script_commands(path, functions) | promised):
+        for command in commands:
             n_commands += 1
             owner = owner_of(command, owners)
             if owner is None:
