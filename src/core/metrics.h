@@ -41,7 +41,9 @@ void esg_metrics_histogram(esg_buffer *out, const char *name, const char *const 
 
 /* Writes the process families every Prometheus client exports (process_cpu_seconds_total,
  * process_resident_memory_bytes, process_virtual_memory_bytes, process_open_fds,
- * process_max_fds, process_start_time_seconds), read from /proc and getrusage. */
+ * process_max_fds, process_start_time_seconds), read from /proc and getrusage, and glibc's
+ * malloc figures (eventsourcing_malloc_in_use_bytes, eventsourcing_malloc_free_bytes, from
+ * mallinfo2; left out in sanitizer builds). */
 void esg_metrics_process(esg_buffer *out);
 
 #endif

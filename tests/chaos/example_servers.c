@@ -384,7 +384,7 @@ void example_servers_cleanup(example_servers *s, bool keep)
     s->dir = NULL;
 }
 
-int64_t example_servers_rss_kib(const example_servers *s, size_t server)
+int64_t example_servers_status_kib(const example_servers *s, size_t server, const char *field)
 {
     char path[64];
     snprintf(path, sizeof path, "/proc/%d/status", (int)s->pids[server]);
@@ -393,8 +393,10 @@ int64_t example_servers_rss_kib(const example_servers *s, size_t server)
         return 0;
     char line[256];
     long long kib = 0;
+    size_t field_len = strlen(field);
     while (fgets(line, sizeof line, file) != NULL)
-        if (sscanf(line, "VmRSS: %lld kB", &kib) == 1)
+        if (strncmp(line, field, field_len) == 0 && line[field_len] == ':' &&
+            sscanf(line + field_len + 1, "%lld kB", &kib) == 1)
             break;
     fclose(file);
     return kib;

@@ -84,8 +84,10 @@ void example_servers_check_alive(example_servers *s);
 /* Kills what runs (teardown), removes the folder unless keep, frees. */
 void example_servers_cleanup(example_servers *s, bool keep);
 void example_servers_print_log(const example_servers *s, size_t server);
-/* Resident memory of a server in KiB (VmRSS), 0 when unknown. */
-int64_t example_servers_rss_kib(const example_servers *s, size_t server);
+/* A memory figure of a server in KiB from /proc/PID/status, field one of its "kB" lines
+ * ("VmRSS": the resident memory; "RssAnon": the part not backed by files, that is without the
+ * pages of its libraries), 0 when unknown. */
+int64_t example_servers_status_kib(const example_servers *s, size_t server, const char *field);
 /* A client of app (all its replicas) with quick connection attempts: NULL when it does not
  * answer. */
 esg_client *example_connect(const example_servers *s, size_t app, int max_attempts);

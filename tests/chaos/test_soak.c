@@ -8,9 +8,10 @@
  * highest of the first third, plus RSS_SLACK_KIB (asserted in plain builds only; the sanitizers'
  * allocators keep freed memory on purpose). Beside the RSS, each server's metrics give SQLite's
  * memory, its recorder's connections and its lag behind its leaders, printed with the curve of
- * each server's RSS. For a long run's figures the test also prints, of the RSS and of the RSS less
- * SQLite's memory, the thirds' medians and the trend of a least-squares line: a leak moves all
- * three, a short peak only the maxima.
+ * each server's RSS. For a long run's figures the test also prints, of the RSS, of its part not
+ * backed by files (RssAnon: without the libraries' pages), of the RSS less SQLite's memory and of
+ * what the server holds from malloc (its metrics, from mallinfo2), the thirds' maxima and medians
+ * and the trend of a least-squares line: a leak moves all three, a short peak only the maxima.
  *
  * ESG_SOAK_SECONDS (20), ESG_SOAK_CLIENTS (16), ESG_SOAK_QUIET_SECONDS (120, 300 with sanitizers:
  * the longest wait, after the load, for every order to be paid), ESG_SOAK_VALGRIND=PREFIX (servers
@@ -136,11 +137,20 @@ static int teardown(void **state)
     return 0;
 }
 
-/* What a server is sampled for: its RSS (/proc), and from its metrics SQLite's memory in it, its
- * recorder's connections and how many notifications it has yet to process of its leaders'. */
+/* What a server is sampled for: its RSS and the part of it not backed by files (/proc: without
+ * its libraries' pages, which fill in as code runs for the first time), and from its metrics
+ * SQLite's memory in it, what it holds from malloc and what malloc keeps free for it (-1 under a
+ * sanitizer), its recorder's connections and how many notifications it has yet to process of
+ * its leaders'. */
 typedef struct memory_sample {
-    int64_t at_ms, rss_kib, sqlite_kib, n_connections, lag;
+    int64_t at_ms, rss_kib, rss_anon_kib, sqlite_kib, malloc_in_use_kib, malloc_free_kib;
+    int64_t n_connections, lag;
 } memory_sample;
+
+static int64_t kib_or_absent(double bytes)
+{
+    return bytes < 0 ? -1 : (int64_t)(bytes / 1024);
+}
 
 static memory_sample sample_memory(const example_servers *servers, size_t app)
 {
@@ -152,9 +162,14 @@ static memory_sample sample_memory(const example_servers *servers, size_t app)
     char *metrics = example_servers_metrics(servers, app);
     memory_sample m = {
         .at_ms = esg_clock_now_ms(),
-        .rss_kib = example_servers_rss_kib(servers, app),
+        .rss_kib = example_servers_status_kib(servers, app, "VmRSS"),
+        .rss_anon_kib = example_servers_status_kib(servers, app, "RssAnon"),
         .sqlite_kib =
             (int64_t)testutil_sample_value(metrics, "eventsourcing_sqlite_memory_bytes") / 1024,
+        .malloc_in_use_kib =
+            kib_or_absent(testutil_sample_value(metrics, "eventsourcing_malloc_in_use_bytes")),
+        .malloc_free_kib =
+            kib_or_absent(testutil_sample_value(metrics, "eventsourcing_malloc_free_bytes")),
         .n_connections = (int64_t)testutil_sample_value(metrics, connections),
         .lag = (int64_t)testutil_sample_sum(metrics, lag)};
     free(metrics);
@@ -171,15 +186,39 @@ static size_t max_at(const memory_sample *samples, size_t from, size_t to)
     return at;
 }
 
-/* What a sample is judged by: its RSS, or its RSS less SQLite's memory. The latter leaves out
- * SQLite's page caches, bounded by cache_size (2 MiB a connection, SQLite's default) times the
- * recorder's connections, which fill as a connection reads and are dropped when another
- * connection's commit makes them stale. */
-typedef enum memory_measure { MEASURE_RSS, MEASURE_RSS_LESS_SQLITE } memory_measure;
+/* What a sample is judged by: its RSS, the part of it not backed by files, its RSS less SQLite's
+ * memory, or malloc's bytes in use or free. RSS less SQLite's memory leaves out SQLite's page
+ * caches, bounded by cache_size (2 MiB a connection, SQLite's default) times the recorder's
+ * connections, which fill as a connection reads and are dropped when another connection's commit
+ * makes them stale. Malloc's bytes in use rise with the data the process keeps (a leak, a cache),
+ * not with fragmentation, which raises the RSS and malloc's free bytes; SQLite allocates with
+ * malloc too, and without its memory they are the program's own. */
+typedef enum memory_measure {
+    MEASURE_RSS,
+    MEASURE_RSS_ANON,
+    MEASURE_RSS_LESS_SQLITE,
+    MEASURE_MALLOC_IN_USE,
+    MEASURE_MALLOC_LESS_SQLITE,
+    MEASURE_MALLOC_FREE
+} memory_measure;
 
 static double measure_of(const memory_sample *m, memory_measure measure)
 {
-    return (double)(measure == MEASURE_RSS ? m->rss_kib : m->rss_kib - m->sqlite_kib);
+    switch (measure) {
+    case MEASURE_RSS:
+        return (double)m->rss_kib;
+    case MEASURE_RSS_ANON:
+        return (double)m->rss_anon_kib;
+    case MEASURE_RSS_LESS_SQLITE:
+        return (double)(m->rss_kib - m->sqlite_kib);
+    case MEASURE_MALLOC_IN_USE:
+        return (double)m->malloc_in_use_kib;
+    case MEASURE_MALLOC_LESS_SQLITE:
+        return (double)(m->malloc_in_use_kib - m->sqlite_kib);
+    case MEASURE_MALLOC_FREE:
+        return (double)m->malloc_free_kib;
+    }
+    return 0;
 }
 
 static int compare_doubles(const void *a, const void *b)
@@ -264,13 +303,37 @@ static void print_rss_curve(const char *name, const memory_sample *samples, size
         size_t a = from + (to - from) * part / 10, b = from + (to - from) * (part + 1) / 10;
         if (b > a) {
             const memory_sample *m = &samples[max_at(samples, a, b)];
-            used += (size_t)snprintf(line + used, sizeof line - used, " %lld (%lld, %lld, %lld)",
-                                     (long long)m->rss_kib, (long long)m->sqlite_kib,
-                                     (long long)m->n_connections, (long long)m->lag);
+            used += (size_t)snprintf(
+                line + used, sizeof line - used, " %lld (%lld, %lld, %lld, %lld, %lld)",
+                (long long)m->rss_kib, (long long)m->sqlite_kib, (long long)m->malloc_in_use_kib,
+                (long long)m->malloc_free_kib, (long long)m->n_connections, (long long)m->lag);
         }
     }
     print_message("%s, the highest RSS of each tenth after the warm-up, KiB (then: SQLite's "
-                  "memory, KiB; connections; notifications of its leaders not yet processed):%s\n",
+                  "memory, malloc's in use and free, KiB; connections; notifications of its "
+                  "leaders not yet processed):%s\n",
+                  name, line);
+}
+
+/* The median of each tenth from `from` on of the RSS, of its part not backed by files, and of
+ * malloc's in use and free: a heap that grows raises all but the last; fragmentation all but
+ * malloc's in use; libraries' pages read in the RSS only. */
+static void print_median_curve(const char *name, const memory_sample *samples, size_t from,
+                               size_t to)
+{
+    char line[1024] = "";
+    size_t used = 0;
+    for (size_t part = 0; part < 10 && used < sizeof line; part++) {
+        size_t a = from + (to - from) * part / 10, b = from + (to - from) * (part + 1) / 10;
+        if (b > a)
+            used += (size_t)snprintf(line + used, sizeof line - used, " %.0f (%.0f; %.0f, %.0f)",
+                                     level_of(samples, a, b, MEASURE_RSS).median_kib,
+                                     level_of(samples, a, b, MEASURE_RSS_ANON).median_kib,
+                                     level_of(samples, a, b, MEASURE_MALLOC_IN_USE).median_kib,
+                                     level_of(samples, a, b, MEASURE_MALLOC_FREE).median_kib);
+    }
+    print_message("%s, the median of each tenth after the warm-up, KiB: RSS (not backed by "
+                  "files; malloc's in use, free):%s\n",
                   name, line);
 }
 
@@ -346,9 +409,18 @@ static void test_many_clients_for_a_while(void **state)
                       "after warm-up, max %.0f KiB in the last third (bound %.0f KiB)\n",
                       name, (long long)memory[app][0].rss_kib, first, last, bound);
         print_memory_growth(name, "RSS", memory[app], warm, third, n_samples, MEASURE_RSS);
+        print_memory_growth(name, "RSS not backed by files", memory[app], warm, third, n_samples,
+                            MEASURE_RSS_ANON);
         print_memory_growth(name, "RSS less SQLite's memory", memory[app], warm, third, n_samples,
                             MEASURE_RSS_LESS_SQLITE);
+        if (memory[app][0].malloc_in_use_kib >= 0) {
+            print_memory_growth(name, "malloc in use", memory[app], warm, third, n_samples,
+                                MEASURE_MALLOC_IN_USE);
+            print_memory_growth(name, "malloc in use less SQLite's memory", memory[app], warm,
+                                third, n_samples, MEASURE_MALLOC_LESS_SQLITE);
+        }
         print_rss_curve(name, memory[app], warm, n_samples);
+        print_median_curve(name, memory[app], warm, n_samples);
         is_growing |= third > 0 && last > bound;
     }
     for (size_t app = 0; app < EXAMPLE_N_APPS; app++)

@@ -28,6 +28,7 @@ static const unit_test all_tests[] = {
     {"metrics", cmocka_unit_test(test_label_values_are_escaped)},
     {"metrics", cmocka_unit_test(test_histograms_count_every_thread)},
     {"metrics", cmocka_unit_test(test_process_families)},
+    {"metrics", cmocka_unit_test(test_malloc_families_follow_the_heap)},
     {"uuid", cmocka_unit_test(test_uuid5_url_matches_the_reference)},
     {"uuid", cmocka_unit_test(test_uuid4_is_random_version_4)},
     {"uuid", cmocka_unit_test(test_parse_accepts_python_forms)},

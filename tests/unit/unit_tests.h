@@ -24,6 +24,7 @@ void test_histogram_buckets_are_cumulative(void **state);
 void test_label_values_are_escaped(void **state);
 void test_histograms_count_every_thread(void **state);
 void test_process_families(void **state);
+void test_malloc_families_follow_the_heap(void **state);
 
 /* test_uuid.c */
 void test_uuid5_url_matches_the_reference(void **state);
