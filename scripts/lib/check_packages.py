@@ -230,13 +230,6 @@ def find_owners(commands, cache):
         cache[command] = next((owners[p] for p in paths[command] if p in owners), None)
 
 
-def owner_of(command, cache):
-    """The Debian package whose file COMMAND is, or None."""
-    if command not in cache:
-        find_owners([command], cache)
-    return cache[command]
-
-
 def closure(packages, cache):
     """PACKAGES and everything apt installs with them without recommends."""
     key = tuple(sorted(packages))
@@ -280,13 +273,6 @@ def find_recommendations(packages, cache):
             group = []
     for package in packages:
         cache.setdefault(package, [])
-
-
-def recommendation_groups(package, cache):
-    """What PACKAGE recommends (see find_recommendations)."""
-    if package not in cache:
-        find_recommendations([package], cache)
-    return cache[package]
 
 
 def is_installed(package):
@@ -338,7 +324,7 @@ def main():
     for path, names, packages, commands in checked:
         installed = closure(packages, closures) if packages else set()
         for package in packages:
-            for group in recommendation_groups(package, recommendations):
+            for group in recommendations[package]:
                 names_in_group = {n for name, providers in group for n in [name, *providers]}
                 if names_in_group & installed or all({n, *p} & left_out for n, p in group):
                     continue
@@ -347,7 +333,7 @@ def main():
                                 "esg_recommends_left_out with the reason")
         for command in commands:
             n_commands += 1
-            owner = owner_of(command, owners)
+            owner = owners[command]
             if owner is None:
                 problems.append(f"{path}: calls '{command}', which no Debian package here "
                                 f"provides in {DEBIAN_PATH}")
